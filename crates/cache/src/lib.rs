@@ -1,0 +1,20 @@
+//! Shared short-lived state behind small interfaces: the reply stream log, the session cache
+//! and rate-limit counters. This crate has the in-process implementations used by the
+//! embedded mode; Redis implementations of the same traits serve the scaled-out mode. It
+//! knows nothing of HTTP, SQL or planning.
+
+mod limiter;
+mod session_cache;
+mod stream_log;
+
+pub use limiter::{InProcessRateLimiter, RateLimiter};
+pub use session_cache::{InProcessSessionCache, SessionCache};
+pub use stream_log::{EventStream, InProcessStreamLog, StreamEvent, StreamLog};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("cache unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub type Result<T> = std::result::Result<T, CacheError>;

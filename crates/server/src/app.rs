@@ -1,0 +1,284 @@
+//! Building and running the application: store, workflows, generator, router and middleware.
+
+use crate::config::Settings;
+use crate::error::{ApiError, REQUEST_ID, SUPPORT_CONTACT};
+use crate::generation::Generator;
+use crate::state::AppState;
+use crate::{auth, documents, health, messages, sessions, workflows};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use plansmith_cache::{InProcessRateLimiter, InProcessSessionCache, InProcessStreamLog};
+use plansmith_llm::{OfflineProvider, Provider};
+use plansmith_store::{Store, StoreError};
+use plansmith_store_sqlite::{SqliteOptions, SqliteStore};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Plansmith API", description = "Plan software projects with an AI planning agent."),
+    tags(
+        (name = "auth", description = "Accounts and sign-in"),
+        (name = "workflows", description = "Planning workflows"),
+        (name = "sessions", description = "Planning sessions"),
+        (name = "messages", description = "Conversation and streamed replies"),
+        (name = "documents", description = "Versioned planning documents"),
+        (name = "health", description = "Liveness and readiness"),
+    )
+)]
+struct ApiDoc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("workflows: {0}")]
+    Workflow(#[from] plansmith_domain::WorkflowError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+}
+
+/// Replacements for parts of the application, for tests and embedding.
+#[derive(Default)]
+pub struct Overrides {
+    /// Use this provider instead of the configured one.
+    pub provider: Option<Arc<dyn Provider>>,
+    /// Extra routes, served behind the same middleware.
+    pub routes: Option<Router<AppState>>,
+}
+
+/// Opens the configured database (applying migrations when `migrate` is set).
+pub async fn open_store(settings: &Settings, migrate: bool) -> Result<Arc<dyn Store>, StoreError> {
+    let options = SqliteOptions {
+        max_readers: settings.database.max_readers,
+        acquire_timeout: Duration::from_millis(settings.database.acquire_timeout_ms),
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::connect(&settings.database.url, &options).await?;
+    if migrate {
+        let applied = store.migrate().await?;
+        if applied > 0 {
+            tracing::info!(applied, "database migrations applied");
+        }
+    }
+    Ok(Arc::new(store))
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        Self::build_with(settings, Overrides::default()).await
+    }
+
+    pub async fn build_with(settings: Settings, overrides: Overrides) -> Result<Self, StartError> {
+        settings.validate()?;
+        let settings = Arc::new(settings);
+        let store = open_store(&settings, settings.database.migrate_on_start).await?;
+        let interrupted = store.interrupt_unfinished().await?;
+        if interrupted > 0 {
+            tracing::warn!(
+                interrupted,
+                "replies left unfinished by the last run were marked interrupted"
+            );
+        }
+        let workflows = Arc::new(workflows::builtin()?);
+        let stream_log = Arc::new(InProcessStreamLog::new());
+        let provider = overrides
+            .provider
+            .unwrap_or_else(|| Arc::new(OfflineProvider::new(settings.llm.offline.tokens_per_second)));
+        let generator = Arc::new(Generator::new(
+            Arc::clone(&store),
+            stream_log.clone(),
+            provider,
+            Arc::clone(&workflows),
+            Arc::clone(&settings),
+        ));
+        let state = AppState {
+            settings: Arc::clone(&settings),
+            store,
+            workflows,
+            stream_log,
+            cache: Arc::new(InProcessSessionCache::new(100_000, Duration::from_secs(600))),
+            limiter: Arc::new(InProcessRateLimiter::new()),
+            generator,
+            draining: Arc::new(AtomicBool::new(false)),
+        };
+        let router = router(state.clone(), overrides.routes);
+        let addr = settings.listen.clone();
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets replies finish within the
+    /// grace period, interrupts the rest (saving their partial text) and returns.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let Self {
+            listener,
+            router,
+            state,
+        } = self;
+        let grace = state.settings.shutdown_grace();
+        let (stopped_tx, stopped_rx) = tokio::sync::watch::channel(false);
+        let draining = Arc::clone(&state.draining);
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections; letting replies finish");
+            draining.store(true, Ordering::SeqCst);
+            stopped_tx.send_replace(true);
+        };
+        let serve = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(signal)
+            .into_future();
+        let generator = Arc::clone(&state.generator);
+        let mut drain_rx = stopped_rx.clone();
+        let drain = async move {
+            if drain_rx.wait_for(|s| *s).await.is_ok() {
+                generator.shutdown(grace).await;
+            }
+        };
+        let mut cap_rx = stopped_rx;
+        let hard_stop = async move {
+            if cap_rx.wait_for(|s| *s).await.is_ok() {
+                tokio::time::sleep(grace + Duration::from_secs(5)).await;
+                tracing::warn!("connections still open after the grace period; closing them");
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let result = tokio::select! {
+            (result, ()) = async { tokio::join!(serve, drain) } => result,
+            () = hard_stop => Ok(()),
+        };
+        state.generator.shutdown(Duration::ZERO).await;
+        result
+    }
+}
+
+fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(workflows::list))
+        .routes(routes!(sessions::create, sessions::list))
+        .routes(routes!(sessions::get))
+        .routes(routes!(sessions::complete_step))
+        .routes(routes!(sessions::complete))
+        .routes(routes!(sessions::abandon))
+        .routes(routes!(messages::post, messages::list))
+        .routes(routes!(messages::stream))
+        .routes(routes!(messages::retry))
+        .routes(routes!(documents::list))
+        .routes(routes!(documents::get))
+        .routes(routes!(documents::edit_section))
+        .routes(routes!(documents::revisions))
+        .routes(routes!(documents::restore))
+        .routes(routes!(documents::export))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(openapi_json))
+        .split_for_parts();
+    let openapi = Arc::new(openapi);
+    let mut api = api.layer(axum::Extension(openapi));
+    if let Some(extra) = extra {
+        api = api.merge(extra);
+    }
+    api.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.settings.http.body_limit_bytes))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), request_context))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// The OpenAPI 3.1 document of this API.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "health", responses((status = 200, body = Object)))]
+async fn openapi_json(axum::Extension(doc): axum::Extension<Arc<utoipa::openapi::OpenApi>>) -> Response {
+    axum::Json(doc.as_ref().clone()).into_response()
+}
+
+static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Gives every request an id (kept from `x-request-id` when sane), makes it and the support
+/// contact available to error responses, and echoes it in the response.
+async fn request_context(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(&REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let contact = state.settings.support.contact.clone();
+    let mut response = REQUEST_ID
+        .scope(id.clone(), SUPPORT_CONTACT.scope(contact, next.run(request)))
+        .await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER.clone(), value);
+    }
+    response
+}
+
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    ApiError::internal(format!("handler panicked: {detail}")).into_response()
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+        format!("There is no {} {}.", request.method(), request.uri().path()),
+        "Check the address; the API is described at /api/openapi.json.",
+    )
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {}.", request.method(), request.uri().path()),
+        "See /api/openapi.json for the methods of each path.",
+    )
+}

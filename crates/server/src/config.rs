@@ -1,0 +1,430 @@
+//! Typed settings: defaults that work, a TOML file, and `PLANSMITH_*` environment overrides
+//! (`PLANSMITH_SECTION__KEY` for nested keys; `PLANSMITH_LISTEN` and `PLANSMITH_DATABASE_URL`
+//! as short names). Validated before anything starts.
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address the HTTP server listens on.
+    pub listen: String,
+    pub database: DatabaseSettings,
+    pub http: HttpSettings,
+    pub auth: AuthSettings,
+    pub llm: LlmSettings,
+    pub generation: GenerationSettings,
+    pub limits: LimitSettings,
+    pub shutdown: ShutdownSettings,
+    pub support: SupportSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://path/to/file.db` (created when missing).
+    pub url: String,
+    /// Apply pending migrations when `serve` starts.
+    pub migrate_on_start: bool,
+    pub max_readers: u32,
+    pub acquire_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Largest accepted request body.
+    pub body_limit_bytes: usize,
+    /// Mark the session cookie `Secure` (set when served over HTTPS).
+    pub secure_cookies: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    pub token_ttl_hours: u32,
+    pub min_password_chars: usize,
+    /// Failed sign-ins allowed per account in one window.
+    pub max_failed_logins_per_account: u32,
+    /// Failed sign-ins allowed per client address in one window.
+    pub max_failed_logins_per_ip: u32,
+    pub failed_login_window_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmSettings {
+    /// Upper bound of tokens one reply may use.
+    pub max_tokens: u32,
+    pub offline: OfflineSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OfflineSettings {
+    pub tokens_per_second: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GenerationSettings {
+    /// How often a streaming reply's partial text is saved (so a crash keeps it).
+    pub checkpoint_interval_ms: u64,
+    /// How long a finished reply's stream log stays in memory for fast replay.
+    pub stream_retention_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitSettings {
+    pub max_message_chars: usize,
+    pub max_section_chars: usize,
+    pub max_title_chars: usize,
+    pub max_idea_chars: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShutdownSettings {
+    /// Time in-flight replies get to finish after SIGTERM.
+    pub grace_seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SupportSettings {
+    /// Shown in the hint of every server error.
+    pub contact: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `json` or `pretty`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `plansmith=debug,info`.
+    pub level: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            database: DatabaseSettings::default(),
+            http: HttpSettings::default(),
+            auth: AuthSettings::default(),
+            llm: LlmSettings::default(),
+            generation: GenerationSettings::default(),
+            limits: LimitSettings::default(),
+            shutdown: ShutdownSettings::default(),
+            support: SupportSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/plansmith.db".into(),
+            migrate_on_start: true,
+            max_readers: 8,
+            acquire_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 1024 * 1024,
+            secure_cookies: false,
+        }
+    }
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            token_ttl_hours: 24 * 30,
+            min_password_chars: 8,
+            max_failed_logins_per_account: 5,
+            max_failed_logins_per_ip: 20,
+            failed_login_window_seconds: 15 * 60,
+        }
+    }
+}
+
+impl Default for LlmSettings {
+    fn default() -> Self {
+        Self {
+            max_tokens: 4096,
+            offline: OfflineSettings::default(),
+        }
+    }
+}
+
+impl Default for OfflineSettings {
+    fn default() -> Self {
+        Self {
+            tokens_per_second: 200.0,
+        }
+    }
+}
+
+impl Default for GenerationSettings {
+    fn default() -> Self {
+        Self {
+            checkpoint_interval_ms: 1000,
+            stream_retention_seconds: 600,
+        }
+    }
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            max_message_chars: 20_000,
+            max_section_chars: 50_000,
+            max_title_chars: 200,
+            max_idea_chars: 10_000,
+        }
+    }
+}
+
+impl Default for ShutdownSettings {
+    fn default() -> Self {
+        Self { grace_seconds: 10.0 }
+    }
+}
+
+impl Default for SupportSettings {
+    fn default() -> Self {
+        Self {
+            contact: "support@plansmith.dev".into(),
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: "json".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist (set by --config or PLANSMITH_CONFIG)")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Loads defaults, then the TOML file, then `PLANSMITH_*` variables from `env`.
+    ///
+    /// `explicit` is the `--config` path; without it `PLANSMITH_CONFIG`, then `plansmith.toml`
+    /// when that file exists.
+    pub fn load(explicit: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("PLANSMITH_")).collect();
+        let from_env = env
+            .iter()
+            .find(|(k, _)| k == "PLANSMITH_CONFIG")
+            .map(|(_, v)| PathBuf::from(v));
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match explicit.map(Path::to_path_buf).or(from_env) {
+            Some(path) if !path.exists() => return Err(ConfigError::MissingFile(path)),
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new("plansmith.toml").exists() => figment = figment.merge(Toml::file_exact("plansmith.toml")),
+            None => {}
+        }
+        for (key, value) in &env {
+            let Some(name) = env_key(key) else { continue };
+            figment = figment.merge(Serialized::default(&name, parse_env_value(value)));
+        }
+        let settings: Settings = figment.extract().map_err(|e| {
+            let messages: Vec<String> = e.into_iter().map(describe_figment_error).collect();
+            ConfigError::Invalid(messages.join("; "))
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks value ranges and formats, naming each wrong key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if self.listen.parse::<SocketAddr>().is_err() {
+            problems.push(format!(
+                "listen: '{}' is not an address like 127.0.0.1:8080",
+                self.listen
+            ));
+        }
+        if !self.database.url.starts_with("sqlite:") {
+            problems.push(format!(
+                "database.url: '{}' is not supported; use sqlite://path/to/file.db",
+                self.database.url
+            ));
+        }
+        if self.database.max_readers == 0 {
+            problems.push("database.max_readers: must be at least 1".into());
+        }
+        if self.http.body_limit_bytes < 1024 {
+            problems.push("http.body_limit_bytes: must be at least 1024".into());
+        }
+        if self.auth.token_ttl_hours == 0 {
+            problems.push("auth.token_ttl_hours: must be at least 1".into());
+        }
+        if self.auth.max_failed_logins_per_account == 0 || self.auth.max_failed_logins_per_ip == 0 {
+            problems.push("auth.max_failed_logins_per_*: must be at least 1".into());
+        }
+        let rate = self.llm.offline.tokens_per_second;
+        if !(rate.is_finite() && rate > 0.0 && rate <= 1_000_000.0) {
+            problems.push(format!(
+                "llm.offline.tokens_per_second: {rate} must be between 0 and 1000000"
+            ));
+        }
+        if self.llm.max_tokens == 0 {
+            problems.push("llm.max_tokens: must be at least 1".into());
+        }
+        let grace = self.shutdown.grace_seconds;
+        if !(grace.is_finite() && (0.0..=3600.0).contains(&grace)) {
+            problems.push(format!("shutdown.grace_seconds: {grace} must be between 0 and 3600"));
+        }
+        if self.limits.max_message_chars == 0 || self.limits.max_section_chars == 0 {
+            problems.push("limits: every limit must be at least 1".into());
+        }
+        if !matches!(self.log.format.as_str(), "json" | "pretty") {
+            problems.push(format!("log.format: '{}' must be json or pretty", self.log.format));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems.join("; ")))
+        }
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen.parse().expect("validated in Settings::validate")
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs_f64(self.shutdown.grace_seconds)
+    }
+}
+
+/// `PLANSMITH_LLM__OFFLINE__TOKENS_PER_SECOND` → `llm.offline.tokens_per_second`.
+fn env_key(var: &str) -> Option<String> {
+    let rest = var.strip_prefix("PLANSMITH_")?;
+    match rest {
+        "CONFIG" | "" => None,
+        "DATABASE_URL" => Some("database.url".into()),
+        _ => Some(rest.to_lowercase().replace("__", ".")),
+    }
+}
+
+/// Environment values are parsed the way figment parses them: numbers, booleans, else strings.
+fn parse_env_value(raw: &str) -> figment::value::Value {
+    match raw.parse::<figment::value::Value>() {
+        Ok(value) => value,
+        Err(never) => match never {},
+    }
+}
+
+fn describe_figment_error(e: figment::Error) -> String {
+    let key = e.path.join(".");
+    let source = e.metadata.as_ref().map(|m| m.name.to_string()).unwrap_or_default();
+    let mut text = if key.is_empty() {
+        e.kind.to_string()
+    } else {
+        format!("{key}: {}", e.kind)
+    };
+    if source.contains("TOML") {
+        text.push_str(&format!(" (from {source})"));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let s = Settings::load(None, env(&[])).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:8080");
+        assert!(s.database.url.starts_with("sqlite://data/"));
+        assert_eq!(s.llm.offline.tokens_per_second, 200.0);
+    }
+
+    #[test]
+    fn env_overrides_short_and_nested_names() {
+        let s = Settings::load(
+            None,
+            env(&[
+                ("PLANSMITH_LISTEN", "127.0.0.1:9999"),
+                ("PLANSMITH_DATABASE_URL", "sqlite://x.db"),
+                ("PLANSMITH_LLM__OFFLINE__TOKENS_PER_SECOND", "1000"),
+                ("PLANSMITH_SUPPORT__CONTACT", "help@example.com"),
+                ("OTHER", "ignored"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.listen, "127.0.0.1:9999");
+        assert_eq!(s.database.url, "sqlite://x.db");
+        assert_eq!(s.llm.offline.tokens_per_second, 1000.0);
+        assert_eq!(s.support.contact, "help@example.com");
+    }
+
+    #[test]
+    fn file_then_env() {
+        let dir = std::env::temp_dir().join(format!("plansmith-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("p.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:7000\"\n[llm.offline]\ntokens_per_second = 50\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&file), env(&[("PLANSMITH_LISTEN", "127.0.0.1:7001")])).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:7001");
+        assert_eq!(s.llm.offline.tokens_per_second, 50.0);
+        let err = Settings::load(Some(&dir.join("missing.toml")), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let cases = [
+            ("PLANSMITH_LISTEN", "not-an-address", "listen"),
+            (
+                "PLANSMITH_LLM__OFFLINE__TOKENS_PER_SECOND",
+                "fast",
+                "llm.offline.tokens_per_second",
+            ),
+            (
+                "PLANSMITH_LLM__OFFLINE__TOKENS_PER_SECOND",
+                "-3",
+                "llm.offline.tokens_per_second",
+            ),
+            ("PLANSMITH_DATABASE_URL", "mysql://x", "database.url"),
+            ("PLANSMITH_NOPE", "1", "nope"),
+        ];
+        for (key, value, named) in cases {
+            let err = Settings::load(None, env(&[(key, value)])).unwrap_err().to_string();
+            assert!(err.contains(named), "{key}={value}: {err}");
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! Documents: read at any revision, edit a section against a base revision, list revisions,
+//! restore, export as Markdown.
+
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::sessions::{check_owner, owned, workflow_of};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use plansmith_domain::{DocumentId, SessionId, SessionStatus, StepDef};
+use plansmith_store::{DocumentSnapshot, StoreError};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentSummaryView {
+    pub id: Uuid,
+    pub step_id: String,
+    pub title: String,
+    pub revision: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentList {
+    pub items: Vec<DocumentSummaryView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentView {
+    pub id: Uuid,
+    pub step_id: String,
+    pub title: String,
+    pub revision: i64,
+    /// SHA-256 (hex) of the revision's canonical content.
+    pub content_hash: String,
+    pub sections: Vec<SectionContent>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SectionContent {
+    pub id: String,
+    pub title: String,
+    /// Markdown; empty when not written yet.
+    pub content: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct RevisionQuery {
+    /// Read this revision instead of the latest.
+    pub revision: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct EditSection {
+    pub content: String,
+    /// The document revision the edit is based on; must be the current one.
+    pub base_revision: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RestoreRequest {
+    pub revision: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevisionResponse {
+    pub revision: i64,
+    pub content_hash: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevisionView {
+    pub revision: i64,
+    /// `ai` or `user`.
+    pub author: String,
+    pub content_hash: String,
+    /// The reply that made an AI revision.
+    pub message_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevisionList {
+    pub items: Vec<RevisionView>,
+}
+
+fn document_view(step: &StepDef, doc: &DocumentSnapshot) -> DocumentView {
+    DocumentView {
+        id: doc.id.0,
+        step_id: doc.step_id.clone(),
+        title: doc.title.clone(),
+        revision: doc.revision,
+        content_hash: doc.content_hash.clone(),
+        sections: step
+            .sections
+            .iter()
+            .map(|s| SectionContent {
+                id: s.id.clone(),
+                title: s.title.clone(),
+                content: doc.content.section(&s.id).to_owned(),
+            })
+            .collect(),
+        created_at: doc.created_at,
+    }
+}
+
+async fn load(state: &AppState, session: SessionId, doc: Uuid, revision: Option<i64>) -> ApiResult<DocumentSnapshot> {
+    match state.store.get_document(session, DocumentId(doc), revision).await {
+        Ok(Some(doc)) => Ok(doc),
+        Ok(None) => Err(ApiError::not_found("The document")),
+        Err(StoreError::NotFound) => Err(ApiError::not_found(&format!(
+            "Revision {} of the document",
+            revision.unwrap_or(0)
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn step_of(state: &AppState, auth: &AuthUser, session: Uuid, step_id: &str) -> ApiResult<StepDef> {
+    let session = owned(state, auth, session).await?;
+    let workflow = workflow_of(state, &session)?;
+    workflow
+        .step(step_id)
+        .cloned()
+        .ok_or_else(|| ApiError::internal(format!("document of unknown step {step_id}")))
+}
+
+/// The session's documents, one per workflow step.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/documents", tag = "documents", params(("id" = Uuid, Path)),
+    responses((status = 200, body = DocumentList), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<DocumentList>> {
+    let session = check_owner(&state, &auth, id).await?;
+    let items = state
+        .store
+        .list_documents(session)
+        .await?
+        .into_iter()
+        .map(|d| DocumentSummaryView {
+            id: d.id.0,
+            step_id: d.step_id,
+            title: d.title,
+            revision: d.revision,
+            updated_at: d.updated_at,
+        })
+        .collect();
+    Ok(Json(DocumentList { items }))
+}
+
+/// A document at its latest revision or at `?revision=N`.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/documents/{doc_id}", tag = "documents",
+    params(("id" = Uuid, Path), ("doc_id" = Uuid, Path), RevisionQuery),
+    responses((status = 200, body = DocumentView), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath((id, doc_id)): ApiPath<(Uuid, Uuid)>,
+    ApiQuery(q): ApiQuery<RevisionQuery>,
+) -> ApiResult<Json<DocumentView>> {
+    let session = check_owner(&state, &auth, id).await?;
+    let doc = load(&state, session, doc_id, q.revision).await?;
+    let step = step_of(&state, &auth, id, &doc.step_id).await?;
+    Ok(Json(document_view(&step, &doc)))
+}
+
+/// Replace one section's Markdown. `base_revision` must be the current revision, otherwise
+/// 409 tells the current one.
+#[utoipa::path(put, path = "/api/v1/sessions/{id}/documents/{doc_id}/sections/{section_id}", tag = "documents",
+    params(("id" = Uuid, Path), ("doc_id" = Uuid, Path), ("section_id" = String, Path)), request_body = EditSection,
+    responses((status = 200, body = RevisionResponse), (status = 400, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn edit_section(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath((id, doc_id, section_id)): ApiPath<(Uuid, Uuid, String)>,
+    ApiJson(body): ApiJson<EditSection>,
+) -> ApiResult<Json<RevisionResponse>> {
+    let session = owned(&state, &auth, id).await?;
+    if session.status == SessionStatus::Abandoned {
+        return Err(ApiError::conflict(
+            "session_closed",
+            "The session was abandoned; its documents are read-only.",
+            "Start a new session to keep planning.",
+        ));
+    }
+    let doc = load(&state, session.id, doc_id, None).await?;
+    let step = step_of(&state, &auth, id, &doc.step_id).await?;
+    if step.section(&section_id).is_none() {
+        return Err(ApiError::not_found(&format!(
+            "Section '{section_id}' of the {}",
+            step.document_title
+        )));
+    }
+    let max = state.settings.limits.max_section_chars;
+    if body.content.chars().count() > max {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            format!("content: is longer than {max} characters"),
+            "Shorten the section.",
+        ));
+    }
+    let revision = state
+        .store
+        .edit_section(DocumentId(doc_id), &section_id, &body.content, body.base_revision)
+        .await?;
+    let doc = load(&state, session.id, doc_id, Some(revision)).await?;
+    Ok(Json(RevisionResponse {
+        revision,
+        content_hash: doc.content_hash,
+    }))
+}
+
+/// The document's revisions, newest first.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/documents/{doc_id}/revisions", tag = "documents",
+    params(("id" = Uuid, Path), ("doc_id" = Uuid, Path)),
+    responses((status = 200, body = RevisionList), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn revisions(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath((id, doc_id)): ApiPath<(Uuid, Uuid)>,
+) -> ApiResult<Json<RevisionList>> {
+    let session = check_owner(&state, &auth, id).await?;
+    load(&state, session, doc_id, None).await?;
+    let items = state
+        .store
+        .list_revisions(DocumentId(doc_id))
+        .await?
+        .into_iter()
+        .map(|r| RevisionView {
+            revision: r.revision,
+            author: r.author.as_str().into(),
+            content_hash: r.content_hash,
+            message_id: r.message_id.map(|m| m.0),
+            created_at: r.created_at,
+        })
+        .collect();
+    Ok(Json(RevisionList { items }))
+}
+
+/// Make a new revision equal to an earlier one.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/documents/{doc_id}/restore", tag = "documents",
+    params(("id" = Uuid, Path), ("doc_id" = Uuid, Path)), request_body = RestoreRequest,
+    responses((status = 200, body = RevisionResponse), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn restore(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath((id, doc_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(body): ApiJson<RestoreRequest>,
+) -> ApiResult<Json<RevisionResponse>> {
+    let session = owned(&state, &auth, id).await?;
+    if session.status == SessionStatus::Abandoned {
+        return Err(ApiError::conflict(
+            "session_closed",
+            "The session was abandoned; its documents are read-only.",
+            "Start a new session to keep planning.",
+        ));
+    }
+    load(&state, session.id, doc_id, None).await?;
+    let revision = match state.store.restore_revision(DocumentId(doc_id), body.revision).await {
+        Err(StoreError::NotFound) => {
+            return Err(ApiError::not_found(&format!(
+                "Revision {} of the document",
+                body.revision
+            )));
+        }
+        other => other?,
+    };
+    let doc = load(&state, session.id, doc_id, Some(revision)).await?;
+    Ok(Json(RevisionResponse {
+        revision,
+        content_hash: doc.content_hash,
+    }))
+}
+
+/// The document as one Markdown file.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/documents/{doc_id}/export.md", tag = "documents",
+    params(("id" = Uuid, Path), ("doc_id" = Uuid, Path), RevisionQuery),
+    responses((status = 200, content_type = "text/markdown", body = String), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn export(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath((id, doc_id)): ApiPath<(Uuid, Uuid)>,
+    ApiQuery(q): ApiQuery<RevisionQuery>,
+) -> ApiResult<Response> {
+    let session = owned(&state, &auth, id).await?;
+    let doc = load(&state, session.id, doc_id, q.revision).await?;
+    let step = step_of(&state, &auth, id, &doc.step_id).await?;
+    let mut markdown = format!("# {} — {}\n\n", doc.title, session.title);
+    for section in &step.sections {
+        let content = doc.content.section(&section.id).trim();
+        markdown.push_str(&format!(
+            "## {}\n\n{}\n\n",
+            section.title,
+            if content.is_empty() {
+                "_Not written yet._"
+            } else {
+                content
+            }
+        ));
+    }
+    let filename = format!("{}-{}.md", doc.step_id, doc.revision);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/markdown; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        markdown,
+    )
+        .into_response())
+}

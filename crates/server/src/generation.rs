@@ -1,0 +1,407 @@
+//! Generation tasks: one per reply, independent of any HTTP connection. A task builds the
+//! planning context, streams the provider's output through the output-protocol parser into
+//! the reply's stream log, and commits the reply with its document changes in one
+//! transaction before it writes `done`. On shutdown, tasks get a grace period; the rest are
+//! saved as `interrupted` with their partial text.
+
+use crate::config::Settings;
+use futures::StreamExt;
+use plansmith_cache::{StreamEvent, StreamLog};
+use plansmith_domain::output::{OutputParser, OutputPiece};
+use plansmith_domain::planner::{PlanningContext, Turn};
+use plansmith_domain::prompt::build_messages;
+use plansmith_domain::{DocumentContent, MessageId, MessageStatus, SessionId, Workflows};
+use plansmith_llm::{CompletionRequest, LlmError, Provider};
+use plansmith_store::{DocumentUpdate, EndedReply, FinishedReply, Message, PlanningSession, Store, StoreError};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub struct Generator {
+    store: Arc<dyn Store>,
+    log: Arc<dyn StreamLog>,
+    provider: Arc<dyn Provider>,
+    workflows: Arc<Workflows>,
+    settings: Arc<Settings>,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+}
+
+/// Why a generation ended without a complete reply.
+enum Stop {
+    Failed { code: &'static str, message: String },
+    Interrupted,
+}
+
+impl Generator {
+    pub fn new(
+        store: Arc<dyn Store>,
+        log: Arc<dyn StreamLog>,
+        provider: Arc<dyn Provider>,
+        workflows: Arc<Workflows>,
+        settings: Arc<Settings>,
+    ) -> Self {
+        Self {
+            store,
+            log,
+            provider,
+            workflows,
+            settings,
+            tracker: TaskTracker::new(),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    /// Starts generating `reply` in the background. The stream log must already be open.
+    pub fn spawn(self: &Arc<Self>, session: PlanningSession, reply: Message) {
+        let this = Arc::clone(self);
+        self.tracker.spawn(async move {
+            let reply_id = reply.id;
+            if let Err(e) = this.run(session, reply).await {
+                tracing::error!(reply = %reply_id, error = %e, "generation could not be recorded");
+            }
+        });
+    }
+
+    /// Number of replies being generated now.
+    pub fn in_flight(&self) -> usize {
+        self.tracker.len()
+    }
+
+    /// Lets running generations finish within `grace`, then interrupts the rest and waits
+    /// until they have saved their partial text.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.tracker.close();
+        if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
+            tracing::warn!(
+                remaining = self.tracker.len(),
+                "grace period over; interrupting replies"
+            );
+            self.cancel.cancel();
+            self.tracker.wait().await;
+        }
+    }
+
+    async fn run(&self, session: PlanningSession, reply: Message) -> Result<(), StoreError> {
+        match self
+            .store
+            .start_reply(reply.id, self.provider.name(), self.provider.model())
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::InvalidState(_)) => return Ok(()),
+            Err(e) => {
+                let stop = Stop::Failed {
+                    code: "storage_error",
+                    message: "The reply could not be started because storage is unavailable. Retry it in a moment."
+                        .into(),
+                };
+                self.end(&reply, String::new(), stop).await?;
+                return Err(e);
+            }
+        }
+        let context = match self.context(&session, &reply).await {
+            Ok(context) => context,
+            Err(e) => {
+                let stop = Stop::Failed {
+                    code: "storage_error",
+                    message: "The conversation could not be loaded. Retry the reply in a moment.".into(),
+                };
+                self.end(&reply, String::new(), stop).await?;
+                return Err(e);
+            }
+        };
+        let request = CompletionRequest {
+            messages: build_messages(&context),
+            max_tokens: self.settings.llm.max_tokens,
+            context: Arc::new(context),
+        };
+        let mut content = String::new();
+        let mut updates: Vec<(String, String)> = Vec::new();
+        let mut notes: Vec<String> = Vec::new();
+        let outcome = self
+            .stream(&reply, request, &mut content, &mut updates, &mut notes)
+            .await;
+        if let Err(stop) = outcome {
+            return self.end(&reply, content, stop).await;
+        }
+        for note in notes {
+            let text = format!("\n\n_{note}_");
+            self.log.append(reply.id.0, "token", json!({ "text": text })).await.ok();
+            content.push_str(&text);
+        }
+        self.commit(&session, &reply, content, updates).await
+    }
+
+    /// Streams the provider output: chat text becomes `token` events, valid section blocks
+    /// are collected for the commit, invalid ones become notes in the reply.
+    async fn stream(
+        &self,
+        reply: &Message,
+        request: CompletionRequest,
+        content: &mut String,
+        updates: &mut Vec<(String, String)>,
+        notes: &mut Vec<String>,
+    ) -> Result<(), Stop> {
+        let step = request.context.step().clone();
+        let mut stream = tokio::select! {
+            _ = self.cancel.cancelled() => return Err(Stop::Interrupted),
+            result = self.provider.stream(request) => result.map_err(failed)?,
+        };
+        let mut parser = OutputParser::new();
+        let interval = Duration::from_millis(self.settings.generation.checkpoint_interval_ms);
+        let mut last_checkpoint = Instant::now();
+        loop {
+            let chunk = tokio::select! {
+                _ = self.cancel.cancelled() => return Err(Stop::Interrupted),
+                chunk = stream.next() => chunk,
+            };
+            let pieces = match chunk {
+                Some(Ok(text)) => parser.push(&text),
+                Some(Err(e)) => return Err(failed(e)),
+                None => break,
+            };
+            self.apply_pieces(reply, &step, pieces, content, updates, notes).await?;
+            if last_checkpoint.elapsed() >= interval {
+                last_checkpoint = Instant::now();
+                if let Err(e) = self.store.checkpoint_reply(reply.id, content).await {
+                    tracing::warn!(reply = %reply.id, error = %e, "could not save partial reply");
+                }
+            }
+        }
+        let rest = std::mem::take(&mut parser).finish();
+        self.apply_pieces(reply, &step, rest, content, updates, notes).await
+    }
+
+    async fn apply_pieces(
+        &self,
+        reply: &Message,
+        step: &plansmith_domain::StepDef,
+        pieces: Vec<OutputPiece>,
+        content: &mut String,
+        updates: &mut Vec<(String, String)>,
+        notes: &mut Vec<String>,
+    ) -> Result<(), Stop> {
+        let max = self.settings.limits.max_section_chars;
+        for piece in pieces {
+            match piece {
+                OutputPiece::Text(text) => {
+                    self.log
+                        .append(reply.id.0, "token", json!({ "text": text }))
+                        .await
+                        .map_err(|e| Stop::Failed {
+                            code: "stream_unavailable",
+                            message: format!("The reply could not be streamed ({e}). Retry it in a moment."),
+                        })?;
+                    content.push_str(&text);
+                }
+                OutputPiece::Section { id, content: markdown } => match step.section(&id) {
+                    None => notes.push(format!(
+                        "The agent tried to update an unknown section '{id}' of the {}; that update was not applied.",
+                        step.document_title
+                    )),
+                    Some(section) if markdown.trim().is_empty() => notes.push(format!(
+                        "The agent's draft of {} was empty and was not applied.",
+                        section.title
+                    )),
+                    Some(section) if markdown.chars().count() > max => notes.push(format!(
+                        "The agent's draft of {} was longer than {max} characters and was not applied.",
+                        section.title
+                    )),
+                    Some(_) => updates.push((id, markdown)),
+                },
+                OutputPiece::Rejected { id, reason } => notes.push(format!(
+                    "A section update{} could not be applied: {reason}. The document was left unchanged.",
+                    id.map(|i| format!(" for '{i}'")).unwrap_or_default()
+                )),
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits the reply and its document revision, then writes `section` events and `done`.
+    async fn commit(
+        &self,
+        session: &PlanningSession,
+        reply: &Message,
+        content: String,
+        updates: Vec<(String, String)>,
+    ) -> Result<(), StoreError> {
+        let mut document_updates = Vec::new();
+        if !updates.is_empty() {
+            let documents = self.store.list_documents(session.id).await?;
+            if let Some(doc) = documents.iter().find(|d| d.step_id == reply.step_id) {
+                document_updates.push(DocumentUpdate {
+                    document_id: doc.id,
+                    sections: updates.clone(),
+                });
+            }
+        }
+        let events = self.events_json(reply.id).await;
+        let finished = FinishedReply {
+            reply_id: reply.id,
+            content: content.clone(),
+            events,
+            updates: document_updates,
+        };
+        let applied = match self.store.finish_reply(finished).await {
+            Ok(applied) => applied,
+            // The reply was interrupted meanwhile (shutdown); its state is already recorded.
+            Err(StoreError::InvalidState(_)) => return Ok(()),
+            Err(e) => {
+                let stop = Stop::Failed {
+                    code: "storage_error",
+                    message: "The reply could not be saved. Retry it in a moment.".into(),
+                };
+                self.end(reply, content, stop).await?;
+                return Err(e);
+            }
+        };
+        for revision in &applied {
+            for (section_id, _) in &updates {
+                let data = json!({ "document_id": revision.document_id, "section_id": section_id, "revision": revision.revision });
+                self.log.append(reply.id.0, "section", data).await.ok();
+            }
+        }
+        self.log
+            .append(
+                reply.id.0,
+                "done",
+                json!({ "reply_id": reply.id, "status": "complete" }),
+            )
+            .await
+            .ok();
+        self.finish_log(reply.id).await;
+        Ok(())
+    }
+
+    /// Records a reply that ends without success, then closes its stream with `error`.
+    async fn end(&self, reply: &Message, content: String, stop: Stop) -> Result<(), StoreError> {
+        let (status, code, message) = match stop {
+            Stop::Failed { code, message } => (MessageStatus::Failed, code, message),
+            Stop::Interrupted => (
+                MessageStatus::Interrupted,
+                "interrupted",
+                "The server restarted while this reply was being written. Retry it to get a complete answer."
+                    .to_owned(),
+            ),
+        };
+        let events = self.events_json(reply.id).await;
+        let ended = EndedReply {
+            reply_id: reply.id,
+            status,
+            content,
+            events,
+            error_code: code.to_owned(),
+            error_message: message.clone(),
+        };
+        let saved = self.store.end_reply(ended).await;
+        self.log
+            .append(reply.id.0, "error", json!({ "code": code, "message": message }))
+            .await
+            .ok();
+        self.finish_log(reply.id).await;
+        saved
+    }
+
+    /// Saves the complete event log with the reply and lets the in-memory copy expire.
+    async fn finish_log(&self, reply: MessageId) {
+        let events = self.events_json(reply).await;
+        if let Err(e) = self.store.save_reply_events(reply, &events).await {
+            tracing::warn!(reply = %reply, error = %e, "could not save the reply's stream events");
+        }
+        let ttl = Duration::from_secs(self.settings.generation.stream_retention_seconds);
+        self.log.expire(reply.0, ttl).await.ok();
+    }
+
+    async fn events_json(&self, reply: MessageId) -> String {
+        let events = self.log.events(reply.0).await.ok().flatten().unwrap_or_default();
+        serde_json::to_string(&events).unwrap_or_else(|_| "[]".into())
+    }
+
+    async fn context(&self, session: &PlanningSession, reply: &Message) -> Result<PlanningContext, StoreError> {
+        let workflow = self
+            .workflows
+            .get(&session.workflow_id)
+            .cloned()
+            .ok_or_else(|| StoreError::Integrity(format!("unknown workflow '{}'", session.workflow_id)))?;
+        let history = self
+            .store
+            .list_messages(session.id)
+            .await?
+            .into_iter()
+            .filter(|m| {
+                m.seq < reply.seq
+                    && (m.status == MessageStatus::Complete || m.role == plansmith_domain::MessageRole::User)
+            })
+            .map(|m| Turn {
+                role: m.role,
+                step_id: m.step_id,
+                content: m.content,
+            })
+            .collect();
+        let documents = self.documents(session.id).await?;
+        Ok(PlanningContext {
+            title: session.title.clone(),
+            idea: session.idea.clone(),
+            workflow,
+            step_id: reply.step_id.clone(),
+            documents,
+            history,
+        })
+    }
+
+    async fn documents(&self, session: SessionId) -> Result<BTreeMap<String, DocumentContent>, StoreError> {
+        let mut documents = BTreeMap::new();
+        for summary in self.store.list_documents(session).await? {
+            if let Some(doc) = self.store.get_document(session, summary.id, None).await? {
+                documents.insert(doc.step_id, doc.content);
+            }
+        }
+        Ok(documents)
+    }
+}
+
+fn failed(e: LlmError) -> Stop {
+    Stop::Failed {
+        code: e.code(),
+        message: format!("The planning agent could not finish this reply: {e}. Retry the reply in a moment."),
+    }
+}
+
+/// The events of a finished reply for replay, from its saved log; the closing event is
+/// rebuilt from the reply's status when the log was not saved (e.g. after a crash).
+pub fn replay_events(reply: &Message, saved: Option<&str>) -> Vec<StreamEvent> {
+    let mut events: Vec<StreamEvent> = saved.and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+    if events.is_empty() && !reply.content.is_empty() {
+        events.push(StreamEvent {
+            id: 1,
+            event: "token".into(),
+            data: json!({ "text": reply.content }),
+        });
+    }
+    if events.last().is_some_and(StreamEvent::is_terminal) {
+        return events;
+    }
+    let id = events.last().map_or(1, |e| e.id + 1);
+    let closing = match reply.status {
+        MessageStatus::Complete => StreamEvent {
+            id,
+            event: "done".into(),
+            data: json!({ "reply_id": reply.id, "status": "complete" }),
+        },
+        _ => StreamEvent {
+            id,
+            event: "error".into(),
+            data: json!({
+                "code": reply.error_code.as_deref().unwrap_or("failed"),
+                "message": reply.error_message.as_deref().unwrap_or("The reply did not finish. Retry it."),
+            }),
+        },
+    };
+    events.push(closing);
+    events
+}

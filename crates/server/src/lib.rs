@@ -1,0 +1,19 @@
+//! The HTTP application: the REST + SSE API under `/api/v1`, authentication, error mapping,
+//! request ids, health checks, the OpenAPI document and graceful shutdown. It wires the
+//! store, cache and LLM crates together and is the only crate that knows HTTP.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod documents;
+pub mod error;
+pub mod extract;
+pub mod generation;
+pub mod health;
+pub mod messages;
+pub mod sessions;
+pub mod state;
+pub mod workflows;
+
+pub use app::{Application, Overrides, StartError, open_store};
+pub use config::{ConfigError, Settings};

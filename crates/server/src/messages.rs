@@ -1,0 +1,292 @@
+//! Messages and replies: post a message (202 with the queued reply), list the conversation,
+//! follow a reply's stream over SSE with resume, retry a failed reply.
+
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::generation::replay_events;
+use crate::sessions::{check_owner, owned};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use plansmith_cache::StreamEvent;
+use plansmith_domain::{MessageId, MessageRole, SessionStatus};
+use plansmith_store::Message;
+use serde::{Deserialize, Serialize};
+use std::convert::Infallible;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PostMessage {
+    pub content: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageView {
+    pub id: Uuid,
+    /// `user` or `assistant`.
+    pub role: String,
+    pub content: String,
+    /// `queued`, `streaming`, `complete`, `failed` or `interrupted`.
+    pub status: String,
+    /// Position in the conversation, from 1.
+    pub seq: i64,
+    pub step_id: String,
+    pub error: Option<MessageError>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageError {
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplyRef {
+    pub id: Uuid,
+    pub status: String,
+    /// SSE stream of the reply (`token`, `section`, `restart`, `done`, `error` events).
+    pub stream_url: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PostMessageResponse {
+    pub message: MessageView,
+    pub reply: ReplyRef,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageList {
+    pub items: Vec<MessageView>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct StreamQuery {
+    /// Resume after this event id (the `Last-Event-ID` header wins when both are given).
+    pub after: Option<u64>,
+}
+
+pub fn message_view(m: &Message) -> MessageView {
+    MessageView {
+        id: m.id.0,
+        role: m.role.as_str().into(),
+        content: m.content.clone(),
+        status: m.status.as_str().into(),
+        seq: m.seq,
+        step_id: m.step_id.clone(),
+        error: m.error_code.as_ref().map(|code| MessageError {
+            code: code.clone(),
+            message: m.error_message.clone().unwrap_or_default(),
+        }),
+        provider: m.provider.clone(),
+        model: m.model.clone(),
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    }
+}
+
+fn reply_ref(session: Uuid, m: &Message) -> ReplyRef {
+    ReplyRef {
+        id: m.id.0,
+        status: m.status.as_str().into(),
+        stream_url: format!("/api/v1/sessions/{session}/replies/{}/stream", m.id),
+    }
+}
+
+/// Send a message to the planning agent. The reply is generated in the background; follow
+/// it at `reply.stream_url`.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/messages", tag = "messages", params(("id" = Uuid, Path)),
+    request_body = PostMessage,
+    responses((status = 202, body = PostMessageResponse), (status = 400, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn post(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<PostMessage>,
+) -> ApiResult<(StatusCode, Json<PostMessageResponse>)> {
+    let session = owned(&state, &auth, id).await?;
+    if session.status != SessionStatus::Active {
+        return Err(ApiError::conflict(
+            "session_closed",
+            format!("The session is {}; it takes no more messages.", session.status.as_str()),
+            "Start a new session to keep planning.",
+        ));
+    }
+    if state.is_draining() {
+        return Err(ApiError::unavailable("server is shutting down"));
+    }
+    let content = body.content.trim();
+    if content.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "content: must not be empty",
+            "Type a message first.",
+        ));
+    }
+    let max = state.settings.limits.max_message_chars;
+    if content.chars().count() > max {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            format!("content: is longer than {max} characters"),
+            "Split the text into several messages.",
+        ));
+    }
+    let step = session
+        .current_step
+        .clone()
+        .ok_or_else(|| ApiError::conflict("session_closed", "Every step is complete.", "Start a new session."))?;
+    let (message, reply) = state.store.post_message(session.id, &step, content).await?;
+    state.stream_log.open(reply.id.0, 0).await?;
+    state.generator.spawn(session, reply.clone());
+    let response = PostMessageResponse {
+        message: message_view(&message),
+        reply: reply_ref(id, &reply),
+    };
+    Ok((StatusCode::ACCEPTED, Json(response)))
+}
+
+/// The conversation, oldest first.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/messages", tag = "messages", params(("id" = Uuid, Path)),
+    responses((status = 200, body = MessageList), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<MessageList>> {
+    let session = check_owner(&state, &auth, id).await?;
+    let items = state
+        .store
+        .list_messages(session)
+        .await?
+        .iter()
+        .map(message_view)
+        .collect();
+    Ok(Json(MessageList { items }))
+}
+
+/// Server-sent events of one reply: replays from `Last-Event-ID` (or `?after=N`), then
+/// follows live until `done` or `error`.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/replies/{reply_id}/stream", tag = "messages",
+    params(("id" = Uuid, Path), ("reply_id" = Uuid, Path), StreamQuery,
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event id")),
+    responses((status = 200, content_type = "text/event-stream", body = String), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn stream(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath((id, reply_id)): ApiPath<(Uuid, Uuid)>,
+    ApiQuery(q): ApiQuery<StreamQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let session = check_owner(&state, &auth, id).await?;
+    let after = match headers.get("last-event-id") {
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_header",
+                    "Last-Event-ID: must be an event id (a whole number)",
+                    "Send the id of the last event you received.",
+                )
+            })?,
+        None => q.after.unwrap_or(0),
+    };
+    let reply = state
+        .store
+        .get_message(session, MessageId(reply_id))
+        .await?
+        .filter(|m| m.role == MessageRole::Assistant)
+        .ok_or_else(|| ApiError::not_found("The reply"))?;
+    let events: BoxStream<'static, StreamEvent> = match state.stream_log.follow(reply_id, after).await? {
+        Some(live) => live,
+        None if reply.status.is_terminal() => {
+            let saved = state.store.reply_events(reply.id).await?;
+            let events: Vec<StreamEvent> = replay_events(&reply, saved.as_deref())
+                .into_iter()
+                .filter(|e| e.id > after)
+                .collect();
+            futures::stream::iter(events).boxed()
+        }
+        None => {
+            return Err(ApiError::unavailable(format!(
+                "reply {reply_id} is {} but has no stream log",
+                reply.status.as_str()
+            )));
+        }
+    };
+    let sse = events
+        .map(|e| {
+            Ok::<_, Infallible>(
+                Event::default()
+                    .id(e.id.to_string())
+                    .event(e.event)
+                    .data(e.data.to_string()),
+            )
+        })
+        .boxed();
+    Ok(Sse::new(sse).keep_alive(KeepAlive::default()).into_response())
+}
+
+/// Generate a failed or interrupted reply again. Its stream continues with a `restart`
+/// event; the new text replaces the old.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/replies/{reply_id}/retry", tag = "messages",
+    params(("id" = Uuid, Path), ("reply_id" = Uuid, Path)),
+    responses((status = 202, body = ReplyRef), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn retry(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath((id, reply_id)): ApiPath<(Uuid, Uuid)>,
+) -> ApiResult<(StatusCode, Json<ReplyRef>)> {
+    let session = owned(&state, &auth, id).await?;
+    let reply = state
+        .store
+        .get_message(session.id, MessageId(reply_id))
+        .await?
+        .filter(|m| m.role == MessageRole::Assistant)
+        .ok_or_else(|| ApiError::not_found("The reply"))?;
+    if !reply.status.is_retryable() {
+        return Err(ApiError::conflict(
+            "not_retryable",
+            format!(
+                "The reply is {}; only failed or interrupted replies can be retried.",
+                reply.status.as_str()
+            ),
+            "Wait for the reply to finish, or send a new message.",
+        ));
+    }
+    if session.status != SessionStatus::Active {
+        return Err(ApiError::conflict(
+            "session_closed",
+            format!("The session is {}.", session.status.as_str()),
+            "Start a new session.",
+        ));
+    }
+    let last_id = match state.stream_log.events(reply_id).await? {
+        Some(events) => events.last().map_or(0, |e| e.id),
+        None => {
+            let saved = state.store.reply_events(reply.id).await?;
+            replay_events(&reply, saved.as_deref()).last().map_or(0, |e| e.id)
+        }
+    };
+    let reply = state.store.reset_reply(reply.id).await?;
+    state.stream_log.open(reply_id, last_id).await?;
+    state
+        .stream_log
+        .append(reply_id, "restart", serde_json::json!({ "reason": "retry" }))
+        .await?;
+    state.generator.spawn(session, reply.clone());
+    Ok((StatusCode::ACCEPTED, Json(reply_ref(id, &reply))))
+}

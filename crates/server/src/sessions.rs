@@ -1,0 +1,398 @@
+//! Planning sessions: create, list, read, complete steps, complete or abandon.
+
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use plansmith_domain::planner::step_intro;
+use plansmith_domain::{DocumentId, SessionId, SessionStatus, Workflow};
+use plansmith_store::{NewDocument, NewSession, PlanningSession, StepAdvance};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateSession {
+    /// `product-plan` or `quick-brief` (see `GET /api/v1/workflows`).
+    pub workflow_id: String,
+    pub title: String,
+    /// The project idea in the user's words.
+    pub idea: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    pub id: Uuid,
+    pub workflow_id: String,
+    pub title: String,
+    pub idea: String,
+    /// `active`, `completed` or `abandoned`.
+    pub status: String,
+    /// The step being worked on; null once every step is complete.
+    pub current_step: Option<String>,
+    /// Sections with content / all sections of the workflow, 0.0 to 1.0.
+    pub progress: f64,
+    pub sections_filled: i64,
+    pub sections_total: i64,
+    pub steps: Vec<StepProgress>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StepProgress {
+    pub id: String,
+    pub title: String,
+    /// `completed`, `current` or `pending`.
+    pub status: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionList {
+    pub items: Vec<SessionView>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1–100 (default 20).
+    pub limit: Option<u32>,
+}
+
+pub fn view(state: &AppState, s: &PlanningSession) -> SessionView {
+    let workflow = state.workflows.get(&s.workflow_id);
+    let total = workflow.map_or(0, |w| w.total_sections()) as i64;
+    let steps = workflow
+        .map(|w| {
+            w.steps
+                .iter()
+                .enumerate()
+                .map(|(i, step)| StepProgress {
+                    id: step.id.clone(),
+                    title: step.title.clone(),
+                    status: if (i as i64) < s.completed_steps {
+                        "completed"
+                    } else if s.current_step.as_deref() == Some(step.id.as_str()) {
+                        "current"
+                    } else {
+                        "pending"
+                    }
+                    .into(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    SessionView {
+        id: s.id.0,
+        workflow_id: s.workflow_id.clone(),
+        title: s.title.clone(),
+        idea: s.idea.clone(),
+        status: s.status.as_str().into(),
+        current_step: s.current_step.clone(),
+        progress: if total == 0 {
+            0.0
+        } else {
+            s.sections_filled as f64 / total as f64
+        },
+        sections_filled: s.sections_filled,
+        sections_total: total,
+        steps,
+        created_at: s.created_at,
+        updated_at: s.updated_at,
+        completed_at: s.completed_at,
+    }
+}
+
+/// The caller's session, or 404 — also when it belongs to someone else.
+pub async fn owned(state: &AppState, auth: &AuthUser, id: Uuid) -> ApiResult<PlanningSession> {
+    state
+        .store
+        .get_session(auth.id(), SessionId(id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("The planning session"))
+}
+
+pub fn workflow_of(state: &AppState, session: &PlanningSession) -> ApiResult<Arc<Workflow>> {
+    state.workflows.get(&session.workflow_id).cloned().ok_or_else(|| {
+        ApiError::internal(format!(
+            "session {} uses unknown workflow {}",
+            session.id, session.workflow_id
+        ))
+    })
+}
+
+fn check_text(field: &str, value: &str, max: usize) -> ApiResult<String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            format!("{field}: must not be empty"),
+            format!("Give the session a {field}."),
+        ));
+    }
+    if value.chars().count() > max {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            format!("{field}: is longer than {max} characters"),
+            format!("Shorten the {field}."),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// Start a planning session; the agent opens the first step.
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions", request_body = CreateSession,
+    responses((status = 201, body = SessionView), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(body): ApiJson<CreateSession>,
+) -> ApiResult<(StatusCode, Json<SessionView>)> {
+    let workflow = state.workflows.get(&body.workflow_id).cloned().ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_field",
+            format!("workflow_id: there is no workflow '{}'", body.workflow_id),
+            format!("Use one of: {}.", state.workflows.ids().join(", ")),
+        )
+    })?;
+    let limits = &state.settings.limits;
+    let title = check_text("title", &body.title, limits.max_title_chars)?;
+    let idea = check_text("idea", &body.idea, limits.max_idea_chars)?;
+    let first = &workflow.steps[0];
+    let new = NewSession {
+        id: SessionId::new(),
+        user_id: auth.id(),
+        workflow_id: workflow.id.clone(),
+        intro: step_intro(&workflow, first, &title, &idea),
+        title,
+        idea,
+        first_step: first.id.clone(),
+        documents: workflow
+            .steps
+            .iter()
+            .map(|s| NewDocument {
+                id: DocumentId::new(),
+                step_id: s.id.clone(),
+                title: s.document_title.clone(),
+            })
+            .collect(),
+    };
+    let session = state.store.create_session(new).await?;
+    Ok((StatusCode::CREATED, Json(view(&state, &session))))
+}
+
+/// The caller's sessions, newest first.
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", params(ListQuery),
+    responses((status = 200, body = SessionList), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<SessionList>> {
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit: must be between 1 and 100",
+            "Use a limit from 1 to 100.",
+        ));
+    }
+    let before = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => Some(SessionId(Uuid::parse_str(c).map_err(|_| {
+            ApiError::bad_request(
+                "invalid_query",
+                "cursor: is not a cursor this API returned",
+                "Use next_cursor from the previous page, or leave it out.",
+            )
+        })?)),
+    };
+    let sessions = state.store.list_sessions(auth.id(), before, limit + 1).await?;
+    let more = sessions.len() > limit as usize;
+    let items: Vec<SessionView> = sessions.iter().take(limit as usize).map(|s| view(&state, s)).collect();
+    let next_cursor = more.then(|| items.last().map(|s| s.id.to_string())).flatten();
+    Ok(Json(SessionList { items, next_cursor }))
+}
+
+/// One session with its current step and progress.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "sessions", params(("id" = Uuid, Path)),
+    responses((status = 200, body = SessionView), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<SessionView>> {
+    let session = owned(&state, &auth, id).await?;
+    Ok(Json(view(&state, &session)))
+}
+
+/// Complete the current step once every section of its document has content.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/steps/{step_id}/complete", tag = "sessions",
+    params(("id" = Uuid, Path), ("step_id" = String, Path)),
+    responses((status = 200, body = SessionView), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn complete_step(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath((id, step_id)): ApiPath<(Uuid, String)>,
+) -> ApiResult<Json<SessionView>> {
+    let session = owned(&state, &auth, id).await?;
+    let workflow = workflow_of(&state, &session)?;
+    let index = workflow
+        .step_index(&step_id)
+        .ok_or_else(|| ApiError::not_found(&format!("Step '{step_id}'")))?;
+    let step = &workflow.steps[index];
+    if session.status != SessionStatus::Active {
+        return Err(ApiError::conflict(
+            "session_closed",
+            format!("The session is {}.", session.status.as_str()),
+            "Start a new session to keep planning.",
+        ));
+    }
+    if session.current_step.as_deref() != Some(step.id.as_str()) {
+        let message = if (index as i64) < session.completed_steps {
+            format!("Step '{step_id}' is already complete.")
+        } else {
+            format!(
+                "Step '{step_id}' is not started yet; the session is on '{}'.",
+                session.current_step.as_deref().unwrap_or("")
+            )
+        };
+        return Err(ApiError::conflict(
+            "step_not_current",
+            message,
+            "Complete the current step first.",
+        ));
+    }
+    let documents = state.store.list_documents(session.id).await?;
+    let doc = documents
+        .iter()
+        .find(|d| d.step_id == step.id)
+        .ok_or_else(|| ApiError::internal("step without document"))?;
+    let snapshot = state
+        .store
+        .get_document(session.id, doc.id, None)
+        .await?
+        .ok_or_else(|| ApiError::internal("document vanished"))?;
+    let empty: Vec<&str> = step
+        .sections
+        .iter()
+        .filter(|s| snapshot.content.section(&s.id).trim().is_empty())
+        .map(|s| s.title.as_str())
+        .collect();
+    if !empty.is_empty() {
+        return Err(ApiError::conflict(
+            "step_incomplete",
+            format!(
+                "The {} still has empty sections: {}.",
+                step.document_title,
+                empty.join(", ")
+            ),
+            "Answer the agent's questions, say \"draft the rest\", or write the sections yourself, then complete the step.",
+        ));
+    }
+    let advance = match workflow.steps.get(index + 1) {
+        Some(next) => StepAdvance::Next {
+            step_id: next.id.clone(),
+            intro: step_intro(&workflow, next, &session.title, &session.idea),
+        },
+        None => StepAdvance::Finish,
+    };
+    let session = state.store.complete_step(session.id, &step.id, advance).await?;
+    Ok(Json(view(&state, &session)))
+}
+
+/// Finish the session. Every step must be complete; completing an already completed session
+/// changes nothing.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/complete", tag = "sessions", params(("id" = Uuid, Path)),
+    responses((status = 200, body = SessionView), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn complete(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<SessionView>> {
+    let session = owned(&state, &auth, id).await?;
+    match session.status {
+        SessionStatus::Completed => Ok(Json(view(&state, &session))),
+        SessionStatus::Abandoned => Err(ApiError::conflict(
+            "session_closed",
+            "The session was abandoned.",
+            "Start a new session to keep planning.",
+        )),
+        SessionStatus::Active => {
+            let step = session.current_step.clone().unwrap_or_default();
+            let workflow = workflow_of(&state, &session)?;
+            if session.current_step.is_some() {
+                let remaining: Vec<&str> = workflow
+                    .steps
+                    .iter()
+                    .skip(session.completed_steps as usize)
+                    .map(|s| s.title.as_str())
+                    .collect();
+                return Err(ApiError::conflict(
+                    "steps_incomplete",
+                    format!(
+                        "Not every step is complete yet (remaining: {}; current: '{step}').",
+                        remaining.join(", ")
+                    ),
+                    "Complete each step (POST .../steps/{step_id}/complete), or abandon the session.",
+                ));
+            }
+            let session = state
+                .store
+                .set_session_status(session.id, SessionStatus::Completed)
+                .await?;
+            Ok(Json(view(&state, &session)))
+        }
+    }
+}
+
+/// Abandon the session; its documents stay readable.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/abandon", tag = "sessions", params(("id" = Uuid, Path)),
+    responses((status = 200, body = SessionView), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub async fn abandon(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<SessionView>> {
+    let session = owned(&state, &auth, id).await?;
+    match session.status {
+        SessionStatus::Abandoned => Ok(Json(view(&state, &session))),
+        SessionStatus::Completed => Err(ApiError::conflict(
+            "session_closed",
+            "The session is already completed.",
+            "Completed sessions stay as they are.",
+        )),
+        SessionStatus::Active => {
+            let session = state
+                .store
+                .set_session_status(session.id, SessionStatus::Abandoned)
+                .await?;
+            Ok(Json(view(&state, &session)))
+        }
+    }
+}
+
+/// Checks that the session exists and belongs to the caller, through the session cache
+/// (ownership never changes, so it is safe to cache).
+pub async fn check_owner(state: &AppState, auth: &AuthUser, id: Uuid) -> ApiResult<SessionId> {
+    let key = format!("session-owner:{id}");
+    if let Some(owner) = state.cache.get(&key).await? {
+        return if owner == auth.id().to_string() {
+            Ok(SessionId(id))
+        } else {
+            Err(ApiError::not_found("The planning session"))
+        };
+    }
+    let session = owned(state, auth, id).await?;
+    state.cache.put(&key, session.user_id.to_string()).await?;
+    Ok(session.id)
+}

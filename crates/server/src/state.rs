@@ -1,0 +1,27 @@
+//! Shared state of the HTTP app.
+
+use crate::config::Settings;
+use crate::generation::Generator;
+use plansmith_cache::{RateLimiter, SessionCache, StreamLog};
+use plansmith_domain::Workflows;
+use plansmith_store::Store;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Arc<dyn Store>,
+    pub workflows: Arc<Workflows>,
+    pub stream_log: Arc<dyn StreamLog>,
+    pub cache: Arc<dyn SessionCache>,
+    pub limiter: Arc<dyn RateLimiter>,
+    pub generator: Arc<Generator>,
+    pub draining: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,176 @@
+//! Row types as SQLite returns them, and their conversion into Store records.
+
+use chrono::{DateTime, Utc};
+use plansmith_domain::{
+    Author, DocumentContent, DocumentId, MessageRole, MessageStatus, Plan, Role, SessionStatus, content_hash,
+};
+use plansmith_store::{DocumentSummary, Message, PlanningSession, RevisionInfo, StoreError, User};
+use uuid::Uuid;
+
+fn bad(column: &str, value: &str) -> StoreError {
+    StoreError::Integrity(format!("unexpected value {value:?} in column {column}"))
+}
+
+#[derive(sqlx::FromRow)]
+pub struct UserRow {
+    id: Uuid,
+    email: String,
+    name: Option<String>,
+    password_hash: String,
+    role: String,
+    plan: String,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+    fn try_from(r: UserRow) -> Result<Self, StoreError> {
+        Ok(User {
+            id: r.id.into(),
+            role: Role::parse(&r.role).ok_or_else(|| bad("users.role", &r.role))?,
+            plan: Plan::parse(&r.plan).ok_or_else(|| bad("users.plan", &r.plan))?,
+            email: r.email,
+            name: r.name,
+            password_hash: r.password_hash,
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct SessionRow {
+    id: Uuid,
+    user_id: Uuid,
+    workflow_id: String,
+    title: String,
+    idea: String,
+    status: String,
+    current_step: Option<String>,
+    completed_steps: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    first_message_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+    sections_filled: i64,
+}
+
+impl TryFrom<SessionRow> for PlanningSession {
+    type Error = StoreError;
+    fn try_from(r: SessionRow) -> Result<Self, StoreError> {
+        Ok(PlanningSession {
+            id: r.id.into(),
+            user_id: r.user_id.into(),
+            status: SessionStatus::parse(&r.status).ok_or_else(|| bad("planning_sessions.status", &r.status))?,
+            workflow_id: r.workflow_id,
+            title: r.title,
+            idea: r.idea,
+            current_step: r.current_step,
+            completed_steps: r.completed_steps,
+            sections_filled: r.sections_filled,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            first_message_at: r.first_message_at,
+            completed_at: r.completed_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct MessageRow {
+    id: Uuid,
+    session_id: Uuid,
+    seq: i64,
+    role: String,
+    step_id: String,
+    content: String,
+    status: String,
+    error_code: Option<String>,
+    error_message: Option<String>,
+    provider: Option<String>,
+    model: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<MessageRow> for Message {
+    type Error = StoreError;
+    fn try_from(r: MessageRow) -> Result<Self, StoreError> {
+        Ok(Message {
+            id: r.id.into(),
+            session_id: r.session_id.into(),
+            seq: r.seq,
+            role: MessageRole::parse(&r.role).ok_or_else(|| bad("messages.role", &r.role))?,
+            status: MessageStatus::parse(&r.status).ok_or_else(|| bad("messages.status", &r.status))?,
+            step_id: r.step_id,
+            content: r.content,
+            error_code: r.error_code,
+            error_message: r.error_message,
+            provider: r.provider,
+            model: r.model,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct DocumentRow {
+    id: Uuid,
+    step_id: String,
+    title: String,
+    revision: i64,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<DocumentRow> for DocumentSummary {
+    fn from(r: DocumentRow) -> Self {
+        DocumentSummary {
+            id: r.id.into(),
+            step_id: r.step_id,
+            title: r.title,
+            revision: r.revision,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct RevisionRow {
+    revision: i64,
+    author: String,
+    content: String,
+    content_hash: String,
+    message_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl RevisionRow {
+    /// The revision's content, after checking it against its stored hash.
+    pub fn verified_content(self, doc: DocumentId) -> Result<DocumentContent, StoreError> {
+        if content_hash(&self.content) != self.content_hash {
+            return Err(StoreError::Integrity(format!(
+                "revision {} of document {doc} does not match its content hash",
+                self.revision
+            )));
+        }
+        DocumentContent::from_json(&self.content).map_err(|e| {
+            StoreError::Integrity(format!(
+                "revision {} of document {doc} is not valid: {e}",
+                self.revision
+            ))
+        })
+    }
+}
+
+impl TryFrom<RevisionRow> for RevisionInfo {
+    type Error = StoreError;
+    fn try_from(r: RevisionRow) -> Result<Self, StoreError> {
+        Ok(RevisionInfo {
+            revision: r.revision,
+            author: Author::parse(&r.author).ok_or_else(|| bad("document_revisions.author", &r.author))?,
+            content_hash: r.content_hash,
+            message_id: r.message_id.map(Into::into),
+            created_at: r.created_at,
+        })
+    }
+}

@@ -1,0 +1,242 @@
+//! The Store API: the records Plansmith keeps and the operations on them, as one trait that
+//! each database backend implements (`store-sqlite`, later `store-postgres`). Every operation
+//! that must be atomic (a message and its queued reply; a finished reply and its document
+//! revisions) is one method, so backends run it in one transaction. Knows no HTTP.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use plansmith_domain::{
+    Author, DocumentContent, DocumentId, Email, MessageId, MessageRole, MessageStatus, Plan, Role, SessionId,
+    SessionStatus, UserId,
+};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0} already exists")]
+    Duplicate(&'static str),
+    /// Optimistic concurrency: the document moved on since the caller read it.
+    #[error("the document is at revision {current}")]
+    RevisionConflict { current: i64 },
+    /// The state of a record does not allow the change (e.g. retrying a complete reply).
+    #[error("{0}")]
+    InvalidState(String),
+    /// Stored data does not match its hash or constraints.
+    #[error("data integrity check failed: {0}")]
+    Integrity(String),
+    /// The database cannot be reached or is overloaded; worth retrying later.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub name: Option<String>,
+    pub password_hash: String,
+    pub role: Role,
+    pub plan: Plan,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: Email,
+    pub name: Option<String>,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlanningSession {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub workflow_id: String,
+    pub title: String,
+    pub idea: String,
+    pub status: SessionStatus,
+    /// Step the session is on; `None` once every step is complete.
+    pub current_step: Option<String>,
+    /// Number of completed steps (the steps before `current_step`).
+    pub completed_steps: i64,
+    /// Sections with content, over all documents.
+    pub sections_filled: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub first_message_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDocument {
+    pub id: DocumentId,
+    pub step_id: String,
+    pub title: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub workflow_id: String,
+    pub title: String,
+    pub idea: String,
+    pub first_step: String,
+    pub documents: Vec<NewDocument>,
+    /// The agent's opening message for the first step.
+    pub intro: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub id: MessageId,
+    pub session_id: SessionId,
+    pub seq: i64,
+    pub role: MessageRole,
+    pub step_id: String,
+    pub content: String,
+    pub status: MessageStatus,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DocumentSummary {
+    pub id: DocumentId,
+    pub step_id: String,
+    pub title: String,
+    pub revision: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DocumentSnapshot {
+    pub id: DocumentId,
+    pub step_id: String,
+    pub title: String,
+    pub revision: i64,
+    pub content: DocumentContent,
+    pub content_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RevisionInfo {
+    pub revision: i64,
+    pub author: Author,
+    pub content_hash: String,
+    pub message_id: Option<MessageId>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Section updates of one document from one reply.
+#[derive(Debug, Clone)]
+pub struct DocumentUpdate {
+    pub document_id: DocumentId,
+    pub sections: Vec<(String, String)>,
+}
+
+/// A reply that finished successfully, committed with its document changes.
+#[derive(Debug, Clone)]
+pub struct FinishedReply {
+    pub reply_id: MessageId,
+    pub content: String,
+    /// The reply's stream events (JSON), kept so a finished stream can be replayed later.
+    pub events: String,
+    pub updates: Vec<DocumentUpdate>,
+}
+
+/// A reply that ended without success (`failed` or `interrupted`).
+#[derive(Debug, Clone)]
+pub struct EndedReply {
+    pub reply_id: MessageId,
+    pub status: MessageStatus,
+    pub content: String,
+    pub events: String,
+    pub error_code: String,
+    pub error_message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedRevision {
+    pub document_id: DocumentId,
+    pub revision: i64,
+}
+
+/// What to do when a step is completed.
+#[derive(Debug, Clone)]
+pub enum StepAdvance {
+    /// Move to the next step and post the agent's introduction of it.
+    Next { step_id: String, intro: String },
+    /// That was the last step: the session is complete.
+    Finish,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap round trip to the database, for readiness checks.
+    async fn ping(&self) -> Result<()>;
+    /// Applies pending migrations; returns how many were applied.
+    async fn migrate(&self) -> Result<usize>;
+
+    async fn create_user(&self, new: NewUser) -> Result<User>;
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>>;
+    /// Returns false when no user has that email.
+    async fn set_user_role(&self, email: &Email, role: Role) -> Result<bool>;
+
+    async fn create_auth_token(&self, token_hash: &[u8], user: UserId, expires_at: DateTime<Utc>) -> Result<()>;
+    /// The user owning an unexpired token.
+    async fn user_by_token(&self, token_hash: &[u8], now: DateTime<Utc>) -> Result<Option<User>>;
+    async fn delete_auth_token(&self, token_hash: &[u8]) -> Result<()>;
+
+    async fn create_session(&self, new: NewSession) -> Result<PlanningSession>;
+    /// Newest first; `before` is the cursor (the last id of the previous page).
+    async fn list_sessions(&self, user: UserId, before: Option<SessionId>, limit: u32) -> Result<Vec<PlanningSession>>;
+    async fn get_session(&self, user: UserId, id: SessionId) -> Result<Option<PlanningSession>>;
+    /// Completes `step_id` if it is the current step of an active session.
+    async fn complete_step(&self, id: SessionId, step_id: &str, advance: StepAdvance) -> Result<PlanningSession>;
+    async fn set_session_status(&self, id: SessionId, status: SessionStatus) -> Result<PlanningSession>;
+
+    /// Persists the user message and a `queued` assistant reply in one transaction.
+    async fn post_message(&self, session: SessionId, step_id: &str, content: &str) -> Result<(Message, Message)>;
+    async fn list_messages(&self, session: SessionId) -> Result<Vec<Message>>;
+    async fn get_message(&self, session: SessionId, id: MessageId) -> Result<Option<Message>>;
+    /// The stored stream events of a finished reply, if any.
+    async fn reply_events(&self, reply: MessageId) -> Result<Option<String>>;
+    /// `queued` → `streaming`, recording who generates it.
+    async fn start_reply(&self, reply: MessageId, provider: &str, model: &str) -> Result<()>;
+    /// Saves partial text of a streaming reply, so a crash keeps it.
+    async fn checkpoint_reply(&self, reply: MessageId, content: &str) -> Result<()>;
+    /// Commits the reply as `complete` together with its document revisions (one per document).
+    async fn finish_reply(&self, finished: FinishedReply) -> Result<Vec<AppliedRevision>>;
+    async fn end_reply(&self, ended: EndedReply) -> Result<()>;
+    /// Replaces the saved stream events of a reply (its log, once closed).
+    async fn save_reply_events(&self, reply: MessageId, events: &str) -> Result<()>;
+    /// `failed`/`interrupted` → `queued` with empty content; `InvalidState` otherwise.
+    async fn reset_reply(&self, reply: MessageId) -> Result<Message>;
+    /// Marks replies left `queued` or `streaming` (by a crash) as `interrupted`.
+    async fn interrupt_unfinished(&self) -> Result<u64>;
+
+    async fn list_documents(&self, session: SessionId) -> Result<Vec<DocumentSummary>>;
+    /// The document at `revision` (latest when `None`); content hashes are verified.
+    async fn get_document(
+        &self,
+        session: SessionId,
+        id: DocumentId,
+        revision: Option<i64>,
+    ) -> Result<Option<DocumentSnapshot>>;
+    /// A user's edit of one section, based on `base_revision`.
+    async fn edit_section(&self, id: DocumentId, section_id: &str, content: &str, base_revision: i64) -> Result<i64>;
+    async fn list_revisions(&self, id: DocumentId) -> Result<Vec<RevisionInfo>>;
+    /// Makes a new revision equal to `revision`.
+    async fn restore_revision(&self, id: DocumentId, revision: i64) -> Result<i64>;
+}
