@@ -1,0 +1,296 @@
+//! Test harness: the real server on 127.0.0.1:0 with a temporary SQLite database, an HTTP
+//! client, and an SSE reader.
+
+use futures::StreamExt;
+use plansmith_server::{Application, Overrides, Settings};
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub dir: PathBuf,
+    pub settings: Settings,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<std::io::Result<()>>>,
+    _tmp: Option<TempDir>,
+}
+
+static EMAILS: AtomicUsize = AtomicUsize::new(0);
+
+pub fn test_settings(dir: &std::path::Path) -> Settings {
+    let mut settings = Settings::default();
+    settings.listen = "127.0.0.1:0".into();
+    settings.database.url = format!("sqlite://{}/plansmith.db", dir.display());
+    settings.llm.offline.tokens_per_second = 5000.0;
+    settings.generation.checkpoint_interval_ms = 50;
+    settings.shutdown.grace_seconds = 2.0;
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(|_| {}, Overrides::default()).await
+}
+
+pub async fn spawn_with(configure: impl FnOnce(&mut Settings), overrides: Overrides) -> TestApp {
+    let tmp = TempDir::new().expect("temp dir");
+    let dir = tmp.path().to_path_buf();
+    let mut settings = test_settings(&dir);
+    configure(&mut settings);
+    let mut app = start(settings, overrides).await;
+    app._tmp = Some(tmp);
+    app.dir = dir;
+    app
+}
+
+/// Starts an app on the given settings (e.g. the database of a stopped app).
+pub async fn start(settings: Settings, overrides: Overrides) -> TestApp {
+    let app = Application::build_with(settings.clone(), overrides)
+        .await
+        .expect("app builds");
+    let base = format!("http://{}", app.local_addr());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        base,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client"),
+        dir: PathBuf::new(),
+        settings,
+        stop: Some(stop),
+        handle: Some(handle),
+        _tmp: None,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Gracefully stops the server and waits until it has.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.await.expect("server task").expect("server stops cleanly");
+        }
+    }
+
+    /// Takes the temporary directory so it outlives this app (for restarts).
+    pub fn keep_dir(&mut self) -> Option<TempDir> {
+        self._tmp.take()
+    }
+
+    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    pub async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let response = self.request(method, path, token, body).await;
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.json(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.json(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    /// Registers a fresh user and returns its token.
+    pub async fn user(&self) -> String {
+        let n = EMAILS.fetch_add(1, Ordering::SeqCst);
+        let email = format!("user{n}-{}@example.com", uuid::Uuid::now_v7().simple());
+        let (status, body) = self
+            .json(
+                Method::POST,
+                "/api/v1/auth/register",
+                None,
+                Some(json!({"email": email, "password": "correct horse battery"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    pub async fn session(&self, token: &str, workflow: &str) -> Value {
+        let (status, body) = self
+            .post(
+                "/api/v1/sessions",
+                token,
+                json!({"workflow_id": workflow, "title": "Recipe Box", "idea": "An app where families share and preserve recipes across generations."}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// Posts a message and returns the 202 body.
+    pub async fn say(&self, token: &str, session: &str, content: &str) -> Value {
+        let (status, body) = self
+            .post(
+                &format!("/api/v1/sessions/{session}/messages"),
+                token,
+                json!({"content": content}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        body
+    }
+
+    /// Opens a reply's stream.
+    pub async fn open_stream(&self, url: &str, token: &str, last_event_id: Option<u64>) -> Response {
+        let mut req = self.client.get(self.url(url)).bearer_auth(token);
+        if let Some(id) = last_event_id {
+            req = req.header("Last-Event-ID", id.to_string());
+        }
+        let response = req.send().await.expect("stream opened");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream"),
+            "not an event stream"
+        );
+        response
+    }
+
+    /// Reads a whole reply stream (until the server ends it).
+    pub async fn stream_all(&self, url: &str, token: &str, last_event_id: Option<u64>) -> Vec<Sse> {
+        read_events(self.open_stream(url, token, last_event_id).await, usize::MAX).await
+    }
+
+    /// Waits until the reply reaches a terminal status and returns the message.
+    pub async fn wait_reply(&self, token: &str, session: &str, reply: &str) -> Value {
+        for _ in 0..400 {
+            let (_, body) = self.get(&format!("/api/v1/sessions/{session}/messages"), token).await;
+            let message = body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["id"] == reply)
+                .cloned()
+                .expect("reply listed");
+            if ["complete", "failed", "interrupted"].contains(&message["status"].as_str().unwrap()) {
+                return message;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("reply {reply} did not finish");
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sse {
+    pub id: u64,
+    pub event: String,
+    pub data: Value,
+}
+
+/// Parses server-sent events from a response, stopping after `limit` events.
+pub async fn read_events(response: Response, limit: usize) -> Vec<Sse> {
+    let mut events = Vec::new();
+    let mut buffer = String::new();
+    let mut body = response.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        buffer.push_str(&String::from_utf8_lossy(&chunk.expect("stream chunk")));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let (mut id, mut event, mut data) = (None, String::from("message"), String::new());
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("id:") {
+                    id = Some(v.trim().parse::<u64>().expect("numeric id"));
+                } else if let Some(v) = line.strip_prefix("event:") {
+                    event = v.trim().to_owned();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                }
+            }
+            // Keep-alive comments have no id.
+            let Some(id) = id else { continue };
+            events.push(Sse {
+                id,
+                event,
+                data: serde_json::from_str(&data).expect("JSON data"),
+            });
+            if events.len() >= limit {
+                return events;
+            }
+        }
+    }
+    events
+}
+
+/// The text a client shows: token events after the last restart.
+pub fn text_of(events: &[Sse]) -> String {
+    let start = events.iter().rposition(|e| e.event == "restart").map_or(0, |i| i + 1);
+    events[start..]
+        .iter()
+        .filter(|e| e.event == "token")
+        .map(|e| e.data["text"].as_str().unwrap())
+        .collect()
+}
+
+pub fn assert_contiguous(events: &[Sse]) {
+    for pair in events.windows(2) {
+        assert_eq!(pair[1].id, pair[0].id + 1, "gap or duplicate between events {pair:?}");
+    }
+}
+
+/// A client for a server running in another process.
+pub fn start_remote(base: String) -> TestApp {
+    TestApp {
+        base,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client"),
+        dir: PathBuf::new(),
+        settings: Settings::default(),
+        stop: None,
+        handle: None,
+        _tmp: None,
+    }
+}

@@ -1,0 +1,319 @@
+//! Restarts, shutdown and the command line, with the real binary where a process matters.
+
+use crate::helpers::{TestApp, spawn_app, start, text_of};
+use plansmith_server::{Application, Overrides};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use std::process::Stdio;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_plansmith");
+
+#[tokio::test]
+async fn data_survives_a_server_restart() {
+    let mut app = spawn_app().await;
+    let token = app.user().await;
+    let sid = app.session(&token, "quick-brief").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sent = app.say(&token, &sid, "draft the rest").await;
+    app.wait_reply(&token, &sid, sent["reply"]["id"].as_str().unwrap())
+        .await;
+    let (_, docs) = app.get(&format!("/api/v1/sessions/{sid}/documents"), &token).await;
+    let doc = docs["items"][0]["id"].as_str().unwrap().to_owned();
+    let before_messages = app.get(&format!("/api/v1/sessions/{sid}/messages"), &token).await.1;
+    let before_doc = app
+        .get(&format!("/api/v1/sessions/{sid}/documents/{doc}"), &token)
+        .await
+        .1;
+    let before_stream = app
+        .stream_all(sent["reply"]["stream_url"].as_str().unwrap(), &token, None)
+        .await;
+    let settings = app.settings.clone();
+    let _dir = app.keep_dir();
+    app.stop().await;
+
+    let again = start(settings, Overrides::default()).await;
+    let (status, _) = again.get("/api/v1/me", &token).await;
+    assert_eq!(status, StatusCode::OK, "the sign-in survives");
+    assert_eq!(
+        again.get(&format!("/api/v1/sessions/{sid}/messages"), &token).await.1,
+        before_messages
+    );
+    assert_eq!(
+        again
+            .get(&format!("/api/v1/sessions/{sid}/documents/{doc}"), &token)
+            .await
+            .1,
+        before_doc
+    );
+    let replay = again
+        .stream_all(sent["reply"]["stream_url"].as_str().unwrap(), &token, None)
+        .await;
+    assert_eq!(
+        replay, before_stream,
+        "a finished reply replays the same events after a restart"
+    );
+}
+
+#[tokio::test]
+async fn readiness_fails_while_draining() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let app = Application::build(crate::helpers::test_settings(dir.path()))
+        .await
+        .unwrap();
+    let base = format!("http://{}", app.local_addr());
+    let draining = app.state().draining.clone();
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let client = reqwest::Client::new();
+    assert_eq!(
+        client.get(format!("{base}/readyz")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    draining.store(true, Ordering::SeqCst);
+    let response = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(
+        client.get(format!("{base}/healthz")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+struct Server {
+    child: Child,
+    app: TestApp,
+}
+
+/// Starts the real binary on a free port with the given database folder and settings.
+async fn serve(dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
+    let mut command = Command::new(BIN);
+    command
+        .arg("serve")
+        .env_clear()
+        .env("PLANSMITH_LISTEN", "127.0.0.1:0")
+        .env(
+            "PLANSMITH_DATABASE_URL",
+            format!("sqlite://{}/plansmith.db", dir.display()),
+        )
+        .env("PLANSMITH_GENERATION__CHECKPOINT_INTERVAL_MS", "50")
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("started in time")
+        .unwrap()
+        .unwrap();
+    let base = line.rsplit(' ').next().unwrap().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+    let mut app = crate::helpers::start_remote(base);
+    app.dir = dir.to_path_buf();
+    Server { child, app }
+}
+
+async fn signal(child: &Child, sig: &str) {
+    let pid = child.id().expect("running").to_string();
+    let status = Command::new("kill").args([sig, &pid]).status().await.unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn sigterm_lets_short_replies_finish_and_saves_the_rest_as_interrupted() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let env = [
+        ("PLANSMITH_LLM__OFFLINE__TOKENS_PER_SECOND", "100"),
+        ("PLANSMITH_SHUTDOWN__GRACE_SECONDS", "3"),
+    ];
+    let mut server = serve(dir.path(), &env).await;
+    let app = &server.app;
+    let token = app.user().await;
+    let short = app.session(&token, "quick-brief").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let long = app.session(&token, "quick-brief").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let long_reply = app.say(&token, &long, "draft the rest").await;
+    let short_reply = app.say(&token, &short, "Busy parents.").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(&server.child, "-TERM").await;
+    let status = tokio::time::timeout(Duration::from_secs(15), server.child.wait())
+        .await
+        .expect("exits in time")
+        .unwrap();
+    assert!(status.success(), "exit code 0 after SIGTERM, got {status}");
+
+    let restarted = serve(dir.path(), &[]).await;
+    let app = &restarted.app;
+    let done = app
+        .wait_reply(&token, &short, short_reply["reply"]["id"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        done["status"], "complete",
+        "a reply that fits the grace period finishes"
+    );
+    let cut = app
+        .wait_reply(&token, &long, long_reply["reply"]["id"].as_str().unwrap())
+        .await;
+    assert_eq!(cut["status"], "interrupted");
+    assert_eq!(cut["error"]["code"], "interrupted");
+    let partial = cut["content"].as_str().unwrap();
+    assert!(!partial.is_empty(), "the partial text is kept");
+    let events = app
+        .stream_all(long_reply["reply"]["stream_url"].as_str().unwrap(), &token, None)
+        .await;
+    assert_eq!(events.last().unwrap().event, "error");
+    assert_eq!(text_of(&events), partial);
+    let (_, session) = app.get(&format!("/api/v1/sessions/{long}"), &token).await;
+    assert_eq!(
+        session["sections_filled"], 0,
+        "an interrupted reply changes no document"
+    );
+
+    // It can be retried to completion.
+    let reply = long_reply["reply"]["id"].as_str().unwrap();
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/sessions/{long}/replies/{reply}/retry"),
+            &token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn replies_cut_by_a_crash_are_marked_interrupted_with_their_text() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut server = serve(dir.path(), &[("PLANSMITH_LLM__OFFLINE__TOKENS_PER_SECOND", "100")]).await;
+    let token = server.app.user().await;
+    let sid = server.app.session(&token, "quick-brief").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sent = server.app.say(&token, &sid, "draft the rest").await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    signal(&server.child, "-KILL").await;
+    server.child.wait().await.unwrap();
+
+    let restarted = serve(dir.path(), &[]).await;
+    let reply = restarted
+        .app
+        .wait_reply(&token, &sid, sent["reply"]["id"].as_str().unwrap())
+        .await;
+    assert_eq!(reply["status"], "interrupted", "nothing stays stuck after a crash");
+    let partial = reply["content"].as_str().unwrap();
+    assert!(!partial.is_empty(), "checkpointed text is kept");
+    let events = restarted
+        .app
+        .stream_all(sent["reply"]["stream_url"].as_str().unwrap(), &token, None)
+        .await;
+    assert_eq!(text_of(&events), partial);
+    assert_eq!(events.last().unwrap().event, "error");
+}
+
+async fn cli(args: &[&str], env: &[(&str, &str)], dir: &std::path::Path) -> (bool, String, String) {
+    let mut command = Command::new(BIN);
+    command.args(args).env_clear().current_dir(dir);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let output = command.output().await.unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into(),
+        String::from_utf8_lossy(&output.stderr).into(),
+    )
+}
+
+#[tokio::test]
+async fn every_subcommand_explains_itself() {
+    let dir = tempfile::TempDir::new().unwrap();
+    for (args, expect) in [
+        (vec!["--help"], "serve"),
+        (vec!["serve", "--help"], "Run the web server"),
+        (vec!["migrate", "--help"], "Apply pending database migrations"),
+        (vec!["config", "check", "--help"], "Validate the configuration"),
+        (vec!["users", "set-role", "--help"], "role"),
+    ] {
+        let (ok, out, _) = cli(&args, &[], dir.path()).await;
+        assert!(ok && out.contains(expect), "{args:?}: {out}");
+    }
+}
+
+#[tokio::test]
+async fn config_check_names_the_wrong_key() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let (ok, out, _) = cli(&["config", "check"], &[], dir.path()).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("configuration is valid"));
+    let (ok, _, err) = cli(
+        &["config", "check"],
+        &[("PLANSMITH_LLM__OFFLINE__TOKENS_PER_SECOND", "fast")],
+        dir.path(),
+    )
+    .await;
+    assert!(!ok);
+    assert!(err.contains("llm.offline.tokens_per_second"), "{err}");
+    std::fs::write(dir.path().join("plansmith.toml"), "listen = \"nowhere\"\n").unwrap();
+    let (ok, _, err) = cli(&["config", "check"], &[], dir.path()).await;
+    assert!(!ok, "plansmith.toml in the working folder is read");
+    assert!(err.contains("listen"), "{err}");
+    let (ok, _, err) = cli(&["--config", "missing.toml", "config", "check"], &[], dir.path()).await;
+    assert!(!ok);
+    assert!(err.contains("missing.toml"), "{err}");
+    // Invalid settings stop `serve` before it starts.
+    let (ok, _, err) = cli(&["serve"], &[], dir.path()).await;
+    assert!(!ok);
+    assert!(err.contains("listen"), "{err}");
+}
+
+#[tokio::test]
+async fn migrate_creates_the_database_and_set_role_grants_admin() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let url = format!("sqlite://{}/nested/db.sqlite", dir.path().display());
+    let env = [("PLANSMITH_DATABASE_URL", url.as_str())];
+    let (ok, out, err) = cli(&["migrate"], &env, dir.path()).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("1 migration(s) applied"), "{out}");
+    let (ok, out, _) = cli(&["migrate"], &env, dir.path()).await;
+    assert!(ok && out.contains("0 migration(s) applied"), "{out}");
+    assert!(dir.path().join("nested/db.sqlite").exists());
+
+    let mut settings = crate::helpers::test_settings(dir.path());
+    settings.database.url = url.clone();
+    let app = start(settings, Overrides::default()).await;
+    let (_, body) = app
+        .json(
+            Method::POST,
+            "/api/v1/auth/register",
+            None,
+            Some(json!({"email": "root@example.com", "password": "correct horse"})),
+        )
+        .await;
+    let token = body["token"].as_str().unwrap().to_owned();
+    let (ok, out, err) = cli(&["users", "set-role", "root@example.com", "admin"], &env, dir.path()).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("admin"));
+    assert_eq!(
+        app.get("/api/v1/me", &token).await.1["role"],
+        "admin",
+        "takes effect without a restart"
+    );
+    let (ok, _, err) = cli(&["users", "set-role", "ghost@example.com", "admin"], &env, dir.path()).await;
+    assert!(!ok && err.contains("no user"), "{err}");
+}

@@ -1,0 +1,11 @@
+//! API integration tests: the real server over HTTP, one module per feature.
+
+mod auth;
+mod documents;
+mod errors;
+mod helpers;
+mod lifecycle;
+mod openapi;
+mod providers;
+mod replies;
+mod sessions;
