@@ -4,7 +4,7 @@ use crate::config::Settings;
 use crate::error::{ApiError, REQUEST_ID, SUPPORT_CONTACT};
 use crate::generation::Generator;
 use crate::state::AppState;
-use crate::{auth, documents, health, messages, sessions, workflows};
+use crate::{auth, documents, health, messages, sessions, telemetry, web, workflows};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
@@ -100,6 +100,7 @@ impl Application {
                 "replies left unfinished by the last run were marked interrupted"
             );
         }
+        telemetry::install();
         let workflows = Arc::new(workflows::builtin()?);
         let stream_log = Arc::new(InProcessStreamLog::new());
         let provider = overrides
@@ -211,16 +212,19 @@ fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(openapi_json))
+        .routes(routes!(telemetry::render))
+        .routes(routes!(telemetry::rum))
         .split_for_parts();
     let openapi = Arc::new(openapi);
     let mut api = api.layer(axum::Extension(openapi));
     if let Some(extra) = extra {
         api = api.merge(extra);
     }
-    api.fallback(not_found)
+    api.fallback(web::serve)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.settings.http.body_limit_bytes))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn(telemetry::track))
         .layer(axum::middleware::from_fn_with_state(state.clone(), request_context))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -263,15 +267,6 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("unknown panic");
     ApiError::internal(format!("handler panicked: {detail}")).into_response()
-}
-
-async fn not_found(request: Request) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "route_not_found",
-        format!("There is no {} {}.", request.method(), request.uri().path()),
-        "Check the address; the API is described at /api/openapi.json.",
-    )
 }
 
 async fn method_not_allowed(request: Request) -> ApiError {

@@ -43,6 +43,8 @@ pub struct HttpSettings {
     pub body_limit_bytes: usize,
     /// Mark the session cookie `Secure` (set when served over HTTPS).
     pub secure_cookies: bool,
+    /// Serve the web app from this folder instead of the files built into the binary.
+    pub web_dir: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -145,6 +147,7 @@ impl Default for HttpSettings {
         Self {
             body_limit_bytes: 1024 * 1024,
             secure_cookies: false,
+            web_dir: None,
         }
     }
 }

@@ -153,14 +153,22 @@ impl Generator {
         };
         let mut parser = OutputParser::new();
         let interval = Duration::from_millis(self.settings.generation.checkpoint_interval_ms);
-        let mut last_checkpoint = Instant::now();
+        let started = Instant::now();
+        let mut last_checkpoint = started;
+        let mut first = true;
         loop {
             let chunk = tokio::select! {
                 _ = self.cancel.cancelled() => return Err(Stop::Interrupted),
                 chunk = stream.next() => chunk,
             };
             let pieces = match chunk {
-                Some(Ok(text)) => parser.push(&text),
+                Some(Ok(text)) => {
+                    if std::mem::take(&mut first) {
+                        metrics::histogram!("plansmith_reply_first_token_seconds")
+                            .record(started.elapsed().as_secs_f64());
+                    }
+                    parser.push(&text)
+                }
                 Some(Err(e)) => return Err(failed(e)),
                 None => break,
             };
@@ -299,6 +307,7 @@ impl Generator {
             error_message: message.clone(),
         };
         let saved = self.store.end_reply(ended).await;
+        metrics::counter!("plansmith_replies_total", "outcome" => status.as_str()).increment(1);
         self.log
             .append(reply.id.0, "error", json!({ "code": code, "message": message }))
             .await

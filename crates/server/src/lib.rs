@@ -13,6 +13,8 @@ pub mod health;
 pub mod messages;
 pub mod sessions;
 pub mod state;
+pub mod telemetry;
+pub mod web;
 pub mod workflows;
 
 pub use app::{Application, Overrides, StartError, open_store};

@@ -25,7 +25,10 @@ pub struct TestApp {
 static EMAILS: AtomicUsize = AtomicUsize::new(0);
 
 pub fn test_settings(dir: &std::path::Path) -> Settings {
-    let mut settings = Settings { listen: "127.0.0.1:0".into(), ..Settings::default() };
+    let mut settings = Settings {
+        listen: "127.0.0.1:0".into(),
+        ..Settings::default()
+    };
     settings.database.url = format!("sqlite://{}/plansmith.db", dir.display());
     settings.llm.offline.tokens_per_second = 5000.0;
     settings.generation.checkpoint_interval_ms = 50;

@@ -9,3 +9,4 @@ mod openapi;
 mod providers;
 mod replies;
 mod sessions;
+mod web_app;

@@ -39,6 +39,8 @@ async fn openapi_document_covers_every_route() {
         ("get", "/healthz"),
         ("get", "/readyz"),
         ("get", "/api/openapi.json"),
+        ("get", "/metrics"),
+        ("post", "/api/v1/rum"),
     ];
     for (method, path) in expected {
         assert!(

@@ -1,0 +1,158 @@
+//! Prometheus metrics at `/metrics`: HTTP requests by route and status, replies, and the web
+//! app's field measurements (Web Vitals) reported to `POST /api/v1/rum`.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use serde::Deserialize;
+use std::sync::OnceLock;
+use std::time::Instant;
+use utoipa::ToSchema;
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide recorder once; later calls (more apps in one process) share it.
+pub fn install() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let seconds = &[
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ];
+            let vitals_ms = &[
+                50.0, 100.0, 200.0, 500.0, 800.0, 1000.0, 1800.0, 2500.0, 3000.0, 4000.0, 6000.0, 10000.0,
+            ];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), seconds)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full("plansmith_web_vitals".into()), vitals_ms));
+            match builder.and_then(|b| b.install_recorder()) {
+                Ok(handle) => Some(handle),
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics recorder not installed");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// Prometheus text exposition of every metric.
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, content_type = "text/plain", body = String)))]
+pub async fn render(State(state): State<AppState>) -> Response {
+    metrics::gauge!("plansmith_replies_in_flight").set(state.generator.in_flight() as f64);
+    let body = install().map(PrometheusHandle::render).unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// Counts every request and its latency by route template and status.
+pub async fn track(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| {
+            if request.uri().path().starts_with("/api/") {
+                "unmatched".into()
+            } else {
+                "web".into()
+            }
+        });
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("plansmith_http_requests_total", &labels).increment(1);
+    metrics::histogram!("plansmith_http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// One Web Vitals measurement from a browser.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RumMetric {
+    /// Route pattern of the page, e.g. `/sessions/:id`.
+    pub page: String,
+    /// `LCP`, `INP`, `CLS`, `TTFB` or `FCP`.
+    pub name: String,
+    /// Milliseconds (CLS: unitless score).
+    pub value: f64,
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RumBody {
+    One(RumMetric),
+    Many(Vec<RumMetric>),
+}
+
+const VITALS: [&str; 5] = ["LCP", "INP", "CLS", "TTFB", "FCP"];
+const MAX_PAGE_LABELS: usize = 50;
+
+/// Page labels seen so far; beyond the cap new pages count as `other`, so a client cannot
+/// blow up the metric's cardinality.
+static PAGES: OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> = OnceLock::new();
+
+fn page_label(page: &str) -> String {
+    let valid = page.starts_with('/')
+        && page.len() <= 80
+        && page.chars().all(|c| c.is_ascii_alphanumeric() || "/:-_.".contains(c));
+    if !valid {
+        return "other".into();
+    }
+    let mut pages = PAGES.get_or_init(Default::default).lock().expect("pages lock");
+    if pages.contains(page) || pages.len() < MAX_PAGE_LABELS {
+        pages.insert(page.to_owned());
+        page.to_owned()
+    } else {
+        "other".into()
+    }
+}
+
+/// Field measurements of the web app (Web Vitals), kept as histograms by page. Accepts one
+/// object or an array; any content type (so `navigator.sendBeacon` works).
+#[utoipa::path(post, path = "/api/v1/rum", tag = "health", request_body = RumMetric,
+    responses((status = 202), (status = 400, body = crate::error::ErrorBody)))]
+pub async fn rum(body: Bytes) -> Result<StatusCode, ApiError> {
+    let parsed: RumBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_body",
+            format!("The measurement is not valid: {e}"),
+            "Send {\"page\", \"name\", \"value\"} or an array of them.",
+        )
+    })?;
+    let metrics = match parsed {
+        RumBody::One(m) => vec![m],
+        RumBody::Many(m) => m,
+    };
+    if metrics.len() > 50 {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "At most 50 measurements per request.",
+            "Send them in smaller batches.",
+        ));
+    }
+    for m in metrics {
+        let Some(name) = VITALS.iter().find(|v| v.eq_ignore_ascii_case(&m.name)) else {
+            return Err(ApiError::bad_request(
+                "invalid_field",
+                format!("name: '{}' is not one of {}", m.name, VITALS.join(", ")),
+                "Report Web Vitals by their short names.",
+            ));
+        };
+        if !m.value.is_finite() || m.value < 0.0 || m.value > 600_000.0 {
+            return Err(ApiError::bad_request(
+                "invalid_field",
+                "value: must be between 0 and 600000",
+                "Report milliseconds.",
+            ));
+        }
+        metrics::histogram!("plansmith_web_vitals", "page" => page_label(&m.page), "name" => *name).record(m.value);
+    }
+    Ok(StatusCode::ACCEPTED)
+}
