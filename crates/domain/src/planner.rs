@@ -220,11 +220,13 @@ impl Vars<'_> {
                 let (step_id, section_id) = key.split_once('.')?;
                 let step = self.workflow.step(step_id)?;
                 let section = step.section(section_id)?;
+                // The "no input yet" note belongs to its own section, not to later documents.
                 let content = self
                     .documents
                     .get(step_id)
-                    .map(|d| d.section(section_id).trim())
-                    .unwrap_or("");
+                    .map(|d| d.section(section_id).replace(NO_ANSWER, ""))
+                    .unwrap_or_default();
+                let content = content.trim();
                 Some(if content.is_empty() {
                     format!("_({} — {} not written yet)_", step.document_title, section.title)
                 } else {
