@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use plansmith_cache::{InProcessRateLimiter, InProcessSessionCache, InProcessStreamLog};
 use plansmith_llm::{OfflineProvider, Provider};
 use plansmith_store::{Store, StoreError};
+use plansmith_store_postgres::{PgOptions, PgStore};
 use plansmith_store_sqlite::{SqliteOptions, SqliteStore};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -61,21 +62,35 @@ pub struct Overrides {
     pub routes: Option<Router<AppState>>,
 }
 
-/// Opens the configured database (applying migrations when `migrate` is set).
+/// Opens the configured database — SQLite or PostgreSQL, by the URL's scheme — and applies
+/// pending migrations when `migrate` is set.
 pub async fn open_store(settings: &Settings, migrate: bool) -> Result<Arc<dyn Store>, StoreError> {
-    let options = SqliteOptions {
-        max_readers: settings.database.max_readers,
-        acquire_timeout: Duration::from_millis(settings.database.acquire_timeout_ms),
-        ..SqliteOptions::default()
+    let db = &settings.database;
+    let store: Arc<dyn Store> = if db.url.starts_with("postgres") {
+        let options = PgOptions {
+            max_connections: db.max_connections,
+            min_connections: db.min_connections,
+            acquire_timeout: Duration::from_millis(db.acquire_timeout_ms),
+            statement_timeout: Duration::from_millis(db.statement_timeout_ms),
+            idle_timeout: Duration::from_secs(db.idle_timeout_seconds),
+            max_lifetime: Duration::from_secs(db.max_lifetime_seconds),
+        };
+        Arc::new(PgStore::connect(&db.url, &options).await?)
+    } else {
+        let options = SqliteOptions {
+            max_readers: db.max_readers,
+            acquire_timeout: Duration::from_millis(db.acquire_timeout_ms),
+            ..SqliteOptions::default()
+        };
+        Arc::new(SqliteStore::connect(&db.url, &options).await?)
     };
-    let store = SqliteStore::connect(&settings.database.url, &options).await?;
     if migrate {
         let applied = store.migrate().await?;
         if applied > 0 {
             tracing::info!(applied, "database migrations applied");
         }
     }
-    Ok(Arc::new(store))
+    Ok(store)
 }
 
 pub struct Application {

@@ -28,12 +28,23 @@ pub struct Settings {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseSettings {
-    /// `sqlite://path/to/file.db` (created when missing).
+    /// `sqlite://path/to/file.db` (created when missing) or `postgres://user@host:5432/db`.
     pub url: String,
     /// Apply pending migrations when `serve` starts.
     pub migrate_on_start: bool,
+    /// SQLite: reader connections (writes go through one connection).
     pub max_readers: u32,
+    /// PostgreSQL: pool size bounds.
+    pub max_connections: u32,
+    pub min_connections: u32,
+    /// How long a request waits for a free connection before it gets a 503.
     pub acquire_timeout_ms: u64,
+    /// PostgreSQL: longest a single statement may run.
+    pub statement_timeout_ms: u64,
+    /// PostgreSQL: idle connections above `min_connections` close after this long.
+    pub idle_timeout_seconds: u64,
+    /// PostgreSQL: connections are replaced after this long.
+    pub max_lifetime_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -137,7 +148,12 @@ impl Default for DatabaseSettings {
             url: "sqlite://data/plansmith.db".into(),
             migrate_on_start: true,
             max_readers: 8,
-            acquire_timeout_ms: 10_000,
+            max_connections: 16,
+            min_connections: 2,
+            acquire_timeout_ms: 5_000,
+            statement_timeout_ms: 10_000,
+            idle_timeout_seconds: 300,
+            max_lifetime_seconds: 1800,
         }
     }
 }
@@ -271,14 +287,21 @@ impl Settings {
                 self.listen
             ));
         }
-        if !self.database.url.starts_with("sqlite:") {
+        let url = &self.database.url;
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             problems.push(format!(
-                "database.url: '{}' is not supported; use sqlite://path/to/file.db",
-                self.database.url
+                "database.url: '{}' is not supported; use sqlite://path/to/file.db or postgres://user@host:5432/db",
+                redact_url(url)
             ));
         }
         if self.database.max_readers == 0 {
             problems.push("database.max_readers: must be at least 1".into());
+        }
+        if self.database.max_connections == 0 || self.database.min_connections > self.database.max_connections {
+            problems.push("database.max_connections: must be at least 1 and at least database.min_connections".into());
+        }
+        if self.database.acquire_timeout_ms == 0 || self.database.statement_timeout_ms == 0 {
+            problems.push("database.acquire_timeout_ms / statement_timeout_ms: must be at least 1".into());
         }
         if self.http.body_limit_bytes < 1024 {
             problems.push("http.body_limit_bytes: must be at least 1024".into());
@@ -321,6 +344,20 @@ impl Settings {
 
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs_f64(self.shutdown.grace_seconds)
+    }
+}
+
+/// A database URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -392,6 +429,17 @@ mod tests {
     }
 
     #[test]
+    fn passwords_never_show_in_messages() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/p"),
+            "postgres://app:***@db:5432/p"
+        );
+        assert_eq!(redact_url("postgres://app@db/p"), "postgres://app@db/p");
+        let err = Settings::load(None, env(&[("PLANSMITH_DATABASE_URL", "mysql://u:s3cret@h/d")])).unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+    }
+
+    #[test]
     fn file_then_env() {
         let dir = std::env::temp_dir().join(format!("plansmith-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -423,6 +471,7 @@ mod tests {
                 "llm.offline.tokens_per_second",
             ),
             ("PLANSMITH_DATABASE_URL", "mysql://x", "database.url"),
+            ("PLANSMITH_DATABASE__MAX_CONNECTIONS", "0", "database.max_connections"),
             ("PLANSMITH_NOPE", "1", "nope"),
         ];
         for (key, value, named) in cases {

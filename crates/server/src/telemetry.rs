@@ -44,6 +44,13 @@ pub fn install() -> Option<&'static PrometheusHandle> {
 #[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, content_type = "text/plain", body = String)))]
 pub async fn render(State(state): State<AppState>) -> Response {
     metrics::gauge!("plansmith_replies_in_flight").set(state.generator.in_flight() as f64);
+    let pool = state.store.pool_stats();
+    metrics::gauge!("plansmith_db_pool_connections", "state" => "in_use")
+        .set(f64::from(pool.size.saturating_sub(pool.idle)));
+    metrics::gauge!("plansmith_db_pool_connections", "state" => "idle").set(f64::from(pool.idle));
+    metrics::gauge!("plansmith_db_pool_waiting").set(pool.waiting as f64);
+    metrics::gauge!("plansmith_db_pool_acquisitions").set(pool.acquisitions as f64);
+    metrics::gauge!("plansmith_db_pool_acquire_seconds_total").set(pool.acquire_micros_total as f64 / 1e6);
     let body = install().map(PrometheusHandle::render).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

@@ -56,12 +56,14 @@ CREATE INDEX messages_unfinished ON messages (status) WHERE status IN ('queued',
 CREATE TABLE documents (
     id         BLOB PRIMARY KEY NOT NULL,
     session_id BLOB NOT NULL REFERENCES planning_sessions (id) ON DELETE CASCADE,
+    position   INTEGER NOT NULL CHECK (position >= 0),
     step_id    TEXT NOT NULL,
     title      TEXT NOT NULL,
     revision   INTEGER NOT NULL DEFAULT 0 CHECK (revision >= 0),
     filled     INTEGER NOT NULL DEFAULT 0 CHECK (filled >= 0),
     updated_at TEXT NOT NULL,
-    UNIQUE (session_id, step_id)
+    UNIQUE (session_id, step_id),
+    UNIQUE (session_id, position)
 );
 
 CREATE TABLE document_revisions (
@@ -74,3 +76,4 @@ CREATE TABLE document_revisions (
     created_at   TEXT NOT NULL,
     PRIMARY KEY (document_id, revision)
 );
+CREATE INDEX document_revisions_message ON document_revisions (message_id) WHERE message_id IS NOT NULL;

@@ -2,19 +2,17 @@
 //! connection (SQLite allows one writer; queueing in the pool beats `database is locked`),
 //! reads through a pool of WAL readers. Owns its schema in `migrations/`. Knows no HTTP.
 
-mod rows;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use plansmith_domain::{
     Author, DocumentContent, DocumentId, Email, MessageId, MessageStatus, Role, SessionId, SessionStatus, UserId,
     content_hash,
 };
+use plansmith_store::rows::{DocumentRow, MessageRow, RevisionRow, SessionRow, UserRow};
 use plansmith_store::{
     AppliedRevision, DocumentSnapshot, DocumentSummary, EndedReply, FinishedReply, Message, NewSession, NewUser,
-    PlanningSession, Result, RevisionInfo, StepAdvance, Store, StoreError, User,
+    PlanningSession, PoolStats, Result, RevisionInfo, StepAdvance, Store, StoreError, User,
 };
-use rows::{DocumentRow, MessageRow, RevisionRow, SessionRow, UserRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
 use std::path::Path;
@@ -253,6 +251,14 @@ async fn fetch_message(tx: &mut Transaction<'_, Sqlite>, id: MessageId) -> Resul
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            size: self.reader.size() + self.writer.size(),
+            idle: (self.reader.num_idle() + self.writer.num_idle()) as u32,
+            ..PoolStats::default()
+        }
+    }
+
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.reader).await.map_err(db_err)?;
         Ok(())
@@ -368,10 +374,13 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        for doc in &new.documents {
-            sqlx::query("INSERT INTO documents (id, session_id, step_id, title, updated_at) VALUES (?, ?, ?, ?, ?)")
-                .bind(doc.id.0)
-                .bind(new.id.0)
+        for (position, doc) in new.documents.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO documents (id, session_id, position, step_id, title, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(doc.id.0)
+            .bind(new.id.0)
+            .bind(position as i64)
                 .bind(&doc.step_id)
                 .bind(&doc.title)
                 .bind(now)
@@ -673,7 +682,7 @@ impl Store for SqliteStore {
     async fn list_documents(&self, session: SessionId) -> Result<Vec<DocumentSummary>> {
         let rows: Vec<DocumentRow> = sqlx::query_as(
             "SELECT d.id, d.step_id, d.title, d.revision, d.updated_at FROM documents d \
-             JOIN planning_sessions s ON s.id = d.session_id WHERE d.session_id = ? ORDER BY d.rowid",
+             WHERE d.session_id = ? ORDER BY d.position",
         )
         .bind(session.0)
         .fetch_all(&self.reader)

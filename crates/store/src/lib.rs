@@ -10,6 +10,9 @@ use plansmith_domain::{
     SessionStatus, UserId,
 };
 
+#[cfg(feature = "sql-rows")]
+pub mod rows;
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
@@ -181,8 +184,23 @@ pub enum StepAdvance {
     Finish,
 }
 
+/// Connection pool figures, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Open connections.
+    pub size: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// Callers waiting for a connection now.
+    pub waiting: u64,
+    /// Connections handed out so far, and the total time spent waiting for them.
+    pub acquisitions: u64,
+    pub acquire_micros_total: u64,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    fn pool_stats(&self) -> PoolStats;
     /// Cheap round trip to the database, for readiness checks.
     async fn ping(&self) -> Result<()>;
     /// Applies pending migrations; returns how many were applied.

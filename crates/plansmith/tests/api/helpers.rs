@@ -20,6 +20,8 @@ pub struct TestApp {
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<std::io::Result<()>>>,
     _tmp: Option<TempDir>,
+    /// The PostgreSQL database of this app, when the API tests run on PostgreSQL.
+    pub db: Option<std::sync::Arc<crate::testdb::TestDb>>,
 }
 
 static EMAILS: AtomicUsize = AtomicUsize::new(0);
@@ -44,10 +46,18 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Settings), overrides: Overri
     let tmp = TempDir::new().expect("temp dir");
     let dir = tmp.path().to_path_buf();
     let mut settings = test_settings(&dir);
+    let db = if crate::testdb::api_on_postgres() {
+        let db = crate::testdb::TestDb::create().await;
+        settings.database.url = db.url.clone();
+        Some(std::sync::Arc::new(db))
+    } else {
+        None
+    };
     configure(&mut settings);
     let mut app = start(settings, overrides).await;
     app._tmp = Some(tmp);
     app.dir = dir;
+    app.db = db;
     app
 }
 
@@ -72,6 +82,7 @@ pub async fn start(settings: Settings, overrides: Overrides) -> TestApp {
         stop: Some(stop),
         handle: Some(handle),
         _tmp: None,
+        db: None,
     }
 }
 
@@ -294,5 +305,6 @@ pub fn start_remote(base: String) -> TestApp {
         stop: None,
         handle: None,
         _tmp: None,
+        db: None,
     }
 }

@@ -35,6 +35,7 @@ async fn data_survives_a_server_restart() {
         .await;
     let settings = app.settings.clone();
     let _dir = app.keep_dir();
+    let _db = app.db.clone();
     app.stop().await;
 
     let again = start(settings, Overrides::default()).await;

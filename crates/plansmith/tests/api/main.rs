@@ -9,4 +9,6 @@ mod openapi;
 mod providers;
 mod replies;
 mod sessions;
+mod store;
+mod testdb;
 mod web_app;

@@ -1,10 +1,10 @@
-//! Row types as SQLite returns them, and their conversion into Store records.
+//! Row types as the SQL backends return them, and their conversion into Store records.
 
+use crate::{DocumentSummary, Message, PlanningSession, RevisionInfo, StoreError, User};
 use chrono::{DateTime, Utc};
 use plansmith_domain::{
     Author, DocumentContent, DocumentId, MessageRole, MessageStatus, Plan, Role, SessionStatus, content_hash,
 };
-use plansmith_store::{DocumentSummary, Message, PlanningSession, RevisionInfo, StoreError, User};
 use uuid::Uuid;
 
 fn bad(column: &str, value: &str) -> StoreError {

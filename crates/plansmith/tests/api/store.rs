@@ -1,0 +1,446 @@
+//! One conformance suite for the Store API: every test runs on SQLite and on PostgreSQL, each
+//! in a database of its own.
+
+use crate::testdb::TestDb;
+use chrono::{Duration as ChronoDuration, Utc};
+use plansmith_domain::{DocumentId, Email, MessageStatus, Role, SessionId, SessionStatus, UserId};
+use plansmith_store::{
+    DocumentUpdate, EndedReply, FinishedReply, NewDocument, NewSession, NewUser, StepAdvance, Store, StoreError,
+};
+use plansmith_store_postgres::{PgOptions, PgStore};
+use plansmith_store_sqlite::{SqliteOptions, SqliteStore};
+use std::sync::Arc;
+
+/// A store under test plus raw SQL access to its database.
+pub struct Backend {
+    pub store: Arc<dyn Store>,
+    raw: Raw,
+    _guards: (Option<tempfile::TempDir>, Option<TestDb>),
+}
+
+enum Raw {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Backend {
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::TempDir::new().unwrap();
+        let url = format!("sqlite://{}/store.db", dir.path().display());
+        let store = SqliteStore::connect(&url, &SqliteOptions::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
+        Self {
+            store: Arc::new(store),
+            raw: Raw::Sqlite(raw),
+            _guards: (Some(dir), None),
+        }
+    }
+
+    pub async fn postgres() -> Self {
+        let db = TestDb::create().await;
+        let store = PgStore::connect(&db.url, &PgOptions::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        let raw = store.pool().clone();
+        Self {
+            store: Arc::new(store),
+            raw: Raw::Postgres(raw),
+            _guards: (None, Some(db)),
+        }
+    }
+
+    /// Runs literal SQL (no parameters) against the database, bypassing the store.
+    pub async fn execute(&self, sql: &str) {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match &self.raw {
+            Raw::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(drop),
+            Raw::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(drop),
+        }
+        .expect("raw SQL runs");
+    }
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(super::Backend::sqlite().await).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(super::Backend::postgres().await).await;
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    users_tokens_and_roles,
+    sessions_are_listed_newest_first_per_user,
+    steps_advance_and_sessions_close,
+    message_sequence_stays_gap_free_under_concurrency,
+    stale_concurrent_edits_conflict_and_none_is_lost,
+    replies_commit_with_their_revision,
+    corrupted_revisions_are_detected_on_read,
+    restore_makes_one_new_revision,
+);
+
+async fn user(store: &dyn Store, name: &str) -> UserId {
+    let email = Email::parse(&format!("{name}-{}@example.com", uuid::Uuid::now_v7().simple())).unwrap();
+    store
+        .create_user(NewUser {
+            email,
+            name: None,
+            password_hash: "$argon2id$x".into(),
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+async fn session(store: &dyn Store, user: UserId, title: &str) -> (SessionId, DocumentId) {
+    let doc = DocumentId::new();
+    let new = NewSession {
+        id: SessionId::new(),
+        user_id: user,
+        workflow_id: "quick-brief".into(),
+        title: title.into(),
+        idea: "An idea".into(),
+        first_step: "brief".into(),
+        documents: vec![NewDocument {
+            id: doc,
+            step_id: "brief".into(),
+            title: "Project brief".into(),
+        }],
+        intro: "Welcome".into(),
+    };
+    let created = store.create_session(new).await.unwrap();
+    (created.id, doc)
+}
+
+async fn users_tokens_and_roles(b: Backend) {
+    let store = b.store.as_ref();
+    let email = Email::parse("Role@Example.com").unwrap();
+    let created = store
+        .create_user(NewUser {
+            email: email.clone(),
+            name: Some("R".into()),
+            password_hash: "h".into(),
+        })
+        .await
+        .unwrap();
+    let dup = store
+        .create_user(NewUser {
+            email: email.clone(),
+            name: None,
+            password_hash: "h".into(),
+        })
+        .await;
+    assert!(matches!(dup, Err(StoreError::Duplicate(_))), "{dup:?}");
+    assert_eq!(store.user_by_email(&email).await.unwrap().unwrap().id, created.id);
+    assert!(store.set_user_role(&email, Role::Admin).await.unwrap());
+    assert!(
+        !store
+            .set_user_role(&Email::parse("none@example.com").unwrap(), Role::Admin)
+            .await
+            .unwrap()
+    );
+
+    let now = Utc::now();
+    store
+        .create_auth_token(b"live-token-hash", created.id, now + ChronoDuration::hours(1))
+        .await
+        .unwrap();
+    store
+        .create_auth_token(b"old-token-hash", created.id, now - ChronoDuration::hours(1))
+        .await
+        .unwrap();
+    let found = store
+        .user_by_token(b"live-token-hash", now)
+        .await
+        .unwrap()
+        .expect("live token");
+    assert_eq!(found.role, Role::Admin);
+    assert!(
+        store.user_by_token(b"old-token-hash", now).await.unwrap().is_none(),
+        "expired tokens do not work"
+    );
+    store.delete_auth_token(b"live-token-hash").await.unwrap();
+    assert!(store.user_by_token(b"live-token-hash", now).await.unwrap().is_none());
+}
+
+async fn sessions_are_listed_newest_first_per_user(b: Backend) {
+    let store = b.store.as_ref();
+    let (ada, bob) = (user(store, "ada").await, user(store, "bob").await);
+    let mut ids = Vec::new();
+    for n in 0..7 {
+        ids.push(session(store, ada, &format!("S{n}")).await.0);
+    }
+    session(store, bob, "other").await;
+    ids.reverse();
+    let first = store.list_sessions(ada, None, 3).await.unwrap();
+    let second = store.list_sessions(ada, Some(first[2].id), 3).await.unwrap();
+    let third = store.list_sessions(ada, Some(second[2].id), 3).await.unwrap();
+    let seen: Vec<SessionId> = first.iter().chain(&second).chain(&third).map(|s| s.id).collect();
+    assert_eq!(seen, ids);
+    assert!(
+        store.get_session(bob, ids[0]).await.unwrap().is_none(),
+        "scoped to the owner"
+    );
+    let got = store.get_session(ada, ids[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (got.status, got.current_step.as_deref(), got.sections_filled),
+        (SessionStatus::Active, Some("brief"), 0)
+    );
+    let messages = store.list_messages(ids[0]).await.unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!((messages[0].seq, messages[0].content.as_str()), (1, "Welcome"));
+}
+
+async fn steps_advance_and_sessions_close(b: Backend) {
+    let store = b.store.as_ref();
+    let (id, _) = session(store, user(store, "s").await, "Steps").await;
+    let wrong = store.complete_step(id, "prd", StepAdvance::Finish).await;
+    assert!(matches!(wrong, Err(StoreError::InvalidState(_))), "{wrong:?}");
+    let next = StepAdvance::Next {
+        step_id: "prd".into(),
+        intro: "Now the PRD".into(),
+    };
+    let s = store.complete_step(id, "brief", next).await.unwrap();
+    assert_eq!((s.current_step.as_deref(), s.completed_steps), (Some("prd"), 1));
+    let s = store.complete_step(id, "prd", StepAdvance::Finish).await.unwrap();
+    assert_eq!(
+        (s.status, s.current_step, s.completed_steps),
+        (SessionStatus::Completed, None, 2)
+    );
+    assert!(s.completed_at.is_some());
+    let again = store.complete_step(id, "prd", StepAdvance::Finish).await;
+    assert!(matches!(again, Err(StoreError::InvalidState(_))));
+    let s = store.set_session_status(id, SessionStatus::Abandoned).await.unwrap();
+    assert_eq!(s.status, SessionStatus::Abandoned);
+}
+
+async fn message_sequence_stays_gap_free_under_concurrency(b: Backend) {
+    let store = b.store.clone();
+    let (id, _) = session(store.as_ref(), user(store.as_ref(), "m").await, "Busy").await;
+    let tasks: Vec<_> = (0..50)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move { store.post_message(id, "brief", &format!("message {n}")).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().expect("every concurrent message is stored");
+    }
+    let messages = store.list_messages(id).await.unwrap();
+    let seqs: Vec<i64> = messages.iter().map(|m| m.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=101).collect::<Vec<_>>(),
+        "intro + 50 × (message, reply), no gap, no duplicate"
+    );
+    let queued = messages.iter().filter(|m| m.status == MessageStatus::Queued).count();
+    assert_eq!(queued, 50);
+}
+
+async fn stale_concurrent_edits_conflict_and_none_is_lost(b: Backend) {
+    let store = b.store.clone();
+    let (id, doc) = session(store.as_ref(), user(store.as_ref(), "e").await, "Edits").await;
+    // 50 edits all based on revision 0: exactly one wins, the rest get a conflict.
+    let tasks: Vec<_> = (0..50)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move { store.edit_section(doc, "summary", &format!("edit {n}"), 0).await })
+        })
+        .collect();
+    let mut wins = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(revision) => {
+                assert_eq!(revision, 1);
+                wins += 1;
+            }
+            Err(StoreError::RevisionConflict { current }) => assert_eq!(current, 1),
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(wins, 1);
+    // 50 writers that re-read and retry on conflict: every edit lands, revisions stay gap-free.
+    let tasks: Vec<_> = (0..50)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                loop {
+                    let base = store
+                        .list_revisions(doc)
+                        .await
+                        .unwrap()
+                        .first()
+                        .map_or(0, |r| r.revision);
+                    match store.edit_section(doc, &format!("s{n}"), "x", base).await {
+                        Ok(revision) => return revision,
+                        Err(StoreError::RevisionConflict { .. }) => tokio::task::yield_now().await,
+                        Err(other) => panic!("unexpected {other:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut revisions = Vec::new();
+    for task in tasks {
+        revisions.push(task.await.unwrap());
+    }
+    revisions.sort();
+    assert_eq!(
+        revisions,
+        (2..=51).collect::<Vec<_>>(),
+        "each writer got its own revision"
+    );
+    let listed: Vec<i64> = store
+        .list_revisions(doc)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.revision)
+        .collect();
+    assert_eq!(listed, (1..=51).rev().collect::<Vec<_>>());
+    let latest = store.get_document(id, doc, None).await.unwrap().unwrap();
+    assert_eq!(latest.content.0.len(), 51, "no lost update: summary + 50 sections");
+}
+
+async fn replies_commit_with_their_revision(b: Backend) {
+    let store = b.store.as_ref();
+    let owner = user(store, "r").await;
+    let (id, doc) = session(store, owner, "Replies").await;
+    let (_, reply) = store.post_message(id, "brief", "hello").await.unwrap();
+    assert_eq!(reply.status, MessageStatus::Queued);
+    store
+        .start_reply(reply.id, "offline", "offline-planner-1")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.start_reply(reply.id, "offline", "m").await,
+        Err(StoreError::InvalidState(_))
+    ));
+    store.checkpoint_reply(reply.id, "Hal").await.unwrap();
+    assert_eq!(store.get_message(id, reply.id).await.unwrap().unwrap().content, "Hal");
+    let applied = store
+        .finish_reply(FinishedReply {
+            reply_id: reply.id,
+            content: "Half done.".into(),
+            events: "[]".into(),
+            updates: vec![DocumentUpdate {
+                document_id: doc,
+                sections: vec![("summary".into(), "One".into()), ("users".into(), "Two".into())],
+            }],
+        })
+        .await
+        .unwrap();
+    assert_eq!(applied.len(), 1);
+    assert_eq!(applied[0].revision, 1, "one revision per reply");
+    let message = store.get_message(id, reply.id).await.unwrap().unwrap();
+    assert_eq!(
+        (message.status, message.content.as_str(), message.provider.as_deref()),
+        (MessageStatus::Complete, "Half done.", Some("offline"))
+    );
+    let snapshot = store.get_document(id, doc, None).await.unwrap().unwrap();
+    assert_eq!(snapshot.content.section("users"), "Two");
+    let session = store.get_session(owner, id).await.unwrap().unwrap();
+    assert_eq!(session.sections_filled, 2);
+    let revisions = store.list_revisions(doc).await.unwrap();
+    assert_eq!(revisions[0].message_id, Some(reply.id));
+
+    // A reply that fails keeps its partial text and can be reset for a retry.
+    let (_, second) = store.post_message(id, "brief", "again").await.unwrap();
+    store.start_reply(second.id, "offline", "m").await.unwrap();
+    let ended = EndedReply {
+        reply_id: second.id,
+        status: MessageStatus::Failed,
+        content: "Part".into(),
+        events: "[]".into(),
+        error_code: "provider_unavailable".into(),
+        error_message: "Try again".into(),
+    };
+    store.end_reply(ended).await.unwrap();
+    let failed = store.get_message(id, second.id).await.unwrap().unwrap();
+    assert_eq!(
+        (failed.status, failed.content.as_str(), failed.error_code.as_deref()),
+        (MessageStatus::Failed, "Part", Some("provider_unavailable"))
+    );
+    let reset = store.reset_reply(second.id).await.unwrap();
+    assert_eq!(
+        (reset.status, reset.content.as_str(), reset.error_code),
+        (MessageStatus::Queued, "", None)
+    );
+    assert!(
+        matches!(store.reset_reply(reply.id).await, Err(StoreError::InvalidState(_))),
+        "a complete reply is not retried"
+    );
+
+    // Replies left behind by a crash are interrupted at start.
+    let (_, third) = store.post_message(id, "brief", "more").await.unwrap();
+    store.start_reply(third.id, "offline", "m").await.unwrap();
+    store.checkpoint_reply(third.id, "Partial words").await.unwrap();
+    assert_eq!(
+        store.interrupt_unfinished().await.unwrap(),
+        2,
+        "the reset reply and the streaming one"
+    );
+    let cut = store.get_message(id, third.id).await.unwrap().unwrap();
+    assert_eq!(
+        (cut.status, cut.content.as_str()),
+        (MessageStatus::Interrupted, "Partial words")
+    );
+}
+
+async fn corrupted_revisions_are_detected_on_read(b: Backend) {
+    let store = b.store.as_ref();
+    let (id, doc) = session(store, user(store, "c").await, "Corrupt").await;
+    store.edit_section(doc, "summary", "Trustworthy", 0).await.unwrap();
+    b.execute("UPDATE document_revisions SET content = '{\"summary\":\"Tampered\"}'")
+        .await;
+    let read = store.get_document(id, doc, None).await;
+    match read {
+        Err(StoreError::Integrity(message)) => assert!(message.contains("content hash"), "{message}"),
+        other => panic!("corruption must not pass silently: {other:?}"),
+    }
+    let edit = store.edit_section(doc, "summary", "x", 1).await;
+    assert!(
+        matches!(edit, Err(StoreError::Integrity(_))),
+        "nothing is built on corrupted data: {edit:?}"
+    );
+}
+
+async fn restore_makes_one_new_revision(b: Backend) {
+    let store = b.store.as_ref();
+    let (id, doc) = session(store, user(store, "x").await, "Restore").await;
+    store.edit_section(doc, "summary", "First", 0).await.unwrap();
+    store.edit_section(doc, "summary", "Second", 1).await.unwrap();
+    let first = store.get_document(id, doc, Some(1)).await.unwrap().unwrap();
+    assert_eq!(store.restore_revision(doc, 1).await.unwrap(), 3);
+    let now = store.get_document(id, doc, None).await.unwrap().unwrap();
+    assert_eq!(
+        (now.revision, now.content_hash.as_str()),
+        (3, first.content_hash.as_str())
+    );
+    assert!(matches!(
+        store.restore_revision(doc, 9).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store.restore_revision(doc, 0).await.unwrap(),
+        4,
+        "revision 0 is the empty document"
+    );
+    assert_eq!(
+        store
+            .get_document(id, doc, None)
+            .await
+            .unwrap()
+            .unwrap()
+            .content
+            .filled(),
+        0
+    );
+}
