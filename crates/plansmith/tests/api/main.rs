@@ -6,6 +6,7 @@ mod errors;
 mod helpers;
 mod lifecycle;
 mod openapi;
+mod outage;
 mod providers;
 mod replies;
 mod sessions;

@@ -444,3 +444,40 @@ async fn restore_makes_one_new_revision(b: Backend) {
         0
     );
 }
+
+/// SQLite takes one writer at a time; the store queues writers instead of failing them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_serves_200_concurrent_writers_without_lock_errors() {
+    let b = Backend::sqlite().await;
+    let store = b.store.clone();
+    let owner = user(store.as_ref(), "w").await;
+    let mut sessions = Vec::new();
+    for n in 0..20 {
+        sessions.push(session(store.as_ref(), owner, &format!("W{n}")).await);
+    }
+    let tasks: Vec<_> = (0..200)
+        .map(|n| {
+            let store = store.clone();
+            let (id, _) = sessions[n % sessions.len()];
+            tokio::spawn(async move {
+                if n % 2 == 0 {
+                    store.post_message(id, "brief", "hello").await.map(drop)
+                } else {
+                    store
+                        .create_user(NewUser {
+                            email: Email::parse(&format!("writer{n}@example.com")).unwrap(),
+                            name: None,
+                            password_hash: "h".into(),
+                        })
+                        .await
+                        .map(drop)
+                        .and(Ok::<DocumentId, StoreError>(doc))
+                        .map(drop)
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().expect("no 'database is locked'");
+    }
+}
