@@ -471,8 +471,6 @@ async fn sqlite_serves_200_concurrent_writers_without_lock_errors() {
                         })
                         .await
                         .map(drop)
-                        .and(Ok::<DocumentId, StoreError>(doc))
-                        .map(drop)
                 }
             })
         })
