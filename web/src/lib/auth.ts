@@ -1,0 +1,67 @@
+import { api, ApiError, onUnauthorized } from '../api/client';
+import type { AuthResponse, User } from '../api/types';
+import { cachedGet, clearSavedData, saveCopy } from './cache';
+import { navigate } from './router';
+import { createStore } from './store';
+
+const LAST_USER_KEY = 'plansmith_last_user';
+function safeLocalStorage(): Storage | null {
+  try {
+    return window.localStorage;
+  } catch {
+    return null;
+  }
+}
+
+/** undefined: not known yet; null: signed out. */
+export const currentUser = createStore<User | null | undefined>(undefined);
+
+export async function loadUser(): Promise<void> {
+  try {
+    const { data } = await cachedGet<User>('/api/v1/me');
+    currentUser.set(data);
+  } catch (error) {
+    // Signed out (401), or offline with nothing saved: the sign-in page explains either way.
+    void (error instanceof ApiError);
+    currentUser.set(null);
+  }
+}
+
+export async function signIn(email: string, password: string): Promise<User> {
+  const { user } = await api.post<AuthResponse>('/api/v1/auth/login', { email, password }, { quiet401: true });
+  await afterSignIn(user);
+  return user;
+}
+
+export async function signUp(email: string, password: string, name: string): Promise<User> {
+  const { user } = await api.post<AuthResponse>('/api/v1/auth/register', { email, password, name: name || null });
+  await afterSignIn(user);
+  return user;
+}
+
+async function afterSignIn(user: User) {
+  // Another account on this device: what was saved for the previous one must not show.
+  const previous = safeLocalStorage()?.getItem(LAST_USER_KEY);
+  if (previous && previous !== user.id) await clearSavedData();
+  safeLocalStorage()?.setItem(LAST_USER_KEY, user.id);
+  await saveCopy('/api/v1/me', user);
+  currentUser.set(user);
+}
+
+export async function signOut(): Promise<void> {
+  try {
+    await api.post('/api/v1/auth/logout');
+  } finally {
+    await clearSavedData();
+    currentUser.set(null);
+    navigate('/signin', { replace: true });
+  }
+}
+
+export function installUnauthorizedRedirect(): void {
+  onUnauthorized(() => {
+    currentUser.set(null);
+    const here = location.pathname + location.search;
+    if (!location.pathname.startsWith('/sign')) navigate(`/signin?next=${encodeURIComponent(here)}`, { replace: true });
+  });
+}

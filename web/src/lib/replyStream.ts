@@ -1,0 +1,267 @@
+// Follows one reply's server-sent events and survives lost connections: every event has an id
+// (1, 2, 3, … without gaps), we remember the last one applied, and on reconnect ask for the
+// events after it. An event seen twice is ignored; a gap makes us reconnect from the last id,
+// so the text shown is always exactly the server's text, no piece missing or doubled.
+
+import { backoffDelay } from './backoff';
+
+export interface SectionUpdate {
+  document_id: string;
+  section_id: string;
+  revision: number;
+}
+
+export type StreamStatus = 'connecting' | 'open' | 'reconnecting' | 'done' | 'error';
+
+export interface StreamState {
+  lastEventId: number;
+  text: string;
+  status: StreamStatus;
+  error: { code: string; message: string } | null;
+  sections: SectionUpdate[];
+  /** Reconnect attempts since the last successful open. */
+  attempt: number;
+}
+
+export interface StreamEvent {
+  id: number;
+  type: string;
+  data: string;
+}
+
+export const initialStreamState: StreamState = {
+  lastEventId: 0,
+  text: '',
+  status: 'connecting',
+  error: null,
+  sections: [],
+  attempt: 0,
+};
+
+export type ApplyResult =
+  | { kind: 'applied'; state: StreamState }
+  | { kind: 'duplicate'; state: StreamState }
+  | { kind: 'gap'; state: StreamState };
+
+/** Pure: the state after one event. Duplicates (id already applied) change nothing; an id
+ * beyond the next one is a gap and changes nothing either (the caller reconnects). */
+export function applyEvent(state: StreamState, event: StreamEvent): ApplyResult {
+  if (!Number.isFinite(event.id) || event.id <= state.lastEventId) return { kind: 'duplicate', state };
+  if (event.id !== state.lastEventId + 1) return { kind: 'gap', state };
+  const next: StreamState = { ...state, lastEventId: event.id };
+  const data = parse(event.data);
+  switch (event.type) {
+    case 'token':
+      next.text = state.text + (typeof data.text === 'string' ? data.text : '');
+      break;
+    case 'restart':
+      // The server starts the reply over (a retry): what was shown so far is void.
+      next.text = '';
+      next.sections = [];
+      next.error = null;
+      next.status = state.status === 'error' ? 'open' : state.status;
+      break;
+    case 'section':
+      next.sections = [...state.sections, data as unknown as SectionUpdate];
+      break;
+    case 'done':
+      next.status = 'done';
+      break;
+    case 'error':
+      next.status = 'error';
+      next.error = {
+        code: typeof data.code === 'string' ? data.code : 'error',
+        message: typeof data.message === 'string' ? data.message : 'The reply failed.',
+      };
+      break;
+    default:
+      break;
+  }
+  return { kind: 'applied', state: next };
+}
+
+function parse(data: string): Record<string, unknown> {
+  try {
+    const value = JSON.parse(data);
+    return value && typeof value === 'object' ? value : {};
+  } catch {
+    return {};
+  }
+}
+
+/** The subset of EventSource we use, so tests can drive a fake one. */
+export interface EventSourceLike {
+  onopen: ((this: EventSourceLike, ev: Event) => unknown) | null;
+  onerror: ((this: EventSourceLike, ev: Event) => unknown) | null;
+  addEventListener(type: string, listener: (ev: MessageEvent) => void): void;
+  close(): void;
+}
+
+export interface ReplyStreamOptions {
+  createEventSource?: (url: string) => EventSourceLike;
+  schedule?: (fn: () => void, ms: number) => unknown;
+  cancel?: (handle: unknown) => void;
+  isOnline?: () => boolean;
+  random?: () => number;
+}
+
+const EVENT_TYPES = ['token', 'section', 'restart', 'done', 'error'] as const;
+
+/** One reply's live stream with reconnection. Subscribe to get every new state. */
+export class ReplyStream {
+  private state: StreamState;
+  private source: EventSourceLike | null = null;
+  private timer: unknown = null;
+  private stopped = false;
+  private readonly listeners = new Set<(s: StreamState) => void>();
+  private readonly sectionListeners = new Set<(s: SectionUpdate) => void>();
+  private readonly opts: Required<ReplyStreamOptions>;
+
+  constructor(
+    readonly url: string,
+    options: ReplyStreamOptions = {},
+    start: StreamState = initialStreamState,
+  ) {
+    this.state = { ...start, status: 'connecting', attempt: 0 };
+    this.opts = {
+      createEventSource: options.createEventSource ?? ((u) => new EventSource(u, { withCredentials: true }) as unknown as EventSourceLike),
+      schedule: options.schedule ?? ((fn, ms) => setTimeout(fn, ms)),
+      cancel: options.cancel ?? ((h) => clearTimeout(h as ReturnType<typeof setTimeout>)),
+      isOnline: options.isOnline ?? (() => (typeof navigator === 'undefined' ? true : navigator.onLine)),
+      random: options.random ?? Math.random,
+    };
+  }
+
+  get current(): StreamState {
+    return this.state;
+  }
+
+  get finished(): boolean {
+    return this.state.status === 'done' || this.state.status === 'error';
+  }
+
+  subscribe(listener: (s: StreamState) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  onSection(listener: (s: SectionUpdate) => void): () => void {
+    this.sectionListeners.add(listener);
+    return () => this.sectionListeners.delete(listener);
+  }
+
+  /** The URL for the next connection: resume after the last applied event. */
+  resumeUrl(): string {
+    if (this.state.lastEventId === 0) return this.url;
+    const sep = this.url.includes('?') ? '&' : '?';
+    return `${this.url}${sep}after=${this.state.lastEventId}`;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.connect();
+  }
+
+  /** Stops for good (the component went away). */
+  stop(): void {
+    this.stopped = true;
+    this.clearTimer();
+    this.closeSource();
+  }
+
+  /** Continue a finished reply after the server was asked to retry it (its stream goes on
+   * with a `restart` event after the last id we have). */
+  resume(): void {
+    this.setState({ ...this.state, status: 'connecting', error: null, attempt: 0 });
+    this.start();
+  }
+
+  /** Drops the connection as a network failure would (used by tests and by `online` events to
+   * reconnect at once). */
+  dropConnection(): void {
+    if (this.source) this.handleConnectionError();
+  }
+
+  /** Reconnect now instead of waiting for the backoff timer (the browser came back online). */
+  reconnectNow(): void {
+    if (this.stopped || this.finished || this.source) return;
+    this.clearTimer();
+    this.connect();
+  }
+
+  private connect(): void {
+    if (this.stopped || this.finished) return;
+    this.closeSource();
+    const source = this.opts.createEventSource(this.resumeUrl());
+    this.source = source;
+    source.onopen = () => {
+      if (this.source !== source) return;
+      this.setState({ ...this.state, status: 'open', attempt: 0 });
+    };
+    source.onerror = (ev: Event) => {
+      // A named `error` event from the server is a MessageEvent with data; handled below.
+      if (this.source !== source || (ev as MessageEvent).data !== undefined) return;
+      this.handleConnectionError();
+    };
+    for (const type of EVENT_TYPES) {
+      source.addEventListener(type, (ev: MessageEvent) => {
+        if (this.source !== source || ev.data === undefined) return;
+        this.handleEvent({ id: Number(ev.lastEventId), type, data: String(ev.data) });
+      });
+    }
+  }
+
+  private handleEvent(event: StreamEvent): void {
+    const result = applyEvent(this.state, event);
+    if (result.kind === 'duplicate') return;
+    if (result.kind === 'gap') {
+      // Something between was lost: start again right after the last event we applied.
+      this.closeSource();
+      this.connect();
+      return;
+    }
+    const before = this.state;
+    this.setState(result.state);
+    if (event.type === 'section') {
+      const update = result.state.sections[result.state.sections.length - 1];
+      if (update) this.sectionListeners.forEach((l) => l(update));
+    }
+    if (this.finished && before.status !== this.state.status) {
+      // The server ends the stream after done/error; close so EventSource does not reconnect.
+      this.closeSource();
+    }
+  }
+
+  private handleConnectionError(): void {
+    this.closeSource();
+    if (this.stopped || this.finished) return;
+    const attempt = this.state.attempt + 1;
+    this.setState({ ...this.state, status: 'reconnecting', attempt });
+    this.clearTimer();
+    const delay = this.opts.isOnline() ? backoffDelay(attempt, this.opts.random) : Math.max(backoffDelay(attempt, this.opts.random), 2_000);
+    this.timer = this.opts.schedule(() => {
+      this.timer = null;
+      this.connect();
+    }, delay);
+  }
+
+  private closeSource(): void {
+    const source = this.source;
+    this.source = null;
+    if (source) {
+      source.onopen = null;
+      source.onerror = null;
+      source.close();
+    }
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== null) this.opts.cancel(this.timer);
+    this.timer = null;
+  }
+
+  private setState(next: StreamState): void {
+    this.state = next;
+    this.listeners.forEach((l) => l(next));
+  }
+}

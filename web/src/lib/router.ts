@@ -1,0 +1,77 @@
+// A small client-side router over the History API: the app has five screens.
+
+import { useSyncExternalStore } from 'react';
+
+export type Route =
+  | { name: 'signin'; next: string | null }
+  | { name: 'signup'; next: string | null }
+  | { name: 'sessions' }
+  | { name: 'new-session' }
+  | { name: 'session'; id: string }
+  | { name: 'not-found' };
+
+export function parseRoute(pathname: string, search = ''): Route {
+  const params = new URLSearchParams(search);
+  const path = pathname.replace(/\/+$/, '') || '/';
+  if (path === '/signin') return { name: 'signin', next: safeNext(params.get('next')) };
+  if (path === '/signup') return { name: 'signup', next: safeNext(params.get('next')) };
+  if (path === '/' || path === '/sessions') return { name: 'sessions' };
+  if (path === '/sessions/new') return { name: 'new-session' };
+  const m = /^\/sessions\/([^/]+)$/.exec(path);
+  if (m) return { name: 'session', id: decodeURIComponent(m[1]) };
+  return { name: 'not-found' };
+}
+
+/** The route pattern, never the ids in it: Web Vitals are grouped by this. */
+export function routePattern(pathname: string): string {
+  const r = parseRoute(pathname);
+  switch (r.name) {
+    case 'signin':
+      return '/signin';
+    case 'signup':
+      return '/signup';
+    case 'sessions':
+      return '/sessions';
+    case 'new-session':
+      return '/sessions/new';
+    case 'session':
+      return '/sessions/:id';
+    default:
+      return '/other';
+  }
+}
+
+/** Only same-app paths after sign-in, never another site. */
+function safeNext(next: string | null): string | null {
+  if (!next || !next.startsWith('/') || next.startsWith('//')) return null;
+  return next;
+}
+
+const listeners = new Set<() => void>();
+let snapshot = typeof location === 'undefined' ? '/' : location.pathname + location.search;
+
+function notify() {
+  snapshot = location.pathname + location.search;
+  listeners.forEach((l) => l());
+}
+
+if (typeof window !== 'undefined') window.addEventListener('popstate', notify);
+
+export function navigate(to: string, options: { replace?: boolean } = {}): void {
+  if (to === location.pathname + location.search) return;
+  if (options.replace) history.replaceState(null, '', to);
+  else history.pushState(null, '', to);
+  notify();
+  window.scrollTo(0, 0);
+}
+
+export function useLocation(): string {
+  return useSyncExternalStore(
+    (l) => {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
+    () => snapshot,
+    () => snapshot,
+  );
+}

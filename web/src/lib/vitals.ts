@@ -1,0 +1,57 @@
+// Field measurements: the Web Vitals of real page loads go to POST /api/v1/rum, grouped by
+// route pattern (never ids), batched and sent with sendBeacon when the page is hidden.
+
+import { onCLS, onFCP, onINP, onLCP, onTTFB, type Metric } from 'web-vitals';
+import { routePattern } from './router';
+
+export interface RumMetric {
+  page: string;
+  name: string;
+  value: number;
+  id: string;
+}
+
+export class RumBatch {
+  private queue: RumMetric[] = [];
+  constructor(private readonly send: (body: string) => void) {}
+
+  add(metric: Pick<Metric, 'name' | 'value' | 'id'>, pathname: string): void {
+    this.queue.push({ page: routePattern(pathname), name: metric.name, value: metric.value, id: metric.id });
+  }
+
+  flush(): void {
+    if (this.queue.length === 0) return;
+    const body = JSON.stringify(this.queue);
+    this.queue = [];
+    this.send(body);
+  }
+}
+
+function beacon(body: string): void {
+  const url = '/api/v1/rum';
+  try {
+    if (navigator.sendBeacon && navigator.sendBeacon(url, body)) return;
+  } catch {
+    // fall through to fetch
+  }
+  void fetch(url, { method: 'POST', body, keepalive: true, credentials: 'same-origin', headers: { 'content-type': 'application/json' } }).catch(() => {});
+}
+
+export function startVitals(): RumBatch {
+  const batch = new RumBatch(beacon);
+  const pathAtLoad = location.pathname;
+  // LCP, FCP and TTFB describe the page load: they belong to the route that was loaded.
+  const load = (m: Metric) => batch.add(m, pathAtLoad);
+  const now = (m: Metric) => batch.add(m, location.pathname);
+  onLCP(load);
+  onFCP(load);
+  onTTFB(load);
+  onCLS(now);
+  onINP(now);
+  const flush = () => batch.flush();
+  addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'hidden') flush();
+  });
+  addEventListener('pagehide', flush);
+  return batch;
+}

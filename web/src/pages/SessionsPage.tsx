@@ -1,0 +1,108 @@
+import { useEffect, useState } from 'react';
+import { api } from '../api/client';
+import type { Page, Session } from '../api/types';
+import { ErrorNotice } from '../components/ErrorNotice';
+import { Link } from '../components/Link';
+import { SavedCopyNote } from '../components/SavedCopyNote';
+import { useCrashTrigger } from '../lib/crash';
+import { useResource } from '../lib/useResource';
+
+const PAGE_SIZE = 20;
+
+export function SessionsPage() {
+  useEffect(() => {
+    document.title = 'Your planning sessions · Plansmith';
+  }, []);
+  return (
+    <>
+      <div className="page-head">
+        <h1>Your planning sessions</h1>
+        <Link href="/sessions/new" className="button primary">
+          New session
+        </Link>
+      </div>
+      <SessionList />
+    </>
+  );
+}
+
+function SessionList() {
+  useCrashTrigger('list');
+  const first = useResource<Page<Session>>(`/api/v1/sessions?limit=${PAGE_SIZE}`);
+  const [more, setMore] = useState<Session[]>([]);
+  const [cursor, setCursor] = useState<string | null | undefined>(undefined);
+  const [moreError, setMoreError] = useState<unknown>(null);
+  const [loadingMore, setLoadingMore] = useState(false);
+
+  useEffect(() => {
+    setMore([]);
+    setCursor(undefined);
+  }, [first.data]);
+
+  if (first.error && !first.data) return <ErrorNotice error={first.error} onRetry={first.reload} />;
+  if (!first.data) return <p aria-busy="true">Loading your sessions…</p>;
+
+  const next = cursor === undefined ? first.data.next_cursor : cursor;
+  const sessions = [...first.data.items, ...more];
+
+  async function loadMore() {
+    if (!next) return;
+    setLoadingMore(true);
+    setMoreError(null);
+    try {
+      const page = await api.get<Page<Session>>(`/api/v1/sessions?limit=${PAGE_SIZE}&cursor=${encodeURIComponent(next)}`);
+      setMore((m) => [...m, ...page.items]);
+      setCursor(page.next_cursor ?? null);
+    } catch (e) {
+      setMoreError(e);
+    } finally {
+      setLoadingMore(false);
+    }
+  }
+
+  return (
+    <section aria-label="Sessions">
+      {first.fromCache && <SavedCopyNote savedAt={first.savedAt} />}
+      {sessions.length === 0 ? (
+        <div className="empty">
+          <p>No sessions yet. Start one: describe your idea and the planning agent takes it from there.</p>
+          <Link href="/sessions/new" className="button primary">
+            Start your first session
+          </Link>
+        </div>
+      ) : (
+        <ul className="session-list">
+          {sessions.map((s) => (
+            <li key={s.id} className="session-card">
+              <h2>
+                <Link href={`/sessions/${s.id}`}>{s.title}</Link>
+              </h2>
+              <p className="muted small">
+                {statusLabel(s)} · started {new Date(s.created_at).toLocaleDateString()}
+              </p>
+              <div className="progress-row">
+                <progress max={1} value={s.progress} aria-label={`Progress of ${s.title}`} />
+                <span className="small">
+                  {s.sections_filled} of {s.sections_total} sections written
+                </span>
+              </div>
+            </li>
+          ))}
+        </ul>
+      )}
+      {moreError !== null && <ErrorNotice error={moreError} onRetry={loadMore} compact />}
+      {next && (
+        <button type="button" className="button" onClick={loadMore} disabled={loadingMore}>
+          {loadingMore ? 'Loading…' : 'Show more sessions'}
+        </button>
+      )}
+    </section>
+  );
+}
+
+function statusLabel(s: Session): string {
+  if (s.status === 'completed') return 'Completed';
+  if (s.status === 'abandoned') return 'Abandoned';
+  const step = s.steps.find((st) => st.id === s.current_step);
+  return step ? `In progress: ${step.title}` : 'In progress';
+}

@@ -1,0 +1,58 @@
+import { useEffect, useRef, useState } from 'react';
+import type { Message } from '../api/types';
+import { Markdown } from '../components/Markdown';
+import type { SectionUpdate, StreamState } from '../lib/replyStream';
+import { replyStream, streamUrl } from '../lib/streams';
+
+interface Props {
+  sessionId: string;
+  message: Message;
+  onSection: (update: SectionUpdate) => void;
+  onFinished: (state: StreamState) => void;
+}
+
+/** An assistant reply still being written: its text arrives token by token from the stream,
+ * which reconnects and resumes by itself. */
+export function LiveReply({ sessionId, message, onSection, onFinished }: Props) {
+  const stream = replyStream(message.id, streamUrl(sessionId, message.id));
+  const [state, setState] = useState<StreamState>(stream.current);
+
+  useEffect(() => {
+    if (stream.finished && stream.current.status === 'error' && message.status === 'queued') stream.resume();
+    setState(stream.current);
+    const offState = stream.subscribe(setState);
+    const offSection = stream.onSection(onSection);
+    return () => {
+      offState();
+      offSection();
+    };
+  }, [stream, onSection, message.status]);
+
+  // Report the end once per finish (a retried reply can finish again, with a later event id).
+  const reported = useRef(-1);
+  useEffect(() => {
+    if (state.status !== 'done' && state.status !== 'error') return;
+    if (reported.current === state.lastEventId) return;
+    reported.current = state.lastEventId;
+    onFinished(state);
+  }, [state, onFinished]);
+
+  // Nothing received yet (or offline after a reload): show what the server had saved.
+  const text = state.lastEventId > 0 ? state.text : message.content;
+  const waiting = state.status !== 'done' && state.status !== 'error';
+  return (
+    <div data-testid="live-reply" data-stream-status={state.status}>
+      {text ? <Markdown source={text} /> : null}
+      {waiting && (
+        <p className="muted small typing">
+          {state.status === 'reconnecting' ? 'Reconnecting to the reply…' : text ? 'Writing…' : 'Thinking…'}
+        </p>
+      )}
+      {state.status === 'error' && state.error && (
+        <p className="notice notice-error compact" role="alert">
+          {state.error.message}
+        </p>
+      )}
+    </div>
+  );
+}
