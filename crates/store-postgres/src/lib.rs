@@ -154,17 +154,49 @@ async fn lock_session(tx: &mut Transaction<'_, Postgres>, id: SessionId) -> Resu
     Ok(())
 }
 
-const SESSION_COLUMNS: &str = "s.id, s.user_id, s.workflow_id, s.title, s.idea, s.status, s.current_step, \
-    s.completed_steps, s.created_at, s.updated_at, s.first_message_at, s.completed_at, \
-    (SELECT COALESCE(SUM(d.filled), 0)::BIGINT FROM documents d WHERE d.session_id = s.id) AS sections_filled";
+macro_rules! session_select {
+    () => {
+        "SELECT s.id, s.user_id, s.workflow_id, s.title, s.idea, s.status, s.current_step, \
+         s.completed_steps, s.created_at, s.updated_at, s.first_message_at, s.completed_at, \
+         (SELECT COALESCE(SUM(d.filled), 0)::BIGINT FROM documents d WHERE d.session_id = s.id) AS sections_filled \
+         FROM planning_sessions s "
+    };
+}
 
-const SESSION_SELECT_BY_ID: &str = "SELECT s.id, s.user_id, s.workflow_id, s.title, s.idea, s.status, s.current_step, \
-    s.completed_steps, s.created_at, s.updated_at, s.first_message_at, s.completed_at, \
-    (SELECT COALESCE(SUM(d.filled), 0)::BIGINT FROM documents d WHERE d.session_id = s.id) AS sections_filled \
-    FROM planning_sessions s WHERE s.id = $1";
+macro_rules! message_select {
+    () => {
+        "SELECT id, session_id, seq, role, step_id, content, status, error_code, error_message, \
+         provider, model, created_at, updated_at FROM messages "
+    };
+}
 
-const MESSAGE_COLUMNS: &str = "id, session_id, seq, role, step_id, content, status, error_code, error_message, \
-    provider, model, created_at, updated_at";
+/// The statements on the hot paths, public so tests can check their plans against a large
+/// database (`EXPLAIN`): each must use an index.
+pub mod sql {
+    pub const SESSION_BY_ID: &str = concat!(session_select!(), "WHERE s.id = $1");
+    pub const SESSION_OF_USER: &str = concat!(session_select!(), "WHERE s.id = $1 AND s.user_id = $2");
+    pub const SESSIONS_OF_USER: &str = concat!(
+        session_select!(),
+        "WHERE s.user_id = $1 AND ($2::uuid IS NULL OR s.id < $2) ORDER BY s.id DESC LIMIT $3"
+    );
+    pub const MESSAGE_BY_ID: &str = concat!(message_select!(), "WHERE id = $1");
+    pub const MESSAGE_OF_SESSION: &str = concat!(message_select!(), "WHERE id = $1 AND session_id = $2");
+    pub const MESSAGES_OF_SESSION: &str = concat!(message_select!(), "WHERE session_id = $1 ORDER BY seq");
+    pub const NEXT_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = $1";
+    pub const UNFINISHED_REPLIES: &str = "SELECT id FROM messages WHERE status IN ('queued', 'streaming')";
+    pub const DOCUMENTS_OF_SESSION: &str = "SELECT d.id, d.step_id, d.title, d.revision, d.updated_at FROM documents d \
+         WHERE d.session_id = $1 ORDER BY d.position";
+    pub const REVISION: &str = "SELECT revision, author, content, content_hash, message_id, created_at \
+         FROM document_revisions WHERE document_id = $1 AND revision = $2";
+    pub const REVISIONS: &str = "SELECT revision, author, '' AS content, content_hash, message_id, created_at \
+         FROM document_revisions WHERE document_id = $1 ORDER BY revision DESC";
+    pub const USER_BY_TOKEN: &str = "SELECT u.id, u.email, u.name, u.password_hash, u.role, u.plan, u.created_at \
+         FROM auth_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.expires_at > $2";
+    pub const USER_BY_EMAIL: &str =
+        "SELECT id, email, name, password_hash, role, plan, created_at FROM users WHERE email = $1";
+}
+
+use sql::SESSION_BY_ID as SESSION_SELECT_BY_ID;
 
 /// Current content of a document inside a write transaction, hash verified.
 async fn current_content(tx: &mut Transaction<'_, Postgres>, doc: DocumentId) -> Result<(i64, DocumentContent)> {
@@ -185,16 +217,13 @@ where
     if revision == 0 {
         return Ok(DocumentContent::default());
     }
-    let row: RevisionRow = sqlx::query_as(
-        "SELECT revision, author, content, content_hash, message_id, created_at \
-         FROM document_revisions WHERE document_id = $1 AND revision = $2",
-    )
-    .bind(doc.0)
-    .bind(revision)
-    .fetch_optional(executor)
-    .await
-    .map_err(db_err)?
-    .ok_or(StoreError::NotFound)?;
+    let row: RevisionRow = sqlx::query_as(sql::REVISION)
+        .bind(doc.0)
+        .bind(revision)
+        .fetch_optional(executor)
+        .await
+        .map_err(db_err)?
+        .ok_or(StoreError::NotFound)?;
     row.verified_content(doc)
 }
 
@@ -291,8 +320,7 @@ async fn insert_message(
 }
 
 async fn fetch_message(tx: &mut Transaction<'_, Postgres>, id: MessageId) -> Result<Message> {
-    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1");
-    let row: MessageRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let row: MessageRow = sqlx::query_as(sql::MESSAGE_BY_ID)
         .bind(id.0)
         .fetch_one(&mut **tx)
         .await
@@ -360,12 +388,11 @@ impl Store for PgStore {
     }
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>> {
-        let row: Option<UserRow> =
-            sqlx::query_as("SELECT id, email, name, password_hash, role, plan, created_at FROM users WHERE email = $1")
-                .bind(email.as_str())
-                .fetch_optional(&mut *self.conn().await?)
-                .await
-                .map_err(db_err)?;
+        let row: Option<UserRow> = sqlx::query_as(sql::USER_BY_EMAIL)
+            .bind(email.as_str())
+            .fetch_optional(&mut *self.conn().await?)
+            .await
+            .map_err(db_err)?;
         row.map(TryInto::try_into).transpose()
     }
 
@@ -392,15 +419,12 @@ impl Store for PgStore {
     }
 
     async fn user_by_token(&self, token_hash: &[u8], now: DateTime<Utc>) -> Result<Option<User>> {
-        let row: Option<UserRow> = sqlx::query_as(
-            "SELECT u.id, u.email, u.name, u.password_hash, u.role, u.plan, u.created_at \
-             FROM auth_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.expires_at > $2",
-        )
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(&mut *self.conn().await?)
-        .await
-        .map_err(db_err)?;
+        let row: Option<UserRow> = sqlx::query_as(sql::USER_BY_TOKEN)
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(&mut *self.conn().await?)
+            .await
+            .map_err(db_err)?;
         row.map(TryInto::try_into).transpose()
     }
 
@@ -461,14 +485,9 @@ impl Store for PgStore {
     }
 
     async fn list_sessions(&self, user: UserId, before: Option<SessionId>, limit: u32) -> Result<Vec<PlanningSession>> {
-        let sql = format!(
-            "SELECT {SESSION_COLUMNS} FROM planning_sessions s \
-             WHERE s.user_id = $1 AND ($2::uuid IS NULL OR s.id < $3) ORDER BY s.id DESC LIMIT $4"
-        );
         let before = before.map(|b| b.0);
-        let rows: Vec<SessionRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let rows: Vec<SessionRow> = sqlx::query_as(sql::SESSIONS_OF_USER)
             .bind(user.0)
-            .bind(before)
             .bind(before)
             .bind(i64::from(limit))
             .fetch_all(&mut *self.conn().await?)
@@ -478,8 +497,7 @@ impl Store for PgStore {
     }
 
     async fn get_session(&self, user: UserId, id: SessionId) -> Result<Option<PlanningSession>> {
-        let sql = format!("SELECT {SESSION_COLUMNS} FROM planning_sessions s WHERE s.id = $1 AND s.user_id = $2");
-        let row: Option<SessionRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let row: Option<SessionRow> = sqlx::query_as(sql::SESSION_OF_USER)
             .bind(id.0)
             .bind(user.0)
             .fetch_optional(&mut *self.conn().await?)
@@ -578,8 +596,7 @@ impl Store for PgStore {
     }
 
     async fn list_messages(&self, session: SessionId) -> Result<Vec<Message>> {
-        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = $1 ORDER BY seq");
-        let rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let rows: Vec<MessageRow> = sqlx::query_as(sql::MESSAGES_OF_SESSION)
             .bind(session.0)
             .fetch_all(&mut *self.conn().await?)
             .await
@@ -588,8 +605,7 @@ impl Store for PgStore {
     }
 
     async fn get_message(&self, session: SessionId, id: MessageId) -> Result<Option<Message>> {
-        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND session_id = $2");
-        let row: Option<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let row: Option<MessageRow> = sqlx::query_as(sql::MESSAGE_OF_SESSION)
             .bind(id.0)
             .bind(session.0)
             .fetch_optional(&mut *self.conn().await?)
@@ -740,14 +756,11 @@ impl Store for PgStore {
     }
 
     async fn list_documents(&self, session: SessionId) -> Result<Vec<DocumentSummary>> {
-        let rows: Vec<DocumentRow> = sqlx::query_as(
-            "SELECT d.id, d.step_id, d.title, d.revision, d.updated_at FROM documents d \
-             WHERE d.session_id = $1 ORDER BY d.position",
-        )
-        .bind(session.0)
-        .fetch_all(&mut *self.conn().await?)
-        .await
-        .map_err(db_err)?;
+        let rows: Vec<DocumentRow> = sqlx::query_as(sql::DOCUMENTS_OF_SESSION)
+            .bind(session.0)
+            .fetch_all(&mut *self.conn().await?)
+            .await
+            .map_err(db_err)?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
@@ -775,15 +788,12 @@ impl Store for PgStore {
         let (content, created_at) = if revision == 0 {
             (DocumentContent::default(), summary.updated_at)
         } else {
-            let row: RevisionRow = sqlx::query_as(
-                "SELECT revision, author, content, content_hash, message_id, created_at \
-                 FROM document_revisions WHERE document_id = $1 AND revision = $2",
-            )
-            .bind(id.0)
-            .bind(revision)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db_err)?;
+            let row: RevisionRow = sqlx::query_as(sql::REVISION)
+                .bind(id.0)
+                .bind(revision)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(db_err)?;
             let created_at = row.created_at;
             (row.verified_content(id)?, created_at)
         };
@@ -812,14 +822,11 @@ impl Store for PgStore {
     }
 
     async fn list_revisions(&self, id: DocumentId) -> Result<Vec<RevisionInfo>> {
-        let rows: Vec<RevisionRow> = sqlx::query_as(
-            "SELECT revision, author, '' AS content, content_hash, message_id, created_at \
-             FROM document_revisions WHERE document_id = $1 ORDER BY revision DESC",
-        )
-        .bind(id.0)
-        .fetch_all(&mut *self.conn().await?)
-        .await
-        .map_err(db_err)?;
+        let rows: Vec<RevisionRow> = sqlx::query_as(sql::REVISIONS)
+            .bind(id.0)
+            .fetch_all(&mut *self.conn().await?)
+            .await
+            .map_err(db_err)?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 

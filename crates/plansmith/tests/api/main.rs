@@ -4,6 +4,7 @@ mod auth;
 mod documents;
 mod errors;
 mod helpers;
+mod indexes;
 mod lifecycle;
 mod openapi;
 mod outage;

@@ -1,0 +1,354 @@
+//! Every hot query uses an index on a big database (PostgreSQL, ≥100,000 sessions and
+//! ≥1,000,000 messages), and list queries are one statement whatever the list length.
+
+use crate::store::Backend;
+use crate::testdb::{admin, url_for};
+use plansmith_domain::{DocumentId, Email, SessionId, UserId};
+use plansmith_store::{NewDocument, NewSession, NewUser, Store};
+use plansmith_store_postgres::{PgOptions, PgStore, sql};
+use sqlx::postgres::PgPool;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use uuid::Uuid;
+
+const FILLED: &str = "plansmith_filled";
+/// Bump when the fill or the schema changes, so the next run refills.
+const FILL_VERSION: i32 = 1;
+const SESSIONS: i64 = 100_000;
+const MESSAGES_PER_SESSION: i64 = 10;
+
+/// The shared big database: created and filled once (per machine and fill version), then
+/// reused by every test run. An advisory lock keeps parallel tests from filling it twice.
+async fn filled() -> PgPool {
+    let mut conn = admin().await;
+    sqlx::query("SELECT pg_advisory_lock(424242)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(FILLED)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let store = if exists {
+        let store = PgStore::connect(&url_for(FILLED), &PgOptions::default()).await.unwrap();
+        let version: Option<i32> = sqlx::query_scalar("SELECT version FROM fill_info")
+            .fetch_optional(store.pool())
+            .await
+            .unwrap_or(None);
+        if version == Some(FILL_VERSION) {
+            Some(store)
+        } else {
+            store.close().await;
+            None
+        }
+    } else {
+        None
+    };
+    let store = match store {
+        Some(store) => store,
+        None => {
+            let drop = format!("DROP DATABASE IF EXISTS {FILLED} WITH (FORCE)");
+            sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut conn).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {FILLED}")))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            let options = PgOptions {
+                statement_timeout: std::time::Duration::from_secs(900),
+                ..PgOptions::default()
+            };
+            let store = PgStore::connect(&url_for(FILLED), &options).await.unwrap();
+            store.migrate().await.unwrap();
+            fill(store.pool()).await;
+            store
+        }
+    };
+    sqlx::query("SELECT pg_advisory_unlock(424242)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    store.pool().clone()
+}
+
+async fn fill(pool: &PgPool) {
+    let statements = [
+        "INSERT INTO users (id, email, password_hash, created_at) \
+         SELECT gen_random_uuid(), 'user' || g || '@example.com', 'h', now() FROM generate_series(1, 1000) g"
+            .to_owned(),
+        format!(
+            "INSERT INTO planning_sessions (id, user_id, workflow_id, title, idea, status, current_step, created_at, updated_at) \
+             SELECT gen_random_uuid(), u.id, 'quick-brief', 'Session', 'Idea', 'completed', NULL, now(), now() \
+             FROM users u, generate_series(1, {})",
+            SESSIONS / 1000
+        ),
+        format!(
+            "INSERT INTO messages (id, session_id, seq, role, step_id, content, status, created_at, updated_at) \
+             SELECT gen_random_uuid(), s.id, g, CASE WHEN g % 2 = 1 THEN 'user' ELSE 'assistant' END, 'brief', \
+             'A message of ordinary length about the project.', 'complete', now(), now() \
+             FROM planning_sessions s, generate_series(1, {MESSAGES_PER_SESSION}) g"
+        ),
+        "INSERT INTO documents (id, session_id, position, step_id, title, revision, filled, updated_at) \
+         SELECT gen_random_uuid(), s.id, 0, 'brief', 'Project brief', 3, 1, now() FROM planning_sessions s"
+            .to_owned(),
+        "INSERT INTO document_revisions (document_id, revision, author, content, content_hash, created_at) \
+         SELECT d.id, g, 'user', '{}', repeat('0', 64), now() FROM documents d, generate_series(1, 3) g"
+            .to_owned(),
+        "INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at) \
+         SELECT sha256(convert_to(u.id::text || g, 'UTF8')), u.id, now(), now() + interval '30 days' \
+         FROM users u, generate_series(1, 100) g"
+            .to_owned(),
+        "CREATE TABLE fill_info (version INT NOT NULL)".to_owned(),
+        format!("INSERT INTO fill_info VALUES ({FILL_VERSION})"),
+        "ANALYZE".to_owned(),
+    ];
+    for statement in statements {
+        sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+            .execute(pool)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+}
+
+async fn plan(
+    pool: &PgPool,
+    statement: &str,
+    binds: impl FnOnce(
+        sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+) -> String {
+    let explain = format!("EXPLAIN {statement}");
+    let query = binds(sqlx::query(sqlx::AssertSqlSafe(explain)));
+    let rows = query
+        .fetch_all(pool)
+        .await
+        .unwrap_or_else(|e| panic!("EXPLAIN {statement}: {e}"));
+    rows.iter()
+        .map(|r| sqlx::Row::get::<String, _>(r, 0))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn assert_indexed(name: &str, plan: &str) {
+    for table in [
+        "planning_sessions",
+        "messages",
+        "documents",
+        "document_revisions",
+        "auth_tokens",
+        "users",
+    ] {
+        assert!(
+            !plan.contains(&format!("Seq Scan on {table}")),
+            "{name} scans {table} sequentially:\n{plan}"
+        );
+    }
+    assert!(plan.contains("Index"), "{name} uses no index:\n{plan}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_queries_use_indexes_on_a_big_database() {
+    let pool = filled().await;
+    let counts: (i64, i64) =
+        sqlx::query_as("SELECT (SELECT COUNT(*) FROM planning_sessions), (SELECT COUNT(*) FROM messages)")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(counts.0 >= 100_000 && counts.1 >= 1_000_000, "{counts:?}");
+    let (user, session): (Uuid, Uuid) = sqlx::query_as("SELECT user_id, id FROM planning_sessions LIMIT 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let message: Uuid = sqlx::query_scalar("SELECT id FROM messages LIMIT 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let document: Uuid = sqlx::query_scalar("SELECT id FROM documents LIMIT 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let token: Vec<u8> = sqlx::query_scalar("SELECT token_hash FROM auth_tokens LIMIT 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+
+    let checks: Vec<(&str, String)> = vec![
+        (
+            "sessions of a user, newest first",
+            plan(&pool, sql::SESSIONS_OF_USER, |q| {
+                q.bind(user).bind(None::<Uuid>).bind(20_i64)
+            })
+            .await,
+        ),
+        (
+            "next page of sessions",
+            plan(&pool, sql::SESSIONS_OF_USER, |q| {
+                q.bind(user).bind(Some(session)).bind(20_i64)
+            })
+            .await,
+        ),
+        (
+            "one session of a user",
+            plan(&pool, sql::SESSION_OF_USER, |q| q.bind(session).bind(user)).await,
+        ),
+        (
+            "messages of a session",
+            plan(&pool, sql::MESSAGES_OF_SESSION, |q| q.bind(session)).await,
+        ),
+        (
+            "one message",
+            plan(&pool, sql::MESSAGE_OF_SESSION, |q| q.bind(message).bind(session)).await,
+        ),
+        (
+            "next message number",
+            plan(&pool, sql::NEXT_SEQ, |q| q.bind(session)).await,
+        ),
+        (
+            "unfinished replies at start",
+            plan(&pool, sql::UNFINISHED_REPLIES, |q| q).await,
+        ),
+        (
+            "documents of a session",
+            plan(&pool, sql::DOCUMENTS_OF_SESSION, |q| q.bind(session)).await,
+        ),
+        (
+            "one revision",
+            plan(&pool, sql::REVISION, |q| q.bind(document).bind(2_i64)).await,
+        ),
+        (
+            "revisions of a document",
+            plan(&pool, sql::REVISIONS, |q| q.bind(document)).await,
+        ),
+        (
+            "user by token",
+            plan(&pool, sql::USER_BY_TOKEN, |q| q.bind(token.clone()).bind(now)).await,
+        ),
+        (
+            "user by email",
+            plan(&pool, sql::USER_BY_EMAIL, |q| q.bind("user7@example.com")).await,
+        ),
+    ];
+    for (name, plan) in &checks {
+        assert_indexed(name, plan);
+    }
+}
+
+/// Counts the SQL statements sqlx runs (its `sqlx::query` log events).
+static STATEMENTS: AtomicUsize = AtomicUsize::new(0);
+
+struct CountStatements;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountStatements {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() != "sqlx::query" {
+            return;
+        }
+        let mut summary = Summary(String::new());
+        event.record(&mut summary);
+        // Connection set-up (SQLite PRAGMAs) is not a statement of the operation measured.
+        if !summary.0.trim_start().starts_with("PRAGMA") {
+            STATEMENTS.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+struct Summary(String);
+
+impl tracing::field::Visit for Summary {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "summary" {
+            self.0 = value.to_owned();
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "summary" {
+            self.0 = format!("{value:?}").trim_matches('"').to_owned();
+        }
+    }
+}
+
+fn count_statements() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let subscriber = tracing_subscriber::registry().with(
+        CountStatements
+            .with_filter(tracing_subscriber::filter::Targets::new().with_target("sqlx::query", tracing::Level::TRACE)),
+    );
+    // Each test runs in its own process under nextest; a second install is harmless.
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
+use tracing_subscriber::Layer as _;
+
+async fn statements_for<F: std::future::Future>(work: F) -> usize {
+    let before = STATEMENTS.load(Ordering::SeqCst);
+    work.await;
+    STATEMENTS.load(Ordering::SeqCst) - before
+}
+
+async fn lists_cost_one_statement(b: Backend) {
+    count_statements();
+    let store: &dyn Store = b.store.as_ref();
+    let email = Email::parse(&format!("n1-{}@example.com", Uuid::now_v7().simple())).unwrap();
+    let user: UserId = store
+        .create_user(NewUser {
+            email,
+            name: None,
+            password_hash: "h".into(),
+        })
+        .await
+        .unwrap()
+        .id;
+    let mut last: Option<(SessionId, DocumentId)> = None;
+    let mut costs = Vec::new();
+    for size in [1, 30] {
+        while store.list_sessions(user, None, 100).await.unwrap().len() < size {
+            let doc = DocumentId::new();
+            let id = SessionId::new();
+            store
+                .create_session(NewSession {
+                    id,
+                    user_id: user,
+                    workflow_id: "quick-brief".into(),
+                    title: "T".into(),
+                    idea: "I".into(),
+                    first_step: "brief".into(),
+                    documents: vec![NewDocument {
+                        id: doc,
+                        step_id: "brief".into(),
+                        title: "Brief".into(),
+                    }],
+                    intro: "Hi".into(),
+                })
+                .await
+                .unwrap();
+            store.post_message(id, "brief", "hello").await.unwrap();
+            store.edit_section(doc, "summary", "x", 0).await.unwrap();
+            last = Some((id, doc));
+        }
+        let (session, doc) = last.unwrap();
+        // Warm the pool first: opening a connection runs set-up statements of its own.
+        for _ in 0..3 {
+            store.list_sessions(user, None, 100).await.unwrap();
+        }
+        costs.push([
+            statements_for(store.list_sessions(user, None, 100)).await,
+            statements_for(store.list_messages(session)).await,
+            statements_for(store.list_documents(session)).await,
+            statements_for(store.list_revisions(doc)).await,
+        ]);
+    }
+    assert_eq!(costs[0], costs[1], "list costs must not grow with the list (N+1)");
+    assert!(costs[0].iter().all(|&c| c == 1), "one statement per list: {costs:?}");
+}
+
+mod lists_are_one_statement {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::lists_cost_one_statement(crate::store::Backend::sqlite().await).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::lists_cost_one_statement(crate::store::Backend::postgres().await).await;
+    }
+}
