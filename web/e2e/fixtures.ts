@@ -1,0 +1,78 @@
+import { test as base, expect, type APIRequestContext, type Page } from '@playwright/test';
+import { startServer, type RunningServer } from './server';
+
+export interface Account {
+  email: string;
+  password: string;
+}
+
+type WorkerFixtures = { server: RunningServer };
+type TestFixtures = { account: Account; signedIn: Page };
+
+let counter = 0;
+export function uniqueEmail(): string {
+  counter += 1;
+  return `e2e-${process.pid}-${Date.now().toString(36)}-${counter}@example.com`;
+}
+
+export const test = base.extend<TestFixtures, WorkerFixtures>({
+  // One fresh server (and database) per worker.
+  server: [
+    async ({}, use) => {
+      const server = await startServer();
+      await use(server);
+      await server.stop();
+    },
+    { scope: 'worker', timeout: 60_000 },
+  ],
+  baseURL: async ({ server }, use) => use(server.url),
+  account: async ({ request, server }, use) => {
+    const account = { email: uniqueEmail(), password: 'correct horse battery' };
+    const res = await request.post(`${server.url}/api/v1/auth/register`, { data: { ...account, name: 'E2E Tester' } });
+    expect(res.status()).toBe(201);
+    await use(account);
+  },
+  // A page whose browser context is signed in as `account` (through the UI's sign-in form).
+  signedIn: async ({ page, account }, use) => {
+    await page.goto('/signin');
+    await page.getByLabel('Email').fill(account.email);
+    await page.getByLabel('Password').fill(account.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect(page.getByRole('heading', { name: 'Your planning sessions' })).toBeVisible();
+    await use(page);
+  },
+});
+
+export { expect };
+
+/** Creates a session through the API of the signed-in page's context. */
+export async function createSession(
+  page: Page,
+  body: { workflow_id?: string; title?: string; idea?: string } = {},
+): Promise<{ id: string }> {
+  const res = await page.request.post('/api/v1/sessions', {
+    data: {
+      workflow_id: body.workflow_id ?? 'quick-brief',
+      title: body.title ?? 'Recipe Box',
+      idea: body.idea ?? 'Families share and plan recipes together, with shopping lists.',
+    },
+  });
+  expect(res.status()).toBe(201);
+  return res.json();
+}
+
+export async function serverMessages(request: APIRequestContext, sessionId: string) {
+  const res = await request.get(`/api/v1/sessions/${sessionId}/messages`);
+  expect(res.ok()).toBeTruthy();
+  return (await res.json()).items as { id: string; role: string; content: string; status: string }[];
+}
+
+/** Waits until every reply of the session is finished on the server. */
+export async function waitForReplies(page: Page, sessionId: string, timeout = 45_000) {
+  await expect
+    .poll(async () => (await serverMessages(page.request, sessionId)).every((m) => m.status === 'complete' || m.role === 'user'), {
+      timeout,
+      intervals: [250, 500, 1000],
+    })
+    .toBe(true);
+}

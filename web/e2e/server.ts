@@ -1,0 +1,82 @@
+// Starts the real plansmith binary for the tests: a fresh SQLite database in a temp folder,
+// an OS-chosen port, the web app from web/dist. The binary prints its address first thing.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const webDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const repoRoot = resolve(webDir, '..');
+
+export function binaryPath(): string {
+  const fromEnv = process.env.PLANSMITH_BIN;
+  if (fromEnv) return isAbsolute(fromEnv) ? fromEnv : resolve(repoRoot, fromEnv);
+  const target = process.env.CARGO_TARGET_DIR ?? 'target';
+  return resolve(repoRoot, target, 'debug', 'plansmith');
+}
+
+export interface RunningServer {
+  url: string;
+  stop(): Promise<void>;
+  logs(): string;
+}
+
+export async function startServer(options: { tokensPerSecond?: number } = {}): Promise<RunningServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'plansmith-e2e-'));
+  const child: ChildProcess = spawn(binaryPath(), ['serve'], {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      PLANSMITH_LISTEN: '127.0.0.1:0',
+      PLANSMITH_DATABASE_URL: `sqlite://${join(dir, 'db.sqlite')}`,
+      PLANSMITH_LLM__OFFLINE__TOKENS_PER_SECOND: String(options.tokensPerSecond ?? 60),
+      PLANSMITH_LOG__FORMAT: 'pretty',
+      PLANSMITH_LOG__LEVEL: process.env.PLANSMITH_LOG__LEVEL ?? 'warn',
+      // Serve the freshly built app from disk, whatever the binary embedded.
+      PLANSMITH_HTTP__WEB_DIR: join(webDir, 'dist'),
+      PLANSMITH_SHUTDOWN__GRACE_SECONDS: '1',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stderr?.on('data', (d) => {
+    log += String(d);
+  });
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    const timer = setTimeout(() => reject(new Error(`plansmith did not start within 30 s:\n${log}`)), 30_000);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(new Error(`could not start ${binaryPath()}: ${e.message} (set PLANSMITH_BIN)`));
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`plansmith exited with ${code} before listening:\n${log}`));
+    });
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      log += `${line}\n`;
+      const m = /running at (http:\/\/\S+)/.exec(line);
+      if (m) {
+        clearTimeout(timer);
+        resolveUrl(m[1].replace(/\/$/, ''));
+      }
+    });
+  });
+  return {
+    url,
+    logs: () => log,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,20 @@
+import { expect, it } from 'vitest';
+import { parseRoute, routePattern } from './router';
+
+it('parses the app routes', () => {
+  expect(parseRoute('/')).toEqual({ name: 'sessions' });
+  expect(parseRoute('/sessions/new')).toEqual({ name: 'new-session' });
+  expect(parseRoute('/sessions/0192-abc')).toEqual({ name: 'session', id: '0192-abc' });
+  expect(parseRoute('/signin', '?next=%2Fsessions%2Fx')).toEqual({ name: 'signin', next: '/sessions/x' });
+});
+
+it('only follows next= to a path of this app', () => {
+  expect(parseRoute('/signin', '?next=https://evil.example')).toEqual({ name: 'signin', next: null });
+  expect(parseRoute('/signin', '?next=//evil.example')).toEqual({ name: 'signin', next: null });
+});
+
+it('reports route patterns, never ids', () => {
+  expect(routePattern('/sessions/01923f6e-1234')).toBe('/sessions/:id');
+  expect(routePattern('/')).toBe('/sessions');
+  expect(routePattern('/nope/deeper')).toBe('/other');
+});
