@@ -6,7 +6,7 @@ export interface Account {
   password: string;
 }
 
-type WorkerFixtures = { server: RunningServer };
+type WorkerFixtures = { server: RunningServer; tokensPerSecond: number };
 type TestFixtures = { account: Account; signedIn: Page };
 
 let counter = 0;
@@ -16,10 +16,11 @@ export function uniqueEmail(): string {
 }
 
 export const test = base.extend<TestFixtures, WorkerFixtures>({
+  tokensPerSecond: [60, { scope: 'worker', option: true }],
   // One fresh server (and database) per worker.
   server: [
-    async ({}, use) => {
-      const server = await startServer();
+    async ({ tokensPerSecond }, use) => {
+      const server = await startServer({ tokensPerSecond });
       await use(server);
       await server.stop();
     },

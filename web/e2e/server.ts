@@ -20,17 +20,27 @@ export function binaryPath(): string {
 
 export interface RunningServer {
   url: string;
-  stop(): Promise<void>;
+  /** The folder holding the database (kept by `stop({ keepData: true })`). */
+  dataDir: string;
+  stop(options?: { keepData?: boolean }): Promise<void>;
   logs(): string;
 }
 
-export async function startServer(options: { tokensPerSecond?: number } = {}): Promise<RunningServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'plansmith-e2e-'));
+export interface ServerOptions {
+  tokensPerSecond?: number;
+  /** Reuse a database folder (to restart a server with the same data). */
+  dataDir?: string;
+  /** host:port to listen on; default an OS-chosen port. */
+  listen?: string;
+}
+
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const dir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'plansmith-e2e-'));
   const child: ChildProcess = spawn(binaryPath(), ['serve'], {
     cwd: repoRoot,
     env: {
       ...process.env,
-      PLANSMITH_LISTEN: '127.0.0.1:0',
+      PLANSMITH_LISTEN: options.listen ?? '127.0.0.1:0',
       PLANSMITH_DATABASE_URL: `sqlite://${join(dir, 'db.sqlite')}`,
       PLANSMITH_LLM__OFFLINE__TOKENS_PER_SECOND: String(options.tokensPerSecond ?? 60),
       PLANSMITH_LOG__FORMAT: 'pretty',
@@ -67,8 +77,9 @@ export async function startServer(options: { tokensPerSecond?: number } = {}): P
   });
   return {
     url,
+    dataDir: dir,
     logs: () => log,
-    async stop() {
+    async stop(stopOptions = {}) {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
@@ -76,7 +87,7 @@ export async function startServer(options: { tokensPerSecond?: number } = {}): P
         await exited;
         clearTimeout(timer);
       }
-      rmSync(dir, { recursive: true, force: true });
+      if (!stopOptions.keepData) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

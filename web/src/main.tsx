@@ -4,7 +4,7 @@ import { App } from './App';
 import { ErrorBoundary } from './components/ErrorBoundary';
 import { currentUser, installUnauthorizedRedirect, loadUser } from './lib/auth';
 import { installConnectionWatch } from './lib/connection';
-import { dropAllConnections, reconnectAll } from './lib/streams';
+import { dropAllConnections, existingStream, reconnectAll } from './lib/streams';
 import { flush, refreshOutbox, setUnauthorizedHandler } from './lib/sync';
 import { startVitals } from './lib/vitals';
 import './styles.css';
@@ -23,8 +23,12 @@ currentUser.subscribe(() => {
 });
 void loadUser();
 
-// Lets end-to-end tests cut reply streams the way a network failure does.
-(window as unknown as { __plansmith: object }).__plansmith = { dropStreams: dropAllConnections };
+// Lets end-to-end tests cut reply streams the way a network failure does, and read the text
+// a stream assembled (to compare it with what the server saved).
+(window as unknown as { __plansmith: object }).__plansmith = {
+  dropStreams: dropAllConnections,
+  streamText: (replyId: string) => existingStream(replyId)?.current.text ?? null,
+};
 
 if (import.meta.env.PROD && 'serviceWorker' in navigator) {
   window.addEventListener('load', () => {
