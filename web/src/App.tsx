@@ -62,9 +62,7 @@ export function App() {
         ) : isAuthPage ? (
           <AuthPage mode={route.name === 'signup' ? 'signup' : 'signin'} next={route.name === 'signin' || route.name === 'signup' ? route.next : null} />
         ) : !user ? null : route.name === 'sessions' ? (
-          <ErrorBoundary panel="list" label="list of sessions">
-            <SessionsPage />
-          </ErrorBoundary>
+          <SessionsPage />
         ) : route.name === 'new-session' ? (
           <ErrorBoundary panel="new" label="new session form">
             <NewSessionPage />

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react';
 import { api } from '../api/client';
 import type { Page, Session } from '../api/types';
+import { ErrorBoundary } from '../components/ErrorBoundary';
 import { ErrorNotice } from '../components/ErrorNotice';
 import { Link } from '../components/Link';
 import { SavedCopyNote } from '../components/SavedCopyNote';
@@ -21,7 +22,9 @@ export function SessionsPage() {
           New session
         </Link>
       </div>
-      <SessionList />
+      <ErrorBoundary panel="list" label="list of sessions">
+        <SessionList />
+      </ErrorBoundary>
     </>
   );
 }

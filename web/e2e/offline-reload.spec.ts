@@ -1,0 +1,72 @@
+import { expect, test } from '@playwright/test';
+import { startServer } from './server';
+import { uniqueEmail } from './fixtures';
+
+// This test needs the server to really go away (not only the browser's offline switch), so it
+// runs its own server and restarts it on the same address with the same database.
+test('offline reload: the service worker opens the app, seen sessions stay readable, a queued message survives and is sent when back', async ({
+  browser,
+}) => {
+  test.setTimeout(90_000);
+  let server = await startServer({ tokensPerSecond: 200 });
+  const context = await browser.newContext({ baseURL: server.url });
+  try {
+    const page = await context.newPage();
+    const email = uniqueEmail();
+    expect((await page.request.post('/api/v1/auth/register', { data: { email, password: 'correct horse battery' } })).status()).toBe(201);
+    const session = await (
+      await page.request.post('/api/v1/sessions', {
+        data: { workflow_id: 'quick-brief', title: 'Trail Journal', idea: 'Hikers keep a shared journal of trails and conditions.' },
+      })
+    ).json();
+
+    // Online: open the list and the session once (the app keeps what it has seen).
+    await page.goto('/');
+    await expect(page.getByRole('link', { name: 'Trail Journal' })).toBeVisible();
+    await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));
+    await page.getByRole('link', { name: 'Trail Journal' }).click();
+    await expect(page.getByRole('heading', { level: 1, name: 'Trail Journal' })).toBeVisible();
+    await expect(page.getByTestId('message')).toHaveCount(1);
+    await expect(page.getByTestId('doc-section').first()).toBeVisible();
+    await expect.poll(() => page.evaluate(() => !!navigator.serviceWorker.controller)).toBe(true);
+
+    // The server goes away and the browser is offline.
+    const listen = new URL(server.url).host;
+    await server.stop({ keepData: true });
+    await context.setOffline(true);
+
+    await page.reload();
+    await expect(page.getByRole('heading', { level: 1, name: 'Trail Journal' })).toBeVisible();
+    await expect(page.getByTestId('saved-copy').first()).toBeVisible();
+    await expect(page.getByTestId('message')).toHaveCount(1);
+    await expect(page.getByTestId('doc-section').first()).toBeVisible();
+    await expect(page.getByTestId('connection-banner')).toHaveAttribute('data-state', 'offline');
+
+    // Write offline, then reload again: the message is still there, pending.
+    await page.getByLabel('Your message').fill('Written on the trail without signal.');
+    await page.getByLabel('Your message').press('Enter');
+    await expect(page.getByTestId('pending-message')).toHaveCount(1);
+    await page.reload();
+    await expect(page.getByTestId('pending-message')).toContainText('Written on the trail without signal.');
+
+    // The list opens offline too.
+    await page.getByRole('link', { name: 'Sessions' }).click();
+    await expect(page.getByRole('link', { name: 'Trail Journal' })).toBeVisible();
+    await page.getByRole('link', { name: 'Trail Journal' }).click();
+
+    // Back: the server returns on the same address with the same data; the message goes out.
+    server = await startServer({ tokensPerSecond: 200, dataDir: server.dataDir, listen });
+    await context.setOffline(false);
+    await expect(page.getByTestId('pending-message')).toHaveCount(0, { timeout: 30_000 });
+    await expect(page.getByTestId('message').filter({ hasText: 'Written on the trail without signal.' })).toHaveCount(1);
+    await expect(page.getByTestId('message').last()).toHaveAttribute('data-status', 'complete', { timeout: 30_000 });
+    const messages = (await (await page.request.get(`/api/v1/sessions/${session.id}/messages`)).json()).items;
+    expect(messages.filter((m: { role: string }) => m.role === 'user').map((m: { content: string }) => m.content)).toEqual([
+      'Written on the trail without signal.',
+    ]);
+  } finally {
+    await context.close();
+    await server.stop();
+  }
+});
+
