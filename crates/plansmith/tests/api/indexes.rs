@@ -12,13 +12,13 @@ use uuid::Uuid;
 
 const FILLED: &str = "plansmith_filled";
 /// Bump when the fill or the schema changes, so the next run refills.
-const FILL_VERSION: i32 = 1;
+const FILL_VERSION: i32 = 2;
 const SESSIONS: i64 = 100_000;
 const MESSAGES_PER_SESSION: i64 = 10;
 
 /// The shared big database: created and filled once (per machine and fill version), then
 /// reused by every test run. An advisory lock keeps parallel tests from filling it twice.
-async fn filled() -> PgPool {
+pub async fn filled() -> PgPool {
     let mut conn = admin().await;
     sqlx::query("SELECT pg_advisory_lock(424242)")
         .execute(&mut conn)
@@ -91,7 +91,7 @@ async fn fill(pool: &PgPool) {
          SELECT gen_random_uuid(), s.id, 0, 'brief', 'Project brief', 3, 1, now() FROM planning_sessions s"
             .to_owned(),
         "INSERT INTO document_revisions (document_id, revision, author, content, content_hash, created_at) \
-         SELECT d.id, g, 'user', '{}', repeat('0', 64), now() FROM documents d, generate_series(1, 3) g"
+         SELECT d.id, g, 'user', '{}', encode(sha256(convert_to('{}', 'UTF8')), 'hex'), now() FROM documents d, generate_series(1, 3) g"
             .to_owned(),
         "INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at) \
          SELECT sha256(convert_to(u.id::text || g, 'UTF8')), u.id, now(), now() + interval '30 days' \
