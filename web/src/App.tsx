@@ -1,4 +1,4 @@
-import { useEffect } from 'react';
+import { useEffect, useRef } from 'react';
 import { ConnectionBanner } from './components/ConnectionBanner';
 import { ErrorBoundary } from './components/ErrorBoundary';
 import { Link } from './components/Link';
@@ -26,8 +26,12 @@ export function App() {
     if (isAuthPage) document.title = route.name === 'signup' ? 'Create account · Plansmith' : 'Sign in · Plansmith';
   }, [isAuthPage, route.name]);
 
-  // Move focus to the new page's heading so keyboard and screen reader users land there.
+  // After navigating inside the app, move focus to the new page's heading so keyboard and
+  // screen reader users land there (not on the first load: the skip link comes first then).
+  const firstPath = useRef(pathname);
   useEffect(() => {
+    if (pathname === firstPath.current) return;
+    firstPath.current = '';
     const h1 = document.querySelector<HTMLElement>('main h1');
     if (h1 && document.activeElement === document.body) {
       h1.tabIndex = -1;

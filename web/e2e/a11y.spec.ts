@@ -1,0 +1,116 @@
+import AxeBuilder from '@axe-core/playwright';
+import type { Page } from '@playwright/test';
+import { createSession, expect, test, waitForReplies } from './fixtures';
+
+async function expectNoAxeViolations(page: Page) {
+  const results = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
+  const summary = results.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  expect(summary).toEqual([]);
+}
+
+test('axe finds no WCAG A/AA violations on sign-in, sign-up, the list, new session and a session with drafts and history', async ({
+  page,
+  account,
+}) => {
+  await page.goto('/signin');
+  await expect(page.getByRole('heading', { name: 'Sign in to Plansmith' })).toBeVisible();
+  await expectNoAxeViolations(page);
+  await page.goto('/signup');
+  await expect(page.getByRole('heading', { name: 'Create your Plansmith account' })).toBeVisible();
+  await expectNoAxeViolations(page);
+
+  await page.goto('/signin');
+  await page.getByLabel('Email').fill(account.email);
+  await page.getByLabel('Password').fill(account.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('heading', { name: 'Your planning sessions' })).toBeVisible();
+  const { id } = await createSession(page, { workflow_id: 'product-plan', title: 'Accessible Plan' });
+  await page.reload();
+  await expect(page.getByRole('link', { name: 'Accessible Plan' })).toBeVisible();
+  await expectNoAxeViolations(page);
+
+  await page.goto('/sessions/new');
+  await expect(page.getByLabel('Title')).toBeVisible();
+  await expectNoAxeViolations(page);
+
+  await page.goto(`/sessions/${id}`);
+  await page.getByLabel('Your message').fill('draft the rest');
+  await page.getByLabel('Your message').press('Enter');
+  await waitForReplies(page, id);
+  await expect(page.locator('.empty-section')).toHaveCount(0);
+  await page.getByRole('button', { name: 'Show' }).click();
+  await page.locator('.revision').first().click();
+  await expect(page.getByTestId('revision-diff')).toBeVisible();
+  await expectNoAxeViolations(page);
+});
+
+test('keyboard only: sign in, open a session, send a message and edit a section, with a visible focus ring', async ({ page, account }) => {
+  await page.goto('/signin');
+  // The skip link comes first.
+  await page.keyboard.press('Tab');
+  await expect(page.getByRole('link', { name: 'Skip to content' })).toBeFocused();
+  await page.getByLabel('Email').focus();
+  await page.keyboard.type(account.email);
+  await page.keyboard.press('Tab');
+  await expect(page.getByLabel('Password')).toBeFocused();
+  await page.keyboard.type(account.password);
+  await page.keyboard.press('Enter');
+  await expect(page.getByRole('heading', { name: 'Your planning sessions' })).toBeVisible();
+
+  const { id } = await createSession(page, { title: 'Keyboard Plan' });
+  await page.reload();
+  const link = page.getByRole('link', { name: 'Keyboard Plan' });
+  await expect(link).toBeVisible();
+  // Tab until the session's link has focus, then follow it with Enter.
+  for (let i = 0; i < 15 && !(await link.evaluate((el) => el === document.activeElement)); i++) await page.keyboard.press('Tab');
+  await expect(link).toBeFocused();
+  const ring = await link.evaluate((el) => getComputedStyle(el).outlineStyle + ' ' + getComputedStyle(el).outlineWidth);
+  expect(ring).toMatch(/solid [1-9]/);
+  await page.keyboard.press('Enter');
+  await expect(page).toHaveURL(new RegExp(`/sessions/${id}$`));
+
+  const composer = page.getByLabel('Your message');
+  for (let i = 0; i < 40 && !(await composer.evaluate((el) => el === document.activeElement)); i++) await page.keyboard.press('Tab');
+  await expect(composer).toBeFocused();
+  await page.keyboard.type('It is a planner for families.');
+  await page.keyboard.press('Enter');
+  await expect(page.getByTestId('message').filter({ hasText: 'It is a planner for families.' })).toHaveCount(1);
+  await waitForReplies(page, id);
+
+  const edit = page.getByRole('button', { name: /^Edit / }).first();
+  for (let i = 0; i < 60 && !(await edit.evaluate((el) => el === document.activeElement)); i++) await page.keyboard.press('Tab');
+  await expect(edit).toBeFocused();
+  await page.keyboard.press('Enter');
+  const editor = page.locator('.section-editor textarea');
+  await expect(editor).toBeFocused();
+  await page.keyboard.press('ControlOrMeta+a');
+  await page.keyboard.type('Typed with the keyboard.');
+  await page.keyboard.press('Tab');
+  await expect(page.getByRole('button', { name: 'Save section' })).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(page.getByTestId('doc-section').first()).toContainText('Typed with the keyboard.');
+});
+
+test('Web Vitals of the page load are reported to /api/v1/rum by route pattern and kept by the server', async ({ signedIn: page }) => {
+  const { id } = await createSession(page);
+  const count = async (name: string) => {
+    const text = await (await page.request.get('/metrics')).text();
+    const m = new RegExp(`plansmith_web_vitals_count\\{[^}]*page="/sessions/:id"[^}]*name="${name}"[^}]*\\} (\\d+)`).exec(text)
+      ?? new RegExp(`plansmith_web_vitals_count\\{[^}]*name="${name}"[^}]*page="/sessions/:id"[^}]*\\} (\\d+)`).exec(text);
+    return m ? Number(m[1]) : 0;
+  };
+  const before = { LCP: await count('LCP'), TTFB: await count('TTFB'), FCP: await count('FCP') };
+  const bodies: string[] = [];
+  page.on('request', (r) => {
+    if (r.url().endsWith('/api/v1/rum')) bodies.push(r.postData() ?? '');
+  });
+  await page.goto(`/sessions/${id}`);
+  await expect(page.getByTestId('message')).toHaveCount(1);
+  await page.getByLabel('Your message').click(); // an input finalises LCP
+  // Leaving the page sends the batch (visibilitychange → hidden / pagehide) with sendBeacon.
+  await page.goto('/signin');
+  await expect.poll(() => count('LCP')).toBeGreaterThan(before.LCP);
+  expect(await count('TTFB')).toBeGreaterThan(before.TTFB);
+  expect(await count('FCP')).toBeGreaterThan(before.FCP);
+  for (const body of bodies) expect(body).not.toContain(id);
+});
