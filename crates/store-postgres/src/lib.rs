@@ -133,8 +133,7 @@ impl PgStore {
     }
 
     async fn session_row(&self, tx: &mut Transaction<'_, Postgres>, id: SessionId) -> Result<PlanningSession> {
-        let row: SessionRow = sqlx::query_as(SESSION_SELECT_BY_ID)
-            .bind(id.0)
+        let row: SessionRow = sqlx::query_as!(SessionRow, "SELECT s.id, s.user_id, s.workflow_id, s.title, s.idea, s.status, s.current_step, s.completed_steps, s.created_at, s.updated_at, s.first_message_at, s.completed_at, (SELECT COALESCE(SUM(d.filled), 0)::BIGINT FROM documents d WHERE d.session_id = s.id) AS \"sections_filled!\" FROM planning_sessions s WHERE s.id = $1", id.0)
             .fetch_optional(&mut **tx)
             .await
             .map_err(db_err)?
@@ -145,8 +144,7 @@ impl PgStore {
 
 /// Serialises writers of one session (message sequence numbers, step changes).
 async fn lock_session(tx: &mut Transaction<'_, Postgres>, id: SessionId) -> Result<()> {
-    sqlx::query("SELECT id FROM planning_sessions WHERE id = $1 FOR UPDATE")
-        .bind(id.0)
+    sqlx::query!("SELECT id FROM planning_sessions WHERE id = $1 FOR UPDATE", id.0)
         .fetch_optional(&mut **tx)
         .await
         .map_err(db_err)?
@@ -154,54 +152,9 @@ async fn lock_session(tx: &mut Transaction<'_, Postgres>, id: SessionId) -> Resu
     Ok(())
 }
 
-macro_rules! session_select {
-    () => {
-        "SELECT s.id, s.user_id, s.workflow_id, s.title, s.idea, s.status, s.current_step, \
-         s.completed_steps, s.created_at, s.updated_at, s.first_message_at, s.completed_at, \
-         (SELECT COALESCE(SUM(d.filled), 0)::BIGINT FROM documents d WHERE d.session_id = s.id) AS sections_filled \
-         FROM planning_sessions s "
-    };
-}
-
-macro_rules! message_select {
-    () => {
-        "SELECT id, session_id, seq, role, step_id, content, status, error_code, error_message, \
-         provider, model, created_at, updated_at FROM messages "
-    };
-}
-
-/// The statements on the hot paths, public so tests can check their plans against a large
-/// database (`EXPLAIN`): each must use an index.
-pub mod sql {
-    pub const SESSION_BY_ID: &str = concat!(session_select!(), "WHERE s.id = $1");
-    pub const SESSION_OF_USER: &str = concat!(session_select!(), "WHERE s.id = $1 AND s.user_id = $2");
-    pub const SESSIONS_OF_USER: &str = concat!(
-        session_select!(),
-        "WHERE s.user_id = $1 AND ($2::uuid IS NULL OR s.id < $2) ORDER BY s.id DESC LIMIT $3"
-    );
-    pub const MESSAGE_BY_ID: &str = concat!(message_select!(), "WHERE id = $1");
-    pub const MESSAGE_OF_SESSION: &str = concat!(message_select!(), "WHERE id = $1 AND session_id = $2");
-    pub const MESSAGES_OF_SESSION: &str = concat!(message_select!(), "WHERE session_id = $1 ORDER BY seq");
-    pub const NEXT_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = $1";
-    pub const UNFINISHED_REPLIES: &str = "SELECT id FROM messages WHERE status IN ('queued', 'streaming')";
-    pub const DOCUMENTS_OF_SESSION: &str = "SELECT d.id, d.step_id, d.title, d.revision, d.updated_at FROM documents d \
-         WHERE d.session_id = $1 ORDER BY d.position";
-    pub const REVISION: &str = "SELECT revision, author, content, content_hash, message_id, created_at \
-         FROM document_revisions WHERE document_id = $1 AND revision = $2";
-    pub const REVISIONS: &str = "SELECT revision, author, '' AS content, content_hash, message_id, created_at \
-         FROM document_revisions WHERE document_id = $1 ORDER BY revision DESC";
-    pub const USER_BY_TOKEN: &str = "SELECT u.id, u.email, u.name, u.password_hash, u.role, u.plan, u.created_at \
-         FROM auth_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.expires_at > $2";
-    pub const USER_BY_EMAIL: &str =
-        "SELECT id, email, name, password_hash, role, plan, created_at FROM users WHERE email = $1";
-}
-
-use sql::SESSION_BY_ID as SESSION_SELECT_BY_ID;
-
 /// Current content of a document inside a write transaction, hash verified.
 async fn current_content(tx: &mut Transaction<'_, Postgres>, doc: DocumentId) -> Result<(i64, DocumentContent)> {
-    let revision: i64 = sqlx::query_scalar("SELECT revision FROM documents WHERE id = $1 FOR UPDATE")
-        .bind(doc.0)
+    let revision: i64 = sqlx::query_scalar!("SELECT revision FROM documents WHERE id = $1 FOR UPDATE", doc.0)
         .fetch_optional(&mut **tx)
         .await
         .map_err(db_err)?
@@ -217,9 +170,7 @@ where
     if revision == 0 {
         return Ok(DocumentContent::default());
     }
-    let row: RevisionRow = sqlx::query_as(sql::REVISION)
-        .bind(doc.0)
-        .bind(revision)
+    let row: RevisionRow = sqlx::query_as!(RevisionRow, "SELECT revision, author, content, content_hash, message_id, created_at FROM document_revisions WHERE document_id = $1 AND revision = $2", doc.0, revision)
         .fetch_optional(executor)
         .await
         .map_err(db_err)?
@@ -239,40 +190,39 @@ async fn write_revision(
 ) -> Result<i64> {
     let next = expected + 1;
     let json = content.to_canonical_json();
-    let updated =
-        sqlx::query("UPDATE documents SET revision = $1, filled = $2, updated_at = $3 WHERE id = $4 AND revision = $5")
-            .bind(next)
-            .bind(content.filled() as i64)
-            .bind(now)
-            .bind(doc.0)
-            .bind(expected)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
+    let updated = sqlx::query!(
+        "UPDATE documents SET revision = $1, filled = $2, updated_at = $3 WHERE id = $4 AND revision = $5",
+        next,
+        content.filled() as i64,
+        now,
+        doc.0,
+        expected
+    )
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
     if updated.rows_affected() != 1 {
-        let current: i64 = sqlx::query_scalar("SELECT revision FROM documents WHERE id = $1")
-            .bind(doc.0)
+        let current: i64 = sqlx::query_scalar!("SELECT revision FROM documents WHERE id = $1", doc.0)
             .fetch_one(&mut **tx)
             .await
             .map_err(db_err)?;
         return Err(StoreError::RevisionConflict { current });
     }
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO document_revisions (document_id, revision, author, content, content_hash, message_id, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        doc.0,
+        next,
+        author.as_str(),
+        &json,
+        content_hash(&json),
+        message.map(|m| m.0),
+        now
     )
-    .bind(doc.0)
-    .bind(next)
-    .bind(author.as_str())
-    .bind(&json)
-    .bind(content_hash(&json))
-    .bind(message.map(|m| m.0))
-    .bind(now)
     .execute(&mut **tx)
     .await
     .map_err(db_err)?;
-    let session: Uuid = sqlx::query_scalar("SELECT session_id FROM documents WHERE id = $1")
-        .bind(doc.0)
+    let session: Uuid = sqlx::query_scalar!("SELECT session_id FROM documents WHERE id = $1", doc.0)
         .fetch_one(&mut **tx)
         .await
         .map_err(db_err)?;
@@ -281,12 +231,14 @@ async fn write_revision(
 }
 
 async fn touch_session(tx: &mut Transaction<'_, Postgres>, session: Uuid, now: DateTime<Utc>) -> Result<()> {
-    sqlx::query("UPDATE planning_sessions SET updated_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(session)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_err)?;
+    sqlx::query!(
+        "UPDATE planning_sessions SET updated_at = $1 WHERE id = $2",
+        now,
+        session
+    )
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
     Ok(())
 }
 
@@ -300,19 +252,8 @@ async fn insert_message(
     now: DateTime<Utc>,
 ) -> Result<MessageId> {
     let id = MessageId::new();
-    sqlx::query(
-        "INSERT INTO messages (id, session_id, seq, role, step_id, content, status, created_at, updated_at) \
-         VALUES ($1, $2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = $3), $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(id.0)
-    .bind(session.0)
-    .bind(session.0)
-    .bind(role)
-    .bind(step_id)
-    .bind(content)
-    .bind(status.as_str())
-    .bind(now)
-    .bind(now)
+    sqlx::query!("INSERT INTO messages (id, session_id, seq, role, step_id, content, status, created_at, updated_at) \
+         VALUES ($1, $2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = $3), $4, $5, $6, $7, $8, $9)", id.0, session.0, session.0, role, step_id, content, status.as_str(), now, now)
     .execute(&mut **tx)
     .await
     .map_err(db_err)?;
@@ -320,8 +261,7 @@ async fn insert_message(
 }
 
 async fn fetch_message(tx: &mut Transaction<'_, Postgres>, id: MessageId) -> Result<Message> {
-    let row: MessageRow = sqlx::query_as(sql::MESSAGE_BY_ID)
-        .bind(id.0)
+    let row: MessageRow = sqlx::query_as!(MessageRow, "SELECT id, session_id, seq, role, step_id, content, status, error_code, error_message, provider, model, created_at, updated_at FROM messages WHERE id = $1", id.0)
         .fetch_one(&mut **tx)
         .await
         .map_err(db_err)?;
@@ -362,14 +302,7 @@ impl Store for PgStore {
     async fn create_user(&self, new: NewUser) -> Result<User> {
         let id = UserId::new();
         let now = Utc::now();
-        sqlx::query(
-            "INSERT INTO users (id, email, name, password_hash, role, plan, created_at) VALUES ($1, $2, $3, $4, 'member', 'free', $5)",
-        )
-        .bind(id.0)
-        .bind(new.email.as_str())
-        .bind(&new.name)
-        .bind(&new.password_hash)
-        .bind(now)
+        sqlx::query!("INSERT INTO users (id, email, name, password_hash, role, plan, created_at) VALUES ($1, $2, $3, $4, 'member', 'free', $5)", id.0, new.email.as_str(), new.name.as_deref(), &new.password_hash, now)
         .execute(&mut *self.conn().await?)
         .await
         .map_err(|e| match db_err(e) {
@@ -388,40 +321,45 @@ impl Store for PgStore {
     }
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>> {
-        let row: Option<UserRow> = sqlx::query_as(sql::USER_BY_EMAIL)
-            .bind(email.as_str())
-            .fetch_optional(&mut *self.conn().await?)
-            .await
-            .map_err(db_err)?;
+        let row: Option<UserRow> = sqlx::query_as!(
+            UserRow,
+            "SELECT id, email, name, password_hash, role, plan, created_at FROM users WHERE email = $1",
+            email.as_str()
+        )
+        .fetch_optional(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
         row.map(TryInto::try_into).transpose()
     }
 
     async fn set_user_role(&self, email: &Email, role: Role) -> Result<bool> {
-        let done = sqlx::query("UPDATE users SET role = $1 WHERE email = $2")
-            .bind(role.as_str())
-            .bind(email.as_str())
-            .execute(&mut *self.conn().await?)
-            .await
-            .map_err(db_err)?;
+        let done = sqlx::query!(
+            "UPDATE users SET role = $1 WHERE email = $2",
+            role.as_str(),
+            email.as_str()
+        )
+        .execute(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn create_auth_token(&self, token_hash: &[u8], user: UserId, expires_at: DateTime<Utc>) -> Result<()> {
-        sqlx::query("INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(token_hash)
-            .bind(user.0)
-            .bind(Utc::now())
-            .bind(expires_at)
-            .execute(&mut *self.conn().await?)
-            .await
-            .map_err(db_err)?;
+        sqlx::query!(
+            "INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+            token_hash,
+            user.0,
+            Utc::now(),
+            expires_at
+        )
+        .execute(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
         Ok(())
     }
 
     async fn user_by_token(&self, token_hash: &[u8], now: DateTime<Utc>) -> Result<Option<User>> {
-        let row: Option<UserRow> = sqlx::query_as(sql::USER_BY_TOKEN)
-            .bind(token_hash)
-            .bind(now)
+        let row: Option<UserRow> = sqlx::query_as!(UserRow, "SELECT u.id, u.email, u.name, u.password_hash, u.role, u.plan, u.created_at FROM auth_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 AND t.expires_at > $2", token_hash, now)
             .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(db_err)?;
@@ -429,8 +367,7 @@ impl Store for PgStore {
     }
 
     async fn delete_auth_token(&self, token_hash: &[u8]) -> Result<()> {
-        sqlx::query("DELETE FROM auth_tokens WHERE token_hash = $1")
-            .bind(token_hash)
+        sqlx::query!("DELETE FROM auth_tokens WHERE token_hash = $1", token_hash)
             .execute(&mut *self.conn().await?)
             .await
             .map_err(db_err)?;
@@ -440,31 +377,13 @@ impl Store for PgStore {
     async fn create_session(&self, new: NewSession) -> Result<PlanningSession> {
         let now = Utc::now();
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO planning_sessions (id, user_id, workflow_id, title, idea, status, current_step, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8)",
-        )
-        .bind(new.id.0)
-        .bind(new.user_id.0)
-        .bind(&new.workflow_id)
-        .bind(&new.title)
-        .bind(&new.idea)
-        .bind(&new.first_step)
-        .bind(now)
-        .bind(now)
+        sqlx::query!("INSERT INTO planning_sessions (id, user_id, workflow_id, title, idea, status, current_step, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8)", new.id.0, new.user_id.0, &new.workflow_id, &new.title, &new.idea, &new.first_step, now, now)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
         for (position, doc) in new.documents.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO documents (id, session_id, position, step_id, title, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(doc.id.0)
-            .bind(new.id.0)
-            .bind(position as i32)
-                .bind(&doc.step_id)
-                .bind(&doc.title)
-                .bind(now)
+            sqlx::query!("INSERT INTO documents (id, session_id, position, step_id, title, updated_at) VALUES ($1, $2, $3, $4, $5, $6)", doc.id.0, new.id.0, position as i32, &doc.step_id, &doc.title, now)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
@@ -486,10 +405,7 @@ impl Store for PgStore {
 
     async fn list_sessions(&self, user: UserId, before: Option<SessionId>, limit: u32) -> Result<Vec<PlanningSession>> {
         let before = before.map(|b| b.0);
-        let rows: Vec<SessionRow> = sqlx::query_as(sql::SESSIONS_OF_USER)
-            .bind(user.0)
-            .bind(before)
-            .bind(i64::from(limit))
+        let rows: Vec<SessionRow> = sqlx::query_as!(SessionRow, "SELECT s.id, s.user_id, s.workflow_id, s.title, s.idea, s.status, s.current_step, s.completed_steps, s.created_at, s.updated_at, s.first_message_at, s.completed_at, (SELECT COALESCE(SUM(d.filled), 0)::BIGINT FROM documents d WHERE d.session_id = s.id) AS \"sections_filled!\" FROM planning_sessions s WHERE s.user_id = $1 AND ($2::uuid IS NULL OR s.id < $2) ORDER BY s.id DESC LIMIT $3", user.0, before, i64::from(limit))
             .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(db_err)?;
@@ -497,9 +413,7 @@ impl Store for PgStore {
     }
 
     async fn get_session(&self, user: UserId, id: SessionId) -> Result<Option<PlanningSession>> {
-        let row: Option<SessionRow> = sqlx::query_as(sql::SESSION_OF_USER)
-            .bind(id.0)
-            .bind(user.0)
+        let row: Option<SessionRow> = sqlx::query_as!(SessionRow, "SELECT s.id, s.user_id, s.workflow_id, s.title, s.idea, s.status, s.current_step, s.completed_steps, s.created_at, s.updated_at, s.first_message_at, s.completed_at, (SELECT COALESCE(SUM(d.filled), 0)::BIGINT FROM documents d WHERE d.session_id = s.id) AS \"sections_filled!\" FROM planning_sessions s WHERE s.id = $1 AND s.user_id = $2", id.0, user.0)
             .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(db_err)?;
@@ -525,25 +439,20 @@ impl Store for PgStore {
         }
         match advance {
             StepAdvance::Next { step_id: next, intro } => {
-                sqlx::query(
-                    "UPDATE planning_sessions SET current_step = $1, completed_steps = completed_steps + 1, updated_at = $2 WHERE id = $3",
-                )
-                .bind(&next)
-                .bind(now)
-                .bind(id.0)
+                sqlx::query!("UPDATE planning_sessions SET current_step = $1, completed_steps = completed_steps + 1, updated_at = $2 WHERE id = $3", &next, now, id.0)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
                 insert_message(&mut tx, id, "assistant", &next, &intro, MessageStatus::Complete, now).await?;
             }
             StepAdvance::Finish => {
-                sqlx::query(
+                sqlx::query!(
                     "UPDATE planning_sessions SET current_step = NULL, completed_steps = completed_steps + 1, \
                      status = 'completed', completed_at = $1, updated_at = $2 WHERE id = $3",
+                    now,
+                    now,
+                    id.0
                 )
-                .bind(now)
-                .bind(now)
-                .bind(id.0)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
@@ -559,13 +468,7 @@ impl Store for PgStore {
         let mut tx = self.begin().await?;
         lock_session(&mut tx, id).await?;
         let completed_at = (status == SessionStatus::Completed).then_some(now);
-        sqlx::query(
-            "UPDATE planning_sessions SET status = $1, completed_at = COALESCE($2, completed_at), updated_at = $3 WHERE id = $4",
-        )
-        .bind(status.as_str())
-        .bind(completed_at)
-        .bind(now)
-        .bind(id.0)
+        sqlx::query!("UPDATE planning_sessions SET status = $1, completed_at = COALESCE($2, completed_at), updated_at = $3 WHERE id = $4", status.as_str(), completed_at, now, id.0)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -580,12 +483,7 @@ impl Store for PgStore {
         lock_session(&mut tx, session).await?;
         let user_msg = insert_message(&mut tx, session, "user", step_id, content, MessageStatus::Complete, now).await?;
         let reply = insert_message(&mut tx, session, "assistant", step_id, "", MessageStatus::Queued, now).await?;
-        sqlx::query(
-            "UPDATE planning_sessions SET updated_at = $1, first_message_at = COALESCE(first_message_at, $2) WHERE id = $3",
-        )
-        .bind(now)
-        .bind(now)
-        .bind(session.0)
+        sqlx::query!("UPDATE planning_sessions SET updated_at = $1, first_message_at = COALESCE(first_message_at, $2) WHERE id = $3", now, now, session.0)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -596,8 +494,7 @@ impl Store for PgStore {
     }
 
     async fn list_messages(&self, session: SessionId) -> Result<Vec<Message>> {
-        let rows: Vec<MessageRow> = sqlx::query_as(sql::MESSAGES_OF_SESSION)
-            .bind(session.0)
+        let rows: Vec<MessageRow> = sqlx::query_as!(MessageRow, "SELECT id, session_id, seq, role, step_id, content, status, error_code, error_message, provider, model, created_at, updated_at FROM messages WHERE session_id = $1 ORDER BY seq", session.0)
             .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(db_err)?;
@@ -605,9 +502,7 @@ impl Store for PgStore {
     }
 
     async fn get_message(&self, session: SessionId, id: MessageId) -> Result<Option<Message>> {
-        let row: Option<MessageRow> = sqlx::query_as(sql::MESSAGE_OF_SESSION)
-            .bind(id.0)
-            .bind(session.0)
+        let row: Option<MessageRow> = sqlx::query_as!(MessageRow, "SELECT id, session_id, seq, role, step_id, content, status, error_code, error_message, provider, model, created_at, updated_at FROM messages WHERE id = $1 AND session_id = $2", id.0, session.0)
             .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(db_err)?;
@@ -615,8 +510,7 @@ impl Store for PgStore {
     }
 
     async fn reply_events(&self, reply: MessageId) -> Result<Option<String>> {
-        let events: Option<Option<String>> = sqlx::query_scalar("SELECT events FROM messages WHERE id = $1")
-            .bind(reply.0)
+        let events: Option<Option<String>> = sqlx::query_scalar!("SELECT events FROM messages WHERE id = $1", reply.0)
             .fetch_optional(&mut *self.conn().await?)
             .await
             .map_err(db_err)?;
@@ -624,13 +518,7 @@ impl Store for PgStore {
     }
 
     async fn start_reply(&self, reply: MessageId, provider: &str, model: &str) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE messages SET status = 'streaming', provider = $1, model = $2, updated_at = $3 WHERE id = $4 AND status = 'queued'",
-        )
-        .bind(provider)
-        .bind(model)
-        .bind(Utc::now())
-        .bind(reply.0)
+        let done = sqlx::query!("UPDATE messages SET status = 'streaming', provider = $1, model = $2, updated_at = $3 WHERE id = $4 AND status = 'queued'", provider, model, Utc::now(), reply.0)
         .execute(&mut *self.conn().await?)
         .await
         .map_err(db_err)?;
@@ -641,13 +529,15 @@ impl Store for PgStore {
     }
 
     async fn checkpoint_reply(&self, reply: MessageId, content: &str) -> Result<()> {
-        sqlx::query("UPDATE messages SET content = $1, updated_at = $2 WHERE id = $3 AND status = 'streaming'")
-            .bind(content)
-            .bind(Utc::now())
-            .bind(reply.0)
-            .execute(&mut *self.conn().await?)
-            .await
-            .map_err(db_err)?;
+        sqlx::query!(
+            "UPDATE messages SET content = $1, updated_at = $2 WHERE id = $3 AND status = 'streaming'",
+            content,
+            Utc::now(),
+            reply.0
+        )
+        .execute(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
         Ok(())
     }
 
@@ -675,14 +565,8 @@ impl Store for PgStore {
                 revision,
             });
         }
-        let done = sqlx::query(
-            "UPDATE messages SET status = 'complete', content = $1, events = $2, error_code = NULL, error_message = NULL, updated_at = $3 \
-             WHERE id = $4 AND status = 'streaming'",
-        )
-        .bind(&finished.content)
-        .bind(&finished.events)
-        .bind(now)
-        .bind(finished.reply_id.0)
+        let done = sqlx::query!("UPDATE messages SET status = 'complete', content = $1, events = $2, error_code = NULL, error_message = NULL, updated_at = $3 \
+             WHERE id = $4 AND status = 'streaming'", &finished.content, &finished.events, now, finished.reply_id.0)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -694,17 +578,8 @@ impl Store for PgStore {
     }
 
     async fn end_reply(&self, ended: EndedReply) -> Result<()> {
-        sqlx::query(
-            "UPDATE messages SET status = $1, content = $2, events = $3, error_code = $4, error_message = $5, updated_at = $6 \
-             WHERE id = $7 AND status IN ('queued', 'streaming')",
-        )
-        .bind(ended.status.as_str())
-        .bind(&ended.content)
-        .bind(&ended.events)
-        .bind(&ended.error_code)
-        .bind(&ended.error_message)
-        .bind(Utc::now())
-        .bind(ended.reply_id.0)
+        sqlx::query!("UPDATE messages SET status = $1, content = $2, events = $3, error_code = $4, error_message = $5, updated_at = $6 \
+             WHERE id = $7 AND status IN ('queued', 'streaming')", ended.status.as_str(), &ended.content, &ended.events, &ended.error_code, &ended.error_message, Utc::now(), ended.reply_id.0)
         .execute(&mut *self.conn().await?)
         .await
         .map_err(db_err)?;
@@ -712,9 +587,7 @@ impl Store for PgStore {
     }
 
     async fn save_reply_events(&self, reply: MessageId, events: &str) -> Result<()> {
-        sqlx::query("UPDATE messages SET events = $1 WHERE id = $2")
-            .bind(events)
-            .bind(reply.0)
+        sqlx::query!("UPDATE messages SET events = $1 WHERE id = $2", events, reply.0)
             .execute(&mut *self.conn().await?)
             .await
             .map_err(db_err)?;
@@ -723,12 +596,8 @@ impl Store for PgStore {
 
     async fn reset_reply(&self, reply: MessageId) -> Result<Message> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query(
-            "UPDATE messages SET status = 'queued', content = '', events = NULL, error_code = NULL, error_message = NULL, updated_at = $1 \
-             WHERE id = $2 AND role = 'assistant' AND status IN ('failed', 'interrupted')",
-        )
-        .bind(Utc::now())
-        .bind(reply.0)
+        let done = sqlx::query!("UPDATE messages SET status = 'queued', content = '', events = NULL, error_code = NULL, error_message = NULL, updated_at = $1 \
+             WHERE id = $2 AND role = 'assistant' AND status IN ('failed', 'interrupted')", Utc::now(), reply.0)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -743,12 +612,9 @@ impl Store for PgStore {
     }
 
     async fn interrupt_unfinished(&self) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE messages SET status = 'interrupted', error_code = 'interrupted', \
+        let done = sqlx::query!("UPDATE messages SET status = 'interrupted', error_code = 'interrupted', \
              error_message = 'The server restarted while this reply was being written. Retry it to get a complete answer.', \
-             updated_at = $1 WHERE status IN ('queued', 'streaming')",
-        )
-        .bind(Utc::now())
+             updated_at = $1 WHERE status IN ('queued', 'streaming')", Utc::now())
         .execute(&mut *self.conn().await?)
         .await
         .map_err(db_err)?;
@@ -756,8 +622,7 @@ impl Store for PgStore {
     }
 
     async fn list_documents(&self, session: SessionId) -> Result<Vec<DocumentSummary>> {
-        let rows: Vec<DocumentRow> = sqlx::query_as(sql::DOCUMENTS_OF_SESSION)
-            .bind(session.0)
+        let rows: Vec<DocumentRow> = sqlx::query_as!(DocumentRow, "SELECT d.id, d.step_id, d.title, d.revision, d.updated_at FROM documents d WHERE d.session_id = $1 ORDER BY d.position", session.0)
             .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(db_err)?;
@@ -771,11 +636,12 @@ impl Store for PgStore {
         revision: Option<i64>,
     ) -> Result<Option<DocumentSnapshot>> {
         let mut conn = self.begin().await?;
-        let row: Option<DocumentRow> = sqlx::query_as(
+        let row: Option<DocumentRow> = sqlx::query_as!(
+            DocumentRow,
             "SELECT id, step_id, title, revision, updated_at FROM documents WHERE id = $1 AND session_id = $2",
+            id.0,
+            session.0
         )
-        .bind(id.0)
-        .bind(session.0)
         .fetch_optional(&mut *conn)
         .await
         .map_err(db_err)?;
@@ -788,9 +654,7 @@ impl Store for PgStore {
         let (content, created_at) = if revision == 0 {
             (DocumentContent::default(), summary.updated_at)
         } else {
-            let row: RevisionRow = sqlx::query_as(sql::REVISION)
-                .bind(id.0)
-                .bind(revision)
+            let row: RevisionRow = sqlx::query_as!(RevisionRow, "SELECT revision, author, content, content_hash, message_id, created_at FROM document_revisions WHERE document_id = $1 AND revision = $2", id.0, revision)
                 .fetch_one(&mut *conn)
                 .await
                 .map_err(db_err)?;
@@ -822,8 +686,7 @@ impl Store for PgStore {
     }
 
     async fn list_revisions(&self, id: DocumentId) -> Result<Vec<RevisionInfo>> {
-        let rows: Vec<RevisionRow> = sqlx::query_as(sql::REVISIONS)
-            .bind(id.0)
+        let rows: Vec<RevisionRow> = sqlx::query_as!(RevisionRow, "SELECT revision, author, '' AS \"content!\", content_hash, message_id, created_at FROM document_revisions WHERE document_id = $1 ORDER BY revision DESC", id.0)
             .fetch_all(&mut *self.conn().await?)
             .await
             .map_err(db_err)?;

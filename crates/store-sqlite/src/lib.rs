@@ -93,8 +93,7 @@ impl SqliteStore {
     }
 
     async fn session_row(&self, tx: &mut Transaction<'_, Sqlite>, id: SessionId) -> Result<PlanningSession> {
-        let row: SessionRow = sqlx::query_as(SESSION_SELECT_BY_ID)
-            .bind(id.0)
+        let row: SessionRow = sqlx::query_as!(SessionRow, "SELECT s.id AS \"id: Uuid\", s.user_id AS \"user_id: Uuid\", s.workflow_id, s.title, s.idea, s.status, s.current_step, s.completed_steps, s.created_at AS \"created_at: DateTime<Utc>\", s.updated_at AS \"updated_at: DateTime<Utc>\", s.first_message_at AS \"first_message_at: DateTime<Utc>\", s.completed_at AS \"completed_at: DateTime<Utc>\", (SELECT COALESCE(SUM(d.filled), 0) FROM documents d WHERE d.session_id = s.id) AS \"sections_filled!: i64\" FROM planning_sessions s WHERE s.id = ?", id.0)
             .fetch_optional(&mut **tx)
             .await
             .map_err(db_err)?
@@ -103,22 +102,9 @@ impl SqliteStore {
     }
 }
 
-const SESSION_COLUMNS: &str = "s.id, s.user_id, s.workflow_id, s.title, s.idea, s.status, s.current_step, \
-    s.completed_steps, s.created_at, s.updated_at, s.first_message_at, s.completed_at, \
-    (SELECT COALESCE(SUM(d.filled), 0) FROM documents d WHERE d.session_id = s.id) AS sections_filled";
-
-const SESSION_SELECT_BY_ID: &str = "SELECT s.id, s.user_id, s.workflow_id, s.title, s.idea, s.status, s.current_step, \
-    s.completed_steps, s.created_at, s.updated_at, s.first_message_at, s.completed_at, \
-    (SELECT COALESCE(SUM(d.filled), 0) FROM documents d WHERE d.session_id = s.id) AS sections_filled \
-    FROM planning_sessions s WHERE s.id = ?";
-
-const MESSAGE_COLUMNS: &str = "id, session_id, seq, role, step_id, content, status, error_code, error_message, \
-    provider, model, created_at, updated_at";
-
 /// Current content of a document inside a write transaction, hash verified.
 async fn current_content(tx: &mut Transaction<'_, Sqlite>, doc: DocumentId) -> Result<(i64, DocumentContent)> {
-    let revision: i64 = sqlx::query_scalar("SELECT revision FROM documents WHERE id = ?")
-        .bind(doc.0)
+    let revision: i64 = sqlx::query_scalar!("SELECT revision FROM documents WHERE id = ?", doc.0)
         .fetch_optional(&mut **tx)
         .await
         .map_err(db_err)?
@@ -134,12 +120,7 @@ where
     if revision == 0 {
         return Ok(DocumentContent::default());
     }
-    let row: RevisionRow = sqlx::query_as(
-        "SELECT revision, author, content, content_hash, message_id, created_at \
-         FROM document_revisions WHERE document_id = ? AND revision = ?",
-    )
-    .bind(doc.0)
-    .bind(revision)
+    let row: RevisionRow = sqlx::query_as!(RevisionRow, "SELECT revision, author, content, content_hash, message_id AS \"message_id: Uuid\", created_at AS \"created_at: DateTime<Utc>\" FROM document_revisions WHERE document_id = ? AND revision = ?", doc.0, revision)
     .fetch_optional(executor)
     .await
     .map_err(db_err)?
@@ -159,51 +140,51 @@ async fn write_revision(
 ) -> Result<i64> {
     let next = expected + 1;
     let json = content.to_canonical_json();
-    let updated =
-        sqlx::query("UPDATE documents SET revision = ?, filled = ?, updated_at = ? WHERE id = ? AND revision = ?")
-            .bind(next)
-            .bind(content.filled() as i64)
-            .bind(now)
-            .bind(doc.0)
-            .bind(expected)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
+    let updated = sqlx::query!(
+        "UPDATE documents SET revision = ?, filled = ?, updated_at = ? WHERE id = ? AND revision = ?",
+        next,
+        content.filled() as i64,
+        now,
+        doc.0,
+        expected
+    )
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
     if updated.rows_affected() != 1 {
-        let current: i64 = sqlx::query_scalar("SELECT revision FROM documents WHERE id = ?")
-            .bind(doc.0)
+        let current: i64 = sqlx::query_scalar!("SELECT revision FROM documents WHERE id = ?", doc.0)
             .fetch_one(&mut **tx)
             .await
             .map_err(db_err)?;
         return Err(StoreError::RevisionConflict { current });
     }
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO document_revisions (document_id, revision, author, content, content_hash, message_id, created_at) \
          VALUES (?, ?, ?, ?, ?, ?, ?)",
+        doc.0,
+        next,
+        author.as_str(),
+        &json,
+        content_hash(&json),
+        message.map(|m| m.0),
+        now
     )
-    .bind(doc.0)
-    .bind(next)
-    .bind(author.as_str())
-    .bind(&json)
-    .bind(content_hash(&json))
-    .bind(message.map(|m| m.0))
-    .bind(now)
     .execute(&mut **tx)
     .await
     .map_err(db_err)?;
-    let session: Uuid = sqlx::query_scalar("SELECT session_id FROM documents WHERE id = ?")
-        .bind(doc.0)
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(db_err)?;
+    let session: Uuid = sqlx::query_scalar!(
+        "SELECT session_id AS \"session_id: Uuid\" FROM documents WHERE id = ?",
+        doc.0
+    )
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db_err)?;
     touch_session(tx, session, now).await?;
     Ok(next)
 }
 
 async fn touch_session(tx: &mut Transaction<'_, Sqlite>, session: Uuid, now: DateTime<Utc>) -> Result<()> {
-    sqlx::query("UPDATE planning_sessions SET updated_at = ? WHERE id = ?")
-        .bind(now)
-        .bind(session)
+    sqlx::query!("UPDATE planning_sessions SET updated_at = ? WHERE id = ?", now, session)
         .execute(&mut **tx)
         .await
         .map_err(db_err)?;
@@ -220,19 +201,19 @@ async fn insert_message(
     now: DateTime<Utc>,
 ) -> Result<MessageId> {
     let id = MessageId::new();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO messages (id, session_id, seq, role, step_id, content, status, created_at, updated_at) \
          VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = ?), ?, ?, ?, ?, ?, ?)",
+        id.0,
+        session.0,
+        session.0,
+        role,
+        step_id,
+        content,
+        status.as_str(),
+        now,
+        now
     )
-    .bind(id.0)
-    .bind(session.0)
-    .bind(session.0)
-    .bind(role)
-    .bind(step_id)
-    .bind(content)
-    .bind(status.as_str())
-    .bind(now)
-    .bind(now)
     .execute(&mut **tx)
     .await
     .map_err(db_err)?;
@@ -240,9 +221,7 @@ async fn insert_message(
 }
 
 async fn fetch_message(tx: &mut Transaction<'_, Sqlite>, id: MessageId) -> Result<Message> {
-    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?");
-    let row: MessageRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(id.0)
+    let row: MessageRow = sqlx::query_as!(MessageRow, "SELECT id AS \"id: Uuid\", session_id AS \"session_id: Uuid\", seq, role, step_id, content, status, error_code, error_message, provider, model, created_at AS \"created_at: DateTime<Utc>\", updated_at AS \"updated_at: DateTime<Utc>\" FROM messages WHERE id = ?", id.0)
         .fetch_one(&mut **tx)
         .await
         .map_err(db_err)?;
@@ -277,14 +256,7 @@ impl Store for SqliteStore {
     async fn create_user(&self, new: NewUser) -> Result<User> {
         let id = UserId::new();
         let now = Utc::now();
-        sqlx::query(
-            "INSERT INTO users (id, email, name, password_hash, role, plan, created_at) VALUES (?, ?, ?, ?, 'member', 'free', ?)",
-        )
-        .bind(id.0)
-        .bind(new.email.as_str())
-        .bind(&new.name)
-        .bind(&new.password_hash)
-        .bind(now)
+        sqlx::query!("INSERT INTO users (id, email, name, password_hash, role, plan, created_at) VALUES (?, ?, ?, ?, 'member', 'free', ?)", id.0, new.email.as_str(), new.name.as_deref(), &new.password_hash, now)
         .execute(&self.writer)
         .await
         .map_err(|e| match db_err(e) {
@@ -304,8 +276,7 @@ impl Store for SqliteStore {
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>> {
         let row: Option<UserRow> =
-            sqlx::query_as("SELECT id, email, name, password_hash, role, plan, created_at FROM users WHERE email = ?")
-                .bind(email.as_str())
+            sqlx::query_as!(UserRow, "SELECT id AS \"id: Uuid\", email, name, password_hash, role, plan, created_at AS \"created_at: DateTime<Utc>\" FROM users WHERE email = ?", email.as_str())
                 .fetch_optional(&self.reader)
                 .await
                 .map_err(db_err)?;
@@ -313,34 +284,33 @@ impl Store for SqliteStore {
     }
 
     async fn set_user_role(&self, email: &Email, role: Role) -> Result<bool> {
-        let done = sqlx::query("UPDATE users SET role = ? WHERE email = ?")
-            .bind(role.as_str())
-            .bind(email.as_str())
-            .execute(&self.writer)
-            .await
-            .map_err(db_err)?;
+        let done = sqlx::query!(
+            "UPDATE users SET role = ? WHERE email = ?",
+            role.as_str(),
+            email.as_str()
+        )
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn create_auth_token(&self, token_hash: &[u8], user: UserId, expires_at: DateTime<Utc>) -> Result<()> {
-        sqlx::query("INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
-            .bind(token_hash)
-            .bind(user.0)
-            .bind(Utc::now())
-            .bind(expires_at)
-            .execute(&self.writer)
-            .await
-            .map_err(db_err)?;
+        sqlx::query!(
+            "INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            token_hash,
+            user.0,
+            Utc::now(),
+            expires_at
+        )
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
         Ok(())
     }
 
     async fn user_by_token(&self, token_hash: &[u8], now: DateTime<Utc>) -> Result<Option<User>> {
-        let row: Option<UserRow> = sqlx::query_as(
-            "SELECT u.id, u.email, u.name, u.password_hash, u.role, u.plan, u.created_at \
-             FROM auth_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND t.expires_at > ?",
-        )
-        .bind(token_hash)
-        .bind(now)
+        let row: Option<UserRow> = sqlx::query_as!(UserRow, "SELECT u.id AS \"id: Uuid\", u.email, u.name, u.password_hash, u.role, u.plan, u.created_at AS \"created_at: DateTime<Utc>\" FROM auth_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND t.expires_at > ?", token_hash, now)
         .fetch_optional(&self.reader)
         .await
         .map_err(db_err)?;
@@ -348,8 +318,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_auth_token(&self, token_hash: &[u8]) -> Result<()> {
-        sqlx::query("DELETE FROM auth_tokens WHERE token_hash = ?")
-            .bind(token_hash)
+        sqlx::query!("DELETE FROM auth_tokens WHERE token_hash = ?", token_hash)
             .execute(&self.writer)
             .await
             .map_err(db_err)?;
@@ -359,31 +328,13 @@ impl Store for SqliteStore {
     async fn create_session(&self, new: NewSession) -> Result<PlanningSession> {
         let now = Utc::now();
         let mut tx = self.writer.begin().await.map_err(db_err)?;
-        sqlx::query(
-            "INSERT INTO planning_sessions (id, user_id, workflow_id, title, idea, status, current_step, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?)",
-        )
-        .bind(new.id.0)
-        .bind(new.user_id.0)
-        .bind(&new.workflow_id)
-        .bind(&new.title)
-        .bind(&new.idea)
-        .bind(&new.first_step)
-        .bind(now)
-        .bind(now)
+        sqlx::query!("INSERT INTO planning_sessions (id, user_id, workflow_id, title, idea, status, current_step, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?)", new.id.0, new.user_id.0, &new.workflow_id, &new.title, &new.idea, &new.first_step, now, now)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
         for (position, doc) in new.documents.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO documents (id, session_id, position, step_id, title, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(doc.id.0)
-            .bind(new.id.0)
-            .bind(position as i64)
-                .bind(&doc.step_id)
-                .bind(&doc.title)
-                .bind(now)
+            sqlx::query!("INSERT INTO documents (id, session_id, position, step_id, title, updated_at) VALUES (?, ?, ?, ?, ?, ?)", doc.id.0, new.id.0, position as i64, &doc.step_id, &doc.title, now)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
@@ -404,16 +355,8 @@ impl Store for SqliteStore {
     }
 
     async fn list_sessions(&self, user: UserId, before: Option<SessionId>, limit: u32) -> Result<Vec<PlanningSession>> {
-        let sql = format!(
-            "SELECT {SESSION_COLUMNS} FROM planning_sessions s \
-             WHERE s.user_id = ? AND (? IS NULL OR s.id < ?) ORDER BY s.id DESC LIMIT ?"
-        );
         let before = before.map(|b| b.0);
-        let rows: Vec<SessionRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(user.0)
-            .bind(before)
-            .bind(before)
-            .bind(i64::from(limit))
+        let rows: Vec<SessionRow> = sqlx::query_as!(SessionRow, "SELECT s.id AS \"id: Uuid\", s.user_id AS \"user_id: Uuid\", s.workflow_id, s.title, s.idea, s.status, s.current_step, s.completed_steps, s.created_at AS \"created_at: DateTime<Utc>\", s.updated_at AS \"updated_at: DateTime<Utc>\", s.first_message_at AS \"first_message_at: DateTime<Utc>\", s.completed_at AS \"completed_at: DateTime<Utc>\", (SELECT COALESCE(SUM(d.filled), 0) FROM documents d WHERE d.session_id = s.id) AS \"sections_filled!: i64\" FROM planning_sessions s WHERE s.user_id = ? AND (? IS NULL OR s.id < ?) ORDER BY s.id DESC LIMIT ?", user.0, before, before, i64::from(limit))
             .fetch_all(&self.reader)
             .await
             .map_err(db_err)?;
@@ -421,10 +364,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_session(&self, user: UserId, id: SessionId) -> Result<Option<PlanningSession>> {
-        let sql = format!("SELECT {SESSION_COLUMNS} FROM planning_sessions s WHERE s.id = ? AND s.user_id = ?");
-        let row: Option<SessionRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(id.0)
-            .bind(user.0)
+        let row: Option<SessionRow> = sqlx::query_as!(SessionRow, "SELECT s.id AS \"id: Uuid\", s.user_id AS \"user_id: Uuid\", s.workflow_id, s.title, s.idea, s.status, s.current_step, s.completed_steps, s.created_at AS \"created_at: DateTime<Utc>\", s.updated_at AS \"updated_at: DateTime<Utc>\", s.first_message_at AS \"first_message_at: DateTime<Utc>\", s.completed_at AS \"completed_at: DateTime<Utc>\", (SELECT COALESCE(SUM(d.filled), 0) FROM documents d WHERE d.session_id = s.id) AS \"sections_filled!: i64\" FROM planning_sessions s WHERE s.id = ? AND s.user_id = ?", id.0, user.0)
             .fetch_optional(&self.reader)
             .await
             .map_err(db_err)?;
@@ -449,25 +389,20 @@ impl Store for SqliteStore {
         }
         match advance {
             StepAdvance::Next { step_id: next, intro } => {
-                sqlx::query(
-                    "UPDATE planning_sessions SET current_step = ?, completed_steps = completed_steps + 1, updated_at = ? WHERE id = ?",
-                )
-                .bind(&next)
-                .bind(now)
-                .bind(id.0)
+                sqlx::query!("UPDATE planning_sessions SET current_step = ?, completed_steps = completed_steps + 1, updated_at = ? WHERE id = ?", &next, now, id.0)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
                 insert_message(&mut tx, id, "assistant", &next, &intro, MessageStatus::Complete, now).await?;
             }
             StepAdvance::Finish => {
-                sqlx::query(
+                sqlx::query!(
                     "UPDATE planning_sessions SET current_step = NULL, completed_steps = completed_steps + 1, \
                      status = 'completed', completed_at = ?, updated_at = ? WHERE id = ?",
+                    now,
+                    now,
+                    id.0
                 )
-                .bind(now)
-                .bind(now)
-                .bind(id.0)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
@@ -482,13 +417,7 @@ impl Store for SqliteStore {
         let now = Utc::now();
         let mut tx = self.writer.begin().await.map_err(db_err)?;
         let completed_at = (status == SessionStatus::Completed).then_some(now);
-        sqlx::query(
-            "UPDATE planning_sessions SET status = ?, completed_at = COALESCE(?, completed_at), updated_at = ? WHERE id = ?",
-        )
-        .bind(status.as_str())
-        .bind(completed_at)
-        .bind(now)
-        .bind(id.0)
+        sqlx::query!("UPDATE planning_sessions SET status = ?, completed_at = COALESCE(?, completed_at), updated_at = ? WHERE id = ?", status.as_str(), completed_at, now, id.0)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -502,12 +431,7 @@ impl Store for SqliteStore {
         let mut tx = self.writer.begin().await.map_err(db_err)?;
         let user_msg = insert_message(&mut tx, session, "user", step_id, content, MessageStatus::Complete, now).await?;
         let reply = insert_message(&mut tx, session, "assistant", step_id, "", MessageStatus::Queued, now).await?;
-        sqlx::query(
-            "UPDATE planning_sessions SET updated_at = ?, first_message_at = COALESCE(first_message_at, ?) WHERE id = ?",
-        )
-        .bind(now)
-        .bind(now)
-        .bind(session.0)
+        sqlx::query!("UPDATE planning_sessions SET updated_at = ?, first_message_at = COALESCE(first_message_at, ?) WHERE id = ?", now, now, session.0)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -518,9 +442,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_messages(&self, session: SessionId) -> Result<Vec<Message>> {
-        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = ? ORDER BY seq");
-        let rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(session.0)
+        let rows: Vec<MessageRow> = sqlx::query_as!(MessageRow, "SELECT id AS \"id: Uuid\", session_id AS \"session_id: Uuid\", seq, role, step_id, content, status, error_code, error_message, provider, model, created_at AS \"created_at: DateTime<Utc>\", updated_at AS \"updated_at: DateTime<Utc>\" FROM messages WHERE session_id = ? ORDER BY seq", session.0)
             .fetch_all(&self.reader)
             .await
             .map_err(db_err)?;
@@ -528,10 +450,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_message(&self, session: SessionId, id: MessageId) -> Result<Option<Message>> {
-        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ? AND session_id = ?");
-        let row: Option<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(id.0)
-            .bind(session.0)
+        let row: Option<MessageRow> = sqlx::query_as!(MessageRow, "SELECT id AS \"id: Uuid\", session_id AS \"session_id: Uuid\", seq, role, step_id, content, status, error_code, error_message, provider, model, created_at AS \"created_at: DateTime<Utc>\", updated_at AS \"updated_at: DateTime<Utc>\" FROM messages WHERE id = ? AND session_id = ?", id.0, session.0)
             .fetch_optional(&self.reader)
             .await
             .map_err(db_err)?;
@@ -539,8 +458,7 @@ impl Store for SqliteStore {
     }
 
     async fn reply_events(&self, reply: MessageId) -> Result<Option<String>> {
-        let events: Option<Option<String>> = sqlx::query_scalar("SELECT events FROM messages WHERE id = ?")
-            .bind(reply.0)
+        let events: Option<Option<String>> = sqlx::query_scalar!("SELECT events FROM messages WHERE id = ?", reply.0)
             .fetch_optional(&self.reader)
             .await
             .map_err(db_err)?;
@@ -548,13 +466,7 @@ impl Store for SqliteStore {
     }
 
     async fn start_reply(&self, reply: MessageId, provider: &str, model: &str) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE messages SET status = 'streaming', provider = ?, model = ?, updated_at = ? WHERE id = ? AND status = 'queued'",
-        )
-        .bind(provider)
-        .bind(model)
-        .bind(Utc::now())
-        .bind(reply.0)
+        let done = sqlx::query!("UPDATE messages SET status = 'streaming', provider = ?, model = ?, updated_at = ? WHERE id = ? AND status = 'queued'", provider, model, Utc::now(), reply.0)
         .execute(&self.writer)
         .await
         .map_err(db_err)?;
@@ -565,13 +477,15 @@ impl Store for SqliteStore {
     }
 
     async fn checkpoint_reply(&self, reply: MessageId, content: &str) -> Result<()> {
-        sqlx::query("UPDATE messages SET content = ?, updated_at = ? WHERE id = ? AND status = 'streaming'")
-            .bind(content)
-            .bind(Utc::now())
-            .bind(reply.0)
-            .execute(&self.writer)
-            .await
-            .map_err(db_err)?;
+        sqlx::query!(
+            "UPDATE messages SET content = ?, updated_at = ? WHERE id = ? AND status = 'streaming'",
+            content,
+            Utc::now(),
+            reply.0
+        )
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
         Ok(())
     }
 
@@ -599,14 +513,8 @@ impl Store for SqliteStore {
                 revision,
             });
         }
-        let done = sqlx::query(
-            "UPDATE messages SET status = 'complete', content = ?, events = ?, error_code = NULL, error_message = NULL, updated_at = ? \
-             WHERE id = ? AND status = 'streaming'",
-        )
-        .bind(&finished.content)
-        .bind(&finished.events)
-        .bind(now)
-        .bind(finished.reply_id.0)
+        let done = sqlx::query!("UPDATE messages SET status = 'complete', content = ?, events = ?, error_code = NULL, error_message = NULL, updated_at = ? \
+             WHERE id = ? AND status = 'streaming'", &finished.content, &finished.events, now, finished.reply_id.0)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -618,17 +526,8 @@ impl Store for SqliteStore {
     }
 
     async fn end_reply(&self, ended: EndedReply) -> Result<()> {
-        sqlx::query(
-            "UPDATE messages SET status = ?, content = ?, events = ?, error_code = ?, error_message = ?, updated_at = ? \
-             WHERE id = ? AND status IN ('queued', 'streaming')",
-        )
-        .bind(ended.status.as_str())
-        .bind(&ended.content)
-        .bind(&ended.events)
-        .bind(&ended.error_code)
-        .bind(&ended.error_message)
-        .bind(Utc::now())
-        .bind(ended.reply_id.0)
+        sqlx::query!("UPDATE messages SET status = ?, content = ?, events = ?, error_code = ?, error_message = ?, updated_at = ? \
+             WHERE id = ? AND status IN ('queued', 'streaming')", ended.status.as_str(), &ended.content, &ended.events, &ended.error_code, &ended.error_message, Utc::now(), ended.reply_id.0)
         .execute(&self.writer)
         .await
         .map_err(db_err)?;
@@ -636,9 +535,7 @@ impl Store for SqliteStore {
     }
 
     async fn save_reply_events(&self, reply: MessageId, events: &str) -> Result<()> {
-        sqlx::query("UPDATE messages SET events = ? WHERE id = ?")
-            .bind(events)
-            .bind(reply.0)
+        sqlx::query!("UPDATE messages SET events = ? WHERE id = ?", events, reply.0)
             .execute(&self.writer)
             .await
             .map_err(db_err)?;
@@ -647,12 +544,8 @@ impl Store for SqliteStore {
 
     async fn reset_reply(&self, reply: MessageId) -> Result<Message> {
         let mut tx = self.writer.begin().await.map_err(db_err)?;
-        let done = sqlx::query(
-            "UPDATE messages SET status = 'queued', content = '', events = NULL, error_code = NULL, error_message = NULL, updated_at = ? \
-             WHERE id = ? AND role = 'assistant' AND status IN ('failed', 'interrupted')",
-        )
-        .bind(Utc::now())
-        .bind(reply.0)
+        let done = sqlx::query!("UPDATE messages SET status = 'queued', content = '', events = NULL, error_code = NULL, error_message = NULL, updated_at = ? \
+             WHERE id = ? AND role = 'assistant' AND status IN ('failed', 'interrupted')", Utc::now(), reply.0)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -667,12 +560,9 @@ impl Store for SqliteStore {
     }
 
     async fn interrupt_unfinished(&self) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE messages SET status = 'interrupted', error_code = 'interrupted', \
+        let done = sqlx::query!("UPDATE messages SET status = 'interrupted', error_code = 'interrupted', \
              error_message = 'The server restarted while this reply was being written. Retry it to get a complete answer.', \
-             updated_at = ? WHERE status IN ('queued', 'streaming')",
-        )
-        .bind(Utc::now())
+             updated_at = ? WHERE status IN ('queued', 'streaming')", Utc::now())
         .execute(&self.writer)
         .await
         .map_err(db_err)?;
@@ -680,11 +570,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_documents(&self, session: SessionId) -> Result<Vec<DocumentSummary>> {
-        let rows: Vec<DocumentRow> = sqlx::query_as(
-            "SELECT d.id, d.step_id, d.title, d.revision, d.updated_at FROM documents d \
-             WHERE d.session_id = ? ORDER BY d.position",
-        )
-        .bind(session.0)
+        let rows: Vec<DocumentRow> = sqlx::query_as!(DocumentRow, "SELECT d.id AS \"id: Uuid\", d.step_id, d.title, d.revision, d.updated_at AS \"updated_at: DateTime<Utc>\" FROM documents d WHERE d.session_id = ? ORDER BY d.position", session.0)
         .fetch_all(&self.reader)
         .await
         .map_err(db_err)?;
@@ -698,11 +584,7 @@ impl Store for SqliteStore {
         revision: Option<i64>,
     ) -> Result<Option<DocumentSnapshot>> {
         let mut conn = self.reader.begin().await.map_err(db_err)?;
-        let row: Option<DocumentRow> = sqlx::query_as(
-            "SELECT id, step_id, title, revision, updated_at FROM documents WHERE id = ? AND session_id = ?",
-        )
-        .bind(id.0)
-        .bind(session.0)
+        let row: Option<DocumentRow> = sqlx::query_as!(DocumentRow, "SELECT id AS \"id: Uuid\", step_id, title, revision, updated_at AS \"updated_at: DateTime<Utc>\" FROM documents WHERE id = ? AND session_id = ?", id.0, session.0)
         .fetch_optional(&mut *conn)
         .await
         .map_err(db_err)?;
@@ -715,12 +597,7 @@ impl Store for SqliteStore {
         let (content, created_at) = if revision == 0 {
             (DocumentContent::default(), summary.updated_at)
         } else {
-            let row: RevisionRow = sqlx::query_as(
-                "SELECT revision, author, content, content_hash, message_id, created_at \
-                 FROM document_revisions WHERE document_id = ? AND revision = ?",
-            )
-            .bind(id.0)
-            .bind(revision)
+            let row: RevisionRow = sqlx::query_as!(RevisionRow, "SELECT revision, author, content, content_hash, message_id AS \"message_id: Uuid\", created_at AS \"created_at: DateTime<Utc>\" FROM document_revisions WHERE document_id = ? AND revision = ?", id.0, revision)
             .fetch_one(&mut *conn)
             .await
             .map_err(db_err)?;
@@ -752,11 +629,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_revisions(&self, id: DocumentId) -> Result<Vec<RevisionInfo>> {
-        let rows: Vec<RevisionRow> = sqlx::query_as(
-            "SELECT revision, author, '' AS content, content_hash, message_id, created_at \
-             FROM document_revisions WHERE document_id = ? ORDER BY revision DESC",
-        )
-        .bind(id.0)
+        let rows: Vec<RevisionRow> = sqlx::query_as!(RevisionRow, "SELECT revision, author, '' AS \"content!: String\", content_hash, message_id AS \"message_id: Uuid\", created_at AS \"created_at: DateTime<Utc>\" FROM document_revisions WHERE document_id = ? ORDER BY revision DESC", id.0)
         .fetch_all(&self.reader)
         .await
         .map_err(db_err)?;

@@ -13,13 +13,13 @@ fn bad(column: &str, value: &str) -> StoreError {
 
 #[derive(sqlx::FromRow)]
 pub struct UserRow {
-    id: Uuid,
-    email: String,
-    name: Option<String>,
-    password_hash: String,
-    role: String,
-    plan: String,
-    created_at: DateTime<Utc>,
+    pub id: Uuid,
+    pub email: String,
+    pub name: Option<String>,
+    pub password_hash: String,
+    pub role: String,
+    pub plan: String,
+    pub created_at: DateTime<Utc>,
 }
 
 impl TryFrom<UserRow> for User {
@@ -39,19 +39,19 @@ impl TryFrom<UserRow> for User {
 
 #[derive(sqlx::FromRow)]
 pub struct SessionRow {
-    id: Uuid,
-    user_id: Uuid,
-    workflow_id: String,
-    title: String,
-    idea: String,
-    status: String,
-    current_step: Option<String>,
-    completed_steps: i64,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    first_message_at: Option<DateTime<Utc>>,
-    completed_at: Option<DateTime<Utc>>,
-    sections_filled: i64,
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub workflow_id: String,
+    pub title: String,
+    pub idea: String,
+    pub status: String,
+    pub current_step: Option<String>,
+    pub completed_steps: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub first_message_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub sections_filled: i64,
 }
 
 impl TryFrom<SessionRow> for PlanningSession {
@@ -77,19 +77,19 @@ impl TryFrom<SessionRow> for PlanningSession {
 
 #[derive(sqlx::FromRow)]
 pub struct MessageRow {
-    id: Uuid,
-    session_id: Uuid,
-    seq: i64,
-    role: String,
-    step_id: String,
-    content: String,
-    status: String,
-    error_code: Option<String>,
-    error_message: Option<String>,
-    provider: Option<String>,
-    model: Option<String>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+    pub id: Uuid,
+    pub session_id: Uuid,
+    pub seq: i64,
+    pub role: String,
+    pub step_id: String,
+    pub content: String,
+    pub status: String,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 impl TryFrom<MessageRow> for Message {
@@ -115,11 +115,11 @@ impl TryFrom<MessageRow> for Message {
 
 #[derive(sqlx::FromRow)]
 pub struct DocumentRow {
-    id: Uuid,
-    step_id: String,
-    title: String,
-    revision: i64,
-    updated_at: DateTime<Utc>,
+    pub id: Uuid,
+    pub step_id: String,
+    pub title: String,
+    pub revision: i64,
+    pub updated_at: DateTime<Utc>,
 }
 
 impl From<DocumentRow> for DocumentSummary {
@@ -136,11 +136,11 @@ impl From<DocumentRow> for DocumentSummary {
 
 #[derive(sqlx::FromRow)]
 pub struct RevisionRow {
-    revision: i64,
-    author: String,
-    content: String,
-    content_hash: String,
-    message_id: Option<Uuid>,
+    pub revision: i64,
+    pub author: String,
+    pub content: String,
+    pub content_hash: String,
+    pub message_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
 }
 

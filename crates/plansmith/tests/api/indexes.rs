@@ -3,9 +3,9 @@
 
 use crate::store::Backend;
 use crate::testdb::{admin, url_for};
-use plansmith_domain::{DocumentId, Email, SessionId, UserId};
+use plansmith_domain::{DocumentId, Email, MessageId, SessionId, UserId};
 use plansmith_store::{NewDocument, NewSession, NewUser, Store};
-use plansmith_store_postgres::{PgOptions, PgStore, sql};
+use plansmith_store_postgres::{PgOptions, PgStore};
 use sqlx::postgres::PgPool;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use uuid::Uuid;
@@ -109,16 +109,20 @@ async fn fill(pool: &PgPool) {
     }
 }
 
-async fn plan(
-    pool: &PgPool,
-    statement: &str,
-    binds: impl FnOnce(
-        sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    ) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
-) -> String {
+/// Runs `work` and returns the statements it executed (from sqlx's `sqlx::query` events).
+async fn statements_of<F: std::future::Future>(work: F) -> Vec<String> {
+    count_statements();
+    let before = CAPTURED.lock().unwrap().len();
+    work.await;
+    CAPTURED.lock().unwrap()[before..].to_vec()
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// `EXPLAIN`s exactly the statement the store ran, with the same parameters.
+async fn plan_of(pool: &PgPool, statement: &str, bind: impl FnOnce(PgQuery<'_>) -> PgQuery<'_>) -> String {
     let explain = format!("EXPLAIN {statement}");
-    let query = binds(sqlx::query(sqlx::AssertSqlSafe(explain)));
-    let rows = query
+    let rows = bind(sqlx::query(sqlx::AssertSqlSafe(explain)))
         .fetch_all(pool)
         .await
         .unwrap_or_else(|e| panic!("EXPLAIN {statement}: {e}"));
@@ -145,6 +149,12 @@ fn assert_indexed(name: &str, plan: &str) {
     assert!(plan.contains("Index"), "{name} uses no index:\n{plan}");
 }
 
+/// The one statement an operation ran.
+fn single(name: &str, statements: Vec<String>) -> String {
+    assert_eq!(statements.len(), 1, "{name} ran {statements:?}");
+    statements.into_iter().next().unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_queries_use_indexes_on_a_big_database() {
     let pool = filled().await;
@@ -158,11 +168,13 @@ async fn hot_queries_use_indexes_on_a_big_database() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    let message: Uuid = sqlx::query_scalar("SELECT id FROM messages LIMIT 1")
+    let message: Uuid = sqlx::query_scalar("SELECT id FROM messages WHERE session_id = $1 LIMIT 1")
+        .bind(session)
         .fetch_one(&pool)
         .await
         .unwrap();
-    let document: Uuid = sqlx::query_scalar("SELECT id FROM documents LIMIT 1")
+    let document: Uuid = sqlx::query_scalar("SELECT id FROM documents WHERE session_id = $1")
+        .bind(session)
         .fetch_one(&pool)
         .await
         .unwrap();
@@ -170,71 +182,91 @@ async fn hot_queries_use_indexes_on_a_big_database() {
         .fetch_one(&pool)
         .await
         .unwrap();
+    let email: String = sqlx::query_scalar("SELECT email FROM users LIMIT 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     let now = chrono::Utc::now();
+    let store = PgStore::connect(&url_for(FILLED), &PgOptions::default()).await.unwrap();
+    let (u, s, m, d) = (
+        UserId(user),
+        SessionId(session),
+        MessageId(message),
+        DocumentId(document),
+    );
+    let email = Email::parse(&email).unwrap();
 
-    let checks: Vec<(&str, String)> = vec![
-        (
-            "sessions of a user, newest first",
-            plan(&pool, sql::SESSIONS_OF_USER, |q| {
-                q.bind(user).bind(None::<Uuid>).bind(20_i64)
-            })
-            .await,
-        ),
-        (
-            "next page of sessions",
-            plan(&pool, sql::SESSIONS_OF_USER, |q| {
-                q.bind(user).bind(Some(session)).bind(20_i64)
-            })
-            .await,
-        ),
-        (
-            "one session of a user",
-            plan(&pool, sql::SESSION_OF_USER, |q| q.bind(session).bind(user)).await,
-        ),
-        (
-            "messages of a session",
-            plan(&pool, sql::MESSAGES_OF_SESSION, |q| q.bind(session)).await,
-        ),
-        (
-            "one message",
-            plan(&pool, sql::MESSAGE_OF_SESSION, |q| q.bind(message).bind(session)).await,
-        ),
-        (
-            "next message number",
-            plan(&pool, sql::NEXT_SEQ, |q| q.bind(session)).await,
-        ),
-        (
-            "unfinished replies at start",
-            plan(&pool, sql::UNFINISHED_REPLIES, |q| q).await,
-        ),
-        (
-            "documents of a session",
-            plan(&pool, sql::DOCUMENTS_OF_SESSION, |q| q.bind(session)).await,
-        ),
-        (
-            "one revision",
-            plan(&pool, sql::REVISION, |q| q.bind(document).bind(2_i64)).await,
-        ),
-        (
-            "revisions of a document",
-            plan(&pool, sql::REVISIONS, |q| q.bind(document)).await,
-        ),
-        (
-            "user by token",
-            plan(&pool, sql::USER_BY_TOKEN, |q| q.bind(token.clone()).bind(now)).await,
-        ),
-        (
-            "user by email",
-            plan(&pool, sql::USER_BY_EMAIL, |q| q.bind("user7@example.com")).await,
-        ),
-    ];
-    for (name, plan) in &checks {
-        assert_indexed(name, plan);
-    }
+    let sql = single(
+        "sessions of a user",
+        statements_of(store.list_sessions(u, None, 21)).await,
+    );
+    assert_indexed(
+        "sessions of a user",
+        &plan_of(&pool, &sql, |q| q.bind(user).bind(None::<Uuid>).bind(21_i64)).await,
+    );
+    let sql = single("next page", statements_of(store.list_sessions(u, Some(s), 21)).await);
+    assert_indexed(
+        "next page",
+        &plan_of(&pool, &sql, |q| q.bind(user).bind(Some(session)).bind(21_i64)).await,
+    );
+    let sql = single("one session", statements_of(store.get_session(u, s)).await);
+    assert_indexed(
+        "one session of a user",
+        &plan_of(&pool, &sql, |q| q.bind(session).bind(user)).await,
+    );
+    let sql = single("messages", statements_of(store.list_messages(s)).await);
+    assert_indexed(
+        "messages of a session",
+        &plan_of(&pool, &sql, |q| q.bind(session)).await,
+    );
+    let sql = single("one message", statements_of(store.get_message(s, m)).await);
+    assert_indexed(
+        "one message",
+        &plan_of(&pool, &sql, |q| q.bind(message).bind(session)).await,
+    );
+    let sql = single("documents", statements_of(store.list_documents(s)).await);
+    assert_indexed(
+        "documents of a session",
+        &plan_of(&pool, &sql, |q| q.bind(session)).await,
+    );
+    let sql = single("revisions", statements_of(store.list_revisions(d)).await);
+    assert_indexed(
+        "revisions of a document",
+        &plan_of(&pool, &sql, |q| q.bind(document)).await,
+    );
+    let read = statements_of(store.get_document(s, d, Some(2))).await;
+    let revision = read
+        .iter()
+        .find(|q| q.contains("document_revisions"))
+        .expect("revision read")
+        .clone();
+    assert_indexed(
+        "one revision",
+        &plan_of(&pool, &revision, |q| q.bind(document).bind(2_i64)).await,
+    );
+    let sql = single("user by token", statements_of(store.user_by_token(&token, now)).await);
+    assert_indexed(
+        "user by token",
+        &plan_of(&pool, &sql, |q| q.bind(token.clone()).bind(now)).await,
+    );
+    let sql = single("user by email", statements_of(store.user_by_email(&email)).await);
+    assert_indexed(
+        "user by email",
+        &plan_of(&pool, &sql, |q| q.bind(email.as_str().to_owned())).await,
+    );
+    // Statements inside writes that search: the next message number, unfinished replies at start.
+    let next_seq = "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = $1";
+    assert_indexed(
+        "next message number",
+        &plan_of(&pool, next_seq, |q| q.bind(session)).await,
+    );
+    let unfinished = "SELECT id FROM messages WHERE status IN ('queued', 'streaming')";
+    assert_indexed("unfinished replies", &plan_of(&pool, unfinished, |q| q).await);
 }
 
 /// Counts the SQL statements sqlx runs (its `sqlx::query` log events).
 static STATEMENTS: AtomicUsize = AtomicUsize::new(0);
+static CAPTURED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
 struct CountStatements;
 
@@ -243,28 +275,30 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountStatements {
         if event.metadata().target() != "sqlx::query" {
             return;
         }
-        let mut summary = Summary(String::new());
+        let mut summary = Summary(String::new(), String::new());
         event.record(&mut summary);
         // Connection set-up (SQLite PRAGMAs) is not a statement of the operation measured.
         if !summary.0.trim_start().starts_with("PRAGMA") {
             STATEMENTS.fetch_add(1, Ordering::SeqCst);
+            CAPTURED.lock().unwrap().push(summary.1);
         }
     }
 }
 
-struct Summary(String);
+/// The `summary` and full `db.statement` of a sqlx event.
+struct Summary(String, String);
 
 impl tracing::field::Visit for Summary {
     fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        if field.name() == "summary" {
-            self.0 = value.to_owned();
+        match field.name() {
+            "summary" => self.0 = value.to_owned(),
+            "db.statement" => self.1 = value.to_owned(),
+            _ => {}
         }
     }
 
     fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "summary" {
-            self.0 = format!("{value:?}").trim_matches('"').to_owned();
-        }
+        self.record_str(field, format!("{value:?}").trim_matches('"'));
     }
 }
 
