@@ -17,7 +17,7 @@ test('a render error in the document panel is contained: chat, steps and history
   await expect(page.getByRole('heading', { name: 'Revision history' })).toBeVisible();
   await page.getByLabel('Your message').fill('draft the rest');
   await page.getByLabel('Your message').press('Enter');
-  await waitForReplies(page, id);
+  await waitForReplies(page, id, 3);
   await expect(page.getByTestId('message')).toHaveCount(3);
 
   // "Try again" brings the panel back, with the drafted sections.

@@ -16,7 +16,7 @@ export function uniqueEmail(): string {
 }
 
 export const test = base.extend<TestFixtures, WorkerFixtures>({
-  tokensPerSecond: [60, { scope: 'worker', option: true }],
+  tokensPerSecond: [150, { scope: 'worker', option: true }],
   // One fresh server (and database) per worker.
   server: [
     async ({ tokensPerSecond }, use) => {
@@ -68,12 +68,16 @@ export async function serverMessages(request: APIRequestContext, sessionId: stri
   return (await res.json()).items as { id: string; role: string; content: string; status: string }[];
 }
 
-/** Waits until every reply of the session is finished on the server. */
-export async function waitForReplies(page: Page, sessionId: string, timeout = 45_000) {
+/** Waits until the session has `messages` messages on the server and every reply among them
+ * is finished. */
+export async function waitForReplies(page: Page, sessionId: string, messages: number, timeout = 50_000) {
   await expect
-    .poll(async () => (await serverMessages(page.request, sessionId)).every((m) => m.status === 'complete' || m.role === 'user'), {
-      timeout,
-      intervals: [250, 500, 1000],
-    })
+    .poll(
+      async () => {
+        const items = await serverMessages(page.request, sessionId);
+        return items.length >= messages && items.every((m) => m.status === 'complete' || m.role === 'user');
+      },
+      { timeout, intervals: [250, 500, 1000] },
+    )
     .toBe(true);
 }

@@ -30,7 +30,7 @@ test('a dropped stream reconnects with backoff and resumes from the last event i
   await page.waitForTimeout(2000); // the server keeps writing the reply meanwhile
   await context.setOffline(false);
 
-  await waitForReplies(page, id);
+  await waitForReplies(page, id, 3);
   const reply = (await serverMessages(page.request, id)).at(-1)!;
   expect(reply.role).toBe('assistant');
   await expect.poll(() => page.evaluate((rid) => (window as unknown as Hooks).__plansmith.streamText(rid), reply.id)).toBe(reply.content);
@@ -52,7 +52,7 @@ test('reloading the page mid-reply shows the text so far and continues', async (
   const again = page.getByTestId('live-reply');
   await expect(again).toBeVisible();
   await expect(again).toContainText(before.trim().slice(0, 20));
-  await waitForReplies(page, id);
+  await waitForReplies(page, id, 3);
   const reply = (await serverMessages(page.request, id)).at(-1)!;
   await expect.poll(() => page.evaluate((rid) => (window as unknown as Hooks).__plansmith.streamText(rid), reply.id)).toBe(reply.content);
 });
@@ -77,7 +77,7 @@ test('a message sent offline is queued, shown as pending and delivered once afte
 
   await context.setOffline(false);
   await expect(pending).toHaveCount(0, { timeout: 20_000 });
-  await waitForReplies(page, id);
+  await waitForReplies(page, id, 5);
   const users = (await serverMessages(page.request, id)).filter((m) => m.role === 'user').map((m) => m.content);
   expect(users).toEqual(['Offline answer: the family shares one list.', 'Second offline message.']);
   await expect(page.getByTestId('message').filter({ hasText: 'Offline answer' })).toHaveCount(1);

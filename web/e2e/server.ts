@@ -39,7 +39,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const child: ChildProcess = spawn(binaryPath(), ['serve'], {
     cwd: repoRoot,
     env: {
-      ...process.env,
+      // PLANSMITH_BIN is ours, not a setting: the binary rejects unknown PLANSMITH_* keys.
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'PLANSMITH_BIN')),
       PLANSMITH_LISTEN: options.listen ?? '127.0.0.1:0',
       PLANSMITH_DATABASE_URL: `sqlite://${join(dir, 'db.sqlite')}`,
       PLANSMITH_LLM__OFFLINE__TOKENS_PER_SECOND: String(options.tokensPerSecond ?? 60),

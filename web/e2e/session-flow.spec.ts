@@ -38,7 +38,7 @@ test('whole session flow: sign up, start, chat with streaming, documents, edit, 
   await expect(live).toBeVisible();
   await expect(live).toHaveAttribute('data-stream-status', /open|connecting/);
   await expect(page.locator('[data-testid=doc-section][data-fresh=true]').first()).toBeVisible({ timeout: 30_000 });
-  await waitForReplies(page, sessionId);
+  await waitForReplies(page, sessionId, 3);
   await expect(page.getByTestId('live-reply')).toHaveCount(0);
   await expect(page.locator('.empty-section')).toHaveCount(0);
   const last = (await serverMessages(page.request, sessionId)).at(-1)!;
