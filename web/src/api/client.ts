@@ -34,7 +34,7 @@ export function networkError(): ApiError {
     0,
     'network',
     "Plansmith can't be reached right now.",
-    'Check your internet connection. What you write is kept and sent when the connection is back.',
+    'Check your internet connection, then try again.',
     null,
   );
 }

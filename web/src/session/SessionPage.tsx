@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { DocumentSummary, Page, PlanDocument, Session } from '../api/types';
 import { ErrorBoundary } from '../components/ErrorBoundary';
 import { ErrorNotice } from '../components/ErrorNotice';
@@ -57,6 +57,21 @@ export function SessionPage({ id }: { id: string }) {
       }),
     [id, refreshAll],
   );
+
+  // A newer revision of the shown document: mark the sections whose text changed (the agent's
+  // changes land with the end of its reply, edits and restores with their own revision).
+  const previousDoc = useRef<PlanDocument | undefined>(undefined);
+  useEffect(() => {
+    const next = doc.data;
+    const before = previousDoc.current;
+    previousDoc.current = next;
+    if (!next || !before || before.id !== next.id || next.revision <= before.revision) return;
+    const old = new Map(before.sections.map((sec) => [sec.id, sec.content]));
+    const changed = next.sections.filter((sec) => old.get(sec.id) !== sec.content);
+    if (changed.length === 0) return;
+    const now = Date.now();
+    setFresh((f) => ({ ...f, ...Object.fromEntries(changed.map((sec) => [`${next.id}/${sec.id}`, now])) }));
+  }, [doc.data]);
 
   // Freshness fades after a few seconds.
   useEffect(() => {
