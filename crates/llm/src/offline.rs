@@ -1,7 +1,7 @@
 //! The offline planner as a provider: deterministic output from the planning context,
 //! streamed at a steady, configurable token rate, with no network.
 
-use crate::{CompletionRequest, LlmError, Provider, TextStream};
+use crate::{Chunk, ChunkStream, CompletionRequest, LlmError, Provider, Usage};
 use async_trait::async_trait;
 use plansmith_domain::planner::offline_reply;
 use std::time::Duration;
@@ -47,16 +47,23 @@ impl Provider for OfflineProvider {
         "offline-planner-1"
     }
 
-    async fn stream(&self, request: CompletionRequest) -> Result<TextStream, LlmError> {
+    async fn stream(&self, request: CompletionRequest) -> Result<ChunkStream, LlmError> {
         let text = offline_reply(&request.context);
         let tokens: Vec<String> = tokenize(&text).into_iter().map(str::to_owned).collect();
+        let usage = Usage {
+            input_tokens: request.estimated_prompt_tokens(),
+            output_tokens: tokens.len() as u64,
+        };
         let interval = Duration::from_secs_f64(1.0 / self.tokens_per_second);
         let start = Instant::now();
         let stream = futures::stream::unfold(0usize, move |sent| {
             let tokens = tokens.clone();
             async move {
-                if sent >= tokens.len() {
+                if sent > tokens.len() {
                     return None;
+                }
+                if sent == tokens.len() {
+                    return Some((Ok(Chunk::Usage(usage)), sent + 1));
                 }
                 let due = start + interval.mul_f64(sent as f64 + 1.0);
                 tokio::time::sleep_until(due).await;
@@ -64,7 +71,7 @@ impl Provider for OfflineProvider {
                 let elapsed = start.elapsed().as_secs_f64();
                 let due_count = ((elapsed / interval.as_secs_f64()) as usize).clamp(sent + 1, tokens.len());
                 let chunk: String = tokens[sent..due_count].concat();
-                Some((Ok(chunk), due_count))
+                Some((Ok(Chunk::Text(chunk)), due_count))
             }
         });
         Ok(Box::pin(stream))
@@ -127,14 +134,21 @@ template = "{title} is {idea}. {answer}"
             context: Arc::clone(&context),
         };
         let started = std::time::Instant::now();
-        let chunks: Vec<String> = provider
+        let chunks: Vec<Chunk> = provider
             .stream(request)
             .await
             .unwrap()
             .map(|c| c.unwrap())
             .collect()
             .await;
-        let text = chunks.concat();
+        let text: String = chunks
+            .iter()
+            .filter_map(|c| match c {
+                Chunk::Text(t) => Some(t.as_str()),
+                Chunk::Usage(_) => None,
+            })
+            .collect();
+        assert!(matches!(chunks.last(), Some(Chunk::Usage(u)) if u.output_tokens == tokenize(&text).len() as u64));
         assert_eq!(text, offline_reply(&context));
         assert!(text.contains("Atlas is a map of team skills. For managers."));
         let expected = Duration::from_secs_f64(tokenize(&text).len() as f64 / 1000.0);

@@ -33,11 +33,47 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Run a mock model provider speaking the OpenAI and Anthropic streaming protocols, for
+    /// tests and load tests. Its replies use the model output protocol (chat text plus a
+    /// `<section id=…>` draft of the first empty section named in the prompt) and report usage.
+    /// Point a provider's `base_url` at http://ADDR/v1. With no options it behaves like a healthy
+    /// provider with realistic timing.
+    MockLlm(MockArgs),
     /// Manage user accounts.
     Users {
         #[command(subcommand)]
         command: UsersCommand,
     },
+}
+
+#[derive(clap::Args)]
+struct MockArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9001")]
+    listen: String,
+    /// Delay before the first token, in milliseconds.
+    #[arg(long, default_value_t = 400)]
+    ttft_ms: u64,
+    /// Streaming speed after the first token.
+    #[arg(long, default_value_t = 40.0)]
+    tokens_per_second: f64,
+    /// Length of each reply in tokens.
+    #[arg(long, default_value_t = 300)]
+    reply_tokens: usize,
+    /// Fault to inject: 429 (with Retry-After), 500, 503, hang (no headers), stall (after
+    /// --fault-after tokens), cut (close after --fault-after tokens without the end marker),
+    /// malformed (a broken chunk), overloaded (Anthropic overloaded_error mid-stream).
+    #[arg(long)]
+    fault: Option<plansmith_mock_llm::Fault>,
+    /// Share of requests that get the fault, 0.0–1.0 (spread evenly).
+    #[arg(long, default_value_t = 1.0)]
+    fault_rate: f64,
+    /// Tokens sent before a mid-stream fault.
+    #[arg(long, default_value_t = 5)]
+    fault_after: usize,
+    /// Seconds announced in Retry-After with the 429 fault.
+    #[arg(long, default_value_t = 1)]
+    retry_after: u64,
 }
 
 #[derive(Subcommand)]
@@ -76,6 +112,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    if let Command::MockLlm(args) = cli.command {
+        return mock_llm(args).await;
+    }
     let settings = Settings::load(cli.config.as_deref(), std::env::vars())?;
     match cli.command {
         Command::Config {
@@ -112,7 +151,36 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Serve => serve(settings).await,
+        Command::MockLlm(_) => unreachable!("handled before the settings are loaded"),
     }
+}
+
+async fn mock_llm(args: MockArgs) -> Result<()> {
+    if !(0.0..=1.0).contains(&args.fault_rate) {
+        bail!("--fault-rate must be between 0 and 1");
+    }
+    if args.tokens_per_second <= 0.0 {
+        bail!("--tokens-per-second must be above 0");
+    }
+    let options = plansmith_mock_llm::MockOptions {
+        time_to_first_token: std::time::Duration::from_millis(args.ttft_ms),
+        tokens_per_second: args.tokens_per_second,
+        reply_tokens: args.reply_tokens.max(1),
+        fault: args.fault,
+        fault_rate: args.fault_rate,
+        fault_after_tokens: args.fault_after,
+        retry_after_seconds: args.retry_after,
+    };
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let (router, _stats) = plansmith_mock_llm::router(options);
+    println!("Mock LLM provider at http://{addr}/v1 (OpenAI: /v1/chat/completions, Anthropic: /v1/messages)");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> Result<()> {

@@ -11,7 +11,10 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use plansmith_cache::{InProcessRateLimiter, InProcessSessionCache, InProcessStreamLog};
-use plansmith_llm::{OfflineProvider, Provider};
+use plansmith_llm::{
+    AnthropicProvider, BreakerSettings, Gateway, OfflineProvider, OpenAiProvider, Provider, RetryPolicy, Target,
+    Timeouts,
+};
 use plansmith_store::{Store, StoreError};
 use plansmith_store_postgres::{PgOptions, PgStore};
 use plansmith_store_sqlite::{SqliteOptions, SqliteStore};
@@ -93,6 +96,71 @@ pub async fn open_store(settings: &Settings, migrate: bool) -> Result<Arc<dyn St
     Ok(store)
 }
 
+/// The LLM gateway over the configured route (or over the one provider given in tests).
+fn build_gateway(settings: &Settings, only: Option<Arc<dyn Provider>>) -> Result<Gateway, StartError> {
+    let llm = &settings.llm;
+    let retry = RetryPolicy {
+        max_attempts: llm.retry.max_attempts,
+        base_delay: Duration::from_millis(llm.retry.base_delay_ms),
+        max_delay: Duration::from_millis(llm.retry.max_delay_ms),
+        deadline: Duration::from_millis(llm.retry.deadline_ms),
+    };
+    let breaker = BreakerSettings {
+        consecutive_failures: llm.breaker.consecutive_failures,
+        error_ratio: llm.breaker.error_ratio,
+        min_calls: llm.breaker.min_calls,
+        window: Duration::from_secs(llm.breaker.window_seconds),
+        open_for: Duration::from_secs(llm.breaker.open_seconds),
+    };
+    if let Some(provider) = only {
+        return Ok(Gateway::new(
+            vec![Target::new(provider, Timeouts::default())],
+            retry,
+            breaker,
+        ));
+    }
+    let mut targets = Vec::new();
+    for name in &llm.route {
+        let config = llm.providers.iter().find(|p| &p.name == name);
+        let Some(config) = config else {
+            // `offline` needs no declaration.
+            let provider = Arc::new(OfflineProvider::new(llm.offline.tokens_per_second));
+            targets.push(Target::new(provider, Timeouts::default()));
+            continue;
+        };
+        let key = match &config.api_key_env {
+            Some(var) => Some(std::env::var(var).map_err(|_| {
+                crate::config::ConfigError::Invalid(format!(
+                    "llm.providers '{name}'.api_key_env: the environment variable {var} is not set"
+                ))
+            })?),
+            None => None,
+        };
+        let connect = Duration::from_millis(config.connect_timeout_ms);
+        let model = config.model.clone().unwrap_or_default();
+        let invalid =
+            |e: plansmith_llm::LlmError| crate::config::ConfigError::Invalid(format!("llm.providers '{name}': {e}"));
+        let provider: Arc<dyn Provider> = match config.kind.as_str() {
+            "openai" => {
+                let url = config.base_url.as_deref().unwrap_or("https://api.openai.com/v1");
+                Arc::new(OpenAiProvider::new(name, url, &model, key, connect).map_err(invalid)?)
+            }
+            "anthropic" => {
+                let url = config.base_url.as_deref().unwrap_or("https://api.anthropic.com/v1");
+                Arc::new(AnthropicProvider::new(name, url, &model, key, connect).map_err(invalid)?)
+            }
+            _ => Arc::new(OfflineProvider::new(llm.offline.tokens_per_second)),
+        };
+        let timeouts = Timeouts {
+            first_token: Duration::from_millis(config.first_token_timeout_ms),
+            stall: Duration::from_millis(config.stall_timeout_ms),
+            total: Duration::from_millis(config.total_timeout_ms),
+        };
+        targets.push(Target::new(provider, timeouts));
+    }
+    Ok(Gateway::new(targets, retry, breaker))
+}
+
 pub struct Application {
     listener: TcpListener,
     router: Router,
@@ -118,13 +186,11 @@ impl Application {
         telemetry::install();
         let workflows = Arc::new(workflows::builtin()?);
         let stream_log = Arc::new(InProcessStreamLog::new());
-        let provider = overrides
-            .provider
-            .unwrap_or_else(|| Arc::new(OfflineProvider::new(settings.llm.offline.tokens_per_second)));
+        let gateway = Arc::new(build_gateway(&settings, overrides.provider)?);
         let generator = Arc::new(Generator::new(
             Arc::clone(&store),
             stream_log.clone(),
-            provider,
+            gateway,
             Arc::clone(&workflows),
             Arc::clone(&settings),
         ));

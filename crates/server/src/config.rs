@@ -76,6 +76,99 @@ pub struct LlmSettings {
     /// Upper bound of tokens one reply may use.
     pub max_tokens: u32,
     pub offline: OfflineSettings,
+    /// Provider names in the order a reply tries them; `offline` is always available.
+    pub route: Vec<String>,
+    pub providers: Vec<ProviderSettings>,
+    pub retry: RetrySettings,
+    pub breaker: BreakerConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSettings {
+    /// Unique; used in `llm.route`.
+    pub name: String,
+    /// `openai`, `anthropic` or `offline`.
+    pub kind: String,
+    /// Default: the vendor's public API.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Name of the environment variable holding the API key (none for local servers).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub requests_per_minute: Option<u32>,
+    #[serde(default)]
+    pub tokens_per_minute: Option<u64>,
+    #[serde(default)]
+    pub max_concurrency: Option<u32>,
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "default_first_token_timeout_ms")]
+    pub first_token_timeout_ms: u64,
+    #[serde(default = "default_stall_timeout_ms")]
+    pub stall_timeout_ms: u64,
+    #[serde(default = "default_total_timeout_ms")]
+    pub total_timeout_ms: u64,
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    5_000
+}
+fn default_first_token_timeout_ms() -> u64 {
+    30_000
+}
+fn default_stall_timeout_ms() -> u64 {
+    20_000
+}
+fn default_total_timeout_ms() -> u64 {
+    300_000
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetrySettings {
+    /// Attempts per provider before the route moves on.
+    pub max_attempts: u32,
+    pub base_delay_ms: u64,
+    pub max_delay_ms: u64,
+    /// All attempts of one reply together.
+    pub deadline_ms: u64,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            base_delay_ms: 250,
+            max_delay_ms: 8_000,
+            deadline_ms: 300_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BreakerConfig {
+    pub consecutive_failures: u32,
+    pub error_ratio: f64,
+    pub min_calls: u32,
+    pub window_seconds: u64,
+    pub open_seconds: u64,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            consecutive_failures: 5,
+            error_ratio: 0.5,
+            min_calls: 10,
+            window_seconds: 60,
+            open_seconds: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -185,6 +278,10 @@ impl Default for LlmSettings {
         Self {
             max_tokens: 4096,
             offline: OfflineSettings::default(),
+            route: vec!["offline".into()],
+            providers: Vec::new(),
+            retry: RetrySettings::default(),
+            breaker: BreakerConfig::default(),
         }
     }
 }
@@ -321,6 +418,7 @@ impl Settings {
         if self.llm.max_tokens == 0 {
             problems.push("llm.max_tokens: must be at least 1".into());
         }
+        problems.extend(self.llm_problems());
         let grace = self.shutdown.grace_seconds;
         if !(grace.is_finite() && (0.0..=3600.0).contains(&grace)) {
             problems.push(format!("shutdown.grace_seconds: {grace} must be between 0 and 3600"));
@@ -336,6 +434,54 @@ impl Settings {
         } else {
             Err(ConfigError::Invalid(problems.join("; ")))
         }
+    }
+
+    fn llm_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let llm = &self.llm;
+        let mut names = std::collections::HashSet::new();
+        for (i, p) in llm.providers.iter().enumerate() {
+            let key = format!("llm.providers[{i}]");
+            if p.name.is_empty() || !names.insert(p.name.as_str()) {
+                problems.push(format!("{key}.name: '{}' must be non-empty and unique", p.name));
+            }
+            match p.kind.as_str() {
+                "openai" | "anthropic" => {
+                    if p.model.as_deref().is_none_or(str::is_empty) {
+                        problems.push(format!("{key}.model: required for kind '{}'", p.kind));
+                    }
+                }
+                "offline" => {}
+                other => problems.push(format!("{key}.kind: '{other}' must be openai, anthropic or offline")),
+            }
+            if let Some(url) = &p.base_url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                problems.push(format!("{key}.base_url: '{url}' must start with http:// or https://"));
+            }
+            if p.first_token_timeout_ms == 0
+                || p.stall_timeout_ms == 0
+                || p.total_timeout_ms == 0
+                || p.connect_timeout_ms == 0
+            {
+                problems.push(format!("{key}: timeouts must be at least 1 ms"));
+            }
+        }
+        if llm.route.is_empty() {
+            problems.push("llm.route: needs at least one provider name (e.g. [\"offline\"])".into());
+        }
+        for name in &llm.route {
+            if name != "offline" && !names.contains(name.as_str()) {
+                problems.push(format!("llm.route: '{name}' is not the name of any [[llm.providers]]"));
+            }
+        }
+        if llm.retry.max_attempts == 0 || llm.retry.deadline_ms == 0 {
+            problems.push("llm.retry: max_attempts and deadline_ms must be at least 1".into());
+        }
+        if !(0.0..=1.0).contains(&llm.breaker.error_ratio) || llm.breaker.consecutive_failures == 0 {
+            problems.push("llm.breaker: error_ratio must be within 0–1 and consecutive_failures at least 1".into());
+        }
+        problems
     }
 
     pub fn listen_addr(&self) -> SocketAddr {
@@ -426,6 +572,30 @@ mod tests {
         assert_eq!(s.database.url, "sqlite://x.db");
         assert_eq!(s.llm.offline.tokens_per_second, 1000.0);
         assert_eq!(s.support.contact, "help@example.com");
+    }
+
+    #[test]
+    fn providers_and_route_are_checked() {
+        let dir = std::env::temp_dir().join(format!("plansmith-llm-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("llm.toml");
+        let good = "[[llm.providers]]\nname = \"primary\"\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9001/v1\"\n\
+                    api_key_env = \"OPENAI_API_KEY\"\nmodel = \"gpt-4o-mini\"\nrequests_per_minute = 600\n\
+                    tokens_per_minute = 200000\nmax_concurrency = 64\n\n[llm]\nroute = [\"primary\", \"offline\"]\n";
+        std::fs::write(&file, good).unwrap();
+        let s = Settings::load(Some(&file), env(&[])).unwrap();
+        assert_eq!(s.llm.route, ["primary", "offline"]);
+        assert_eq!(s.llm.providers[0].model.as_deref(), Some("gpt-4o-mini"));
+        std::fs::write(
+            &file,
+            good.replace("route = [\"primary\", \"offline\"]", "route = [\"nobody\"]"),
+        )
+        .unwrap();
+        let err = Settings::load(Some(&file), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("llm.route") && err.contains("nobody"), "{err}");
+        std::fs::write(&file, good.replace("kind = \"openai\"", "kind = \"cohere\"")).unwrap();
+        let err = Settings::load(Some(&file), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("llm.providers[0].kind"), "{err}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use plansmith_domain::output::{OutputParser, OutputPiece};
 use plansmith_domain::planner::{PlanningContext, Turn};
 use plansmith_domain::prompt::build_messages;
 use plansmith_domain::{DocumentContent, MessageId, MessageStatus, SessionId, Workflows};
-use plansmith_llm::{CompletionRequest, LlmError, Provider};
+use plansmith_llm::{CompletionRequest, Gateway, GatewayEvent, LlmError};
 use plansmith_store::{DocumentUpdate, EndedReply, FinishedReply, Message, PlanningSession, Store, StoreError};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -23,7 +23,7 @@ use tokio_util::task::TaskTracker;
 pub struct Generator {
     store: Arc<dyn Store>,
     log: Arc<dyn StreamLog>,
-    provider: Arc<dyn Provider>,
+    gateway: Arc<Gateway>,
     workflows: Arc<Workflows>,
     settings: Arc<Settings>,
     tracker: TaskTracker,
@@ -40,14 +40,14 @@ impl Generator {
     pub fn new(
         store: Arc<dyn Store>,
         log: Arc<dyn StreamLog>,
-        provider: Arc<dyn Provider>,
+        gateway: Arc<Gateway>,
         workflows: Arc<Workflows>,
         settings: Arc<Settings>,
     ) -> Self {
         Self {
             store,
             log,
-            provider,
+            gateway,
             workflows,
             settings,
             tracker: TaskTracker::new(),
@@ -86,11 +86,8 @@ impl Generator {
     }
 
     async fn run(&self, session: PlanningSession, reply: Message) -> Result<(), StoreError> {
-        match self
-            .store
-            .start_reply(reply.id, self.provider.name(), self.provider.model())
-            .await
-        {
+        let (provider, model) = self.gateway.first();
+        match self.store.start_reply(reply.id, provider, model).await {
             Ok(()) => {}
             Err(StoreError::InvalidState(_)) => return Ok(()),
             Err(e) => {
@@ -122,22 +119,29 @@ impl Generator {
         let mut content = String::new();
         let mut updates: Vec<(String, String)> = Vec::new();
         let mut notes: Vec<String> = Vec::new();
+        let started = Instant::now();
         let outcome = self
             .stream(&reply, request, &mut content, &mut updates, &mut notes)
             .await;
-        if let Err(stop) = outcome {
-            return self.end(&reply, content, stop).await;
-        }
+        metrics::histogram!("plansmith_reply_duration_seconds").record(started.elapsed().as_secs_f64());
+        let producer = match outcome {
+            Ok(producer) => producer,
+            Err(stop) => return self.end(&reply, content, stop).await,
+        };
         for note in notes {
             let text = format!("\n\n_{note}_");
             self.log.append(reply.id.0, "token", json!({ "text": text })).await.ok();
             content.push_str(&text);
         }
-        self.commit(&session, &reply, content, updates).await
+        self.commit(&session, &reply, content, updates, producer).await
     }
 
     /// Streams the provider output: chat text becomes `token` events, valid section blocks
     /// are collected for the commit, invalid ones become notes in the reply.
+    /// Streams the gateway's output: chat text becomes `token` events, valid section blocks
+    /// are collected for the commit, invalid ones become notes in the reply. A restart (the
+    /// gateway retrying elsewhere after text was sent) drops everything collected so far.
+    /// Returns who produced the reply.
     async fn stream(
         &self,
         reply: &Message,
@@ -145,32 +149,53 @@ impl Generator {
         content: &mut String,
         updates: &mut Vec<(String, String)>,
         notes: &mut Vec<String>,
-    ) -> Result<(), Stop> {
+    ) -> Result<(String, String), Stop> {
         let step = request.context.step().clone();
-        let mut stream = tokio::select! {
-            _ = self.cancel.cancelled() => return Err(Stop::Interrupted),
-            result = self.provider.stream(request) => result.map_err(failed)?,
-        };
+        let mut stream = self.gateway.stream(request);
         let mut parser = OutputParser::new();
         let interval = Duration::from_millis(self.settings.generation.checkpoint_interval_ms);
         let started = Instant::now();
         let mut last_checkpoint = started;
         let mut first = true;
         loop {
-            let chunk = tokio::select! {
+            let event = tokio::select! {
                 _ = self.cancel.cancelled() => return Err(Stop::Interrupted),
-                chunk = stream.next() => chunk,
+                event = stream.next() => event,
             };
-            let pieces = match chunk {
-                Some(Ok(text)) => {
+            let pieces = match event {
+                Some(GatewayEvent::Text(text)) => {
                     if std::mem::take(&mut first) {
                         metrics::histogram!("plansmith_reply_first_token_seconds")
                             .record(started.elapsed().as_secs_f64());
                     }
                     parser.push(&text)
                 }
-                Some(Err(e)) => return Err(failed(e)),
-                None => break,
+                Some(GatewayEvent::Restart { reason }) => {
+                    parser = OutputParser::new();
+                    content.clear();
+                    updates.clear();
+                    notes.clear();
+                    self.log
+                        .append(reply.id.0, "restart", json!({ "reason": reason }))
+                        .await
+                        .map_err(|e| Stop::Failed {
+                            code: "stream_unavailable",
+                            message: format!("The reply could not be streamed ({e}). Retry it in a moment."),
+                        })?;
+                    continue;
+                }
+                Some(GatewayEvent::Finished { provider, model, .. }) => {
+                    let rest = std::mem::take(&mut parser).finish();
+                    self.apply_pieces(reply, &step, rest, content, updates, notes).await?;
+                    return Ok((provider, model));
+                }
+                Some(GatewayEvent::Failed { error, .. }) => return Err(failed(error)),
+                None => {
+                    return Err(Stop::Failed {
+                        code: "provider_unavailable",
+                        message: "The planning agent stopped answering. Retry the reply.".into(),
+                    });
+                }
             };
             self.apply_pieces(reply, &step, pieces, content, updates, notes).await?;
             if last_checkpoint.elapsed() >= interval {
@@ -180,8 +205,6 @@ impl Generator {
                 }
             }
         }
-        let rest = std::mem::take(&mut parser).finish();
-        self.apply_pieces(reply, &step, rest, content, updates, notes).await
     }
 
     async fn apply_pieces(
@@ -237,6 +260,7 @@ impl Generator {
         reply: &Message,
         content: String,
         updates: Vec<(String, String)>,
+        (provider, model): (String, String),
     ) -> Result<(), StoreError> {
         let mut document_updates = Vec::new();
         if !updates.is_empty() {
@@ -250,6 +274,8 @@ impl Generator {
         }
         let events = self.events_json(reply.id).await;
         let finished = FinishedReply {
+            provider,
+            model,
             reply_id: reply.id,
             content: content.clone(),
             events,

@@ -565,8 +565,8 @@ impl Store for PgStore {
                 revision,
             });
         }
-        let done = sqlx::query!("UPDATE messages SET status = 'complete', content = $1, events = $2, error_code = NULL, error_message = NULL, updated_at = $3 \
-             WHERE id = $4 AND status = 'streaming'", &finished.content, &finished.events, now, finished.reply_id.0)
+        let done = sqlx::query!("UPDATE messages SET status = 'complete', content = $1, events = $2, provider = $5, model = $6, error_code = NULL, error_message = NULL, updated_at = $3 \
+             WHERE id = $4 AND status = 'streaming'", &finished.content, &finished.events, now, finished.reply_id.0, &finished.provider, &finished.model)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;

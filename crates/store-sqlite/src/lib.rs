@@ -513,8 +513,8 @@ impl Store for SqliteStore {
                 revision,
             });
         }
-        let done = sqlx::query!("UPDATE messages SET status = 'complete', content = ?, events = ?, error_code = NULL, error_message = NULL, updated_at = ? \
-             WHERE id = ? AND status = 'streaming'", &finished.content, &finished.events, now, finished.reply_id.0)
+        let done = sqlx::query!("UPDATE messages SET status = 'complete', content = ?, events = ?, provider = ?, model = ?, error_code = NULL, error_message = NULL, updated_at = ? \
+             WHERE id = ? AND status = 'streaming'", &finished.content, &finished.events, &finished.provider, &finished.model, now, finished.reply_id.0)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;

@@ -152,6 +152,9 @@ pub struct DocumentUpdate {
 #[derive(Debug, Clone)]
 pub struct FinishedReply {
     pub reply_id: MessageId,
+    /// Who produced the reply (the route may have moved on from the first provider).
+    pub provider: String,
+    pub model: String,
     pub content: String,
     /// The reply's stream events (JSON), kept so a finished stream can be replayed later.
     pub events: String,

@@ -3,7 +3,7 @@
 
 use crate::helpers::{TestApp, assert_contiguous, spawn_with, text_of};
 use async_trait::async_trait;
-use plansmith_llm::{CompletionRequest, LlmError, Provider, TextStream};
+use plansmith_llm::{Chunk, ChunkStream, CompletionRequest, LlmError, Provider};
 use plansmith_server::Overrides;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -26,14 +26,17 @@ impl Provider for Scripted {
     fn model(&self) -> &str {
         "scripted-1"
     }
-    async fn stream(&self, _request: CompletionRequest) -> Result<TextStream, LlmError> {
+    async fn stream(&self, _request: CompletionRequest) -> Result<ChunkStream, LlmError> {
         let script = self
             .scripts
             .lock()
             .unwrap()
             .pop_front()
             .expect("a script for every generation");
-        let items: Vec<Result<String, LlmError>> = script.into_iter().map(|r| r.map(str::to_owned)).collect();
+        let items: Vec<Result<Chunk, LlmError>> = script
+            .into_iter()
+            .map(|r| r.map(|t| Chunk::Text(t.to_owned())))
+            .collect();
         let stream = futures::stream::iter(items).then(|item| async move {
             tokio::time::sleep(Duration::from_millis(2)).await;
             item
@@ -48,8 +51,9 @@ async fn app_with(scripts: Vec<Script>) -> TestApp {
     let provider = Arc::new(Scripted {
         scripts: Mutex::new(scripts.into()),
     });
+    // One attempt: these tests are about what the user sees and does after a failure.
     spawn_with(
-        |_| {},
+        |s| s.llm.retry.max_attempts = 1,
         Overrides {
             provider: Some(provider),
             ..Overrides::default()
@@ -202,12 +206,12 @@ async fn a_provider_that_refuses_fails_the_reply_at_once() {
         fn model(&self) -> &str {
             "r"
         }
-        async fn stream(&self, _: CompletionRequest) -> Result<TextStream, LlmError> {
+        async fn stream(&self, _: CompletionRequest) -> Result<ChunkStream, LlmError> {
             Err(LlmError::Unavailable("503 from upstream".into()))
         }
     }
     let app = spawn_with(
-        |_| {},
+        |s| s.llm.retry.max_attempts = 1,
         Overrides {
             provider: Some(Arc::new(Refusing)),
             ..Overrides::default()

@@ -328,6 +328,8 @@ async fn replies_commit_with_their_revision(b: Backend) {
     let applied = store
         .finish_reply(FinishedReply {
             reply_id: reply.id,
+            provider: "secondary".into(),
+            model: "model-b".into(),
             content: "Half done.".into(),
             events: "[]".into(),
             updates: vec![DocumentUpdate {
@@ -342,7 +344,7 @@ async fn replies_commit_with_their_revision(b: Backend) {
     let message = store.get_message(id, reply.id).await.unwrap().unwrap();
     assert_eq!(
         (message.status, message.content.as_str(), message.provider.as_deref()),
-        (MessageStatus::Complete, "Half done.", Some("offline"))
+        (MessageStatus::Complete, "Half done.", Some("secondary"))
     );
     let snapshot = store.get_document(id, doc, None).await.unwrap().unwrap();
     assert_eq!(snapshot.content.section("users"), "Two");

@@ -1,0 +1,214 @@
+//! Anthropic Messages API streaming: `message_start` (input usage), `content_block_delta`
+//! (text), `message_delta` (output usage), `message_stop` (the end marker), and `error` events
+//! such as `overloaded_error` mid-stream.
+
+use crate::{Chunk, ChunkStream, CompletionRequest, LlmError, Provider, Usage, http_error, sse};
+use async_trait::async_trait;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const API_VERSION: &str = "2023-06-01";
+
+pub struct AnthropicProvider {
+    name: String,
+    model: String,
+    url: String,
+    api_key: Option<String>,
+    client: reqwest::Client,
+}
+
+impl AnthropicProvider {
+    pub fn new(
+        name: &str,
+        base_url: &str,
+        model: &str,
+        api_key: Option<String>,
+        connect_timeout: Duration,
+    ) -> Result<Self, LlmError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .build()
+            .map_err(|e| LlmError::Unavailable(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            name: name.to_owned(),
+            model: model.to_owned(),
+            url: format!("{}/messages", base_url.trim_end_matches('/')),
+            api_key,
+            client,
+        })
+    }
+}
+
+#[derive(Default)]
+struct Progress {
+    usage: Usage,
+    stopped: bool,
+}
+
+fn on_event(name: &str, data: &str, progress: &mut Progress) -> Result<Vec<Chunk>, LlmError> {
+    let value: Value = serde_json::from_str(data).map_err(|e| LlmError::Broken(format!("malformed event: {e}")))?;
+    let kind = value["type"].as_str().unwrap_or(name);
+    match kind {
+        "message_start" => {
+            progress.usage.input_tokens = value["message"]["usage"]["input_tokens"].as_u64().unwrap_or(0);
+            Ok(vec![])
+        }
+        "content_block_delta" => Ok(value["delta"]["text"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .map(|t| Chunk::Text(t.to_owned()))
+            .into_iter()
+            .collect()),
+        "message_delta" => {
+            if let Some(output) = value["usage"]["output_tokens"].as_u64() {
+                progress.usage.output_tokens = output;
+            }
+            Ok(vec![])
+        }
+        "message_stop" => {
+            progress.stopped = true;
+            Ok(vec![Chunk::Usage(progress.usage)])
+        }
+        "error" => {
+            let error_type = value["error"]["type"].as_str().unwrap_or("error");
+            let message = value["error"]["message"].as_str().unwrap_or("");
+            Err(match error_type {
+                "overloaded_error" | "api_error" => LlmError::Unavailable(format!("{error_type}: {message}")),
+                "rate_limit_error" => LlmError::RateLimited { retry_after: None },
+                "invalid_request_error" if message.contains("prompt is too long") => {
+                    LlmError::ContextLength(message.into())
+                }
+                _ => LlmError::Rejected(format!("{error_type}: {message}")),
+            })
+        }
+        _ => Ok(vec![]),
+    }
+}
+
+#[async_trait]
+impl Provider for AnthropicProvider {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    async fn stream(&self, request: CompletionRequest) -> Result<ChunkStream, LlmError> {
+        let system: Vec<&str> = request
+            .messages
+            .iter()
+            .filter(|m| m.role == "system")
+            .map(|m| m.content.as_str())
+            .collect();
+        let messages: Vec<Value> = request
+            .messages
+            .iter()
+            .filter(|m| m.role != "system")
+            .map(|m| json!({ "role": m.role, "content": m.content }))
+            .collect();
+        let body = json!({
+            "model": self.model,
+            "max_tokens": request.max_tokens,
+            "system": system.join("\n\n"),
+            "messages": messages,
+            "stream": true,
+        });
+        let mut http = self
+            .client
+            .post(&self.url)
+            .header("anthropic-version", API_VERSION)
+            .json(&body);
+        if let Some(key) = &self.api_key {
+            http = http.header("x-api-key", key);
+        }
+        let response = http.send().await.map_err(|e| LlmError::Unavailable(e.to_string()))?;
+        if !response.status().is_success() {
+            let (status, headers) = (response.status(), response.headers().clone());
+            let text = response.text().await.unwrap_or_default();
+            let err = match status.as_u16() {
+                529 => LlmError::Unavailable(format!("overloaded: {text}")),
+                _ => http_error(status, &headers, &text),
+            };
+            return Err(err);
+        }
+        let events = sse::events(response);
+        let stream = futures::stream::unfold(
+            (Box::pin(events), Progress::default(), false),
+            |(mut events, mut progress, ended)| async move {
+                if ended {
+                    return None;
+                }
+                loop {
+                    let item = match events.next().await {
+                        Some(Ok(event)) => on_event(&event.event, &event.data, &mut progress),
+                        Some(Err(e)) => Err(e),
+                        None => Err(LlmError::Broken("the stream ended without message_stop".into())),
+                    };
+                    match item {
+                        Ok(chunks) if progress.stopped => {
+                            return Some((
+                                futures::stream::iter(chunks.into_iter().map(Ok).collect::<Vec<_>>()),
+                                (events, progress, true),
+                            ));
+                        }
+                        Ok(chunks) if chunks.is_empty() => continue,
+                        Ok(chunks) => {
+                            return Some((
+                                futures::stream::iter(chunks.into_iter().map(Ok).collect::<Vec<_>>()),
+                                (events, progress, false),
+                            ));
+                        }
+                        Err(e) => return Some((futures::stream::iter(vec![Err(e)]), (events, progress, true))),
+                    }
+                }
+            },
+        );
+        Ok(Box::pin(stream.flatten()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_text_usage_and_errors() {
+        let mut p = Progress::default();
+        on_event(
+            "message_start",
+            r#"{"type":"message_start","message":{"usage":{"input_tokens":40}}}"#,
+            &mut p,
+        )
+        .unwrap();
+        let text = on_event(
+            "content_block_delta",
+            r#"{"type":"content_block_delta","delta":{"type":"text_delta","text":"Hi"}}"#,
+            &mut p,
+        )
+        .unwrap();
+        assert_eq!(text, vec![Chunk::Text("Hi".into())]);
+        on_event(
+            "message_delta",
+            r#"{"type":"message_delta","usage":{"output_tokens":5}}"#,
+            &mut p,
+        )
+        .unwrap();
+        let end = on_event("message_stop", r#"{"type":"message_stop"}"#, &mut p).unwrap();
+        assert_eq!(
+            end,
+            vec![Chunk::Usage(Usage {
+                input_tokens: 40,
+                output_tokens: 5
+            })]
+        );
+        let overloaded = on_event(
+            "error",
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+            &mut Progress::default(),
+        );
+        assert!(matches!(overloaded, Err(LlmError::Unavailable(_))));
+    }
+}

@@ -1,0 +1,475 @@
+//! The gateway between a reply and the providers: a route of targets walked in order, retries
+//! with exponential backoff and full jitter (honouring `Retry-After`) within a total deadline,
+//! timeouts for the first token, stalls between tokens and the whole call, and a circuit
+//! breaker per target. Text is forwarded as it arrives; when an attempt fails after sending
+//! text, the next attempt starts with `Restart` so the consumer drops the partial text.
+
+use crate::{Chunk, CompletionRequest, LlmError, Provider, Usage};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// From sending the request to the first text.
+    pub first_token: Duration,
+    /// Longest pause between two chunks.
+    pub stall: Duration,
+    /// Whole call.
+    pub total: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            first_token: Duration::from_secs(30),
+            stall: Duration::from_secs(20),
+            total: Duration::from_secs(300),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts per target before moving on to the next.
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// All attempts on all targets together.
+    pub deadline: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(8),
+            deadline: Duration::from_secs(300),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Full jitter: a random delay up to the exponential cap for this attempt (0-based).
+    fn backoff(&self, attempt: u32) -> Duration {
+        let cap = self
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(attempt.min(20)))
+            .min(self.max_delay);
+        cap.mul_f64(rand::random::<f64>())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct BreakerSettings {
+    /// Opens after this many failures in a row…
+    pub consecutive_failures: u32,
+    /// …or when this share of the calls in the window failed (with at least `min_calls`).
+    pub error_ratio: f64,
+    pub min_calls: u32,
+    pub window: Duration,
+    /// How long it stays open before one probe call is let through.
+    pub open_for: Duration,
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        Self {
+            consecutive_failures: 5,
+            error_ratio: 0.5,
+            min_calls: 10,
+            window: Duration::from_secs(60),
+            open_for: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl BreakerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+            Self::HalfOpen => "half_open",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Breaker {
+    state: BreakerState,
+    consecutive: u32,
+    calls: VecDeque<(Instant, bool)>,
+    opened_at: Option<Instant>,
+    probing: bool,
+}
+
+impl Breaker {
+    fn new() -> Self {
+        Self {
+            state: BreakerState::Closed,
+            consecutive: 0,
+            calls: VecDeque::new(),
+            opened_at: None,
+            probing: false,
+        }
+    }
+
+    fn allow(&mut self, now: Instant, settings: &BreakerSettings) -> bool {
+        match self.state {
+            BreakerState::Closed => true,
+            BreakerState::Open => {
+                if self
+                    .opened_at
+                    .is_some_and(|at| now.duration_since(at) >= settings.open_for)
+                {
+                    self.state = BreakerState::HalfOpen;
+                    self.probing = true;
+                    true
+                } else {
+                    false
+                }
+            }
+            BreakerState::HalfOpen if self.probing => false,
+            BreakerState::HalfOpen => {
+                self.probing = true;
+                true
+            }
+        }
+    }
+
+    fn record(&mut self, ok: bool, now: Instant, settings: &BreakerSettings) {
+        self.calls.push_back((now, ok));
+        while self
+            .calls
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) > settings.window)
+        {
+            self.calls.pop_front();
+        }
+        if ok {
+            self.consecutive = 0;
+            if self.state != BreakerState::Closed {
+                self.state = BreakerState::Closed;
+                self.calls.clear();
+            }
+            self.probing = false;
+            return;
+        }
+        self.consecutive += 1;
+        let failures = self.calls.iter().filter(|(_, ok)| !ok).count();
+        let ratio_tripped = self.calls.len() as u32 >= settings.min_calls
+            && failures as f64 / self.calls.len() as f64 >= settings.error_ratio;
+        if self.state == BreakerState::HalfOpen || self.consecutive >= settings.consecutive_failures || ratio_tripped {
+            self.state = BreakerState::Open;
+            self.opened_at = Some(now);
+            self.probing = false;
+        }
+    }
+}
+
+/// One entry of a route: a provider with its timeouts and breaker.
+pub struct Target {
+    provider: Arc<dyn Provider>,
+    timeouts: Timeouts,
+    breaker: Mutex<Breaker>,
+}
+
+impl Target {
+    pub fn new(provider: Arc<dyn Provider>, timeouts: Timeouts) -> Self {
+        Self {
+            provider,
+            timeouts,
+            breaker: Mutex::new(Breaker::new()),
+        }
+    }
+}
+
+/// A target's state, for metrics and the admin API.
+#[derive(Debug, Clone)]
+pub struct TargetSnapshot {
+    pub name: String,
+    pub model: String,
+    pub breaker: BreakerState,
+}
+
+/// What the consumer of a gateway stream sees.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GatewayEvent {
+    Text(String),
+    /// Drop the text received so far: a new attempt starts.
+    Restart {
+        reason: String,
+    },
+    Finished {
+        provider: String,
+        model: String,
+        usage: Usage,
+        attempts: u32,
+    },
+    Failed {
+        error: LlmError,
+        attempts: u32,
+    },
+}
+
+impl PartialEq for LlmError {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+pub struct Gateway {
+    targets: Vec<Arc<Target>>,
+    retry: RetryPolicy,
+    breaker: BreakerSettings,
+}
+
+impl Gateway {
+    /// A gateway over `targets` in route order.
+    pub fn new(targets: Vec<Target>, retry: RetryPolicy, breaker: BreakerSettings) -> Self {
+        Self {
+            targets: targets.into_iter().map(Arc::new).collect(),
+            retry,
+            breaker,
+        }
+    }
+
+    /// The provider a reply starts on (the first target of the route).
+    pub fn first(&self) -> (&str, &str) {
+        self.targets
+            .first()
+            .map_or(("none", "none"), |t| (t.provider.name(), t.provider.model()))
+    }
+
+    pub fn snapshot(&self) -> Vec<TargetSnapshot> {
+        self.targets
+            .iter()
+            .map(|t| TargetSnapshot {
+                name: t.provider.name().to_owned(),
+                model: t.provider.model().to_owned(),
+                breaker: t.breaker.lock().expect("breaker lock").state,
+            })
+            .collect()
+    }
+
+    /// Streams one completion over the route. The call runs in its own task; dropping the
+    /// stream abandons it.
+    pub fn stream(self: &Arc<Self>, request: CompletionRequest) -> BoxStream<'static, GatewayEvent> {
+        let (tx, rx) = mpsc::channel(64);
+        let this = Arc::clone(self);
+        tokio::spawn(async move { this.drive(request, tx).await });
+        Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|e| (e, rx))
+        }))
+    }
+
+    async fn drive(&self, request: CompletionRequest, tx: mpsc::Sender<GatewayEvent>) {
+        let deadline = Instant::now() + self.retry.deadline;
+        let mut attempts = 0;
+        let mut emitted = false;
+        let mut last_error = LlmError::NoTarget;
+        for target in &self.targets {
+            for attempt in 0..self.retry.max_attempts.max(1) {
+                if !target
+                    .breaker
+                    .lock()
+                    .expect("breaker lock")
+                    .allow(Instant::now(), &self.breaker)
+                {
+                    last_error =
+                        LlmError::Unavailable(format!("{} is paused after repeated failures", target.provider.name()));
+                    break;
+                }
+                if std::mem::take(&mut emitted) {
+                    let reason = format!("retrying after: {last_error}");
+                    if tx.send(GatewayEvent::Restart { reason }).await.is_err() {
+                        return;
+                    }
+                }
+                attempts += 1;
+                let outcome = self.attempt(target, request.clone(), &tx, &mut emitted, deadline).await;
+                let ok = outcome.is_ok();
+                target
+                    .breaker
+                    .lock()
+                    .expect("breaker lock")
+                    .record(ok, Instant::now(), &self.breaker);
+                let error = match outcome {
+                    Ok(usage) => {
+                        let finished = GatewayEvent::Finished {
+                            provider: target.provider.name().to_owned(),
+                            model: target.provider.model().to_owned(),
+                            usage,
+                            attempts,
+                        };
+                        let _ = tx.send(finished).await;
+                        return;
+                    }
+                    Err(Abandoned) => return,
+                    Err(Failed(error)) => error,
+                };
+                tracing::warn!(provider = target.provider.name(), attempt = attempts, error = %error, "model call failed");
+                if !error.is_retryable() {
+                    let _ = tx.send(GatewayEvent::Failed { error, attempts }).await;
+                    return;
+                }
+                let delay = self.retry.backoff(attempt).max(error.retry_after().unwrap_or_default());
+                last_error = error;
+                let last_on_target = attempt + 1 >= self.retry.max_attempts;
+                if last_on_target || Instant::now() + delay >= deadline {
+                    break;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = tx.closed() => return,
+                }
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
+        let _ = tx
+            .send(GatewayEvent::Failed {
+                error: last_error,
+                attempts,
+            })
+            .await;
+    }
+
+    /// One call to one target, forwarding its text. Errors include timeouts and streams that
+    /// end without their end marker.
+    async fn attempt(
+        &self,
+        target: &Target,
+        request: CompletionRequest,
+        tx: &mpsc::Sender<GatewayEvent>,
+        emitted: &mut bool,
+        deadline: Instant,
+    ) -> Result<Usage, AttemptError> {
+        let timeouts = target.timeouts;
+        let started = Instant::now();
+        let total = timeouts.total.min(deadline.saturating_duration_since(started));
+        let call = async {
+            let mut stream = tokio::time::timeout(timeouts.first_token, target.provider.stream(request))
+                .await
+                .map_err(|_| Failed(LlmError::Timeout("no answer before the first-token timeout")))?
+                .map_err(Failed)?;
+            let mut first = true;
+            let mut usage = None;
+            loop {
+                let wait = if first {
+                    timeouts.first_token.saturating_sub(started.elapsed())
+                } else {
+                    timeouts.stall
+                };
+                let next = tokio::time::timeout(wait, stream.next()).await.map_err(|_| {
+                    Failed(LlmError::Timeout(if first {
+                        "no first token in time"
+                    } else {
+                        "the stream stalled"
+                    }))
+                })?;
+                match next {
+                    None => return Ok(usage.unwrap_or_default()),
+                    Some(Err(e)) => return Err(Failed(e)),
+                    Some(Ok(Chunk::Usage(u))) => usage = Some(u),
+                    Some(Ok(Chunk::Text(text))) => {
+                        first = false;
+                        *emitted = true;
+                        if tx.send(GatewayEvent::Text(text)).await.is_err() {
+                            return Err(Abandoned);
+                        }
+                    }
+                }
+            }
+        };
+        match tokio::time::timeout(total, call).await {
+            Ok(result) => result,
+            Err(_) => Err(Failed(LlmError::Timeout("the call took longer than its total timeout"))),
+        }
+    }
+}
+
+enum AttemptError {
+    Failed(LlmError),
+    /// The consumer went away.
+    Abandoned,
+}
+
+use AttemptError::{Abandoned, Failed};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn breaker_opens_probes_and_closes() {
+        let settings = BreakerSettings {
+            consecutive_failures: 3,
+            open_for: Duration::from_millis(50),
+            ..Default::default()
+        };
+        let mut b = Breaker::new();
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(b.allow(t0, &settings));
+            b.record(false, t0, &settings);
+        }
+        assert_eq!(b.state, BreakerState::Open);
+        assert!(!b.allow(t0 + Duration::from_millis(10), &settings));
+        let later = t0 + Duration::from_millis(60);
+        assert!(b.allow(later, &settings), "one probe after the open period");
+        assert_eq!(b.state, BreakerState::HalfOpen);
+        assert!(!b.allow(later, &settings), "only one probe at a time");
+        b.record(false, later, &settings);
+        assert_eq!(b.state, BreakerState::Open, "a failed probe opens again");
+        let again = later + Duration::from_millis(60);
+        assert!(b.allow(again, &settings));
+        b.record(true, again, &settings);
+        assert_eq!(b.state, BreakerState::Closed);
+    }
+
+    #[test]
+    fn breaker_opens_on_error_ratio() {
+        let settings = BreakerSettings {
+            consecutive_failures: 100,
+            error_ratio: 0.5,
+            min_calls: 4,
+            ..Default::default()
+        };
+        let mut b = Breaker::new();
+        let t = Instant::now();
+        for ok in [true, false, true, false] {
+            b.record(ok, t, &settings);
+        }
+        assert_eq!(b.state, BreakerState::Open);
+    }
+
+    #[test]
+    fn backoff_is_jittered_under_an_exponential_cap() {
+        let policy = RetryPolicy {
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(350),
+            ..Default::default()
+        };
+        for attempt in 0..6 {
+            let cap = Duration::from_millis((100u64 << attempt).min(350));
+            for _ in 0..50 {
+                assert!(policy.backoff(attempt) <= cap);
+            }
+        }
+        let spread: std::collections::HashSet<u128> = (0..50).map(|_| policy.backoff(3).as_micros()).collect();
+        assert!(spread.len() > 10, "delays are random, not fixed");
+    }
+}
