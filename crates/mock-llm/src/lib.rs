@@ -25,6 +25,8 @@ pub enum Fault {
     ServerError,
     /// 503.
     Unavailable,
+    /// 401: a bad API key (never worth retrying).
+    Unauthorized,
     /// No response headers at all (until the client gives up).
     Hang,
     /// Stops sending after `fault_after_tokens` tokens but keeps the connection open.
@@ -44,6 +46,7 @@ impl std::str::FromStr for Fault {
             "429" | "rate-limit" => Self::RateLimit,
             "500" | "server-error" => Self::ServerError,
             "503" | "unavailable" => Self::Unavailable,
+            "401" | "unauthorized" => Self::Unauthorized,
             "hang" => Self::Hang,
             "stall" => Self::Stall,
             "cut" => Self::Cut,
@@ -51,7 +54,7 @@ impl std::str::FromStr for Fault {
             "overloaded" => Self::Overloaded,
             other => {
                 return Err(format!(
-                    "unknown fault '{other}'; use one of 429, 500, 503, hang, stall, cut, malformed, overloaded"
+                    "unknown fault '{other}'; use one of 429, 401, 500, 503, hang, stall, cut, malformed, overloaded"
                 ));
             }
         })
@@ -171,6 +174,7 @@ impl Mock {
             }
             Some(Fault::ServerError) => return error(StatusCode::INTERNAL_SERVER_ERROR),
             Some(Fault::Unavailable) => return error(StatusCode::SERVICE_UNAVAILABLE),
+            Some(Fault::Unauthorized) => return error(StatusCode::UNAUTHORIZED),
             Some(Fault::Hang) => {
                 tokio::time::sleep(Duration::from_secs(600)).await;
                 return error(StatusCode::GATEWAY_TIMEOUT);

@@ -60,7 +60,7 @@ struct MockArgs {
     /// Length of each reply in tokens.
     #[arg(long, default_value_t = 300)]
     reply_tokens: usize,
-    /// Fault to inject: 429 (with Retry-After), 500, 503, hang (no headers), stall (after
+    /// Fault to inject: 429 (with Retry-After), 401, 500, 503, hang (no headers), stall (after
     /// --fault-after tokens), cut (close after --fault-after tokens without the end marker),
     /// malformed (a broken chunk), overloaded (Anthropic overloaded_error mid-stream).
     #[arg(long)]

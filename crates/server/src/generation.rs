@@ -66,6 +66,11 @@ impl Generator {
         });
     }
 
+    /// The gateway replies are generated through.
+    pub fn gateway(&self) -> &Gateway {
+        &self.gateway
+    }
+
     /// Number of replies being generated now.
     pub fn in_flight(&self) -> usize {
         self.tracker.len()

@@ -44,6 +44,14 @@ pub fn install() -> Option<&'static PrometheusHandle> {
 #[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, content_type = "text/plain", body = String)))]
 pub async fn render(State(state): State<AppState>) -> Response {
     metrics::gauge!("plansmith_replies_in_flight").set(state.generator.in_flight() as f64);
+    for target in state.generator.gateway().snapshot() {
+        let value = match target.breaker {
+            plansmith_llm::BreakerState::Closed => 0.0,
+            plansmith_llm::BreakerState::HalfOpen => 1.0,
+            plansmith_llm::BreakerState::Open => 2.0,
+        };
+        metrics::gauge!("plansmith_llm_breaker_state", "target" => target.name, "model" => target.model).set(value);
+    }
     let pool = state.store.pool_stats();
     metrics::gauge!("plansmith_db_pool_connections", "state" => "in_use")
         .set(f64::from(pool.size.saturating_sub(pool.idle)));

@@ -4,6 +4,7 @@ mod auth;
 mod bench;
 mod documents;
 mod errors;
+mod gateway;
 mod helpers;
 mod indexes;
 mod lifecycle;

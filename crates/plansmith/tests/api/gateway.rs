@@ -1,0 +1,279 @@
+//! The LLM gateway against mock providers over real HTTP (OpenAI and Anthropic protocols):
+//! failover, retries, timeouts, broken streams and circuit breakers, seen through replies.
+
+use crate::helpers::{TestApp, spawn_with, text_of};
+use plansmith_mock_llm::{Fault, MockOptions, MockStats};
+use plansmith_server::Overrides;
+use plansmith_server::config::{ProviderSettings, Settings};
+use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+struct Mock {
+    url: String,
+    stats: Arc<MockStats>,
+}
+
+async fn mock(options: MockOptions) -> Mock {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (router, stats) = plansmith_mock_llm::router(options);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Mock {
+        url: format!("http://{addr}/v1"),
+        stats,
+    }
+}
+
+fn fast(fault: Option<Fault>) -> MockOptions {
+    MockOptions {
+        time_to_first_token: Duration::from_millis(20),
+        tokens_per_second: 2000.0,
+        reply_tokens: 40,
+        fault,
+        fault_rate: 1.0,
+        fault_after_tokens: 5,
+        retry_after_seconds: 1,
+    }
+}
+
+fn provider(name: &str, kind: &str, url: &str) -> ProviderSettings {
+    ProviderSettings {
+        name: name.into(),
+        kind: kind.into(),
+        base_url: Some(url.into()),
+        api_key_env: None,
+        model: Some(format!("{name}-model")),
+        requests_per_minute: None,
+        tokens_per_minute: None,
+        max_concurrency: None,
+        connect_timeout_ms: 1000,
+        first_token_timeout_ms: 2000,
+        stall_timeout_ms: 500,
+        total_timeout_ms: 10_000,
+    }
+}
+
+async fn app(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_with(
+        |s| {
+            s.llm.retry.base_delay_ms = 10;
+            s.llm.retry.max_delay_ms = 50;
+            configure(s);
+        },
+        Overrides::default(),
+    )
+    .await
+}
+
+/// Sends one message and waits for its reply; returns (reply, stream events).
+async fn exchange(app: &TestApp) -> (Value, Vec<crate::helpers::Sse>) {
+    let token = app.user().await;
+    let sid = app.session(&token, "quick-brief").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sent = app.say(&token, &sid, "Tell me more").await;
+    let events = app
+        .stream_all(sent["reply"]["stream_url"].as_str().unwrap(), &token, None)
+        .await;
+    let reply = app
+        .wait_reply(&token, &sid, sent["reply"]["id"].as_str().unwrap())
+        .await;
+    (reply, events)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_and_anthropic_streams_make_replies_that_update_documents() {
+    for kind in ["openai", "anthropic"] {
+        let healthy = mock(fast(None)).await;
+        let url = healthy.url.clone();
+        let app = app(move |s| {
+            s.llm.providers = vec![provider("primary", kind, &url)];
+            s.llm.route = vec!["primary".into()];
+        })
+        .await;
+        let (reply, events) = exchange(&app).await;
+        assert_eq!(reply["status"], "complete", "{kind}: {reply}");
+        assert_eq!(reply["provider"], "primary");
+        assert_eq!(reply["model"], "primary-model");
+        assert_eq!(reply["content"], text_of(&events), "{kind}");
+        assert!(
+            events.iter().any(|e| e.event == "section"),
+            "{kind}: the mock drafts a section"
+        );
+        assert_eq!(healthy.stats.requests.load(Ordering::SeqCst), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_provider_fails_over_to_the_next_target() {
+    let broken = mock(fast(Some(Fault::Unavailable))).await;
+    let healthy = mock(fast(None)).await;
+    let (b, h) = (broken.url.clone(), healthy.url.clone());
+    let app = app(move |s| {
+        s.llm.providers = vec![
+            provider("primary", "openai", &b),
+            provider("secondary", "anthropic", &h),
+        ];
+        s.llm.route = vec!["primary".into(), "secondary".into()];
+        s.llm.retry.max_attempts = 2;
+    })
+    .await;
+    let (reply, _) = exchange(&app).await;
+    assert_eq!(reply["status"], "complete");
+    assert_eq!(reply["provider"], "secondary", "the reply records who produced it");
+    assert_eq!(
+        broken.stats.requests.load(Ordering::SeqCst),
+        2,
+        "503 is retried on the same target first"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mid_stream_failures_restart_and_the_saved_reply_is_clean() {
+    for fault in [Fault::Cut, Fault::Malformed, Fault::Overloaded, Fault::Stall] {
+        let flaky = mock(fast(Some(fault))).await;
+        let url = flaky.url.clone();
+        let kind = if fault == Fault::Overloaded {
+            "anthropic"
+        } else {
+            "openai"
+        };
+        let app = app(move |s| {
+            s.llm.providers = vec![provider("primary", kind, &url)];
+            s.llm.route = vec!["primary".into(), "offline".into()];
+            s.llm.retry.max_attempts = 2;
+            s.llm.offline.tokens_per_second = 5000.0;
+        })
+        .await;
+        let (reply, events) = exchange(&app).await;
+        assert_eq!(reply["status"], "complete", "{fault:?}: {reply}");
+        assert_eq!(reply["provider"], "offline", "{fault:?}");
+        let restarts = events.iter().filter(|e| e.event == "restart").count();
+        assert_eq!(
+            restarts, 2,
+            "{fault:?}: each attempt after one that sent text starts with restart"
+        );
+        let content = reply["content"].as_str().unwrap();
+        assert_eq!(content, text_of(&events), "{fault:?}");
+        assert!(
+            !content.contains("Here is a draft for you."),
+            "{fault:?}: no text of the broken attempts: {content}"
+        );
+        assert_eq!(flaky.stats.requests.load(Ordering::SeqCst), 2, "{fault:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_is_honoured_before_trying_again() {
+    let limited = mock(fast(Some(Fault::RateLimit))).await;
+    let url = limited.url.clone();
+    let app = app(move |s| {
+        s.llm.providers = vec![provider("primary", "openai", &url)];
+        s.llm.route = vec!["primary".into(), "offline".into()];
+        s.llm.retry.max_attempts = 2;
+    })
+    .await;
+    let (reply, _) = exchange(&app).await;
+    assert_eq!(reply["status"], "complete");
+    assert_eq!(reply["provider"], "offline");
+    let arrivals = limited.stats.arrivals();
+    assert_eq!(arrivals.len(), 2);
+    assert!(
+        arrivals[1] - arrivals[0] >= Duration::from_millis(950),
+        "waited for Retry-After: {arrivals:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_requests_are_not_retried_and_fail_clearly() {
+    let unauthorized = mock(fast(Some(Fault::Unauthorized))).await;
+    let url = unauthorized.url.clone();
+    let app = app(move |s| {
+        s.llm.providers = vec![provider("primary", "openai", &url)];
+        s.llm.route = vec!["primary".into(), "offline".into()];
+    })
+    .await;
+    let (reply, events) = exchange(&app).await;
+    assert_eq!(reply["status"], "failed");
+    assert_eq!(reply["error"]["code"], "provider_rejected");
+    assert!(
+        reply["error"]["message"].as_str().unwrap().contains("rejected"),
+        "{reply}"
+    );
+    assert_eq!(events.last().unwrap().event, "error");
+    assert_eq!(
+        unauthorized.stats.requests.load(Ordering::SeqCst),
+        1,
+        "a 401 is never retried"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_provider_times_out_and_fails_over() {
+    let hanging = mock(fast(Some(Fault::Hang))).await;
+    let url = hanging.url.clone();
+    let app = app(move |s| {
+        let mut p = provider("primary", "openai", &url);
+        p.first_token_timeout_ms = 300;
+        s.llm.providers = vec![p];
+        s.llm.route = vec!["primary".into(), "offline".into()];
+        s.llm.retry.max_attempts = 1;
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let (reply, _) = exchange(&app).await;
+    assert_eq!(reply["status"], "complete");
+    assert_eq!(reply["provider"], "offline");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "not stuck on the hanging provider"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_breaker_opens_after_failures_and_probes_after_a_pause() {
+    let broken = mock(fast(Some(Fault::ServerError))).await;
+    let url = broken.url.clone();
+    let app = app(move |s| {
+        s.llm.providers = vec![provider("primary", "openai", &url)];
+        s.llm.route = vec!["primary".into(), "offline".into()];
+        s.llm.retry.max_attempts = 1;
+        s.llm.breaker.consecutive_failures = 2;
+        s.llm.breaker.open_seconds = 1;
+    })
+    .await;
+    for _ in 0..4 {
+        let (reply, _) = exchange(&app).await;
+        assert_eq!(reply["provider"], "offline");
+    }
+    assert_eq!(
+        broken.stats.requests.load(Ordering::SeqCst),
+        2,
+        "once open, the failing provider is skipped"
+    );
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("plansmith_llm_breaker_state") && l.contains("primary") && l.ends_with(" 2")),
+        "breaker state is exported:\n{metrics}"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    exchange(&app).await;
+    assert_eq!(
+        broken.stats.requests.load(Ordering::SeqCst),
+        3,
+        "one probe after the open period"
+    );
+}
