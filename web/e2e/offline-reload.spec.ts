@@ -70,3 +70,49 @@ test('offline reload: the service worker opens the app, seen sessions stay reada
   }
 });
 
+
+test('server restart mid-reply: the interrupted reply keeps its text, and "Try the reply again" restarts it to completion', async ({
+  browser,
+}) => {
+  test.setTimeout(90_000);
+  let server = await startServer({ tokensPerSecond: 20 });
+  const context = await browser.newContext({ baseURL: server.url });
+  try {
+    const page = await context.newPage();
+    expect((await page.request.post('/api/v1/auth/register', { data: { email: uniqueEmail(), password: 'correct horse battery' } })).status()).toBe(201);
+    const session = await (
+      await page.request.post('/api/v1/sessions', { data: { workflow_id: 'quick-brief', title: 'Restart Check', idea: 'A tool to plan weekly dinners.' } })
+    ).json();
+    await page.goto(`/sessions/${session.id}`);
+    await page.getByLabel('Your message').fill('It helps busy parents plan dinners for the week.');
+    await page.getByLabel('Your message').press('Enter');
+    const live = page.getByTestId('live-reply');
+    await expect(live).toContainText(/\w+ \w+ \w+/);
+
+    // The server stops in the middle of the reply (it marks the reply interrupted) and comes back.
+    const listen = new URL(server.url).host;
+    await server.stop({ keepData: true });
+    await expect(page.getByTestId('connection-banner')).toHaveAttribute('data-state', /reconnecting|offline/);
+    server = await startServer({ tokensPerSecond: 200, dataDir: server.dataDir, listen });
+
+    const reply = page.getByTestId('message').last();
+    await expect(reply).toHaveAttribute('data-status', 'interrupted', { timeout: 30_000 });
+    await expect(reply.locator('.markdown')).not.toBeEmpty();
+    await reply.getByRole('button', { name: 'Try the reply again' }).click();
+    await expect(reply).toHaveAttribute('data-status', 'complete', { timeout: 30_000 });
+
+    const messages = (await (await page.request.get(`/api/v1/sessions/${session.id}/messages`)).json()).items as {
+      id: string;
+      content: string;
+      status: string;
+    }[];
+    const last = messages.at(-1)!;
+    expect(last.status).toBe('complete');
+    type Hooks = { __plansmith: { streamText(id: string): string | null } };
+    expect(await page.evaluate((id) => (window as unknown as Hooks).__plansmith.streamText(id), last.id)).toBe(last.content);
+    await expect(page.getByTestId('connection-banner')).not.toHaveAttribute('data-state', /reconnecting|offline/);
+  } finally {
+    await context.close();
+    await server.stop();
+  }
+});

@@ -95,7 +95,7 @@ export function onReachability(listener: ReachabilityListener): () => void {
   reachabilityListeners.add(listener);
   return () => reachabilityListeners.delete(listener);
 }
-function reportReachable(reachable: boolean) {
+export function reportReachable(reachable: boolean) {
   reachabilityListeners.forEach((l) => l(reachable));
 }
 

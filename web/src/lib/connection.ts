@@ -1,7 +1,8 @@
 // What the connection banner shows: is the browser online, does the server answer, are reply
 // streams reconnecting. Fed by the API client, the reply streams and the browser's events.
 
-import { onReachability } from '../api/client';
+import { onReachability, reportReachable } from '../api/client';
+import { backoffDelay } from './backoff';
 import { createStore } from './store';
 
 export interface ConnectionState {
@@ -58,5 +59,36 @@ export function installConnectionWatch(onBackOnline: () => void): void {
     const was = connection.get().serverReachable;
     if (was !== reachable) update({ serverReachable: reachable });
     if (!was && reachable) onBackOnline();
+    if (!reachable) probeUntilReachable();
   });
+}
+
+// While the server cannot be reached and nothing else is asking, knock on /healthz with
+// backoff so that the app notices the server is back (and sends what is waiting).
+let probing = false;
+function probeUntilReachable(attempt = 1): void {
+  if (probing && attempt === 1) return;
+  probing = true;
+  setTimeout(async () => {
+    if (connection.get().serverReachable) {
+      probing = false;
+      return;
+    }
+    if (!connection.get().browserOnline) {
+      probeUntilReachable(attempt + 1);
+      return;
+    }
+    let ok = false;
+    try {
+      ok = (await fetch('/healthz', { cache: 'no-store' })).ok;
+    } catch {
+      ok = false;
+    }
+    if (ok) {
+      probing = false;
+      reportReachable(true);
+    } else {
+      probeUntilReachable(attempt + 1);
+    }
+  }, backoffDelay(attempt));
 }

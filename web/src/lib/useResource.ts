@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from 'react';
-import { cachedGet } from './cache';
+import { cachedGet, saveCopy } from './cache';
 import { connection } from './connection';
 
 export interface Resource<T> {
@@ -44,7 +44,14 @@ export function useResource<T>(path: string | null, version: unknown = 0): Resou
         : { path, data: undefined, error: null, loading: true, fromCache: false, savedAt: undefined },
     );
     cachedGet<T>(path).then(
-      (r) => alive && setState({ path, data: r.data, error: null, loading: false, fromCache: r.fromCache, savedAt: r.savedAt }),
+      (r) =>
+        alive &&
+        setState((s) =>
+          // Offline again: what is on screen is at least as new as the saved copy; keep it.
+          r.fromCache && s.path === path && s.data !== undefined
+            ? { ...s, loading: false, fromCache: true }
+            : { path, data: r.data, error: null, loading: false, fromCache: r.fromCache, savedAt: r.savedAt },
+        ),
       (error) => alive && setState((s) => ({ ...s, path, error, loading: false })),
     );
     return () => {
@@ -61,9 +68,18 @@ export function useResource<T>(path: string | null, version: unknown = 0): Resou
   }, [stale]);
 
   const reload = useCallback(() => setNonce((n) => n + 1), []);
-  const setData = useCallback((update: (prev: T | undefined) => T | undefined) => {
-    setState((s) => ({ ...s, data: update(s.data) }));
-  }, []);
+  // Local changes (a delivered message, a step completed) also update the saved copy, so a
+  // reload while offline shows them too.
+  const setData = useCallback(
+    (update: (prev: T | undefined) => T | undefined) => {
+      setState((s) => {
+        const data = update(s.data);
+        if (data !== undefined && s.path !== null && data !== s.data) void saveCopy(s.path, data);
+        return { ...s, data };
+      });
+    },
+    [],
+  );
 
   const current = state.path === path;
   return {
