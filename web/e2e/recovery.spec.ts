@@ -1,4 +1,5 @@
-import { createSession, expect, serverMessages, test, waitForReplies } from './fixtures';
+import { createSession, expect, serverMessages, test, uniqueEmail, waitForReplies } from './fixtures';
+import { startProxy } from './proxy';
 
 // Slow replies, so that there is time to cut the connection in the middle of one.
 test.use({ tokensPerSecond: 25 });
@@ -37,6 +38,44 @@ test('a dropped stream reconnects with backoff and resumes from the last event i
   expect(streamRequests.some((u) => /[?&]after=[1-9]\d*/.test(u))).toBe(true);
   await expect(page.getByTestId('connection-banner')).not.toHaveAttribute('data-state', /offline|reconnecting/);
   await expect(page.getByTestId('message').last()).toHaveAttribute('data-status', 'complete');
+});
+
+test('a real connection reset in the middle of a reply (network cut at a proxy) resumes with exactly the server text', async ({
+  browser,
+  server,
+}) => {
+  const proxy = await startProxy(server.url);
+  const context = await browser.newContext({ baseURL: proxy.url });
+  try {
+    const page = await context.newPage();
+    expect((await page.request.post('/api/v1/auth/register', { data: { email: uniqueEmail(), password: 'correct horse battery' } })).status()).toBe(201);
+    const { id } = await createSession(page);
+    const streamRequests: string[] = [];
+    page.on('request', (r) => {
+      if (r.url().includes('/stream')) streamRequests.push(r.url());
+    });
+    await page.goto(`/sessions/${id}`);
+    await page.getByLabel('Your message').fill(ANSWER);
+    await page.getByLabel('Your message').press('Enter');
+    const live = page.getByTestId('live-reply');
+    await expect(live).toContainText(/\w+ \w+ \w+/);
+
+    proxy.cut();
+    await expect(live).toHaveAttribute('data-stream-status', 'reconnecting');
+    await expect(page.getByTestId('connection-banner')).toHaveAttribute('data-state', /reconnecting|offline/);
+    await page.waitForTimeout(2500);
+    proxy.restore();
+
+    await waitForReplies(page, id, 3);
+    const reply = (await serverMessages(page.request, id)).at(-1)!;
+    await expect.poll(() => page.evaluate((rid) => (window as unknown as Hooks).__plansmith.streamText(rid), reply.id)).toBe(reply.content);
+    expect(streamRequests.some((u) => /[?&]after=[1-9]\d*/.test(u))).toBe(true);
+    await expect(page.getByTestId('message').last()).toHaveAttribute('data-status', 'complete');
+    await expect(page.getByTestId('connection-banner')).not.toHaveAttribute('data-state', /offline|reconnecting/);
+  } finally {
+    await context.close();
+    await proxy.close();
+  }
 });
 
 test('reloading the page mid-reply shows the text so far and continues', async ({ signedIn: page }) => {
