@@ -183,6 +183,7 @@ pub struct Target {
     provider: Arc<dyn Provider>,
     timeouts: Timeouts,
     breaker: Mutex<Breaker>,
+    in_flight: std::sync::atomic::AtomicU64,
 }
 
 impl Target {
@@ -191,6 +192,7 @@ impl Target {
             provider,
             timeouts,
             breaker: Mutex::new(Breaker::new()),
+            in_flight: Default::default(),
         }
     }
 }
@@ -201,6 +203,8 @@ pub struct TargetSnapshot {
     pub name: String,
     pub model: String,
     pub breaker: BreakerState,
+    /// Calls running on this target now.
+    pub in_flight: u64,
 }
 
 /// What the consumer of a gateway stream sees.
@@ -233,16 +237,23 @@ pub struct Gateway {
     targets: Vec<Arc<Target>>,
     retry: RetryPolicy,
     breaker: BreakerSettings,
+    prices: crate::PriceTable,
 }
 
 impl Gateway {
     /// A gateway over `targets` in route order.
-    pub fn new(targets: Vec<Target>, retry: RetryPolicy, breaker: BreakerSettings) -> Self {
+    pub fn new(targets: Vec<Target>, retry: RetryPolicy, breaker: BreakerSettings, prices: crate::PriceTable) -> Self {
         Self {
             targets: targets.into_iter().map(Arc::new).collect(),
             retry,
             breaker,
+            prices,
         }
+    }
+
+    /// What a call of `model` with `usage` costs, in micro-dollars.
+    pub fn cost_micros(&self, model: &str, usage: Usage) -> i64 {
+        self.prices.cost_micros(model, usage)
     }
 
     /// The provider a reply starts on (the first target of the route).
@@ -259,6 +270,7 @@ impl Gateway {
                 name: t.provider.name().to_owned(),
                 model: t.provider.model().to_owned(),
                 breaker: t.breaker.lock().expect("breaker lock").state,
+                in_flight: t.in_flight.load(std::sync::atomic::Ordering::Relaxed),
             })
             .collect()
     }
@@ -298,7 +310,9 @@ impl Gateway {
                     }
                 }
                 attempts += 1;
+                target.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let outcome = self.attempt(target, request.clone(), &tx, &mut emitted, deadline).await;
+                target.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 let ok = outcome.is_ok();
                 target
                     .breaker

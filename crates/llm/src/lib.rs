@@ -7,6 +7,7 @@ mod anthropic;
 mod gateway;
 mod offline;
 mod openai;
+mod pricing;
 mod sse;
 
 pub use anthropic::AnthropicProvider;
@@ -15,6 +16,7 @@ pub use gateway::{
 };
 pub use offline::OfflineProvider;
 pub use openai::OpenAiProvider;
+pub use pricing::{Price, PriceTable};
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;

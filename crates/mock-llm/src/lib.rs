@@ -93,6 +93,9 @@ impl Default for MockOptions {
 pub struct MockStats {
     pub requests: AtomicU64,
     pub faults: AtomicU64,
+    /// Usage reported in complete replies, summed.
+    pub input_tokens: AtomicU64,
+    pub output_tokens: AtomicU64,
     started: std::sync::OnceLock<Instant>,
     arrivals: std::sync::Mutex<Vec<Duration>>,
 }
@@ -185,6 +188,12 @@ impl Mock {
         let tokens = reply_tokens(&prompt, self.options.reply_tokens);
         let input_tokens = (prompt.len() as u64).div_ceil(4);
         let frames = frames(protocol, &tokens, input_tokens, fault, self.options.fault_after_tokens);
+        if fault.is_none() {
+            self.stats.input_tokens.fetch_add(input_tokens, Ordering::SeqCst);
+            self.stats
+                .output_tokens
+                .fetch_add(tokens.len() as u64, Ordering::SeqCst);
+        }
         let (ttft, interval) = (
             self.options.time_to_first_token,
             Duration::from_secs_f64(1.0 / self.options.tokens_per_second.max(0.001)),

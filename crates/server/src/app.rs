@@ -4,7 +4,7 @@ use crate::config::Settings;
 use crate::error::{ApiError, REQUEST_ID, SUPPORT_CONTACT};
 use crate::generation::Generator;
 use crate::state::AppState;
-use crate::{auth, documents, health, messages, sessions, telemetry, web, workflows};
+use crate::{admin, auth, documents, health, messages, sessions, telemetry, web, workflows};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
@@ -12,8 +12,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use plansmith_cache::{InProcessRateLimiter, InProcessSessionCache, InProcessStreamLog};
 use plansmith_llm::{
-    AnthropicProvider, BreakerSettings, Gateway, OfflineProvider, OpenAiProvider, Provider, RetryPolicy, Target,
-    Timeouts,
+    AnthropicProvider, BreakerSettings, Gateway, OfflineProvider, OpenAiProvider, Price, PriceTable, Provider,
+    RetryPolicy, Target, Timeouts,
 };
 use plansmith_store::{Store, StoreError};
 use plansmith_store_postgres::{PgOptions, PgStore};
@@ -40,6 +40,7 @@ use utoipa_axum::routes;
         (name = "messages", description = "Conversation and streamed replies"),
         (name = "documents", description = "Versioned planning documents"),
         (name = "health", description = "Liveness and readiness"),
+        (name = "admin", description = "Operations: providers and usage (admin role)"),
     )
 )]
 struct ApiDoc;
@@ -112,11 +113,18 @@ fn build_gateway(settings: &Settings, only: Option<Arc<dyn Provider>>) -> Result
         window: Duration::from_secs(llm.breaker.window_seconds),
         open_for: Duration::from_secs(llm.breaker.open_seconds),
     };
+    let prices = PriceTable::new(llm.prices.iter().map(|(m, p)| {
+        (
+            m.clone(),
+            Price::from_usd(p.input_per_million_usd, p.output_per_million_usd),
+        )
+    }));
     if let Some(provider) = only {
         return Ok(Gateway::new(
             vec![Target::new(provider, Timeouts::default())],
             retry,
             breaker,
+            prices,
         ));
     }
     let mut targets = Vec::new();
@@ -158,7 +166,7 @@ fn build_gateway(settings: &Settings, only: Option<Arc<dyn Provider>>) -> Result
         };
         targets.push(Target::new(provider, timeouts));
     }
-    Ok(Gateway::new(targets, retry, breaker))
+    Ok(Gateway::new(targets, retry, breaker, prices))
 }
 
 pub struct Application {
@@ -293,6 +301,8 @@ fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(openapi_json))
+        .routes(routes!(admin::providers))
+        .routes(routes!(admin::usage))
         .routes(routes!(telemetry::render))
         .routes(routes!(telemetry::rum))
         .split_for_parts();

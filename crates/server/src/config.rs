@@ -81,6 +81,62 @@ pub struct LlmSettings {
     pub providers: Vec<ProviderSettings>,
     pub retry: RetrySettings,
     pub breaker: BreakerConfig,
+    /// Prices by model (overriding or adding to the built-in table), USD per million tokens.
+    pub prices: std::collections::BTreeMap<String, PriceSettings>,
+    /// Monthly budgets per plan.
+    pub budgets: BudgetsSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PriceSettings {
+    pub input_per_million_usd: f64,
+    pub output_per_million_usd: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BudgetsSettings {
+    pub free: BudgetSettings,
+    pub pro: BudgetSettings,
+    pub team: BudgetSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSettings {
+    /// Input + output tokens per calendar month (UTC).
+    pub monthly_tokens: u64,
+    pub monthly_cost_usd: f64,
+}
+
+impl Default for BudgetsSettings {
+    fn default() -> Self {
+        Self {
+            free: BudgetSettings {
+                monthly_tokens: 2_000_000,
+                monthly_cost_usd: 5.0,
+            },
+            pro: BudgetSettings {
+                monthly_tokens: 20_000_000,
+                monthly_cost_usd: 50.0,
+            },
+            team: BudgetSettings {
+                monthly_tokens: 100_000_000,
+                monthly_cost_usd: 250.0,
+            },
+        }
+    }
+}
+
+impl BudgetsSettings {
+    pub fn for_plan(&self, plan: plansmith_domain::Plan) -> &BudgetSettings {
+        match plan {
+            plansmith_domain::Plan::Free => &self.free,
+            plansmith_domain::Plan::Pro => &self.pro,
+            plansmith_domain::Plan::Team => &self.team,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -282,6 +338,8 @@ impl Default for LlmSettings {
             providers: Vec::new(),
             retry: RetrySettings::default(),
             breaker: BreakerConfig::default(),
+            prices: Default::default(),
+            budgets: BudgetsSettings::default(),
         }
     }
 }
@@ -477,6 +535,23 @@ impl Settings {
         }
         if llm.retry.max_attempts == 0 || llm.retry.deadline_ms == 0 {
             problems.push("llm.retry: max_attempts and deadline_ms must be at least 1".into());
+        }
+        for (model, price) in &llm.prices {
+            let valid = |v: f64| v.is_finite() && (0.0..=10_000.0).contains(&v);
+            if !valid(price.input_per_million_usd) || !valid(price.output_per_million_usd) {
+                problems.push(format!(
+                    "llm.prices.{model}: prices must be between 0 and 10000 USD per million tokens"
+                ));
+            }
+        }
+        for (plan, budget) in [
+            ("free", &llm.budgets.free),
+            ("pro", &llm.budgets.pro),
+            ("team", &llm.budgets.team),
+        ] {
+            if !(budget.monthly_cost_usd.is_finite() && budget.monthly_cost_usd >= 0.0) {
+                problems.push(format!("llm.budgets.{plan}.monthly_cost_usd: must be 0 or more"));
+            }
         }
         if !(0.0..=1.0).contains(&llm.breaker.error_ratio) || llm.breaker.consecutive_failures == 0 {
             problems.push("llm.breaker: error_ratio must be within 0–1 and consecutive_failures at least 1".into());

@@ -11,8 +11,10 @@ use plansmith_domain::output::{OutputParser, OutputPiece};
 use plansmith_domain::planner::{PlanningContext, Turn};
 use plansmith_domain::prompt::build_messages;
 use plansmith_domain::{DocumentContent, MessageId, MessageStatus, SessionId, Workflows};
-use plansmith_llm::{CompletionRequest, Gateway, GatewayEvent, LlmError};
-use plansmith_store::{DocumentUpdate, EndedReply, FinishedReply, Message, PlanningSession, Store, StoreError};
+use plansmith_llm::{CompletionRequest, Gateway, GatewayEvent, LlmError, Usage};
+use plansmith_store::{
+    DocumentUpdate, EndedReply, FinishedReply, LlmCall, Message, PlanningSession, Store, StoreError,
+};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,6 +30,51 @@ pub struct Generator {
     settings: Arc<Settings>,
     tracker: TaskTracker,
     cancel: CancellationToken,
+}
+
+/// What the model call of one reply took, for its `llm_calls` record.
+struct CallStats {
+    started: Instant,
+    ttft: Option<Duration>,
+    attempts: i64,
+    provider: String,
+    model: String,
+    usage: Usage,
+}
+
+impl CallStats {
+    fn new((provider, model): (&str, &str)) -> Self {
+        Self {
+            started: Instant::now(),
+            ttft: None,
+            attempts: 0,
+            provider: provider.to_owned(),
+            model: model.to_owned(),
+            usage: Usage::default(),
+        }
+    }
+
+    fn record(&self, gateway: &Gateway, session: &PlanningSession, reply: &Message, outcome: &str) -> Option<LlmCall> {
+        // Nothing to record when no model was called (e.g. interrupted while queued).
+        if self.attempts == 0 && self.ttft.is_none() {
+            return None;
+        }
+        Some(LlmCall {
+            user_id: session.user_id,
+            session_id: session.id,
+            reply_id: reply.id,
+            provider: self.provider.clone(),
+            model: self.model.clone(),
+            input_tokens: self.usage.input_tokens as i64,
+            output_tokens: self.usage.output_tokens as i64,
+            cost_micros: gateway.cost_micros(&self.model, self.usage),
+            latency_ms: self.started.elapsed().as_millis() as i64,
+            ttft_ms: self.ttft.map(|t| t.as_millis() as i64),
+            attempts: self.attempts.max(1),
+            outcome: outcome.to_owned(),
+            created_at: chrono::Utc::now(),
+        })
+    }
 }
 
 /// Why a generation ended without a complete reply.
@@ -101,7 +148,7 @@ impl Generator {
                     message: "The reply could not be started because storage is unavailable. Retry it in a moment."
                         .into(),
                 };
-                self.end(&reply, String::new(), stop).await?;
+                self.end(&reply, String::new(), stop, None).await?;
                 return Err(e);
             }
         }
@@ -112,7 +159,7 @@ impl Generator {
                     code: "storage_error",
                     message: "The conversation could not be loaded. Retry the reply in a moment.".into(),
                 };
-                self.end(&reply, String::new(), stop).await?;
+                self.end(&reply, String::new(), stop, None).await?;
                 return Err(e);
             }
         };
@@ -124,21 +171,26 @@ impl Generator {
         let mut content = String::new();
         let mut updates: Vec<(String, String)> = Vec::new();
         let mut notes: Vec<String> = Vec::new();
-        let started = Instant::now();
+        let mut stats = CallStats::new(self.gateway.first());
         let outcome = self
-            .stream(&reply, request, &mut content, &mut updates, &mut notes)
+            .stream(&reply, request, &mut content, &mut updates, &mut notes, &mut stats)
             .await;
-        metrics::histogram!("plansmith_reply_duration_seconds").record(started.elapsed().as_secs_f64());
-        let producer = match outcome {
-            Ok(producer) => producer,
-            Err(stop) => return self.end(&reply, content, stop).await,
-        };
+        metrics::histogram!("plansmith_reply_duration_seconds").record(stats.started.elapsed().as_secs_f64());
+        if let Err(stop) = outcome {
+            let outcome = if matches!(stop, Stop::Interrupted) {
+                "interrupted"
+            } else {
+                "failed"
+            };
+            let call = stats.record(&self.gateway, &session, &reply, outcome);
+            return self.end(&reply, content, stop, call).await;
+        }
         for note in notes {
             let text = format!("\n\n_{note}_");
             self.log.append(reply.id.0, "token", json!({ "text": text })).await.ok();
             content.push_str(&text);
         }
-        self.commit(&session, &reply, content, updates, producer).await
+        self.commit(&session, &reply, content, updates, &stats).await
     }
 
     /// Streams the provider output: chat text becomes `token` events, valid section blocks
@@ -154,7 +206,8 @@ impl Generator {
         content: &mut String,
         updates: &mut Vec<(String, String)>,
         notes: &mut Vec<String>,
-    ) -> Result<(String, String), Stop> {
+        stats: &mut CallStats,
+    ) -> Result<(), Stop> {
         let step = request.context.step().clone();
         let mut stream = self.gateway.stream(request);
         let mut parser = OutputParser::new();
@@ -170,6 +223,7 @@ impl Generator {
             let pieces = match event {
                 Some(GatewayEvent::Text(text)) => {
                     if std::mem::take(&mut first) {
+                        stats.ttft = Some(started.elapsed());
                         metrics::histogram!("plansmith_reply_first_token_seconds")
                             .record(started.elapsed().as_secs_f64());
                     }
@@ -189,12 +243,21 @@ impl Generator {
                         })?;
                     continue;
                 }
-                Some(GatewayEvent::Finished { provider, model, .. }) => {
+                Some(GatewayEvent::Finished {
+                    provider,
+                    model,
+                    usage,
+                    attempts,
+                }) => {
+                    (stats.provider, stats.model, stats.usage, stats.attempts) =
+                        (provider, model, usage, attempts.into());
                     let rest = std::mem::take(&mut parser).finish();
-                    self.apply_pieces(reply, &step, rest, content, updates, notes).await?;
-                    return Ok((provider, model));
+                    return self.apply_pieces(reply, &step, rest, content, updates, notes).await;
                 }
-                Some(GatewayEvent::Failed { error, .. }) => return Err(failed(error)),
+                Some(GatewayEvent::Failed { error, attempts }) => {
+                    stats.attempts = attempts.into();
+                    return Err(failed(error));
+                }
                 None => {
                     return Err(Stop::Failed {
                         code: "provider_unavailable",
@@ -265,7 +328,7 @@ impl Generator {
         reply: &Message,
         content: String,
         updates: Vec<(String, String)>,
-        (provider, model): (String, String),
+        stats: &CallStats,
     ) -> Result<(), StoreError> {
         let mut document_updates = Vec::new();
         if !updates.is_empty() {
@@ -279,12 +342,13 @@ impl Generator {
         }
         let events = self.events_json(reply.id).await;
         let finished = FinishedReply {
-            provider,
-            model,
+            provider: stats.provider.clone(),
+            model: stats.model.clone(),
             reply_id: reply.id,
             content: content.clone(),
             events,
             updates: document_updates,
+            call: stats.record(&self.gateway, session, reply, "complete"),
         };
         let applied = match self.store.finish_reply(finished).await {
             Ok(applied) => applied,
@@ -295,7 +359,7 @@ impl Generator {
                     code: "storage_error",
                     message: "The reply could not be saved. Retry it in a moment.".into(),
                 };
-                self.end(reply, content, stop).await?;
+                self.end(reply, content, stop, None).await?;
                 return Err(e);
             }
         };
@@ -318,7 +382,7 @@ impl Generator {
     }
 
     /// Records a reply that ends without success, then closes its stream with `error`.
-    async fn end(&self, reply: &Message, content: String, stop: Stop) -> Result<(), StoreError> {
+    async fn end(&self, reply: &Message, content: String, stop: Stop, call: Option<LlmCall>) -> Result<(), StoreError> {
         let (status, code, message) = match stop {
             Stop::Failed { code, message } => (MessageStatus::Failed, code, message),
             Stop::Interrupted => (
@@ -336,6 +400,7 @@ impl Generator {
             events,
             error_code: code.to_owned(),
             error_message: message.clone(),
+            call,
         };
         let saved = self.store.end_reply(ended).await;
         metrics::counter!("plansmith_replies_total", "outcome" => status.as_str()).increment(1);

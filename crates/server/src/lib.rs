@@ -2,6 +2,7 @@
 //! request ids, health checks, the OpenAPI document and graceful shutdown. It wires the
 //! store, cache and LLM crates together and is the only crate that knows HTTP.
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod config;

@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use plansmith_cache::StreamEvent;
@@ -143,6 +143,7 @@ pub async fn post(
             "Split the text into several messages.",
         ));
     }
+    check_budget(&state, &auth).await?;
     let step = session
         .current_step
         .clone()
@@ -155,6 +156,44 @@ pub async fn post(
         reply: reply_ref(id, &reply),
     };
     Ok((StatusCode::ACCEPTED, Json(response)))
+}
+
+/// Refuses a message when the user's plan budget for this calendar month (UTC) is used up.
+async fn check_budget(state: &AppState, auth: &AuthUser) -> ApiResult<()> {
+    let now = Utc::now();
+    let month_start = now
+        .date_naive()
+        .with_day(1)
+        .expect("day 1 exists")
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc();
+    let next_month = month_start
+        .checked_add_months(chrono::Months::new(1))
+        .expect("dates within range");
+    let budget = state.settings.llm.budgets.for_plan(auth.user.plan);
+    let used = state.store.usage_since(auth.id(), month_start).await?;
+    let plan = auth.user.plan.as_str();
+    let resets = next_month.format("%Y-%m-%d");
+    let message = if used.tokens as u64 >= budget.monthly_tokens {
+        format!(
+            "You have used {} of the {} tokens your {plan} plan includes this month.",
+            used.tokens, budget.monthly_tokens
+        )
+    } else if used.cost_micros as f64 >= budget.monthly_cost_usd * 1e6 {
+        format!(
+            "You have used ${:.2} of the ${:.2} your {plan} plan includes this month.",
+            used.cost_micros as f64 / 1e6,
+            budget.monthly_cost_usd
+        )
+    } else {
+        return Ok(());
+    };
+    let wait = (next_month - now).to_std().unwrap_or_default();
+    let mut error = ApiError::too_many(message, wait);
+    error.code = "over_budget";
+    error.hint = format!("The budget resets on {resets} (UTC). Upgrade your plan to keep planning now.");
+    Err(error)
 }
 
 /// The conversation, oldest first.

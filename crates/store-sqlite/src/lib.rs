@@ -8,10 +8,10 @@ use plansmith_domain::{
     Author, DocumentContent, DocumentId, Email, MessageId, MessageStatus, Role, SessionId, SessionStatus, UserId,
     content_hash,
 };
-use plansmith_store::rows::{DocumentRow, MessageRow, RevisionRow, SessionRow, UserRow};
+use plansmith_store::rows::{DocumentRow, LlmCallRow, MessageRow, RevisionRow, SessionRow, UserRow};
 use plansmith_store::{
-    AppliedRevision, DocumentSnapshot, DocumentSummary, EndedReply, FinishedReply, Message, NewSession, NewUser,
-    PlanningSession, PoolStats, Result, RevisionInfo, StepAdvance, Store, StoreError, User,
+    AppliedRevision, DocumentSnapshot, DocumentSummary, EndedReply, FinishedReply, LlmCall, Message, NewSession,
+    NewUser, PlanningSession, PoolStats, Result, RevisionInfo, StepAdvance, Store, StoreError, UsageTotals, User,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
@@ -226,6 +226,32 @@ async fn fetch_message(tx: &mut Transaction<'_, Sqlite>, id: MessageId) -> Resul
         .await
         .map_err(db_err)?;
     row.try_into()
+}
+
+/// Records a model call inside the caller's transaction.
+async fn insert_call(tx: &mut Transaction<'_, Sqlite>, call: &LlmCall) -> Result<()> {
+    let id = Uuid::now_v7();
+    sqlx::query!(
+        "INSERT INTO llm_calls (id, user_id, session_id, reply_id, provider, model, input_tokens, output_tokens, cost_micros, latency_ms, ttft_ms, attempts, outcome, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        id,
+        call.user_id.0,
+        call.session_id.0,
+        call.reply_id.0,
+        call.provider,
+        call.model,
+        call.input_tokens,
+        call.output_tokens,
+        call.cost_micros,
+        call.latency_ms,
+        call.ttft_ms,
+        call.attempts,
+        call.outcome,
+        call.created_at
+    )
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
 }
 
 #[async_trait]
@@ -521,16 +547,24 @@ impl Store for SqliteStore {
         if done.rows_affected() != 1 {
             return Err(StoreError::InvalidState("the reply is no longer streaming".into()));
         }
+        if let Some(call) = &finished.call {
+            insert_call(&mut tx, call).await?;
+        }
         tx.commit().await.map_err(db_err)?;
         Ok(applied)
     }
 
     async fn end_reply(&self, ended: EndedReply) -> Result<()> {
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
         sqlx::query!("UPDATE messages SET status = ?, content = ?, events = ?, error_code = ?, error_message = ?, updated_at = ? \
              WHERE id = ? AND status IN ('queued', 'streaming')", ended.status.as_str(), &ended.content, &ended.events, &ended.error_code, &ended.error_message, Utc::now(), ended.reply_id.0)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
+        if let Some(call) = &ended.call {
+            insert_call(&mut tx, call).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 
@@ -557,6 +591,25 @@ impl Store for SqliteStore {
         let message = fetch_message(&mut tx, reply).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(message)
+    }
+
+    async fn usage_since(&self, user: UserId, since: DateTime<Utc>) -> Result<UsageTotals> {
+        let row = sqlx::query!("SELECT COALESCE(SUM(input_tokens + output_tokens), 0) AS \"tokens!: i64\", COALESCE(SUM(cost_micros), 0) AS \"cost!: i64\" FROM llm_calls WHERE user_id = ? AND created_at >= ?", user.0, since)
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db_err)?;
+        Ok(UsageTotals {
+            tokens: row.tokens,
+            cost_micros: row.cost,
+        })
+    }
+
+    async fn llm_calls_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<LlmCall>> {
+        let rows = sqlx::query_as!(LlmCallRow, "SELECT user_id AS \"user_id: Uuid\", session_id AS \"session_id: Uuid\", reply_id AS \"reply_id: Uuid\", provider, model, input_tokens, output_tokens, cost_micros, latency_ms, ttft_ms, attempts, outcome, created_at AS \"created_at: DateTime<Utc>\" FROM llm_calls WHERE created_at >= ? AND created_at < ? ORDER BY created_at", from, to)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn interrupt_unfinished(&self) -> Result<u64> {

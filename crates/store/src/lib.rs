@@ -148,6 +148,34 @@ pub struct DocumentUpdate {
     pub sections: Vec<(String, String)>,
 }
 
+/// One model call of a reply (all its attempts), for cost tracking and provider monitoring.
+#[derive(Debug, Clone)]
+pub struct LlmCall {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub reply_id: MessageId,
+    pub provider: String,
+    pub model: String,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    /// Integer micro-dollars.
+    pub cost_micros: i64,
+    pub latency_ms: i64,
+    /// Time to first token; none when no token came.
+    pub ttft_ms: Option<i64>,
+    pub attempts: i64,
+    /// `complete`, `failed` or `interrupted`.
+    pub outcome: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Tokens and cost a user used since some time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UsageTotals {
+    pub tokens: i64,
+    pub cost_micros: i64,
+}
+
 /// A reply that finished successfully, committed with its document changes.
 #[derive(Debug, Clone)]
 pub struct FinishedReply {
@@ -159,6 +187,8 @@ pub struct FinishedReply {
     /// The reply's stream events (JSON), kept so a finished stream can be replayed later.
     pub events: String,
     pub updates: Vec<DocumentUpdate>,
+    /// The model call, recorded in the same transaction.
+    pub call: Option<LlmCall>,
 }
 
 /// A reply that ended without success (`failed` or `interrupted`).
@@ -170,6 +200,7 @@ pub struct EndedReply {
     pub events: String,
     pub error_code: String,
     pub error_message: String,
+    pub call: Option<LlmCall>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,6 +275,10 @@ pub trait Store: Send + Sync + 'static {
     async fn save_reply_events(&self, reply: MessageId, events: &str) -> Result<()>;
     /// `failed`/`interrupted` → `queued` with empty content; `InvalidState` otherwise.
     async fn reset_reply(&self, reply: MessageId) -> Result<Message>;
+    /// Tokens and cost of a user's model calls since `since` (for monthly budgets).
+    async fn usage_since(&self, user: UserId, since: DateTime<Utc>) -> Result<UsageTotals>;
+    /// Every model call in `[from, to)`, oldest first (for usage reports).
+    async fn llm_calls_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<LlmCall>>;
     /// Marks replies left `queued` or `streaming` (by a crash) as `interrupted`.
     async fn interrupt_unfinished(&self) -> Result<u64>;
 

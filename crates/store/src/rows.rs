@@ -174,3 +174,47 @@ impl TryFrom<RevisionRow> for RevisionInfo {
         })
     }
 }
+
+#[derive(sqlx::FromRow)]
+pub struct LlmCallRow {
+    pub user_id: Uuid,
+    pub session_id: Option<Uuid>,
+    pub reply_id: Option<Uuid>,
+    pub provider: String,
+    pub model: String,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_micros: i64,
+    pub latency_ms: i64,
+    pub ttft_ms: Option<i64>,
+    pub attempts: i64,
+    pub outcome: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<LlmCallRow> for crate::LlmCall {
+    fn from(r: LlmCallRow) -> Self {
+        crate::LlmCall {
+            user_id: r.user_id.into(),
+            // A deleted session or reply leaves the call (for cost history) without them.
+            session_id: r
+                .session_id
+                .map(Into::into)
+                .unwrap_or(plansmith_domain::SessionId(Uuid::nil())),
+            reply_id: r
+                .reply_id
+                .map(Into::into)
+                .unwrap_or(plansmith_domain::MessageId(Uuid::nil())),
+            provider: r.provider,
+            model: r.model,
+            input_tokens: r.input_tokens,
+            output_tokens: r.output_tokens,
+            cost_micros: r.cost_micros,
+            latency_ms: r.latency_ms,
+            ttft_ms: r.ttft_ms,
+            attempts: r.attempts,
+            outcome: r.outcome,
+            created_at: r.created_at,
+        }
+    }
+}

@@ -277,3 +277,115 @@ async fn the_breaker_opens_after_failures_and_probes_after_a_pause() {
         "one probe after the open period"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn costs_equal_reported_usage_times_price_and_admins_see_them() {
+    let healthy = mock(fast(None)).await;
+    let url = healthy.url.clone();
+    let app = app(move |s| {
+        s.llm.providers = vec![provider("primary", "openai", &url)];
+        s.llm.route = vec!["primary".into()];
+        s.llm.prices.insert(
+            "primary-model".into(),
+            plansmith_server::config::PriceSettings {
+                input_per_million_usd: 3.0,
+                output_per_million_usd: 15.0,
+            },
+        );
+    })
+    .await;
+    for _ in 0..3 {
+        let (reply, _) = exchange(&app).await;
+        assert_eq!(reply["status"], "complete");
+    }
+    let (input, output) = (
+        healthy.stats.input_tokens.load(Ordering::SeqCst) as i64,
+        healthy.stats.output_tokens.load(Ordering::SeqCst) as i64,
+    );
+    assert!(input > 0 && output > 0);
+
+    // Members may not look; admins may (granted through the store, as the CLI does).
+    let member = app.user().await;
+    let (status, body) = app.get("/api/v1/admin/llm/usage", &member).await;
+    assert_eq!(status, reqwest::StatusCode::FORBIDDEN, "{body}");
+    let email = app.get("/api/v1/me", &member).await.1["email"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let settings = app.settings.clone();
+    let store = plansmith_server::open_store(&settings, false).await.unwrap();
+    store
+        .set_user_role(
+            &plansmith_domain::Email::parse(&email).unwrap(),
+            plansmith_domain::Role::Admin,
+        )
+        .await
+        .unwrap();
+
+    let (status, report) = app.get("/api/v1/admin/llm/usage?group_by=model", &member).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{report}");
+    let row = &report["items"][0];
+    assert_eq!(row["key"], "primary-model");
+    assert_eq!(row["calls"], 3);
+    assert_eq!(row["input_tokens"], input, "tokens as the provider reported them");
+    assert_eq!(row["output_tokens"], output);
+    assert_eq!(
+        row["cost_micros"],
+        input * 3 + output * 15,
+        "exactly usage × price, in micro-dollars"
+    );
+    assert_eq!(row["error_rate"], 0.0);
+    assert!(row["ttft_ms_p50"].as_i64().unwrap() >= 20, "{row}");
+    let (status, by_day) = app.get("/api/v1/admin/llm/usage?group_by=day", &member).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert_eq!(
+        by_day["items"][0]["key"],
+        chrono::Utc::now().format("%Y-%m-%d").to_string()
+    );
+    let (status, _) = app.get("/api/v1/admin/llm/usage?group_by=planet", &member).await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST);
+
+    let (status, providers) = app.get("/api/v1/admin/llm/providers", &member).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert_eq!(providers["items"][0]["name"], "primary");
+    assert_eq!(providers["items"][0]["breaker"], "closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_over_budget_gets_a_clear_error_naming_the_limit_and_reset() {
+    let app = app(|s| s.llm.budgets.free.monthly_tokens = 50).await;
+    let token = app.user().await;
+    let sid = app.session(&token, "quick-brief").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sent = app.say(&token, &sid, "Draft the rest").await;
+    app.wait_reply(&token, &sid, sent["reply"]["id"].as_str().unwrap())
+        .await;
+    let response = app
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/sessions/{sid}/messages"),
+            Some(&token),
+            Some(serde_json::json!({"content": "more"})),
+        )
+        .await;
+    assert_eq!(response.status(), reqwest::StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "over_budget");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("50 tokens your free plan includes"),
+        "{body}"
+    );
+    assert!(body["error"]["hint"].as_str().unwrap().contains("resets on"), "{body}");
+    let (_, messages) = app.get(&format!("/api/v1/sessions/{sid}/messages"), &token).await;
+    assert_eq!(
+        messages["items"].as_array().unwrap().len(),
+        3,
+        "the refused message was not stored"
+    );
+}

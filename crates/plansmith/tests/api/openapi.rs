@@ -41,6 +41,8 @@ async fn openapi_document_covers_every_route() {
         ("get", "/api/openapi.json"),
         ("get", "/metrics"),
         ("post", "/api/v1/rum"),
+        ("get", "/api/v1/admin/llm/providers"),
+        ("get", "/api/v1/admin/llm/usage"),
     ];
     for (method, path) in expected {
         assert!(

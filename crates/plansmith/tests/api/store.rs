@@ -5,7 +5,8 @@ use crate::testdb::TestDb;
 use chrono::{Duration as ChronoDuration, Utc};
 use plansmith_domain::{DocumentId, Email, MessageStatus, Role, SessionId, SessionStatus, UserId};
 use plansmith_store::{
-    DocumentUpdate, EndedReply, FinishedReply, NewDocument, NewSession, NewUser, StepAdvance, Store, StoreError,
+    DocumentUpdate, EndedReply, FinishedReply, LlmCall, NewDocument, NewSession, NewUser, StepAdvance, Store,
+    StoreError,
 };
 use plansmith_store_postgres::{PgOptions, PgStore};
 use plansmith_store_sqlite::{SqliteOptions, SqliteStore};
@@ -330,6 +331,7 @@ async fn replies_commit_with_their_revision(b: Backend) {
             reply_id: reply.id,
             provider: "secondary".into(),
             model: "model-b".into(),
+            call: Some(call(owner, id, reply.id, "complete", 1200, 300, 4_500)),
             content: "Half done.".into(),
             events: "[]".into(),
             updates: vec![DocumentUpdate {
@@ -363,12 +365,34 @@ async fn replies_commit_with_their_revision(b: Backend) {
         events: "[]".into(),
         error_code: "provider_unavailable".into(),
         error_message: "Try again".into(),
+        call: Some(call(owner, id, second.id, "failed", 0, 0, 0)),
     };
     store.end_reply(ended).await.unwrap();
     let failed = store.get_message(id, second.id).await.unwrap().unwrap();
     assert_eq!(
         (failed.status, failed.content.as_str(), failed.error_code.as_deref()),
         (MessageStatus::Failed, "Part", Some("provider_unavailable"))
+    );
+    // Both calls are recorded with their replies, in the same transactions.
+    let since = Utc::now() - ChronoDuration::hours(1);
+    let totals = store.usage_since(owner, since).await.unwrap();
+    assert_eq!((totals.tokens, totals.cost_micros), (1500, 4_500));
+    let calls = store
+        .llm_calls_between(since, Utc::now() + ChronoDuration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(
+        (calls[0].outcome.as_str(), calls[0].provider.as_str(), calls[0].ttft_ms),
+        ("complete", "secondary", Some(120))
+    );
+    assert_eq!(calls[1].outcome, "failed");
+    assert!(
+        store
+            .llm_calls_between(since - ChronoDuration::hours(2), since)
+            .await
+            .unwrap()
+            .is_empty()
     );
     let reset = store.reset_reply(second.id).await.unwrap();
     assert_eq!(
@@ -394,6 +418,32 @@ async fn replies_commit_with_their_revision(b: Backend) {
         (cut.status, cut.content.as_str()),
         (MessageStatus::Interrupted, "Partial words")
     );
+}
+
+fn call(
+    user: UserId,
+    session: SessionId,
+    reply: plansmith_domain::MessageId,
+    outcome: &str,
+    input: i64,
+    output: i64,
+    cost: i64,
+) -> LlmCall {
+    LlmCall {
+        user_id: user,
+        session_id: session,
+        reply_id: reply,
+        provider: "secondary".into(),
+        model: "model-b".into(),
+        input_tokens: input,
+        output_tokens: output,
+        cost_micros: cost,
+        latency_ms: 900,
+        ttft_ms: (outcome == "complete").then_some(120),
+        attempts: 2,
+        outcome: outcome.into(),
+        created_at: Utc::now(),
+    }
 }
 
 async fn corrupted_revisions_are_detected_on_read(b: Backend) {

@@ -1,0 +1,210 @@
+//! The admin API (role `admin`, checked on every request): LLM providers with their breaker
+//! state and limits, and usage (calls, tokens, cost, errors, latency) grouped by provider,
+//! model, user or day.
+
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiQuery;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use plansmith_domain::Role;
+use plansmith_store::LlmCall;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::{IntoParams, ToSchema};
+
+/// A signed-in admin; anyone else gets 403.
+pub struct AdminUser(pub AuthUser);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        if user.user.role != Role::Admin {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "This part of the API is for administrators.",
+                "Ask an administrator to grant you the admin role (plansmith users set-role EMAIL admin).",
+            ));
+        }
+        Ok(Self(user))
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProviderList {
+    pub items: Vec<ProviderView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProviderView {
+    /// The configured `name`.
+    pub name: String,
+    pub model: String,
+    /// `closed`, `open` or `half_open`.
+    pub breaker: String,
+    pub in_flight: u64,
+    pub requests_per_minute: Option<u32>,
+    pub tokens_per_minute: Option<u64>,
+    pub max_concurrency: Option<u32>,
+}
+
+/// The route's targets in order, with breaker state, limits and calls in flight.
+#[utoipa::path(get, path = "/api/v1/admin/llm/providers", tag = "admin",
+    responses((status = 200, body = ProviderList), (status = 403, body = crate::error::ErrorBody)))]
+pub async fn providers(State(state): State<AppState>, _admin: AdminUser) -> Json<ProviderList> {
+    let configs = &state.settings.llm.providers;
+    let items = state
+        .generator
+        .gateway()
+        .snapshot()
+        .into_iter()
+        .map(|t| {
+            let config = configs.iter().find(|p| p.name == t.name);
+            ProviderView {
+                breaker: t.breaker.as_str().into(),
+                in_flight: t.in_flight,
+                requests_per_minute: config.and_then(|c| c.requests_per_minute),
+                tokens_per_minute: config.and_then(|c| c.tokens_per_minute),
+                max_concurrency: config.and_then(|c| c.max_concurrency),
+                name: t.name,
+                model: t.model,
+            }
+        })
+        .collect();
+    Json(ProviderList { items })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct UsageQuery {
+    /// `provider`, `model`, `user` or `day`.
+    pub group_by: Option<String>,
+    /// Start (RFC 3339, inclusive); default 30 days before `to`.
+    pub from: Option<DateTime<Utc>>,
+    /// End (RFC 3339, exclusive); default now.
+    pub to: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UsageReport {
+    pub group_by: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub items: Vec<UsageRow>,
+}
+
+#[derive(Serialize, ToSchema, PartialEq, Debug)]
+pub struct UsageRow {
+    /// Provider name, model, user id or day (YYYY-MM-DD, UTC).
+    pub key: String,
+    pub calls: u64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    /// Integer micro-dollars.
+    pub cost_micros: i64,
+    /// Share of calls that did not complete, 0.0–1.0.
+    pub error_rate: f64,
+    pub latency_ms_p50: i64,
+    pub latency_ms_p95: i64,
+    /// Over calls that produced a first token.
+    pub ttft_ms_p50: Option<i64>,
+    pub ttft_ms_p95: Option<i64>,
+}
+
+/// Model calls, tokens, cost, error rate and latency percentiles, grouped.
+#[utoipa::path(get, path = "/api/v1/admin/llm/usage", tag = "admin", params(UsageQuery),
+    responses((status = 200, body = UsageReport), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+pub async fn usage(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    ApiQuery(q): ApiQuery<UsageQuery>,
+) -> ApiResult<Json<UsageReport>> {
+    let group_by = q.group_by.unwrap_or_else(|| "provider".into());
+    if !matches!(group_by.as_str(), "provider" | "model" | "user" | "day") {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("group_by: '{group_by}' is not one of provider, model, user, day"),
+            "Use group_by=provider, model, user or day.",
+        ));
+    }
+    let to = q.to.unwrap_or_else(Utc::now);
+    let from = q.from.unwrap_or(to - ChronoDuration::days(30));
+    if from >= to {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "from: must be before to",
+            "Give a range with from < to.",
+        ));
+    }
+    let calls = state.store.llm_calls_between(from, to).await?;
+    Ok(Json(UsageReport {
+        items: aggregate(&calls, &group_by),
+        group_by,
+        from,
+        to,
+    }))
+}
+
+fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (p * sorted.len() as f64).ceil().max(1.0) as usize;
+    Some(sorted[rank.min(sorted.len()) - 1])
+}
+
+/// Groups calls by the key and computes totals and nearest-rank percentiles.
+pub fn aggregate(calls: &[LlmCall], group_by: &str) -> Vec<UsageRow> {
+    let mut groups: BTreeMap<String, Vec<&LlmCall>> = BTreeMap::new();
+    for call in calls {
+        let key = match group_by {
+            "model" => call.model.clone(),
+            "user" => call.user_id.to_string(),
+            "day" => call.created_at.format("%Y-%m-%d").to_string(),
+            _ => call.provider.clone(),
+        };
+        groups.entry(key).or_default().push(call);
+    }
+    groups
+        .into_iter()
+        .map(|(key, calls)| {
+            let mut latency: Vec<i64> = calls.iter().map(|c| c.latency_ms).collect();
+            let mut ttft: Vec<i64> = calls.iter().filter_map(|c| c.ttft_ms).collect();
+            latency.sort_unstable();
+            ttft.sort_unstable();
+            let failed = calls.iter().filter(|c| c.outcome != "complete").count();
+            UsageRow {
+                key,
+                calls: calls.len() as u64,
+                input_tokens: calls.iter().map(|c| c.input_tokens).sum(),
+                output_tokens: calls.iter().map(|c| c.output_tokens).sum(),
+                cost_micros: calls.iter().map(|c| c.cost_micros).sum(),
+                error_rate: failed as f64 / calls.len() as f64,
+                latency_ms_p50: percentile(&latency, 0.5).unwrap_or(0),
+                latency_ms_p95: percentile(&latency, 0.95).unwrap_or(0),
+                ttft_ms_p50: percentile(&ttft, 0.5),
+                ttft_ms_p95: percentile(&ttft, 0.95),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let values: Vec<i64> = (1..=100).collect();
+        assert_eq!(percentile(&values, 0.5), Some(50));
+        assert_eq!(percentile(&values, 0.95), Some(95));
+        assert_eq!(percentile(&[7], 0.95), Some(7));
+        assert_eq!(percentile(&[], 0.5), None);
+    }
+}
