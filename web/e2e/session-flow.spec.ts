@@ -97,3 +97,15 @@ test('an existing session opens from the list', async ({ signedIn: page }) => {
   await expect(page).toHaveURL(new RegExp(`/sessions/${id}$`));
   await expect(page.getByRole('heading', { level: 1, name: 'Garden Planner' })).toBeVisible();
 });
+
+test('the session list pages through more than one page of sessions, newest first', async ({ signedIn: page }) => {
+  for (let i = 1; i <= 23; i++) await createSession(page, { title: `Plan ${String(i).padStart(2, '0')}` });
+  await page.reload();
+  const cards = page.locator('.session-card');
+  await expect(cards).toHaveCount(20);
+  await expect(cards.first()).toContainText('Plan 23');
+  await page.getByRole('button', { name: 'Show more sessions' }).click();
+  await expect(cards).toHaveCount(23);
+  await expect(cards.last()).toContainText('Plan 01');
+  await expect(page.getByRole('button', { name: 'Show more sessions' })).toHaveCount(0);
+});
