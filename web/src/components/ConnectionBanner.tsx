@@ -1,4 +1,4 @@
-import { connection, isOffline } from '../lib/connection';
+import { connection } from '../lib/connection';
 import { useStore } from '../lib/store';
 import { outboxItems } from '../lib/sync';
 
@@ -34,5 +34,3 @@ export function ConnectionBanner() {
     </div>
   );
 }
-
-export { isOffline };

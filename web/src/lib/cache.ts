@@ -35,9 +35,6 @@ export async function saveCopy<T>(path: string, data: T): Promise<void> {
   await idbPut<Entry<T>>('kv', { data, savedAt: Date.now() }, path).catch(() => {});
 }
 
-export async function readCopy<T>(path: string): Promise<T | undefined> {
-  return (await idbGet<Entry<T>>('kv', path).catch(() => undefined))?.data;
-}
 
 /** Sign-out: nothing of this account stays on the device. */
 export async function clearSavedData(): Promise<void> {

@@ -29,11 +29,6 @@ export function openDb(): Promise<IDBDatabase> {
   return opening;
 }
 
-/** For tests: forget the open connection (after deleting the database). */
-export function resetDbForTests(): void {
-  opening = null;
-}
-
 function done<T>(req: IDBRequest<T>): Promise<T> {
   return new Promise((resolve, reject) => {
     req.onsuccess = () => resolve(req.result);

@@ -3,7 +3,7 @@
 
 import { Marked, type Tokens } from 'marked';
 
-export function escapeHtml(text: string): string {
+function escapeHtml(text: string): string {
   return text
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
@@ -12,7 +12,7 @@ export function escapeHtml(text: string): string {
     .replace(/'/g, '&#39;');
 }
 
-export function safeHref(href: string): string | null {
+function safeHref(href: string): string | null {
   const trimmed = href.trim();
   if (/^(https?:|mailto:)/i.test(trimmed)) return trimmed;
   if (/^[/#?]/.test(trimmed) && !trimmed.startsWith('//')) return trimmed;
