@@ -184,15 +184,17 @@ pub struct Target {
     timeouts: Timeouts,
     breaker: Mutex<Breaker>,
     in_flight: std::sync::atomic::AtomicU64,
+    admission: Arc<crate::Admission>,
 }
 
 impl Target {
-    pub fn new(provider: Arc<dyn Provider>, timeouts: Timeouts) -> Self {
+    pub fn new(provider: Arc<dyn Provider>, timeouts: Timeouts, admission: Arc<crate::Admission>) -> Self {
         Self {
             provider,
             timeouts,
             breaker: Mutex::new(Breaker::new()),
             in_flight: Default::default(),
+            admission,
         }
     }
 }
@@ -205,11 +207,19 @@ pub struct TargetSnapshot {
     pub breaker: BreakerState,
     /// Calls running on this target now.
     pub in_flight: u64,
+    /// Requests waiting for admission.
+    pub queue_depth: usize,
+    pub limits: crate::Limits,
 }
 
 /// What the consumer of a gateway stream sees.
 #[derive(Debug, Clone, PartialEq)]
 pub enum GatewayEvent {
+    /// A provider took the request (sent before every attempt).
+    Admitted {
+        provider: String,
+        model: String,
+    },
     Text(String),
     /// Drop the text received so far: a new attempt starts.
     Restart {
@@ -271,22 +281,39 @@ impl Gateway {
                 model: t.provider.model().to_owned(),
                 breaker: t.breaker.lock().expect("breaker lock").state,
                 in_flight: t.in_flight.load(std::sync::atomic::Ordering::Relaxed),
+                queue_depth: t.admission.depth(),
+                limits: t.admission.limits(),
             })
             .collect()
     }
 
+    /// Whether a new request would be refused at once (the first target's queue is full).
+    pub fn is_full(&self) -> bool {
+        self.targets.first().is_some_and(|t| t.admission.is_full())
+    }
+
+    /// Where a waiting request (by its ticket) stands in its target's queue, from 1.
+    pub fn position(&self, ticket: &str) -> Option<usize> {
+        self.targets.iter().find_map(|t| t.admission.position(ticket))
+    }
+
     /// Streams one completion over the route. The call runs in its own task; dropping the
     /// stream abandons it.
-    pub fn stream(self: &Arc<Self>, request: CompletionRequest) -> BoxStream<'static, GatewayEvent> {
+    pub fn stream(
+        self: &Arc<Self>,
+        request: CompletionRequest,
+        caller: crate::Caller,
+    ) -> BoxStream<'static, GatewayEvent> {
         let (tx, rx) = mpsc::channel(64);
         let this = Arc::clone(self);
-        tokio::spawn(async move { this.drive(request, tx).await });
+        tokio::spawn(async move { this.drive(request, caller, tx).await });
         Box::pin(futures::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|e| (e, rx))
         }))
     }
 
-    async fn drive(&self, request: CompletionRequest, tx: mpsc::Sender<GatewayEvent>) {
+    async fn drive(&self, request: CompletionRequest, caller: crate::Caller, tx: mpsc::Sender<GatewayEvent>) {
+        let estimate = request.estimated_prompt_tokens() + u64::from(request.max_tokens);
         let deadline = Instant::now() + self.retry.deadline;
         let mut attempts = 0;
         let mut emitted = false;
@@ -309,10 +336,34 @@ impl Gateway {
                         return;
                     }
                 }
+                let admitted = tokio::select! {
+                    admitted = target.admission.acquire(caller.clone(), estimate) => admitted,
+                    () = tx.closed() => return,
+                };
+                let mut permit = match admitted {
+                    Ok(permit) => permit,
+                    Err(busy) => {
+                        let error = LlmError::Busy {
+                            retry_after: busy.retry_after,
+                        };
+                        let _ = tx.send(GatewayEvent::Failed { error, attempts }).await;
+                        return;
+                    }
+                };
+                let admitted = GatewayEvent::Admitted {
+                    provider: target.provider.name().to_owned(),
+                    model: target.provider.model().to_owned(),
+                };
+                if tx.send(admitted).await.is_err() {
+                    return;
+                }
                 attempts += 1;
                 target.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let outcome = self.attempt(target, request.clone(), &tx, &mut emitted, deadline).await;
                 target.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                let used = outcome.as_ref().map_or(0, |u| u.input_tokens + u.output_tokens);
+                permit.reconcile(used);
+                drop(permit);
                 let ok = outcome.is_ok();
                 target
                     .breaker

@@ -3,6 +3,7 @@
 //! gateway that routes a request over providers with retries, failover, timeouts and circuit
 //! breakers. Knows prompts and planning context, not sessions, storage or HTTP handlers.
 
+mod admission;
 mod anthropic;
 mod gateway;
 mod offline;
@@ -10,6 +11,7 @@ mod openai;
 mod pricing;
 mod sse;
 
+pub use admission::{Admission, Busy, Caller, Limits, Permit, QueueSettings};
 pub use anthropic::AnthropicProvider;
 pub use gateway::{
     BreakerSettings, BreakerState, Gateway, GatewayEvent, RetryPolicy, Target, TargetSnapshot, Timeouts,
@@ -78,12 +80,14 @@ pub enum LlmError {
     ContextLength(String),
     #[error("every model provider is unavailable right now")]
     NoTarget,
+    #[error("the planning agent is busy right now; try again in {} s", .retry_after.as_secs().max(1))]
+    Busy { retry_after: Duration },
 }
 
 impl LlmError {
     /// Whether trying again (later, or elsewhere) may succeed.
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, Self::Rejected(_) | Self::ContextLength(_))
+        !matches!(self, Self::Rejected(_) | Self::ContextLength(_) | Self::Busy { .. })
     }
 
     /// A stable machine-readable code for the error.
@@ -96,6 +100,7 @@ impl LlmError {
             Self::Rejected(_) => "provider_rejected",
             Self::ContextLength(_) => "context_too_long",
             Self::NoTarget => "provider_unavailable",
+            Self::Busy { .. } => "busy",
         }
     }
 

@@ -12,8 +12,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use plansmith_cache::{InProcessRateLimiter, InProcessSessionCache, InProcessStreamLog};
 use plansmith_llm::{
-    AnthropicProvider, BreakerSettings, Gateway, OfflineProvider, OpenAiProvider, Price, PriceTable, Provider,
-    RetryPolicy, Target, Timeouts,
+    Admission, AnthropicProvider, BreakerSettings, Gateway, Limits, OfflineProvider, OpenAiProvider, Price, PriceTable,
+    Provider, QueueSettings, RetryPolicy, Target, Timeouts,
 };
 use plansmith_store::{Store, StoreError};
 use plansmith_store_postgres::{PgOptions, PgStore};
@@ -119,13 +119,14 @@ fn build_gateway(settings: &Settings, only: Option<Arc<dyn Provider>>) -> Result
             Price::from_usd(p.input_per_million_usd, p.output_per_million_usd),
         )
     }));
+    let queue = QueueSettings {
+        max_length: llm.queue.max_length,
+        max_wait: Duration::from_secs(llm.queue.max_wait_seconds),
+        per_user_concurrency: llm.queue.per_user_concurrency,
+    };
     if let Some(provider) = only {
-        return Ok(Gateway::new(
-            vec![Target::new(provider, Timeouts::default())],
-            retry,
-            breaker,
-            prices,
-        ));
+        let target = Target::new(provider, Timeouts::default(), Admission::new(Limits::default(), queue));
+        return Ok(Gateway::new(vec![target], retry, breaker, prices));
     }
     let mut targets = Vec::new();
     for name in &llm.route {
@@ -133,7 +134,11 @@ fn build_gateway(settings: &Settings, only: Option<Arc<dyn Provider>>) -> Result
         let Some(config) = config else {
             // `offline` needs no declaration.
             let provider = Arc::new(OfflineProvider::new(llm.offline.tokens_per_second));
-            targets.push(Target::new(provider, Timeouts::default()));
+            targets.push(Target::new(
+                provider,
+                Timeouts::default(),
+                Admission::new(Limits::default(), queue),
+            ));
             continue;
         };
         let key = match &config.api_key_env {
@@ -164,7 +169,12 @@ fn build_gateway(settings: &Settings, only: Option<Arc<dyn Provider>>) -> Result
             stall: Duration::from_millis(config.stall_timeout_ms),
             total: Duration::from_millis(config.total_timeout_ms),
         };
-        targets.push(Target::new(provider, timeouts));
+        let limits = Limits {
+            requests_per_minute: config.requests_per_minute,
+            tokens_per_minute: config.tokens_per_minute,
+            max_concurrency: config.max_concurrency,
+        };
+        targets.push(Target::new(provider, timeouts, Admission::new(limits, queue)));
     }
     Ok(Gateway::new(targets, retry, breaker, prices))
 }

@@ -85,6 +85,29 @@ pub struct LlmSettings {
     pub prices: std::collections::BTreeMap<String, PriceSettings>,
     /// Monthly budgets per plan.
     pub budgets: BudgetsSettings,
+    /// The admission queue in front of each provider.
+    pub queue: QueueConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Waiting replies per provider; beyond it new messages get 429 at once.
+    pub max_length: usize,
+    /// Longest a reply waits for a provider before it fails as busy.
+    pub max_wait_seconds: u64,
+    /// Replies one user may have running on one provider at once.
+    pub per_user_concurrency: u32,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            max_length: 1000,
+            max_wait_seconds: 30,
+            per_user_concurrency: 2,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -340,6 +363,7 @@ impl Default for LlmSettings {
             breaker: BreakerConfig::default(),
             prices: Default::default(),
             budgets: BudgetsSettings::default(),
+            queue: QueueConfig::default(),
         }
     }
 }
@@ -532,6 +556,9 @@ impl Settings {
             if name != "offline" && !names.contains(name.as_str()) {
                 problems.push(format!("llm.route: '{name}' is not the name of any [[llm.providers]]"));
             }
+        }
+        if llm.queue.max_wait_seconds == 0 || llm.queue.per_user_concurrency == 0 {
+            problems.push("llm.queue: max_wait_seconds and per_user_concurrency must be at least 1".into());
         }
         if llm.retry.max_attempts == 0 || llm.retry.deadline_ms == 0 {
             problems.push("llm.retry: max_attempts and deadline_ms must be at least 1".into());

@@ -11,7 +11,7 @@ use plansmith_domain::output::{OutputParser, OutputPiece};
 use plansmith_domain::planner::{PlanningContext, Turn};
 use plansmith_domain::prompt::build_messages;
 use plansmith_domain::{DocumentContent, MessageId, MessageStatus, SessionId, Workflows};
-use plansmith_llm::{CompletionRequest, Gateway, GatewayEvent, LlmError, Usage};
+use plansmith_llm::{Caller, CompletionRequest, Gateway, GatewayEvent, LlmError, Usage};
 use plansmith_store::{
     DocumentUpdate, EndedReply, FinishedReply, LlmCall, Message, PlanningSession, Store, StoreError,
 };
@@ -30,6 +30,15 @@ pub struct Generator {
     settings: Arc<Settings>,
     tracker: TaskTracker,
     cancel: CancellationToken,
+}
+
+/// What a reply has collected so far: its chat text, valid section updates, and notes about
+/// updates that could not be applied.
+#[derive(Default)]
+struct Draft {
+    content: String,
+    updates: Vec<(String, String)>,
+    notes: Vec<String>,
 }
 
 /// What the model call of one reply took, for its `llm_calls` record.
@@ -103,11 +112,12 @@ impl Generator {
     }
 
     /// Starts generating `reply` in the background. The stream log must already be open.
-    pub fn spawn(self: &Arc<Self>, session: PlanningSession, reply: Message) {
+    /// `paid`: the user's plan is a paid one (its replies go first when providers are busy).
+    pub fn spawn(self: &Arc<Self>, session: PlanningSession, reply: Message, paid: bool) {
         let this = Arc::clone(self);
         self.tracker.spawn(async move {
             let reply_id = reply.id;
-            if let Err(e) = this.run(session, reply).await {
+            if let Err(e) = this.run(session, reply, paid).await {
                 tracing::error!(reply = %reply_id, error = %e, "generation could not be recorded");
             }
         });
@@ -137,21 +147,7 @@ impl Generator {
         }
     }
 
-    async fn run(&self, session: PlanningSession, reply: Message) -> Result<(), StoreError> {
-        let (provider, model) = self.gateway.first();
-        match self.store.start_reply(reply.id, provider, model).await {
-            Ok(()) => {}
-            Err(StoreError::InvalidState(_)) => return Ok(()),
-            Err(e) => {
-                let stop = Stop::Failed {
-                    code: "storage_error",
-                    message: "The reply could not be started because storage is unavailable. Retry it in a moment."
-                        .into(),
-                };
-                self.end(&reply, String::new(), stop, None).await?;
-                return Err(e);
-            }
-        }
+    async fn run(&self, session: PlanningSession, reply: Message, paid: bool) -> Result<(), StoreError> {
         let context = match self.context(&session, &reply).await {
             Ok(context) => context,
             Err(e) => {
@@ -168,13 +164,14 @@ impl Generator {
             max_tokens: self.settings.llm.max_tokens,
             context: Arc::new(context),
         };
-        let mut content = String::new();
-        let mut updates: Vec<(String, String)> = Vec::new();
-        let mut notes: Vec<String> = Vec::new();
+        let mut draft = Draft::default();
         let mut stats = CallStats::new(self.gateway.first());
-        let outcome = self
-            .stream(&reply, request, &mut content, &mut updates, &mut notes, &mut stats)
-            .await;
+        let caller = Caller {
+            user: session.user_id.to_string(),
+            paid,
+            ticket: reply.id.to_string(),
+        };
+        let outcome = self.stream(&reply, request, caller, &mut draft, &mut stats).await;
         metrics::histogram!("plansmith_reply_duration_seconds").record(stats.started.elapsed().as_secs_f64());
         if let Err(stop) = outcome {
             let outcome = if matches!(stop, Stop::Interrupted) {
@@ -183,14 +180,14 @@ impl Generator {
                 "failed"
             };
             let call = stats.record(&self.gateway, &session, &reply, outcome);
-            return self.end(&reply, content, stop, call).await;
+            return self.end(&reply, draft.content, stop, call).await;
         }
-        for note in notes {
+        for note in std::mem::take(&mut draft.notes) {
             let text = format!("\n\n_{note}_");
             self.log.append(reply.id.0, "token", json!({ "text": text })).await.ok();
-            content.push_str(&text);
+            draft.content.push_str(&text);
         }
-        self.commit(&session, &reply, content, updates, &stats).await
+        self.commit(&session, &reply, draft, &stats).await
     }
 
     /// Streams the provider output: chat text becomes `token` events, valid section blocks
@@ -203,13 +200,13 @@ impl Generator {
         &self,
         reply: &Message,
         request: CompletionRequest,
-        content: &mut String,
-        updates: &mut Vec<(String, String)>,
-        notes: &mut Vec<String>,
+        caller: Caller,
+        draft: &mut Draft,
         stats: &mut CallStats,
     ) -> Result<(), Stop> {
         let step = request.context.step().clone();
-        let mut stream = self.gateway.stream(request);
+        let mut stream = self.gateway.stream(request, caller);
+        let mut reply_started = false;
         let mut parser = OutputParser::new();
         let interval = Duration::from_millis(self.settings.generation.checkpoint_interval_ms);
         let started = Instant::now();
@@ -221,6 +218,25 @@ impl Generator {
                 event = stream.next() => event,
             };
             let pieces = match event {
+                Some(GatewayEvent::Admitted { provider, model }) => {
+                    // The reply stays `queued` (with its queue position) until a provider takes it.
+                    if reply_started {
+                        continue;
+                    }
+                    reply_started = true;
+                    match self.store.start_reply(reply.id, &provider, &model).await {
+                        Ok(()) => continue,
+                        // Interrupted or reset meanwhile; its state is recorded elsewhere.
+                        Err(StoreError::InvalidState(_)) => return Err(Stop::Interrupted),
+                        Err(e) => {
+                            tracing::error!(reply = %reply.id, error = %e, "could not start the reply");
+                            return Err(Stop::Failed {
+                                code: "storage_error",
+                                message: "The reply could not be started because storage is unavailable. Retry it in a moment.".into(),
+                            });
+                        }
+                    }
+                }
                 Some(GatewayEvent::Text(text)) => {
                     if std::mem::take(&mut first) {
                         stats.ttft = Some(started.elapsed());
@@ -231,9 +247,7 @@ impl Generator {
                 }
                 Some(GatewayEvent::Restart { reason }) => {
                     parser = OutputParser::new();
-                    content.clear();
-                    updates.clear();
-                    notes.clear();
+                    *draft = Draft::default();
                     self.log
                         .append(reply.id.0, "restart", json!({ "reason": reason }))
                         .await
@@ -252,7 +266,7 @@ impl Generator {
                     (stats.provider, stats.model, stats.usage, stats.attempts) =
                         (provider, model, usage, attempts.into());
                     let rest = std::mem::take(&mut parser).finish();
-                    return self.apply_pieces(reply, &step, rest, content, updates, notes).await;
+                    return self.apply_pieces(reply, &step, rest, draft).await;
                 }
                 Some(GatewayEvent::Failed { error, attempts }) => {
                     stats.attempts = attempts.into();
@@ -265,10 +279,10 @@ impl Generator {
                     });
                 }
             };
-            self.apply_pieces(reply, &step, pieces, content, updates, notes).await?;
+            self.apply_pieces(reply, &step, pieces, draft).await?;
             if last_checkpoint.elapsed() >= interval {
                 last_checkpoint = Instant::now();
-                if let Err(e) = self.store.checkpoint_reply(reply.id, content).await {
+                if let Err(e) = self.store.checkpoint_reply(reply.id, &draft.content).await {
                     tracing::warn!(reply = %reply.id, error = %e, "could not save partial reply");
                 }
             }
@@ -280,9 +294,7 @@ impl Generator {
         reply: &Message,
         step: &plansmith_domain::StepDef,
         pieces: Vec<OutputPiece>,
-        content: &mut String,
-        updates: &mut Vec<(String, String)>,
-        notes: &mut Vec<String>,
+        draft: &mut Draft,
     ) -> Result<(), Stop> {
         let max = self.settings.limits.max_section_chars;
         for piece in pieces {
@@ -295,24 +307,24 @@ impl Generator {
                             code: "stream_unavailable",
                             message: format!("The reply could not be streamed ({e}). Retry it in a moment."),
                         })?;
-                    content.push_str(&text);
+                    draft.content.push_str(&text);
                 }
                 OutputPiece::Section { id, content: markdown } => match step.section(&id) {
-                    None => notes.push(format!(
+                    None => draft.notes.push(format!(
                         "The agent tried to update an unknown section '{id}' of the {}; that update was not applied.",
                         step.document_title
                     )),
-                    Some(section) if markdown.trim().is_empty() => notes.push(format!(
+                    Some(section) if markdown.trim().is_empty() => draft.notes.push(format!(
                         "The agent's draft of {} was empty and was not applied.",
                         section.title
                     )),
-                    Some(section) if markdown.chars().count() > max => notes.push(format!(
+                    Some(section) if markdown.chars().count() > max => draft.notes.push(format!(
                         "The agent's draft of {} was longer than {max} characters and was not applied.",
                         section.title
                     )),
-                    Some(_) => updates.push((id, markdown)),
+                    Some(_) => draft.updates.push((id, markdown)),
                 },
-                OutputPiece::Rejected { id, reason } => notes.push(format!(
+                OutputPiece::Rejected { id, reason } => draft.notes.push(format!(
                     "A section update{} could not be applied: {reason}. The document was left unchanged.",
                     id.map(|i| format!(" for '{i}'")).unwrap_or_default()
                 )),
@@ -326,10 +338,10 @@ impl Generator {
         &self,
         session: &PlanningSession,
         reply: &Message,
-        content: String,
-        updates: Vec<(String, String)>,
+        draft: Draft,
         stats: &CallStats,
     ) -> Result<(), StoreError> {
+        let Draft { content, updates, .. } = draft;
         let mut document_updates = Vec::new();
         if !updates.is_empty() {
             let documents = self.store.list_documents(session.id).await?;

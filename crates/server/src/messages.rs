@@ -16,7 +16,7 @@ use chrono::{DateTime, Datelike, Utc};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use plansmith_cache::StreamEvent;
-use plansmith_domain::{MessageId, MessageRole, SessionStatus};
+use plansmith_domain::{MessageId, MessageRole, MessageStatus, Plan, SessionStatus};
 use plansmith_store::Message;
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
@@ -42,6 +42,8 @@ pub struct MessageView {
     pub error: Option<MessageError>,
     pub provider: Option<String>,
     pub model: Option<String>,
+    /// While a reply waits for a busy provider: its place in the queue, from 1.
+    pub position: Option<usize>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -91,6 +93,7 @@ pub fn message_view(m: &Message) -> MessageView {
         }),
         provider: m.provider.clone(),
         model: m.model.clone(),
+        position: None,
         created_at: m.created_at,
         updated_at: m.updated_at,
     }
@@ -144,13 +147,21 @@ pub async fn post(
         ));
     }
     check_budget(&state, &auth).await?;
+    if state.generator.gateway().is_full() {
+        let wait = std::time::Duration::from_secs(state.settings.llm.queue.max_wait_seconds);
+        let mut error = ApiError::too_many("The planning agent is busy with many conversations right now.", wait);
+        error.code = "busy";
+        return Err(error);
+    }
     let step = session
         .current_step
         .clone()
         .ok_or_else(|| ApiError::conflict("session_closed", "Every step is complete.", "Start a new session."))?;
     let (message, reply) = state.store.post_message(session.id, &step, content).await?;
     state.stream_log.open(reply.id.0, 0).await?;
-    state.generator.spawn(session, reply.clone());
+    state
+        .generator
+        .spawn(session, reply.clone(), auth.user.plan != Plan::Free);
     let response = PostMessageResponse {
         message: message_view(&message),
         reply: reply_ref(id, &reply),
@@ -205,12 +216,19 @@ pub async fn list(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<MessageList>> {
     let session = check_owner(&state, &auth, id).await?;
+    let gateway = state.generator.gateway();
     let items = state
         .store
         .list_messages(session)
         .await?
         .iter()
-        .map(message_view)
+        .map(|m| {
+            let mut view = message_view(m);
+            if m.status == MessageStatus::Queued {
+                view.position = gateway.position(&m.id.to_string());
+            }
+            view
+        })
         .collect();
     Ok(Json(MessageList { items }))
 }
@@ -326,6 +344,8 @@ pub async fn retry(
         .stream_log
         .append(reply_id, "restart", serde_json::json!({ "reason": "retry" }))
         .await?;
-    state.generator.spawn(session, reply.clone());
+    state
+        .generator
+        .spawn(session, reply.clone(), auth.user.plan != Plan::Free);
     Ok((StatusCode::ACCEPTED, Json(reply_ref(id, &reply))))
 }

@@ -389,3 +389,116 @@ async fn a_user_over_budget_gets_a_clear_error_naming_the_limit_and_reset() {
         "the refused message was not stored"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_provider_never_sees_more_requests_than_its_limit() {
+    let healthy = mock(fast(None)).await;
+    let url = healthy.url.clone();
+    let app = Arc::new(
+        app(move |s| {
+            let mut p = provider("primary", "openai", &url);
+            p.requests_per_minute = Some(300); // 5 a second, bursts of 5
+            s.llm.providers = vec![p];
+            s.llm.route = vec!["primary".into()];
+        })
+        .await,
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..15 {
+        let app = Arc::clone(&app);
+        tasks.push(tokio::spawn(async move { exchange(&app).await.0 }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap()["status"], "complete");
+    }
+    let arrivals = healthy.stats.arrivals();
+    assert_eq!(arrivals.len(), 15);
+    // At 5/s with a burst of 5, 15 requests take at least 2 s, and no 1-second window holds
+    // more than the burst plus one second's worth.
+    assert!(*arrivals.last().unwrap() >= Duration::from_millis(1900), "{arrivals:?}");
+    for (i, start) in arrivals.iter().enumerate() {
+        let within = arrivals[i..]
+            .iter()
+            .filter(|t| **t - *start < Duration::from_secs(1))
+            .count();
+        assert!(
+            within <= 10,
+            "{within} requests within a second from {start:?}: {arrivals:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_answers_busy_at_once_and_long_waits_fail_as_busy() {
+    let slow = mock(MockOptions {
+        time_to_first_token: Duration::from_secs(3),
+        ..fast(None)
+    })
+    .await;
+    let url = slow.url.clone();
+    let app = app(move |s| {
+        let mut p = provider("primary", "openai", &url);
+        p.max_concurrency = Some(1);
+        p.first_token_timeout_ms = 10_000;
+        s.llm.providers = vec![p];
+        s.llm.route = vec!["primary".into()];
+        s.llm.queue.max_length = 1;
+        s.llm.queue.max_wait_seconds = 1;
+    })
+    .await;
+    let (a, b, c) = (app.user().await, app.user().await, app.user().await);
+    let sa = app.session(&a, "quick-brief").await["id"].as_str().unwrap().to_owned();
+    let sb = app.session(&b, "quick-brief").await["id"].as_str().unwrap().to_owned();
+    let sc = app.session(&c, "quick-brief").await["id"].as_str().unwrap().to_owned();
+    app.say(&a, &sa, "first").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let waiting = app.say(&b, &sb, "second").await;
+    let reply = waiting["reply"]["id"].as_str().unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_, messages) = app.get(&format!("/api/v1/sessions/{sb}/messages"), &b).await;
+    let queued = messages["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == reply)
+        .unwrap()
+        .clone();
+    assert_eq!(queued["status"], "queued");
+    assert_eq!(
+        queued["position"], 1,
+        "the queue position is visible while waiting: {queued}"
+    );
+
+    let response = app
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/sessions/{sc}/messages"),
+            Some(&c),
+            Some(serde_json::json!({"content": "third"})),
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        reqwest::StatusCode::TOO_MANY_REQUESTS,
+        "a full queue answers at once"
+    );
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "busy");
+
+    let events = app
+        .stream_all(waiting["reply"]["stream_url"].as_str().unwrap(), &b, None)
+        .await;
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.event.as_str(), last.data["code"].as_str()),
+        ("error", Some("busy"))
+    );
+    let failed = app.wait_reply(&b, &sb, reply).await;
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["error"]["code"], "busy");
+    assert!(
+        failed["error"]["message"].as_str().unwrap().contains("busy"),
+        "{failed}"
+    );
+}

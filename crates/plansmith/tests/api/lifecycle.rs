@@ -290,7 +290,10 @@ async fn migrate_creates_the_database_and_set_role_grants_admin() {
     let env = [("PLANSMITH_DATABASE_URL", url.as_str())];
     let (ok, out, err) = cli(&["migrate"], &env, dir.path()).await;
     assert!(ok, "{err}");
-    assert!(out.contains("2 migration(s) applied"), "every migration on a fresh database: {out}");
+    assert!(
+        out.contains("2 migration(s) applied"),
+        "every migration on a fresh database: {out}"
+    );
     let (ok, out, _) = cli(&["migrate"], &env, dir.path()).await;
     assert!(ok && out.contains("0 migration(s) applied"), "{out}");
     assert!(dir.path().join("nested/db.sqlite").exists());
