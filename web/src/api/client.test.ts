@@ -62,3 +62,14 @@ describe('API errors become human messages', () => {
     expect(seen).toHaveBeenCalledTimes(1);
   });
 });
+
+it('reads Retry-After into the error', async () => {
+  const err = await errorFromResponse(
+    new Response(JSON.stringify({ error: { code: 'rate_limited', message: 'Slow down.', hint: 'Wait 7 seconds and try again.', request_id: 'r' } }), {
+      status: 429,
+      headers: { 'content-type': 'application/json', 'retry-after': '7' },
+    }),
+  );
+  expect(err.retryAfterMs).toBe(7000);
+  expect(err.isTransient).toBe(true);
+});

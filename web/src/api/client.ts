@@ -9,23 +9,27 @@ export class ApiError extends Error {
   readonly code: string;
   readonly hint: string;
   readonly requestId: string | null;
+  /** From Retry-After: how long the server asked us to wait before trying again. */
+  readonly retryAfterMs: number | null;
 
-  constructor(status: number, code: string, message: string, hint: string, requestId: string | null) {
+  constructor(status: number, code: string, message: string, hint: string, requestId: string | null, retryAfterMs: number | null = null) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
     this.hint = hint;
     this.requestId = requestId;
+    this.retryAfterMs = retryAfterMs;
   }
 
   get isNetwork(): boolean {
     return this.code === 'network';
   }
 
-  /** Worth trying again later without changing anything: no network, server busy or down. */
+  /** Worth trying again later without changing anything: no network, server busy or down, a
+   * short rate limit. Not a used-up monthly budget (`over_budget`): waiting minutes won't help. */
   get isTransient(): boolean {
-    return this.isNetwork || this.status === 429 || this.status >= 500;
+    return this.isNetwork || this.status >= 500 || (this.status === 429 && this.code !== 'over_budget');
   }
 }
 
@@ -42,6 +46,8 @@ export function networkError(): ApiError {
 /** Builds an ApiError from any HTTP error response, JSON-shaped or not. */
 export async function errorFromResponse(response: Response): Promise<ApiError> {
   const requestId = response.headers.get('x-request-id');
+  const retryAfterSecs = Number(response.headers.get('retry-after'));
+  const retryAfterMs = Number.isFinite(retryAfterSecs) && retryAfterSecs > 0 ? retryAfterSecs * 1000 : null;
   let body: unknown = null;
   try {
     body = await response.json();
@@ -56,9 +62,17 @@ export async function errorFromResponse(response: Response): Promise<ApiError> {
       detail.message,
       detail.hint || fallbackHint(response.status),
       detail.request_id || requestId,
+      retryAfterMs,
     );
   }
-  return new ApiError(response.status, `http_${response.status}`, fallbackMessage(response.status), fallbackHint(response.status), requestId);
+  return new ApiError(
+    response.status,
+    `http_${response.status}`,
+    fallbackMessage(response.status),
+    fallbackHint(response.status),
+    requestId,
+    retryAfterMs,
+  );
 }
 
 function fallbackMessage(status: number): string {

@@ -169,3 +169,34 @@ describe('rebaseRevision', () => {
     expect(rebaseRevision(3, [{ from: 4, to: 5 }])).toBe(3);
   });
 });
+
+describe('limits', () => {
+  it('a used-up monthly budget (429 over_budget) fails the message with the server’s words instead of retrying forever', async () => {
+    const server = fakeServer({});
+    server.transport.postMessage = async () => {
+      throw new ApiError(429, 'over_budget', 'You have used 50000 of the 50000 tokens your free plan includes this month.', 'The budget resets on 2026-12-01 (UTC). Upgrade your plan to keep planning now.', 'r1', 86_400_000);
+    };
+    await enqueue(message('one more question'));
+    expect(await flushOutbox(idbOutboxStorage, server.transport)).toBe('done');
+    const [item] = await idbOutboxStorage.all();
+    expect(item.state).toBe('failed');
+    expect(item.error?.message).toContain('tokens your free plan includes');
+    expect(item.error?.hint).toContain('resets on 2026-12-01');
+  });
+
+  it('a short rate limit (429 rate_limited) pauses the outbox in order, with the server’s Retry-After', async () => {
+    const server = fakeServer({});
+    server.transport.postMessage = async () => {
+      throw new ApiError(429, 'rate_limited', 'Too many messages.', 'Wait 3 seconds and try again.', 'r2', 3000);
+    };
+    await enqueue(message('a'), message('b'));
+    const paused: number[] = [];
+    expect(
+      await flushOutbox(idbOutboxStorage, server.transport, (e) => {
+        if (e.type === 'paused') paused.push(e.error.retryAfterMs ?? 0);
+      }),
+    ).toBe('offline');
+    expect(paused).toEqual([3000]);
+    expect((await idbOutboxStorage.all()).map((i) => i.state)).toEqual(['pending', 'pending']);
+  });
+});

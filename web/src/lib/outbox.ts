@@ -63,7 +63,9 @@ export type FlushEvent =
   | { type: 'delivered'; item: MessageItem; response: PostMessageResponse }
   | { type: 'saved'; item: EditItem; revision: number }
   | { type: 'conflict'; conflict: Conflict }
-  | { type: 'failed'; item: OutboxItem; error: HumanError };
+  | { type: 'failed'; item: OutboxItem; error: HumanError }
+  /** Sending stopped at this item for now (no network, server busy); it is retried later. */
+  | { type: 'paused'; item: OutboxItem; error: ApiError };
 
 export type FlushResult = 'done' | 'offline' | 'unauthorized';
 
@@ -112,7 +114,10 @@ export async function flushOutbox(
         }
       }
     } catch (error) {
-      if (error instanceof ApiError && error.isTransient) return 'offline';
+      if (error instanceof ApiError && error.isTransient) {
+        emit({ type: 'paused', item, error });
+        return 'offline';
+      }
       if (error instanceof ApiError && error.status === 401) return 'unauthorized';
       const failed = { ...item, state: 'failed' as const, error: humanError(error) };
       await storage.put(failed);

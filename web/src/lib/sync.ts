@@ -77,8 +77,10 @@ export function flush(): Promise<void> {
   flushing = (async () => {
     do {
       again = false;
+      let retryAfterMs = 0;
       const run = () =>
         flushOutbox(idbOutboxStorage, httpTransport, (event) => {
+          if (event.type === 'paused') retryAfterMs = event.error.retryAfterMs ?? 0;
           eventListeners.forEach((l) => l(event));
           void refreshOutbox();
         });
@@ -90,7 +92,7 @@ export function flush(): Promise<void> {
       await refreshOutbox();
       if (result === 'offline') {
         attempt += 1;
-        retryTimer = setTimeout(() => void flush(), backoffDelay(attempt));
+        retryTimer = setTimeout(() => void flush(), Math.max(backoffDelay(attempt), retryAfterMs));
         break;
       }
       attempt = 0;
