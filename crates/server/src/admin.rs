@@ -50,6 +50,8 @@ pub struct ProviderView {
     /// `closed`, `open` or `half_open`.
     pub breaker: String,
     pub in_flight: u64,
+    /// Replies waiting for this provider.
+    pub queue_depth: usize,
     pub requests_per_minute: Option<u32>,
     pub tokens_per_minute: Option<u64>,
     pub max_concurrency: Option<u32>,
@@ -59,23 +61,20 @@ pub struct ProviderView {
 #[utoipa::path(get, path = "/api/v1/admin/llm/providers", tag = "admin",
     responses((status = 200, body = ProviderList), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn providers(State(state): State<AppState>, _admin: AdminUser) -> Json<ProviderList> {
-    let configs = &state.settings.llm.providers;
     let items = state
         .generator
         .gateway()
         .snapshot()
         .into_iter()
-        .map(|t| {
-            let config = configs.iter().find(|p| p.name == t.name);
-            ProviderView {
-                breaker: t.breaker.as_str().into(),
-                in_flight: t.in_flight,
-                requests_per_minute: config.and_then(|c| c.requests_per_minute),
-                tokens_per_minute: config.and_then(|c| c.tokens_per_minute),
-                max_concurrency: config.and_then(|c| c.max_concurrency),
-                name: t.name,
-                model: t.model,
-            }
+        .map(|t| ProviderView {
+            breaker: t.breaker.as_str().into(),
+            in_flight: t.in_flight,
+            queue_depth: t.queue_depth,
+            requests_per_minute: t.limits.requests_per_minute,
+            tokens_per_minute: t.limits.tokens_per_minute,
+            max_concurrency: t.limits.max_concurrency,
+            name: t.name,
+            model: t.model,
         })
         .collect();
     Json(ProviderList { items })

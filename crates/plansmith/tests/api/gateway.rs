@@ -349,6 +349,8 @@ async fn costs_equal_reported_usage_times_price_and_admins_see_them() {
     assert_eq!(status, reqwest::StatusCode::OK);
     assert_eq!(providers["items"][0]["name"], "primary");
     assert_eq!(providers["items"][0]["breaker"], "closed");
+    assert_eq!(providers["items"][0]["queue_depth"], 0);
+    assert_eq!(providers["items"][0]["in_flight"], 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
