@@ -613,7 +613,9 @@ pub fn redact_url(url: &str) -> String {
 fn env_key(var: &str) -> Option<String> {
     let rest = var.strip_prefix("PLANSMITH_")?;
     match rest {
-        "CONFIG" | "" => None,
+        // Not settings: the config path, the log filter, and variables of the project's tools.
+        "CONFIG" | "LOG" | "BIN" | "" => None,
+        _ if rest.starts_with("TEST_") => None,
         "DATABASE_URL" => Some("database.url".into()),
         _ => Some(rest.to_lowercase().replace("__", ".")),
     }
@@ -667,6 +669,9 @@ mod tests {
                 ("PLANSMITH_LLM__OFFLINE__TOKENS_PER_SECOND", "1000"),
                 ("PLANSMITH_SUPPORT__CONTACT", "help@example.com"),
                 ("OTHER", "ignored"),
+                ("PLANSMITH_LOG", "debug"),
+                ("PLANSMITH_BIN", "/usr/local/bin/plansmith"),
+                ("PLANSMITH_TEST_BACKEND", "postgres"),
             ]),
         )
         .unwrap();

@@ -206,3 +206,205 @@ async fn bench_sqlite() {
     println!("SQLite filled: {} sessions, {} messages", counts.0, counts.1);
     run("SQLite", Arc::new(store), sample).await;
 }
+
+mod gateway {
+    //! The gateway's own added time and CPU per request, streaming through the mock provider
+    //! (OpenAI protocol over loopback HTTP) at 1,000 concurrent streams started at 1,000/s.
+    use async_trait::async_trait;
+    use futures::StreamExt;
+    use plansmith_cache::{InProcessStreamLog, StreamLog};
+    use plansmith_domain::planner::{PlanningContext, Turn};
+    use plansmith_llm::{
+        Admission, BreakerSettings, Caller, Chunk, ChunkStream, CompletionRequest, Gateway, GatewayEvent, Limits,
+        LlmError, OpenAiProvider, PriceTable, Provider, QueueSettings, RetryPolicy, Target, Timeouts,
+    };
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    /// Records when the gateway hands a request to the provider and when the provider yields
+    /// its first text, keyed by the request (its title).
+    struct Timed {
+        inner: OpenAiProvider,
+        calls: Arc<Mutex<HashMap<String, (Instant, Option<Instant>)>>>,
+    }
+
+    #[async_trait]
+    impl Provider for Timed {
+        fn name(&self) -> &str {
+            self.inner.name()
+        }
+        fn model(&self) -> &str {
+            self.inner.model()
+        }
+        async fn stream(&self, request: CompletionRequest) -> Result<ChunkStream, LlmError> {
+            let key = request.context.title.clone();
+            self.calls.lock().unwrap().insert(key.clone(), (Instant::now(), None));
+            let stream = self.inner.stream(request).await?;
+            let calls = Arc::clone(&self.calls);
+            Ok(Box::pin(stream.inspect(move |item| {
+                if let Ok(Chunk::Text(_)) = item {
+                    let mut calls = calls.lock().unwrap();
+                    if let Some(entry) = calls.get_mut(&key)
+                        && entry.1.is_none()
+                    {
+                        entry.1 = Some(Instant::now());
+                    }
+                }
+            })))
+        }
+    }
+
+    fn cpu_seconds() -> f64 {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        (ticks(11) + ticks(12)) / 100.0
+    }
+
+    fn pct(sorted: &[Duration], p: f64) -> f64 {
+        sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "benchmark; run on demand"]
+    async fn bench_gateway_overhead() {
+        let streams = 1000;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let options = plansmith_mock_llm::MockOptions {
+            time_to_first_token: Duration::from_millis(200),
+            tokens_per_second: 40.0,
+            reply_tokens: 40,
+            ..Default::default()
+        };
+        let (router, _) = plansmith_mock_llm::router(options);
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let calls = Arc::new(Mutex::new(HashMap::new()));
+        let inner = OpenAiProvider::new(
+            "mock",
+            &format!("http://{addr}/v1"),
+            "gpt-4o-mini",
+            None,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let provider = Arc::new(Timed {
+            inner,
+            calls: Arc::clone(&calls),
+        });
+        let admission = Admission::new(
+            Limits::default(),
+            QueueSettings {
+                max_length: 10_000,
+                ..Default::default()
+            },
+        );
+        let gateway = Arc::new(Gateway::new(
+            vec![Target::new(provider, Timeouts::default(), admission)],
+            RetryPolicy::default(),
+            BreakerSettings::default(),
+            PriceTable::new([]),
+        ));
+        let workflows = plansmith_server::workflows::builtin().unwrap();
+        let workflow = Arc::clone(workflows.get("quick-brief").unwrap());
+        let log = Arc::new(InProcessStreamLog::new());
+        let cpu_before = cpu_seconds();
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for i in 0..streams {
+            // 1,000 requests a second.
+            tokio::time::sleep_until((started + Duration::from_millis(i as u64)).into()).await;
+            let context = Arc::new(PlanningContext {
+                title: format!("r{i}"),
+                idea: "A benchmark".into(),
+                workflow: Arc::clone(&workflow),
+                step_id: "brief".into(),
+                documents: BTreeMap::new(),
+                history: vec![Turn {
+                    role: plansmith_domain::MessageRole::User,
+                    step_id: "brief".into(),
+                    content: "go".into(),
+                }],
+            });
+            let request = CompletionRequest {
+                messages: plansmith_domain::prompt::build_messages(&context),
+                max_tokens: 200,
+                context,
+            };
+            let (gateway, log) = (Arc::clone(&gateway), Arc::clone(&log));
+            tasks.push(tokio::spawn(async move {
+                let reply = uuid::Uuid::now_v7();
+                log.open(reply, 0).await.unwrap();
+                let caller = Caller {
+                    user: format!("u{i}"),
+                    paid: false,
+                    ticket: reply.to_string(),
+                };
+                let asked = Instant::now();
+                let mut events = gateway.stream(request, caller);
+                let mut first_append = None;
+                let mut ok = false;
+                while let Some(event) = events.next().await {
+                    match event {
+                        GatewayEvent::Text(text) => {
+                            log.append(reply, "token", serde_json::json!({ "text": text }))
+                                .await
+                                .unwrap();
+                            first_append.get_or_insert_with(Instant::now);
+                        }
+                        GatewayEvent::Finished { .. } => ok = true,
+                        GatewayEvent::Failed { error, .. } => panic!("{error}"),
+                        _ => {}
+                    }
+                }
+                (format!("r{i}"), asked, first_append, ok)
+            }));
+        }
+        let mut to_upstream = Vec::new();
+        let mut to_log = Vec::new();
+        let mut completed = 0;
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.unwrap());
+        }
+        let elapsed = started.elapsed();
+        let cpu = cpu_seconds() - cpu_before;
+        let calls = calls.lock().unwrap();
+        for (key, asked, first_append, ok) in results {
+            completed += usize::from(ok);
+            let (called, first_yield) = calls[&key];
+            to_upstream.push(called - asked);
+            if let (Some(yielded), Some(appended)) = (first_yield, first_append) {
+                to_log.push(appended.saturating_duration_since(yielded));
+            }
+        }
+        to_upstream.sort();
+        to_log.sort();
+        println!(
+            "\n### Gateway overhead ({streams} streams at 1,000/s, {completed} complete, {:.1} s)\n",
+            elapsed.as_secs_f64()
+        );
+        println!("| gateway's own time | p50 ms | p99 ms | max ms |\n|---|---|---|---|");
+        println!(
+            "| request admitted → handed to the provider client | {:.3} | {:.3} | {:.3} |",
+            pct(&to_upstream, 0.5),
+            pct(&to_upstream, 0.99),
+            pct(&to_upstream, 1.0)
+        );
+        println!(
+            "| first upstream token → first event in the stream log | {:.3} | {:.3} | {:.3} |",
+            pct(&to_log, 0.5),
+            pct(&to_log, 0.99),
+            pct(&to_log, 1.0)
+        );
+        println!(
+            "\nCPU for the whole run (gateway, HTTP client, mock server, stream log): {cpu:.2} s = {:.2} ms per request",
+            cpu * 1e3 / streams as f64
+        );
+        assert_eq!(completed, streams);
+    }
+}
