@@ -109,7 +109,8 @@ fn reply_ref(session: Uuid, m: &Message) -> ReplyRef {
 
 /// Send a message to the planning agent. The reply is generated in the background; follow
 /// it at `reply.stream_url`.
-#[utoipa::path(post, path = "/api/v1/sessions/{id}/messages", tag = "messages", params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/messages", tag = "messages",
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Resending with the same key returns the first message and reply")),
     request_body = PostMessage,
     responses((status = 202, body = PostMessageResponse), (status = 400, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
@@ -117,8 +118,10 @@ pub async fn post(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<PostMessage>,
 ) -> ApiResult<(StatusCode, Json<PostMessageResponse>)> {
+    let client_key = idempotency_key(&headers)?;
     let session = owned(&state, &auth, id).await?;
     if session.status != SessionStatus::Active {
         return Err(ApiError::conflict(
@@ -157,16 +160,42 @@ pub async fn post(
         .current_step
         .clone()
         .ok_or_else(|| ApiError::conflict("session_closed", "Every step is complete.", "Start a new session."))?;
-    let (message, reply) = state.store.post_message(session.id, &step, content).await?;
-    state.stream_log.open(reply.id.0, 0).await?;
-    state
-        .generator
-        .spawn(session, reply.clone(), auth.user.plan != Plan::Free);
+    let posted = state
+        .store
+        .post_message(session.id, &step, content, client_key.as_deref())
+        .await?;
+    let (message, reply) = (posted.message, posted.reply);
+    if !posted.replayed {
+        state.stream_log.open(reply.id.0, 0).await?;
+        state
+            .generator
+            .spawn(session, reply.clone(), auth.user.plan != Plan::Free);
+    }
     let response = PostMessageResponse {
         message: message_view(&message),
         reply: reply_ref(id, &reply),
     };
     Ok((StatusCode::ACCEPTED, Json(response)))
+}
+
+/// The client's `Idempotency-Key`: a resend with the same key returns the first answer.
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 128);
+    match key {
+        Some(key) => Ok(Some(key.to_owned())),
+        None => Err(ApiError::bad_request(
+            "invalid_header",
+            "Idempotency-Key: must be 1 to 128 visible characters",
+            "Send a unique id (e.g. a UUID) per message, and the same one when you resend it.",
+        )),
+    }
 }
 
 /// Refuses a message when the user's plan budget for this calendar month (UTC) is used up.

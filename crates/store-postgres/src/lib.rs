@@ -11,7 +11,8 @@ use plansmith_domain::{
 use plansmith_store::rows::{DocumentRow, LlmCallRow, MessageRow, RevisionRow, SessionRow, UserRow};
 use plansmith_store::{
     AppliedRevision, DocumentSnapshot, DocumentSummary, EndedReply, FinishedReply, LlmCall, Message, NewSession,
-    NewUser, PlanningSession, PoolStats, Result, RevisionInfo, StepAdvance, Store, StoreError, UsageTotals, User,
+    NewUser, PlanningSession, PoolStats, PostedMessage, Result, RevisionInfo, StepAdvance, Store, StoreError,
+    UsageTotals, User,
 };
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -503,11 +504,57 @@ impl Store for PgStore {
         Ok(session)
     }
 
-    async fn post_message(&self, session: SessionId, step_id: &str, content: &str) -> Result<(Message, Message)> {
+    async fn post_message(
+        &self,
+        session: SessionId,
+        step_id: &str,
+        content: &str,
+        client_key: Option<&str>,
+    ) -> Result<PostedMessage> {
         let now = Utc::now();
         let mut tx = self.begin().await?;
         lock_session(&mut tx, session).await?;
+        if let Some(key) = client_key {
+            let seq = sqlx::query_scalar!(
+                "SELECT seq FROM messages WHERE session_id = $1 AND client_key = $2",
+                session.0,
+                key
+            )
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            if let Some(seq) = seq {
+                let ids = sqlx::query_scalar!(
+                    "SELECT id FROM messages WHERE session_id = $1 AND seq IN ($2, $3) ORDER BY seq",
+                    session.0,
+                    seq,
+                    seq + 1
+                )
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                let [message, reply] = ids.as_slice() else {
+                    return Err(StoreError::Integrity(format!(
+                        "message {seq} of session {session} has no reply"
+                    )));
+                };
+                let message = fetch_message(&mut tx, MessageId(*message)).await?;
+                let reply = fetch_message(&mut tx, MessageId(*reply)).await?;
+                tx.commit().await.map_err(db_err)?;
+                return Ok(PostedMessage {
+                    message,
+                    reply,
+                    replayed: true,
+                });
+            }
+        }
         let user_msg = insert_message(&mut tx, session, "user", step_id, content, MessageStatus::Complete, now).await?;
+        if let Some(key) = client_key {
+            sqlx::query!("UPDATE messages SET client_key = $1 WHERE id = $2", key, user_msg.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
         let reply = insert_message(&mut tx, session, "assistant", step_id, "", MessageStatus::Queued, now).await?;
         sqlx::query!("UPDATE planning_sessions SET updated_at = $1, first_message_at = COALESCE(first_message_at, $2) WHERE id = $3", now, now, session.0)
         .execute(&mut *tx)
@@ -516,7 +563,11 @@ impl Store for PgStore {
         let user_msg = fetch_message(&mut tx, user_msg).await?;
         let reply = fetch_message(&mut tx, reply).await?;
         tx.commit().await.map_err(db_err)?;
-        Ok((user_msg, reply))
+        Ok(PostedMessage {
+            message: user_msg,
+            reply,
+            replayed: false,
+        })
     }
 
     async fn list_messages(&self, session: SessionId) -> Result<Vec<Message>> {

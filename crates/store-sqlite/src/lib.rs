@@ -11,7 +11,8 @@ use plansmith_domain::{
 use plansmith_store::rows::{DocumentRow, LlmCallRow, MessageRow, RevisionRow, SessionRow, UserRow};
 use plansmith_store::{
     AppliedRevision, DocumentSnapshot, DocumentSummary, EndedReply, FinishedReply, LlmCall, Message, NewSession,
-    NewUser, PlanningSession, PoolStats, Result, RevisionInfo, StepAdvance, Store, StoreError, UsageTotals, User,
+    NewUser, PlanningSession, PoolStats, PostedMessage, Result, RevisionInfo, StepAdvance, Store, StoreError,
+    UsageTotals, User,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
@@ -452,10 +453,56 @@ impl Store for SqliteStore {
         Ok(session)
     }
 
-    async fn post_message(&self, session: SessionId, step_id: &str, content: &str) -> Result<(Message, Message)> {
+    async fn post_message(
+        &self,
+        session: SessionId,
+        step_id: &str,
+        content: &str,
+        client_key: Option<&str>,
+    ) -> Result<PostedMessage> {
         let now = Utc::now();
         let mut tx = self.writer.begin().await.map_err(db_err)?;
+        if let Some(key) = client_key {
+            let seq = sqlx::query_scalar!(
+                "SELECT seq FROM messages WHERE session_id = ? AND client_key = ?",
+                session.0,
+                key
+            )
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            if let Some(seq) = seq {
+                let ids = sqlx::query_scalar!(
+                    "SELECT id AS \"id: Uuid\" FROM messages WHERE session_id = ? AND seq IN (?, ?) ORDER BY seq",
+                    session.0,
+                    seq,
+                    seq + 1
+                )
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                let [message, reply] = ids.as_slice() else {
+                    return Err(StoreError::Integrity(format!(
+                        "message {seq} of session {session} has no reply"
+                    )));
+                };
+                let message = fetch_message(&mut tx, MessageId(*message)).await?;
+                let reply = fetch_message(&mut tx, MessageId(*reply)).await?;
+                tx.commit().await.map_err(db_err)?;
+                return Ok(PostedMessage {
+                    message,
+                    reply,
+                    replayed: true,
+                });
+            }
+        }
         let user_msg = insert_message(&mut tx, session, "user", step_id, content, MessageStatus::Complete, now).await?;
+        if let Some(key) = client_key {
+            sqlx::query!("UPDATE messages SET client_key = ? WHERE id = ?", key, user_msg.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
         let reply = insert_message(&mut tx, session, "assistant", step_id, "", MessageStatus::Queued, now).await?;
         sqlx::query!("UPDATE planning_sessions SET updated_at = ?, first_message_at = COALESCE(first_message_at, ?) WHERE id = ?", now, now, session.0)
         .execute(&mut *tx)
@@ -464,7 +511,11 @@ impl Store for SqliteStore {
         let user_msg = fetch_message(&mut tx, user_msg).await?;
         let reply = fetch_message(&mut tx, reply).await?;
         tx.commit().await.map_err(db_err)?;
-        Ok((user_msg, reply))
+        Ok(PostedMessage {
+            message: user_msg,
+            reply,
+            replayed: false,
+        })
     }
 
     async fn list_messages(&self, session: SessionId) -> Result<Vec<Message>> {

@@ -141,6 +141,15 @@ pub struct RevisionInfo {
     pub created_at: DateTime<Utc>,
 }
 
+/// A posted user message and its reply.
+#[derive(Debug, Clone)]
+pub struct PostedMessage {
+    pub message: Message,
+    pub reply: Message,
+    /// The client sent this message before (same key): nothing new was stored.
+    pub replayed: bool,
+}
+
 /// Section updates of one document from one reply.
 #[derive(Debug, Clone)]
 pub struct DocumentUpdate {
@@ -258,8 +267,15 @@ pub trait Store: Send + Sync + 'static {
     async fn complete_step(&self, id: SessionId, step_id: &str, advance: StepAdvance) -> Result<PlanningSession>;
     async fn set_session_status(&self, id: SessionId, status: SessionStatus) -> Result<PlanningSession>;
 
-    /// Persists the user message and a `queued` assistant reply in one transaction.
-    async fn post_message(&self, session: SessionId, step_id: &str, content: &str) -> Result<(Message, Message)>;
+    /// Persists the user message and a `queued` assistant reply in one transaction. With a
+    /// `client_key` seen before in this session, returns the first message and its reply instead.
+    async fn post_message(
+        &self,
+        session: SessionId,
+        step_id: &str,
+        content: &str,
+        client_key: Option<&str>,
+    ) -> Result<PostedMessage>;
     async fn list_messages(&self, session: SessionId) -> Result<Vec<Message>>;
     async fn get_message(&self, session: SessionId, id: MessageId) -> Result<Option<Message>>;
     /// The stored stream events of a finished reply, if any.

@@ -100,7 +100,12 @@ async fn run(label: &str, store: Arc<dyn Store>, sample: Sample) {
             tokio::spawn(async move {
                 for i in 0..total / 16 {
                     store
-                        .post_message(sessions[(w * 97 + i) % sessions.len()], "brief", "benchmark message")
+                        .post_message(
+                            sessions[(w * 97 + i) % sessions.len()],
+                            "brief",
+                            "benchmark message",
+                            None,
+                        )
                         .await
                         .unwrap();
                 }
@@ -224,9 +229,12 @@ mod gateway {
 
     /// Records when the gateway hands a request to the provider and when the provider yields
     /// its first text, keyed by the request (its title).
+    /// Per request: when it was handed to the provider, and when its first text arrived.
+    type CallTimes = Arc<Mutex<HashMap<String, (Instant, Option<Instant>)>>>;
+
     struct Timed {
         inner: OpenAiProvider,
-        calls: Arc<Mutex<HashMap<String, (Instant, Option<Instant>)>>>,
+        calls: CallTimes,
     }
 
     #[async_trait]

@@ -356,7 +356,7 @@ async fn lists_cost_one_statement(b: Backend) {
                 })
                 .await
                 .unwrap();
-            store.post_message(id, "brief", "hello").await.unwrap();
+            store.post_message(id, "brief", "hello", None).await.unwrap();
             store.edit_section(doc, "summary", "x", 0).await.unwrap();
             last = Some((id, doc));
         }

@@ -232,3 +232,49 @@ async fn retrying_a_complete_reply_is_refused() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "a user message is not a reply");
 }
+
+#[tokio::test]
+async fn a_resent_message_with_the_same_idempotency_key_is_stored_once() {
+    let app = spawn_app().await;
+    let token = app.user().await;
+    let sid = app.session(&token, "quick-brief").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let send = |key: &'static str| {
+        app.client
+            .post(app.url(&format!("/api/v1/sessions/{sid}/messages")))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", key)
+            .json(&serde_json::json!({"content": "Families, mostly."}))
+            .send()
+    };
+    let first = send("6f1c2a4e-8d3b-4f5a-9c1e-2b7d8e9f0a1b").await.unwrap();
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let first: serde_json::Value = first.json().await.unwrap();
+    let again = send("6f1c2a4e-8d3b-4f5a-9c1e-2b7d8e9f0a1b").await.unwrap();
+    assert_eq!(again.status(), StatusCode::ACCEPTED);
+    let again: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(again["message"]["id"], first["message"]["id"]);
+    assert_eq!(again["reply"]["id"], first["reply"]["id"]);
+    app.wait_reply(&token, &sid, first["reply"]["id"].as_str().unwrap())
+        .await;
+    let (_, messages) = app.get(&format!("/api/v1/sessions/{sid}/messages"), &token).await;
+    assert_eq!(
+        messages["items"].as_array().unwrap().len(),
+        3,
+        "intro, the message once, its reply once"
+    );
+    let other = send("another-key").await.unwrap();
+    assert_eq!(other.status(), StatusCode::ACCEPTED, "a new key is a new message");
+    let bad = app
+        .client
+        .post(app.url(&format!("/api/v1/sessions/{sid}/messages")))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "x".repeat(200))
+        .json(&serde_json::json!({"content": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+}

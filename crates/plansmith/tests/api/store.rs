@@ -228,7 +228,7 @@ async fn message_sequence_stays_gap_free_under_concurrency(b: Backend) {
     let tasks: Vec<_> = (0..50)
         .map(|n| {
             let store = store.clone();
-            tokio::spawn(async move { store.post_message(id, "brief", &format!("message {n}")).await })
+            tokio::spawn(async move { store.post_message(id, "brief", &format!("message {n}"), None).await })
         })
         .collect();
     for task in tasks {
@@ -314,7 +314,7 @@ async fn replies_commit_with_their_revision(b: Backend) {
     let store = b.store.as_ref();
     let owner = user(store, "r").await;
     let (id, doc) = session(store, owner, "Replies").await;
-    let (_, reply) = store.post_message(id, "brief", "hello").await.unwrap();
+    let reply = store.post_message(id, "brief", "hello", None).await.unwrap().reply;
     assert_eq!(reply.status, MessageStatus::Queued);
     store
         .start_reply(reply.id, "offline", "offline-planner-1")
@@ -356,7 +356,7 @@ async fn replies_commit_with_their_revision(b: Backend) {
     assert_eq!(revisions[0].message_id, Some(reply.id));
 
     // A reply that fails keeps its partial text and can be reset for a retry.
-    let (_, second) = store.post_message(id, "brief", "again").await.unwrap();
+    let second = store.post_message(id, "brief", "again", None).await.unwrap().reply;
     store.start_reply(second.id, "offline", "m").await.unwrap();
     let ended = EndedReply {
         reply_id: second.id,
@@ -405,7 +405,7 @@ async fn replies_commit_with_their_revision(b: Backend) {
     );
 
     // Replies left behind by a crash are interrupted at start.
-    let (_, third) = store.post_message(id, "brief", "more").await.unwrap();
+    let third = store.post_message(id, "brief", "more", None).await.unwrap().reply;
     store.start_reply(third.id, "offline", "m").await.unwrap();
     store.checkpoint_reply(third.id, "Partial words").await.unwrap();
     assert_eq!(
@@ -513,7 +513,7 @@ async fn sqlite_serves_200_concurrent_writers_without_lock_errors() {
             let (id, _) = sessions[n % sessions.len()];
             tokio::spawn(async move {
                 if n % 2 == 0 {
-                    store.post_message(id, "brief", "hello").await.map(drop)
+                    store.post_message(id, "brief", "hello", None).await.map(drop)
                 } else {
                     store
                         .create_user(NewUser {
