@@ -93,6 +93,8 @@ impl Default for MockOptions {
 pub struct MockStats {
     pub requests: AtomicU64,
     pub faults: AtomicU64,
+    /// Set to stop injecting faults (a provider that recovers).
+    pub healed: std::sync::atomic::AtomicBool,
     /// Usage reported in complete replies, summed.
     pub input_tokens: AtomicU64,
     pub output_tokens: AtomicU64,
@@ -145,6 +147,9 @@ async fn anthropic(State(mock): State<Arc<Mock>>, body: Bytes) -> Response {
 impl Mock {
     /// Whether request number `n` (from 0) gets the fault: evenly spread at `fault_rate`.
     fn faulty(&self, n: u64) -> Option<Fault> {
+        if self.stats.healed.load(Ordering::SeqCst) {
+            return None;
+        }
         let fault = self.options.fault?;
         let rate = self.options.fault_rate.clamp(0.0, 1.0);
         ((((n + 1) as f64) * rate).floor() > ((n as f64) * rate).floor()).then_some(fault)

@@ -276,6 +276,32 @@ async fn the_breaker_opens_after_failures_and_probes_after_a_pause() {
         3,
         "one probe after the open period"
     );
+
+    // The provider recovers: the next probe succeeds, the breaker closes and traffic returns.
+    broken.stats.healed.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (reply, _) = exchange(&app).await;
+    assert_eq!(reply["provider"], "primary", "the probe succeeded");
+    let (reply, _) = exchange(&app).await;
+    assert_eq!(
+        reply["provider"], "primary",
+        "closed again: every reply goes to the primary"
+    );
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("plansmith_llm_breaker_state") && l.contains("primary") && l.ends_with(" 0")),
+        "breaker closed in metrics:\n{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
