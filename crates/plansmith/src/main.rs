@@ -8,6 +8,11 @@ use plansmith_server::{Application, Settings, open_store};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// mimalloc instead of the system allocator: password hashing allocates 19 MiB aligned blocks,
+/// which glibc did not reuse (every sign-up kept another 19 MiB resident).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "plansmith",
@@ -39,6 +44,12 @@ enum Command {
     /// Point a provider's `base_url` at http://ADDR/v1. With no options it behaves like a healthy
     /// provider with realistic timing.
     MockLlm(MockArgs),
+    /// Load-test a running Plansmith: virtual users sign up (before the timed phase), start a
+    /// session, send messages with think time, read each reply's stream to the end, read the
+    /// documents and complete the step. Writes report.json and report.md (p50/p95/p99 per
+    /// endpoint, time to first token, errors, server CPU and memory). Exits non-zero when
+    /// requests failed or a threshold is crossed.
+    Loadtest(LoadArgs),
     /// Manage user accounts.
     Users {
         #[command(subcommand)]
@@ -74,6 +85,75 @@ struct MockArgs {
     /// Seconds announced in Retry-After with the 429 fault.
     #[arg(long, default_value_t = 1)]
     retry_after: u64,
+}
+
+#[derive(clap::Args)]
+struct LoadArgs {
+    /// Base URL of the server under test.
+    #[arg(long)]
+    url: String,
+    /// Concurrent planning sessions (one virtual user each).
+    #[arg(long, default_value_t = 50)]
+    sessions: usize,
+    /// Time over which the sessions start, e.g. 10s.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    ramp_up: std::time::Duration,
+    /// Hard stop of the timed phase, e.g. 20s or 2m (sessions cut off by it are not errors).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    duration: std::time::Duration,
+    /// Think time between messages: a fixed time (2s) or a uniform range (1s..3s).
+    #[arg(long, default_value = "1s..3s")]
+    think_time: String,
+    /// Messages per session (the last one asks to draft the rest).
+    #[arg(long, default_value_t = 3)]
+    messages: usize,
+    /// Seed for think times.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Workflow of the sessions.
+    #[arg(long, default_value = "quick-brief")]
+    workflow: String,
+    /// Folder for report.json and report.md.
+    #[arg(long, default_value = "./loadtest-report/")]
+    out: PathBuf,
+    /// Fail when an API call's p95 exceeds this (ms).
+    #[arg(long)]
+    p95_ms: Option<f64>,
+    /// Fail when an API call's p99 exceeds this (ms).
+    #[arg(long)]
+    p99_ms: Option<f64>,
+    /// Fail when more than this share of requests failed (0.0–1.0).
+    #[arg(long)]
+    max_error_rate: Option<f64>,
+    /// Thresholds from a TOML file (keys p95_ms, p99_ms, max_error_rate); options win.
+    #[arg(long)]
+    thresholds: Option<PathBuf>,
+    /// The provider's configured time to first token (ms), for the report.
+    #[arg(long)]
+    provider_ttft_ms: Option<u64>,
+    /// The provider's configured tokens per second, for the report.
+    #[arg(long)]
+    provider_tokens_per_second: Option<f64>,
+}
+
+/// `500ms`, `20s`, `2m`, `1h`.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration like 500ms, 20s or 2m"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" | "" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("'{text}': unknown unit '{unit}'; use ms, s, m or h")),
+    };
+    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 #[derive(Subcommand)]
@@ -112,9 +192,11 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    if let Command::MockLlm(args) = cli.command {
-        return mock_llm(args).await;
-    }
+    let cli = match cli.command {
+        Command::MockLlm(args) => return mock_llm(args).await,
+        Command::Loadtest(args) => return loadtest(args).await,
+        _ => cli,
+    };
     let settings = Settings::load(cli.config.as_deref(), std::env::vars())?;
     match cli.command {
         Command::Config {
@@ -151,8 +233,79 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Serve => serve(settings).await,
-        Command::MockLlm(_) => unreachable!("handled before the settings are loaded"),
+        Command::MockLlm(_) | Command::Loadtest(_) => unreachable!("handled before the settings are loaded"),
     }
+}
+
+async fn loadtest(args: LoadArgs) -> Result<()> {
+    let (think_min, think_max) = match args.think_time.split_once("..") {
+        Some((a, b)) => (
+            parse_duration(a).map_err(anyhow::Error::msg)?,
+            parse_duration(b).map_err(anyhow::Error::msg)?,
+        ),
+        None => {
+            let d = parse_duration(&args.think_time).map_err(anyhow::Error::msg)?;
+            (d, d)
+        }
+    };
+    if think_max < think_min {
+        bail!("--think-time: the range must go from the shorter to the longer time");
+    }
+    if args.sessions == 0 {
+        bail!("--sessions must be at least 1");
+    }
+    let mut thresholds = plansmith_loadtest::Thresholds::default();
+    if let Some(file) = &args.thresholds {
+        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let table: toml::Table =
+            toml::from_str(&text).with_context(|| format!("{} is not valid TOML", file.display()))?;
+        let get = |key: &str| {
+            table
+                .get(key)
+                .and_then(|v| v.as_float().or_else(|| v.as_integer().map(|i| i as f64)))
+        };
+        thresholds = plansmith_loadtest::Thresholds {
+            p95_ms: get("p95_ms"),
+            p99_ms: get("p99_ms"),
+            max_error_rate: get("max_error_rate"),
+        };
+    }
+    thresholds.p95_ms = args.p95_ms.or(thresholds.p95_ms);
+    thresholds.p99_ms = args.p99_ms.or(thresholds.p99_ms);
+    thresholds.max_error_rate = args.max_error_rate.or(thresholds.max_error_rate);
+    let options = plansmith_loadtest::Options {
+        url: args.url,
+        sessions: args.sessions,
+        ramp_up: args.ramp_up,
+        duration: args.duration,
+        think_min,
+        think_max,
+        messages: args.messages,
+        seed: args.seed,
+        workflow: args.workflow,
+        provider_ttft: args.provider_ttft_ms.map(std::time::Duration::from_millis),
+        provider_tokens_per_second: args.provider_tokens_per_second,
+    };
+    let report = plansmith_loadtest::run(options).await?;
+    report
+        .write(&args.out)
+        .with_context(|| format!("cannot write the report to {}", args.out.display()))?;
+    print!("{}", report.markdown());
+    println!(
+        "
+Report: {}",
+        args.out.join("report.md").display()
+    );
+    let violations = report.violations(&thresholds);
+    let no_thresholds =
+        thresholds.p95_ms.is_none() && thresholds.p99_ms.is_none() && thresholds.max_error_rate.is_none();
+    if no_thresholds && !report.errors.is_empty() {
+        bail!("{} requests failed", report.errors.values().sum::<u64>());
+    }
+    if !violations.is_empty() {
+        bail!("thresholds crossed:\n  {}", violations.join("\n  "));
+    }
+    Ok(())
 }
 
 async fn mock_llm(args: MockArgs) -> Result<()> {

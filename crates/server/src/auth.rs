@@ -119,24 +119,69 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
+/// Password hashing is slow and takes 19 MiB per hash on purpose. It runs on a few threads of
+/// its own, one per core: more at once would only queue CPU work while each held its 19 MiB
+/// (with a blocking thread per request, a burst of sign-ups took memory per request).
+struct Hashers {
+    jobs: std::sync::Mutex<std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>>,
+}
+
+static HASHERS: std::sync::LazyLock<Hashers> = std::sync::LazyLock::new(|| {
+    let (tx, rx) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+    let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+    for n in 0..std::thread::available_parallelism().map_or(2, |n| n.get()) {
+        let rx = std::sync::Arc::clone(&rx);
+        let spawned = std::thread::Builder::new()
+            .name(format!("password-hash-{n}"))
+            .spawn(move || {
+                loop {
+                    let job = rx.lock().map_err(|_| ()).and_then(|rx| rx.recv().map_err(|_| ()));
+                    match job {
+                        Ok(job) => job(),
+                        Err(()) => return,
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start a password hashing thread");
+        }
+    }
+    Hashers {
+        jobs: std::sync::Mutex::new(tx),
+    }
+});
+
+/// Runs `work` on a hashing thread.
+async fn on_hasher<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+        let _ = tx.send(work());
+    });
+    HASHERS
+        .jobs
+        .lock()
+        .map_err(|_| ApiError::internal("hashing queue poisoned"))?
+        .send(job)
+        .map_err(ApiError::internal)?;
+    rx.await.map_err(ApiError::internal)
+}
+
 async fn hash_password(password: String) -> ApiResult<String> {
-    tokio::task::spawn_blocking(move || {
+    on_hasher(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
             .map(|h| h.to_string())
     })
-    .await
-    .map_err(ApiError::internal)?
+    .await?
     .map_err(ApiError::internal)
 }
 
 async fn verify_password(password: String, hash: String) -> ApiResult<bool> {
-    tokio::task::spawn_blocking(move || {
+    on_hasher(move || {
         let parsed = PasswordHash::new(&hash).map_err(|e| e.to_string())?;
         Ok::<bool, String>(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
     })
-    .await
-    .map_err(ApiError::internal)?
+    .await?
     .map_err(ApiError::internal)
 }
 

@@ -52,6 +52,10 @@ pub async fn render(State(state): State<AppState>) -> Response {
         };
         metrics::gauge!("plansmith_llm_breaker_state", "target" => target.name, "model" => target.model).set(value);
     }
+    if let Some((cpu, rss)) = process_figures() {
+        metrics::gauge!("process_cpu_seconds_total").set(cpu);
+        metrics::gauge!("process_resident_memory_bytes").set(rss);
+    }
     let pool = state.store.pool_stats();
     metrics::gauge!("plansmith_db_pool_connections", "state" => "in_use")
         .set(f64::from(pool.size.saturating_sub(pool.idle)));
@@ -61,6 +65,17 @@ pub async fn render(State(state): State<AppState>) -> Response {
     metrics::gauge!("plansmith_db_pool_acquire_seconds_total").set(pool.acquire_micros_total as f64 / 1e6);
     let body = install().map(PrometheusHandle::render).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// CPU seconds used and resident memory of this process (Linux `/proc`).
+fn process_figures() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // After the command: state is field 0, utime 11, stime 12 (clock ticks), rss 21 (pages).
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    let cpu = (ticks(11)? + ticks(12)?) / 100.0;
+    let rss = ticks(21)? * 4096.0;
+    Some((cpu, rss))
 }
 
 /// Counts every request and its latency by route template and status.

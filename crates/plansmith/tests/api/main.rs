@@ -8,6 +8,7 @@ mod gateway;
 mod helpers;
 mod indexes;
 mod lifecycle;
+mod loadtest;
 mod openapi;
 mod outage;
 mod providers;
