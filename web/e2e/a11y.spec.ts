@@ -91,28 +91,34 @@ test('keyboard only: sign in, open a session, send a message and edit a section,
   await expect(page.getByTestId('doc-section').first()).toContainText('Typed with the keyboard.');
 });
 
-test('Web Vitals of the page load are reported to /api/v1/rum by route pattern and kept by the server', async ({ signedIn: page }) => {
-  const { id } = await createSession(page);
-  // Counts of the server's plansmith_web_vitals histogram for the session page, added up over
-  // scrapes (so it holds whether the exporter keeps totals or resets them on each scrape).
-  const seen: Record<string, number> = { LCP: 0, TTFB: 0, FCP: 0 };
-  const scrape = async () => {
-    const text = await (await page.request.get('/metrics')).text();
-    for (const line of text.split('\n')) {
-      if (!line.startsWith('plansmith_web_vitals_count{') || !line.includes('page="/sessions/:id"')) continue;
-      const name = /name="(\w+)"/.exec(line)?.[1];
-      if (name && name in seen) seen[name] += Number(line.split(' ').pop());
-      expect(line).not.toContain(id);
-    }
-    return seen;
-  };
-  await page.goto(`/sessions/${id}`);
-  await expect(page.getByTestId('message')).toHaveCount(1);
-  // Let the browser record the paint entries, then an input finalises LCP.
-  await page.waitForTimeout(500);
-  await page.getByLabel('Your message').click();
-  await page.waitForTimeout(300);
-  // Leaving the page sends the batch (visibilitychange → hidden / pagehide) with sendBeacon.
-  await page.goto('/signin');
-  await expect.poll(async () => Object.values(await scrape()).every((n) => n > 0), { intervals: [500, 1000] }).toBe(true);
+test.describe('field measurements', () => {
+  // The beacon is sent while the browser leaves the page, which is best effort by design; on a
+  // machine busy with the other tests it can be dropped, so this one test may run again.
+  test.describe.configure({ retries: 2 });
+
+  test('Web Vitals of the page load are reported to /api/v1/rum by route pattern and kept by the server', async ({ signedIn: page }) => {
+    const { id } = await createSession(page);
+    // Counts of the server's plansmith_web_vitals histogram for the session page, added up over
+    // scrapes (so it holds whether the exporter keeps totals or resets them on each scrape).
+    const seen: Record<string, number> = { LCP: 0, TTFB: 0, FCP: 0 };
+    const scrape = async () => {
+      const text = await (await page.request.get('/metrics')).text();
+      for (const line of text.split('\n')) {
+        if (!line.startsWith('plansmith_web_vitals_count{') || !line.includes('page="/sessions/:id"')) continue;
+        const name = /name="(\w+)"/.exec(line)?.[1];
+        if (name && name in seen) seen[name] += Number(line.split(' ').pop());
+        expect(line).not.toContain(id);
+      }
+      return seen;
+    };
+    await page.goto(`/sessions/${id}`);
+    await expect(page.getByTestId('message')).toHaveCount(1);
+    // Let the browser record the paint entries, then an input finalises LCP.
+    await page.waitForTimeout(500);
+    await page.getByLabel('Your message').click();
+    await page.waitForTimeout(300);
+    // Leaving the page sends the batch (visibilitychange → hidden / pagehide) with sendBeacon.
+    await page.goto('/signin');
+    await expect.poll(async () => Object.values(await scrape()).every((n) => n > 0), { intervals: [500, 1000] }).toBe(true);
+  });
 });

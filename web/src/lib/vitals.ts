@@ -43,7 +43,12 @@ export function startVitals(): RumBatch {
   // LCP, FCP and TTFB describe the page load: they belong to the route that was loaded.
   const load = (m: Metric) => batch.add(m, pathAtLoad);
   const now = (m: Metric) => batch.add(m, location.pathname);
-  onLCP(load);
+  // LCP is final once the user interacts; send the page-load figures then, while the page is
+  // alive, rather than only at unload, when browsers may drop the beacon.
+  onLCP((m) => {
+    load(m);
+    batch.flush();
+  });
   onFCP(load);
   onTTFB(load);
   onCLS(now);
