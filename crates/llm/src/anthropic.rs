@@ -4,7 +4,6 @@
 
 use crate::{Chunk, ChunkStream, CompletionRequest, LlmError, Provider, Usage, http_error, sse};
 use async_trait::async_trait;
-use futures::StreamExt;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -26,10 +25,7 @@ impl AnthropicProvider {
         api_key: Option<String>,
         connect_timeout: Duration,
     ) -> Result<Self, LlmError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(connect_timeout)
-            .build()
-            .map_err(|e| LlmError::Unavailable(format!("HTTP client: {e}")))?;
+        let client = sse::client(connect_timeout)?;
         Ok(Self {
             name: name.to_owned(),
             model: model.to_owned(),
@@ -134,39 +130,16 @@ impl Provider for AnthropicProvider {
             };
             return Err(err);
         }
-        let events = sse::events(response);
-        let stream = futures::stream::unfold(
-            (Box::pin(events), Progress::default(), false),
-            |(mut events, mut progress, ended)| async move {
-                if ended {
-                    return None;
-                }
-                loop {
-                    let item = match events.next().await {
-                        Some(Ok(event)) => on_event(&event.event, &event.data, &mut progress),
-                        Some(Err(e)) => Err(e),
-                        None => Err(LlmError::Broken("the stream ended without message_stop".into())),
-                    };
-                    match item {
-                        Ok(chunks) if progress.stopped => {
-                            return Some((
-                                futures::stream::iter(chunks.into_iter().map(Ok).collect::<Vec<_>>()),
-                                (events, progress, true),
-                            ));
-                        }
-                        Ok(chunks) if chunks.is_empty() => continue,
-                        Ok(chunks) => {
-                            return Some((
-                                futures::stream::iter(chunks.into_iter().map(Ok).collect::<Vec<_>>()),
-                                (events, progress, false),
-                            ));
-                        }
-                        Err(e) => return Some((futures::stream::iter(vec![Err(e)]), (events, progress, true))),
-                    }
-                }
-            },
-        );
-        Ok(Box::pin(stream.flatten()))
+        let interpret = |event: &eventsource_stream::Event, progress: &mut Progress| {
+            let chunks = on_event(&event.event, &event.data, progress)?;
+            Ok((chunks, progress.stopped))
+        };
+        Ok(sse::chunks(
+            response,
+            Progress::default(),
+            interpret,
+            "the stream ended without message_stop",
+        ))
     }
 }
 

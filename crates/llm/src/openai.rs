@@ -4,7 +4,6 @@
 
 use crate::{Chunk, ChunkStream, CompletionRequest, LlmError, Provider, Usage, http_error, sse};
 use async_trait::async_trait;
-use futures::StreamExt;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -24,10 +23,7 @@ impl OpenAiProvider {
         api_key: Option<String>,
         connect_timeout: Duration,
     ) -> Result<Self, LlmError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(connect_timeout)
-            .build()
-            .map_err(|e| LlmError::Unavailable(format!("HTTP client: {e}")))?;
+        let client = sse::client(connect_timeout)?;
         Ok(Self {
             name: name.to_owned(),
             model: model.to_owned(),
@@ -101,43 +97,19 @@ impl Provider for OpenAiProvider {
             let text = response.text().await.unwrap_or_default();
             return Err(http_error(status, &headers, &text));
         }
-        let events = sse::events(response);
-        let stream = futures::stream::unfold(
-            (Box::pin(events), Progress::default(), false),
-            |(mut events, mut progress, ended)| async move {
-                if ended {
-                    return None;
-                }
-                loop {
-                    match events.next().await {
-                        Some(Ok(event)) => match on_data(&event.data, &mut progress) {
-                            Ok(chunks) if progress.done => {
-                                if !progress.finished {
-                                    let e = LlmError::Broken("[DONE] without a finish_reason".into());
-                                    return Some((futures::stream::iter(vec![Err(e)]), (events, progress, true)));
-                                }
-                                let items = chunks.into_iter().map(Ok).collect::<Vec<_>>();
-                                return Some((futures::stream::iter(items), (events, progress, true)));
-                            }
-                            Ok(chunks) if chunks.is_empty() => continue,
-                            Ok(chunks) => {
-                                return Some((
-                                    futures::stream::iter(chunks.into_iter().map(Ok).collect::<Vec<_>>()),
-                                    (events, progress, false),
-                                ));
-                            }
-                            Err(e) => return Some((futures::stream::iter(vec![Err(e)]), (events, progress, true))),
-                        },
-                        Some(Err(e)) => return Some((futures::stream::iter(vec![Err(e)]), (events, progress, true))),
-                        None => {
-                            let e = LlmError::Broken("the stream ended without [DONE]".into());
-                            return Some((futures::stream::iter(vec![Err(e)]), (events, progress, true)));
-                        }
-                    }
-                }
-            },
-        );
-        Ok(Box::pin(stream.flatten()))
+        let interpret = |event: &eventsource_stream::Event, progress: &mut Progress| {
+            let chunks = on_data(&event.data, progress)?;
+            if progress.done && !progress.finished {
+                return Err(LlmError::Broken("[DONE] without a finish_reason".into()));
+            }
+            Ok((chunks, progress.done))
+        };
+        Ok(sse::chunks(
+            response,
+            Progress::default(),
+            interpret,
+            "the stream ended without [DONE]",
+        ))
     }
 }
 
