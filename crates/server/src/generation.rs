@@ -16,8 +16,8 @@ use plansmith_store::{
     DocumentUpdate, EndedReply, FinishedReply, LlmCall, Message, PlanningSession, Store, StoreError,
 };
 use serde_json::json;
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -30,6 +30,8 @@ pub struct Generator {
     settings: Arc<Settings>,
     tracker: TaskTracker,
     cancel: CancellationToken,
+    /// Latest partial text of streaming replies, saved together once per interval.
+    checkpoints: Arc<Mutex<HashMap<MessageId, String>>>,
 }
 
 /// What a reply has collected so far: its chat text, valid section updates, and notes about
@@ -100,6 +102,26 @@ impl Generator {
         workflows: Arc<Workflows>,
         settings: Arc<Settings>,
     ) -> Self {
+        let checkpoints: Arc<Mutex<HashMap<MessageId, String>>> = Arc::default();
+        let cancel = CancellationToken::new();
+        let interval = Duration::from_millis(settings.generation.checkpoint_interval_ms.max(1));
+        // One writer saves every streaming reply's partial text per interval, in one
+        // transaction: a write per reply per interval swamped the database at thousands of replies.
+        let (saver_store, pending, stop) = (Arc::clone(&store), Arc::clone(&checkpoints), cancel.clone());
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    () = stop.cancelled() => return,
+                }
+                let batch: Vec<(MessageId, String)> = pending.lock().expect("checkpoints lock").drain().collect();
+                if let Err(e) = saver_store.checkpoint_replies(&batch).await {
+                    tracing::warn!(replies = batch.len(), error = %e, "could not save partial replies");
+                }
+            }
+        });
         Self {
             store,
             log,
@@ -107,7 +129,8 @@ impl Generator {
             workflows,
             settings,
             tracker: TaskTracker::new(),
-            cancel: CancellationToken::new(),
+            cancel,
+            checkpoints,
         }
     }
 
@@ -145,6 +168,8 @@ impl Generator {
             self.cancel.cancel();
             self.tracker.wait().await;
         }
+        // Every reply has ended and saved its text: the partial-text saver can stop too.
+        self.cancel.cancel();
     }
 
     async fn run(&self, session: PlanningSession, reply: Message, paid: bool) -> Result<(), StoreError> {
@@ -282,9 +307,10 @@ impl Generator {
             self.apply_pieces(reply, &step, pieces, draft).await?;
             if last_checkpoint.elapsed() >= interval {
                 last_checkpoint = Instant::now();
-                if let Err(e) = self.store.checkpoint_reply(reply.id, &draft.content).await {
-                    tracing::warn!(reply = %reply.id, error = %e, "could not save partial reply");
-                }
+                self.checkpoints
+                    .lock()
+                    .expect("checkpoints lock")
+                    .insert(reply.id, draft.content.clone());
             }
         }
     }
@@ -426,6 +452,7 @@ impl Generator {
 
     /// Saves the complete event log with the reply and lets the in-memory copy expire.
     async fn finish_log(&self, reply: MessageId) {
+        self.checkpoints.lock().expect("checkpoints lock").remove(&reply);
         let events = self.events_json(reply).await;
         if let Err(e) = self.store.save_reply_events(reply, &events).await {
             tracing::warn!(reply = %reply, error = %e, "could not save the reply's stream events");

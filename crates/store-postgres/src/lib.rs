@@ -605,16 +605,24 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn checkpoint_reply(&self, reply: MessageId, content: &str) -> Result<()> {
-        sqlx::query!(
-            "UPDATE messages SET content = $1, updated_at = $2 WHERE id = $3 AND status = 'streaming'",
-            content,
-            Utc::now(),
-            reply.0
-        )
-        .execute(&mut *self.conn().await?)
-        .await
-        .map_err(db_err)?;
+    async fn checkpoint_replies(&self, partial: &[(MessageId, String)]) -> Result<()> {
+        if partial.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let mut tx = self.begin().await?;
+        for (reply, content) in partial {
+            sqlx::query!(
+                "UPDATE messages SET content = $1, updated_at = $2 WHERE id = $3 AND status = 'streaming'",
+                content,
+                now,
+                reply.0
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 

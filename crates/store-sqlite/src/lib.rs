@@ -553,16 +553,24 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn checkpoint_reply(&self, reply: MessageId, content: &str) -> Result<()> {
-        sqlx::query!(
-            "UPDATE messages SET content = ?, updated_at = ? WHERE id = ? AND status = 'streaming'",
-            content,
-            Utc::now(),
-            reply.0
-        )
-        .execute(&self.writer)
-        .await
-        .map_err(db_err)?;
+    async fn checkpoint_replies(&self, partial: &[(MessageId, String)]) -> Result<()> {
+        if partial.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        for (reply, content) in partial {
+            sqlx::query!(
+                "UPDATE messages SET content = ?, updated_at = ? WHERE id = ? AND status = 'streaming'",
+                content,
+                now,
+                reply.0
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 

@@ -282,8 +282,8 @@ pub trait Store: Send + Sync + 'static {
     async fn reply_events(&self, reply: MessageId) -> Result<Option<String>>;
     /// `queued` → `streaming`, recording who generates it.
     async fn start_reply(&self, reply: MessageId, provider: &str, model: &str) -> Result<()>;
-    /// Saves partial text of a streaming reply, so a crash keeps it.
-    async fn checkpoint_reply(&self, reply: MessageId, content: &str) -> Result<()>;
+    /// Saves the partial text of streaming replies (one transaction for all), so a crash keeps it.
+    async fn checkpoint_replies(&self, partial: &[(MessageId, String)]) -> Result<()>;
     /// Commits the reply as `complete` together with its document revisions (one per document).
     async fn finish_reply(&self, finished: FinishedReply) -> Result<Vec<AppliedRevision>>;
     async fn end_reply(&self, ended: EndedReply) -> Result<()>;

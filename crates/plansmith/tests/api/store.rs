@@ -324,7 +324,7 @@ async fn replies_commit_with_their_revision(b: Backend) {
         store.start_reply(reply.id, "offline", "m").await,
         Err(StoreError::InvalidState(_))
     ));
-    store.checkpoint_reply(reply.id, "Hal").await.unwrap();
+    store.checkpoint_replies(&[(reply.id, "Hal".into())]).await.unwrap();
     assert_eq!(store.get_message(id, reply.id).await.unwrap().unwrap().content, "Hal");
     let applied = store
         .finish_reply(FinishedReply {
@@ -407,7 +407,13 @@ async fn replies_commit_with_their_revision(b: Backend) {
     // Replies left behind by a crash are interrupted at start.
     let third = store.post_message(id, "brief", "more", None).await.unwrap().reply;
     store.start_reply(third.id, "offline", "m").await.unwrap();
-    store.checkpoint_reply(third.id, "Partial words").await.unwrap();
+    store
+        .checkpoint_replies(&[
+            (third.id, "Partial words".into()),
+            (reply.id, "not streaming: ignored".into()),
+        ])
+        .await
+        .unwrap();
     assert_eq!(
         store.interrupt_unfinished().await.unwrap(),
         2,
