@@ -185,19 +185,15 @@ async fn verify_password(password: String, hash: String) -> ApiResult<bool> {
     .map_err(ApiError::internal)
 }
 
-/// A hash of a random password, verified against when the account does not exist so that
-/// sign-in takes as long for unknown emails as for wrong passwords.
-static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+/// A hash verified against when the account does not exist, so that sign-in takes as long for
+/// unknown emails as for wrong passwords. Made once, on a hashing thread.
+static DUMMY_HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
 
-fn dummy_hash() -> String {
+async fn dummy_hash() -> ApiResult<String> {
     DUMMY_HASH
-        .get_or_init(|| {
-            Argon2::default()
-                .hash_password(b"plansmith-timing-equaliser")
-                .map(|h| h.to_string())
-                .unwrap_or_default()
-        })
-        .clone()
+        .get_or_try_init(|| hash_password("plansmith-timing-equaliser".into()))
+        .await
+        .cloned()
 }
 
 async fn issue_token(state: &AppState, user: &User) -> ApiResult<Response> {
@@ -312,10 +308,10 @@ pub async fn login(
         Ok(email) => state.store.user_by_email(&email).await?,
         Err(_) => None,
     };
-    let hash = user
-        .as_ref()
-        .map(|u| u.password_hash.clone())
-        .unwrap_or_else(dummy_hash);
+    let hash = match &user {
+        Some(u) => u.password_hash.clone(),
+        None => dummy_hash().await?,
+    };
     let valid = verify_password(body.password, hash).await? && user.is_some();
     let Some(user) = user.filter(|_| valid) else {
         state.limiter.hit(&account_key, window).await?;

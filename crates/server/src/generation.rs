@@ -209,7 +209,7 @@ impl Generator {
         }
         for note in std::mem::take(&mut draft.notes) {
             let text = format!("\n\n_{note}_");
-            self.log.append(reply.id.0, "token", json!({ "text": text })).await.ok();
+            self.append(reply.id, "token", json!({ "text": text })).await;
             draft.content.push_str(&text);
         }
         self.commit(&session, &reply, draft, &stats).await
@@ -404,17 +404,11 @@ impl Generator {
         for revision in &applied {
             for (section_id, _) in &updates {
                 let data = json!({ "document_id": revision.document_id, "section_id": section_id, "revision": revision.revision });
-                self.log.append(reply.id.0, "section", data).await.ok();
+                self.append(reply.id, "section", data).await;
             }
         }
-        self.log
-            .append(
-                reply.id.0,
-                "done",
-                json!({ "reply_id": reply.id, "status": "complete" }),
-            )
-            .await
-            .ok();
+        self.append(reply.id, "done", json!({ "reply_id": reply.id, "status": "complete" }))
+            .await;
         self.finish_log(reply.id).await;
         Ok(())
     }
@@ -442,12 +436,18 @@ impl Generator {
         };
         let saved = self.store.end_reply(ended).await;
         metrics::counter!("plansmith_replies_total", "outcome" => status.as_str()).increment(1);
-        self.log
-            .append(reply.id.0, "error", json!({ "code": code, "message": message }))
-            .await
-            .ok();
+        self.append(reply.id, "error", json!({ "code": code, "message": message }))
+            .await;
         self.finish_log(reply.id).await;
         saved
+    }
+
+    /// Appends an event after the reply's state is saved. A failure is logged: the reply itself
+    /// is committed, and a client that misses the event gets it from the saved log on reconnect.
+    async fn append(&self, reply: MessageId, event: &str, data: serde_json::Value) {
+        if let Err(e) = self.log.append(reply.0, event, data).await {
+            tracing::warn!(reply = %reply, event, error = %e, "could not append to the reply's stream log");
+        }
     }
 
     /// Saves the complete event log with the reply and lets the in-memory copy expire.
@@ -458,7 +458,9 @@ impl Generator {
             tracing::warn!(reply = %reply, error = %e, "could not save the reply's stream events");
         }
         let ttl = Duration::from_secs(self.settings.generation.stream_retention_seconds);
-        self.log.expire(reply.0, ttl).await.ok();
+        if let Err(e) = self.log.expire(reply.0, ttl).await {
+            tracing::warn!(reply = %reply, error = %e, "could not schedule the stream log's expiry");
+        }
     }
 
     async fn events_json(&self, reply: MessageId) -> String {
