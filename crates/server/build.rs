@@ -18,8 +18,9 @@ const INPUTS: &[&str] = &[
 
 fn main() {
     let web = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web");
-    for input in INPUTS {
-        println!("cargo:rerun-if-changed={}", web.join(input).display());
+    // Cargo treats a missing path as always changed, which would rebuild this crate every time.
+    for input in INPUTS.iter().map(|i| web.join(i)).filter(|p| p.exists()) {
+        println!("cargo:rerun-if-changed={}", input.display());
     }
     println!("cargo:rerun-if-env-changed=PLANSMITH_SKIP_WEB_BUILD");
     let release = std::env::var("PROFILE").is_ok_and(|p| p == "release");

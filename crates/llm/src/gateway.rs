@@ -5,8 +5,8 @@
 //! text, the next attempt starts with `Restart` so the consumer drops the partial text.
 
 use crate::{Chunk, CompletionRequest, LlmError, Provider, Usage};
-use futures::StreamExt;
 use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -248,6 +248,8 @@ pub struct Gateway {
     retry: RetryPolicy,
     breaker: BreakerSettings,
     prices: crate::PriceTable,
+    /// After the first token, text is read and passed on at most once per this interval.
+    batch: Duration,
 }
 
 impl Gateway {
@@ -258,7 +260,17 @@ impl Gateway {
             retry,
             breaker,
             prices,
+            batch: Duration::ZERO,
         }
+    }
+
+    /// Reads the provider's stream at most once per `batch` after the first token (which is
+    /// passed on at once), handing on everything that arrived meanwhile as one piece of text.
+    /// Providers send a token per event; reading each one on its own cost a wake-up, a read and
+    /// a hand-over per token, which at thousands of streams was most of the server's work.
+    pub fn with_batching(mut self, batch: Duration) -> Self {
+        self.batch = batch;
+        self
     }
 
     /// What a call of `model` with `usage` costs, in micro-dollars.
@@ -433,29 +445,57 @@ impl Gateway {
             let mut first = true;
             let mut usage = None;
             loop {
+                if !first && !self.batch.is_zero() {
+                    // Let the next tokens gather in the connection's buffer.
+                    tokio::time::sleep(self.batch).await;
+                }
                 let wait = if first {
                     timeouts.first_token.saturating_sub(started.elapsed())
                 } else {
                     timeouts.stall
                 };
-                let next = tokio::time::timeout(wait, stream.next()).await.map_err(|_| {
+                let mut next = tokio::time::timeout(wait, stream.next()).await.map_err(|_| {
                     Failed(LlmError::Timeout(if first {
                         "no first token in time"
                     } else {
                         "the stream stalled"
                     }))
                 })?;
-                match next {
-                    None => return Ok(usage.unwrap_or_default()),
-                    Some(Err(e)) => return Err(Failed(e)),
-                    Some(Ok(Chunk::Usage(u))) => usage = Some(u),
-                    Some(Ok(Chunk::Text(text))) => {
-                        first = false;
-                        *emitted = true;
-                        if tx.send(GatewayEvent::Text(text)).await.is_err() {
-                            return Err(Abandoned);
-                        }
+                // Everything already received goes on together; the stream's end or error
+                // comes after the text that preceded it.
+                let mut text = String::new();
+                let end = loop {
+                    match next {
+                        None => break Some(Ok(usage.unwrap_or_default())),
+                        Some(Err(e)) => break Some(Err(Failed(e))),
+                        Some(Ok(Chunk::Usage(u))) => usage = Some(u),
+                        Some(Ok(Chunk::Text(piece))) => text.push_str(&piece),
                     }
+                    if self.batch.is_zero() && !text.is_empty() {
+                        break None;
+                    }
+                    // The HTTP connection's own task hands the body on a piece at a time: give
+                    // it one turn to pass on what it has already read before calling it done.
+                    next = match stream.next().now_or_never() {
+                        Some(item) => item,
+                        None => {
+                            tokio::task::yield_now().await;
+                            match stream.next().now_or_never() {
+                                Some(item) => item,
+                                None => break None,
+                            }
+                        }
+                    };
+                };
+                if !text.is_empty() {
+                    first = false;
+                    *emitted = true;
+                    if tx.send(GatewayEvent::Text(text)).await.is_err() {
+                        return Err(Abandoned);
+                    }
+                }
+                if let Some(end) = end {
+                    return end;
                 }
             }
         };

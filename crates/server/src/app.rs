@@ -15,7 +15,7 @@ use plansmith_llm::{
     Admission, AnthropicProvider, BreakerSettings, Gateway, Limits, OfflineProvider, OpenAiProvider, Price, PriceTable,
     Provider, QueueSettings, RetryPolicy, Target, Timeouts,
 };
-use plansmith_store::{Store, StoreError};
+use plansmith_store::{DedicatedStore, Store, StoreError};
 use plansmith_store_postgres::{PgOptions, PgStore};
 use plansmith_store_sqlite::{SqliteOptions, SqliteStore};
 use std::future::Future;
@@ -86,7 +86,14 @@ pub async fn open_store(settings: &Settings, migrate: bool) -> Result<Arc<dyn St
             acquire_timeout: Duration::from_millis(db.acquire_timeout_ms),
             ..SqliteOptions::default()
         };
-        Arc::new(SqliteStore::connect(&db.url, &options).await?)
+        // The one SQLite writer must not wait for the request runtime between statements.
+        let url = db.url.clone();
+        Arc::new(
+            DedicatedStore::start("plansmith-db", move || async move {
+                SqliteStore::connect(&url, &options).await
+            })
+            .await?,
+        )
     };
     if migrate {
         let applied = store.migrate().await?;
@@ -100,6 +107,7 @@ pub async fn open_store(settings: &Settings, migrate: bool) -> Result<Arc<dyn St
 /// The LLM gateway over the configured route (or over the one provider given in tests).
 fn build_gateway(settings: &Settings, only: Option<Arc<dyn Provider>>) -> Result<Gateway, StartError> {
     let llm = &settings.llm;
+    let batch = Duration::from_millis(llm.stream_batch_ms);
     let retry = RetryPolicy {
         max_attempts: llm.retry.max_attempts,
         base_delay: Duration::from_millis(llm.retry.base_delay_ms),
@@ -126,7 +134,7 @@ fn build_gateway(settings: &Settings, only: Option<Arc<dyn Provider>>) -> Result
     };
     if let Some(provider) = only {
         let target = Target::new(provider, Timeouts::default(), Admission::new(Limits::default(), queue));
-        return Ok(Gateway::new(vec![target], retry, breaker, prices));
+        return Ok(Gateway::new(vec![target], retry, breaker, prices).with_batching(batch));
     }
     let mut targets = Vec::new();
     for name in &llm.route {
@@ -176,7 +184,7 @@ fn build_gateway(settings: &Settings, only: Option<Arc<dyn Provider>>) -> Result
         };
         targets.push(Target::new(provider, timeouts, Admission::new(limits, queue)));
     }
-    Ok(Gateway::new(targets, retry, breaker, prices))
+    Ok(Gateway::new(targets, retry, breaker, prices).with_batching(batch))
 }
 
 pub struct Application {

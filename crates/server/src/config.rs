@@ -75,6 +75,10 @@ pub struct AuthSettings {
 pub struct LlmSettings {
     /// Upper bound of tokens one reply may use.
     pub max_tokens: u32,
+    /// After a reply's first token, its text is read from the provider and streamed on at most
+    /// once per this many milliseconds (0: every token on its own). Fewer, larger pieces cost
+    /// far less per token at thousands of replies; 100 ms still reads as continuous typing.
+    pub stream_batch_ms: u64,
     pub offline: OfflineSettings,
     /// Provider names in the order a reply tries them; `offline` is always available.
     pub route: Vec<String>,
@@ -356,6 +360,7 @@ impl Default for LlmSettings {
     fn default() -> Self {
         Self {
             max_tokens: 4096,
+            stream_batch_ms: 100,
             offline: OfflineSettings::default(),
             route: vec!["offline".into()],
             providers: Vec::new(),
@@ -496,6 +501,9 @@ impl Settings {
             problems.push(format!(
                 "llm.offline.tokens_per_second: {rate} must be between 0 and 1000000"
             ));
+        }
+        if self.llm.stream_batch_ms > 1000 {
+            problems.push("llm.stream_batch_ms: must be at most 1000 (a second between pieces of a reply)".into());
         }
         if self.llm.max_tokens == 0 {
             problems.push("llm.max_tokens: must be at least 1".into());

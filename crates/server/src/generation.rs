@@ -236,6 +236,8 @@ impl Generator {
         let interval = Duration::from_millis(self.settings.generation.checkpoint_interval_ms);
         let started = Instant::now();
         let mut last_checkpoint = started;
+        // Length of the text last queued for saving (it only grows until a restart).
+        let mut checkpointed = 0;
         let mut first = true;
         loop {
             let event = tokio::select! {
@@ -273,6 +275,7 @@ impl Generator {
                 Some(GatewayEvent::Restart { reason }) => {
                     parser = OutputParser::new();
                     *draft = Draft::default();
+                    checkpointed = usize::MAX;
                     self.log
                         .append(reply.id.0, "restart", json!({ "reason": reason }))
                         .await
@@ -305,8 +308,11 @@ impl Generator {
                 }
             };
             self.apply_pieces(reply, &step, pieces, draft).await?;
-            if last_checkpoint.elapsed() >= interval {
+            // Only changed text is saved: a reply drafting a section adds nothing to its chat
+            // text for seconds, and thousands of such replies made thousands of idle updates.
+            if last_checkpoint.elapsed() >= interval && draft.content.len() != checkpointed {
                 last_checkpoint = Instant::now();
+                checkpointed = draft.content.len();
                 self.checkpoints
                     .lock()
                     .expect("checkpoints lock")

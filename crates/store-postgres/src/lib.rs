@@ -610,19 +610,19 @@ impl Store for PgStore {
             return Ok(());
         }
         let now = Utc::now();
-        let mut tx = self.begin().await?;
-        for (reply, content) in partial {
-            sqlx::query!(
-                "UPDATE messages SET content = $1, updated_at = $2 WHERE id = $3 AND status = 'streaming'",
-                content,
-                now,
-                reply.0
-            )
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        }
-        tx.commit().await.map_err(db_err)?;
+        // One statement for the whole batch instead of a round trip per reply.
+        let (ids, contents): (Vec<Uuid>, Vec<String>) = partial.iter().map(|(id, text)| (id.0, text.clone())).unzip();
+        sqlx::query!(
+            "UPDATE messages m SET content = c.content, updated_at = $3 \
+             FROM UNNEST($1::uuid[], $2::text[]) AS c(id, content) \
+             WHERE m.id = c.id AND m.status = 'streaming'",
+            &ids,
+            &contents,
+            now
+        )
+        .execute(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
         Ok(())
     }
 

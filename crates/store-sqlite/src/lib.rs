@@ -73,14 +73,18 @@ impl SqliteStore {
             std::fs::create_dir_all(parent)
                 .map_err(|e| StoreError::Unavailable(format!("cannot create the folder {}: {e}", parent.display())))?;
         }
+        // Connections are in-process files: a test query before each use would only add a
+        // round trip to the connection's thread for every operation.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect.clone())
             .await
             .map_err(db_err)?;
         let reader = SqlitePoolOptions::new()
             .max_connections(options.max_readers.max(1))
+            .test_before_acquire(false)
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect.read_only(true))
             .await
@@ -558,19 +562,23 @@ impl Store for SqliteStore {
             return Ok(());
         }
         let now = Utc::now();
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
-        for (reply, content) in partial {
-            sqlx::query!(
-                "UPDATE messages SET content = ?, updated_at = ? WHERE id = ? AND status = 'streaming'",
-                content,
-                now,
-                reply.0
-            )
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        }
-        tx.commit().await.map_err(db_err)?;
+        // One statement for the whole batch: a statement per reply held the single writer for
+        // thousands of round trips each interval.
+        let rows: Vec<serde_json::Value> = partial
+            .iter()
+            .map(|(reply, content)| serde_json::json!({"id": reply.0.simple().to_string(), "content": content}))
+            .collect();
+        let rows = serde_json::Value::Array(rows).to_string();
+        sqlx::query!(
+            "UPDATE messages SET content = c.content, updated_at = ? \
+             FROM (SELECT unhex(value ->> '$.id') AS id, value ->> '$.content' AS content FROM json_each(?)) AS c \
+             WHERE messages.id = c.id AND messages.status = 'streaming'",
+            now,
+            rows
+        )
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
         Ok(())
     }
 

@@ -530,3 +530,97 @@ async fn a_full_queue_answers_busy_at_once_and_long_waits_fail_as_busy() {
         "{failed}"
     );
 }
+
+/// Streams one completion from the mock through a gateway that batches text every `batch`;
+/// returns the text pieces passed on and the time the first one arrived.
+async fn pieces(url: &str, batch: Duration) -> (Vec<String>, Duration) {
+    use futures::StreamExt;
+    use plansmith_domain::planner::{PlanningContext, Turn};
+    use plansmith_llm::{
+        Admission, BreakerSettings, Caller, CompletionRequest, Gateway, GatewayEvent, Limits, OpenAiProvider,
+        PriceTable, QueueSettings, RetryPolicy, Target, Timeouts,
+    };
+    let provider = OpenAiProvider::new("mock", url, "gpt-4o-mini", None, Duration::from_secs(2)).unwrap();
+    let target = Target::new(
+        Arc::new(provider),
+        Timeouts::default(),
+        Admission::new(Limits::default(), QueueSettings::default()),
+    );
+    let gateway = Arc::new(
+        Gateway::new(
+            vec![target],
+            RetryPolicy::default(),
+            BreakerSettings::default(),
+            PriceTable::new([]),
+        )
+        .with_batching(batch),
+    );
+    let workflows = plansmith_server::workflows::builtin().unwrap();
+    let context = Arc::new(PlanningContext {
+        title: "Batching".into(),
+        idea: "A tool".into(),
+        workflow: Arc::clone(workflows.get("quick-brief").unwrap()),
+        step_id: "brief".into(),
+        documents: Default::default(),
+        history: vec![Turn {
+            role: plansmith_domain::MessageRole::User,
+            step_id: "brief".into(),
+            content: "go".into(),
+        }],
+    });
+    let request = CompletionRequest {
+        messages: plansmith_domain::prompt::build_messages(&context),
+        max_tokens: 200,
+        context,
+    };
+    let caller = Caller {
+        user: "u".into(),
+        paid: false,
+        ticket: "t".into(),
+    };
+    let started = std::time::Instant::now();
+    let mut first = None;
+    let mut texts = Vec::new();
+    let mut events = gateway.stream(request, caller);
+    while let Some(event) = events.next().await {
+        match event {
+            GatewayEvent::Text(text) => {
+                first.get_or_insert(started.elapsed());
+                texts.push(text);
+            }
+            GatewayEvent::Finished { .. } => return (texts, first.unwrap()),
+            GatewayEvent::Failed { error, .. } => panic!("the call failed: {error}"),
+            _ => {}
+        }
+    }
+    panic!("the stream ended without finishing");
+}
+
+#[tokio::test]
+async fn text_is_passed_on_in_batches_after_an_immediate_first_token() {
+    // 60 tokens, 5 ms apart: about 300 ms of streaming after 20 ms to the first token.
+    let mock = mock(MockOptions {
+        tokens_per_second: 200.0,
+        reply_tokens: 60,
+        ..fast(None)
+    })
+    .await;
+    let (each, _) = pieces(&mock.url, Duration::ZERO).await;
+    let (batched, first_after) = pieces(&mock.url, Duration::from_millis(500)).await;
+    assert!(
+        each.len() >= 60,
+        "without batching every token is its own piece: {}",
+        each.len()
+    );
+    assert_eq!(batched.concat(), each.concat(), "batching loses or reorders no text");
+    assert!(
+        batched.len() <= 4,
+        "about one piece per 500 ms after the first, not one per token: {} pieces",
+        batched.len()
+    );
+    assert_eq!(batched[0], each[0], "the first token goes on alone");
+    assert!(
+        first_after < Duration::from_millis(250),
+        "the first token is not held back: {first_after:?}"
+    );
+}

@@ -133,7 +133,15 @@ async fn reply_survives_client_disconnect() {
 
 #[tokio::test]
 async fn resume_with_last_event_id_yields_exactly_the_persisted_text() {
-    let app = spawn_with(|s| s.llm.offline.tokens_per_second = 400.0, Overrides::default()).await;
+    // Every token its own event, so that there are many events to resume between.
+    let app = spawn_with(
+        |s| {
+            s.llm.offline.tokens_per_second = 400.0;
+            s.llm.stream_batch_ms = 0;
+        },
+        Overrides::default(),
+    )
+    .await;
     let token = app.user().await;
     let sid = app.session(&token, "quick-brief").await["id"]
         .as_str()

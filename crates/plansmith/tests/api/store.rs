@@ -409,7 +409,7 @@ async fn replies_commit_with_their_revision(b: Backend) {
     store.start_reply(third.id, "offline", "m").await.unwrap();
     store
         .checkpoint_replies(&[
-            (third.id, "Partial words".into()),
+            (third.id, "Partial \"words\"\n— ü ✓ 'quoted'".into()),
             (reply.id, "not streaming: ignored".into()),
         ])
         .await
@@ -422,7 +422,7 @@ async fn replies_commit_with_their_revision(b: Backend) {
     let cut = store.get_message(id, third.id).await.unwrap().unwrap();
     assert_eq!(
         (cut.status, cut.content.as_str()),
-        (MessageStatus::Interrupted, "Partial words")
+        (MessageStatus::Interrupted, "Partial \"words\"\n— ü ✓ 'quoted'")
     );
 }
 
