@@ -15,7 +15,7 @@ use plansmith_llm::{
     Admission, AnthropicProvider, BreakerSettings, Gateway, Limits, OfflineProvider, OpenAiProvider, Price, PriceTable,
     Provider, QueueSettings, RetryPolicy, Target, Timeouts,
 };
-use plansmith_store::{DedicatedStore, Store, StoreError};
+use plansmith_store::{Store, StoreError};
 use plansmith_store_postgres::{PgOptions, PgStore};
 use plansmith_store_sqlite::{SqliteOptions, SqliteStore};
 use std::future::Future;
@@ -86,14 +86,7 @@ pub async fn open_store(settings: &Settings, migrate: bool) -> Result<Arc<dyn St
             acquire_timeout: Duration::from_millis(db.acquire_timeout_ms),
             ..SqliteOptions::default()
         };
-        // The one SQLite writer must not wait for the request runtime between statements.
-        let url = db.url.clone();
-        Arc::new(
-            DedicatedStore::start("plansmith-db", move || async move {
-                SqliteStore::connect(&url, &options).await
-            })
-            .await?,
-        )
+        Arc::new(SqliteStore::connect(&db.url, &options).await?)
     };
     if migrate {
         let applied = store.migrate().await?;

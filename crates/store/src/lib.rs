@@ -10,11 +10,8 @@ use plansmith_domain::{
     SessionStatus, UserId,
 };
 
-mod dedicated;
 #[cfg(feature = "sql-rows")]
 pub mod rows;
-
-pub use dedicated::DedicatedStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
