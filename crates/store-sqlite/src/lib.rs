@@ -108,14 +108,39 @@ impl SqliteStore {
 }
 
 /// Current content of a document inside a write transaction, hash verified.
+/// One statement: the document's revision joined to that revision's content.
 async fn current_content(tx: &mut Transaction<'_, Sqlite>, doc: DocumentId) -> Result<(i64, DocumentContent)> {
-    let revision: i64 = sqlx::query_scalar!("SELECT revision FROM documents WHERE id = ?", doc.0)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(db_err)?
-        .ok_or(StoreError::NotFound)?;
-    let content = revision_content(&mut **tx, doc, revision).await?;
-    Ok((revision, content))
+    let row = sqlx::query!(
+        "SELECT d.revision, r.author AS \"author?\", r.content AS \"content?\", r.content_hash AS \"content_hash?\", \
+         r.message_id AS \"message_id?: Uuid\", r.created_at AS \"created_at?: DateTime<Utc>\" \
+         FROM documents d LEFT JOIN document_revisions r ON r.document_id = d.id AND r.revision = d.revision \
+         WHERE d.id = ?",
+        doc.0
+    )
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db_err)?
+    .ok_or(StoreError::NotFound)?;
+    if row.revision == 0 {
+        return Ok((0, DocumentContent::default()));
+    }
+    let (Some(author), Some(content), Some(content_hash), Some(created_at)) =
+        (row.author, row.content, row.content_hash, row.created_at)
+    else {
+        return Err(StoreError::Integrity(format!(
+            "document {doc} is at revision {} but that revision is missing",
+            row.revision
+        )));
+    };
+    let revision = RevisionRow {
+        revision: row.revision,
+        author,
+        content,
+        content_hash,
+        message_id: row.message_id,
+        created_at,
+    };
+    Ok((row.revision, revision.verified_content(doc)?))
 }
 
 async fn revision_content<'e, E>(executor: E, doc: DocumentId, revision: i64) -> Result<DocumentContent>
@@ -145,24 +170,26 @@ async fn write_revision(
 ) -> Result<i64> {
     let next = expected + 1;
     let json = content.to_canonical_json();
-    let updated = sqlx::query!(
-        "UPDATE documents SET revision = ?, filled = ?, updated_at = ? WHERE id = ? AND revision = ?",
+    // The session to touch comes back with the update: one round trip fewer for the writer.
+    let session = sqlx::query_scalar!(
+        "UPDATE documents SET revision = ?, filled = ?, updated_at = ? WHERE id = ? AND revision = ? \
+         RETURNING session_id AS \"session_id!: Uuid\"",
         next,
         content.filled() as i64,
         now,
         doc.0,
         expected
     )
-    .execute(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await
     .map_err(db_err)?;
-    if updated.rows_affected() != 1 {
+    let Some(session) = session else {
         let current: i64 = sqlx::query_scalar!("SELECT revision FROM documents WHERE id = ?", doc.0)
             .fetch_one(&mut **tx)
             .await
             .map_err(db_err)?;
         return Err(StoreError::RevisionConflict { current });
-    }
+    };
     sqlx::query!(
         "INSERT INTO document_revisions (document_id, revision, author, content, content_hash, message_id, created_at) \
          VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -177,13 +204,6 @@ async fn write_revision(
     .execute(&mut **tx)
     .await
     .map_err(db_err)?;
-    let session: Uuid = sqlx::query_scalar!(
-        "SELECT session_id AS \"session_id: Uuid\" FROM documents WHERE id = ?",
-        doc.0
-    )
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(db_err)?;
     touch_session(tx, session, now).await?;
     Ok(next)
 }
@@ -196,6 +216,9 @@ async fn touch_session(tx: &mut Transaction<'_, Sqlite>, session: Uuid, now: Dat
     Ok(())
 }
 
+/// Inserts a message at the next position of its session and returns it as stored (one
+/// statement: the writer is held for as few round trips as possible).
+#[allow(clippy::too_many_arguments)]
 async fn insert_message(
     tx: &mut Transaction<'_, Sqlite>,
     session: SessionId,
@@ -203,12 +226,15 @@ async fn insert_message(
     step_id: &str,
     content: &str,
     status: MessageStatus,
+    client_key: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<MessageId> {
+) -> Result<Message> {
     let id = MessageId::new();
-    sqlx::query!(
-        "INSERT INTO messages (id, session_id, seq, role, step_id, content, status, created_at, updated_at) \
-         VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = ?), ?, ?, ?, ?, ?, ?)",
+    let row: MessageRow = sqlx::query_as!(
+        MessageRow,
+        "INSERT INTO messages (id, session_id, seq, role, step_id, content, status, client_key, created_at, updated_at) \
+         VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = ?), ?, ?, ?, ?, ?, ?, ?) \
+         RETURNING id AS \"id!: Uuid\", session_id AS \"session_id!: Uuid\", seq AS \"seq!: i64\", role AS \"role!\", step_id AS \"step_id!\", content AS \"content!\", status AS \"status!\", error_code, error_message, provider, model, created_at AS \"created_at!: DateTime<Utc>\", updated_at AS \"updated_at!: DateTime<Utc>\"",
         id.0,
         session.0,
         session.0,
@@ -216,13 +242,14 @@ async fn insert_message(
         step_id,
         content,
         status.as_str(),
+        client_key,
         now,
         now
     )
-    .execute(&mut **tx)
+    .fetch_one(&mut **tx)
     .await
     .map_err(db_err)?;
-    Ok(id)
+    row.try_into()
 }
 
 async fn fetch_message(tx: &mut Transaction<'_, Sqlite>, id: MessageId) -> Result<Message> {
@@ -377,6 +404,7 @@ impl Store for SqliteStore {
             &new.first_step,
             &new.intro,
             MessageStatus::Complete,
+            None,
             now,
         )
         .await?;
@@ -424,7 +452,17 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-                insert_message(&mut tx, id, "assistant", &next, &intro, MessageStatus::Complete, now).await?;
+                insert_message(
+                    &mut tx,
+                    id,
+                    "assistant",
+                    &next,
+                    &intro,
+                    MessageStatus::Complete,
+                    None,
+                    now,
+                )
+                .await?;
             }
             StepAdvance::Finish => {
                 sqlx::query!(
@@ -500,20 +538,32 @@ impl Store for SqliteStore {
                 });
             }
         }
-        let user_msg = insert_message(&mut tx, session, "user", step_id, content, MessageStatus::Complete, now).await?;
-        if let Some(key) = client_key {
-            sqlx::query!("UPDATE messages SET client_key = ? WHERE id = ?", key, user_msg.0)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        }
-        let reply = insert_message(&mut tx, session, "assistant", step_id, "", MessageStatus::Queued, now).await?;
+        let user_msg = insert_message(
+            &mut tx,
+            session,
+            "user",
+            step_id,
+            content,
+            MessageStatus::Complete,
+            client_key,
+            now,
+        )
+        .await?;
+        let reply = insert_message(
+            &mut tx,
+            session,
+            "assistant",
+            step_id,
+            "",
+            MessageStatus::Queued,
+            None,
+            now,
+        )
+        .await?;
         sqlx::query!("UPDATE planning_sessions SET updated_at = ?, first_message_at = COALESCE(first_message_at, ?) WHERE id = ?", now, now, session.0)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        let user_msg = fetch_message(&mut tx, user_msg).await?;
-        let reply = fetch_message(&mut tx, reply).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(PostedMessage {
             message: user_msg,
