@@ -757,6 +757,7 @@ mod tests {
             ),
             ("PLANSMITH_DATABASE_URL", "mysql://x", "database.url"),
             ("PLANSMITH_DATABASE__MAX_CONNECTIONS", "0", "database.max_connections"),
+            ("PLANSMITH_LLM__STREAM_BATCH_MS", "5000", "llm.stream_batch_ms"),
             ("PLANSMITH_NOPE", "1", "nope"),
         ];
         for (key, value, named) in cases {
