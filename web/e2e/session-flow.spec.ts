@@ -45,7 +45,10 @@ test('whole session flow: sign up, start, chat with streaming, documents, edit, 
   expect(last.role).toBe('assistant');
   await expect(messages.last()).toContainText(last.content.split('\n')[0].replace(/[*_#`]/g, '').trim().slice(0, 30));
 
-  // Edit a section directly.
+  // Edit a section directly: it makes exactly one new revision.
+  const revisionText = page.locator('.document .sections > p.muted');
+  await expect(revisionText).toHaveText(/Revision \d+/);
+  const beforeEdit = Number((await revisionText.textContent())!.match(/\d+/)![0]);
   const firstSection = page.getByTestId('doc-section').first();
   const sectionTitle = (await firstSection.locator('h3').textContent())!;
   await firstSection.getByRole('button', { name: `Edit ${sectionTitle}` }).click();
@@ -53,9 +56,9 @@ test('whole session flow: sign up, start, chat with streaming, documents, edit, 
   await firstSection.getByRole('button', { name: 'Save section' }).click();
   await expect(firstSection).toContainText('Our own words about the problem.');
   await expect(firstSection.getByTestId('pending-edit')).toHaveCount(0);
-  const revisionText = page.locator('.document .sections > p.muted');
-  await expect(revisionText).toHaveText(/Revision \d+/);
-  const afterEdit = Number((await revisionText.textContent())!.match(/\d+/)![0]);
+  // Wait for the saved revision to show (reading the label at once could see the old one).
+  const afterEdit = beforeEdit + 1;
+  await expect(revisionText).toHaveText(`Revision ${afterEdit}`);
 
   // History: the diff of the previous revision, then restore it.
   await page.getByRole('button', { name: 'Show' }).click();
