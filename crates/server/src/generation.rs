@@ -507,13 +507,8 @@ impl Generator {
     }
 
     async fn documents(&self, session: SessionId) -> Result<BTreeMap<String, DocumentContent>, StoreError> {
-        let mut documents = BTreeMap::new();
-        for summary in self.store.list_documents(session).await? {
-            if let Some(doc) = self.store.get_document(session, summary.id, None).await? {
-                documents.insert(doc.step_id, doc.content);
-            }
-        }
-        Ok(documents)
+        let documents = self.store.current_documents(session).await?;
+        Ok(documents.into_iter().map(|doc| (doc.step_id, doc.content)).collect())
     }
 }
 

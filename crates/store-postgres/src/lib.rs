@@ -8,7 +8,9 @@ use plansmith_domain::{
     Author, DocumentContent, DocumentId, Email, MessageId, MessageStatus, Role, SessionId, SessionStatus, UserId,
     content_hash,
 };
-use plansmith_store::rows::{DocumentRow, LlmCallRow, MessageRow, RevisionRow, SessionRow, UserRow};
+use plansmith_store::rows::{
+    DocumentRevisionRow, DocumentRow, LlmCallRow, MessageRow, RevisionRow, SessionRow, UserRow,
+};
 use plansmith_store::{
     AppliedRevision, DocumentSnapshot, DocumentSummary, EndedReply, FinishedReply, LlmCall, Message, NewSession,
     NewUser, PlanningSession, PoolStats, PostedMessage, Result, RevisionInfo, StepAdvance, Store, StoreError,
@@ -747,42 +749,38 @@ impl Store for PgStore {
         id: DocumentId,
         revision: Option<i64>,
     ) -> Result<Option<DocumentSnapshot>> {
-        let mut conn = self.begin().await?;
-        let row: Option<DocumentRow> = sqlx::query_as!(
-            DocumentRow,
-            "SELECT id, step_id, title, revision, updated_at FROM documents WHERE id = $1 AND session_id = $2",
+        // One statement (a consistent snapshot): the document joined to the wanted revision.
+        let row = sqlx::query_as!(
+            DocumentRevisionRow,
+            "SELECT d.id, d.step_id, d.title, d.revision, d.updated_at, r.revision AS \"rev_revision?\", \
+             r.author AS \"rev_author?\", r.content AS \"rev_content?\", r.content_hash AS \"rev_content_hash?\", \
+             r.message_id AS \"rev_message_id?\", r.created_at AS \"rev_created_at?\" \
+             FROM documents d LEFT JOIN document_revisions r ON r.document_id = d.id AND r.revision = COALESCE($1, d.revision) \
+             WHERE d.id = $2 AND d.session_id = $3",
+            revision,
             id.0,
             session.0
         )
-        .fetch_optional(&mut *conn)
+        .fetch_optional(&mut *self.conn().await?)
         .await
         .map_err(db_err)?;
-        let Some(row) = row else { return Ok(None) };
-        let summary: DocumentSummary = row.into();
-        let revision = revision.unwrap_or(summary.revision);
-        if revision < 0 || revision > summary.revision {
-            return Err(StoreError::NotFound);
-        }
-        let (content, created_at) = if revision == 0 {
-            (DocumentContent::default(), summary.updated_at)
-        } else {
-            let row: RevisionRow = sqlx::query_as!(RevisionRow, "SELECT revision, author, content, content_hash, message_id, created_at FROM document_revisions WHERE document_id = $1 AND revision = $2", id.0, revision)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(db_err)?;
-            let created_at = row.created_at;
-            (row.verified_content(id)?, created_at)
-        };
-        conn.commit().await.map_err(db_err)?;
-        Ok(Some(DocumentSnapshot {
-            id,
-            step_id: summary.step_id,
-            title: summary.title,
-            revision,
-            content_hash: content.hash(),
-            content,
-            created_at,
-        }))
+        row.map(|row| row.snapshot(revision)).transpose()
+    }
+
+    async fn current_documents(&self, session: SessionId) -> Result<Vec<DocumentSnapshot>> {
+        let rows = sqlx::query_as!(
+            DocumentRevisionRow,
+            "SELECT d.id, d.step_id, d.title, d.revision, d.updated_at, r.revision AS \"rev_revision?\", \
+             r.author AS \"rev_author?\", r.content AS \"rev_content?\", r.content_hash AS \"rev_content_hash?\", \
+             r.message_id AS \"rev_message_id?\", r.created_at AS \"rev_created_at?\" \
+             FROM documents d LEFT JOIN document_revisions r ON r.document_id = d.id AND r.revision = d.revision \
+             WHERE d.session_id = $1 ORDER BY d.position",
+            session.0
+        )
+        .fetch_all(&mut *self.conn().await?)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter().map(|row| row.snapshot(None)).collect()
     }
 
     async fn edit_section(&self, id: DocumentId, section_id: &str, content: &str, base_revision: i64) -> Result<i64> {

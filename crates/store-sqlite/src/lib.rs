@@ -8,8 +8,10 @@ mod writer;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use plansmith_domain::{DocumentContent, DocumentId, Email, MessageId, Role, SessionId, SessionStatus, UserId};
-use plansmith_store::rows::{DocumentRow, LlmCallRow, MessageRow, RevisionRow, SessionRow, UserRow};
+use plansmith_domain::{DocumentId, Email, MessageId, Role, SessionId, SessionStatus, UserId};
+use plansmith_store::rows::{
+    DocumentRevisionRow, DocumentRow, LlmCallRow, MessageRow, RevisionRow, SessionRow, UserRow,
+};
 use plansmith_store::{
     AppliedRevision, DocumentSnapshot, DocumentSummary, EndedReply, FinishedReply, LlmCall, Message, NewSession,
     NewUser, PlanningSession, PoolStats, PostedMessage, Result, RevisionInfo, StepAdvance, Store, StoreError,
@@ -361,37 +363,40 @@ impl Store for SqliteStore {
         id: DocumentId,
         revision: Option<i64>,
     ) -> Result<Option<DocumentSnapshot>> {
-        let mut conn = self.reader.begin().await.map_err(db_err)?;
-        let row: Option<DocumentRow> = sqlx::query_as!(DocumentRow, "SELECT id AS \"id: Uuid\", step_id, title, revision, updated_at AS \"updated_at: DateTime<Utc>\" FROM documents WHERE id = ? AND session_id = ?", id.0, session.0)
-        .fetch_optional(&mut *conn)
+        // One statement (a consistent snapshot): the document joined to the wanted revision.
+        let row = sqlx::query_as!(
+            DocumentRevisionRow,
+            "SELECT d.id AS \"id!: Uuid\", d.step_id, d.title, d.revision, d.updated_at AS \"updated_at!: DateTime<Utc>\", \
+             r.revision AS \"rev_revision?\", r.author AS \"rev_author?\", r.content AS \"rev_content?\", \
+             r.content_hash AS \"rev_content_hash?\", r.message_id AS \"rev_message_id?: Uuid\", \
+             r.created_at AS \"rev_created_at?: DateTime<Utc>\" \
+             FROM documents d LEFT JOIN document_revisions r ON r.document_id = d.id AND r.revision = COALESCE(?, d.revision) \
+             WHERE d.id = ? AND d.session_id = ?",
+            revision,
+            id.0,
+            session.0
+        )
+        .fetch_optional(&self.reader)
         .await
         .map_err(db_err)?;
-        let Some(row) = row else { return Ok(None) };
-        let summary: DocumentSummary = row.into();
-        let revision = revision.unwrap_or(summary.revision);
-        if revision < 0 || revision > summary.revision {
-            return Err(StoreError::NotFound);
-        }
-        let (content, created_at) = if revision == 0 {
-            (DocumentContent::default(), summary.updated_at)
-        } else {
-            let row: RevisionRow = sqlx::query_as!(RevisionRow, "SELECT revision, author, content, content_hash, message_id AS \"message_id: Uuid\", created_at AS \"created_at: DateTime<Utc>\" FROM document_revisions WHERE document_id = ? AND revision = ?", id.0, revision)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db_err)?;
-            let created_at = row.created_at;
-            (row.verified_content(id)?, created_at)
-        };
-        conn.commit().await.map_err(db_err)?;
-        Ok(Some(DocumentSnapshot {
-            id,
-            step_id: summary.step_id,
-            title: summary.title,
-            revision,
-            content_hash: content.hash(),
-            content,
-            created_at,
-        }))
+        row.map(|row| row.snapshot(revision)).transpose()
+    }
+
+    async fn current_documents(&self, session: SessionId) -> Result<Vec<DocumentSnapshot>> {
+        let rows = sqlx::query_as!(
+            DocumentRevisionRow,
+            "SELECT d.id AS \"id!: Uuid\", d.step_id, d.title, d.revision, d.updated_at AS \"updated_at!: DateTime<Utc>\", \
+             r.revision AS \"rev_revision?\", r.author AS \"rev_author?\", r.content AS \"rev_content?\", \
+             r.content_hash AS \"rev_content_hash?\", r.message_id AS \"rev_message_id?: Uuid\", \
+             r.created_at AS \"rev_created_at?: DateTime<Utc>\" \
+             FROM documents d LEFT JOIN document_revisions r ON r.document_id = d.id AND r.revision = d.revision \
+             WHERE d.session_id = ? ORDER BY d.position",
+            session.0
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter().map(|row| row.snapshot(None)).collect()
     }
 
     async fn list_revisions(&self, id: DocumentId) -> Result<Vec<RevisionInfo>> {

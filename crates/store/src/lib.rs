@@ -306,6 +306,8 @@ pub trait Store: Send + Sync + 'static {
         id: DocumentId,
         revision: Option<i64>,
     ) -> Result<Option<DocumentSnapshot>>;
+    /// Every document of a session at its current revision, in workflow order (hashes verified).
+    async fn current_documents(&self, session: SessionId) -> Result<Vec<DocumentSnapshot>>;
     /// A user's edit of one section, based on `base_revision`.
     async fn edit_section(&self, id: DocumentId, section_id: &str, content: &str, base_revision: i64) -> Result<i64>;
     async fn list_revisions(&self, id: DocumentId) -> Result<Vec<RevisionInfo>>;

@@ -218,3 +218,65 @@ impl From<LlmCallRow> for crate::LlmCall {
         }
     }
 }
+
+/// A document joined to one of its revisions (none for revision 0, or when it is missing):
+/// a snapshot in one statement.
+#[derive(sqlx::FromRow)]
+pub struct DocumentRevisionRow {
+    pub id: Uuid,
+    pub step_id: String,
+    pub title: String,
+    pub revision: i64,
+    pub updated_at: DateTime<Utc>,
+    pub rev_revision: Option<i64>,
+    pub rev_author: Option<String>,
+    pub rev_content: Option<String>,
+    pub rev_content_hash: Option<String>,
+    pub rev_message_id: Option<Uuid>,
+    pub rev_created_at: Option<DateTime<Utc>>,
+}
+
+impl DocumentRevisionRow {
+    /// The snapshot at `requested` (the current revision when `None`), hash verified; the
+    /// row must have been joined to that revision.
+    pub fn snapshot(self, requested: Option<i64>) -> Result<crate::DocumentSnapshot, StoreError> {
+        let id = plansmith_domain::DocumentId(self.id);
+        let revision = requested.unwrap_or(self.revision);
+        if revision < 0 || revision > self.revision {
+            return Err(StoreError::NotFound);
+        }
+        let (content, created_at) = if revision == 0 {
+            (DocumentContent::default(), self.updated_at)
+        } else {
+            let (Some(rev), Some(author), Some(content), Some(content_hash), Some(created_at)) = (
+                self.rev_revision,
+                self.rev_author,
+                self.rev_content,
+                self.rev_content_hash,
+                self.rev_created_at,
+            ) else {
+                return Err(StoreError::Integrity(format!(
+                    "revision {revision} of document {id} is missing"
+                )));
+            };
+            let row = RevisionRow {
+                revision: rev,
+                author,
+                content,
+                content_hash,
+                message_id: self.rev_message_id,
+                created_at,
+            };
+            (row.verified_content(id)?, created_at)
+        };
+        Ok(crate::DocumentSnapshot {
+            id,
+            step_id: self.step_id,
+            title: self.title,
+            revision,
+            content_hash: content.hash(),
+            content,
+            created_at,
+        })
+    }
+}

@@ -85,6 +85,7 @@ on_both_backends!(
     replies_commit_with_their_revision,
     corrupted_revisions_are_detected_on_read,
     restore_makes_one_new_revision,
+    a_sessions_documents_are_read_at_their_current_revision,
 );
 
 async fn user(store: &dyn Store, name: &str) -> UserId {
@@ -501,6 +502,77 @@ async fn restore_makes_one_new_revision(b: Backend) {
             .filled(),
         0
     );
+}
+
+async fn a_sessions_documents_are_read_at_their_current_revision(b: Backend) {
+    let store = b.store.as_ref();
+    let owner = user(store, "d").await;
+    let (brief, prd) = (DocumentId::new(), DocumentId::new());
+    let session = store
+        .create_session(NewSession {
+            id: SessionId::new(),
+            user_id: owner,
+            workflow_id: "full-plan".into(),
+            title: "Two documents".into(),
+            idea: "An idea".into(),
+            first_step: "brief".into(),
+            documents: vec![
+                NewDocument {
+                    id: brief,
+                    step_id: "brief".into(),
+                    title: "Project brief".into(),
+                },
+                NewDocument {
+                    id: prd,
+                    step_id: "prd".into(),
+                    title: "PRD".into(),
+                },
+            ],
+            intro: "Welcome".into(),
+        })
+        .await
+        .unwrap()
+        .id;
+    store.edit_section(brief, "summary", "First", 0).await.unwrap();
+    store
+        .edit_section(brief, "summary", "Second \"quoted\" ✓", 1)
+        .await
+        .unwrap();
+    let docs = store.current_documents(session).await.unwrap();
+    let seen: Vec<_> = docs
+        .iter()
+        .map(|d| (d.id, d.step_id.as_str(), d.revision, d.content.section("summary")))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![(brief, "brief", 2, "Second \"quoted\" ✓"), (prd, "prd", 0, "")],
+        "workflow order, current revision, content as written"
+    );
+    let one = store.get_document(session, brief, None).await.unwrap().unwrap();
+    assert_eq!(
+        (one.revision, one.content_hash.as_str()),
+        (2, docs[0].content_hash.as_str())
+    );
+    let older = store.get_document(session, brief, Some(1)).await.unwrap().unwrap();
+    assert_eq!((older.revision, older.content.section("summary")), (1, "First"));
+    assert!(matches!(
+        store.get_document(session, brief, Some(3)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(
+        store
+            .get_document(SessionId::new(), brief, None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.current_documents(SessionId::new()).await.unwrap().is_empty());
+    b.execute("UPDATE document_revisions SET content = '{\"summary\":\"Tampered\"}' WHERE revision = 2")
+        .await;
+    assert!(matches!(
+        store.current_documents(session).await,
+        Err(StoreError::Integrity(_))
+    ));
 }
 
 /// SQLite takes one writer at a time; the store queues writers instead of failing them.
