@@ -234,15 +234,15 @@ async fn hot_queries_use_indexes_on_a_big_database() {
         "revisions of a document",
         &plan_of(&pool, &sql, |q| q.bind(document)).await,
     );
-    let read = statements_of(store.get_document(s, d, Some(2))).await;
-    let revision = read
-        .iter()
-        .find(|q| q.contains("document_revisions"))
-        .expect("revision read")
-        .clone();
+    let sql = single("one revision", statements_of(store.get_document(s, d, Some(2))).await);
     assert_indexed(
         "one revision",
-        &plan_of(&pool, &revision, |q| q.bind(document).bind(2_i64)).await,
+        &plan_of(&pool, &sql, |q| q.bind(Some(2_i64)).bind(document).bind(session)).await,
+    );
+    let sql = single("current documents", statements_of(store.current_documents(s)).await);
+    assert_indexed(
+        "a session's current documents",
+        &plan_of(&pool, &sql, |q| q.bind(session)).await,
     );
     let sql = single("user by token", statements_of(store.user_by_token(&token, now)).await);
     assert_indexed(
