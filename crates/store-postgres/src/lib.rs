@@ -454,18 +454,7 @@ impl Store for PgStore {
         let mut tx = self.begin().await?;
         lock_session(&mut tx, id).await?;
         let session = self.session_row(&mut tx, id).await?;
-        if session.status != SessionStatus::Active {
-            return Err(StoreError::InvalidState(format!(
-                "the session is {}",
-                session.status.as_str()
-            )));
-        }
-        if session.current_step.as_deref() != Some(step_id) {
-            return Err(StoreError::InvalidState(format!(
-                "step '{step_id}' is not the current step (the session is on '{}')",
-                session.current_step.as_deref().unwrap_or("no step")
-            )));
-        }
+        session.check_can_complete(step_id)?;
         match advance {
             StepAdvance::Next { step_id: next, intro } => {
                 sqlx::query!("UPDATE planning_sessions SET current_step = $1, completed_steps = completed_steps + 1, updated_at = $2 WHERE id = $3", &next, now, id.0)

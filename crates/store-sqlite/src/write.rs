@@ -227,18 +227,7 @@ pub(crate) fn complete_step(
 ) -> Result<PlanningSession> {
     let now = stamp(Utc::now());
     let session = session_row(conn, id)?;
-    if session.status != plansmith_domain::SessionStatus::Active {
-        return Err(StoreError::InvalidState(format!(
-            "the session is {}",
-            session.status.as_str()
-        )));
-    }
-    if session.current_step.as_deref() != Some(step_id) {
-        return Err(StoreError::InvalidState(format!(
-            "step '{step_id}' is not the current step (the session is on '{}')",
-            session.current_step.as_deref().unwrap_or("no step")
-        )));
-    }
+    session.check_can_complete(step_id)?;
     match advance {
         StepAdvance::Next { step_id: next, intro } => {
             change(

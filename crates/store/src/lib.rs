@@ -75,6 +75,25 @@ pub struct PlanningSession {
     pub completed_at: Option<DateTime<Utc>>,
 }
 
+impl PlanningSession {
+    /// A step can be completed only while the session is active and on that step.
+    pub fn check_can_complete(&self, step_id: &str) -> Result<()> {
+        if self.status != SessionStatus::Active {
+            return Err(StoreError::InvalidState(format!(
+                "the session is {}",
+                self.status.as_str()
+            )));
+        }
+        if self.current_step.as_deref() != Some(step_id) {
+            return Err(StoreError::InvalidState(format!(
+                "step '{step_id}' is not the current step (the session is on '{}')",
+                self.current_step.as_deref().unwrap_or("no step")
+            )));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewDocument {
     pub id: DocumentId,
