@@ -86,6 +86,7 @@ where
     }
 
     fn refuse(self: Box<Self>, error: StoreError) {
+        // As in `deliver`: a caller that went away does not read the refusal.
         let _ = self.reply.send(Err(error));
     }
 }
