@@ -1,121 +1,43 @@
-// Shapes of the Plansmith HTTP API (see /api/openapi.json). Only the fields the app uses.
+// Shapes of the Plansmith HTTP API, taken from the types generated from its OpenAPI document
+// (schema.gen.ts; `npm run api:types` regenerates it, `npm run api:check` proves it current).
+// Write no API shape by hand that the document describes; where the document falls short, fix
+// the document. Nothing here is hand-written today (one gap: `POST /api/v1/rum` also takes an
+// array of measurements, which the document does not say; see lib/vitals.ts).
 
-export interface User {
-  id: string;
-  email: string;
-  name: string | null;
-  plan: string;
-  role: string;
-}
+import type { components } from './schema.gen';
 
-export interface AuthResponse {
-  user: User;
-  token: string;
-}
+type Schemas = components['schemas'];
 
-export interface SectionDef {
-  id: string;
-  title: string;
-  purpose: string;
-}
+export type User = Schemas['UserView'];
+export type AuthResponse = Schemas['AuthResponse'];
+export type LoginRequest = Schemas['LoginRequest'];
+export type RegisterRequest = Schemas['RegisterRequest'];
 
-export interface StepDef {
-  id: string;
-  title: string;
-  role: string;
-  document_title: string;
-  sections: SectionDef[];
-}
+export type Workflow = Schemas['WorkflowView'];
+export type WorkflowList = Schemas['WorkflowList'];
+export type StepDef = Schemas['StepView'];
+export type SectionDef = Schemas['SectionView'];
 
-export interface Workflow {
-  id: string;
-  name: string;
-  description: string;
-  steps: StepDef[];
-}
+export type Session = Schemas['SessionView'];
+export type SessionList = Schemas['SessionList'];
+export type CreateSession = Schemas['CreateSession'];
+export type StepProgress = Schemas['StepProgress'];
 
-export type StepStatus = 'completed' | 'current' | 'pending';
+export type Message = Schemas['MessageView'];
+export type MessageList = Schemas['MessageList'];
+export type PostMessage = Schemas['PostMessage'];
+export type PostMessageResponse = Schemas['PostMessageResponse'];
+export type ReplyRef = Schemas['ReplyRef'];
 
-export interface StepProgress {
-  id: string;
-  title: string;
-  status: StepStatus;
-}
+export type DocumentSummary = Schemas['DocumentSummaryView'];
+export type DocumentList = Schemas['DocumentList'];
+export type PlanDocument = Schemas['DocumentView'];
+export type SectionContent = Schemas['SectionContent'];
+export type EditSection = Schemas['EditSection'];
+export type RestoreRequest = Schemas['RestoreRequest'];
+export type Revision = Schemas['RevisionView'];
+export type RevisionList = Schemas['RevisionList'];
+export type RevisionResponse = Schemas['RevisionResponse'];
 
-export interface Session {
-  id: string;
-  workflow_id: string;
-  title: string;
-  idea: string;
-  status: string;
-  current_step: string | null;
-  progress: number;
-  sections_filled: number;
-  sections_total: number;
-  steps: StepProgress[];
-  created_at: string;
-  updated_at?: string;
-  completed_at?: string | null;
-}
-
-export interface Page<T> {
-  items: T[];
-  next_cursor?: string | null;
-}
-
-export type MessageStatus = 'queued' | 'streaming' | 'complete' | 'failed' | 'interrupted';
-
-export interface Message {
-  id: string;
-  role: 'user' | 'assistant';
-  content: string;
-  status: MessageStatus;
-  seq: number;
-  step_id: string;
-  error: { code: string; message: string } | null;
-  created_at: string;
-}
-
-export interface ReplyRef {
-  id: string;
-  status: MessageStatus;
-  stream_url: string;
-}
-
-export interface PostMessageResponse {
-  message: Message;
-  reply: ReplyRef;
-}
-
-export interface DocumentSummary {
-  id: string;
-  step_id: string;
-  title: string;
-  revision: number;
-}
-
-export interface SectionContent {
-  id: string;
-  title: string;
-  content: string;
-}
-
-export interface PlanDocument {
-  id: string;
-  step_id: string;
-  title: string;
-  revision: number;
-  content_hash: string;
-  sections: SectionContent[];
-}
-
-export interface Revision {
-  revision: number;
-  author: 'ai' | 'user';
-  created_at: string;
-  content_hash: string;
-}
-
-export interface ApiErrorBody {
-  error: { code: string; message: string; hint: string; request_id: string };
-}
+export type RumMetric = Schemas['RumMetric'];
+export type ApiErrorBody = Schemas['ErrorBody'];

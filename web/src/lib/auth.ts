@@ -1,5 +1,6 @@
 import { api, ApiError, onUnauthorized } from '../api/client';
-import type { AuthResponse, User } from '../api/types';
+import { paths } from '../api/paths';
+import type { AuthResponse, LoginRequest, RegisterRequest, User } from '../api/types';
 import { cachedGet, clearSavedData, saveCopy } from './cache';
 import { navigate } from './router';
 import { createStore } from './store';
@@ -18,7 +19,7 @@ export const currentUser = createStore<User | null | undefined>(undefined);
 
 export async function loadUser(): Promise<void> {
   try {
-    const { data } = await cachedGet<User>('/api/v1/me');
+    const { data } = await cachedGet<User>(paths.me());
     currentUser.set(data);
   } catch (error) {
     // Signed out (401), or offline with nothing saved: the sign-in page explains either way.
@@ -28,13 +29,13 @@ export async function loadUser(): Promise<void> {
 }
 
 export async function signIn(email: string, password: string): Promise<User> {
-  const { user } = await api.post<AuthResponse>('/api/v1/auth/login', { email, password }, { quiet401: true });
+  const { user } = await api.post<AuthResponse>(paths.login(), { email, password } satisfies LoginRequest, { quiet401: true });
   await afterSignIn(user);
   return user;
 }
 
 export async function signUp(email: string, password: string, name: string): Promise<User> {
-  const { user } = await api.post<AuthResponse>('/api/v1/auth/register', { email, password, name: name || null });
+  const { user } = await api.post<AuthResponse>(paths.register(), { email, password, name: name || null } satisfies RegisterRequest);
   await afterSignIn(user);
   return user;
 }
@@ -44,13 +45,13 @@ async function afterSignIn(user: User) {
   const previous = safeLocalStorage()?.getItem(LAST_USER_KEY);
   if (previous && previous !== user.id) await clearSavedData();
   safeLocalStorage()?.setItem(LAST_USER_KEY, user.id);
-  await saveCopy('/api/v1/me', user);
+  await saveCopy(paths.me(), user);
   currentUser.set(user);
 }
 
 export async function signOut(): Promise<void> {
   try {
-    await api.post('/api/v1/auth/logout');
+    await api.post(paths.logout());
   } finally {
     await clearSavedData();
     currentUser.set(null);

@@ -2,6 +2,7 @@
 // streams reconnecting. Fed by the API client, the reply streams and the browser's events.
 
 import { onReachability, reportReachable } from '../api/client';
+import { paths } from '../api/paths';
 import { backoffDelay } from './backoff';
 import { createStore } from './store';
 
@@ -80,7 +81,7 @@ function probeUntilReachable(attempt = 1): void {
     }
     let ok = false;
     try {
-      ok = (await fetch('/healthz', { cache: 'no-store' })).ok;
+      ok = (await fetch(paths.healthz(), { cache: 'no-store' })).ok;
     } catch {
       ok = false;
     }

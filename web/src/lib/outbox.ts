@@ -4,7 +4,7 @@
 // connection is back the outbox is flushed. An edit whose section changed on the server
 // meanwhile becomes a conflict that shows both versions and lets the person choose.
 
-import type { PlanDocument, PostMessageResponse } from '../api/types';
+import type { PlanDocument, PostMessageResponse, RevisionResponse } from '../api/types';
 import { ApiError } from '../api/client';
 import { humanError, type HumanError } from './errors';
 import { idbAll, idbDelete, idbPut } from './idb';
@@ -48,7 +48,7 @@ export interface Conflict {
 
 export interface OutboxTransport {
   postMessage(item: MessageItem): Promise<PostMessageResponse>;
-  putSection(item: EditItem, baseRevision: number): Promise<{ revision: number }>;
+  putSection(item: EditItem, baseRevision: number): Promise<Pick<RevisionResponse, 'revision'>>;
   getDocument(sessionId: string, documentId: string): Promise<PlanDocument>;
 }
 

@@ -50,7 +50,3 @@ export function reconnectAll(): void {
 export function dropAllConnections(): void {
   streams.forEach((s) => s.dropConnection());
 }
-
-export function streamUrl(sessionId: string, replyId: string): string {
-  return `/api/v1/sessions/${encodeURIComponent(sessionId)}/replies/${encodeURIComponent(replyId)}/stream`;
-}

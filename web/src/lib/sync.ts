@@ -2,7 +2,8 @@
 // connection allows, retries with backoff while the server cannot be reached.
 
 import { api } from '../api/client';
-import type { PlanDocument, PostMessageResponse } from '../api/types';
+import { paths } from '../api/paths';
+import type { EditSection, PlanDocument, PostMessage, PostMessageResponse, RevisionResponse } from '../api/types';
 import { backoffDelay } from './backoff';
 import { idbAll, idbDelete, idbPut } from './idb';
 import {
@@ -27,22 +28,20 @@ export function onOutboxEvent(listener: (e: FlushEvent) => void): () => void {
   return () => eventListeners.delete(listener);
 }
 
-const base = (sessionId: string) => `/api/v1/sessions/${encodeURIComponent(sessionId)}`;
-
 export const httpTransport: OutboxTransport = {
   postMessage: (item) =>
     api.post<PostMessageResponse>(
-      `${base(item.sessionId)}/messages`,
-      { content: item.content },
+      paths.messages(item.sessionId),
+      { content: item.content } satisfies PostMessage,
       { headers: { 'idempotency-key': item.clientId } },
     ),
   putSection: (item, baseRevision) =>
-    api.put<{ revision: number }>(
-      `${base(item.sessionId)}/documents/${encodeURIComponent(item.documentId)}/sections/${encodeURIComponent(item.sectionId)}`,
-      { content: item.content, base_revision: baseRevision },
+    api.put<RevisionResponse>(
+      paths.section(item.sessionId, item.documentId, item.sectionId),
+      { content: item.content, base_revision: baseRevision } satisfies EditSection,
     ),
   getDocument: (sessionId, documentId) =>
-    api.get<PlanDocument>(`${base(sessionId)}/documents/${encodeURIComponent(documentId)}`),
+    api.get<PlanDocument>(paths.document(sessionId, documentId)),
 };
 
 export async function refreshOutbox(): Promise<void> {

@@ -1,15 +1,10 @@
-// Field measurements: the Web Vitals of real page loads go to POST /api/v1/rum, grouped by
+// Field measurements: the Web Vitals of real page loads go to the API's `rum` route, grouped by
 // route pattern (never ids), batched and sent with sendBeacon when the page is hidden.
 
 import { onCLS, onFCP, onINP, onLCP, onTTFB, type Metric } from 'web-vitals';
+import { paths } from '../api/paths';
+import type { RumMetric } from '../api/types';
 import { routePattern } from './router';
-
-export interface RumMetric {
-  page: string;
-  name: string;
-  value: number;
-  id: string;
-}
 
 export class RumBatch {
   private queue: RumMetric[] = [];
@@ -21,6 +16,7 @@ export class RumBatch {
 
   flush(): void {
     if (this.queue.length === 0) return;
+    // The server takes one measurement or an array of them (the document describes only one).
     const body = JSON.stringify(this.queue);
     this.queue = [];
     this.send(body);
@@ -28,7 +24,7 @@ export class RumBatch {
 }
 
 function beacon(body: string): void {
-  const url = '/api/v1/rum';
+  const url = paths.rum();
   try {
     if (navigator.sendBeacon && navigator.sendBeacon(url, body)) return;
   } catch {

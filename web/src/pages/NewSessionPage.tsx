@@ -1,6 +1,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { api } from '../api/client';
-import type { Page, Session, Workflow } from '../api/types';
+import { paths } from '../api/paths';
+import type { CreateSession, Session, WorkflowList } from '../api/types';
 import { ErrorNotice } from '../components/ErrorNotice';
 import { navigate } from '../lib/router';
 import { useResource } from '../lib/useResource';
@@ -9,7 +10,7 @@ export function NewSessionPage() {
   useEffect(() => {
     document.title = 'New session · Plansmith';
   }, []);
-  const workflows = useResource<Page<Workflow>>('/api/v1/workflows');
+  const workflows = useResource<WorkflowList>(paths.workflows());
   const [workflowId, setWorkflowId] = useState('product-plan');
   const [title, setTitle] = useState('');
   const [idea, setIdea] = useState('');
@@ -21,7 +22,8 @@ export function NewSessionPage() {
     setBusy(true);
     setError(null);
     try {
-      const session = await api.post<Session>('/api/v1/sessions', { workflow_id: workflowId, title: title.trim(), idea: idea.trim() });
+      const body: CreateSession = { workflow_id: workflowId, title: title.trim(), idea: idea.trim() };
+      const session = await api.post<Session>(paths.sessions(), body);
       navigate(`/sessions/${session.id}`, { replace: true });
     } catch (err) {
       setError(err);

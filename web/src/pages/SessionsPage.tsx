@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react';
 import { api } from '../api/client';
-import type { Page, Session } from '../api/types';
+import { paths } from '../api/paths';
+import type { Session, SessionList } from '../api/types';
 import { ErrorBoundary } from '../components/ErrorBoundary';
 import { ErrorNotice } from '../components/ErrorNotice';
 import { Link } from '../components/Link';
@@ -31,7 +32,7 @@ export function SessionsPage() {
 
 function SessionList() {
   useCrashTrigger('list');
-  const first = useResource<Page<Session>>(`/api/v1/sessions?limit=${PAGE_SIZE}`);
+  const first = useResource<SessionList>(paths.sessions({ limit: PAGE_SIZE }));
   const [more, setMore] = useState<Session[]>([]);
   const [cursor, setCursor] = useState<string | null | undefined>(undefined);
   const [moreError, setMoreError] = useState<unknown>(null);
@@ -53,7 +54,7 @@ function SessionList() {
     setLoadingMore(true);
     setMoreError(null);
     try {
-      const page = await api.get<Page<Session>>(`/api/v1/sessions?limit=${PAGE_SIZE}&cursor=${encodeURIComponent(next)}`);
+      const page = await api.get<SessionList>(paths.sessions({ limit: PAGE_SIZE, cursor: next }));
       setMore((m) => [...m, ...page.items]);
       setCursor(page.next_cursor ?? null);
     } catch (e) {

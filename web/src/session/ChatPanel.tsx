@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import { api } from '../api/client';
-import type { Message, Page, ReplyRef, Session } from '../api/types';
+import { paths } from '../api/paths';
+import type { Message, MessageList, ReplyRef, Session } from '../api/types';
 import { ErrorNotice } from '../components/ErrorNotice';
 import { Markdown } from '../components/Markdown';
 import { SavedCopyNote } from '../components/SavedCopyNote';
@@ -13,7 +14,6 @@ import { existingStream, stopStreams } from '../lib/streams';
 import { discardItem, onOutboxEvent, outboxItems, queueMessage, retryItem } from '../lib/sync';
 import { useResource } from '../lib/useResource';
 import { LiveReply } from './LiveReply';
-import { messagesPath, sessionPath } from './paths';
 
 interface Props {
   session: Session;
@@ -26,7 +26,7 @@ const LIVE = new Set(['queued', 'streaming']);
 export function ChatPanel({ session, onSection, onReplyFinished }: Props) {
   useCrashTrigger('chat');
   const sessionId = session.id;
-  const messages = useResource<Page<Message>>(messagesPath(sessionId));
+  const messages = useResource<MessageList>(paths.messages(sessionId));
   const pending = useStore(outboxItems).filter((i): i is MessageItem => i.kind === 'message' && i.sessionId === sessionId);
   const offline = isOffline(useStore(connection));
   const [announce, setAnnounce] = useState('');
@@ -67,7 +67,7 @@ export function ChatPanel({ session, onSection, onReplyFinished }: Props) {
 
   async function retryReply(m: Message) {
     try {
-      await api.post<ReplyRef>(`${sessionPath(sessionId)}/replies/${encodeURIComponent(m.id)}/retry`);
+      await api.post<ReplyRef>(paths.retryReply(sessionId, m.id));
       existingStream(m.id)?.resume();
       setData((page) => page && { ...page, items: page.items.map((x) => (x.id === m.id ? { ...x, status: 'queued', error: null } : x)) });
     } catch (error) {
@@ -134,7 +134,7 @@ export function ChatPanel({ session, onSection, onReplyFinished }: Props) {
   );
 }
 
-function appendDelivered(page: Page<Message> | undefined, message: Message, reply: ReplyRef): Page<Message> | undefined {
+function appendDelivered(page: MessageList | undefined, message: Message, reply: ReplyRef): MessageList | undefined {
   if (!page) return page;
   const known = new Set(page.items.map((m) => m.id));
   const items = [...page.items];
@@ -149,6 +149,7 @@ function appendDelivered(page: Page<Message> | undefined, message: Message, repl
       step_id: message.step_id,
       error: null,
       created_at: message.created_at,
+      updated_at: message.created_at,
     });
   }
   return { ...page, items };

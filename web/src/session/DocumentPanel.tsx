@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'react';
+import { paths } from '../api/paths';
 import type { DocumentSummary, PlanDocument, SectionContent } from '../api/types';
 import { ErrorNotice } from '../components/ErrorNotice';
 import { Markdown } from '../components/Markdown';
@@ -9,7 +10,6 @@ import type { Conflict, EditItem } from '../lib/outbox';
 import { useStore } from '../lib/store';
 import { conflicts as conflictStore, discardItem, outboxItems, queueEdit, resolveConflict, retryItem } from '../lib/sync';
 import type { Resource } from '../lib/useResource';
-import { exportPath } from './paths';
 
 interface Props {
   sessionId: string;
@@ -36,7 +36,7 @@ export function DocumentPanel({ sessionId, documents, selectedId, onSelect, doc,
       <div className="panel-head">
         <h2 id="doc-title">{data?.title ?? 'Documents'}</h2>
         {selectedId && (
-          <a className="button small" href={exportPath(sessionId, selectedId)} download>
+          <a className="button small" href={paths.exportDocument(sessionId, selectedId)} download>
             Export Markdown
           </a>
         )}

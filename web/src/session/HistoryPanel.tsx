@@ -1,11 +1,11 @@
 import { useState } from 'react';
 import { api } from '../api/client';
-import type { Page, PlanDocument, Revision } from '../api/types';
+import { paths } from '../api/paths';
+import type { PlanDocument, RestoreRequest, RevisionList } from '../api/types';
 import { ErrorNotice } from '../components/ErrorNotice';
 import { useCrashTrigger } from '../lib/crash';
 import { diffLines } from '../lib/diff';
 import { useResource } from '../lib/useResource';
-import { documentPath, revisionsPath } from './paths';
 
 interface Props {
   sessionId: string;
@@ -37,7 +37,7 @@ export function HistoryPanel({ sessionId, current, version, onRestored, editable
 }
 
 function RevisionList({ sessionId, current, version, onRestored, editable }: Props & { current: PlanDocument }) {
-  const revisions = useResource<Page<Revision>>(revisionsPath(sessionId, current.id), version);
+  const revisions = useResource<RevisionList>(paths.revisions(sessionId, current.id), version);
   const [selected, setSelected] = useState<number | null>(null);
   if (revisions.error !== null && !revisions.data) return <ErrorNotice error={revisions.error} onRetry={revisions.reload} />;
   if (!revisions.data) return <p aria-busy="true">Loading revisions…</p>;
@@ -85,7 +85,7 @@ function RevisionDiff({
   editable: boolean;
   onRestored: () => void;
 }) {
-  const old = useResource<PlanDocument>(`${documentPath(sessionId, current.id)}?revision=${revision}`);
+  const old = useResource<PlanDocument>(paths.document(sessionId, current.id, revision));
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   if (old.error !== null && !old.data) return <ErrorNotice error={old.error} onRetry={old.reload} />;
@@ -100,7 +100,7 @@ function RevisionDiff({
     setBusy(true);
     setError(null);
     try {
-      await api.post(`${documentPath(sessionId, current.id)}/restore`, { revision });
+      await api.post(paths.restore(sessionId, current.id), { revision } satisfies RestoreRequest);
       onRestored();
     } catch (e) {
       setError(e);

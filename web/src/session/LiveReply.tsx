@@ -1,8 +1,9 @@
 import { useEffect, useRef, useState } from 'react';
+import { paths } from '../api/paths';
 import type { Message } from '../api/types';
 import { Markdown } from '../components/Markdown';
 import type { SectionUpdate, StreamState } from '../lib/replyStream';
-import { replyStream, streamUrl } from '../lib/streams';
+import { replyStream } from '../lib/streams';
 
 interface Props {
   sessionId: string;
@@ -14,7 +15,7 @@ interface Props {
 /** An assistant reply still being written: its text arrives token by token from the stream,
  * which reconnects and resumes by itself. */
 export function LiveReply({ sessionId, message, onSection, onFinished }: Props) {
-  const stream = replyStream(message.id, streamUrl(sessionId, message.id));
+  const stream = replyStream(message.id, paths.replyStream(sessionId, message.id));
   const [state, setState] = useState<StreamState>(stream.current);
 
   useEffect(() => {

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import type { DocumentSummary, Page, PlanDocument, Session } from '../api/types';
+import { paths } from '../api/paths';
+import type { DocumentList, DocumentSummary, PlanDocument, Session } from '../api/types';
 import { ErrorBoundary } from '../components/ErrorBoundary';
 import { ErrorNotice } from '../components/ErrorNotice';
 import { SavedCopyNote } from '../components/SavedCopyNote';
@@ -11,22 +12,21 @@ import { ChatPanel } from './ChatPanel';
 import { DocumentPanel } from './DocumentPanel';
 import { HistoryPanel } from './HistoryPanel';
 import { StepsBar } from './StepsBar';
-import { documentPath, documentsPath, sessionPath } from './paths';
 
 const FRESH_MS = 6000;
 
 export function SessionPage({ id }: { id: string }) {
   const [sessionVersion, setSessionVersion] = useState(0);
   const [docVersion, setDocVersion] = useState(0);
-  const session = useResource<Session>(sessionPath(id), sessionVersion);
-  const documents = useResource<Page<DocumentSummary>>(documentsPath(id), docVersion);
+  const session = useResource<Session>(paths.session(id), sessionVersion);
+  const documents = useResource<DocumentList>(paths.documents(id), docVersion);
   const [chosenDoc, setChosenDoc] = useState<string | null>(null);
   const [fresh, setFresh] = useState<Record<string, number>>({});
 
   const s = session.data;
   const docs = documents.data?.items ?? [];
   const selectedId = pickDocument(docs, chosenDoc, s?.current_step ?? null);
-  const doc = useResource<PlanDocument>(selectedId ? documentPath(id, selectedId) : null, docVersion);
+  const doc = useResource<PlanDocument>(selectedId ? paths.document(id, selectedId) : null, docVersion);
 
   useEffect(() => {
     if (s) document.title = `${s.title} · Plansmith`;
@@ -97,7 +97,7 @@ export function SessionPage({ id }: { id: string }) {
   const onSessionChanged = useCallback(
     (next: Session) => {
       session.setData(() => next);
-      void saveCopy(sessionPath(id), next);
+      void saveCopy(paths.session(id), next);
       setDocVersion((v) => v + 1);
     },
     [session, id],
@@ -138,7 +138,7 @@ export function SessionPage({ id }: { id: string }) {
                 onSelect={setChosenDoc}
                 doc={doc}
                 fresh={freshSections}
-                currentStep={s.current_step}
+                currentStep={s.current_step ?? null}
                 editable={editable}
               />
             )}

@@ -1,8 +1,8 @@
 import { useState } from 'react';
 import { api } from '../api/client';
+import { paths } from '../api/paths';
 import type { Session } from '../api/types';
 import { ErrorNotice } from '../components/ErrorNotice';
-import { sessionPath } from './paths';
 
 /** The workflow's steps with progress, and the actions that move the session along. */
 export function StepsBar({ session, onChanged }: { session: Session; onChanged: (s: Session) => void }) {
@@ -48,12 +48,12 @@ export function StepsBar({ session, onChanged }: { session: Session; onChanged: 
       </div>
       <div className="row">
         {active && current && (
-          <button type="button" className="button" disabled={busy} onClick={() => run(`${sessionPath(session.id)}/steps/${encodeURIComponent(current.id)}/complete`)}>
+          <button type="button" className="button" disabled={busy} onClick={() => run(paths.completeStep(session.id, current.id))}>
             Complete step: {current.title}
           </button>
         )}
         {active && !current && (
-          <button type="button" className="button primary" disabled={busy} onClick={() => run(`${sessionPath(session.id)}/complete`)}>
+          <button type="button" className="button primary" disabled={busy} onClick={() => run(paths.completeSession(session.id))}>
             Finish session
           </button>
         )}
@@ -63,7 +63,7 @@ export function StepsBar({ session, onChanged }: { session: Session; onChanged: 
             className="button subtle"
             disabled={busy}
             onClick={() => {
-              if (window.confirm('Abandon this session? You can still read it, but not continue it.')) void run(`${sessionPath(session.id)}/abandon`);
+              if (window.confirm('Abandon this session? You can still read it, but not continue it.')) void run(paths.abandonSession(session.id));
             }}
           >
             Abandon session

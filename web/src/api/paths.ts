@@ -1,0 +1,52 @@
+// Every address of the API the app uses, and the only place that spells them. Each route is
+// written as it appears in the OpenAPI document and type-checked against it (schema.gen.ts), so
+// a route the server renames or drops fails `npm run typecheck` after `npm run api:types`.
+
+import type { paths as DocumentedPaths } from './schema.gen';
+
+type Route = keyof DocumentedPaths;
+/** `{id}` and `{doc_id}` in '/api/v1/sessions/{id}/documents/{doc_id}' → 'id' | 'doc_id'. */
+type Params<T extends string> = T extends `${string}{${infer P}}${infer Rest}` ? P | Params<Rest> : never;
+type Query = Record<string, string | number | null | undefined>;
+
+/** A documented route with its path parameters filled in (encoded) and an optional query. */
+function route<R extends Route>(template: R, params: Record<Params<R>, string>, query: Query = {}): string {
+  const path = template.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent((params as Record<string, string>)[name]));
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) if (value !== null && value !== undefined) search.set(key, String(value));
+  const qs = search.toString();
+  return qs ? `${path}?${qs}` : path;
+}
+
+const session = (id: string) => ({ id });
+const doc = (id: string, docId: string) => ({ id, doc_id: docId });
+
+export const paths = {
+  healthz: () => route('/healthz', {}),
+  me: () => route('/api/v1/me', {}),
+  login: () => route('/api/v1/auth/login', {}),
+  register: () => route('/api/v1/auth/register', {}),
+  logout: () => route('/api/v1/auth/logout', {}),
+  rum: () => route('/api/v1/rum', {}),
+  workflows: () => route('/api/v1/workflows', {}),
+
+  sessions: (query: { limit?: number; cursor?: string | null } = {}) => route('/api/v1/sessions', {}, query),
+  session: (id: string) => route('/api/v1/sessions/{id}', session(id)),
+  completeSession: (id: string) => route('/api/v1/sessions/{id}/complete', session(id)),
+  abandonSession: (id: string) => route('/api/v1/sessions/{id}/abandon', session(id)),
+  completeStep: (id: string, stepId: string) => route('/api/v1/sessions/{id}/steps/{step_id}/complete', { id, step_id: stepId }),
+
+  messages: (id: string) => route('/api/v1/sessions/{id}/messages', session(id)),
+  replyStream: (id: string, replyId: string) => route('/api/v1/sessions/{id}/replies/{reply_id}/stream', { id, reply_id: replyId }),
+  retryReply: (id: string, replyId: string) => route('/api/v1/sessions/{id}/replies/{reply_id}/retry', { id, reply_id: replyId }),
+
+  documents: (id: string) => route('/api/v1/sessions/{id}/documents', session(id)),
+  /** The current revision, or an older one. */
+  document: (id: string, docId: string, revision?: number) =>
+    route('/api/v1/sessions/{id}/documents/{doc_id}', doc(id, docId), { revision }),
+  exportDocument: (id: string, docId: string) => route('/api/v1/sessions/{id}/documents/{doc_id}/export.md', doc(id, docId)),
+  revisions: (id: string, docId: string) => route('/api/v1/sessions/{id}/documents/{doc_id}/revisions', doc(id, docId)),
+  restore: (id: string, docId: string) => route('/api/v1/sessions/{id}/documents/{doc_id}/restore', doc(id, docId)),
+  section: (id: string, docId: string, sectionId: string) =>
+    route('/api/v1/sessions/{id}/documents/{doc_id}/sections/{section_id}', { ...doc(id, docId), section_id: sectionId }),
+};
