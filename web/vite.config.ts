@@ -46,10 +46,13 @@ function precompress(): Plugin {
   };
 }
 
-export default defineConfig({
+// `--mode e2e` builds the app with its end-to-end test hooks (src/lib/testHooks.ts) into
+// dist-e2e, which only the Playwright tests serve; web/dist, the build the release binary
+// embeds, never has them.
+export default defineConfig(({ mode }) => ({
   plugins: [react(), serviceWorker(), precompress()],
   build: {
-    outDir: 'dist',
+    outDir: mode === 'e2e' ? 'dist-e2e' : 'dist',
     assetsDir: 'assets',
     sourcemap: false,
     target: 'es2022',
@@ -61,4 +64,4 @@ export default defineConfig({
     environment: 'node',
     include: ['src/**/*.test.{ts,tsx}'],
   },
-});
+}));

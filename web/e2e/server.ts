@@ -1,8 +1,9 @@
 // Starts the real plansmith binary for the tests: a fresh SQLite database in a temp folder,
-// an OS-chosen port, the web app from web/dist. The binary prints its address first thing.
+// an OS-chosen port, the web app from web/dist-e2e (the production build plus the test hooks,
+// `npm run build:e2e`). The binary prints its address first thing.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -34,7 +35,13 @@ export interface ServerOptions {
   listen?: string;
 }
 
+/** The e2e build: what web/dist has, plus the hooks the tests drive streams with. */
+const e2eWebDir = join(webDir, 'dist-e2e');
+
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  if (!existsSync(join(e2eWebDir, 'index.html'))) {
+    throw new Error(`${e2eWebDir} is missing: build the app for the tests first (npm run build:e2e in web/)`);
+  }
   const dir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'plansmith-e2e-'));
   const child: ChildProcess = spawn(binaryPath(), ['serve'], {
     cwd: repoRoot,
@@ -46,8 +53,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       PLANSMITH_LLM__OFFLINE__TOKENS_PER_SECOND: String(options.tokensPerSecond ?? 60),
       PLANSMITH_LOG__FORMAT: 'pretty',
       PLANSMITH_LOG__LEVEL: process.env.PLANSMITH_LOG__LEVEL ?? 'warn',
-      // Serve the freshly built app from disk, whatever the binary embedded.
-      PLANSMITH_HTTP__WEB_DIR: join(webDir, 'dist'),
+      // Serve the e2e build from disk, whatever the binary embedded.
+      PLANSMITH_HTTP__WEB_DIR: e2eWebDir,
       PLANSMITH_SHUTDOWN__GRACE_SECONDS: '1',
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,8 +4,9 @@ import { App } from './App';
 import { ErrorBoundary } from './components/ErrorBoundary';
 import { currentUser, installUnauthorizedRedirect, loadUser } from './lib/auth';
 import { installConnectionWatch } from './lib/connection';
-import { dropAllConnections, existingStream, reconnectAll } from './lib/streams';
+import { reconnectAll } from './lib/streams';
 import { flush, refreshOutbox, setUnauthorizedHandler } from './lib/sync';
+import { installTestHooks } from './lib/testHooks';
 import { startVitals } from './lib/vitals';
 import './styles.css';
 
@@ -23,12 +24,9 @@ currentUser.subscribe(() => {
 });
 void loadUser();
 
-// Lets end-to-end tests cut reply streams the way a network failure does, and read the text
-// a stream assembled (to compare it with what the server saved).
-(window as unknown as { __plansmith: object }).__plansmith = {
-  dropStreams: dropAllConnections,
-  streamText: (replyId: string) => existingStream(replyId)?.current.text ?? null,
-};
+// The e2e build only (`vite build --mode e2e`): Vite replaces MODE with a string at build time,
+// so in every other build this is `if (false)` and the hooks are not in the bundle at all.
+if (import.meta.env.MODE === 'e2e') installTestHooks();
 
 if (import.meta.env.PROD && 'serviceWorker' in navigator) {
   window.addEventListener('load', () => {

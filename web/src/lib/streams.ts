@@ -45,8 +45,8 @@ export function reconnectAll(): void {
   streams.forEach((s) => s.reconnectNow());
 }
 
-/** Simulates a dropped connection on every open stream (end-to-end tests use it through
- * `window.__plansmith`, the same path a network failure takes). */
+/** Simulates a dropped connection on every open stream (end-to-end tests use it through the
+ * e2e build's test hooks, lib/testHooks.ts; the same path a network failure takes). */
 export function dropAllConnections(): void {
   streams.forEach((s) => s.dropConnection());
 }
