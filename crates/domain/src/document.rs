@@ -29,6 +29,31 @@ impl Author {
     }
 }
 
+/// A document's revision number: revision 0 is the empty document and every change (an
+/// edit, a reply's updates, a restore) makes the next one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Revision(pub i64);
+
+impl Revision {
+    /// The empty document every document starts as.
+    pub const EMPTY: Self = Self(0);
+
+    pub fn next(self) -> Self {
+        Self(self.0 + 1)
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for Revision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// The content of one document revision: section id → Markdown. Sections without an entry
 /// (or with blank Markdown) are empty. The canonical serialisation (sorted keys, compact JSON)
 /// is what gets stored and hashed.

@@ -10,7 +10,7 @@ pub mod prompt;
 pub mod user;
 pub mod workflow;
 
-pub use document::{Author, DocumentContent, content_hash};
+pub use document::{Author, DocumentContent, Revision, content_hash};
 pub use ids::{DocumentId, MessageId, SessionId, UserId};
 pub use user::{Email, Plan, Role};
 pub use workflow::{SectionDef, StepDef, Workflow, WorkflowError, Workflows};

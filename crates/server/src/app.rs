@@ -195,7 +195,8 @@ impl Application {
         settings.validate()?;
         let settings = Arc::new(settings);
         let store = open_store(&settings, settings.database.migrate_on_start).await?;
-        let interrupted = store.interrupt_unfinished().await?;
+        let (code, message) = crate::generation::INTERRUPTED;
+        let interrupted = store.interrupt_unfinished(code, message).await?;
         if interrupted > 0 {
             tracing::warn!(
                 interrupted,

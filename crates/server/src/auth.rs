@@ -15,7 +15,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use plansmith_domain::{Email, Plan, Role, UserId};
-use plansmith_store::{NewUser, StoreError, User};
+use plansmith_store::{NewUser, User};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
@@ -267,15 +267,7 @@ pub async fn register(State(state): State<AppState>, ApiJson(body): ApiJson<Regi
             name,
             password_hash,
         })
-        .await
-        .map_err(|e| match e {
-            StoreError::Duplicate(_) => ApiError::conflict(
-                "email_taken",
-                "An account with this email already exists.",
-                "Sign in instead, or register with another email.",
-            ),
-            other => other.into(),
-        })?;
+        .await?;
     let mut response = issue_token(&state, &user).await?;
     *response.status_mut() = StatusCode::CREATED;
     Ok(response)

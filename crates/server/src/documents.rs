@@ -11,8 +11,8 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use plansmith_domain::{DocumentId, SessionId, SessionStatus, StepDef};
-use plansmith_store::{DocumentSnapshot, StoreError};
+use plansmith_domain::{DocumentId, Revision, SessionId, StepDef};
+use plansmith_store::DocumentSnapshot;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -96,7 +96,7 @@ fn document_view(step: &StepDef, doc: &DocumentSnapshot) -> DocumentView {
         id: doc.id.0,
         step_id: doc.step_id.clone(),
         title: doc.title.clone(),
-        revision: doc.revision,
+        revision: doc.revision.get(),
         content_hash: doc.content_hash.clone(),
         sections: step
             .sections
@@ -111,16 +111,17 @@ fn document_view(step: &StepDef, doc: &DocumentSnapshot) -> DocumentView {
     }
 }
 
-async fn load(state: &AppState, session: SessionId, doc: Uuid, revision: Option<i64>) -> ApiResult<DocumentSnapshot> {
-    match state.store.get_document(session, DocumentId(doc), revision).await {
-        Ok(Some(doc)) => Ok(doc),
-        Ok(None) => Err(ApiError::not_found("The document")),
-        Err(StoreError::NotFound) => Err(ApiError::not_found(&format!(
-            "Revision {} of the document",
-            revision.unwrap_or(0)
-        ))),
-        Err(e) => Err(e.into()),
-    }
+async fn load(
+    state: &AppState,
+    session: SessionId,
+    doc: Uuid,
+    revision: Option<Revision>,
+) -> ApiResult<DocumentSnapshot> {
+    state
+        .store
+        .get_document(session, DocumentId(doc), revision)
+        .await?
+        .ok_or_else(|| ApiError::not_found("The document"))
 }
 
 async fn step_of(state: &AppState, auth: &AuthUser, session: Uuid, step_id: &str) -> ApiResult<StepDef> {
@@ -150,7 +151,7 @@ pub async fn list(
             id: d.id.0,
             step_id: d.step_id,
             title: d.title,
-            revision: d.revision,
+            revision: d.revision.get(),
             updated_at: d.updated_at,
         })
         .collect();
@@ -168,7 +169,7 @@ pub async fn get(
     ApiQuery(q): ApiQuery<RevisionQuery>,
 ) -> ApiResult<Json<DocumentView>> {
     let session = check_owner(&state, &auth, id).await?;
-    let doc = load(&state, session, doc_id, q.revision).await?;
+    let doc = load(&state, session, doc_id, q.revision.map(Revision)).await?;
     let step = step_of(&state, &auth, id, &doc.step_id).await?;
     Ok(Json(document_view(&step, &doc)))
 }
@@ -186,13 +187,7 @@ pub async fn edit_section(
     ApiJson(body): ApiJson<EditSection>,
 ) -> ApiResult<Json<RevisionResponse>> {
     let session = owned(&state, &auth, id).await?;
-    if session.status == SessionStatus::Abandoned {
-        return Err(ApiError::conflict(
-            "session_closed",
-            "The session was abandoned; its documents are read-only.",
-            "Start a new session to keep planning.",
-        ));
-    }
+    session.state().check_document_change()?;
     let doc = load(&state, session.id, doc_id, None).await?;
     let step = step_of(&state, &auth, id, &doc.step_id).await?;
     if step.section(&section_id).is_none() {
@@ -211,11 +206,16 @@ pub async fn edit_section(
     }
     let revision = state
         .store
-        .edit_section(DocumentId(doc_id), &section_id, &body.content, body.base_revision)
+        .edit_section(
+            DocumentId(doc_id),
+            &section_id,
+            &body.content,
+            Revision(body.base_revision),
+        )
         .await?;
     let doc = load(&state, session.id, doc_id, Some(revision)).await?;
     Ok(Json(RevisionResponse {
-        revision,
+        revision: revision.get(),
         content_hash: doc.content_hash,
     }))
 }
@@ -237,7 +237,7 @@ pub async fn revisions(
         .await?
         .into_iter()
         .map(|r| RevisionView {
-            revision: r.revision,
+            revision: r.revision.get(),
             author: r.author.as_str().into(),
             content_hash: r.content_hash,
             message_id: r.message_id.map(|m| m.0),
@@ -258,26 +258,15 @@ pub async fn restore(
     ApiJson(body): ApiJson<RestoreRequest>,
 ) -> ApiResult<Json<RevisionResponse>> {
     let session = owned(&state, &auth, id).await?;
-    if session.status == SessionStatus::Abandoned {
-        return Err(ApiError::conflict(
-            "session_closed",
-            "The session was abandoned; its documents are read-only.",
-            "Start a new session to keep planning.",
-        ));
-    }
+    session.state().check_document_change()?;
     load(&state, session.id, doc_id, None).await?;
-    let revision = match state.store.restore_revision(DocumentId(doc_id), body.revision).await {
-        Err(StoreError::NotFound) => {
-            return Err(ApiError::not_found(&format!(
-                "Revision {} of the document",
-                body.revision
-            )));
-        }
-        other => other?,
-    };
+    let revision = state
+        .store
+        .restore_revision(DocumentId(doc_id), Revision(body.revision))
+        .await?;
     let doc = load(&state, session.id, doc_id, Some(revision)).await?;
     Ok(Json(RevisionResponse {
-        revision,
+        revision: revision.get(),
         content_hash: doc.content_hash,
     }))
 }
@@ -293,7 +282,7 @@ pub async fn export(
     ApiQuery(q): ApiQuery<RevisionQuery>,
 ) -> ApiResult<Response> {
     let session = owned(&state, &auth, id).await?;
-    let doc = load(&state, session.id, doc_id, q.revision).await?;
+    let doc = load(&state, session.id, doc_id, q.revision.map(Revision)).await?;
     let step = step_of(&state, &auth, id, &doc.step_id).await?;
     let mut markdown = format!("# {} — {}\n\n", doc.title, session.title);
     for section in &step.sections {

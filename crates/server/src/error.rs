@@ -4,7 +4,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use plansmith_store::StoreError;
+use plansmith_store::{ReplyRefusal, ReplyTransition, SessionRefusal, StoreError};
 use serde::Serialize;
 use std::time::Duration;
 use utoipa::ToSchema;
@@ -131,23 +131,70 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::not_found("The record"),
-            StoreError::Duplicate(what) => ApiError::conflict(
+            StoreError::EmailTaken => ApiError::conflict(
+                "email_taken",
+                "An account with this email already exists.",
+                "Sign in instead, or register with another email.",
+            ),
+            StoreError::Duplicate => ApiError::conflict(
                 "already_exists",
-                format!("{what} already exists."),
-                "Use a different value, or sign in if this is your account.",
+                "The record already exists.",
+                "Reload to see the current state.",
             ),
             StoreError::RevisionConflict { current } => ApiError::conflict(
                 "revision_conflict",
                 format!("The document changed since you loaded it; it is now at revision {current}."),
                 "Reload the document, reapply your change and send it with the current revision as base_revision.",
             ),
-            StoreError::InvalidState(message) => ApiError::conflict(
-                "invalid_state",
-                format!("{message}."),
-                "Reload to see the current state.",
-            ),
+            StoreError::RevisionNotFound(revision) => {
+                ApiError::not_found(&format!("Revision {revision} of the document"))
+            }
+            StoreError::Session(refusal) => refusal.into(),
+            StoreError::Reply(refusal) => refusal.into(),
             StoreError::Unavailable(cause) => ApiError::unavailable(cause),
             StoreError::Integrity(cause) | StoreError::Database(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+impl From<SessionRefusal> for ApiError {
+    fn from(refusal: SessionRefusal) -> Self {
+        match refusal {
+            SessionRefusal::Closed(status) => ApiError::conflict(
+                "session_closed",
+                format!("The session is {}; it takes no more changes.", status.as_str()),
+                "Start a new session to keep planning.",
+            ),
+            SessionRefusal::StepNotCurrent { step, current } => ApiError::conflict(
+                "step_not_current",
+                match current {
+                    Some(current) => format!("Step '{step}' is not the current step; the session is on '{current}'."),
+                    None => format!("Step '{step}' is not the current step; every step is complete."),
+                },
+                "Complete the current step first.",
+            ),
+            SessionRefusal::StepsRemain { current } => ApiError::conflict(
+                "steps_incomplete",
+                format!("Not every step is complete yet; the session is on '{current}'."),
+                "Complete each step (POST .../steps/{step_id}/complete), or abandon the session.",
+            ),
+        }
+    }
+}
+
+impl From<ReplyRefusal> for ApiError {
+    fn from(ReplyRefusal(transition): ReplyRefusal) -> Self {
+        match transition {
+            ReplyTransition::Retry => ApiError::conflict(
+                "not_retryable",
+                "Only failed or interrupted replies can be retried.",
+                "Wait for the reply to finish, or send a new message.",
+            ),
+            ReplyTransition::Start | ReplyTransition::Finish | ReplyTransition::End => ApiError::conflict(
+                "reply_changed",
+                "The reply changed meanwhile.",
+                "Reload the conversation to see its current state.",
+            ),
         }
     }
 }

@@ -22,6 +22,12 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// The error code and message of a reply cut short by a restart or shutdown.
+pub const INTERRUPTED: (&str, &str) = (
+    "interrupted",
+    "The server restarted while this reply was being written. Retry it to get a complete answer.",
+);
+
 pub struct Generator {
     store: Arc<dyn Store>,
     log: Arc<dyn StreamLog>,
@@ -254,7 +260,7 @@ impl Generator {
                     match self.store.start_reply(reply.id, &provider, &model).await {
                         Ok(()) => continue,
                         // Interrupted or reset meanwhile; its state is recorded elsewhere.
-                        Err(StoreError::InvalidState(_)) => return Err(Stop::Interrupted),
+                        Err(StoreError::Reply(_)) => return Err(Stop::Interrupted),
                         Err(e) => {
                             tracing::error!(reply = %reply.id, error = %e, "could not start the reply");
                             return Err(Stop::Failed {
@@ -397,7 +403,7 @@ impl Generator {
         let applied = match self.store.finish_reply(finished).await {
             Ok(applied) => applied,
             // The reply was interrupted meanwhile (shutdown); its state is already recorded.
-            Err(StoreError::InvalidState(_)) => return Ok(()),
+            Err(StoreError::Reply(_)) => return Ok(()),
             Err(e) => {
                 let stop = Stop::Failed {
                     code: "storage_error",
@@ -423,12 +429,7 @@ impl Generator {
     async fn end(&self, reply: &Message, content: String, stop: Stop, call: Option<LlmCall>) -> Result<(), StoreError> {
         let (status, code, message) = match stop {
             Stop::Failed { code, message } => (MessageStatus::Failed, code, message),
-            Stop::Interrupted => (
-                MessageStatus::Interrupted,
-                "interrupted",
-                "The server restarted while this reply was being written. Retry it to get a complete answer."
-                    .to_owned(),
-            ),
+            Stop::Interrupted => (MessageStatus::Interrupted, INTERRUPTED.0, INTERRUPTED.1.to_owned()),
         };
         let events = self.events_json(reply.id).await;
         let ended = EndedReply {
@@ -440,7 +441,14 @@ impl Generator {
             error_message: message.clone(),
             call,
         };
-        let saved = self.store.end_reply(ended).await;
+        let saved = match self.store.end_reply(ended).await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                tracing::debug!(reply = %reply.id, "the reply had already ended; its first ending stands");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        };
         metrics::counter!("plansmith_replies_total", "outcome" => status.as_str()).increment(1);
         self.append(reply.id, "error", json!({ "code": code, "message": message }))
             .await;

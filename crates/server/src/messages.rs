@@ -16,8 +16,8 @@ use chrono::{DateTime, Datelike, Utc};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use plansmith_cache::StreamEvent;
-use plansmith_domain::{MessageId, MessageRole, MessageStatus, Plan, SessionStatus};
-use plansmith_store::Message;
+use plansmith_domain::{MessageId, MessageRole, MessageStatus, Plan};
+use plansmith_store::{Message, ReplyRefusal, ReplyTransition};
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use utoipa::{IntoParams, ToSchema};
@@ -123,13 +123,8 @@ pub async fn post(
 ) -> ApiResult<(StatusCode, Json<PostMessageResponse>)> {
     let client_key = idempotency_key(&headers)?;
     let session = owned(&state, &auth, id).await?;
-    if session.status != SessionStatus::Active {
-        return Err(ApiError::conflict(
-            "session_closed",
-            format!("The session is {}; it takes no more messages.", session.status.as_str()),
-            "Start a new session to keep planning.",
-        ));
-    }
+    // Checked before the budget and queue (the store decides again when it writes).
+    session.state().step_for_message()?;
     if state.is_draining() {
         return Err(ApiError::unavailable("server is shutting down"));
     }
@@ -156,13 +151,9 @@ pub async fn post(
         error.code = "busy";
         return Err(error);
     }
-    let step = session
-        .current_step
-        .clone()
-        .ok_or_else(|| ApiError::conflict("session_closed", "Every step is complete.", "Start a new session."))?;
     let posted = state
         .store
-        .post_message(session.id, &step, content, client_key.as_deref())
+        .post_message(session.id, content, client_key.as_deref())
         .await?;
     let (message, reply) = (posted.message, posted.reply);
     if !posted.replayed {
@@ -343,23 +334,10 @@ pub async fn retry(
         .await?
         .filter(|m| m.role == MessageRole::Assistant)
         .ok_or_else(|| ApiError::not_found("The reply"))?;
-    if !reply.status.is_retryable() {
-        return Err(ApiError::conflict(
-            "not_retryable",
-            format!(
-                "The reply is {}; only failed or interrupted replies can be retried.",
-                reply.status.as_str()
-            ),
-            "Wait for the reply to finish, or send a new message.",
-        ));
+    if !ReplyTransition::Retry.allows(reply.status) {
+        return Err(ReplyRefusal(ReplyTransition::Retry).into());
     }
-    if session.status != SessionStatus::Active {
-        return Err(ApiError::conflict(
-            "session_closed",
-            format!("The session is {}.", session.status.as_str()),
-            "Start a new session.",
-        ));
-    }
+    session.state().step_for_message()?;
     let last_id = match state.stream_log.events(reply_id).await? {
         Some(events) => events.last().map_or(0, |e| e.id),
         None => {

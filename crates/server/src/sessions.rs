@@ -9,8 +9,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use plansmith_domain::planner::step_intro;
-use plansmith_domain::{DocumentId, SessionId, SessionStatus, Workflow};
-use plansmith_store::{NewDocument, NewSession, PlanningSession, StepAdvance};
+use plansmith_domain::{DocumentId, SessionId, Workflow};
+use plansmith_store::{NewDocument, NewSession, PlanningSession, SessionClose, StepAdvance};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
@@ -250,28 +250,9 @@ pub async fn complete_step(
         .step_index(&step_id)
         .ok_or_else(|| ApiError::not_found(&format!("Step '{step_id}'")))?;
     let step = &workflow.steps[index];
-    if session.status != SessionStatus::Active {
-        return Err(ApiError::conflict(
-            "session_closed",
-            format!("The session is {}.", session.status.as_str()),
-            "Start a new session to keep planning.",
-        ));
-    }
-    if session.current_step.as_deref() != Some(step.id.as_str()) {
-        let message = if (index as i64) < session.completed_steps {
-            format!("Step '{step_id}' is already complete.")
-        } else {
-            format!(
-                "Step '{step_id}' is not started yet; the session is on '{}'.",
-                session.current_step.as_deref().unwrap_or("")
-            )
-        };
-        return Err(ApiError::conflict(
-            "step_not_current",
-            message,
-            "Complete the current step first.",
-        ));
-    }
+    // Checked here too (the store decides again when it writes): the document check below is
+    // only worth doing for the current step.
+    session.state().check_step_completion(&step.id)?;
     let documents = state.store.list_documents(session.id).await?;
     let doc = documents
         .iter()
@@ -320,39 +301,8 @@ pub async fn complete(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<SessionView>> {
     let session = owned(&state, &auth, id).await?;
-    match session.status {
-        SessionStatus::Completed => Ok(Json(view(&state, &session))),
-        SessionStatus::Abandoned => Err(ApiError::conflict(
-            "session_closed",
-            "The session was abandoned.",
-            "Start a new session to keep planning.",
-        )),
-        SessionStatus::Active => {
-            let step = session.current_step.clone().unwrap_or_default();
-            let workflow = workflow_of(&state, &session)?;
-            if session.current_step.is_some() {
-                let remaining: Vec<&str> = workflow
-                    .steps
-                    .iter()
-                    .skip(session.completed_steps as usize)
-                    .map(|s| s.title.as_str())
-                    .collect();
-                return Err(ApiError::conflict(
-                    "steps_incomplete",
-                    format!(
-                        "Not every step is complete yet (remaining: {}; current: '{step}').",
-                        remaining.join(", ")
-                    ),
-                    "Complete each step (POST .../steps/{step_id}/complete), or abandon the session.",
-                ));
-            }
-            let session = state
-                .store
-                .set_session_status(session.id, SessionStatus::Completed)
-                .await?;
-            Ok(Json(view(&state, &session)))
-        }
-    }
+    let session = state.store.close_session(session.id, SessionClose::Complete).await?;
+    Ok(Json(view(&state, &session)))
 }
 
 /// Abandon the session; its documents stay readable.
@@ -364,21 +314,8 @@ pub async fn abandon(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Json<SessionView>> {
     let session = owned(&state, &auth, id).await?;
-    match session.status {
-        SessionStatus::Abandoned => Ok(Json(view(&state, &session))),
-        SessionStatus::Completed => Err(ApiError::conflict(
-            "session_closed",
-            "The session is already completed.",
-            "Completed sessions stay as they are.",
-        )),
-        SessionStatus::Active => {
-            let session = state
-                .store
-                .set_session_status(session.id, SessionStatus::Abandoned)
-                .await?;
-            Ok(Json(view(&state, &session)))
-        }
-    }
+    let session = state.store.close_session(session.id, SessionClose::Abandon).await?;
+    Ok(Json(view(&state, &session)))
 }
 
 /// Checks that the session exists and belongs to the caller, through the session cache

@@ -3,19 +3,20 @@
 //! the operations that queued meanwhile together (`writer.rs`); reads go through a pool of WAL
 //! readers. Owns its schema in `migrations/`. Knows no HTTP.
 
+mod sql;
 mod write;
 mod writer;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use plansmith_domain::{DocumentId, Email, MessageId, Role, SessionId, SessionStatus, UserId};
+use plansmith_domain::{DocumentId, Email, MessageId, Revision, Role, SessionId, UserId};
 use plansmith_store::rows::{
     DocumentRevisionRow, DocumentRow, LlmCallRow, MessageRow, RevisionRow, SessionRow, UserRow,
 };
 use plansmith_store::{
     AppliedRevision, DocumentSnapshot, DocumentSummary, EndedReply, FinishedReply, LlmCall, Message, NewSession,
-    NewUser, PlanningSession, PoolStats, PostedMessage, Result, RevisionInfo, StepAdvance, Store, StoreError,
-    UsageTotals, User,
+    NewUser, PlanningSession, PoolStats, PostedMessage, Result, RevisionInfo, SessionClose, StepAdvance, Store,
+    StoreError, UsageTotals, User,
 };
 use rusqlite::OpenFlags;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -60,7 +61,7 @@ fn db_err(e: sqlx::Error) -> StoreError {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
             StoreError::Unavailable(e.to_string())
         }
-        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Duplicate("record"),
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Duplicate,
         _ => StoreError::Database(e.to_string()),
     }
 }
@@ -195,22 +196,14 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn set_session_status(&self, id: SessionId, status: SessionStatus) -> Result<PlanningSession> {
-        self.writer
-            .run(move |conn| write::set_session_status(conn, id, status))
-            .await
+    async fn close_session(&self, id: SessionId, close: SessionClose) -> Result<PlanningSession> {
+        self.writer.run(move |conn| write::close_session(conn, id, close)).await
     }
 
-    async fn post_message(
-        &self,
-        session: SessionId,
-        step_id: &str,
-        content: &str,
-        client_key: Option<&str>,
-    ) -> Result<PostedMessage> {
-        let (step_id, content, client_key) = (step_id.to_owned(), content.to_owned(), client_key.map(str::to_owned));
+    async fn post_message(&self, session: SessionId, content: &str, client_key: Option<&str>) -> Result<PostedMessage> {
+        let (content, client_key) = (content.to_owned(), client_key.map(str::to_owned));
         self.writer
-            .run(move |conn| write::post_message(conn, session, &step_id, &content, client_key.as_deref()))
+            .run(move |conn| write::post_message(conn, session, &content, client_key.as_deref()))
             .await
     }
 
@@ -235,7 +228,7 @@ impl Store for SqliteStore {
         self.writer.run(move |conn| write::finish_reply(conn, &finished)).await
     }
 
-    async fn end_reply(&self, ended: EndedReply) -> Result<()> {
+    async fn end_reply(&self, ended: EndedReply) -> Result<bool> {
         self.writer.run(move |conn| write::end_reply(conn, &ended)).await
     }
 
@@ -250,18 +243,27 @@ impl Store for SqliteStore {
         self.writer.run(move |conn| write::reset_reply(conn, reply)).await
     }
 
-    async fn interrupt_unfinished(&self) -> Result<u64> {
-        self.writer.run(write::interrupt_unfinished).await
+    async fn interrupt_unfinished(&self, error_code: &str, error_message: &str) -> Result<u64> {
+        let (code, message) = (error_code.to_owned(), error_message.to_owned());
+        self.writer
+            .run(move |conn| write::interrupt_unfinished(conn, &code, &message))
+            .await
     }
 
-    async fn edit_section(&self, id: DocumentId, section_id: &str, content: &str, base_revision: i64) -> Result<i64> {
+    async fn edit_section(
+        &self,
+        id: DocumentId,
+        section_id: &str,
+        content: &str,
+        base_revision: Revision,
+    ) -> Result<Revision> {
         let (section_id, content) = (section_id.to_owned(), content.to_owned());
         self.writer
             .run(move |conn| write::edit_section(conn, id, &section_id, &content, base_revision))
             .await
     }
 
-    async fn restore_revision(&self, id: DocumentId, revision: i64) -> Result<i64> {
+    async fn restore_revision(&self, id: DocumentId, revision: Revision) -> Result<Revision> {
         self.writer
             .run(move |conn| write::restore_revision(conn, id, revision))
             .await
@@ -273,16 +275,31 @@ impl Store for SqliteStore {
     }
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>> {
-        let row: Option<UserRow> =
-            sqlx::query_as!(UserRow, "SELECT id AS \"id: Uuid\", email, name, password_hash, role, plan, created_at AS \"created_at: DateTime<Utc>\" FROM users WHERE email = ?", email.as_str())
-                .fetch_optional(&self.reader)
-                .await
-                .map_err(db_err)?;
+        let row: Option<UserRow> = sqlx::query_as!(
+            UserRow,
+            "SELECT id AS \"id: Uuid\", email, name, password_hash, role, plan,
+                     created_at AS \"created_at: DateTime<Utc>\"
+                 FROM users
+                 WHERE email = ?",
+            email.as_str()
+        )
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db_err)?;
         row.map(TryInto::try_into).transpose()
     }
 
     async fn user_by_token(&self, token_hash: &[u8], now: DateTime<Utc>) -> Result<Option<User>> {
-        let row: Option<UserRow> = sqlx::query_as!(UserRow, "SELECT u.id AS \"id: Uuid\", u.email, u.name, u.password_hash, u.role, u.plan, u.created_at AS \"created_at: DateTime<Utc>\" FROM auth_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND t.expires_at > ?", token_hash, now)
+        let row: Option<UserRow> = sqlx::query_as!(
+            UserRow,
+            "SELECT u.id AS \"id: Uuid\", u.email, u.name, u.password_hash, u.role, u.plan,
+                 u.created_at AS \"created_at: DateTime<Utc>\"
+             FROM auth_tokens t
+             JOIN users u ON u.id = t.user_id
+             WHERE t.token_hash = ? AND t.expires_at > ?",
+            token_hash,
+            now
+        )
         .fetch_optional(&self.reader)
         .await
         .map_err(db_err)?;
@@ -291,34 +308,82 @@ impl Store for SqliteStore {
 
     async fn list_sessions(&self, user: UserId, before: Option<SessionId>, limit: u32) -> Result<Vec<PlanningSession>> {
         let before = before.map(|b| b.0);
-        let rows: Vec<SessionRow> = sqlx::query_as!(SessionRow, "SELECT s.id AS \"id: Uuid\", s.user_id AS \"user_id: Uuid\", s.workflow_id, s.title, s.idea, s.status, s.current_step, s.completed_steps, s.created_at AS \"created_at: DateTime<Utc>\", s.updated_at AS \"updated_at: DateTime<Utc>\", s.first_message_at AS \"first_message_at: DateTime<Utc>\", s.completed_at AS \"completed_at: DateTime<Utc>\", (SELECT COALESCE(SUM(d.filled), 0) FROM documents d WHERE d.session_id = s.id) AS \"sections_filled!: i64\" FROM planning_sessions s WHERE s.user_id = ? AND (? IS NULL OR s.id < ?) ORDER BY s.id DESC LIMIT ?", user.0, before, before, i64::from(limit))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db_err)?;
+        let rows: Vec<SessionRow> = sqlx::query_as!(
+            SessionRow,
+            "SELECT s.id AS \"id: Uuid\", s.user_id AS \"user_id: Uuid\", s.workflow_id, s.title, s.idea,
+                 s.status, s.current_step, s.completed_steps, s.created_at AS \"created_at: DateTime<Utc>\",
+                 s.updated_at AS \"updated_at: DateTime<Utc>\",
+                 s.first_message_at AS \"first_message_at: DateTime<Utc>\",
+                 s.completed_at AS \"completed_at: DateTime<Utc>\",
+                 (SELECT COALESCE(SUM(d.filled), 0) FROM documents d WHERE d.session_id = s.id)
+                      AS \"sections_filled!: i64\"
+             FROM planning_sessions s
+             WHERE s.user_id = ? AND (? IS NULL OR s.id < ?)
+             ORDER BY s.id DESC
+             LIMIT ?",
+            user.0,
+            before,
+            before,
+            i64::from(limit)
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db_err)?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
     async fn get_session(&self, user: UserId, id: SessionId) -> Result<Option<PlanningSession>> {
-        let row: Option<SessionRow> = sqlx::query_as!(SessionRow, "SELECT s.id AS \"id: Uuid\", s.user_id AS \"user_id: Uuid\", s.workflow_id, s.title, s.idea, s.status, s.current_step, s.completed_steps, s.created_at AS \"created_at: DateTime<Utc>\", s.updated_at AS \"updated_at: DateTime<Utc>\", s.first_message_at AS \"first_message_at: DateTime<Utc>\", s.completed_at AS \"completed_at: DateTime<Utc>\", (SELECT COALESCE(SUM(d.filled), 0) FROM documents d WHERE d.session_id = s.id) AS \"sections_filled!: i64\" FROM planning_sessions s WHERE s.id = ? AND s.user_id = ?", id.0, user.0)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db_err)?;
+        let row: Option<SessionRow> = sqlx::query_as!(
+            SessionRow,
+            "SELECT s.id AS \"id: Uuid\", s.user_id AS \"user_id: Uuid\", s.workflow_id, s.title, s.idea,
+                 s.status, s.current_step, s.completed_steps, s.created_at AS \"created_at: DateTime<Utc>\",
+                 s.updated_at AS \"updated_at: DateTime<Utc>\",
+                 s.first_message_at AS \"first_message_at: DateTime<Utc>\",
+                 s.completed_at AS \"completed_at: DateTime<Utc>\",
+                 (SELECT COALESCE(SUM(d.filled), 0) FROM documents d WHERE d.session_id = s.id)
+                      AS \"sections_filled!: i64\"
+             FROM planning_sessions s
+             WHERE s.id = ? AND s.user_id = ?",
+            id.0,
+            user.0
+        )
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db_err)?;
         row.map(TryInto::try_into).transpose()
     }
 
     async fn list_messages(&self, session: SessionId) -> Result<Vec<Message>> {
-        let rows: Vec<MessageRow> = sqlx::query_as!(MessageRow, "SELECT id AS \"id: Uuid\", session_id AS \"session_id: Uuid\", seq, role, step_id, content, status, error_code, error_message, provider, model, created_at AS \"created_at: DateTime<Utc>\", updated_at AS \"updated_at: DateTime<Utc>\" FROM messages WHERE session_id = ? ORDER BY seq", session.0)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db_err)?;
+        let rows: Vec<MessageRow> = sqlx::query_as!(
+            MessageRow,
+            "SELECT id AS \"id: Uuid\", session_id AS \"session_id: Uuid\", seq, role, step_id, content,
+                 status, error_code, error_message, provider, model,
+                 created_at AS \"created_at: DateTime<Utc>\", updated_at AS \"updated_at: DateTime<Utc>\"
+             FROM messages
+             WHERE session_id = ?
+             ORDER BY seq",
+            session.0
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db_err)?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
     async fn get_message(&self, session: SessionId, id: MessageId) -> Result<Option<Message>> {
-        let row: Option<MessageRow> = sqlx::query_as!(MessageRow, "SELECT id AS \"id: Uuid\", session_id AS \"session_id: Uuid\", seq, role, step_id, content, status, error_code, error_message, provider, model, created_at AS \"created_at: DateTime<Utc>\", updated_at AS \"updated_at: DateTime<Utc>\" FROM messages WHERE id = ? AND session_id = ?", id.0, session.0)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db_err)?;
+        let row: Option<MessageRow> = sqlx::query_as!(
+            MessageRow,
+            "SELECT id AS \"id: Uuid\", session_id AS \"session_id: Uuid\", seq, role, step_id, content,
+                 status, error_code, error_message, provider, model,
+                 created_at AS \"created_at: DateTime<Utc>\", updated_at AS \"updated_at: DateTime<Utc>\"
+             FROM messages
+             WHERE id = ? AND session_id = ?",
+            id.0,
+            session.0
+        )
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db_err)?;
         row.map(TryInto::try_into).transpose()
     }
 
@@ -331,10 +396,17 @@ impl Store for SqliteStore {
     }
 
     async fn usage_since(&self, user: UserId, since: DateTime<Utc>) -> Result<UsageTotals> {
-        let row = sqlx::query!("SELECT COALESCE(SUM(input_tokens + output_tokens), 0) AS \"tokens!: i64\", COALESCE(SUM(cost_micros), 0) AS \"cost!: i64\" FROM llm_calls WHERE user_id = ? AND created_at >= ?", user.0, since)
-            .fetch_one(&self.reader)
-            .await
-            .map_err(db_err)?;
+        let row = sqlx::query!(
+            "SELECT COALESCE(SUM(input_tokens + output_tokens), 0) AS \"tokens!: i64\",
+                 COALESCE(SUM(cost_micros), 0) AS \"cost!: i64\"
+             FROM llm_calls
+             WHERE user_id = ? AND created_at >= ?",
+            user.0,
+            since
+        )
+        .fetch_one(&self.reader)
+        .await
+        .map_err(db_err)?;
         Ok(UsageTotals {
             tokens: row.tokens,
             cost_micros: row.cost,
@@ -342,15 +414,33 @@ impl Store for SqliteStore {
     }
 
     async fn llm_calls_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<LlmCall>> {
-        let rows = sqlx::query_as!(LlmCallRow, "SELECT user_id AS \"user_id: Uuid\", session_id AS \"session_id: Uuid\", reply_id AS \"reply_id: Uuid\", provider, model, input_tokens, output_tokens, cost_micros, latency_ms, ttft_ms, attempts, outcome, created_at AS \"created_at: DateTime<Utc>\" FROM llm_calls WHERE created_at >= ? AND created_at < ? ORDER BY created_at", from, to)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db_err)?;
+        let rows = sqlx::query_as!(
+            LlmCallRow,
+            "SELECT user_id AS \"user_id: Uuid\", session_id AS \"session_id: Uuid\",
+                 reply_id AS \"reply_id: Uuid\", provider, model, input_tokens, output_tokens, cost_micros,
+                 latency_ms, ttft_ms, attempts, outcome, created_at AS \"created_at: DateTime<Utc>\"
+             FROM llm_calls
+             WHERE created_at >= ? AND created_at < ?
+             ORDER BY created_at",
+            from,
+            to
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db_err)?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn list_documents(&self, session: SessionId) -> Result<Vec<DocumentSummary>> {
-        let rows: Vec<DocumentRow> = sqlx::query_as!(DocumentRow, "SELECT d.id AS \"id: Uuid\", d.step_id, d.title, d.revision, d.updated_at AS \"updated_at: DateTime<Utc>\" FROM documents d WHERE d.session_id = ? ORDER BY d.position", session.0)
+        let rows: Vec<DocumentRow> = sqlx::query_as!(
+            DocumentRow,
+            "SELECT d.id AS \"id: Uuid\", d.step_id, d.title, d.revision,
+                 d.updated_at AS \"updated_at: DateTime<Utc>\"
+             FROM documents d
+             WHERE d.session_id = ?
+             ORDER BY d.position",
+            session.0
+        )
         .fetch_all(&self.reader)
         .await
         .map_err(db_err)?;
@@ -361,18 +451,20 @@ impl Store for SqliteStore {
         &self,
         session: SessionId,
         id: DocumentId,
-        revision: Option<i64>,
+        revision: Option<Revision>,
     ) -> Result<Option<DocumentSnapshot>> {
         // One statement (a consistent snapshot): the document joined to the wanted revision.
         let row = sqlx::query_as!(
             DocumentRevisionRow,
-            "SELECT d.id AS \"id!: Uuid\", d.step_id, d.title, d.revision, d.updated_at AS \"updated_at!: DateTime<Utc>\", \
-             r.revision AS \"rev_revision?\", r.author AS \"rev_author?\", r.content AS \"rev_content?\", \
-             r.content_hash AS \"rev_content_hash?\", r.message_id AS \"rev_message_id?: Uuid\", \
-             r.created_at AS \"rev_created_at?: DateTime<Utc>\" \
-             FROM documents d LEFT JOIN document_revisions r ON r.document_id = d.id AND r.revision = COALESCE(?, d.revision) \
+            "SELECT d.id AS \"id!: Uuid\", d.step_id, d.title, d.revision,
+                 d.updated_at AS \"updated_at!: DateTime<Utc>\", r.revision AS \"rev_revision?\",
+                 r.author AS \"rev_author?\", r.content AS \"rev_content?\",
+                 r.content_hash AS \"rev_content_hash?\", r.message_id AS \"rev_message_id?: Uuid\",
+                 r.created_at AS \"rev_created_at?: DateTime<Utc>\"
+             FROM documents d
+             LEFT JOIN document_revisions r ON r.document_id = d.id AND r.revision = COALESCE(?, d.revision)
              WHERE d.id = ? AND d.session_id = ?",
-            revision,
+            revision.map(Revision::get),
             id.0,
             session.0
         )
@@ -385,12 +477,15 @@ impl Store for SqliteStore {
     async fn current_documents(&self, session: SessionId) -> Result<Vec<DocumentSnapshot>> {
         let rows = sqlx::query_as!(
             DocumentRevisionRow,
-            "SELECT d.id AS \"id!: Uuid\", d.step_id, d.title, d.revision, d.updated_at AS \"updated_at!: DateTime<Utc>\", \
-             r.revision AS \"rev_revision?\", r.author AS \"rev_author?\", r.content AS \"rev_content?\", \
-             r.content_hash AS \"rev_content_hash?\", r.message_id AS \"rev_message_id?: Uuid\", \
-             r.created_at AS \"rev_created_at?: DateTime<Utc>\" \
-             FROM documents d LEFT JOIN document_revisions r ON r.document_id = d.id AND r.revision = d.revision \
-             WHERE d.session_id = ? ORDER BY d.position",
+            "SELECT d.id AS \"id!: Uuid\", d.step_id, d.title, d.revision,
+                 d.updated_at AS \"updated_at!: DateTime<Utc>\", r.revision AS \"rev_revision?\",
+                 r.author AS \"rev_author?\", r.content AS \"rev_content?\",
+                 r.content_hash AS \"rev_content_hash?\", r.message_id AS \"rev_message_id?: Uuid\",
+                 r.created_at AS \"rev_created_at?: DateTime<Utc>\"
+             FROM documents d
+             LEFT JOIN document_revisions r ON r.document_id = d.id AND r.revision = d.revision
+             WHERE d.session_id = ?
+             ORDER BY d.position",
             session.0
         )
         .fetch_all(&self.reader)
@@ -400,7 +495,15 @@ impl Store for SqliteStore {
     }
 
     async fn list_revisions(&self, id: DocumentId) -> Result<Vec<RevisionInfo>> {
-        let rows: Vec<RevisionRow> = sqlx::query_as!(RevisionRow, "SELECT revision, author, '' AS \"content!: String\", content_hash, message_id AS \"message_id: Uuid\", created_at AS \"created_at: DateTime<Utc>\" FROM document_revisions WHERE document_id = ? ORDER BY revision DESC", id.0)
+        let rows: Vec<RevisionRow> = sqlx::query_as!(
+            RevisionRow,
+            "SELECT revision, author, '' AS \"content!: String\", content_hash,
+                 message_id AS \"message_id: Uuid\", created_at AS \"created_at: DateTime<Utc>\"
+             FROM document_revisions
+             WHERE document_id = ?
+             ORDER BY revision DESC",
+            id.0
+        )
         .fetch_all(&self.reader)
         .await
         .map_err(db_err)?;

@@ -2,13 +2,17 @@
 //! transaction. Timestamps are stored as RFC 3339 text and ids as 16-byte blobs, the same
 //! encoding the readers decode.
 
+use crate::sql;
 use crate::writer::sql_err;
 use chrono::{DateTime, SecondsFormat, Utc};
-use plansmith_domain::{Author, DocumentContent, DocumentId, MessageId, MessageStatus, SessionId, content_hash};
+use plansmith_domain::{
+    Author, DocumentContent, DocumentId, MessageId, MessageStatus, Revision, SessionId, SessionStatus, content_hash,
+};
 use plansmith_store::rows::{MessageRow, RevisionRow, SessionRow};
 use plansmith_store::{
-    AppliedRevision, EndedReply, FinishedReply, LlmCall, Message, NewSession, PlanningSession, PostedMessage, Result,
-    StepAdvance, StoreError, User,
+    AppliedRevision, CloseOutcome, EndedReply, FinishedReply, LlmCall, Message, NewSession, PlanningSession,
+    PostedMessage, ReplyRefusal, ReplyTransition, Result, SessionClose, SessionState, StepAdvance, StoreError, User,
+    apply_sections, check_revision, edit_revision, replayed,
 };
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -33,12 +37,6 @@ fn time_opt(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<DateTime<Utc>>
     }
 }
 
-const SESSION: &str = "SELECT s.id, s.user_id, s.workflow_id, s.title, s.idea, s.status, s.current_step, \
-     s.completed_steps, s.created_at, s.updated_at, s.first_message_at, s.completed_at, \
-     (SELECT COALESCE(SUM(d.filled), 0) FROM documents d WHERE d.session_id = s.id) FROM planning_sessions s WHERE s.id = ?";
-
-const MESSAGE_COLUMNS: &str = "id, session_id, seq, role, step_id, content, status, error_code, error_message, provider, model, created_at, updated_at";
-
 fn message_row(row: &Row<'_>) -> rusqlite::Result<MessageRow> {
     Ok(MessageRow {
         id: row.get(0)?,
@@ -59,7 +57,7 @@ fn message_row(row: &Row<'_>) -> rusqlite::Result<MessageRow> {
 
 fn session_row(conn: &Connection, id: SessionId) -> Result<PlanningSession> {
     let row = conn
-        .prepare_cached(SESSION)
+        .prepare_cached(sql::SESSION)
         .and_then(|mut s| {
             s.query_row([id.0], |row| {
                 Ok(SessionRow {
@@ -85,6 +83,23 @@ fn session_row(conn: &Connection, id: SessionId) -> Result<PlanningSession> {
     row.try_into()
 }
 
+fn session_status(text: &str) -> Result<SessionStatus> {
+    SessionStatus::parse(text).ok_or_else(|| StoreError::Integrity(format!("unexpected session status {text:?}")))
+}
+
+/// The state the session rules decide on.
+fn session_state(conn: &Connection, id: SessionId) -> Result<SessionState> {
+    let (status, current_step): (String, Option<String>) = conn
+        .prepare_cached(sql::SESSION_STATE)
+        .and_then(|mut s| s.query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .map_err(sql_err)?
+        .ok_or(StoreError::NotFound)?;
+    Ok(SessionState {
+        status: session_status(&status)?,
+        current_step,
+    })
+}
+
 /// Runs a statement that changes rows; returns how many it changed.
 fn change(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
     conn.prepare_cached(sql)
@@ -92,11 +107,26 @@ fn change(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result
         .map_err(sql_err)
 }
 
+/// Runs a reply's status change, guarded by the statuses the transition starts from.
+fn change_reply(
+    conn: &Connection,
+    transition: ReplyTransition,
+    sql: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<()> {
+    let [from, or_from] = transition.guard();
+    let mut all = params.to_vec();
+    all.extend([&from as &dyn rusqlite::ToSql, &or_from]);
+    match change(conn, sql, all.as_slice())? {
+        1 => Ok(()),
+        _ => Err(ReplyRefusal(transition).into()),
+    }
+}
+
 pub(crate) fn create_user(conn: &Connection, user: &User) -> Result<()> {
     change(
         conn,
-        "INSERT INTO users (id, email, name, password_hash, role, plan, created_at) \
-         VALUES (?, ?, ?, ?, 'member', 'free', ?)",
+        sql::INSERT_USER,
         params![
             user.id.0,
             user.email,
@@ -105,15 +135,12 @@ pub(crate) fn create_user(conn: &Connection, user: &User) -> Result<()> {
             stamp(user.created_at)
         ],
     )
-    .map_err(|e| match e {
-        StoreError::Duplicate(_) => StoreError::Duplicate("an account with this email"),
-        other => other,
-    })?;
+    .map_err(StoreError::duplicate_email)?;
     Ok(())
 }
 
 pub(crate) fn set_user_role(conn: &Connection, email: &str, role: &str) -> Result<bool> {
-    Ok(change(conn, "UPDATE users SET role = ? WHERE email = ?", params![role, email])? == 1)
+    Ok(change(conn, sql::SET_USER_ROLE, params![role, email])? == 1)
 }
 
 pub(crate) fn create_auth_token(
@@ -124,14 +151,14 @@ pub(crate) fn create_auth_token(
 ) -> Result<()> {
     change(
         conn,
-        "INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+        sql::INSERT_AUTH_TOKEN,
         params![token_hash, user, stamp(Utc::now()), stamp(expires_at)],
     )?;
     Ok(())
 }
 
 pub(crate) fn delete_auth_token(conn: &Connection, token_hash: &[u8]) -> Result<()> {
-    change(conn, "DELETE FROM auth_tokens WHERE token_hash = ?", [token_hash])?;
+    change(conn, sql::DELETE_AUTH_TOKEN, [token_hash])?;
     Ok(())
 }
 
@@ -147,13 +174,8 @@ fn insert_message(
     client_key: Option<&str>,
     now: &str,
 ) -> Result<Message> {
-    let sql = format!(
-        "INSERT INTO messages (id, session_id, seq, role, step_id, content, status, client_key, created_at, updated_at) \
-         VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = ?2), ?3, ?4, ?5, ?6, ?7, ?8, ?8) \
-         RETURNING {MESSAGE_COLUMNS}"
-    );
     let row = conn
-        .prepare_cached(&sql)
+        .prepare_cached(sql::INSERT_MESSAGE)
         .and_then(|mut s| {
             s.query_row(
                 params![
@@ -174,9 +196,8 @@ fn insert_message(
 }
 
 fn fetch_message(conn: &Connection, id: Uuid) -> Result<Message> {
-    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?");
     let row = conn
-        .prepare_cached(&sql)
+        .prepare_cached(sql::MESSAGE)
         .and_then(|mut s| s.query_row([id], message_row))
         .map_err(sql_err)?;
     row.try_into()
@@ -186,8 +207,7 @@ pub(crate) fn create_session(conn: &Connection, new: &NewSession) -> Result<Plan
     let now = stamp(Utc::now());
     change(
         conn,
-        "INSERT INTO planning_sessions (id, user_id, workflow_id, title, idea, status, current_step, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?)",
+        sql::INSERT_SESSION,
         params![
             new.id.0,
             new.user_id.0,
@@ -202,7 +222,7 @@ pub(crate) fn create_session(conn: &Connection, new: &NewSession) -> Result<Plan
     for (position, doc) in new.documents.iter().enumerate() {
         change(
             conn,
-            "INSERT INTO documents (id, session_id, position, step_id, title, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            sql::INSERT_DOCUMENT,
             params![doc.id.0, new.id.0, position as i64, doc.step_id, doc.title, now],
         )?;
     }
@@ -226,77 +246,63 @@ pub(crate) fn complete_step(
     advance: &StepAdvance,
 ) -> Result<PlanningSession> {
     let now = stamp(Utc::now());
-    let session = session_row(conn, id)?;
-    session.check_can_complete(step_id)?;
-    match advance {
+    session_state(conn, id)?.check_step_completion(step_id)?;
+    let changed = match advance {
         StepAdvance::Next { step_id: next, intro } => {
-            change(
-                conn,
-                "UPDATE planning_sessions SET current_step = ?, completed_steps = completed_steps + 1, updated_at = ? \
-                 WHERE id = ?",
-                params![next, now, id.0],
-            )?;
+            let changed = change(conn, sql::ADVANCE_STEP, params![next, now, id.0, step_id])?;
             insert_message(conn, id, "assistant", next, intro, MessageStatus::Complete, None, &now)?;
+            changed
         }
-        StepAdvance::Finish => {
-            change(
-                conn,
-                "UPDATE planning_sessions SET current_step = NULL, completed_steps = completed_steps + 1, \
-                 status = 'completed', completed_at = ?1, updated_at = ?1 WHERE id = ?2",
-                params![now, id.0],
-            )?;
-        }
+        StepAdvance::Finish => change(conn, sql::FINISH_LAST_STEP, params![now, id.0, step_id])?,
+    };
+    if changed != 1 {
+        return Err(StoreError::Integrity(format!(
+            "session {id} changed while its step was completed"
+        )));
     }
     session_row(conn, id)
 }
 
-pub(crate) fn set_session_status(
-    conn: &Connection,
-    id: SessionId,
-    status: plansmith_domain::SessionStatus,
-) -> Result<PlanningSession> {
-    let now = stamp(Utc::now());
-    let completed_at = (status == plansmith_domain::SessionStatus::Completed).then(|| now.clone());
-    change(
-        conn,
-        "UPDATE planning_sessions SET status = ?, completed_at = COALESCE(?, completed_at), updated_at = ? WHERE id = ?",
-        params![status.as_str(), completed_at, now, id.0],
-    )?;
+pub(crate) fn close_session(conn: &Connection, id: SessionId, close: SessionClose) -> Result<PlanningSession> {
+    if session_state(conn, id)?.close(close)? == CloseOutcome::Close {
+        let status = close.status().as_str();
+        if change(conn, sql::CLOSE_SESSION, params![status, stamp(Utc::now()), id.0])? != 1 {
+            return Err(StoreError::Integrity(format!(
+                "session {id} changed while it was closed"
+            )));
+        }
+    }
     session_row(conn, id)
 }
 
 pub(crate) fn post_message(
     conn: &Connection,
     session: SessionId,
-    step_id: &str,
     content: &str,
     client_key: Option<&str>,
 ) -> Result<PostedMessage> {
-    let now = stamp(Utc::now());
     if let Some(key) = client_key {
-        let seq: Option<i64> = conn
-            .prepare_cached("SELECT seq FROM messages WHERE session_id = ? AND client_key = ?")
-            .and_then(|mut s| s.query_row(params![session.0, key], |r| r.get(0)).optional())
-            .map_err(sql_err)?;
-        if let Some(seq) = seq {
-            let ids: Vec<Uuid> = conn
-                .prepare_cached("SELECT id FROM messages WHERE session_id = ? AND seq IN (?, ?) ORDER BY seq")
-                .and_then(|mut s| {
-                    s.query_map(params![session.0, seq, seq + 1], |r| r.get(0))?
-                        .collect::<rusqlite::Result<_>>()
-                })
-                .map_err(sql_err)?;
-            let [message, reply] = ids.as_slice() else {
-                return Err(StoreError::Integrity(format!(
-                    "message {seq} of session {session} has no reply"
-                )));
-            };
-            return Ok(PostedMessage {
-                message: fetch_message(conn, *message)?,
-                reply: fetch_message(conn, *reply)?,
-                replayed: true,
-            });
+        let found = conn
+            .prepare_cached(sql::REPLAYED_MESSAGES)
+            .and_then(|mut s| {
+                s.query_map(params![session.0, key], message_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(sql_err)?
+            .into_iter()
+            .map(Message::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(posted) = replayed(found)? {
+            return Ok(posted);
         }
+    }
+    let state = session_state(conn, session)?;
+    let step_id = state.step_for_message()?;
+    let now = stamp(Utc::now());
+    if change(conn, sql::TOUCH_FOR_MESSAGE, params![now, session.0])? != 1 {
+        return Err(StoreError::Integrity(format!(
+            "session {session} closed while a message was posted"
+        )));
     }
     let message = insert_message(
         conn,
@@ -318,11 +324,6 @@ pub(crate) fn post_message(
         None,
         &now,
     )?;
-    change(
-        conn,
-        "UPDATE planning_sessions SET updated_at = ?1, first_message_at = COALESCE(first_message_at, ?1) WHERE id = ?2",
-        params![now, session.0],
-    )?;
     Ok(PostedMessage {
         message,
         reply,
@@ -331,15 +332,12 @@ pub(crate) fn post_message(
 }
 
 pub(crate) fn start_reply(conn: &Connection, reply: MessageId, provider: &str, model: &str) -> Result<()> {
-    let changed = change(
+    change_reply(
         conn,
-        "UPDATE messages SET status = 'streaming', provider = ?, model = ?, updated_at = ? WHERE id = ? AND status = 'queued'",
+        ReplyTransition::Start,
+        sql::START_REPLY,
         params![provider, model, stamp(Utc::now()), reply.0],
-    )?;
-    if changed != 1 {
-        return Err(StoreError::InvalidState("the reply is no longer queued".into()));
-    }
-    Ok(())
+    )
 }
 
 /// Saves the partial text of streaming replies, one statement for the whole batch.
@@ -350,9 +348,7 @@ pub(crate) fn checkpoint_replies(conn: &Connection, partial: &[(MessageId, Strin
         .collect();
     change(
         conn,
-        "UPDATE messages SET content = c.content, updated_at = ? \
-         FROM (SELECT unhex(value ->> '$.id') AS id, value ->> '$.content' AS content FROM json_each(?)) AS c \
-         WHERE messages.id = c.id AND messages.status = 'streaming'",
+        sql::CHECKPOINT_REPLIES,
         params![stamp(Utc::now()), serde_json::Value::Array(rows).to_string()],
     )?;
     Ok(())
@@ -361,8 +357,7 @@ pub(crate) fn checkpoint_replies(conn: &Connection, partial: &[(MessageId, Strin
 fn insert_call(conn: &Connection, call: &LlmCall) -> Result<()> {
     change(
         conn,
-        "INSERT INTO llm_calls (id, user_id, session_id, reply_id, provider, model, input_tokens, output_tokens, \
-         cost_micros, latency_ms, ttft_ms, attempts, outcome, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        sql::INSERT_LLM_CALL,
         params![
             Uuid::now_v7(),
             call.user_id.0,
@@ -394,88 +389,104 @@ fn revision_row(row: &Row<'_>, first: usize) -> rusqlite::Result<RevisionRow> {
     })
 }
 
-/// A document's current revision number and content, hash verified (one joined statement).
-fn current_content(conn: &Connection, doc: DocumentId) -> Result<(i64, DocumentContent)> {
-    let row = conn
-        .prepare_cached(
-            "SELECT d.revision, r.revision, r.author, r.content, r.content_hash, r.message_id, r.created_at \
-             FROM documents d LEFT JOIN document_revisions r ON r.document_id = d.id AND r.revision = d.revision \
-             WHERE d.id = ?",
-        )
+/// A document as a write finds it: its current revision and content (hash verified) and the
+/// state of its session, in one joined statement.
+struct CurrentDocument {
+    revision: Revision,
+    content: DocumentContent,
+    session: SessionState,
+}
+
+fn current_document(conn: &Connection, doc: DocumentId) -> Result<CurrentDocument> {
+    let (current, status, current_step, row) = conn
+        .prepare_cached(sql::CURRENT_CONTENT)
         .and_then(|mut s| {
             s.query_row([doc.0], |row| {
                 let current: i64 = row.get(0)?;
-                let found = row.get_ref(1)?.data_type() != Type::Null;
-                Ok((current, if found { Some(revision_row(row, 1)?) } else { None }))
+                let status: String = row.get(1)?;
+                let step: Option<String> = row.get(2)?;
+                let found = row.get_ref(3)?.data_type() != Type::Null;
+                Ok((
+                    current,
+                    status,
+                    step,
+                    if found { Some(revision_row(row, 3)?) } else { None },
+                ))
             })
             .optional()
         })
         .map_err(sql_err)?
         .ok_or(StoreError::NotFound)?;
-    match row {
-        (0, _) => Ok((0, DocumentContent::default())),
-        (current, Some(revision)) => Ok((current, revision.verified_content(doc)?)),
-        (current, None) => Err(StoreError::Integrity(format!(
-            "document {doc} is at revision {current} but that revision is missing"
-        ))),
-    }
+    let content = match (current, row) {
+        (0, _) => DocumentContent::default(),
+        (_, Some(revision)) => revision.verified_content(doc)?,
+        (current, None) => {
+            return Err(StoreError::Integrity(format!(
+                "document {doc} is at revision {current} but that revision is missing"
+            )));
+        }
+    };
+    Ok(CurrentDocument {
+        revision: Revision(current),
+        content,
+        session: SessionState {
+            status: session_status(&status)?,
+            current_step,
+        },
+    })
 }
 
-fn revision_content(conn: &Connection, doc: DocumentId, revision: i64) -> Result<DocumentContent> {
-    if revision == 0 {
+fn revision_content(conn: &Connection, doc: DocumentId, revision: Revision) -> Result<DocumentContent> {
+    if revision == Revision::EMPTY {
         return Ok(DocumentContent::default());
     }
-    conn.prepare_cached(
-        "SELECT revision, author, content, content_hash, message_id, created_at FROM document_revisions \
-         WHERE document_id = ? AND revision = ?",
-    )
-    .and_then(|mut s| {
-        s.query_row(params![doc.0, revision], |row| revision_row(row, 0))
-            .optional()
-    })
-    .map_err(sql_err)?
-    .ok_or(StoreError::NotFound)?
-    .verified_content(doc)
+    conn.prepare_cached(sql::REVISION)
+        .and_then(|mut s| {
+            s.query_row(params![doc.0, revision.get()], |row| revision_row(row, 0))
+                .optional()
+        })
+        .map_err(sql_err)?
+        .ok_or(StoreError::RevisionNotFound(revision))?
+        .verified_content(doc)
 }
 
 /// Appends the next revision of a document and touches its session.
 fn write_revision(
     conn: &Connection,
     doc: DocumentId,
-    expected: i64,
+    expected: Revision,
     content: &DocumentContent,
     author: Author,
     message: Option<MessageId>,
     now: &str,
-) -> Result<i64> {
-    let next = expected + 1;
+) -> Result<Revision> {
+    let next = expected.next();
     let json = content.to_canonical_json();
     let session: Option<Uuid> = conn
-        .prepare_cached(
-            "UPDATE documents SET revision = ?, filled = ?, updated_at = ? WHERE id = ? AND revision = ? \
-             RETURNING session_id",
-        )
+        .prepare_cached(sql::SET_DOCUMENT_REVISION)
         .and_then(|mut s| {
-            s.query_row(params![next, content.filled() as i64, now, doc.0, expected], |r| {
-                r.get(0)
-            })
+            s.query_row(
+                params![next.get(), content.filled() as i64, now, doc.0, expected.get()],
+                |r| r.get(0),
+            )
             .optional()
         })
         .map_err(sql_err)?;
     let Some(session) = session else {
         let current: i64 = conn
-            .prepare_cached("SELECT revision FROM documents WHERE id = ?")
+            .prepare_cached(sql::DOCUMENT_REVISION)
             .and_then(|mut s| s.query_row([doc.0], |r| r.get(0)))
             .map_err(sql_err)?;
-        return Err(StoreError::RevisionConflict { current });
+        return Err(StoreError::RevisionConflict {
+            current: Revision(current),
+        });
     };
     change(
         conn,
-        "INSERT INTO document_revisions (document_id, revision, author, content, content_hash, message_id, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+        sql::INSERT_REVISION,
         params![
             doc.0,
-            next,
+            next.get(),
             author.as_str(),
             json,
             content_hash(&json),
@@ -483,11 +494,7 @@ fn write_revision(
             now
         ],
     )?;
-    change(
-        conn,
-        "UPDATE planning_sessions SET updated_at = ? WHERE id = ?",
-        params![now, session],
-    )?;
+    change(conn, sql::TOUCH_SESSION, params![now, session])?;
     Ok(next)
 }
 
@@ -495,10 +502,10 @@ pub(crate) fn finish_reply(conn: &Connection, finished: &FinishedReply) -> Resul
     let now = stamp(Utc::now());
     let mut applied = Vec::new();
     for update in &finished.updates {
-        let (revision, mut content) = current_content(conn, update.document_id)?;
-        for (section, markdown) in &update.sections {
-            content.set(section, markdown);
-        }
+        let CurrentDocument {
+            revision, mut content, ..
+        } = current_document(conn, update.document_id)?;
+        apply_sections(&mut content, &update.sections);
         let revision = write_revision(
             conn,
             update.document_id,
@@ -513,10 +520,10 @@ pub(crate) fn finish_reply(conn: &Connection, finished: &FinishedReply) -> Resul
             revision,
         });
     }
-    let changed = change(
+    change_reply(
         conn,
-        "UPDATE messages SET status = 'complete', content = ?, events = ?, provider = ?, model = ?, error_code = NULL, \
-         error_message = NULL, updated_at = ? WHERE id = ? AND status = 'streaming'",
+        ReplyTransition::Finish,
+        sql::FINISH_REPLY,
         params![
             finished.content,
             finished.events,
@@ -526,20 +533,17 @@ pub(crate) fn finish_reply(conn: &Connection, finished: &FinishedReply) -> Resul
             finished.reply_id.0
         ],
     )?;
-    if changed != 1 {
-        return Err(StoreError::InvalidState("the reply is no longer streaming".into()));
-    }
     if let Some(call) = &finished.call {
         insert_call(conn, call)?;
     }
     Ok(applied)
 }
 
-pub(crate) fn end_reply(conn: &Connection, ended: &EndedReply) -> Result<()> {
-    change(
+pub(crate) fn end_reply(conn: &Connection, ended: &EndedReply) -> Result<bool> {
+    let ended_now = match change_reply(
         conn,
-        "UPDATE messages SET status = ?, content = ?, events = ?, error_code = ?, error_message = ?, updated_at = ? \
-         WHERE id = ? AND status IN ('queued', 'streaming')",
+        ReplyTransition::End,
+        sql::END_REPLY,
         params![
             ended.status.as_str(),
             ended.content,
@@ -549,44 +553,38 @@ pub(crate) fn end_reply(conn: &Connection, ended: &EndedReply) -> Result<()> {
             stamp(Utc::now()),
             ended.reply_id.0
         ],
-    )?;
+    ) {
+        Ok(()) => true,
+        Err(StoreError::Reply(_)) => false,
+        Err(e) => return Err(e),
+    };
+    // The call happened (and cost) either way.
     if let Some(call) = &ended.call {
         insert_call(conn, call)?;
     }
-    Ok(())
+    Ok(ended_now)
 }
 
 pub(crate) fn save_reply_events(conn: &Connection, reply: MessageId, events: &str) -> Result<()> {
-    change(
-        conn,
-        "UPDATE messages SET events = ? WHERE id = ?",
-        params![events, reply.0],
-    )?;
+    change(conn, sql::SAVE_REPLY_EVENTS, params![events, reply.0])?;
     Ok(())
 }
 
 pub(crate) fn reset_reply(conn: &Connection, reply: MessageId) -> Result<Message> {
-    let changed = change(
+    change_reply(
         conn,
-        "UPDATE messages SET status = 'queued', content = '', events = NULL, error_code = NULL, error_message = NULL, \
-         updated_at = ? WHERE id = ? AND role = 'assistant' AND status IN ('failed', 'interrupted')",
+        ReplyTransition::Retry,
+        sql::RESET_REPLY,
         params![stamp(Utc::now()), reply.0],
     )?;
-    if changed != 1 {
-        return Err(StoreError::InvalidState(
-            "only a failed or interrupted reply can be retried".into(),
-        ));
-    }
     fetch_message(conn, reply.0)
 }
 
-pub(crate) fn interrupt_unfinished(conn: &Connection) -> Result<u64> {
+pub(crate) fn interrupt_unfinished(conn: &Connection, error_code: &str, error_message: &str) -> Result<u64> {
     let changed = change(
         conn,
-        "UPDATE messages SET status = 'interrupted', error_code = 'interrupted', \
-         error_message = 'The server restarted while this reply was being written. Retry it to get a complete answer.', \
-         updated_at = ? WHERE status IN ('queued', 'streaming')",
-        [stamp(Utc::now())],
+        sql::INTERRUPT_UNFINISHED,
+        params![error_code, error_message, stamp(Utc::now())],
     )?;
     Ok(changed as u64)
 }
@@ -596,21 +594,27 @@ pub(crate) fn edit_section(
     id: DocumentId,
     section_id: &str,
     content: &str,
-    base_revision: i64,
-) -> Result<i64> {
-    let (current, mut doc) = current_content(conn, id)?;
-    if current != base_revision {
-        return Err(StoreError::RevisionConflict { current });
-    }
-    doc.set(section_id, content);
-    write_revision(conn, id, current, &doc, Author::User, None, &stamp(Utc::now()))
+    base_revision: Revision,
+) -> Result<Revision> {
+    let mut doc = current_document(conn, id)?;
+    doc.session.check_document_change()?;
+    edit_revision(doc.revision, base_revision)?;
+    doc.content.set(section_id, content);
+    write_revision(
+        conn,
+        id,
+        doc.revision,
+        &doc.content,
+        Author::User,
+        None,
+        &stamp(Utc::now()),
+    )
 }
 
-pub(crate) fn restore_revision(conn: &Connection, id: DocumentId, revision: i64) -> Result<i64> {
-    let (current, _) = current_content(conn, id)?;
-    if revision < 0 || revision > current {
-        return Err(StoreError::NotFound);
-    }
+pub(crate) fn restore_revision(conn: &Connection, id: DocumentId, revision: Revision) -> Result<Revision> {
+    let doc = current_document(conn, id)?;
+    doc.session.check_document_change()?;
+    check_revision(doc.revision, revision)?;
     let content = revision_content(conn, id, revision)?;
-    write_revision(conn, id, current, &content, Author::User, None, &stamp(Utc::now()))
+    write_revision(conn, id, doc.revision, &content, Author::User, None, &stamp(Utc::now()))
 }

@@ -22,7 +22,7 @@ pub(crate) fn sql_err(e: rusqlite::Error) -> StoreError {
             if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
                 || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
         {
-            StoreError::Duplicate("record")
+            StoreError::Duplicate
         }
         rusqlite::Error::SqliteFailure(f, _)
             if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) =>
@@ -315,7 +315,7 @@ mod tests {
         });
         held.await.expect("join").expect("hold");
         first.await.expect("join").expect("first write");
-        assert!(matches!(failing.await.expect("join"), Err(StoreError::Duplicate(_))));
+        assert!(matches!(failing.await.expect("join"), Err(StoreError::Duplicate)));
         assert!(matches!(panicking.await.expect("join"), Err(StoreError::Database(_))));
         last.await.expect("join").expect("last write");
         assert_eq!(values(&path), vec![1, 2]);

@@ -6,27 +6,45 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use plansmith_domain::{
-    Author, DocumentContent, DocumentId, Email, MessageId, MessageRole, MessageStatus, Plan, Role, SessionId,
+    Author, DocumentContent, DocumentId, Email, MessageId, MessageRole, MessageStatus, Plan, Revision, Role, SessionId,
     SessionStatus, UserId,
 };
 
 #[cfg(feature = "sql-rows")]
 pub mod rows;
+mod rules;
+
+pub use rules::{
+    CloseOutcome, ReplyRefusal, ReplyTransition, SessionClose, SessionRefusal, SessionState, apply_sections,
+    check_revision, edit_revision, replayed,
+};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// What a store operation can answer besides its result. Typed, never worded for users: the
+/// server words each case once.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
     NotFound,
-    #[error("{0} already exists")]
-    Duplicate(&'static str),
+    /// An account with this email exists.
+    #[error("the email is taken")]
+    EmailTaken,
+    /// Another unique key already exists.
+    #[error("duplicate key")]
+    Duplicate,
     /// Optimistic concurrency: the document moved on since the caller read it.
     #[error("the document is at revision {current}")]
-    RevisionConflict { current: i64 },
-    /// The state of a record does not allow the change (e.g. retrying a complete reply).
-    #[error("{0}")]
-    InvalidState(String),
+    RevisionConflict { current: Revision },
+    /// The document has no such revision.
+    #[error("no revision {0}")]
+    RevisionNotFound(Revision),
+    /// The session's state does not allow the change.
+    #[error("session refused the change: {0:?}")]
+    Session(SessionRefusal),
+    /// The reply's status does not allow the change.
+    #[error("reply refused the change: {0:?}")]
+    Reply(ReplyRefusal),
     /// Stored data does not match its hash or constraints.
     #[error("data integrity check failed: {0}")]
     Integrity(String),
@@ -37,7 +55,17 @@ pub enum StoreError {
     Database(String),
 }
 
-#[derive(Debug, Clone)]
+impl StoreError {
+    /// Reads a unique-key clash of a new account as its email being taken.
+    pub fn duplicate_email(self) -> Self {
+        match self {
+            Self::Duplicate => Self::EmailTaken,
+            other => other,
+        }
+    }
+}
+
+#[derive(Clone)]
 pub struct User {
     pub id: UserId,
     pub email: String,
@@ -48,11 +76,34 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone)]
+/// Debug output leaves the password hash out.
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("plan", &self.plan)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone)]
 pub struct NewUser {
     pub email: Email,
     pub name: Option<String>,
     pub password_hash: String,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("email", &self.email)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -76,21 +127,12 @@ pub struct PlanningSession {
 }
 
 impl PlanningSession {
-    /// A step can be completed only while the session is active and on that step.
-    pub fn check_can_complete(&self, step_id: &str) -> Result<()> {
-        if self.status != SessionStatus::Active {
-            return Err(StoreError::InvalidState(format!(
-                "the session is {}",
-                self.status.as_str()
-            )));
+    /// What the write rules look at.
+    pub fn state(&self) -> SessionState {
+        SessionState {
+            status: self.status,
+            current_step: self.current_step.clone(),
         }
-        if self.current_step.as_deref() != Some(step_id) {
-            return Err(StoreError::InvalidState(format!(
-                "step '{step_id}' is not the current step (the session is on '{}')",
-                self.current_step.as_deref().unwrap_or("no step")
-            )));
-        }
-        Ok(())
     }
 }
 
@@ -136,7 +178,7 @@ pub struct DocumentSummary {
     pub id: DocumentId,
     pub step_id: String,
     pub title: String,
-    pub revision: i64,
+    pub revision: Revision,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -145,7 +187,7 @@ pub struct DocumentSnapshot {
     pub id: DocumentId,
     pub step_id: String,
     pub title: String,
-    pub revision: i64,
+    pub revision: Revision,
     pub content: DocumentContent,
     pub content_hash: String,
     pub created_at: DateTime<Utc>,
@@ -153,7 +195,7 @@ pub struct DocumentSnapshot {
 
 #[derive(Debug, Clone)]
 pub struct RevisionInfo {
-    pub revision: i64,
+    pub revision: Revision,
     pub author: Author,
     pub content_hash: String,
     pub message_id: Option<MessageId>,
@@ -234,7 +276,7 @@ pub struct EndedReply {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppliedRevision {
     pub document_id: DocumentId,
-    pub revision: i64,
+    pub revision: Revision,
 }
 
 /// What to do when a step is completed.
@@ -284,17 +326,14 @@ pub trait Store: Send + Sync + 'static {
     async fn get_session(&self, user: UserId, id: SessionId) -> Result<Option<PlanningSession>>;
     /// Completes `step_id` if it is the current step of an active session.
     async fn complete_step(&self, id: SessionId, step_id: &str, advance: StepAdvance) -> Result<PlanningSession>;
-    async fn set_session_status(&self, id: SessionId, status: SessionStatus) -> Result<PlanningSession>;
+    /// Completes or abandons the session (see [`SessionState::close`]); closing it the way it
+    /// is already closed returns it unchanged.
+    async fn close_session(&self, id: SessionId, close: SessionClose) -> Result<PlanningSession>;
 
-    /// Persists the user message and a `queued` assistant reply in one transaction. With a
-    /// `client_key` seen before in this session, returns the first message and its reply instead.
-    async fn post_message(
-        &self,
-        session: SessionId,
-        step_id: &str,
-        content: &str,
-        client_key: Option<&str>,
-    ) -> Result<PostedMessage>;
+    /// Persists the user message, to the current step of the active session, and a `queued`
+    /// assistant reply in one transaction. With a `client_key` seen before in this session,
+    /// returns the first message and its reply instead.
+    async fn post_message(&self, session: SessionId, content: &str, client_key: Option<&str>) -> Result<PostedMessage>;
     async fn list_messages(&self, session: SessionId) -> Result<Vec<Message>>;
     async fn get_message(&self, session: SessionId, id: MessageId) -> Result<Option<Message>>;
     /// The stored stream events of a finished reply, if any.
@@ -305,17 +344,20 @@ pub trait Store: Send + Sync + 'static {
     async fn checkpoint_replies(&self, partial: &[(MessageId, String)]) -> Result<()>;
     /// Commits the reply as `complete` together with its document revisions (one per document).
     async fn finish_reply(&self, finished: FinishedReply) -> Result<Vec<AppliedRevision>>;
-    async fn end_reply(&self, ended: EndedReply) -> Result<()>;
+    /// Ends a reply that is still `queued` or `streaming`; false when it had already ended
+    /// (or was reset) by then, and nothing changed.
+    async fn end_reply(&self, ended: EndedReply) -> Result<bool>;
     /// Replaces the saved stream events of a reply (its log, once closed).
     async fn save_reply_events(&self, reply: MessageId, events: &str) -> Result<()>;
-    /// `failed`/`interrupted` → `queued` with empty content; `InvalidState` otherwise.
+    /// `failed`/`interrupted` → `queued` with empty content; [`ReplyRefusal`] otherwise.
     async fn reset_reply(&self, reply: MessageId) -> Result<Message>;
     /// Tokens and cost of a user's model calls since `since` (for monthly budgets).
     async fn usage_since(&self, user: UserId, since: DateTime<Utc>) -> Result<UsageTotals>;
     /// Every model call in `[from, to)`, oldest first (for usage reports).
     async fn llm_calls_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<LlmCall>>;
-    /// Marks replies left `queued` or `streaming` (by a crash) as `interrupted`.
-    async fn interrupt_unfinished(&self) -> Result<u64>;
+    /// Marks replies left `queued` or `streaming` (by a crash) as `interrupted`, with the
+    /// given error code and message for the user.
+    async fn interrupt_unfinished(&self, error_code: &str, error_message: &str) -> Result<u64>;
 
     async fn list_documents(&self, session: SessionId) -> Result<Vec<DocumentSummary>>;
     /// The document at `revision` (latest when `None`); content hashes are verified.
@@ -323,13 +365,21 @@ pub trait Store: Send + Sync + 'static {
         &self,
         session: SessionId,
         id: DocumentId,
-        revision: Option<i64>,
+        revision: Option<Revision>,
     ) -> Result<Option<DocumentSnapshot>>;
     /// Every document of a session at its current revision, in workflow order (hashes verified).
     async fn current_documents(&self, session: SessionId) -> Result<Vec<DocumentSnapshot>>;
-    /// A user's edit of one section, based on `base_revision`.
-    async fn edit_section(&self, id: DocumentId, section_id: &str, content: &str, base_revision: i64) -> Result<i64>;
+    /// A user's edit of one section, based on `base_revision` (see [`edit_revision`]); refused
+    /// for documents of an abandoned session.
+    async fn edit_section(
+        &self,
+        id: DocumentId,
+        section_id: &str,
+        content: &str,
+        base_revision: Revision,
+    ) -> Result<Revision>;
     async fn list_revisions(&self, id: DocumentId) -> Result<Vec<RevisionInfo>>;
-    /// Makes a new revision equal to `revision`.
-    async fn restore_revision(&self, id: DocumentId, revision: i64) -> Result<i64>;
+    /// Makes a new revision equal to `revision` (see [`check_revision`]); refused for documents
+    /// of an abandoned session.
+    async fn restore_revision(&self, id: DocumentId, revision: Revision) -> Result<Revision>;
 }

@@ -3,7 +3,7 @@
 use crate::{DocumentSummary, Message, PlanningSession, RevisionInfo, StoreError, User};
 use chrono::{DateTime, Utc};
 use plansmith_domain::{
-    Author, DocumentContent, DocumentId, MessageRole, MessageStatus, Plan, Role, SessionStatus, content_hash,
+    Author, DocumentContent, DocumentId, MessageRole, MessageStatus, Plan, Revision, Role, SessionStatus, content_hash,
 };
 use uuid::Uuid;
 
@@ -128,7 +128,7 @@ impl From<DocumentRow> for DocumentSummary {
             id: r.id.into(),
             step_id: r.step_id,
             title: r.title,
-            revision: r.revision,
+            revision: Revision(r.revision),
             updated_at: r.updated_at,
         }
     }
@@ -166,7 +166,7 @@ impl TryFrom<RevisionRow> for RevisionInfo {
     type Error = StoreError;
     fn try_from(r: RevisionRow) -> Result<Self, StoreError> {
         Ok(RevisionInfo {
-            revision: r.revision,
+            revision: Revision(r.revision),
             author: Author::parse(&r.author).ok_or_else(|| bad("document_revisions.author", &r.author))?,
             content_hash: r.content_hash,
             message_id: r.message_id.map(Into::into),
@@ -239,13 +239,12 @@ pub struct DocumentRevisionRow {
 impl DocumentRevisionRow {
     /// The snapshot at `requested` (the current revision when `None`), hash verified; the
     /// row must have been joined to that revision.
-    pub fn snapshot(self, requested: Option<i64>) -> Result<crate::DocumentSnapshot, StoreError> {
+    pub fn snapshot(self, requested: Option<Revision>) -> Result<crate::DocumentSnapshot, StoreError> {
         let id = plansmith_domain::DocumentId(self.id);
-        let revision = requested.unwrap_or(self.revision);
-        if revision < 0 || revision > self.revision {
-            return Err(StoreError::NotFound);
-        }
-        let (content, created_at) = if revision == 0 {
+        let current = Revision(self.revision);
+        let revision = requested.unwrap_or(current);
+        crate::check_revision(current, revision)?;
+        let (content, created_at) = if revision == Revision::EMPTY {
             (DocumentContent::default(), self.updated_at)
         } else {
             let (Some(rev), Some(author), Some(content), Some(content_hash), Some(created_at)) = (

@@ -102,7 +102,6 @@ async fn run(label: &str, store: Arc<dyn Store>, sample: Sample) {
                     store
                         .post_message(
                             sessions[(w * 97 + i) % sessions.len()],
-                            "brief",
                             "benchmark message",
                             None,
                         )

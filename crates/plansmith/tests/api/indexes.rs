@@ -1,11 +1,11 @@
 //! Every hot query uses an index on a big database (PostgreSQL, ≥100,000 sessions and
 //! ≥1,000,000 messages), and list queries are one statement whatever the list length.
 
-use crate::store::Backend;
 use crate::testdb::{admin, url_for};
-use plansmith_domain::{DocumentId, Email, MessageId, SessionId, UserId};
+use plansmith_domain::{DocumentId, Email, MessageId, Revision, SessionId, UserId};
 use plansmith_store::{NewDocument, NewSession, NewUser, Store};
 use plansmith_store_postgres::{PgOptions, PgStore};
+use plansmith_store_tests::Backend;
 use sqlx::postgres::PgPool;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use uuid::Uuid;
@@ -234,7 +234,7 @@ async fn hot_queries_use_indexes_on_a_big_database() {
         "revisions of a document",
         &plan_of(&pool, &sql, |q| q.bind(document)).await,
     );
-    let sql = single("one revision", statements_of(store.get_document(s, d, Some(2))).await);
+    let sql = single("one revision", statements_of(store.get_document(s, d, Some(Revision(2)))).await);
     assert_indexed(
         "one revision",
         &plan_of(&pool, &sql, |q| q.bind(Some(2_i64)).bind(document).bind(session)).await,
@@ -356,8 +356,8 @@ async fn lists_cost_one_statement(b: Backend) {
                 })
                 .await
                 .unwrap();
-            store.post_message(id, "brief", "hello", None).await.unwrap();
-            store.edit_section(doc, "summary", "x", 0).await.unwrap();
+            store.post_message(id, "hello", None).await.unwrap();
+            store.edit_section(doc, "summary", "x", Revision(0)).await.unwrap();
             last = Some((id, doc));
         }
         let (session, doc) = last.unwrap();
@@ -379,10 +379,10 @@ async fn lists_cost_one_statement(b: Backend) {
 mod lists_are_one_statement {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite() {
-        super::lists_cost_one_statement(crate::store::Backend::sqlite().await).await;
+        super::lists_cost_one_statement(plansmith_store_tests::Backend::sqlite().await).await;
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres() {
-        super::lists_cost_one_statement(crate::store::Backend::postgres().await).await;
+        super::lists_cost_one_statement(plansmith_store_tests::Backend::postgres().await).await;
     }
 }

@@ -14,6 +14,5 @@ mod outage;
 mod providers;
 mod replies;
 mod sessions;
-mod store;
-mod testdb;
+use plansmith_store_tests::testdb;
 mod web_app;

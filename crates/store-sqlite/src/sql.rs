@@ -1,0 +1,191 @@
+//! Every statement the writer runs, declared once here. `ALL` lists them for the test that
+//! prepares each against the migrated schema, so a typo or a renamed column fails `cargo test`.
+
+macro_rules! statements {
+    ($($(#[doc = $doc:literal])* $name:ident = $sql:expr;)*) => {
+        $($(#[doc = $doc])* pub(crate) const $name: &str = $sql;)*
+        /// Every statement above, by name.
+        #[cfg(test)]
+        pub(crate) const ALL: &[(&str, &str)] = &[$((stringify!($name), $name)),*];
+    };
+}
+
+/// A message's columns, in the order `write::message_row` reads them.
+macro_rules! message_columns {
+    () => {
+        "id, session_id, seq, role, step_id, content, status, error_code, error_message, provider, model, \
+         created_at, updated_at"
+    };
+}
+
+statements! {
+    INSERT_USER = "
+        INSERT INTO users (id, email, name, password_hash, role, plan, created_at)
+        VALUES (?, ?, ?, ?, 'member', 'free', ?)";
+    SET_USER_ROLE = "UPDATE users SET role = ? WHERE email = ?";
+    INSERT_AUTH_TOKEN = "
+        INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at)
+        VALUES (?, ?, ?, ?)";
+    DELETE_AUTH_TOKEN = "DELETE FROM auth_tokens WHERE token_hash = ?";
+
+    /// A session with its filled-section count.
+    SESSION = "
+        SELECT s.id, s.user_id, s.workflow_id, s.title, s.idea, s.status, s.current_step,
+               s.completed_steps, s.created_at, s.updated_at, s.first_message_at, s.completed_at,
+               (SELECT COALESCE(SUM(d.filled), 0) FROM documents d WHERE d.session_id = s.id)
+        FROM planning_sessions s
+        WHERE s.id = ?";
+    /// What the session rules look at.
+    SESSION_STATE = "SELECT status, current_step FROM planning_sessions WHERE id = ?";
+    INSERT_SESSION = "
+        INSERT INTO planning_sessions
+            (id, user_id, workflow_id, title, idea, status, current_step, created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?)";
+    INSERT_DOCUMENT = "
+        INSERT INTO documents (id, session_id, position, step_id, title, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?)";
+    /// Moves an active session from `current_step` (?4) to the next step (?1).
+    ADVANCE_STEP = "
+        UPDATE planning_sessions
+        SET current_step = ?1, completed_steps = completed_steps + 1, updated_at = ?2
+        WHERE id = ?3 AND status = 'active' AND current_step = ?4";
+    /// Completes the last step (?3) of an active session, and with it the session.
+    FINISH_LAST_STEP = "
+        UPDATE planning_sessions
+        SET current_step = NULL, completed_steps = completed_steps + 1, status = 'completed',
+            completed_at = ?1, updated_at = ?1
+        WHERE id = ?2 AND status = 'active' AND current_step = ?3";
+    CLOSE_SESSION = "
+        UPDATE planning_sessions
+        SET status = ?1, completed_at = CASE WHEN ?1 = 'completed' THEN ?2 ELSE completed_at END,
+            updated_at = ?2
+        WHERE id = ?3 AND status = 'active'";
+    /// Notes a new message on an active session.
+    TOUCH_FOR_MESSAGE = "
+        UPDATE planning_sessions
+        SET updated_at = ?1, first_message_at = COALESCE(first_message_at, ?1)
+        WHERE id = ?2 AND status = 'active'";
+    TOUCH_SESSION = "UPDATE planning_sessions SET updated_at = ? WHERE id = ?";
+
+    /// Appends a message at the next position of its session.
+    INSERT_MESSAGE = concat!("
+        INSERT INTO messages
+            (id, session_id, seq, role, step_id, content, status, client_key, created_at, updated_at)
+        VALUES (
+            ?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = ?2),
+            ?3, ?4, ?5, ?6, ?7, ?8, ?8
+        )
+        RETURNING ", message_columns!());
+    MESSAGE = concat!("SELECT ", message_columns!(), " FROM messages WHERE id = ?");
+    /// The message a client key names and the one after it (its reply).
+    REPLAYED_MESSAGES = concat!("
+        SELECT ", message_columns!(), "
+        FROM messages
+        WHERE session_id = ?1
+          AND seq IN (
+              SELECT seq FROM messages WHERE session_id = ?1 AND client_key = ?2
+              UNION ALL
+              SELECT seq + 1 FROM messages WHERE session_id = ?1 AND client_key = ?2
+          )
+        ORDER BY seq");
+
+    START_REPLY = "
+        UPDATE messages
+        SET status = 'streaming', provider = ?, model = ?, updated_at = ?
+        WHERE id = ? AND status IN (?, ?)";
+    /// The partial text of streaming replies, from a JSON array of `{id, content}`.
+    CHECKPOINT_REPLIES = "
+        UPDATE messages
+        SET content = c.content, updated_at = ?
+        FROM (
+            SELECT unhex(value ->> '$.id') AS id, value ->> '$.content' AS content
+            FROM json_each(?)
+        ) AS c
+        WHERE messages.id = c.id AND messages.status = 'streaming'";
+    FINISH_REPLY = "
+        UPDATE messages
+        SET status = 'complete', content = ?, events = ?, provider = ?, model = ?,
+            error_code = NULL, error_message = NULL, updated_at = ?
+        WHERE id = ? AND status IN (?, ?)";
+    END_REPLY = "
+        UPDATE messages
+        SET status = ?, content = ?, events = ?, error_code = ?, error_message = ?, updated_at = ?
+        WHERE id = ? AND status IN (?, ?)";
+    SAVE_REPLY_EVENTS = "UPDATE messages SET events = ? WHERE id = ?";
+    RESET_REPLY = "
+        UPDATE messages
+        SET status = 'queued', content = '', events = NULL, error_code = NULL, error_message = NULL,
+            updated_at = ?
+        WHERE id = ? AND role = 'assistant' AND status IN (?, ?)";
+    INTERRUPT_UNFINISHED = "
+        UPDATE messages
+        SET status = 'interrupted', error_code = ?, error_message = ?, updated_at = ?
+        WHERE status IN ('queued', 'streaming')";
+    INSERT_LLM_CALL = "
+        INSERT INTO llm_calls
+            (id, user_id, session_id, reply_id, provider, model, input_tokens, output_tokens,
+             cost_micros, latency_ms, ttft_ms, attempts, outcome, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+    /// A document's current revision, that revision (none for 0 or when missing) and the
+    /// status of its session.
+    CURRENT_CONTENT = "
+        SELECT d.revision, s.status, s.current_step,
+               r.revision, r.author, r.content, r.content_hash, r.message_id, r.created_at
+        FROM documents d
+        JOIN planning_sessions s ON s.id = d.session_id
+        LEFT JOIN document_revisions r ON r.document_id = d.id AND r.revision = d.revision
+        WHERE d.id = ?";
+    REVISION = "
+        SELECT revision, author, content, content_hash, message_id, created_at
+        FROM document_revisions
+        WHERE document_id = ? AND revision = ?";
+    /// Moves a document from revision ?5 to ?1; returns its session.
+    SET_DOCUMENT_REVISION = "
+        UPDATE documents SET revision = ?1, filled = ?2, updated_at = ?3
+        WHERE id = ?4 AND revision = ?5
+        RETURNING session_id";
+    DOCUMENT_REVISION = "SELECT revision FROM documents WHERE id = ?";
+    INSERT_REVISION = "
+        INSERT INTO document_revisions
+            (document_id, revision, author, content, content_hash, message_id, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?)";
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every statement prepares against the schema the migrations make.
+    #[test]
+    fn every_writer_statement_prepares_against_the_migrated_schema() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        for migration in crate::MIGRATOR.iter() {
+            conn.execute_batch(migration.sql.as_str())
+                .unwrap_or_else(|e| panic!("migration {} failed: {e}", migration.description));
+        }
+        assert!(
+            super::ALL.iter().any(|(name, _)| *name == "INSERT_REVISION"),
+            "the list is generated from the declarations"
+        );
+        for (name, sql) in super::ALL {
+            if let Err(e) = conn.prepare(sql) {
+                panic!("{name} does not prepare: {e}\n{sql}");
+            }
+        }
+    }
+
+    /// The writer spells no SQL of its own: a statement outside this file would escape the test
+    /// above.
+    #[test]
+    fn the_writer_has_no_sql_outside_this_module() {
+        let source = include_str!("write.rs");
+        for (at, _) in source.match_indices('"') {
+            let literal = source[at + 1..].trim_start();
+            for keyword in ["SELECT ", "INSERT ", "UPDATE ", "DELETE ", "WITH "] {
+                assert!(
+                    !literal.starts_with(keyword),
+                    "write.rs spells a {keyword}statement at byte {at}; declare it in sql.rs"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,640 @@
+//! The Store API's conformance suite. Each backend crate runs every test on its own database
+//! with [`conformance_tests!`](crate::conformance_tests).
+
+use crate::Backend;
+use chrono::{Duration as ChronoDuration, Utc};
+use plansmith_domain::{DocumentId, Email, MessageStatus, Revision, Role, SessionId, SessionStatus, UserId};
+use plansmith_store::{
+    DocumentUpdate, EndedReply, FinishedReply, LlmCall, NewDocument, NewSession, NewUser, ReplyRefusal,
+    ReplyTransition, SessionClose, SessionRefusal, StepAdvance, Store, StoreError,
+};
+
+async fn user(store: &dyn Store, name: &str) -> UserId {
+    let email = Email::parse(&format!("{name}-{}@example.com", uuid::Uuid::now_v7().simple())).unwrap();
+    store
+        .create_user(NewUser {
+            email,
+            name: None,
+            password_hash: "$argon2id$x".into(),
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+async fn session(store: &dyn Store, user: UserId, title: &str) -> (SessionId, DocumentId) {
+    let doc = DocumentId::new();
+    let new = NewSession {
+        id: SessionId::new(),
+        user_id: user,
+        workflow_id: "quick-brief".into(),
+        title: title.into(),
+        idea: "An idea".into(),
+        first_step: "brief".into(),
+        documents: vec![NewDocument {
+            id: doc,
+            step_id: "brief".into(),
+            title: "Project brief".into(),
+        }],
+        intro: "Welcome".into(),
+    };
+    let created = store.create_session(new).await.unwrap();
+    (created.id, doc)
+}
+
+pub async fn users_tokens_and_roles(b: Backend) {
+    let store = b.store.as_ref();
+    let email = Email::parse("Role@Example.com").unwrap();
+    let created = store
+        .create_user(NewUser {
+            email: email.clone(),
+            name: Some("R".into()),
+            password_hash: "h".into(),
+        })
+        .await
+        .unwrap();
+    let dup = store
+        .create_user(NewUser {
+            email: email.clone(),
+            name: None,
+            password_hash: "h".into(),
+        })
+        .await;
+    assert!(matches!(dup, Err(StoreError::EmailTaken)), "{dup:?}");
+    assert_eq!(store.user_by_email(&email).await.unwrap().unwrap().id, created.id);
+    assert!(store.set_user_role(&email, Role::Admin).await.unwrap());
+    assert!(
+        !store
+            .set_user_role(&Email::parse("none@example.com").unwrap(), Role::Admin)
+            .await
+            .unwrap()
+    );
+
+    let now = Utc::now();
+    store
+        .create_auth_token(b"live-token-hash", created.id, now + ChronoDuration::hours(1))
+        .await
+        .unwrap();
+    store
+        .create_auth_token(b"old-token-hash", created.id, now - ChronoDuration::hours(1))
+        .await
+        .unwrap();
+    let found = store
+        .user_by_token(b"live-token-hash", now)
+        .await
+        .unwrap()
+        .expect("live token");
+    assert_eq!(found.role, Role::Admin);
+    assert!(
+        store.user_by_token(b"old-token-hash", now).await.unwrap().is_none(),
+        "expired tokens do not work"
+    );
+    store.delete_auth_token(b"live-token-hash").await.unwrap();
+    assert!(store.user_by_token(b"live-token-hash", now).await.unwrap().is_none());
+}
+
+pub async fn sessions_are_listed_newest_first_per_user(b: Backend) {
+    let store = b.store.as_ref();
+    let (ada, bob) = (user(store, "ada").await, user(store, "bob").await);
+    let mut ids = Vec::new();
+    for n in 0..7 {
+        ids.push(session(store, ada, &format!("S{n}")).await.0);
+    }
+    session(store, bob, "other").await;
+    ids.reverse();
+    let first = store.list_sessions(ada, None, 3).await.unwrap();
+    let second = store.list_sessions(ada, Some(first[2].id), 3).await.unwrap();
+    let third = store.list_sessions(ada, Some(second[2].id), 3).await.unwrap();
+    let seen: Vec<SessionId> = first.iter().chain(&second).chain(&third).map(|s| s.id).collect();
+    assert_eq!(seen, ids);
+    assert!(
+        store.get_session(bob, ids[0]).await.unwrap().is_none(),
+        "scoped to the owner"
+    );
+    let got = store.get_session(ada, ids[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (got.status, got.current_step.as_deref(), got.sections_filled),
+        (SessionStatus::Active, Some("brief"), 0)
+    );
+    let messages = store.list_messages(ids[0]).await.unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!((messages[0].seq, messages[0].content.as_str()), (1, "Welcome"));
+}
+
+pub async fn steps_advance_and_sessions_close(b: Backend) {
+    let store = b.store.as_ref();
+    let (id, _) = session(store, user(store, "s").await, "Steps").await;
+    let wrong = store.complete_step(id, "prd", StepAdvance::Finish).await;
+    assert!(
+        matches!(
+            &wrong,
+            Err(StoreError::Session(SessionRefusal::StepNotCurrent { step, current }))
+                if step == "prd" && current.as_deref() == Some("brief")
+        ),
+        "{wrong:?}"
+    );
+    let early = store.close_session(id, SessionClose::Complete).await;
+    assert!(
+        matches!(&early, Err(StoreError::Session(SessionRefusal::StepsRemain { current })) if current == "brief"),
+        "{early:?}"
+    );
+    let next = StepAdvance::Next {
+        step_id: "prd".into(),
+        intro: "Now the PRD".into(),
+    };
+    let s = store.complete_step(id, "brief", next).await.unwrap();
+    assert_eq!((s.current_step.as_deref(), s.completed_steps), (Some("prd"), 1));
+    let s = store.complete_step(id, "prd", StepAdvance::Finish).await.unwrap();
+    assert_eq!(
+        (s.status, s.current_step, s.completed_steps),
+        (SessionStatus::Completed, None, 2)
+    );
+    assert!(s.completed_at.is_some());
+    let again = store.complete_step(id, "prd", StepAdvance::Finish).await;
+    assert!(matches!(
+        again,
+        Err(StoreError::Session(SessionRefusal::Closed(SessionStatus::Completed)))
+    ));
+    let same = store.close_session(id, SessionClose::Complete).await.unwrap();
+    assert_eq!(
+        (same.status, same.completed_at),
+        (SessionStatus::Completed, s.completed_at),
+        "completing a completed session changes nothing"
+    );
+    assert!(matches!(
+        store.close_session(id, SessionClose::Abandon).await,
+        Err(StoreError::Session(SessionRefusal::Closed(SessionStatus::Completed)))
+    ));
+}
+
+pub async fn message_sequence_stays_gap_free_under_concurrency(b: Backend) {
+    let store = b.store.clone();
+    let (id, _) = session(store.as_ref(), user(store.as_ref(), "m").await, "Busy").await;
+    let tasks: Vec<_> = (0..50)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move { store.post_message(id, &format!("message {n}"), None).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().expect("every concurrent message is stored");
+    }
+    let messages = store.list_messages(id).await.unwrap();
+    let seqs: Vec<i64> = messages.iter().map(|m| m.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=101).collect::<Vec<_>>(),
+        "intro + 50 × (message, reply), no gap, no duplicate"
+    );
+    let queued = messages.iter().filter(|m| m.status == MessageStatus::Queued).count();
+    assert_eq!(queued, 50);
+}
+
+pub async fn stale_concurrent_edits_conflict_and_none_is_lost(b: Backend) {
+    let store = b.store.clone();
+    let (id, doc) = session(store.as_ref(), user(store.as_ref(), "e").await, "Edits").await;
+    // 50 edits all based on revision 0: exactly one wins, the rest get a conflict.
+    let tasks: Vec<_> = (0..50)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .edit_section(doc, "summary", &format!("edit {n}"), Revision(0))
+                    .await
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(revision) => {
+                assert_eq!(revision, Revision(1));
+                wins += 1;
+            }
+            Err(StoreError::RevisionConflict { current }) => assert_eq!(current, Revision(1)),
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(wins, 1);
+    // 50 writers that re-read and retry on conflict: every edit lands, revisions stay gap-free.
+    let tasks: Vec<_> = (0..50)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                loop {
+                    let base = store
+                        .list_revisions(doc)
+                        .await
+                        .unwrap()
+                        .first()
+                        .map_or(Revision(0), |r| r.revision);
+                    match store.edit_section(doc, &format!("s{n}"), "x", base).await {
+                        Ok(revision) => return revision,
+                        Err(StoreError::RevisionConflict { .. }) => tokio::task::yield_now().await,
+                        Err(other) => panic!("unexpected {other:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut revisions = Vec::new();
+    for task in tasks {
+        revisions.push(task.await.unwrap());
+    }
+    revisions.sort();
+    assert_eq!(
+        revisions,
+        (2..=51).map(Revision).collect::<Vec<_>>(),
+        "each writer got its own revision"
+    );
+    let listed: Vec<Revision> = store
+        .list_revisions(doc)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.revision)
+        .collect();
+    assert_eq!(listed, (1..=51).rev().map(Revision).collect::<Vec<_>>());
+    let latest = store.get_document(id, doc, None).await.unwrap().unwrap();
+    assert_eq!(latest.content.0.len(), 51, "no lost update: summary + 50 sections");
+}
+
+pub async fn replies_commit_with_their_revision(b: Backend) {
+    let store = b.store.as_ref();
+    let owner = user(store, "r").await;
+    let (id, doc) = session(store, owner, "Replies").await;
+    let reply = store.post_message(id, "hello", None).await.unwrap().reply;
+    assert_eq!(reply.status, MessageStatus::Queued);
+    store
+        .start_reply(reply.id, "offline", "offline-planner-1")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.start_reply(reply.id, "offline", "m").await,
+        Err(StoreError::Reply(ReplyRefusal(ReplyTransition::Start)))
+    ));
+    store.checkpoint_replies(&[(reply.id, "Hal".into())]).await.unwrap();
+    assert_eq!(store.get_message(id, reply.id).await.unwrap().unwrap().content, "Hal");
+    let applied = store
+        .finish_reply(FinishedReply {
+            reply_id: reply.id,
+            provider: "secondary".into(),
+            model: "model-b".into(),
+            call: Some(call(owner, id, reply.id, "complete", 1200, 300, 4_500)),
+            content: "Half done.".into(),
+            events: "[]".into(),
+            updates: vec![DocumentUpdate {
+                document_id: doc,
+                sections: vec![("summary".into(), "One".into()), ("users".into(), "Two".into())],
+            }],
+        })
+        .await
+        .unwrap();
+    assert_eq!(applied.len(), 1);
+    assert_eq!(applied[0].revision, Revision(1), "one revision per reply");
+    let message = store.get_message(id, reply.id).await.unwrap().unwrap();
+    assert_eq!(
+        (message.status, message.content.as_str(), message.provider.as_deref()),
+        (MessageStatus::Complete, "Half done.", Some("secondary"))
+    );
+    let snapshot = store.get_document(id, doc, None).await.unwrap().unwrap();
+    assert_eq!(snapshot.content.section("users"), "Two");
+    let session = store.get_session(owner, id).await.unwrap().unwrap();
+    assert_eq!(session.sections_filled, 2);
+    let revisions = store.list_revisions(doc).await.unwrap();
+    assert_eq!(revisions[0].message_id, Some(reply.id));
+
+    // A reply that fails keeps its partial text and can be reset for a retry.
+    let second = store.post_message(id, "again", None).await.unwrap().reply;
+    store.start_reply(second.id, "offline", "m").await.unwrap();
+    let ended = EndedReply {
+        reply_id: second.id,
+        status: MessageStatus::Failed,
+        content: "Part".into(),
+        events: "[]".into(),
+        error_code: "provider_unavailable".into(),
+        error_message: "Try again".into(),
+        call: Some(call(owner, id, second.id, "failed", 0, 0, 0)),
+    };
+    assert!(store.end_reply(ended.clone()).await.unwrap(), "a streaming reply ends");
+    assert!(
+        !store
+            .end_reply(EndedReply {
+                status: MessageStatus::Interrupted,
+                call: None,
+                ..ended
+            })
+            .await
+            .unwrap(),
+        "an ended reply keeps its first ending"
+    );
+    let failed = store.get_message(id, second.id).await.unwrap().unwrap();
+    assert_eq!(
+        (failed.status, failed.content.as_str(), failed.error_code.as_deref()),
+        (MessageStatus::Failed, "Part", Some("provider_unavailable"))
+    );
+    // Both calls are recorded with their replies, in the same transactions.
+    let since = Utc::now() - ChronoDuration::hours(1);
+    let totals = store.usage_since(owner, since).await.unwrap();
+    assert_eq!((totals.tokens, totals.cost_micros), (1500, 4_500));
+    let calls = store
+        .llm_calls_between(since, Utc::now() + ChronoDuration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(
+        (calls[0].outcome.as_str(), calls[0].provider.as_str(), calls[0].ttft_ms),
+        ("complete", "secondary", Some(120))
+    );
+    assert_eq!(calls[1].outcome, "failed");
+    assert!(
+        store
+            .llm_calls_between(since - ChronoDuration::hours(2), since)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let reset = store.reset_reply(second.id).await.unwrap();
+    assert_eq!(
+        (reset.status, reset.content.as_str(), reset.error_code),
+        (MessageStatus::Queued, "", None)
+    );
+    assert!(
+        matches!(
+            store.reset_reply(reply.id).await,
+            Err(StoreError::Reply(ReplyRefusal(ReplyTransition::Retry)))
+        ),
+        "a complete reply is not retried"
+    );
+
+    // Replies left behind by a crash are interrupted at start.
+    let third = store.post_message(id, "more", None).await.unwrap().reply;
+    store.start_reply(third.id, "offline", "m").await.unwrap();
+    store
+        .checkpoint_replies(&[
+            (third.id, "Partial \"words\"\n— ü ✓ 'quoted'".into()),
+            (reply.id, "not streaming: ignored".into()),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.interrupt_unfinished("interrupted", "Retry it").await.unwrap(),
+        2,
+        "the reset reply and the streaming one"
+    );
+    let cut = store.get_message(id, third.id).await.unwrap().unwrap();
+    assert_eq!(
+        (cut.status, cut.content.as_str(), cut.error_message.as_deref()),
+        (
+            MessageStatus::Interrupted,
+            "Partial \"words\"\n— ü ✓ 'quoted'",
+            Some("Retry it")
+        )
+    );
+}
+
+fn call(
+    user: UserId,
+    session: SessionId,
+    reply: plansmith_domain::MessageId,
+    outcome: &str,
+    input: i64,
+    output: i64,
+    cost: i64,
+) -> LlmCall {
+    LlmCall {
+        user_id: user,
+        session_id: session,
+        reply_id: reply,
+        provider: "secondary".into(),
+        model: "model-b".into(),
+        input_tokens: input,
+        output_tokens: output,
+        cost_micros: cost,
+        latency_ms: 900,
+        ttft_ms: (outcome == "complete").then_some(120),
+        attempts: 2,
+        outcome: outcome.into(),
+        created_at: Utc::now(),
+    }
+}
+
+pub async fn corrupted_revisions_are_detected_on_read(b: Backend) {
+    let store = b.store.as_ref();
+    let (id, doc) = session(store, user(store, "c").await, "Corrupt").await;
+    store
+        .edit_section(doc, "summary", "Trustworthy", Revision(0))
+        .await
+        .unwrap();
+    b.execute("UPDATE document_revisions SET content = '{\"summary\":\"Tampered\"}'")
+        .await;
+    let read = store.get_document(id, doc, None).await;
+    match read {
+        Err(StoreError::Integrity(message)) => assert!(message.contains("content hash"), "{message}"),
+        other => panic!("corruption must not pass silently: {other:?}"),
+    }
+    let edit = store.edit_section(doc, "summary", "x", Revision(1)).await;
+    assert!(
+        matches!(edit, Err(StoreError::Integrity(_))),
+        "nothing is built on corrupted data: {edit:?}"
+    );
+}
+
+pub async fn restore_makes_one_new_revision(b: Backend) {
+    let store = b.store.as_ref();
+    let (id, doc) = session(store, user(store, "x").await, "Restore").await;
+    store.edit_section(doc, "summary", "First", Revision(0)).await.unwrap();
+    store.edit_section(doc, "summary", "Second", Revision(1)).await.unwrap();
+    let first = store.get_document(id, doc, Some(Revision(1))).await.unwrap().unwrap();
+    assert_eq!(store.restore_revision(doc, Revision(1)).await.unwrap(), Revision(3));
+    let now = store.get_document(id, doc, None).await.unwrap().unwrap();
+    assert_eq!(
+        (now.revision, now.content_hash.as_str()),
+        (Revision(3), first.content_hash.as_str())
+    );
+    assert!(matches!(
+        store.restore_revision(doc, Revision(9)).await,
+        Err(StoreError::RevisionNotFound(Revision(9)))
+    ));
+    assert_eq!(
+        store.restore_revision(doc, Revision(0)).await.unwrap(),
+        Revision(4),
+        "revision 0 is the empty document"
+    );
+    assert_eq!(
+        store
+            .get_document(id, doc, None)
+            .await
+            .unwrap()
+            .unwrap()
+            .content
+            .filled(),
+        0
+    );
+}
+
+pub async fn a_sessions_documents_are_read_at_their_current_revision(b: Backend) {
+    let store = b.store.as_ref();
+    let owner = user(store, "d").await;
+    let (brief, prd) = (DocumentId::new(), DocumentId::new());
+    let session = store
+        .create_session(NewSession {
+            id: SessionId::new(),
+            user_id: owner,
+            workflow_id: "full-plan".into(),
+            title: "Two documents".into(),
+            idea: "An idea".into(),
+            first_step: "brief".into(),
+            documents: vec![
+                NewDocument {
+                    id: brief,
+                    step_id: "brief".into(),
+                    title: "Project brief".into(),
+                },
+                NewDocument {
+                    id: prd,
+                    step_id: "prd".into(),
+                    title: "PRD".into(),
+                },
+            ],
+            intro: "Welcome".into(),
+        })
+        .await
+        .unwrap()
+        .id;
+    store
+        .edit_section(brief, "summary", "First", Revision(0))
+        .await
+        .unwrap();
+    store
+        .edit_section(brief, "summary", "Second \"quoted\" ✓", Revision(1))
+        .await
+        .unwrap();
+    let docs = store.current_documents(session).await.unwrap();
+    let seen: Vec<_> = docs
+        .iter()
+        .map(|d| (d.id, d.step_id.as_str(), d.revision, d.content.section("summary")))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (brief, "brief", Revision(2), "Second \"quoted\" ✓"),
+            (prd, "prd", Revision(0), "")
+        ],
+        "workflow order, current revision, content as written"
+    );
+    let one = store.get_document(session, brief, None).await.unwrap().unwrap();
+    assert_eq!(
+        (one.revision, one.content_hash.as_str()),
+        (Revision(2), docs[0].content_hash.as_str())
+    );
+    let older = store
+        .get_document(session, brief, Some(Revision(1)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (older.revision, older.content.section("summary")),
+        (Revision(1), "First")
+    );
+    assert!(matches!(
+        store.get_document(session, brief, Some(Revision(3))).await,
+        Err(StoreError::RevisionNotFound(Revision(3)))
+    ));
+    assert!(
+        store
+            .get_document(SessionId::new(), brief, None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.current_documents(SessionId::new()).await.unwrap().is_empty());
+    b.execute("UPDATE document_revisions SET content = '{\"summary\":\"Tampered\"}' WHERE revision = 2")
+        .await;
+    assert!(matches!(
+        store.current_documents(session).await,
+        Err(StoreError::Integrity(_))
+    ));
+}
+
+pub async fn closed_sessions_take_no_messages_steps_or_edits(b: Backend) {
+    let store = b.store.as_ref();
+    let (id, doc) = session(store, user(store, "closed").await, "Closed").await;
+    store.edit_section(doc, "summary", "Kept", Revision(0)).await.unwrap();
+    let first = store.close_session(id, SessionClose::Abandon).await.unwrap();
+    assert_eq!(first.status, SessionStatus::Abandoned);
+    let again = store.close_session(id, SessionClose::Abandon).await.unwrap();
+    assert_eq!(again.updated_at, first.updated_at, "abandoning twice changes nothing");
+    let closed = |r: &Result<_, StoreError>| {
+        matches!(
+            r,
+            Err(StoreError::Session(SessionRefusal::Closed(SessionStatus::Abandoned)))
+        )
+    };
+    assert!(closed(&store.close_session(id, SessionClose::Complete).await.map(drop)));
+    assert!(closed(&store.post_message(id, "late", None).await.map(drop)));
+    assert!(closed(
+        &store.complete_step(id, "brief", StepAdvance::Finish).await.map(drop)
+    ));
+    assert!(closed(
+        &store.edit_section(doc, "summary", "x", Revision(1)).await.map(drop)
+    ));
+    assert!(closed(&store.restore_revision(doc, Revision(0)).await.map(drop)));
+    assert_eq!(store.list_messages(id).await.unwrap().len(), 1, "only the intro");
+    let kept = store.get_document(id, doc, None).await.unwrap().unwrap();
+    assert_eq!((kept.revision, kept.content.section("summary")), (Revision(1), "Kept"));
+}
+
+pub async fn a_resent_message_returns_the_first_answer(b: Backend) {
+    let store = b.store.as_ref();
+    let (id, _) = session(store, user(store, "resend").await, "Resend").await;
+    let first = store.post_message(id, "Hello", Some("key-1")).await.unwrap();
+    assert!(!first.replayed);
+    let again = store.post_message(id, "Hello (resent)", Some("key-1")).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(
+        (again.message.id, again.reply.id, again.message.content.as_str()),
+        (first.message.id, first.reply.id, "Hello")
+    );
+    let other = store.post_message(id, "Next", Some("key-2")).await.unwrap();
+    assert!(!other.replayed);
+    assert_eq!(other.message.seq, first.reply.seq + 1);
+    assert_eq!(store.list_messages(id).await.unwrap().len(), 5, "intro + two pairs");
+    // Once the session is closed a resend still gets its first answer, a new message does not.
+    store.close_session(id, SessionClose::Abandon).await.unwrap();
+    assert!(store.post_message(id, "Hello", Some("key-1")).await.unwrap().replayed);
+    assert!(store.post_message(id, "New", Some("key-3")).await.is_err());
+}
+
+/// SQLite takes one writer at a time; the store queues writers instead of failing them.
+pub async fn sqlite_serves_200_concurrent_writers_without_lock_errors(b: Backend) {
+    let store = b.store.clone();
+    let owner = user(store.as_ref(), "w").await;
+    let mut sessions = Vec::new();
+    for n in 0..20 {
+        sessions.push(session(store.as_ref(), owner, &format!("W{n}")).await);
+    }
+    let tasks: Vec<_> = (0..200)
+        .map(|n| {
+            let store = store.clone();
+            let (id, _) = sessions[n % sessions.len()];
+            tokio::spawn(async move {
+                if n % 2 == 0 {
+                    store.post_message(id, "hello", None).await.map(drop)
+                } else {
+                    store
+                        .create_user(NewUser {
+                            email: Email::parse(&format!("writer{n}@example.com")).unwrap(),
+                            name: None,
+                            password_hash: "h".into(),
+                        })
+                        .await
+                        .map(drop)
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().expect("no 'database is locked'");
+    }
+}
