@@ -114,10 +114,10 @@ fn build_gateway(settings: &Settings, only: Option<Arc<dyn Provider>>) -> Result
         window: Duration::from_secs(llm.breaker.window_seconds),
         open_for: Duration::from_secs(llm.breaker.open_seconds),
     };
-    let prices = PriceTable::new(llm.prices.iter().map(|(m, p)| {
+    let prices = PriceTable::new(llm.prices.iter().map(|(model, p)| {
         (
-            m.clone(),
-            Price::from_usd(p.input_per_million_usd, p.output_per_million_usd),
+            model.clone(),
+            Price::new(p.input_per_million_usd, p.output_per_million_usd),
         )
     }));
     let queue = QueueSettings {

@@ -2,9 +2,10 @@
 //! failover, retries, timeouts, broken streams and circuit breakers, seen through replies.
 
 use crate::helpers::{TestApp, spawn_with, text_of};
+use plansmith_domain::Money;
 use plansmith_mock_llm::{Fault, MockOptions, MockStats};
 use plansmith_server::Overrides;
-use plansmith_server::config::{ProviderSettings, Settings};
+use plansmith_server::config::{PriceSettings, ProviderSettings, Settings};
 use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -313,9 +314,9 @@ async fn costs_equal_reported_usage_times_price_and_admins_see_them() {
         s.llm.route = vec!["primary".into()];
         s.llm.prices.insert(
             "primary-model".into(),
-            plansmith_server::config::PriceSettings {
-                input_per_million_usd: 3.0,
-                output_per_million_usd: 15.0,
+            PriceSettings {
+                input_per_million_usd: Money::from_dollars(3),
+                output_per_million_usd: Money::from_dollars(15),
             },
         );
     })
@@ -415,6 +416,51 @@ async fn a_user_over_budget_gets_a_clear_error_naming_the_limit_and_reset() {
         messages["items"].as_array().unwrap().len(),
         3,
         "the refused message was not stored"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_over_the_cost_budget_is_told_both_amounts_in_dollars() {
+    let app = app(|s| {
+        s.llm.budgets.free.monthly_cost_usd = Money::from_cents(1);
+        // The offline planner is free; priced like this one reply costs far more than a cent.
+        s.llm.prices.insert(
+            "offline-planner-1".into(),
+            PriceSettings {
+                input_per_million_usd: Money::from_dollars(1_000),
+                output_per_million_usd: Money::from_dollars(1_000),
+            },
+        );
+    })
+    .await;
+    let token = app.user().await;
+    let sid = app.session(&token, "quick-brief").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sent = app.say(&token, &sid, "Draft the rest").await;
+    app.wait_reply(&token, &sid, sent["reply"]["id"].as_str().unwrap())
+        .await;
+    let response = app
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/sessions/{sid}/messages"),
+            Some(&token),
+            Some(serde_json::json!({"content": "more"})),
+        )
+        .await;
+    assert_eq!(response.status(), reqwest::StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "over_budget");
+    let message = body["error"]["message"].as_str().unwrap();
+    let used = message
+        .strip_prefix("You have used $")
+        .and_then(|rest| rest.strip_suffix(" of the $0.01 your free plan includes this month."))
+        .unwrap_or_else(|| panic!("{message}"));
+    let (dollars, cents) = used.split_once('.').unwrap_or_else(|| panic!("{message}"));
+    assert!(
+        cents.len() == 2 && dollars.parse::<u64>().is_ok() && used != "0.00",
+        "dollars and cents: {message}"
     );
 }
 

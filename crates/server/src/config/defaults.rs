@@ -2,6 +2,7 @@
 //! and the offline planner. The README's table of keys repeats the common ones.
 
 use super::*;
+use plansmith_domain::Money;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -141,15 +142,15 @@ impl Default for BudgetsSettings {
         Self {
             free: BudgetSettings {
                 monthly_tokens: 2_000_000,
-                monthly_cost_usd: 5.0,
+                monthly_cost_usd: Money::from_dollars(5),
             },
             pro: BudgetSettings {
                 monthly_tokens: 20_000_000,
-                monthly_cost_usd: 50.0,
+                monthly_cost_usd: Money::from_dollars(50),
             },
             team: BudgetSettings {
                 monthly_tokens: 100_000_000,
-                monthly_cost_usd: 250.0,
+                monthly_cost_usd: Money::from_dollars(250),
             },
         }
     }

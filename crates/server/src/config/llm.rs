@@ -1,10 +1,13 @@
 //! Model settings: providers and the route over them, retries, circuit breakers, the admission
 //! queue, prices and monthly budgets.
+//!
+//! Prices and budgets are [`Money`]; their keys keep the `_usd` suffix and decimal dollars
+//! (`monthly_cost_usd = 5.0`).
 
 use super::defaults::{
     default_connect_timeout_ms, default_first_token_timeout_ms, default_stall_timeout_ms, default_total_timeout_ms,
 };
-use plansmith_domain::Plan;
+use plansmith_domain::{Money, Plan};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -45,8 +48,10 @@ pub struct QueueConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PriceSettings {
-    pub input_per_million_usd: f64,
-    pub output_per_million_usd: f64,
+    /// Per million input tokens, in decimal dollars.
+    pub input_per_million_usd: Money,
+    /// Per million output tokens, in decimal dollars.
+    pub output_per_million_usd: Money,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -62,7 +67,8 @@ pub struct BudgetsSettings {
 pub struct BudgetSettings {
     /// Input + output tokens per calendar month (UTC).
     pub monthly_tokens: u64,
-    pub monthly_cost_usd: f64,
+    /// Cost of model calls per calendar month (UTC), in decimal dollars.
+    pub monthly_cost_usd: Money,
 }
 
 impl BudgetsSettings {
@@ -131,4 +137,85 @@ pub struct BreakerConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct OfflineSettings {
     pub tokens_per_second: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Settings;
+    use super::super::load::tests::{env, load_toml};
+    use super::*;
+
+    #[test]
+    fn prices_and_budgets_are_read_as_decimal_dollars() {
+        let file = "[llm.prices.\"gpt-4.1\"]\ninput_per_million_usd = 2\noutput_per_million_usd = 8.0\n\n\
+                    [llm.prices.\"my-model\"]\ninput_per_million_usd = \"0.15\"\noutput_per_million_usd = 0.6\n\n\
+                    [llm.budgets.pro]\nmonthly_tokens = 10\nmonthly_cost_usd = 12.345678\n";
+        let s = load_toml(file, &[]).unwrap();
+        let price = &s.llm.prices["gpt-4.1"];
+        assert_eq!(price.input_per_million_usd, Money::from_dollars(2));
+        assert_eq!(price.output_per_million_usd, Money::from_dollars(8));
+        let price = &s.llm.prices["my-model"];
+        assert_eq!(price.input_per_million_usd, Money::from_cents(15));
+        assert_eq!(price.output_per_million_usd, Money::from_cents(60));
+        assert_eq!(s.llm.budgets.pro.monthly_cost_usd, Money::from_micros(12_345_678));
+        assert_eq!(s.llm.budgets.free.monthly_cost_usd, Money::from_dollars(5), "default");
+    }
+
+    #[test]
+    fn budgets_from_the_environment_are_exact() {
+        for (value, micros) in [
+            ("7.5", 7_500_000),
+            ("0.15", 150_000),
+            ("12", 12_000_000),
+            ("\"5.0\"", 5_000_000),
+            ("123456.789012", 123_456_789_012),
+        ] {
+            let s = Settings::load(None, env(&[("PLANSMITH_LLM__BUDGETS__FREE__MONTHLY_COST_USD", value)])).unwrap();
+            assert_eq!(s.llm.budgets.free.monthly_cost_usd.micros(), micros, "{value}");
+        }
+    }
+
+    #[test]
+    fn wrong_amounts_name_the_key() {
+        let key = "PLANSMITH_LLM__BUDGETS__TEAM__MONTHLY_COST_USD";
+        for (value, words) in [
+            ("-1", "negative"),
+            ("-0.5", "negative"),
+            ("NaN", "not an amount"),
+            ("lots", "not an amount"),
+            ("0.0000001", "6 decimal places"),
+            ("10000000000.5", "more than 1000000000 dollars"),
+            ("1e30", "not an amount"),
+            ("99999999999999999999", "more than 1000000000 dollars"),
+        ] {
+            let err = Settings::load(None, env(&[(key, value)])).unwrap_err().to_string();
+            assert!(
+                err.contains("llm.budgets.team.monthly_cost_usd") && err.contains(words),
+                "{value}: {err}"
+            );
+        }
+        let file = "[llm.prices.\"gpt-4.1\"]\ninput_per_million_usd = nan\noutput_per_million_usd = 1\n";
+        let err = load_toml(file, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("llm.prices.\"gpt-4.1\".input_per_million_usd") && err.contains("not an amount"),
+            "{err}"
+        );
+        let file = "[llm.prices.m]\ninput_per_million_usd = 20000\noutput_per_million_usd = 1\n";
+        let err = load_toml(file, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("llm.prices.m: prices must be between 0 and 10000"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn amounts_are_written_back_as_decimal_dollars() {
+        let price = PriceSettings {
+            input_per_million_usd: Money::from_dollars(3),
+            output_per_million_usd: Money::from_cents(15),
+        };
+        let text = toml::to_string(&price).unwrap();
+        assert_eq!(text, "input_per_million_usd = 3.0\noutput_per_million_usd = 0.15\n");
+        assert_eq!(toml::from_str::<PriceSettings>(&text).unwrap(), price);
+    }
 }

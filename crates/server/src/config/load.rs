@@ -58,7 +58,7 @@ fn parse_env_value(raw: &str) -> figment::value::Value {
 }
 
 fn describe_figment_error(e: figment::Error) -> String {
-    let key = e.path.join(".");
+    let key = key_of(&e.path);
     let source = e.metadata.as_ref().map(|m| m.name.to_string()).unwrap_or_default();
     let mut text = if key.is_empty() {
         e.kind.to_string()
@@ -69,6 +69,26 @@ fn describe_figment_error(e: figment::Error) -> String {
         text.push_str(&format!(" (from {source})"));
     }
     text
+}
+
+/// A key as it is written in the file: `llm.providers[0].kind`, `llm.prices."gpt-4.1"`.
+fn key_of(path: &[String]) -> String {
+    let mut key = String::new();
+    for part in path {
+        if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {
+            key.push_str(&format!("[{part}]"));
+            continue;
+        }
+        if !key.is_empty() {
+            key.push('.');
+        }
+        if part.contains('.') {
+            key.push_str(&format!("\"{part}\""));
+        } else {
+            key.push_str(part);
+        }
+    }
+    key
 }
 
 #[cfg(test)]
@@ -129,5 +149,20 @@ pub(super) mod tests {
         let missing = std::env::temp_dir().join("plansmith-config-missing.toml");
         let err = Settings::load(Some(&missing), env(&[])).unwrap_err();
         assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+
+    #[test]
+    fn keys_are_named_as_written() {
+        let path = |parts: &[&str]| parts.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            key_of(&path(&["llm", "providers", "0", "kind"])),
+            "llm.providers[0].kind"
+        );
+        assert_eq!(key_of(&path(&["llm", "route", "1"])), "llm.route[1]");
+        assert_eq!(
+            key_of(&path(&["llm", "prices", "gpt-4.1", "input_per_million_usd"])),
+            "llm.prices.\"gpt-4.1\".input_per_million_usd"
+        );
+        assert_eq!(key_of(&[]), "");
     }
 }

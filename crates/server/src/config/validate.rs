@@ -2,7 +2,11 @@
 //! Every problem is reported, not just the first.
 
 use super::{ConfigError, Settings};
+use plansmith_domain::Money;
 use std::net::SocketAddr;
+
+/// The most a price may be, per million tokens (the dearest models cost a few hundred).
+const MAX_PRICE_PER_MILLION: Money = Money::from_dollars(10_000);
 
 impl Settings {
     /// Checks value ranges and formats, naming each wrong key.
@@ -115,7 +119,7 @@ impl Settings {
             problems.push("llm.retry: max_attempts and deadline_ms must be at least 1".into());
         }
         for (model, price) in &llm.prices {
-            let valid = |v: f64| v.is_finite() && (0.0..=10_000.0).contains(&v);
+            let valid = |v: Money| (Money::ZERO..=MAX_PRICE_PER_MILLION).contains(&v);
             if !valid(price.input_per_million_usd) || !valid(price.output_per_million_usd) {
                 problems.push(format!(
                     "llm.prices.{model}: prices must be between 0 and 10000 USD per million tokens"
@@ -127,7 +131,7 @@ impl Settings {
             ("pro", &llm.budgets.pro),
             ("team", &llm.budgets.team),
         ] {
-            if !(budget.monthly_cost_usd.is_finite() && budget.monthly_cost_usd >= 0.0) {
+            if budget.monthly_cost_usd < Money::ZERO {
                 problems.push(format!("llm.budgets.{plan}.monthly_cost_usd: must be 0 or more"));
             }
         }
