@@ -8,8 +8,9 @@ use super::defaults::{
     default_connect_timeout_ms, default_first_token_timeout_ms, default_stall_timeout_ms, default_total_timeout_ms,
 };
 use plansmith_domain::{Money, Plan};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
+use std::fmt;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -86,8 +87,7 @@ impl BudgetsSettings {
 pub struct ProviderSettings {
     /// Unique; used in `llm.route`.
     pub name: String,
-    /// `openai`, `anthropic` or `offline`.
-    pub kind: String,
+    pub kind: ProviderKind,
     /// Default: the vendor's public API.
     #[serde(default)]
     pub base_url: Option<String>,
@@ -110,6 +110,46 @@ pub struct ProviderSettings {
     pub stall_timeout_ms: u64,
     #[serde(default = "default_total_timeout_ms")]
     pub total_timeout_ms: u64,
+}
+
+/// The API a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// OpenAI Chat Completions, and every server that speaks it.
+    OpenAi,
+    Anthropic,
+    /// The built-in planner.
+    Offline,
+}
+
+impl ProviderKind {
+    const ALL: [Self; 3] = [Self::OpenAi, Self::Anthropic, Self::Offline];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::Anthropic => "anthropic",
+            Self::Offline => "offline",
+        }
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// By hand for the message: serde's own names the allowed values in a nested list of quotes.
+impl<'de> Deserialize<'de> for ProviderKind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+            .ok_or_else(|| serde::de::Error::custom(format!("'{text}' must be openai, anthropic or offline")))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -217,5 +257,21 @@ mod tests {
         let text = toml::to_string(&price).unwrap();
         assert_eq!(text, "input_per_million_usd = 3.0\noutput_per_million_usd = 0.15\n");
         assert_eq!(toml::from_str::<PriceSettings>(&text).unwrap(), price);
+    }
+
+    #[test]
+    fn an_unknown_kind_names_the_key_and_the_kinds() {
+        let file = "[[llm.providers]]\nname = \"p\"\nkind = \"OpenAI\"\nmodel = \"m\"\n";
+        let err = load_toml(file, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("llm.providers[0].kind: 'OpenAI' must be openai, anthropic or offline"),
+            "{err}"
+        );
+        for kind in ProviderKind::ALL {
+            let file = format!("[[llm.providers]]\nname = \"p\"\nkind = \"{kind}\"\nmodel = \"m\"\n");
+            let s = load_toml(&file, &[]).unwrap();
+            assert_eq!(s.llm.providers[0].kind, kind);
+            assert!(toml::to_string(&s).unwrap().contains(&format!("kind = \"{kind}\"")));
+        }
     }
 }

@@ -11,8 +11,8 @@ mod load;
 mod validate;
 
 pub use llm::{
-    BreakerConfig, BudgetSettings, BudgetsSettings, LlmSettings, OfflineSettings, PriceSettings, ProviderSettings,
-    QueueConfig, RetrySettings,
+    BreakerConfig, BudgetSettings, BudgetsSettings, LlmSettings, OfflineSettings, PriceSettings, ProviderKind,
+    ProviderSettings, QueueConfig, RetrySettings,
 };
 pub use validate::redact_url;
 

@@ -1,7 +1,7 @@
 //! Checks of value ranges and formats that types alone do not make, each naming the wrong key.
 //! Every problem is reported, not just the first.
 
-use super::{ConfigError, Settings};
+use super::{ConfigError, ProviderKind, Settings};
 use plansmith_domain::Money;
 use std::net::SocketAddr;
 
@@ -82,14 +82,8 @@ impl Settings {
             if p.name.is_empty() || !names.insert(p.name.as_str()) {
                 problems.push(format!("{key}.name: '{}' must be non-empty and unique", p.name));
             }
-            match p.kind.as_str() {
-                "openai" | "anthropic" => {
-                    if p.model.as_deref().is_none_or(str::is_empty) {
-                        problems.push(format!("{key}.model: required for kind '{}'", p.kind));
-                    }
-                }
-                "offline" => {}
-                other => problems.push(format!("{key}.kind: '{other}' must be openai, anthropic or offline")),
+            if p.kind != ProviderKind::Offline && p.model.as_deref().is_none_or(str::is_empty) {
+                problems.push(format!("{key}.model: required for kind '{}'", p.kind));
             }
             if let Some(url) = &p.base_url
                 && !(url.starts_with("http://") || url.starts_with("https://"))
