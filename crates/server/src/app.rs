@@ -148,14 +148,7 @@ fn build_gateway(settings: &Settings, only: Option<Arc<dyn Provider>>) -> Result
             ));
             continue;
         };
-        let key = match &config.api_key_env {
-            Some(var) => Some(std::env::var(var).map_err(|_| {
-                ConfigError::Invalid(format!(
-                    "llm.providers '{name}'.api_key_env: the environment variable {var} is not set"
-                ))
-            })?),
-            None => None,
-        };
+        let key = config.api_key()?;
         let connect = Duration::from_millis(config.connect_timeout_ms);
         let model = config.model.clone().unwrap_or_default();
         let invalid = |e: plansmith_llm::LlmError| ConfigError::Invalid(format!("llm.providers '{name}': {e}"));

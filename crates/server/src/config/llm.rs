@@ -2,12 +2,15 @@
 //! queue, prices and monthly budgets.
 //!
 //! Prices and budgets are [`Money`]; their keys keep the `_usd` suffix and decimal dollars
-//! (`monthly_cost_usd = 5.0`).
+//! (`monthly_cost_usd = 5.0`). API keys are never in the settings, only the name of the
+//! variable that holds one; [`ProviderSettings::api_key`] reads it into a secret.
 
+use super::ConfigError;
 use super::defaults::{
     default_connect_timeout_ms, default_first_token_timeout_ms, default_stall_timeout_ms, default_total_timeout_ms,
 };
 use plansmith_domain::{Money, Plan};
+use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -110,6 +113,26 @@ pub struct ProviderSettings {
     pub stall_timeout_ms: u64,
     #[serde(default = "default_total_timeout_ms")]
     pub total_timeout_ms: u64,
+}
+
+impl ProviderSettings {
+    /// The API key from the variable `api_key_env` names; `None` when no variable is named.
+    pub fn api_key(&self) -> Result<Option<SecretString>, ConfigError> {
+        self.api_key_from(|var| std::env::var(var).ok())
+    }
+
+    fn api_key_from(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<Option<SecretString>, ConfigError> {
+        let Some(var) = &self.api_key_env else {
+            return Ok(None);
+        };
+        let key = lookup(var).ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "llm.providers '{}'.api_key_env: the environment variable {var} is not set",
+                self.name
+            ))
+        })?;
+        Ok(Some(SecretString::from(key)))
+    }
 }
 
 /// The API a provider speaks.
@@ -273,5 +296,21 @@ mod tests {
             assert_eq!(s.llm.providers[0].kind, kind);
             assert!(toml::to_string(&s).unwrap().contains(&format!("kind = \"{kind}\"")));
         }
+    }
+
+    #[test]
+    fn an_api_key_never_shows_in_debug_output() {
+        let file = "[[llm.providers]]\nname = \"p\"\nkind = \"openai\"\nmodel = \"m\"\napi_key_env = \"P_KEY\"\n";
+        let provider = load_toml(file, &[]).unwrap().llm.providers.remove(0);
+        let key = provider
+            .api_key_from(|var| (var == "P_KEY").then(|| "sk-live-0a1b2c3d4e".to_owned()))
+            .unwrap();
+        let debug = format!("{provider:?} {key:?}");
+        assert!(debug.contains("P_KEY") && !debug.contains("0a1b2c3d4e"), "{debug}");
+        let missing = provider.api_key_from(|_| None).unwrap_err().to_string();
+        assert!(
+            missing.contains("llm.providers 'p'.api_key_env: the environment variable P_KEY is not set"),
+            "{missing}"
+        );
     }
 }
