@@ -4,6 +4,7 @@
 
 pub mod document;
 pub mod ids;
+pub mod money;
 pub mod output;
 pub mod planner;
 pub mod prompt;
@@ -12,6 +13,7 @@ pub mod workflow;
 
 pub use document::{Author, DocumentContent, Revision, content_hash};
 pub use ids::{DocumentId, MessageId, SessionId, UserId};
+pub use money::{Money, MoneyError};
 pub use user::{Email, Plan, Role};
 pub use workflow::{SectionDef, StepDef, Workflow, WorkflowError, Workflows};
 

@@ -4,16 +4,19 @@
 
 use crate::{Chunk, ChunkStream, CompletionRequest, LlmError, Provider, Usage, http_error, sse};
 use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use std::time::Duration;
 
 const API_VERSION: &str = "2023-06-01";
 
+/// Debug shows the key as `[REDACTED]`.
+#[derive(Debug)]
 pub struct AnthropicProvider {
     name: String,
     model: String,
     url: String,
-    api_key: Option<String>,
+    api_key: Option<SecretString>,
     client: reqwest::Client,
 }
 
@@ -22,7 +25,7 @@ impl AnthropicProvider {
         name: &str,
         base_url: &str,
         model: &str,
-        api_key: Option<String>,
+        api_key: Option<SecretString>,
         connect_timeout: Duration,
     ) -> Result<Self, LlmError> {
         let client = sse::client(connect_timeout)?;
@@ -118,7 +121,7 @@ impl Provider for AnthropicProvider {
             .header("anthropic-version", API_VERSION)
             .json(&body);
         if let Some(key) = &self.api_key {
-            http = http.header("x-api-key", key);
+            http = http.header("x-api-key", key.expose_secret());
         }
         let response = http.send().await.map_err(|e| LlmError::Unavailable(e.to_string()))?;
         if !response.status().is_success() {
@@ -146,6 +149,22 @@ impl Provider for AnthropicProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_api_key() {
+        let key = SecretString::from("sk-test-9f8e7d6c5b4a");
+        let provider = AnthropicProvider::new(
+            "primary",
+            "https://api.anthropic.com/v1",
+            "some-model",
+            Some(key),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let debug = format!("{provider:?}");
+        assert!(!debug.contains("9f8e7d6c5b4a"), "{debug}");
+        assert!(debug.contains("REDACTED") && debug.contains("some-model"), "{debug}");
+    }
 
     #[test]
     fn events_text_usage_and_errors() {

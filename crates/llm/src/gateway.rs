@@ -275,7 +275,7 @@ impl Gateway {
 
     /// What a call of `model` with `usage` costs, in micro-dollars.
     pub fn cost_micros(&self, model: &str, usage: Usage) -> i64 {
-        self.prices.cost_micros(model, usage)
+        self.prices.cost(model, usage).micros()
     }
 
     /// The provider a reply starts on (the first target of the route).

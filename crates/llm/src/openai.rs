@@ -4,14 +4,17 @@
 
 use crate::{Chunk, ChunkStream, CompletionRequest, LlmError, Provider, Usage, http_error, sse};
 use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use std::time::Duration;
 
+/// Debug shows the key as `[REDACTED]`.
+#[derive(Debug)]
 pub struct OpenAiProvider {
     name: String,
     model: String,
     url: String,
-    api_key: Option<String>,
+    api_key: Option<SecretString>,
     client: reqwest::Client,
 }
 
@@ -20,7 +23,7 @@ impl OpenAiProvider {
         name: &str,
         base_url: &str,
         model: &str,
-        api_key: Option<String>,
+        api_key: Option<SecretString>,
         connect_timeout: Duration,
     ) -> Result<Self, LlmError> {
         let client = sse::client(connect_timeout)?;
@@ -89,7 +92,7 @@ impl Provider for OpenAiProvider {
         });
         let mut http = self.client.post(&self.url).json(&body);
         if let Some(key) = &self.api_key {
-            http = http.bearer_auth(key);
+            http = http.bearer_auth(key.expose_secret());
         }
         let response = http.send().await.map_err(|e| LlmError::Unavailable(e.to_string()))?;
         if !response.status().is_success() {
@@ -116,6 +119,22 @@ impl Provider for OpenAiProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_api_key() {
+        let key = SecretString::from("sk-test-9f8e7d6c5b4a");
+        let provider = OpenAiProvider::new(
+            "primary",
+            "https://api.openai.com/v1",
+            "some-model",
+            Some(key),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let debug = format!("{provider:?}");
+        assert!(!debug.contains("9f8e7d6c5b4a"), "{debug}");
+        assert!(debug.contains("REDACTED") && debug.contains("some-model"), "{debug}");
+    }
 
     #[test]
     fn chunks_usage_and_end_markers() {

@@ -1,40 +1,45 @@
-//! What model calls cost: a price table per model in integer micro-dollars per million tokens.
+//! What model calls cost: a price table per model, in integer micro-dollars per million tokens.
 
 use crate::Usage;
+use plansmith_domain::Money;
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Price {
-    /// Micro-dollars per million input tokens.
-    pub input_per_million: i64,
-    /// Micro-dollars per million output tokens.
-    pub output_per_million: i64,
+    /// Per million input tokens.
+    pub input_per_million: Money,
+    /// Per million output tokens.
+    pub output_per_million: Money,
 }
 
 impl Price {
-    /// From dollars per million tokens (as vendors publish them).
-    pub fn from_usd(input: f64, output: f64) -> Self {
+    /// Per million tokens, as vendors publish them.
+    pub const fn new(input_per_million: Money, output_per_million: Money) -> Self {
         Self {
-            input_per_million: (input * 1e6).round() as i64,
-            output_per_million: (output * 1e6).round() as i64,
+            input_per_million,
+            output_per_million,
         }
+    }
+
+    const fn cents(input: i64, output: i64) -> Self {
+        Self::new(Money::from_cents(input), Money::from_cents(output))
     }
 }
 
-/// Public list prices of common models (USD per million tokens, input / output).
-const DEFAULTS: &[(&str, f64, f64)] = &[
-    ("gpt-4o-mini", 0.15, 0.60),
-    ("gpt-4o", 2.50, 10.00),
-    ("gpt-4.1-nano", 0.10, 0.40),
-    ("gpt-4.1-mini", 0.40, 1.60),
-    ("gpt-4.1", 2.00, 8.00),
-    ("o4-mini", 1.10, 4.40),
-    ("claude-3-5-haiku", 0.80, 4.00),
-    ("claude-haiku-4", 1.00, 5.00),
-    ("claude-3-5-sonnet", 3.00, 15.00),
-    ("claude-sonnet-4", 3.00, 15.00),
-    ("claude-opus-4", 15.00, 75.00),
-    ("offline-planner-1", 0.0, 0.0),
+/// Public list prices of common models, per million tokens (input / output, in cents).
+const DEFAULTS: &[(&str, Price)] = &[
+    ("gpt-4o-mini", Price::cents(15, 60)),
+    ("gpt-4o", Price::cents(250, 1_000)),
+    ("gpt-4.1-nano", Price::cents(10, 40)),
+    ("gpt-4.1-mini", Price::cents(40, 160)),
+    ("gpt-4.1", Price::cents(200, 800)),
+    ("o4-mini", Price::cents(110, 440)),
+    ("claude-3-5-haiku", Price::cents(80, 400)),
+    ("claude-haiku-4", Price::cents(100, 500)),
+    ("claude-3-5-sonnet", Price::cents(300, 1_500)),
+    ("claude-sonnet-4", Price::cents(300, 1_500)),
+    ("claude-opus-4", Price::cents(1_500, 7_500)),
+    ("offline-planner-1", Price::cents(0, 0)),
 ];
 
 #[derive(Debug, Clone)]
@@ -45,7 +50,7 @@ impl PriceTable {
     pub fn new(overrides: impl IntoIterator<Item = (String, Price)>) -> Self {
         let mut table: HashMap<String, Price> = DEFAULTS
             .iter()
-            .map(|(m, i, o)| ((*m).to_owned(), Price::from_usd(*i, *o)))
+            .map(|(model, price)| ((*model).to_owned(), *price))
             .collect();
         table.extend(overrides);
         Self(table)
@@ -62,15 +67,18 @@ impl PriceTable {
         })
     }
 
-    /// Cost in micro-dollars, rounded half up; unknown models cost nothing (and are logged).
-    pub fn cost_micros(&self, model: &str, usage: Usage) -> i64 {
+    /// The cost of a call, rounded half up to the micro-dollar; unknown models cost nothing (and
+    /// are logged).
+    pub fn cost(&self, model: &str, usage: Usage) -> Money {
         let Some(price) = self.price(model) else {
             tracing::warn!(model, "no price for this model; its calls are recorded at zero cost");
-            return 0;
+            return Money::ZERO;
         };
-        let micros = i128::from(usage.input_tokens) * i128::from(price.input_per_million)
-            + i128::from(usage.output_tokens) * i128::from(price.output_per_million);
-        ((micros + 500_000) / 1_000_000) as i64
+        let per_million = i128::from(usage.input_tokens) * i128::from(price.input_per_million.micros())
+            + i128::from(usage.output_tokens) * i128::from(price.output_per_million.micros());
+        let micros = (per_million + 500_000) / 1_000_000;
+        // Token counts are u64 and prices bounded, but a sum past i64 is still no reason to wrap.
+        Money::from_micros(i64::try_from(micros).unwrap_or(i64::MAX))
     }
 }
 
@@ -78,46 +86,33 @@ impl PriceTable {
 mod tests {
     use super::*;
 
+    fn usage(input_tokens: u64, output_tokens: u64) -> Usage {
+        Usage {
+            input_tokens,
+            output_tokens,
+        }
+    }
+
     #[test]
     fn costs_are_exact_integer_micro_dollars() {
-        let table = PriceTable::new([("custom".to_owned(), Price::from_usd(1.0, 2.0))]);
-        let usage = Usage {
-            input_tokens: 1_234,
-            output_tokens: 567,
-        };
-        assert_eq!(table.cost_micros("custom", usage), 1_234 + 2 * 567);
+        let table = PriceTable::new([(
+            "custom".to_owned(),
+            Price::new(Money::from_dollars(1), Money::from_dollars(2)),
+        )]);
+        let micros = |model: &str, usage: Usage| table.cost(model, usage).micros();
+        assert_eq!(micros("custom", usage(1_234, 567)), 1_234 + 2 * 567);
         // gpt-4o-mini: 0.15 $/M in, 0.60 $/M out → 1M in + 1M out = 750,000 micro-dollars.
-        let million = Usage {
-            input_tokens: 1_000_000,
-            output_tokens: 1_000_000,
-        };
+        let million = usage(1_000_000, 1_000_000);
         assert_eq!(
-            table.cost_micros("gpt-4o-mini-2024-07-18", million),
+            micros("gpt-4o-mini-2024-07-18", million),
             750_000,
             "dated versions use the base price"
         );
-        assert_eq!(table.cost_micros("gpt-4o", million), 12_500_000);
-        assert_eq!(table.cost_micros("unknown-model", million), 0);
+        assert_eq!(table.cost("gpt-4o", million), Money::from_cents(1_250));
+        assert_eq!(table.cost("unknown-model", million), Money::ZERO);
         // 3 tokens at 0.15 $/M = 0.45 micro-dollars → rounds to 0; 4 tokens = 0.6 → 1.
-        assert_eq!(
-            table.cost_micros(
-                "gpt-4o-mini",
-                Usage {
-                    input_tokens: 3,
-                    output_tokens: 0
-                }
-            ),
-            0
-        );
-        assert_eq!(
-            table.cost_micros(
-                "gpt-4o-mini",
-                Usage {
-                    input_tokens: 4,
-                    output_tokens: 0
-                }
-            ),
-            1
-        );
+        assert_eq!(micros("gpt-4o-mini", usage(3, 0)), 0);
+        assert_eq!(micros("gpt-4o-mini", usage(4, 0)), 1);
+        assert_eq!(micros("custom", usage(u64::MAX, u64::MAX)), i64::MAX, "saturates");
     }
 }

@@ -1,6 +1,6 @@
 //! Building and running the application: store, workflows, generator, router and middleware.
 
-use crate::config::Settings;
+use crate::config::{ConfigError, ProviderKind, Settings};
 use crate::error::{ApiError, REQUEST_ID, SUPPORT_CONTACT};
 use crate::generation::Generator;
 use crate::state::AppState;
@@ -48,7 +48,7 @@ struct ApiDoc;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("{0}")]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] ConfigError),
     #[error("database: {0}")]
     Store(#[from] StoreError),
     #[error("workflows: {0}")]
@@ -114,10 +114,10 @@ fn build_gateway(settings: &Settings, only: Option<Arc<dyn Provider>>) -> Result
         window: Duration::from_secs(llm.breaker.window_seconds),
         open_for: Duration::from_secs(llm.breaker.open_seconds),
     };
-    let prices = PriceTable::new(llm.prices.iter().map(|(m, p)| {
+    let prices = PriceTable::new(llm.prices.iter().map(|(model, p)| {
         (
-            m.clone(),
-            Price::from_usd(p.input_per_million_usd, p.output_per_million_usd),
+            model.clone(),
+            Price::new(p.input_per_million_usd, p.output_per_million_usd),
         )
     }));
     let queue = QueueSettings {
@@ -133,7 +133,13 @@ fn build_gateway(settings: &Settings, only: Option<Arc<dyn Provider>>) -> Result
     for name in &llm.route {
         let config = llm.providers.iter().find(|p| &p.name == name);
         let Some(config) = config else {
-            // `offline` needs no declaration.
+            // `offline` needs no declaration; any other name must be declared (validated).
+            if name != "offline" {
+                return Err(ConfigError::Invalid(format!(
+                    "llm.route: '{name}' is not the name of any [[llm.providers]]"
+                ))
+                .into());
+            }
             let provider = Arc::new(OfflineProvider::new(llm.offline.tokens_per_second));
             targets.push(Target::new(
                 provider,
@@ -142,28 +148,20 @@ fn build_gateway(settings: &Settings, only: Option<Arc<dyn Provider>>) -> Result
             ));
             continue;
         };
-        let key = match &config.api_key_env {
-            Some(var) => Some(std::env::var(var).map_err(|_| {
-                crate::config::ConfigError::Invalid(format!(
-                    "llm.providers '{name}'.api_key_env: the environment variable {var} is not set"
-                ))
-            })?),
-            None => None,
-        };
+        let key = config.api_key()?;
         let connect = Duration::from_millis(config.connect_timeout_ms);
         let model = config.model.clone().unwrap_or_default();
-        let invalid =
-            |e: plansmith_llm::LlmError| crate::config::ConfigError::Invalid(format!("llm.providers '{name}': {e}"));
-        let provider: Arc<dyn Provider> = match config.kind.as_str() {
-            "openai" => {
+        let invalid = |e: plansmith_llm::LlmError| ConfigError::Invalid(format!("llm.providers '{name}': {e}"));
+        let provider: Arc<dyn Provider> = match config.kind {
+            ProviderKind::OpenAi => {
                 let url = config.base_url.as_deref().unwrap_or("https://api.openai.com/v1");
                 Arc::new(OpenAiProvider::new(name, url, &model, key, connect).map_err(invalid)?)
             }
-            "anthropic" => {
+            ProviderKind::Anthropic => {
                 let url = config.base_url.as_deref().unwrap_or("https://api.anthropic.com/v1");
                 Arc::new(AnthropicProvider::new(name, url, &model, key, connect).map_err(invalid)?)
             }
-            _ => Arc::new(OfflineProvider::new(llm.offline.tokens_per_second)),
+            ProviderKind::Offline => Arc::new(OfflineProvider::new(llm.offline.tokens_per_second)),
         };
         let timeouts = Timeouts {
             first_token: Duration::from_millis(config.first_token_timeout_ms),

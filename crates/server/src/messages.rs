@@ -204,6 +204,7 @@ async fn check_budget(state: &AppState, auth: &AuthUser) -> ApiResult<()> {
         .expect("dates within range");
     let budget = state.settings.llm.budgets.for_plan(auth.user.plan);
     let used = state.store.usage_since(auth.id(), month_start).await?;
+    let used_cost = plansmith_domain::Money::from_micros(used.cost_micros);
     let plan = auth.user.plan.as_str();
     let resets = next_month.format("%Y-%m-%d");
     let message = if used.tokens as u64 >= budget.monthly_tokens {
@@ -211,10 +212,9 @@ async fn check_budget(state: &AppState, auth: &AuthUser) -> ApiResult<()> {
             "You have used {} of the {} tokens your {plan} plan includes this month.",
             used.tokens, budget.monthly_tokens
         )
-    } else if used.cost_micros as f64 >= budget.monthly_cost_usd * 1e6 {
+    } else if used_cost >= budget.monthly_cost_usd {
         format!(
-            "You have used ${:.2} of the ${:.2} your {plan} plan includes this month.",
-            used.cost_micros as f64 / 1e6,
+            "You have used {used_cost} of the {} your {plan} plan includes this month.",
             budget.monthly_cost_usd
         )
     } else {

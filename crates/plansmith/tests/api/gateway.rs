@@ -2,9 +2,10 @@
 //! failover, retries, timeouts, broken streams and circuit breakers, seen through replies.
 
 use crate::helpers::{TestApp, spawn_with, text_of};
+use plansmith_domain::Money;
 use plansmith_mock_llm::{Fault, MockOptions, MockStats};
 use plansmith_server::Overrides;
-use plansmith_server::config::{ProviderSettings, Settings};
+use plansmith_server::config::{PriceSettings, ProviderKind, ProviderSettings, Settings};
 use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -38,10 +39,10 @@ fn fast(fault: Option<Fault>) -> MockOptions {
     }
 }
 
-fn provider(name: &str, kind: &str, url: &str) -> ProviderSettings {
+fn provider(name: &str, kind: ProviderKind, url: &str) -> ProviderSettings {
     ProviderSettings {
         name: name.into(),
-        kind: kind.into(),
+        kind,
         base_url: Some(url.into()),
         api_key_env: None,
         model: Some(format!("{name}-model")),
@@ -86,7 +87,7 @@ async fn exchange(app: &TestApp) -> (Value, Vec<crate::helpers::Sse>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openai_and_anthropic_streams_make_replies_that_update_documents() {
-    for kind in ["openai", "anthropic"] {
+    for kind in [ProviderKind::OpenAi, ProviderKind::Anthropic] {
         let healthy = mock(fast(None)).await;
         let url = healthy.url.clone();
         let app = app(move |s| {
@@ -114,8 +115,8 @@ async fn a_failing_provider_fails_over_to_the_next_target() {
     let (b, h) = (broken.url.clone(), healthy.url.clone());
     let app = app(move |s| {
         s.llm.providers = vec![
-            provider("primary", "openai", &b),
-            provider("secondary", "anthropic", &h),
+            provider("primary", ProviderKind::OpenAi, &b),
+            provider("secondary", ProviderKind::Anthropic, &h),
         ];
         s.llm.route = vec!["primary".into(), "secondary".into()];
         s.llm.retry.max_attempts = 2;
@@ -137,9 +138,9 @@ async fn mid_stream_failures_restart_and_the_saved_reply_is_clean() {
         let flaky = mock(fast(Some(fault))).await;
         let url = flaky.url.clone();
         let kind = if fault == Fault::Overloaded {
-            "anthropic"
+            ProviderKind::Anthropic
         } else {
-            "openai"
+            ProviderKind::OpenAi
         };
         let app = app(move |s| {
             s.llm.providers = vec![provider("primary", kind, &url)];
@@ -171,7 +172,7 @@ async fn retry_after_is_honoured_before_trying_again() {
     let limited = mock(fast(Some(Fault::RateLimit))).await;
     let url = limited.url.clone();
     let app = app(move |s| {
-        s.llm.providers = vec![provider("primary", "openai", &url)];
+        s.llm.providers = vec![provider("primary", ProviderKind::OpenAi, &url)];
         s.llm.route = vec!["primary".into(), "offline".into()];
         s.llm.retry.max_attempts = 2;
     })
@@ -192,7 +193,7 @@ async fn rejected_requests_are_not_retried_and_fail_clearly() {
     let unauthorized = mock(fast(Some(Fault::Unauthorized))).await;
     let url = unauthorized.url.clone();
     let app = app(move |s| {
-        s.llm.providers = vec![provider("primary", "openai", &url)];
+        s.llm.providers = vec![provider("primary", ProviderKind::OpenAi, &url)];
         s.llm.route = vec!["primary".into(), "offline".into()];
     })
     .await;
@@ -216,7 +217,7 @@ async fn a_hanging_provider_times_out_and_fails_over() {
     let hanging = mock(fast(Some(Fault::Hang))).await;
     let url = hanging.url.clone();
     let app = app(move |s| {
-        let mut p = provider("primary", "openai", &url);
+        let mut p = provider("primary", ProviderKind::OpenAi, &url);
         p.first_token_timeout_ms = 300;
         s.llm.providers = vec![p];
         s.llm.route = vec!["primary".into(), "offline".into()];
@@ -238,7 +239,7 @@ async fn the_breaker_opens_after_failures_and_probes_after_a_pause() {
     let broken = mock(fast(Some(Fault::ServerError))).await;
     let url = broken.url.clone();
     let app = app(move |s| {
-        s.llm.providers = vec![provider("primary", "openai", &url)];
+        s.llm.providers = vec![provider("primary", ProviderKind::OpenAi, &url)];
         s.llm.route = vec!["primary".into(), "offline".into()];
         s.llm.retry.max_attempts = 1;
         s.llm.breaker.consecutive_failures = 2;
@@ -309,13 +310,13 @@ async fn costs_equal_reported_usage_times_price_and_admins_see_them() {
     let healthy = mock(fast(None)).await;
     let url = healthy.url.clone();
     let app = app(move |s| {
-        s.llm.providers = vec![provider("primary", "openai", &url)];
+        s.llm.providers = vec![provider("primary", ProviderKind::OpenAi, &url)];
         s.llm.route = vec!["primary".into()];
         s.llm.prices.insert(
             "primary-model".into(),
-            plansmith_server::config::PriceSettings {
-                input_per_million_usd: 3.0,
-                output_per_million_usd: 15.0,
+            PriceSettings {
+                input_per_million_usd: Money::from_dollars(3),
+                output_per_million_usd: Money::from_dollars(15),
             },
         );
     })
@@ -419,12 +420,57 @@ async fn a_user_over_budget_gets_a_clear_error_naming_the_limit_and_reset() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_over_the_cost_budget_is_told_both_amounts_in_dollars() {
+    let app = app(|s| {
+        s.llm.budgets.free.monthly_cost_usd = Money::from_cents(1);
+        // The offline planner is free; priced like this one reply costs far more than a cent.
+        s.llm.prices.insert(
+            "offline-planner-1".into(),
+            PriceSettings {
+                input_per_million_usd: Money::from_dollars(1_000),
+                output_per_million_usd: Money::from_dollars(1_000),
+            },
+        );
+    })
+    .await;
+    let token = app.user().await;
+    let sid = app.session(&token, "quick-brief").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sent = app.say(&token, &sid, "Draft the rest").await;
+    app.wait_reply(&token, &sid, sent["reply"]["id"].as_str().unwrap())
+        .await;
+    let response = app
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/sessions/{sid}/messages"),
+            Some(&token),
+            Some(serde_json::json!({"content": "more"})),
+        )
+        .await;
+    assert_eq!(response.status(), reqwest::StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "over_budget");
+    let message = body["error"]["message"].as_str().unwrap();
+    let used = message
+        .strip_prefix("You have used $")
+        .and_then(|rest| rest.strip_suffix(" of the $0.01 your free plan includes this month."))
+        .unwrap_or_else(|| panic!("{message}"));
+    let (dollars, cents) = used.split_once('.').unwrap_or_else(|| panic!("{message}"));
+    assert!(
+        cents.len() == 2 && dollars.parse::<u64>().is_ok() && used != "0.00",
+        "dollars and cents: {message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_provider_never_sees_more_requests_than_its_limit() {
     let healthy = mock(fast(None)).await;
     let url = healthy.url.clone();
     let app = Arc::new(
         app(move |s| {
-            let mut p = provider("primary", "openai", &url);
+            let mut p = provider("primary", ProviderKind::OpenAi, &url);
             p.requests_per_minute = Some(300); // 5 a second, bursts of 5
             s.llm.providers = vec![p];
             s.llm.route = vec!["primary".into()];
@@ -465,7 +511,7 @@ async fn a_full_queue_answers_busy_at_once_and_long_waits_fail_as_busy() {
     .await;
     let url = slow.url.clone();
     let app = app(move |s| {
-        let mut p = provider("primary", "openai", &url);
+        let mut p = provider("primary", ProviderKind::OpenAi, &url);
         p.max_concurrency = Some(1);
         p.first_token_timeout_ms = 10_000;
         s.llm.providers = vec![p];

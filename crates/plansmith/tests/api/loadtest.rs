@@ -4,7 +4,7 @@
 use crate::helpers::spawn_with;
 use plansmith_mock_llm::MockOptions;
 use plansmith_server::Overrides;
-use plansmith_server::config::ProviderSettings;
+use plansmith_server::config::{ProviderKind, ProviderSettings};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,7 +23,7 @@ async fn fifty_sessions_plan_to_completion_without_errors() {
         move |s| {
             s.llm.providers = vec![ProviderSettings {
                 name: "mock".into(),
-                kind: "openai".into(),
+                kind: ProviderKind::OpenAi,
                 base_url: Some(mock_url),
                 api_key_env: None,
                 model: Some("gpt-4o-mini".into()),

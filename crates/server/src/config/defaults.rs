@@ -1,0 +1,194 @@
+//! The defaults of every key: a server that starts with no file and no environment, on SQLite
+//! and the offline planner. The README's table of keys repeats the common ones.
+
+use super::*;
+use plansmith_domain::Money;
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            database: DatabaseSettings::default(),
+            http: HttpSettings::default(),
+            auth: AuthSettings::default(),
+            llm: LlmSettings::default(),
+            generation: GenerationSettings::default(),
+            limits: LimitSettings::default(),
+            shutdown: ShutdownSettings::default(),
+            support: SupportSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/plansmith.db".into(),
+            migrate_on_start: true,
+            max_readers: 8,
+            max_connections: 16,
+            min_connections: 2,
+            acquire_timeout_ms: 5_000,
+            statement_timeout_ms: 10_000,
+            idle_timeout_seconds: 300,
+            max_lifetime_seconds: 1800,
+        }
+    }
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 1024 * 1024,
+            secure_cookies: false,
+            web_dir: None,
+        }
+    }
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            token_ttl_hours: 24 * 30,
+            min_password_chars: 8,
+            max_failed_logins_per_account: 5,
+            max_failed_logins_per_ip: 20,
+            failed_login_window_seconds: 15 * 60,
+        }
+    }
+}
+
+impl Default for LlmSettings {
+    fn default() -> Self {
+        Self {
+            max_tokens: 4096,
+            stream_batch_ms: 100,
+            offline: OfflineSettings::default(),
+            route: vec!["offline".into()],
+            providers: Vec::new(),
+            retry: RetrySettings::default(),
+            breaker: BreakerConfig::default(),
+            prices: Default::default(),
+            budgets: BudgetsSettings::default(),
+            queue: QueueConfig::default(),
+        }
+    }
+}
+
+impl Default for OfflineSettings {
+    fn default() -> Self {
+        Self {
+            tokens_per_second: 200.0,
+        }
+    }
+}
+
+impl Default for GenerationSettings {
+    fn default() -> Self {
+        Self {
+            checkpoint_interval_ms: 1000,
+            stream_retention_seconds: 600,
+        }
+    }
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            max_message_chars: 20_000,
+            max_section_chars: 50_000,
+            max_title_chars: 200,
+            max_idea_chars: 10_000,
+        }
+    }
+}
+
+impl Default for ShutdownSettings {
+    fn default() -> Self {
+        Self { grace_seconds: 10.0 }
+    }
+}
+
+impl Default for SupportSettings {
+    fn default() -> Self {
+        Self {
+            contact: "support@plansmith.dev".into(),
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: "json".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            max_length: 1000,
+            max_wait_seconds: 30,
+            per_user_concurrency: 2,
+        }
+    }
+}
+
+impl Default for BudgetsSettings {
+    fn default() -> Self {
+        Self {
+            free: BudgetSettings {
+                monthly_tokens: 2_000_000,
+                monthly_cost_usd: Money::from_dollars(5),
+            },
+            pro: BudgetSettings {
+                monthly_tokens: 20_000_000,
+                monthly_cost_usd: Money::from_dollars(50),
+            },
+            team: BudgetSettings {
+                monthly_tokens: 100_000_000,
+                monthly_cost_usd: Money::from_dollars(250),
+            },
+        }
+    }
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            base_delay_ms: 250,
+            max_delay_ms: 8_000,
+            deadline_ms: 300_000,
+        }
+    }
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            consecutive_failures: 5,
+            error_ratio: 0.5,
+            min_calls: 10,
+            window_seconds: 60,
+            open_seconds: 30,
+        }
+    }
+}
+
+// Per provider; serde's `default = "…"` needs functions.
+pub(super) fn default_connect_timeout_ms() -> u64 {
+    5_000
+}
+pub(super) fn default_first_token_timeout_ms() -> u64 {
+    30_000
+}
+pub(super) fn default_stall_timeout_ms() -> u64 {
+    20_000
+}
+pub(super) fn default_total_timeout_ms() -> u64 {
+    300_000
+}

@@ -1,0 +1,142 @@
+//! Typed settings: defaults that work, a TOML file, and `PLANSMITH_*` environment overrides
+//! (`PLANSMITH_SECTION__KEY` for nested keys; `PLANSMITH_LISTEN` and `PLANSMITH_DATABASE_URL`
+//! as short names). Validated before anything starts.
+//!
+//! The sections are declared here, the model settings in `llm`; their defaults are in
+//! `defaults`, reading the file and the environment in `load`, the checks in `validate`.
+
+mod defaults;
+mod llm;
+mod load;
+mod validate;
+
+pub use llm::{
+    BreakerConfig, BudgetSettings, BudgetsSettings, LlmSettings, OfflineSettings, PriceSettings, ProviderKind,
+    ProviderSettings, QueueConfig, RetrySettings,
+};
+pub use validate::redact_url;
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address the HTTP server listens on.
+    pub listen: String,
+    pub database: DatabaseSettings,
+    pub http: HttpSettings,
+    pub auth: AuthSettings,
+    pub llm: LlmSettings,
+    pub generation: GenerationSettings,
+    pub limits: LimitSettings,
+    pub shutdown: ShutdownSettings,
+    pub support: SupportSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://path/to/file.db` (created when missing) or `postgres://user@host:5432/db`.
+    pub url: String,
+    /// Apply pending migrations when `serve` starts.
+    pub migrate_on_start: bool,
+    /// SQLite: reader connections (writes go through one connection).
+    pub max_readers: u32,
+    /// PostgreSQL: pool size bounds.
+    pub max_connections: u32,
+    pub min_connections: u32,
+    /// How long a request waits for a free connection before it gets a 503.
+    pub acquire_timeout_ms: u64,
+    /// PostgreSQL: longest a single statement may run.
+    pub statement_timeout_ms: u64,
+    /// PostgreSQL: idle connections above `min_connections` close after this long.
+    pub idle_timeout_seconds: u64,
+    /// PostgreSQL: connections are replaced after this long.
+    pub max_lifetime_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Largest accepted request body.
+    pub body_limit_bytes: usize,
+    /// Mark the session cookie `Secure` (set when served over HTTPS).
+    pub secure_cookies: bool,
+    /// Serve the web app from this folder instead of the files built into the binary.
+    pub web_dir: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    pub token_ttl_hours: u32,
+    pub min_password_chars: usize,
+    /// Failed sign-ins allowed per account in one window.
+    pub max_failed_logins_per_account: u32,
+    /// Failed sign-ins allowed per client address in one window.
+    pub max_failed_logins_per_ip: u32,
+    pub failed_login_window_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GenerationSettings {
+    /// How often a streaming reply's partial text is saved (so a crash keeps it).
+    pub checkpoint_interval_ms: u64,
+    /// How long a finished reply's stream log stays in memory for fast replay.
+    pub stream_retention_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitSettings {
+    pub max_message_chars: usize,
+    pub max_section_chars: usize,
+    pub max_title_chars: usize,
+    pub max_idea_chars: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShutdownSettings {
+    /// Time in-flight replies get to finish after SIGTERM.
+    pub grace_seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SupportSettings {
+    /// Shown in the hint of every server error.
+    pub contact: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `json` or `pretty`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `plansmith=debug,info`.
+    pub level: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist (set by --config or PLANSMITH_CONFIG)")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen.parse().expect("validated in Settings::validate")
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs_f64(self.shutdown.grace_seconds)
+    }
+}

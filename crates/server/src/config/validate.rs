@@ -1,0 +1,217 @@
+//! Checks of value ranges and formats that types alone do not make, each naming the wrong key.
+//! Every problem is reported, not just the first.
+
+use super::{ConfigError, ProviderKind, Settings};
+use plansmith_domain::Money;
+use std::net::SocketAddr;
+
+/// The most a price may be, per million tokens (the dearest models cost a few hundred).
+const MAX_PRICE_PER_MILLION: Money = Money::from_dollars(10_000);
+
+impl Settings {
+    /// Checks value ranges and formats, naming each wrong key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if self.listen.parse::<SocketAddr>().is_err() {
+            problems.push(format!(
+                "listen: '{}' is not an address like 127.0.0.1:8080",
+                self.listen
+            ));
+        }
+        let url = &self.database.url;
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            problems.push(format!(
+                "database.url: '{}' is not supported; use sqlite://path/to/file.db or postgres://user@host:5432/db",
+                redact_url(url)
+            ));
+        }
+        if self.database.max_readers == 0 {
+            problems.push("database.max_readers: must be at least 1".into());
+        }
+        if self.database.max_connections == 0 || self.database.min_connections > self.database.max_connections {
+            problems.push("database.max_connections: must be at least 1 and at least database.min_connections".into());
+        }
+        if self.database.acquire_timeout_ms == 0 || self.database.statement_timeout_ms == 0 {
+            problems.push("database.acquire_timeout_ms / statement_timeout_ms: must be at least 1".into());
+        }
+        if self.http.body_limit_bytes < 1024 {
+            problems.push("http.body_limit_bytes: must be at least 1024".into());
+        }
+        if self.auth.token_ttl_hours == 0 {
+            problems.push("auth.token_ttl_hours: must be at least 1".into());
+        }
+        if self.auth.max_failed_logins_per_account == 0 || self.auth.max_failed_logins_per_ip == 0 {
+            problems.push("auth.max_failed_logins_per_*: must be at least 1".into());
+        }
+        let rate = self.llm.offline.tokens_per_second;
+        if !(rate.is_finite() && rate > 0.0 && rate <= 1_000_000.0) {
+            problems.push(format!(
+                "llm.offline.tokens_per_second: {rate} must be between 0 and 1000000"
+            ));
+        }
+        if self.llm.stream_batch_ms > 1000 {
+            problems.push("llm.stream_batch_ms: must be at most 1000 (a second between pieces of a reply)".into());
+        }
+        if self.llm.max_tokens == 0 {
+            problems.push("llm.max_tokens: must be at least 1".into());
+        }
+        problems.extend(self.llm_problems());
+        let grace = self.shutdown.grace_seconds;
+        if !(grace.is_finite() && (0.0..=3600.0).contains(&grace)) {
+            problems.push(format!("shutdown.grace_seconds: {grace} must be between 0 and 3600"));
+        }
+        if self.limits.max_message_chars == 0 || self.limits.max_section_chars == 0 {
+            problems.push("limits: every limit must be at least 1".into());
+        }
+        if !matches!(self.log.format.as_str(), "json" | "pretty") {
+            problems.push(format!("log.format: '{}' must be json or pretty", self.log.format));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems.join("; ")))
+        }
+    }
+
+    fn llm_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let llm = &self.llm;
+        let mut names = std::collections::HashSet::new();
+        for (i, p) in llm.providers.iter().enumerate() {
+            let key = format!("llm.providers[{i}]");
+            if p.name.is_empty() || !names.insert(p.name.as_str()) {
+                problems.push(format!("{key}.name: '{}' must be non-empty and unique", p.name));
+            }
+            if p.kind != ProviderKind::Offline && p.model.as_deref().is_none_or(str::is_empty) {
+                problems.push(format!("{key}.model: required for kind '{}'", p.kind));
+            }
+            if let Some(url) = &p.base_url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                problems.push(format!("{key}.base_url: '{url}' must start with http:// or https://"));
+            }
+            if p.first_token_timeout_ms == 0
+                || p.stall_timeout_ms == 0
+                || p.total_timeout_ms == 0
+                || p.connect_timeout_ms == 0
+            {
+                problems.push(format!("{key}: timeouts must be at least 1 ms"));
+            }
+        }
+        if llm.route.is_empty() {
+            problems.push("llm.route: needs at least one provider name (e.g. [\"offline\"])".into());
+        }
+        for name in &llm.route {
+            if name != "offline" && !names.contains(name.as_str()) {
+                problems.push(format!("llm.route: '{name}' is not the name of any [[llm.providers]]"));
+            }
+        }
+        if llm.queue.max_wait_seconds == 0 || llm.queue.per_user_concurrency == 0 {
+            problems.push("llm.queue: max_wait_seconds and per_user_concurrency must be at least 1".into());
+        }
+        if llm.retry.max_attempts == 0 || llm.retry.deadline_ms == 0 {
+            problems.push("llm.retry: max_attempts and deadline_ms must be at least 1".into());
+        }
+        for (model, price) in &llm.prices {
+            let valid = |v: Money| (Money::ZERO..=MAX_PRICE_PER_MILLION).contains(&v);
+            if !valid(price.input_per_million_usd) || !valid(price.output_per_million_usd) {
+                problems.push(format!(
+                    "llm.prices.{model}: prices must be between 0 and 10000 USD per million tokens"
+                ));
+            }
+        }
+        for (plan, budget) in [
+            ("free", &llm.budgets.free),
+            ("pro", &llm.budgets.pro),
+            ("team", &llm.budgets.team),
+        ] {
+            if budget.monthly_cost_usd < Money::ZERO {
+                problems.push(format!("llm.budgets.{plan}.monthly_cost_usd: must be 0 or more"));
+            }
+        }
+        if !(0.0..=1.0).contains(&llm.breaker.error_ratio) || llm.breaker.consecutive_failures == 0 {
+            problems.push("llm.breaker: error_ratio must be within 0–1 and consecutive_failures at least 1".into());
+        }
+        problems
+    }
+}
+
+/// A database URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::load::tests::{env, load_toml};
+    use super::*;
+
+    #[test]
+    fn providers_and_route_are_checked() {
+        let good = "[[llm.providers]]\nname = \"primary\"\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9001/v1\"\n\
+                    api_key_env = \"OPENAI_API_KEY\"\nmodel = \"gpt-4o-mini\"\nrequests_per_minute = 600\n\
+                    tokens_per_minute = 200000\nmax_concurrency = 64\n\n[llm]\nroute = [\"primary\", \"offline\"]\n";
+        let s = load_toml(good, &[]).unwrap();
+        assert_eq!(s.llm.route, ["primary", "offline"]);
+        assert_eq!(s.llm.providers[0].model.as_deref(), Some("gpt-4o-mini"));
+        let nobody = good.replace("route = [\"primary\", \"offline\"]", "route = [\"nobody\"]");
+        let err = load_toml(&nobody, &[]).unwrap_err().to_string();
+        assert!(err.contains("llm.route") && err.contains("nobody"), "{err}");
+        let err = load_toml(&good.replace("kind = \"openai\"", "kind = \"cohere\""), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("llm.providers[0].kind"), "{err}");
+        let err = load_toml(&good.replace("model = \"gpt-4o-mini\"\n", ""), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("llm.providers[0].model: required for kind 'openai'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn passwords_never_show_in_messages() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/p"),
+            "postgres://app:***@db:5432/p"
+        );
+        assert_eq!(redact_url("postgres://app@db/p"), "postgres://app@db/p");
+        let err = Settings::load(None, env(&[("PLANSMITH_DATABASE_URL", "mysql://u:s3cret@h/d")])).unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let cases = [
+            ("PLANSMITH_LISTEN", "not-an-address", "listen"),
+            (
+                "PLANSMITH_LLM__OFFLINE__TOKENS_PER_SECOND",
+                "fast",
+                "llm.offline.tokens_per_second",
+            ),
+            (
+                "PLANSMITH_LLM__OFFLINE__TOKENS_PER_SECOND",
+                "-3",
+                "llm.offline.tokens_per_second",
+            ),
+            ("PLANSMITH_DATABASE_URL", "mysql://x", "database.url"),
+            ("PLANSMITH_DATABASE__MAX_CONNECTIONS", "0", "database.max_connections"),
+            ("PLANSMITH_LLM__STREAM_BATCH_MS", "5000", "llm.stream_batch_ms"),
+            ("PLANSMITH_NOPE", "1", "nope"),
+        ];
+        for (key, value, named) in cases {
+            let err = Settings::load(None, env(&[(key, value)])).unwrap_err().to_string();
+            assert!(err.contains(named), "{key}={value}: {err}");
+        }
+    }
+}
