@@ -221,8 +221,6 @@ impl Generator {
         self.commit(&session, &reply, draft, &stats).await
     }
 
-    /// Streams the provider output: chat text becomes `token` events, valid section blocks
-    /// are collected for the commit, invalid ones become notes in the reply.
     /// Streams the gateway's output: chat text becomes `token` events, valid section blocks
     /// are collected for the commit, invalid ones become notes in the reply. A restart (the
     /// gateway retrying elsewhere after text was sent) drops everything collected so far.
