@@ -97,7 +97,7 @@ pub struct ProviderView {
 }
 
 /// The route's targets in order, with breaker state, limits and calls in flight.
-#[utoipa::path(get, path = "/api/v1/admin/llm/providers", tag = "admin",
+#[utoipa::path(get, path = "/api/v1/admin/llm/providers", tag = "admin", operation_id = "list_providers",
     responses((status = 200, body = ProviderList), AdminError))]
 pub async fn providers(State(state): State<AppState>, _admin: AdminUser) -> Json<ProviderList> {
     let items = state
@@ -120,6 +120,7 @@ pub async fn providers(State(state): State<AppState>, _admin: AdminUser) -> Json
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UsageQuery {
     /// `provider`, `model`, `user` or `day`.
     pub group_by: Option<String>,
@@ -156,7 +157,7 @@ pub struct UsageRow {
 }
 
 /// Model calls, tokens, cost, error rate and latency percentiles, grouped.
-#[utoipa::path(get, path = "/api/v1/admin/llm/usage", tag = "admin", params(UsageQuery),
+#[utoipa::path(get, path = "/api/v1/admin/llm/usage", tag = "admin", operation_id = "get_usage", params(UsageQuery),
     responses((status = 200, body = UsageReport), AdminError))]
 pub async fn usage(
     State(state): State<AppState>,

@@ -348,7 +348,7 @@ fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
 }
 
 /// The OpenAPI 3.1 document of this API.
-#[utoipa::path(get, path = "/api/openapi.json", tag = "health", responses((status = 200, body = Object)))]
+#[utoipa::path(get, path = "/api/openapi.json", tag = "health", operation_id = "openapi_json", responses((status = 200, body = Object)))]
 async fn openapi_json(axum::Extension(doc): axum::Extension<Arc<utoipa::openapi::OpenApi>>) -> Response {
     axum::Json(doc.as_ref().clone()).into_response()
 }
@@ -445,6 +445,32 @@ mod tests {
             // The RUM route reads raw bytes (any content type, for sendBeacon), not `ApiJson`.
             let reads_json = operation.get("requestBody").is_some() && path != "/api/v1/rum";
             assert_eq!(documents_body_codes, reads_json, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc = document();
+        let mut seen = BTreeSet::new();
+        for (path, method, operation) in operations(&doc) {
+            let id = operation["operationId"].as_str().expect("every operation has an id");
+            assert!(seen.insert(id), "{method} {path}: operation id `{id}` is used twice");
+        }
+    }
+
+    #[test]
+    fn query_parameters_are_declared_in_the_query() {
+        let doc = document();
+        for (path, method, operation) in operations(&doc) {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap_or_default();
+                if parameter["in"] == "path" {
+                    assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{method} {path}: `{name}` is declared as a path parameter but is not in the path"
+                    );
+                }
+            }
         }
     }
 }

@@ -303,7 +303,7 @@ async fn issue_token(state: &AppState, user: &User) -> Result<Response, CommonEr
 }
 
 /// Create an account and sign in.
-#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", operation_id = "register", request_body = RegisterRequest,
     responses((status = 201, body = AuthResponse), WithJsonBody<AuthError>))]
 pub async fn register(
     State(state): State<AppState>,
@@ -339,7 +339,7 @@ pub async fn register(
 }
 
 /// Sign in. Repeated failures for one account or from one address are refused for a while.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", operation_id = "login", request_body = LoginRequest,
     responses((status = 200, body = AuthResponse), WithJsonBody<AuthError>))]
 pub async fn login(
     State(state): State<AppState>,
@@ -376,7 +376,7 @@ pub async fn login(
 }
 
 /// Sign out: the token stops working and the cookie is cleared.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", operation_id = "logout",
     responses((status = 204), AuthError))]
 pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Response, AuthError> {
     state.store.delete_auth_token(&auth.token_hash).await?;
@@ -385,7 +385,7 @@ pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Res
 }
 
 /// The signed-in user.
-#[utoipa::path(get, path = "/api/v1/me", tag = "auth",
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", operation_id = "get_me",
     responses((status = 200, body = UserView), AuthError))]
 pub async fn me(auth: AuthUser) -> axum::Json<UserView> {
     axum::Json((&auth.user).into())

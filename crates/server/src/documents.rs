@@ -87,6 +87,7 @@ pub struct SectionContent {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RevisionQuery {
     /// Read this revision instead of the latest.
     pub revision: Option<i64>,
@@ -169,7 +170,7 @@ async fn step_of(state: &AppState, auth: &AuthUser, session: Uuid, step_id: &str
 }
 
 /// The session's documents, one per workflow step.
-#[utoipa::path(get, path = "/api/v1/sessions/{id}/documents", tag = "documents", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/documents", tag = "documents", operation_id = "list_documents", params(("id" = Uuid, Path)),
     responses((status = 200, body = DocumentList), DocumentError))]
 pub async fn list(
     State(state): State<AppState>,
@@ -194,7 +195,7 @@ pub async fn list(
 }
 
 /// A document at its latest revision or at `?revision=N`.
-#[utoipa::path(get, path = "/api/v1/sessions/{id}/documents/{doc_id}", tag = "documents",
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/documents/{doc_id}", tag = "documents", operation_id = "get_document",
     params(("id" = Uuid, Path), ("doc_id" = Uuid, Path), RevisionQuery),
     responses((status = 200, body = DocumentView), DocumentError))]
 pub async fn get(
@@ -211,7 +212,7 @@ pub async fn get(
 
 /// Replace one section's Markdown. `base_revision` must be the current revision, otherwise
 /// 409 tells the current one.
-#[utoipa::path(put, path = "/api/v1/sessions/{id}/documents/{doc_id}/sections/{section_id}", tag = "documents",
+#[utoipa::path(put, path = "/api/v1/sessions/{id}/documents/{doc_id}/sections/{section_id}", tag = "documents", operation_id = "edit_section",
     params(("id" = Uuid, Path), ("doc_id" = Uuid, Path), ("section_id" = String, Path)), request_body = EditSection,
     responses((status = 200, body = RevisionResponse), WithJsonBody<DocumentError>))]
 pub async fn edit_section(
@@ -248,7 +249,7 @@ pub async fn edit_section(
 }
 
 /// The document's revisions, newest first.
-#[utoipa::path(get, path = "/api/v1/sessions/{id}/documents/{doc_id}/revisions", tag = "documents",
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/documents/{doc_id}/revisions", tag = "documents", operation_id = "list_revisions",
     params(("id" = Uuid, Path), ("doc_id" = Uuid, Path)),
     responses((status = 200, body = RevisionList), DocumentError))]
 pub async fn revisions(
@@ -275,7 +276,7 @@ pub async fn revisions(
 }
 
 /// Make a new revision equal to an earlier one.
-#[utoipa::path(post, path = "/api/v1/sessions/{id}/documents/{doc_id}/restore", tag = "documents",
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/documents/{doc_id}/restore", tag = "documents", operation_id = "restore_revision",
     params(("id" = Uuid, Path), ("doc_id" = Uuid, Path)), request_body = RestoreRequest,
     responses((status = 200, body = RevisionResponse), WithJsonBody<DocumentError>))]
 pub async fn restore(
@@ -299,7 +300,7 @@ pub async fn restore(
 }
 
 /// The document as one Markdown file.
-#[utoipa::path(get, path = "/api/v1/sessions/{id}/documents/{doc_id}/export.md", tag = "documents",
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/documents/{doc_id}/export.md", tag = "documents", operation_id = "export_document",
     params(("id" = Uuid, Path), ("doc_id" = Uuid, Path), RevisionQuery),
     responses((status = 200, content_type = "text/markdown", body = String), DocumentError))]
 pub async fn export(

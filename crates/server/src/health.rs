@@ -32,13 +32,13 @@ pub struct Health {
 }
 
 /// The process is alive.
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", tag = "health", operation_id = "healthz", responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok".into() })
 }
 
 /// The instance can serve: the database answers and it is not shutting down.
-#[utoipa::path(get, path = "/readyz", tag = "health",
+#[utoipa::path(get, path = "/readyz", tag = "health", operation_id = "readyz",
     responses((status = 200, body = Health), HealthError))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, HealthError> {
     if state.is_draining() {

@@ -186,6 +186,7 @@ pub struct MessageList {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
     /// Resume after this event id (the `Last-Event-ID` header wins when both are given).
     pub after: Option<u64>,
@@ -221,7 +222,7 @@ fn reply_ref(session: Uuid, m: &Message) -> ReplyRef {
 
 /// Send a message to the planning agent. The reply is generated in the background; follow
 /// it at `reply.stream_url`.
-#[utoipa::path(post, path = "/api/v1/sessions/{id}/messages", tag = "messages",
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/messages", tag = "messages", operation_id = "post_message",
     params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Resending with the same key returns the first message and reply")),
     request_body = PostMessage,
     responses((status = 202, body = PostMessageResponse), WithJsonBody<MessageError>))]
@@ -325,7 +326,7 @@ async fn check_budget(state: &AppState, auth: &AuthUser) -> Result<(), MessageEr
 }
 
 /// The conversation, oldest first.
-#[utoipa::path(get, path = "/api/v1/sessions/{id}/messages", tag = "messages",
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/messages", tag = "messages", operation_id = "list_messages",
     params(("id" = Uuid, Path)), responses((status = 200, body = MessageList), MessageError))]
 pub async fn list(
     State(state): State<AppState>,
@@ -352,7 +353,7 @@ pub async fn list(
 
 /// Server-sent events of one reply: replays from `Last-Event-ID` (or `?after=N`), then
 /// follows live until `done` or `error`.
-#[utoipa::path(get, path = "/api/v1/sessions/{id}/replies/{reply_id}/stream", tag = "messages",
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/replies/{reply_id}/stream", tag = "messages", operation_id = "stream_reply",
     params(("id" = Uuid, Path), ("reply_id" = Uuid, Path), StreamQuery,
         ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event id")),
     responses((status = 200, content_type = "text/event-stream", body = String), MessageError))]
@@ -411,7 +412,7 @@ pub async fn stream(
 
 /// Generate a failed or interrupted reply again. Its stream continues with a `restart`
 /// event; the new text replaces the old.
-#[utoipa::path(post, path = "/api/v1/sessions/{id}/replies/{reply_id}/retry", tag = "messages",
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/replies/{reply_id}/retry", tag = "messages", operation_id = "retry_reply",
     params(("id" = Uuid, Path), ("reply_id" = Uuid, Path)),
     responses((status = 202, body = ReplyRef), MessageError))]
 pub async fn retry(

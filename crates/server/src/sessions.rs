@@ -149,6 +149,7 @@ pub struct SessionList {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -230,7 +231,7 @@ fn check_text(field: &'static str, value: &str, max: usize) -> Result<String, Se
 }
 
 /// Start a planning session; the agent opens the first step.
-#[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions", request_body = CreateSession,
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions", operation_id = "create_session", request_body = CreateSession,
     responses((status = 201, body = SessionView), WithJsonBody<SessionError>))]
 pub async fn create(
     State(state): State<AppState>,
@@ -272,7 +273,7 @@ pub async fn create(
 }
 
 /// The caller's sessions, newest first.
-#[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", params(ListQuery),
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", operation_id = "list_sessions", params(ListQuery),
     responses((status = 200, body = SessionList), SessionError))]
 pub async fn list(
     State(state): State<AppState>,
@@ -295,7 +296,7 @@ pub async fn list(
 }
 
 /// One session with its current step and progress.
-#[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "sessions", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "sessions", operation_id = "get_session", params(("id" = Uuid, Path)),
     responses((status = 200, body = SessionView), SessionError))]
 pub async fn get(
     State(state): State<AppState>,
@@ -308,7 +309,7 @@ pub async fn get(
 
 /// Complete the current step once every section of its document has content.
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/steps/{step_id}/complete", tag = "sessions",
-    params(("id" = Uuid, Path), ("step_id" = String, Path)),
+    operation_id = "complete_step", params(("id" = Uuid, Path), ("step_id" = String, Path)),
     responses((status = 200, body = SessionView), SessionError))]
 pub async fn complete_step(
     State(state): State<AppState>,
@@ -359,7 +360,7 @@ pub async fn complete_step(
 
 /// Finish the session. Every step must be complete; completing an already completed session
 /// changes nothing.
-#[utoipa::path(post, path = "/api/v1/sessions/{id}/complete", tag = "sessions",
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/complete", tag = "sessions", operation_id = "complete_session",
     params(("id" = Uuid, Path)), responses((status = 200, body = SessionView), SessionError))]
 pub async fn complete(
     State(state): State<AppState>,
@@ -372,7 +373,7 @@ pub async fn complete(
 }
 
 /// Abandon the session; its documents stay readable.
-#[utoipa::path(post, path = "/api/v1/sessions/{id}/abandon", tag = "sessions",
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/abandon", tag = "sessions", operation_id = "abandon_session",
     params(("id" = Uuid, Path)), responses((status = 200, body = SessionView), SessionError))]
 pub async fn abandon(
     State(state): State<AppState>,

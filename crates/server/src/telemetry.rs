@@ -41,7 +41,7 @@ pub fn install() -> Option<&'static PrometheusHandle> {
 }
 
 /// Prometheus text exposition of every metric.
-#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, content_type = "text/plain", body = String)))]
+#[utoipa::path(get, path = "/metrics", tag = "health", operation_id = "metrics", responses((status = 200, content_type = "text/plain", body = String)))]
 pub async fn render(State(state): State<AppState>) -> Response {
     metrics::gauge!("plansmith_replies_in_flight").set(state.generator.in_flight() as f64);
     for target in state.generator.gateway().snapshot() {
@@ -114,9 +114,10 @@ pub struct RumMetric {
     pub id: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// One measurement, or an array of up to 50.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
-enum RumReport {
+pub enum RumReport {
     One(RumMetric),
     Many(Vec<RumMetric>),
 }
@@ -193,7 +194,7 @@ fn page_label(page: &str) -> String {
 
 /// Field measurements of the web app (Web Vitals), kept as histograms by page. Accepts one
 /// object or an array; any content type (so `navigator.sendBeacon` works).
-#[utoipa::path(post, path = "/api/v1/rum", tag = "health", request_body = RumMetric,
+#[utoipa::path(post, path = "/api/v1/rum", tag = "health", operation_id = "record_rum", request_body = RumReport,
     responses((status = 202), RumError))]
 pub async fn rum(body: Bytes) -> Result<StatusCode, RumError> {
     let parsed: RumReport = serde_json::from_slice(&body).map_err(|e| RumError::Unreadable(e.to_string()))?;

@@ -32,7 +32,7 @@ export interface paths {
             cookie?: never;
         };
         /** The route's targets in order, with breaker state, limits and calls in flight. */
-        get: operations["providers"];
+        get: operations["list_providers"];
         put?: never;
         post?: never;
         delete?: never;
@@ -49,7 +49,7 @@ export interface paths {
             cookie?: never;
         };
         /** Model calls, tokens, cost, error rate and latency percentiles, grouped. */
-        get: operations["usage"];
+        get: operations["get_usage"];
         put?: never;
         post?: never;
         delete?: never;
@@ -117,7 +117,7 @@ export interface paths {
             cookie?: never;
         };
         /** The signed-in user. */
-        get: operations["me"];
+        get: operations["get_me"];
         put?: never;
         post?: never;
         delete?: never;
@@ -139,7 +139,7 @@ export interface paths {
          * Field measurements of the web app (Web Vitals), kept as histograms by page. Accepts one
          *     object or an array; any content type (so `navigator.sendBeacon` works).
          */
-        post: operations["rum"];
+        post: operations["record_rum"];
         delete?: never;
         options?: never;
         head?: never;
@@ -154,89 +154,10 @@ export interface paths {
             cookie?: never;
         };
         /** The caller's sessions, newest first. */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description `next_cursor` of the previous page. */
-                    cursor: string | null;
-                    /** @description Page size, 1–100 (default 20). */
-                    limit: number | null;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["SessionList"];
-                    };
-                };
-                /** @description Bad Request: `invalid_field`, `invalid_query` */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Unauthorized: `unauthorized` */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Not Found: `not_found` */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Conflict: `session_closed`, `step_not_current`, `steps_incomplete`, `step_incomplete` */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Internal Server Error: `internal_error` */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Service Unavailable: `unavailable` */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again. */
-                        "Retry-After"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-            };
-        };
+        get: operations["list_sessions"];
         put?: never;
         /** Start a planning session; the agent opens the first step. */
-        post: operations["create"];
+        post: operations["create_session"];
         delete?: never;
         options?: never;
         head?: never;
@@ -251,83 +172,7 @@ export interface paths {
             cookie?: never;
         };
         /** One session with its current step and progress. */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["SessionView"];
-                    };
-                };
-                /** @description Bad Request: `invalid_field`, `invalid_query` */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Unauthorized: `unauthorized` */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Not Found: `not_found` */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Conflict: `session_closed`, `step_not_current`, `steps_incomplete`, `step_incomplete` */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Internal Server Error: `internal_error` */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Service Unavailable: `unavailable` */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again. */
-                        "Retry-After"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-            };
-        };
+        get: operations["get_session"];
         put?: never;
         post?: never;
         delete?: never;
@@ -346,7 +191,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Abandon the session; its documents stay readable. */
-        post: operations["abandon"];
+        post: operations["abandon_session"];
         delete?: never;
         options?: never;
         head?: never;
@@ -366,7 +211,7 @@ export interface paths {
          * Finish the session. Every step must be complete; completing an already completed session
          *     changes nothing.
          */
-        post: operations["complete"];
+        post: operations["complete_session"];
         delete?: never;
         options?: never;
         head?: never;
@@ -381,83 +226,7 @@ export interface paths {
             cookie?: never;
         };
         /** The session's documents, one per workflow step. */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["DocumentList"];
-                    };
-                };
-                /** @description Bad Request: `invalid_field`, `invalid_query` */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Unauthorized: `unauthorized` */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Not Found: `not_found` */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Conflict: `already_exists`, `revision_conflict`, `session_closed` */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Internal Server Error: `internal_error` */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Service Unavailable: `unavailable` */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again. */
-                        "Retry-After"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-            };
-        };
+        get: operations["list_documents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -474,86 +243,7 @@ export interface paths {
             cookie?: never;
         };
         /** A document at its latest revision or at `?revision=N`. */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                    doc_id: string;
-                    /** @description Read this revision instead of the latest. */
-                    revision: number | null;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["DocumentView"];
-                    };
-                };
-                /** @description Bad Request: `invalid_field`, `invalid_query` */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Unauthorized: `unauthorized` */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Not Found: `not_found` */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Conflict: `already_exists`, `revision_conflict`, `session_closed` */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Internal Server Error: `internal_error` */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Service Unavailable: `unavailable` */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again. */
-                        "Retry-After"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-            };
-        };
+        get: operations["get_document"];
         put?: never;
         post?: never;
         delete?: never;
@@ -570,7 +260,7 @@ export interface paths {
             cookie?: never;
         };
         /** The document as one Markdown file. */
-        get: operations["export"];
+        get: operations["export_document"];
         put?: never;
         post?: never;
         delete?: never;
@@ -589,7 +279,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** Make a new revision equal to an earlier one. */
-        post: operations["restore"];
+        post: operations["restore_revision"];
         delete?: never;
         options?: never;
         head?: never;
@@ -604,7 +294,7 @@ export interface paths {
             cookie?: never;
         };
         /** The document's revisions, newest first. */
-        get: operations["revisions"];
+        get: operations["list_revisions"];
         put?: never;
         post?: never;
         delete?: never;
@@ -641,100 +331,13 @@ export interface paths {
             cookie?: never;
         };
         /** The conversation, oldest first. */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["MessageList"];
-                    };
-                };
-                /** @description Bad Request: `invalid_field`, `invalid_query`, `invalid_header` */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Unauthorized: `unauthorized` */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Not Found: `not_found` */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Conflict: `already_exists`, `session_closed`, `not_retryable`, `reply_changed` */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Too Many Requests: `busy`, `over_budget` */
-                429: {
-                    headers: {
-                        /** @description Seconds to wait before trying again. */
-                        "Retry-After"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Internal Server Error: `internal_error` */
-                500: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-                /** @description Service Unavailable: `unavailable` */
-                503: {
-                    headers: {
-                        /** @description Seconds to wait before trying again. */
-                        "Retry-After"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ErrorBody"];
-                    };
-                };
-            };
-        };
+        get: operations["list_messages"];
         put?: never;
         /**
          * Send a message to the planning agent. The reply is generated in the background; follow
          *     it at `reply.stream_url`.
          */
-        post: operations["post"];
+        post: operations["post_message"];
         delete?: never;
         options?: never;
         head?: never;
@@ -754,7 +357,7 @@ export interface paths {
          * Generate a failed or interrupted reply again. Its stream continues with a `restart`
          *     event; the new text replaces the old.
          */
-        post: operations["retry"];
+        post: operations["retry_reply"];
         delete?: never;
         options?: never;
         head?: never;
@@ -772,7 +375,7 @@ export interface paths {
          * Server-sent events of one reply: replays from `Last-Event-ID` (or `?after=N`), then
          *     follows live until `done` or `error`.
          */
-        get: operations["stream"];
+        get: operations["stream_reply"];
         put?: never;
         post?: never;
         delete?: never;
@@ -806,25 +409,7 @@ export interface paths {
             cookie?: never;
         };
         /** The workflows a planning session can follow. */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["WorkflowList"];
-                    };
-                };
-            };
-        };
+        get: operations["list_workflows"];
         put?: never;
         post?: never;
         delete?: never;
@@ -858,7 +443,7 @@ export interface paths {
             cookie?: never;
         };
         /** Prometheus text exposition of every metric. */
-        get: operations["render"];
+        get: operations["metrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1068,6 +653,8 @@ export interface components {
              */
             value: number;
         };
+        /** @description One measurement, or an array of up to 50. */
+        RumReport: components["schemas"]["RumMetric"] | components["schemas"]["RumMetric"][];
         SectionContent: {
             /** @description Markdown; empty when not written yet. */
             content: string;
@@ -1210,7 +797,7 @@ export interface operations {
             };
         };
     };
-    providers: {
+    list_providers: {
         parameters: {
             query?: never;
             header?: never;
@@ -1276,18 +863,18 @@ export interface operations {
             };
         };
     };
-    usage: {
+    get_usage: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description `provider`, `model`, `user` or `day`. */
-                group_by: string | null;
+                group_by?: string;
                 /** @description Start (RFC 3339, inclusive); default 30 days before `to`. */
-                from: string | null;
+                from?: string;
                 /** @description End (RFC 3339, exclusive); default now. */
-                to: string | null;
+                to?: string;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -1604,7 +1191,7 @@ export interface operations {
             };
         };
     };
-    me: {
+    get_me: {
         parameters: {
             query?: never;
             header?: never;
@@ -1681,7 +1268,7 @@ export interface operations {
             };
         };
     };
-    rum: {
+    record_rum: {
         parameters: {
             query?: never;
             header?: never;
@@ -1690,7 +1277,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["RumMetric"];
+                "application/json": components["schemas"]["RumReport"];
             };
         };
         responses: {
@@ -1711,7 +1298,87 @@ export interface operations {
             };
         };
     };
-    create: {
+    list_sessions: {
+        parameters: {
+            query?: {
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+                /** @description Page size, 1–100 (default 20). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionList"];
+                };
+            };
+            /** @description Bad Request: `invalid_field`, `invalid_query` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict: `session_closed`, `step_not_current`, `steps_incomplete`, `step_incomplete` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_session: {
         parameters: {
             query?: never;
             header?: never;
@@ -1799,7 +1466,7 @@ export interface operations {
             };
         };
     };
-    abandon: {
+    get_session: {
         parameters: {
             query?: never;
             header?: never;
@@ -1876,7 +1543,7 @@ export interface operations {
             };
         };
     };
-    complete: {
+    abandon_session: {
         parameters: {
             query?: never;
             header?: never;
@@ -1953,15 +1620,251 @@ export interface operations {
             };
         };
     };
-    export: {
+    complete_session: {
         parameters: {
             query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionView"];
+                };
+            };
+            /** @description Bad Request: `invalid_field`, `invalid_query` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict: `session_closed`, `step_not_current`, `steps_incomplete`, `step_incomplete` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_documents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentList"];
+                };
+            };
+            /** @description Bad Request: `invalid_field`, `invalid_query` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict: `already_exists`, `revision_conflict`, `session_closed` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_document: {
+        parameters: {
+            query?: {
+                /** @description Read this revision instead of the latest. */
+                revision?: number;
+            };
             header?: never;
             path: {
                 id: string;
                 doc_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentView"];
+                };
+            };
+            /** @description Bad Request: `invalid_field`, `invalid_query` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict: `already_exists`, `revision_conflict`, `session_closed` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    export_document: {
+        parameters: {
+            query?: {
                 /** @description Read this revision instead of the latest. */
-                revision: number | null;
+                revision?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+                doc_id: string;
             };
             cookie?: never;
         };
@@ -2033,7 +1936,7 @@ export interface operations {
             };
         };
     };
-    restore: {
+    restore_revision: {
         parameters: {
             query?: never;
             header?: never;
@@ -2124,7 +2027,7 @@ export interface operations {
             };
         };
     };
-    revisions: {
+    list_revisions: {
         parameters: {
             query?: never;
             header?: never;
@@ -2294,7 +2197,95 @@ export interface operations {
             };
         };
     };
-    post: {
+    list_messages: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageList"];
+                };
+            };
+            /** @description Bad Request: `invalid_field`, `invalid_query`, `invalid_header` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict: `already_exists`, `session_closed`, `not_retryable`, `reply_changed` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `busy`, `over_budget` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    post_message: {
         parameters: {
             query?: never;
             header?: {
@@ -2398,7 +2389,7 @@ export interface operations {
             };
         };
     };
-    retry: {
+    retry_reply: {
         parameters: {
             query?: never;
             header?: never;
@@ -2487,9 +2478,12 @@ export interface operations {
             };
         };
     };
-    stream: {
+    stream_reply: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Resume after this event id (the `Last-Event-ID` header wins when both are given). */
+                after?: number;
+            };
             header?: {
                 /** @description Resume after this event id */
                 "Last-Event-ID"?: number | null;
@@ -2497,8 +2491,6 @@ export interface operations {
             path: {
                 id: string;
                 reply_id: string;
-                /** @description Resume after this event id (the `Last-Event-ID` header wins when both are given). */
-                after: number | null;
             };
             cookie?: never;
         };
@@ -2659,6 +2651,25 @@ export interface operations {
             };
         };
     };
+    list_workflows: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowList"];
+                };
+            };
+        };
+    };
     healthz: {
         parameters: {
             query?: never;
@@ -2678,7 +2689,7 @@ export interface operations {
             };
         };
     };
-    render: {
+    metrics: {
         parameters: {
             query?: never;
             header?: never;

@@ -160,3 +160,43 @@ async fn error_responses_list_their_codes_by_status() {
     }
     assert!(post["409"]["headers"].get("Retry-After").is_none());
 }
+
+#[tokio::test]
+async fn query_parameters_are_declared_in_the_query() {
+    let doc = served_document().await;
+    let parameter = |method: &str, path: &str, name: &str| {
+        doc["paths"][path][method]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{method} {path} has no parameter {name}"))
+            .clone()
+    };
+    for (method, path, name) in [
+        ("get", "/api/v1/sessions", "cursor"),
+        ("get", "/api/v1/sessions", "limit"),
+        ("get", "/api/v1/sessions/{id}/replies/{reply_id}/stream", "after"),
+        ("get", "/api/v1/sessions/{id}/documents/{doc_id}", "revision"),
+        ("get", "/api/v1/sessions/{id}/documents/{doc_id}/export.md", "revision"),
+        ("get", "/api/v1/admin/llm/usage", "group_by"),
+        ("get", "/api/v1/admin/llm/usage", "from"),
+        ("get", "/api/v1/admin/llm/usage", "to"),
+    ] {
+        let p = parameter(method, path, name);
+        assert_eq!(p["in"], "query", "{method} {path} {name}");
+        assert_eq!(p["required"], false, "{method} {path} {name}");
+    }
+    assert_eq!(parameter("get", "/api/v1/sessions/{id}", "id")["in"], "path");
+}
+
+#[tokio::test]
+async fn rum_takes_one_measurement_or_an_array() {
+    let doc = served_document().await;
+    let body = &doc["paths"]["/api/v1/rum"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(body["$ref"], "#/components/schemas/RumReport");
+    let one_of = &doc["components"]["schemas"]["RumReport"]["oneOf"];
+    assert_eq!(one_of[0]["$ref"], "#/components/schemas/RumMetric");
+    assert_eq!(one_of[1]["type"], "array");
+    assert_eq!(one_of[1]["items"]["$ref"], "#/components/schemas/RumMetric");
+}
