@@ -3,12 +3,11 @@
 //! model, user or day.
 
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, CommonError, ErrorCode, ErrorFamily, error_family};
 use crate::extract::ApiQuery;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use plansmith_domain::Role;
@@ -17,21 +16,61 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
 
+/// What the admin routes can answer besides success.
+#[derive(Debug)]
+pub enum AdminError {
+    /// Signed in, but not an admin.
+    Forbidden,
+    UnknownGrouping(String),
+    EmptyRange,
+    Common(CommonError),
+}
+
+error_family!(AdminError, common);
+
+impl ErrorFamily for AdminError {
+    const CODES: &'static [ErrorCode] = &[
+        ErrorCode::InvalidQuery,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::InternalError,
+        ErrorCode::Unavailable,
+    ];
+
+    fn to_api_error(&self) -> ApiError {
+        match self {
+            Self::Forbidden => ApiError::new(
+                ErrorCode::Forbidden,
+                "This part of the API is for administrators.",
+                "Ask an administrator to grant you the admin role (plansmith users set-role EMAIL admin).",
+            ),
+            Self::UnknownGrouping(group_by) => ApiError::invalid(
+                ErrorCode::InvalidQuery,
+                "group_by",
+                format_args!("'{group_by}' is not one of provider, model, user, day"),
+                "Use group_by=provider, model, user or day.",
+            ),
+            Self::EmptyRange => ApiError::invalid(
+                ErrorCode::InvalidQuery,
+                "from",
+                "must be before to",
+                "Give a range with from < to.",
+            ),
+            Self::Common(e) => e.to_api_error(),
+        }
+    }
+}
+
 /// A signed-in admin; anyone else gets 403.
 pub struct AdminUser(pub AuthUser);
 
 impl FromRequestParts<AppState> for AdminUser {
-    type Rejection = ApiError;
+    type Rejection = AdminError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let user = AuthUser::from_request_parts(parts, state).await?;
         if user.user.role != Role::Admin {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "This part of the API is for administrators.",
-                "Ask an administrator to grant you the admin role (plansmith users set-role EMAIL admin).",
-            ));
+            return Err(AdminError::Forbidden);
         }
         Ok(Self(user))
     }
@@ -58,8 +97,8 @@ pub struct ProviderView {
 }
 
 /// The route's targets in order, with breaker state, limits and calls in flight.
-#[utoipa::path(get, path = "/api/v1/admin/llm/providers", tag = "admin",
-    responses((status = 200, body = ProviderList), (status = 403, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/admin/llm/providers", tag = "admin", operation_id = "list_providers",
+    responses((status = 200, body = ProviderList), AdminError))]
 pub async fn providers(State(state): State<AppState>, _admin: AdminUser) -> Json<ProviderList> {
     let items = state
         .generator
@@ -81,6 +120,7 @@ pub async fn providers(State(state): State<AppState>, _admin: AdminUser) -> Json
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UsageQuery {
     /// `provider`, `model`, `user` or `day`.
     pub group_by: Option<String>,
@@ -117,29 +157,21 @@ pub struct UsageRow {
 }
 
 /// Model calls, tokens, cost, error rate and latency percentiles, grouped.
-#[utoipa::path(get, path = "/api/v1/admin/llm/usage", tag = "admin", params(UsageQuery),
-    responses((status = 200, body = UsageReport), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/admin/llm/usage", tag = "admin", operation_id = "get_usage", params(UsageQuery),
+    responses((status = 200, body = UsageReport), AdminError))]
 pub async fn usage(
     State(state): State<AppState>,
     _admin: AdminUser,
     ApiQuery(q): ApiQuery<UsageQuery>,
-) -> ApiResult<Json<UsageReport>> {
+) -> Result<Json<UsageReport>, AdminError> {
     let group_by = q.group_by.unwrap_or_else(|| "provider".into());
     if !matches!(group_by.as_str(), "provider" | "model" | "user" | "day") {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("group_by: '{group_by}' is not one of provider, model, user, day"),
-            "Use group_by=provider, model, user or day.",
-        ));
+        return Err(AdminError::UnknownGrouping(group_by));
     }
     let to = q.to.unwrap_or_else(Utc::now);
     let from = q.from.unwrap_or(to - ChronoDuration::days(30));
     if from >= to {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "from: must be before to",
-            "Give a range with from < to.",
-        ));
+        return Err(AdminError::EmptyRange);
     }
     let calls = state.store.llm_calls_between(from, to).await?;
     Ok(Json(UsageReport {
@@ -197,6 +229,17 @@ pub fn aggregate(calls: &[LlmCall], group_by: &str) -> Vec<UsageRow> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::testing::assert_listed;
+
+    #[test]
+    fn every_variant_answers_a_listed_code() {
+        assert_listed(&[
+            AdminError::Forbidden,
+            AdminError::UnknownGrouping("week".into()),
+            AdminError::EmptyRange,
+            CommonError::Unauthorized.into(),
+        ]);
+    }
 
     #[test]
     fn nearest_rank_percentiles() {

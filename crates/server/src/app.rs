@@ -1,13 +1,13 @@
 //! Building and running the application: store, workflows, generator, router and middleware.
 
 use crate::config::{ConfigError, ProviderKind, Settings};
-use crate::error::{ApiError, REQUEST_ID, SUPPORT_CONTACT};
+use crate::error::{CommonError, REQUEST_ID, SUPPORT_CONTACT};
 use crate::generation::Generator;
 use crate::state::AppState;
 use crate::{admin, auth, documents, health, messages, sessions, telemetry, web, workflows};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use plansmith_cache::{InProcessRateLimiter, InProcessSessionCache, InProcessStreamLog};
@@ -41,7 +41,9 @@ use utoipa_axum::routes;
         (name = "documents", description = "Versioned planning documents"),
         (name = "health", description = "Liveness and readiness"),
         (name = "admin", description = "Operations: providers and usage (admin role)"),
-    )
+    ),
+    // Referenced by the error responses each family documents (`error::error_responses`).
+    components(schemas(crate::error::ErrorBody))
 )]
 struct ApiDoc;
 
@@ -287,8 +289,9 @@ impl Application {
     }
 }
 
-fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// The API's routes with their OpenAPI descriptions.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::register))
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
@@ -315,7 +318,20 @@ fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
         .routes(routes!(admin::usage))
         .routes(routes!(telemetry::render))
         .routes(routes!(telemetry::rum))
-        .split_for_parts();
+}
+
+/// The OpenAPI document of the API, as served at `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().split_for_parts().1
+}
+
+fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
+    let (api, openapi) = api_routes().split_for_parts();
+    #[cfg(debug_assertions)]
+    let api = api.layer(axum::middleware::from_fn_with_state(
+        Arc::new(crate::error::DocumentedErrors::from_openapi(&openapi)),
+        crate::error::check_documented,
+    ));
     let openapi = Arc::new(openapi);
     let mut api = api.layer(axum::Extension(openapi));
     if let Some(extra) = extra {
@@ -332,7 +348,7 @@ fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
 }
 
 /// The OpenAPI 3.1 document of this API.
-#[utoipa::path(get, path = "/api/openapi.json", tag = "health", responses((status = 200, body = Object)))]
+#[utoipa::path(get, path = "/api/openapi.json", tag = "health", operation_id = "openapi_json", responses((status = 200, body = Object)))]
 async fn openapi_json(axum::Extension(doc): axum::Extension<Arc<utoipa::openapi::OpenApi>>) -> Response {
     axum::Json(doc.as_ref().clone()).into_response()
 }
@@ -367,14 +383,94 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .map(String::as_str)
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("unknown panic");
-    ApiError::internal(format!("handler panicked: {detail}")).into_response()
+    CommonError::internal(format_args!("handler panicked: {detail}")).into_response()
 }
 
-async fn method_not_allowed(request: Request) -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("{} is not allowed on {}.", request.method(), request.uri().path()),
-        "See /api/openapi.json for the methods of each path.",
-    )
+async fn method_not_allowed(request: Request) -> web::RoutingError {
+    web::RoutingError::method_not_allowed(&request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{ERROR_CODES_EXTENSION, ErrorCode, ErrorFamily};
+    use std::collections::BTreeSet;
+
+    fn document() -> serde_json::Value {
+        serde_json::to_value(openapi()).expect("the document serializes")
+    }
+
+    fn operations(doc: &serde_json::Value) -> impl Iterator<Item = (&String, &String, &serde_json::Value)> {
+        doc["paths"].as_object().into_iter().flatten().flat_map(|(path, item)| {
+            item.as_object()
+                .into_iter()
+                .flatten()
+                .map(move |(method, operation)| (path, method, operation))
+        })
+    }
+
+    #[test]
+    fn every_error_code_is_documented_on_a_route_or_answered_by_routing() {
+        let doc = document();
+        let documented: BTreeSet<&str> = operations(&doc)
+            .flat_map(|(_, _, op)| op["responses"].as_object().into_iter().flatten())
+            .filter_map(|(_, response)| response[ERROR_CODES_EXTENSION].as_array())
+            .flatten()
+            .filter_map(|code| code.as_str())
+            .collect();
+        let routing = crate::web::RoutingError::CODES;
+        for code in ErrorCode::ALL {
+            assert!(
+                documented.contains(code.as_str()) != routing.contains(code),
+                "`{}` must be documented on a route, or be a routing code (no route to document it on), not both or neither",
+                code.as_str()
+            );
+        }
+        let schema = &doc["components"]["schemas"]["ErrorCode"]["enum"];
+        let listed: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            schema,
+            &serde_json::json!(listed),
+            "the ErrorCode schema lists every code"
+        );
+    }
+
+    #[test]
+    fn routes_that_read_a_json_body_document_its_codes_and_no_others_do() {
+        let doc = document();
+        for (path, method, operation) in operations(&doc) {
+            let documents_body_codes = operation["responses"]["400"][ERROR_CODES_EXTENSION]
+                .as_array()
+                .is_some_and(|codes| codes.iter().any(|c| c == "malformed_json"));
+            // The RUM route reads raw bytes (any content type, for sendBeacon), not `ApiJson`.
+            let reads_json = operation.get("requestBody").is_some() && path != "/api/v1/rum";
+            assert_eq!(documents_body_codes, reads_json, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc = document();
+        let mut seen = BTreeSet::new();
+        for (path, method, operation) in operations(&doc) {
+            let id = operation["operationId"].as_str().expect("every operation has an id");
+            assert!(seen.insert(id), "{method} {path}: operation id `{id}` is used twice");
+        }
+    }
+
+    #[test]
+    fn query_parameters_are_declared_in_the_query() {
+        let doc = document();
+        for (path, method, operation) in operations(&doc) {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap_or_default();
+                if parameter["in"] == "path" {
+                    assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{method} {path}: `{name}` is declared as a path parameter but is not in the path"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! Accounts: registration, sign-in with brute-force limits, sign-out, and the `AuthUser`
 //! extractor (Bearer token or HttpOnly cookie; tokens are random and stored hashed).
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, CommonError, ErrorCode, ErrorFamily, WithJsonBody, error_family};
 use crate::extract::ApiJson;
 use crate::state::AppState;
 use argon2::Argon2;
@@ -24,6 +24,83 @@ use utoipa::ToSchema;
 
 pub const COOKIE_NAME: &str = "plansmith_session";
 const TOKEN_PREFIX: &str = "ps_";
+
+/// What registration, sign-in and sign-out can answer besides success.
+#[derive(Debug)]
+pub enum AuthError {
+    /// The email is not an address; the parser's reason.
+    InvalidEmail(String),
+    PasswordTooShort {
+        min: usize,
+    },
+    PasswordTooLong {
+        max: usize,
+    },
+    NameTooLong {
+        max: usize,
+    },
+    InvalidCredentials,
+    /// Too many failed sign-ins for the account or from the address.
+    SignInPaused {
+        retry_after: Duration,
+    },
+    Common(CommonError),
+}
+
+error_family!(AuthError, common);
+
+impl ErrorFamily for AuthError {
+    const CODES: &'static [ErrorCode] = &[
+        ErrorCode::InvalidField,
+        ErrorCode::Unauthorized,
+        ErrorCode::InvalidCredentials,
+        ErrorCode::EmailTaken,
+        ErrorCode::RateLimited,
+        ErrorCode::InternalError,
+        ErrorCode::Unavailable,
+    ];
+
+    fn to_api_error(&self) -> ApiError {
+        let field = ErrorCode::InvalidField;
+        match self {
+            Self::InvalidEmail(reason) => {
+                ApiError::invalid(field, "email", reason, "Use an address like ada@example.com.")
+            }
+            Self::PasswordTooShort { min } => ApiError::invalid(
+                field,
+                "password",
+                format_args!("must be at least {min} characters"),
+                "Choose a longer password.",
+            ),
+            Self::PasswordTooLong { max } => ApiError::invalid(
+                field,
+                "password",
+                format_args!("must be at most {max} characters"),
+                "Choose a shorter password.",
+            ),
+            Self::NameTooLong { max } => ApiError::invalid(
+                field,
+                "name",
+                format_args!("must be at most {max} characters"),
+                "Use a shorter name.",
+            ),
+            Self::InvalidCredentials => ApiError::new(
+                ErrorCode::InvalidCredentials,
+                "The email or password is not correct.",
+                "Check both and try again, or register if you have no account yet.",
+            ),
+            Self::SignInPaused { retry_after } => ApiError::wait_and_retry(
+                ErrorCode::RateLimited,
+                "Too many failed sign-in attempts. Sign-in is paused for a while to protect the account.",
+                *retry_after,
+            ),
+            Self::Common(e) => e.to_api_error(),
+        }
+    }
+}
+
+const MAX_PASSWORD_CHARS: usize = 256;
+const MAX_NAME_CHARS: usize = 100;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
@@ -102,19 +179,19 @@ fn bearer_or_cookie(headers: &HeaderMap) -> Option<String> {
 }
 
 impl FromRequestParts<AppState> for AuthUser {
-    type Rejection = ApiError;
+    type Rejection = CommonError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer_or_cookie(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        let token = bearer_or_cookie(&parts.headers).ok_or(CommonError::Unauthorized)?;
         if !token.starts_with(TOKEN_PREFIX) || token.len() > 100 {
-            return Err(ApiError::unauthorized());
+            return Err(CommonError::Unauthorized);
         }
         let token_hash = hash_token(&token);
         let user = state
             .store
             .user_by_token(&token_hash, Utc::now())
             .await?
-            .ok_or_else(ApiError::unauthorized)?;
+            .ok_or(CommonError::Unauthorized)?;
         Ok(Self { user, token_hash })
     }
 }
@@ -152,7 +229,7 @@ static HASHERS: std::sync::LazyLock<Hashers> = std::sync::LazyLock::new(|| {
 });
 
 /// Runs `work` on a hashing thread.
-async fn on_hasher<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+async fn on_hasher<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, CommonError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job: Box<dyn FnOnce() + Send> = Box::new(move || {
         let _ = tx.send(work());
@@ -160,43 +237,43 @@ async fn on_hasher<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static)
     HASHERS
         .jobs
         .lock()
-        .map_err(|_| ApiError::internal("hashing queue poisoned"))?
+        .map_err(|_| CommonError::internal("hashing queue poisoned"))?
         .send(job)
-        .map_err(ApiError::internal)?;
-    rx.await.map_err(ApiError::internal)
+        .map_err(CommonError::internal)?;
+    rx.await.map_err(CommonError::internal)
 }
 
-async fn hash_password(password: String) -> ApiResult<String> {
+async fn hash_password(password: String) -> Result<String, CommonError> {
     on_hasher(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
             .map(|h| h.to_string())
     })
     .await?
-    .map_err(ApiError::internal)
+    .map_err(CommonError::internal)
 }
 
-async fn verify_password(password: String, hash: String) -> ApiResult<bool> {
+async fn verify_password(password: String, hash: String) -> Result<bool, CommonError> {
     on_hasher(move || {
         let parsed = PasswordHash::new(&hash).map_err(|e| e.to_string())?;
         Ok::<bool, String>(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
     })
     .await?
-    .map_err(ApiError::internal)
+    .map_err(CommonError::internal)
 }
 
 /// A hash verified against when the account does not exist, so that sign-in takes as long for
 /// unknown emails as for wrong passwords. Made once, on a hashing thread.
 static DUMMY_HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
 
-async fn dummy_hash() -> ApiResult<String> {
+async fn dummy_hash() -> Result<String, CommonError> {
     DUMMY_HASH
         .get_or_try_init(|| hash_password("plansmith-timing-equaliser".into()))
         .await
         .cloned()
 }
 
-async fn issue_token(state: &AppState, user: &User) -> ApiResult<Response> {
+async fn issue_token(state: &AppState, user: &User) -> Result<Response, CommonError> {
     let bytes: [u8; 32] = rand::random();
     let token = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
     let ttl = chrono::Duration::hours(i64::from(state.settings.auth.token_ttl_hours));
@@ -220,44 +297,32 @@ async fn issue_token(state: &AppState, user: &User) -> ApiResult<Response> {
     let mut response = axum::Json(body).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(ApiError::internal)?,
+        HeaderValue::from_str(&cookie).map_err(CommonError::internal)?,
     );
     Ok(response)
 }
 
-fn invalid_field(field: &str, problem: impl Into<String>, hint: &str) -> ApiError {
-    ApiError::bad_request("invalid_field", format!("{field}: {}", problem.into()), hint)
-}
-
 /// Create an account and sign in.
-#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = AuthResponse), (status = 400, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
-pub async fn register(State(state): State<AppState>, ApiJson(body): ApiJson<RegisterRequest>) -> ApiResult<Response> {
-    let email =
-        Email::parse(&body.email).map_err(|e| invalid_field("email", e, "Use an address like ada@example.com."))?;
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", operation_id = "register", request_body = RegisterRequest,
+    responses((status = 201, body = AuthResponse), WithJsonBody<AuthError>))]
+pub async fn register(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RegisterRequest>,
+) -> Result<Response, AuthError> {
+    let email = Email::parse(&body.email).map_err(|e| AuthError::InvalidEmail(e.to_string()))?;
     let min = state.settings.auth.min_password_chars;
     let chars = body.password.chars().count();
     if chars < min {
-        return Err(invalid_field(
-            "password",
-            format!("must be at least {min} characters"),
-            "Choose a longer password.",
-        ));
+        return Err(AuthError::PasswordTooShort { min });
     }
-    if chars > 256 {
-        return Err(invalid_field(
-            "password",
-            "must be at most 256 characters",
-            "Choose a shorter password.",
-        ));
+    if chars > MAX_PASSWORD_CHARS {
+        return Err(AuthError::PasswordTooLong {
+            max: MAX_PASSWORD_CHARS,
+        });
     }
     let name = body.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
-    if name.as_ref().is_some_and(|n| n.chars().count() > 100) {
-        return Err(invalid_field(
-            "name",
-            "must be at most 100 characters",
-            "Use a shorter name.",
-        ));
+    if name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
+        return Err(AuthError::NameTooLong { max: MAX_NAME_CHARS });
     }
     let password_hash = hash_password(body.password).await?;
     let user = state
@@ -274,13 +339,13 @@ pub async fn register(State(state): State<AppState>, ApiJson(body): ApiJson<Regi
 }
 
 /// Sign in. Repeated failures for one account or from one address are refused for a while.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = AuthResponse), (status = 401, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", operation_id = "login", request_body = LoginRequest,
+    responses((status = 200, body = AuthResponse), WithJsonBody<AuthError>))]
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(body): ApiJson<LoginRequest>,
-) -> ApiResult<Response> {
+) -> Result<Response, AuthError> {
     let auth = &state.settings.auth;
     let window = Duration::from_secs(auth.failed_login_window_seconds);
     let account_key = format!("login-fail:account:{}", body.email.trim().to_lowercase());
@@ -289,11 +354,8 @@ pub async fn login(
         (&account_key, auth.max_failed_logins_per_account),
         (&ip_key, auth.max_failed_logins_per_ip),
     ] {
-        if let Some(wait) = state.limiter.blocked_for(key, limit).await? {
-            return Err(ApiError::too_many(
-                "Too many failed sign-in attempts. Sign-in is paused for a while to protect the account.",
-                wait,
-            ));
+        if let Some(retry_after) = state.limiter.blocked_for(key, limit).await? {
+            return Err(AuthError::SignInPaused { retry_after });
         }
     }
     let user = match Email::parse(&body.email) {
@@ -308,28 +370,59 @@ pub async fn login(
     let Some(user) = user.filter(|_| valid) else {
         state.limiter.hit(&account_key, window).await?;
         state.limiter.hit(&ip_key, window).await?;
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "The email or password is not correct.",
-            "Check both and try again, or register if you have no account yet.",
-        ));
+        return Err(AuthError::InvalidCredentials);
     };
-    issue_token(&state, &user).await
+    Ok(issue_token(&state, &user).await?)
 }
 
 /// Sign out: the token stops working and the cookie is cleared.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
-    responses((status = 204), (status = 401, body = crate::error::ErrorBody)))]
-pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Response> {
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", operation_id = "logout",
+    responses((status = 204), AuthError))]
+pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Response, AuthError> {
     state.store.delete_auth_token(&auth.token_hash).await?;
     let cookie = format!("{COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
     Ok(([(header::SET_COOKIE, cookie)], StatusCode::NO_CONTENT).into_response())
 }
 
 /// The signed-in user.
-#[utoipa::path(get, path = "/api/v1/me", tag = "auth",
-    responses((status = 200, body = UserView), (status = 401, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", operation_id = "get_me",
+    responses((status = 200, body = UserView), AuthError))]
 pub async fn me(auth: AuthUser) -> axum::Json<UserView> {
     axum::Json((&auth.user).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::testing::{assert_listed, read};
+    use plansmith_store::StoreError;
+
+    #[test]
+    fn every_variant_answers_a_listed_code() {
+        assert_listed(&[
+            AuthError::InvalidEmail("no @".into()),
+            AuthError::PasswordTooShort { min: 8 },
+            AuthError::PasswordTooLong { max: 256 },
+            AuthError::NameTooLong { max: 100 },
+            AuthError::InvalidCredentials,
+            AuthError::SignInPaused {
+                retry_after: Duration::from_secs(60),
+            },
+            StoreError::EmailTaken.into(),
+            CommonError::Unauthorized.into(),
+        ]);
+    }
+
+    #[tokio::test]
+    async fn paused_sign_in_is_rate_limited_with_retry_after() {
+        let paused = AuthError::SignInPaused {
+            retry_after: Duration::from_millis(59_400),
+        };
+        let (status, retry_after, error) = read(paused.into_response()).await;
+        assert_eq!(
+            (status, retry_after.as_deref()),
+            (StatusCode::TOO_MANY_REQUESTS, Some("59"))
+        );
+        assert_eq!(error["code"], "rate_limited");
+    }
 }

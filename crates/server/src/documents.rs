@@ -2,7 +2,7 @@
 //! restore, export as Markdown.
 
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, CommonError, ErrorCode, ErrorFamily, WithJsonBody, error_family};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::sessions::{check_owner, owned, workflow_of};
 use crate::state::AppState;
@@ -16,6 +16,41 @@ use plansmith_store::DocumentSnapshot;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
+
+/// What the document routes can answer besides success.
+#[derive(Debug)]
+pub enum DocumentError {
+    SectionTooLong { max: usize },
+    Common(CommonError),
+}
+
+error_family!(DocumentError, common);
+
+impl ErrorFamily for DocumentError {
+    const CODES: &'static [ErrorCode] = &[
+        ErrorCode::InvalidField,
+        ErrorCode::InvalidQuery,
+        ErrorCode::Unauthorized,
+        ErrorCode::NotFound,
+        ErrorCode::AlreadyExists,
+        ErrorCode::RevisionConflict,
+        ErrorCode::SessionClosed,
+        ErrorCode::InternalError,
+        ErrorCode::Unavailable,
+    ];
+
+    fn to_api_error(&self) -> ApiError {
+        match self {
+            Self::SectionTooLong { max } => ApiError::invalid(
+                ErrorCode::InvalidField,
+                "content",
+                format_args!("is longer than {max} characters"),
+                "Shorten the section.",
+            ),
+            Self::Common(e) => e.to_api_error(),
+        }
+    }
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DocumentSummaryView {
@@ -52,6 +87,7 @@ pub struct SectionContent {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RevisionQuery {
     /// Read this revision instead of the latest.
     pub revision: Option<i64>,
@@ -116,31 +152,31 @@ async fn load(
     session: SessionId,
     doc: Uuid,
     revision: Option<Revision>,
-) -> ApiResult<DocumentSnapshot> {
+) -> Result<DocumentSnapshot, CommonError> {
     state
         .store
         .get_document(session, DocumentId(doc), revision)
         .await?
-        .ok_or_else(|| ApiError::not_found("The document"))
+        .ok_or_else(|| CommonError::not_found("The document"))
 }
 
-async fn step_of(state: &AppState, auth: &AuthUser, session: Uuid, step_id: &str) -> ApiResult<StepDef> {
+async fn step_of(state: &AppState, auth: &AuthUser, session: Uuid, step_id: &str) -> Result<StepDef, CommonError> {
     let session = owned(state, auth, session).await?;
     let workflow = workflow_of(state, &session)?;
     workflow
         .step(step_id)
         .cloned()
-        .ok_or_else(|| ApiError::internal(format!("document of unknown step {step_id}")))
+        .ok_or_else(|| CommonError::internal(format_args!("document of unknown step {step_id}")))
 }
 
 /// The session's documents, one per workflow step.
-#[utoipa::path(get, path = "/api/v1/sessions/{id}/documents", tag = "documents", params(("id" = Uuid, Path)),
-    responses((status = 200, body = DocumentList), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/documents", tag = "documents", operation_id = "list_documents", params(("id" = Uuid, Path)),
+    responses((status = 200, body = DocumentList), DocumentError))]
 pub async fn list(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<Json<DocumentList>> {
+) -> Result<Json<DocumentList>, DocumentError> {
     let session = check_owner(&state, &auth, id).await?;
     let items = state
         .store
@@ -159,15 +195,15 @@ pub async fn list(
 }
 
 /// A document at its latest revision or at `?revision=N`.
-#[utoipa::path(get, path = "/api/v1/sessions/{id}/documents/{doc_id}", tag = "documents",
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/documents/{doc_id}", tag = "documents", operation_id = "get_document",
     params(("id" = Uuid, Path), ("doc_id" = Uuid, Path), RevisionQuery),
-    responses((status = 200, body = DocumentView), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = DocumentView), DocumentError))]
 pub async fn get(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiPath((id, doc_id)): ApiPath<(Uuid, Uuid)>,
     ApiQuery(q): ApiQuery<RevisionQuery>,
-) -> ApiResult<Json<DocumentView>> {
+) -> Result<Json<DocumentView>, DocumentError> {
     let session = check_owner(&state, &auth, id).await?;
     let doc = load(&state, session, doc_id, q.revision.map(Revision)).await?;
     let step = step_of(&state, &auth, id, &doc.step_id).await?;
@@ -176,33 +212,25 @@ pub async fn get(
 
 /// Replace one section's Markdown. `base_revision` must be the current revision, otherwise
 /// 409 tells the current one.
-#[utoipa::path(put, path = "/api/v1/sessions/{id}/documents/{doc_id}/sections/{section_id}", tag = "documents",
+#[utoipa::path(put, path = "/api/v1/sessions/{id}/documents/{doc_id}/sections/{section_id}", tag = "documents", operation_id = "edit_section",
     params(("id" = Uuid, Path), ("doc_id" = Uuid, Path), ("section_id" = String, Path)), request_body = EditSection,
-    responses((status = 200, body = RevisionResponse), (status = 400, body = crate::error::ErrorBody),
-        (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = RevisionResponse), WithJsonBody<DocumentError>))]
 pub async fn edit_section(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiPath((id, doc_id, section_id)): ApiPath<(Uuid, Uuid, String)>,
     ApiJson(body): ApiJson<EditSection>,
-) -> ApiResult<Json<RevisionResponse>> {
+) -> Result<Json<RevisionResponse>, DocumentError> {
     let session = owned(&state, &auth, id).await?;
     session.state().check_document_change()?;
     let doc = load(&state, session.id, doc_id, None).await?;
     let step = step_of(&state, &auth, id, &doc.step_id).await?;
     if step.section(&section_id).is_none() {
-        return Err(ApiError::not_found(&format!(
-            "Section '{section_id}' of the {}",
-            step.document_title
-        )));
+        return Err(CommonError::not_found(format!("Section '{section_id}' of the {}", step.document_title)).into());
     }
     let max = state.settings.limits.max_section_chars;
     if body.content.chars().count() > max {
-        return Err(ApiError::bad_request(
-            "invalid_field",
-            format!("content: is longer than {max} characters"),
-            "Shorten the section.",
-        ));
+        return Err(DocumentError::SectionTooLong { max });
     }
     let revision = state
         .store
@@ -221,14 +249,14 @@ pub async fn edit_section(
 }
 
 /// The document's revisions, newest first.
-#[utoipa::path(get, path = "/api/v1/sessions/{id}/documents/{doc_id}/revisions", tag = "documents",
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/documents/{doc_id}/revisions", tag = "documents", operation_id = "list_revisions",
     params(("id" = Uuid, Path), ("doc_id" = Uuid, Path)),
-    responses((status = 200, body = RevisionList), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = RevisionList), DocumentError))]
 pub async fn revisions(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiPath((id, doc_id)): ApiPath<(Uuid, Uuid)>,
-) -> ApiResult<Json<RevisionList>> {
+) -> Result<Json<RevisionList>, DocumentError> {
     let session = check_owner(&state, &auth, id).await?;
     load(&state, session, doc_id, None).await?;
     let items = state
@@ -248,15 +276,15 @@ pub async fn revisions(
 }
 
 /// Make a new revision equal to an earlier one.
-#[utoipa::path(post, path = "/api/v1/sessions/{id}/documents/{doc_id}/restore", tag = "documents",
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/documents/{doc_id}/restore", tag = "documents", operation_id = "restore_revision",
     params(("id" = Uuid, Path), ("doc_id" = Uuid, Path)), request_body = RestoreRequest,
-    responses((status = 200, body = RevisionResponse), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = RevisionResponse), WithJsonBody<DocumentError>))]
 pub async fn restore(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiPath((id, doc_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(body): ApiJson<RestoreRequest>,
-) -> ApiResult<Json<RevisionResponse>> {
+) -> Result<Json<RevisionResponse>, DocumentError> {
     let session = owned(&state, &auth, id).await?;
     session.state().check_document_change()?;
     load(&state, session.id, doc_id, None).await?;
@@ -272,15 +300,15 @@ pub async fn restore(
 }
 
 /// The document as one Markdown file.
-#[utoipa::path(get, path = "/api/v1/sessions/{id}/documents/{doc_id}/export.md", tag = "documents",
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/documents/{doc_id}/export.md", tag = "documents", operation_id = "export_document",
     params(("id" = Uuid, Path), ("doc_id" = Uuid, Path), RevisionQuery),
-    responses((status = 200, content_type = "text/markdown", body = String), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, content_type = "text/markdown", body = String), DocumentError))]
 pub async fn export(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiPath((id, doc_id)): ApiPath<(Uuid, Uuid)>,
     ApiQuery(q): ApiQuery<RevisionQuery>,
-) -> ApiResult<Response> {
+) -> Result<Response, DocumentError> {
     let session = owned(&state, &auth, id).await?;
     let doc = load(&state, session.id, doc_id, q.revision.map(Revision)).await?;
     let step = step_of(&state, &auth, id, &doc.step_id).await?;
@@ -309,4 +337,22 @@ pub async fn export(
         markdown,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::testing::assert_listed;
+    use plansmith_store::StoreError;
+
+    #[test]
+    fn every_variant_answers_a_listed_code() {
+        assert_listed(&[
+            DocumentError::SectionTooLong { max: 10 },
+            StoreError::RevisionConflict { current: Revision(3) }.into(),
+            StoreError::RevisionNotFound(Revision(9)).into(),
+            StoreError::Duplicate.into(),
+            plansmith_store::SessionRefusal::Closed(plansmith_domain::SessionStatus::Abandoned).into(),
+        ]);
+    }
 }

@@ -2,7 +2,7 @@
 //! follow a reply's stream over SSE with resume, retry a failed reply.
 
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, CommonError, ErrorCode, ErrorFamily, WithJsonBody, error_family};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::generation::replay_events;
 use crate::sessions::{check_owner, owned};
@@ -12,16 +12,127 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use plansmith_cache::StreamEvent;
-use plansmith_domain::{MessageId, MessageRole, MessageStatus, Plan};
+use plansmith_domain::{MessageId, MessageRole, MessageStatus, Money, Plan};
 use plansmith_store::{Message, ReplyRefusal, ReplyTransition};
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
+use std::time::Duration;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
+
+/// What the message and reply routes can answer besides success.
+#[derive(Debug)]
+pub enum MessageError {
+    InvalidIdempotencyKey,
+    InvalidLastEventId,
+    EmptyContent,
+    ContentTooLong {
+        max: usize,
+    },
+    /// The plan's budget for this calendar month (UTC) is used up.
+    OverBudget {
+        plan: Plan,
+        spent: BudgetSpent,
+        resets: NaiveDate,
+        retry_after: Duration,
+    },
+    /// The planning agent's queue is full.
+    Busy {
+        retry_after: Duration,
+    },
+    Common(CommonError),
+}
+
+/// Which part of a monthly budget is used up.
+#[derive(Debug)]
+pub enum BudgetSpent {
+    Tokens { used: i64, limit: u64 },
+    Cost { used: Money, limit: Money },
+}
+
+error_family!(MessageError, common);
+
+impl ErrorFamily for MessageError {
+    const CODES: &'static [ErrorCode] = &[
+        ErrorCode::InvalidField,
+        ErrorCode::InvalidHeader,
+        ErrorCode::InvalidQuery,
+        ErrorCode::Unauthorized,
+        ErrorCode::NotFound,
+        ErrorCode::AlreadyExists,
+        ErrorCode::SessionClosed,
+        ErrorCode::NotRetryable,
+        ErrorCode::ReplyChanged,
+        ErrorCode::OverBudget,
+        ErrorCode::Busy,
+        ErrorCode::InternalError,
+        ErrorCode::Unavailable,
+    ];
+
+    fn to_api_error(&self) -> ApiError {
+        match self {
+            Self::InvalidIdempotencyKey => ApiError::invalid(
+                ErrorCode::InvalidHeader,
+                "Idempotency-Key",
+                "must be 1 to 128 visible characters",
+                "Send a unique id (e.g. a UUID) per message, and the same one when you resend it.",
+            ),
+            Self::InvalidLastEventId => ApiError::invalid(
+                ErrorCode::InvalidHeader,
+                "Last-Event-ID",
+                "must be an event id (a whole number)",
+                "Send the id of the last event you received.",
+            ),
+            Self::EmptyContent => ApiError::invalid(
+                ErrorCode::InvalidField,
+                "content",
+                "must not be empty",
+                "Type a message first.",
+            ),
+            Self::ContentTooLong { max } => ApiError::invalid(
+                ErrorCode::InvalidField,
+                "content",
+                format_args!("is longer than {max} characters"),
+                "Split the text into several messages.",
+            ),
+            Self::OverBudget {
+                plan,
+                spent,
+                resets,
+                retry_after,
+            } => {
+                let plan = plan.as_str();
+                let message = match spent {
+                    BudgetSpent::Tokens { used, limit } => {
+                        format!("You have used {used} of the {limit} tokens your {plan} plan includes this month.")
+                    }
+                    BudgetSpent::Cost { used, limit } => {
+                        format!("You have used {used} of the {limit} your {plan} plan includes this month.")
+                    }
+                };
+                ApiError::retry_later(
+                    ErrorCode::OverBudget,
+                    message,
+                    format!(
+                        "The budget resets on {} (UTC). Upgrade your plan to keep planning now.",
+                        resets.format("%Y-%m-%d")
+                    ),
+                    *retry_after,
+                )
+            }
+            Self::Busy { retry_after } => ApiError::wait_and_retry(
+                ErrorCode::Busy,
+                "The planning agent is busy with many conversations right now.",
+                *retry_after,
+            ),
+            Self::Common(e) => e.to_api_error(),
+        }
+    }
+}
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PostMessage {
@@ -39,7 +150,7 @@ pub struct MessageView {
     /// Position in the conversation, from 1.
     pub seq: i64,
     pub step_id: String,
-    pub error: Option<MessageError>,
+    pub error: Option<MessageErrorView>,
     pub provider: Option<String>,
     pub model: Option<String>,
     /// While a reply waits for a busy provider: its place in the queue, from 1.
@@ -48,8 +159,9 @@ pub struct MessageView {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Why a reply failed or was interrupted.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MessageError {
+pub struct MessageErrorView {
     pub code: String,
     pub message: String,
 }
@@ -74,6 +186,7 @@ pub struct MessageList {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
     /// Resume after this event id (the `Last-Event-ID` header wins when both are given).
     pub after: Option<u64>,
@@ -87,7 +200,7 @@ pub fn message_view(m: &Message) -> MessageView {
         status: m.status.as_str().into(),
         seq: m.seq,
         step_id: m.step_id.clone(),
-        error: m.error_code.as_ref().map(|code| MessageError {
+        error: m.error_code.as_ref().map(|code| MessageErrorView {
             code: code.clone(),
             message: m.error_message.clone().unwrap_or_default(),
         }),
@@ -109,47 +222,37 @@ fn reply_ref(session: Uuid, m: &Message) -> ReplyRef {
 
 /// Send a message to the planning agent. The reply is generated in the background; follow
 /// it at `reply.stream_url`.
-#[utoipa::path(post, path = "/api/v1/sessions/{id}/messages", tag = "messages",
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/messages", tag = "messages", operation_id = "post_message",
     params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Resending with the same key returns the first message and reply")),
     request_body = PostMessage,
-    responses((status = 202, body = PostMessageResponse), (status = 400, body = crate::error::ErrorBody),
-        (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 202, body = PostMessageResponse), WithJsonBody<MessageError>))]
 pub async fn post(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<PostMessage>,
-) -> ApiResult<(StatusCode, Json<PostMessageResponse>)> {
+) -> Result<(StatusCode, Json<PostMessageResponse>), MessageError> {
     let client_key = idempotency_key(&headers)?;
     let session = owned(&state, &auth, id).await?;
     // Checked before the budget and queue (the store decides again when it writes).
     session.state().step_for_message()?;
     if state.is_draining() {
-        return Err(ApiError::unavailable("server is shutting down"));
+        return Err(CommonError::unavailable("server is shutting down").into());
     }
     let content = body.content.trim();
     if content.is_empty() {
-        return Err(ApiError::bad_request(
-            "invalid_field",
-            "content: must not be empty",
-            "Type a message first.",
-        ));
+        return Err(MessageError::EmptyContent);
     }
     let max = state.settings.limits.max_message_chars;
     if content.chars().count() > max {
-        return Err(ApiError::bad_request(
-            "invalid_field",
-            format!("content: is longer than {max} characters"),
-            "Split the text into several messages.",
-        ));
+        return Err(MessageError::ContentTooLong { max });
     }
     check_budget(&state, &auth).await?;
     if state.generator.gateway().is_full() {
-        let wait = std::time::Duration::from_secs(state.settings.llm.queue.max_wait_seconds);
-        let mut error = ApiError::too_many("The planning agent is busy with many conversations right now.", wait);
-        error.code = "busy";
-        return Err(error);
+        return Err(MessageError::Busy {
+            retry_after: Duration::from_secs(state.settings.llm.queue.max_wait_seconds),
+        });
     }
     let posted = state
         .store
@@ -170,7 +273,7 @@ pub async fn post(
 }
 
 /// The client's `Idempotency-Key`: a resend with the same key returns the first answer.
-fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, MessageError> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
@@ -181,16 +284,12 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
         .filter(|k| !k.is_empty() && k.len() <= 128);
     match key {
         Some(key) => Ok(Some(key.to_owned())),
-        None => Err(ApiError::bad_request(
-            "invalid_header",
-            "Idempotency-Key: must be 1 to 128 visible characters",
-            "Send a unique id (e.g. a UUID) per message, and the same one when you resend it.",
-        )),
+        None => Err(MessageError::InvalidIdempotencyKey),
     }
 }
 
 /// Refuses a message when the user's plan budget for this calendar month (UTC) is used up.
-async fn check_budget(state: &AppState, auth: &AuthUser) -> ApiResult<()> {
+async fn check_budget(state: &AppState, auth: &AuthUser) -> Result<(), MessageError> {
     let now = Utc::now();
     let month_start = now
         .date_naive()
@@ -204,37 +303,36 @@ async fn check_budget(state: &AppState, auth: &AuthUser) -> ApiResult<()> {
         .expect("dates within range");
     let budget = state.settings.llm.budgets.for_plan(auth.user.plan);
     let used = state.store.usage_since(auth.id(), month_start).await?;
-    let used_cost = plansmith_domain::Money::from_micros(used.cost_micros);
-    let plan = auth.user.plan.as_str();
-    let resets = next_month.format("%Y-%m-%d");
-    let message = if used.tokens as u64 >= budget.monthly_tokens {
-        format!(
-            "You have used {} of the {} tokens your {plan} plan includes this month.",
-            used.tokens, budget.monthly_tokens
-        )
+    let used_cost = Money::from_micros(used.cost_micros);
+    let spent = if used.tokens as u64 >= budget.monthly_tokens {
+        BudgetSpent::Tokens {
+            used: used.tokens,
+            limit: budget.monthly_tokens,
+        }
     } else if used_cost >= budget.monthly_cost_usd {
-        format!(
-            "You have used {used_cost} of the {} your {plan} plan includes this month.",
-            budget.monthly_cost_usd
-        )
+        BudgetSpent::Cost {
+            used: used_cost,
+            limit: budget.monthly_cost_usd,
+        }
     } else {
         return Ok(());
     };
-    let wait = (next_month - now).to_std().unwrap_or_default();
-    let mut error = ApiError::too_many(message, wait);
-    error.code = "over_budget";
-    error.hint = format!("The budget resets on {resets} (UTC). Upgrade your plan to keep planning now.");
-    Err(error)
+    Err(MessageError::OverBudget {
+        plan: auth.user.plan,
+        spent,
+        resets: next_month.date_naive(),
+        retry_after: (next_month - now).to_std().unwrap_or_default(),
+    })
 }
 
 /// The conversation, oldest first.
-#[utoipa::path(get, path = "/api/v1/sessions/{id}/messages", tag = "messages", params(("id" = Uuid, Path)),
-    responses((status = 200, body = MessageList), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/messages", tag = "messages", operation_id = "list_messages",
+    params(("id" = Uuid, Path)), responses((status = 200, body = MessageList), MessageError))]
 pub async fn list(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<Json<MessageList>> {
+) -> Result<Json<MessageList>, MessageError> {
     let session = check_owner(&state, &auth, id).await?;
     let gateway = state.generator.gateway();
     let items = state
@@ -255,30 +353,24 @@ pub async fn list(
 
 /// Server-sent events of one reply: replays from `Last-Event-ID` (or `?after=N`), then
 /// follows live until `done` or `error`.
-#[utoipa::path(get, path = "/api/v1/sessions/{id}/replies/{reply_id}/stream", tag = "messages",
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/replies/{reply_id}/stream", tag = "messages", operation_id = "stream_reply",
     params(("id" = Uuid, Path), ("reply_id" = Uuid, Path), StreamQuery,
         ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event id")),
-    responses((status = 200, content_type = "text/event-stream", body = String), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, content_type = "text/event-stream", body = String), MessageError))]
 pub async fn stream(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiPath((id, reply_id)): ApiPath<(Uuid, Uuid)>,
     ApiQuery(q): ApiQuery<StreamQuery>,
     headers: HeaderMap,
-) -> ApiResult<Response> {
+) -> Result<Response, MessageError> {
     let session = check_owner(&state, &auth, id).await?;
     let after = match headers.get("last-event-id") {
         Some(value) => value
             .to_str()
             .ok()
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_header",
-                    "Last-Event-ID: must be an event id (a whole number)",
-                    "Send the id of the last event you received.",
-                )
-            })?,
+            .ok_or(MessageError::InvalidLastEventId)?,
         None => q.after.unwrap_or(0),
     };
     let reply = state
@@ -286,7 +378,7 @@ pub async fn stream(
         .get_message(session, MessageId(reply_id))
         .await?
         .filter(|m| m.role == MessageRole::Assistant)
-        .ok_or_else(|| ApiError::not_found("The reply"))?;
+        .ok_or_else(|| CommonError::not_found("The reply"))?;
     let events: BoxStream<'static, StreamEvent> = match state.stream_log.follow(reply_id, after).await? {
         Some(live) => live,
         None if reply.status.is_terminal() => {
@@ -298,10 +390,11 @@ pub async fn stream(
             futures::stream::iter(events).boxed()
         }
         None => {
-            return Err(ApiError::unavailable(format!(
+            return Err(CommonError::unavailable(format_args!(
                 "reply {reply_id} is {} but has no stream log",
                 reply.status.as_str()
-            )));
+            ))
+            .into());
         }
     };
     let sse = events
@@ -319,23 +412,23 @@ pub async fn stream(
 
 /// Generate a failed or interrupted reply again. Its stream continues with a `restart`
 /// event; the new text replaces the old.
-#[utoipa::path(post, path = "/api/v1/sessions/{id}/replies/{reply_id}/retry", tag = "messages",
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/replies/{reply_id}/retry", tag = "messages", operation_id = "retry_reply",
     params(("id" = Uuid, Path), ("reply_id" = Uuid, Path)),
-    responses((status = 202, body = ReplyRef), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 202, body = ReplyRef), MessageError))]
 pub async fn retry(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiPath((id, reply_id)): ApiPath<(Uuid, Uuid)>,
-) -> ApiResult<(StatusCode, Json<ReplyRef>)> {
+) -> Result<(StatusCode, Json<ReplyRef>), MessageError> {
     let session = owned(&state, &auth, id).await?;
     let reply = state
         .store
         .get_message(session.id, MessageId(reply_id))
         .await?
         .filter(|m| m.role == MessageRole::Assistant)
-        .ok_or_else(|| ApiError::not_found("The reply"))?;
+        .ok_or_else(|| CommonError::not_found("The reply"))?;
     if !ReplyTransition::Retry.allows(reply.status) {
-        return Err(ReplyRefusal(ReplyTransition::Retry).into());
+        return Err(CommonError::from(ReplyRefusal(ReplyTransition::Retry)).into());
     }
     session.state().step_for_message()?;
     let last_id = match state.stream_log.events(reply_id).await? {
@@ -355,4 +448,67 @@ pub async fn retry(
         .generator
         .spawn(session, reply.clone(), auth.user.plan != Plan::Free);
     Ok((StatusCode::ACCEPTED, Json(reply_ref(id, &reply))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::testing::{assert_listed, read};
+
+    fn over_budget() -> MessageError {
+        MessageError::OverBudget {
+            plan: Plan::Free,
+            spent: BudgetSpent::Cost {
+                used: Money::from_dollars(5),
+                limit: Money::from_dollars(5),
+            },
+            resets: NaiveDate::from_ymd_opt(2026, 2, 1).unwrap(),
+            retry_after: Duration::from_millis(90_500),
+        }
+    }
+
+    #[test]
+    fn every_variant_answers_a_listed_code() {
+        assert_listed(&[
+            MessageError::InvalidIdempotencyKey,
+            MessageError::InvalidLastEventId,
+            MessageError::EmptyContent,
+            MessageError::ContentTooLong { max: 10 },
+            over_budget(),
+            MessageError::Busy {
+                retry_after: Duration::from_secs(30),
+            },
+            MessageError::Common(CommonError::from(ReplyRefusal(ReplyTransition::Retry))),
+            MessageError::Common(CommonError::from(ReplyRefusal(ReplyTransition::Finish))),
+        ]);
+    }
+
+    #[tokio::test]
+    async fn busy_and_over_budget_are_429_with_retry_after() {
+        let busy = MessageError::Busy {
+            retry_after: Duration::from_secs(30),
+        };
+        let (status, retry_after, error) = read(busy.into_response()).await;
+        assert_eq!(
+            (status, retry_after.as_deref()),
+            (StatusCode::TOO_MANY_REQUESTS, Some("30"))
+        );
+        assert_eq!(error["code"], "busy");
+        assert_eq!(error["hint"], "Wait 30 seconds and try again.");
+
+        let (status, retry_after, error) = read(over_budget().into_response()).await;
+        assert_eq!(
+            (status, retry_after.as_deref()),
+            (StatusCode::TOO_MANY_REQUESTS, Some("90"))
+        );
+        assert_eq!(error["code"], "over_budget");
+        assert_eq!(
+            error["message"],
+            "You have used $5.00 of the $5.00 your free plan includes this month."
+        );
+        assert_eq!(
+            error["hint"],
+            "The budget resets on 2026-02-01 (UTC). Upgrade your plan to keep planning now."
+        );
+    }
 }

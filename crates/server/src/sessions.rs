@@ -1,7 +1,7 @@
 //! Planning sessions: create, list, read, complete steps, complete or abandon.
 
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, CommonError, ErrorCode, ErrorFamily, WithJsonBody, error_family};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 use axum::Json;
@@ -15,6 +15,94 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
+
+/// What the session routes can answer besides success.
+#[derive(Debug)]
+pub enum SessionError {
+    UnknownWorkflow {
+        given: String,
+        known: Vec<String>,
+    },
+    EmptyText {
+        field: &'static str,
+    },
+    TextTooLong {
+        field: &'static str,
+        max: usize,
+    },
+    InvalidLimit,
+    InvalidCursor,
+    /// The step's document still has empty sections (their titles).
+    StepIncomplete {
+        document: String,
+        empty_sections: Vec<String>,
+    },
+    Common(CommonError),
+}
+
+error_family!(SessionError, common);
+
+impl ErrorFamily for SessionError {
+    const CODES: &'static [ErrorCode] = &[
+        ErrorCode::InvalidField,
+        ErrorCode::InvalidQuery,
+        ErrorCode::Unauthorized,
+        ErrorCode::NotFound,
+        ErrorCode::SessionClosed,
+        ErrorCode::StepNotCurrent,
+        ErrorCode::StepsIncomplete,
+        ErrorCode::StepIncomplete,
+        ErrorCode::InternalError,
+        ErrorCode::Unavailable,
+    ];
+
+    fn to_api_error(&self) -> ApiError {
+        match self {
+            Self::UnknownWorkflow { given, known } => ApiError::invalid(
+                ErrorCode::InvalidField,
+                "workflow_id",
+                format_args!("there is no workflow '{given}'"),
+                format!("Use one of: {}.", known.join(", ")),
+            ),
+            Self::EmptyText { field } => ApiError::invalid(
+                ErrorCode::InvalidField,
+                field,
+                "must not be empty",
+                format!("Give the session a {field}."),
+            ),
+            Self::TextTooLong { field, max } => ApiError::invalid(
+                ErrorCode::InvalidField,
+                field,
+                format_args!("is longer than {max} characters"),
+                format!("Shorten the {field}."),
+            ),
+            Self::InvalidLimit => ApiError::invalid(
+                ErrorCode::InvalidQuery,
+                "limit",
+                "must be between 1 and 100",
+                "Use a limit from 1 to 100.",
+            ),
+            Self::InvalidCursor => ApiError::invalid(
+                ErrorCode::InvalidQuery,
+                "cursor",
+                "is not a cursor this API returned",
+                "Use next_cursor from the previous page, or leave it out.",
+            ),
+            Self::StepIncomplete {
+                document,
+                empty_sections,
+            } => ApiError::new(
+                ErrorCode::StepIncomplete,
+                format!(
+                    "The {document} still has empty sections: {}.",
+                    empty_sections.join(", ")
+                ),
+                "Answer the agent's questions, say \"draft the rest\", or write the sections yourself, then complete the step.",
+            ),
+            Self::Common(e) => e.to_api_error(),
+        }
+    }
+}
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateSession {
@@ -61,6 +149,7 @@ pub struct SessionList {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -113,57 +202,50 @@ pub fn view(state: &AppState, s: &PlanningSession) -> SessionView {
 }
 
 /// The caller's session, or 404 — also when it belongs to someone else.
-pub async fn owned(state: &AppState, auth: &AuthUser, id: Uuid) -> ApiResult<PlanningSession> {
+pub async fn owned(state: &AppState, auth: &AuthUser, id: Uuid) -> Result<PlanningSession, CommonError> {
     state
         .store
         .get_session(auth.id(), SessionId(id))
         .await?
-        .ok_or_else(|| ApiError::not_found("The planning session"))
+        .ok_or_else(|| CommonError::not_found("The planning session"))
 }
 
-pub fn workflow_of(state: &AppState, session: &PlanningSession) -> ApiResult<Arc<Workflow>> {
+pub fn workflow_of(state: &AppState, session: &PlanningSession) -> Result<Arc<Workflow>, CommonError> {
     state.workflows.get(&session.workflow_id).cloned().ok_or_else(|| {
-        ApiError::internal(format!(
+        CommonError::internal(format!(
             "session {} uses unknown workflow {}",
             session.id, session.workflow_id
         ))
     })
 }
 
-fn check_text(field: &str, value: &str, max: usize) -> ApiResult<String> {
+fn check_text(field: &'static str, value: &str, max: usize) -> Result<String, SessionError> {
     let value = value.trim();
     if value.is_empty() {
-        return Err(ApiError::bad_request(
-            "invalid_field",
-            format!("{field}: must not be empty"),
-            format!("Give the session a {field}."),
-        ));
+        return Err(SessionError::EmptyText { field });
     }
     if value.chars().count() > max {
-        return Err(ApiError::bad_request(
-            "invalid_field",
-            format!("{field}: is longer than {max} characters"),
-            format!("Shorten the {field}."),
-        ));
+        return Err(SessionError::TextTooLong { field, max });
     }
     Ok(value.to_owned())
 }
 
 /// Start a planning session; the agent opens the first step.
-#[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions", request_body = CreateSession,
-    responses((status = 201, body = SessionView), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions", operation_id = "create_session", request_body = CreateSession,
+    responses((status = 201, body = SessionView), WithJsonBody<SessionError>))]
 pub async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiJson(body): ApiJson<CreateSession>,
-) -> ApiResult<(StatusCode, Json<SessionView>)> {
-    let workflow = state.workflows.get(&body.workflow_id).cloned().ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_field",
-            format!("workflow_id: there is no workflow '{}'", body.workflow_id),
-            format!("Use one of: {}.", state.workflows.ids().join(", ")),
-        )
-    })?;
+) -> Result<(StatusCode, Json<SessionView>), SessionError> {
+    let workflow = state
+        .workflows
+        .get(&body.workflow_id)
+        .cloned()
+        .ok_or_else(|| SessionError::UnknownWorkflow {
+            given: body.workflow_id.clone(),
+            known: state.workflows.ids().iter().map(ToString::to_string).collect(),
+        })?;
     let limits = &state.settings.limits;
     let title = check_text("title", &body.title, limits.max_title_chars)?;
     let idea = check_text("idea", &body.idea, limits.max_idea_chars)?;
@@ -191,30 +273,20 @@ pub async fn create(
 }
 
 /// The caller's sessions, newest first.
-#[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", params(ListQuery),
-    responses((status = 200, body = SessionList), (status = 401, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", operation_id = "list_sessions", params(ListQuery),
+    responses((status = 200, body = SessionList), SessionError))]
 pub async fn list(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> ApiResult<Json<SessionList>> {
+) -> Result<Json<SessionList>, SessionError> {
     let limit = q.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "limit: must be between 1 and 100",
-            "Use a limit from 1 to 100.",
-        ));
+        return Err(SessionError::InvalidLimit);
     }
     let before = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,
-        Some(c) => Some(SessionId(Uuid::parse_str(c).map_err(|_| {
-            ApiError::bad_request(
-                "invalid_query",
-                "cursor: is not a cursor this API returned",
-                "Use next_cursor from the previous page, or leave it out.",
-            )
-        })?)),
+        Some(c) => Some(SessionId(Uuid::parse_str(c).map_err(|_| SessionError::InvalidCursor)?)),
     };
     let sessions = state.store.list_sessions(auth.id(), before, limit + 1).await?;
     let more = sessions.len() > limit as usize;
@@ -224,31 +296,31 @@ pub async fn list(
 }
 
 /// One session with its current step and progress.
-#[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "sessions", params(("id" = Uuid, Path)),
-    responses((status = 200, body = SessionView), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "sessions", operation_id = "get_session", params(("id" = Uuid, Path)),
+    responses((status = 200, body = SessionView), SessionError))]
 pub async fn get(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<Json<SessionView>> {
+) -> Result<Json<SessionView>, SessionError> {
     let session = owned(&state, &auth, id).await?;
     Ok(Json(view(&state, &session)))
 }
 
 /// Complete the current step once every section of its document has content.
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/steps/{step_id}/complete", tag = "sessions",
-    params(("id" = Uuid, Path), ("step_id" = String, Path)),
-    responses((status = 200, body = SessionView), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+    operation_id = "complete_step", params(("id" = Uuid, Path), ("step_id" = String, Path)),
+    responses((status = 200, body = SessionView), SessionError))]
 pub async fn complete_step(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiPath((id, step_id)): ApiPath<(Uuid, String)>,
-) -> ApiResult<Json<SessionView>> {
+) -> Result<Json<SessionView>, SessionError> {
     let session = owned(&state, &auth, id).await?;
     let workflow = workflow_of(&state, &session)?;
     let index = workflow
         .step_index(&step_id)
-        .ok_or_else(|| ApiError::not_found(&format!("Step '{step_id}'")))?;
+        .ok_or_else(|| CommonError::not_found(format!("Step '{step_id}'")))?;
     let step = &workflow.steps[index];
     // Checked here too (the store decides again when it writes): the document check below is
     // only worth doing for the current step.
@@ -257,28 +329,23 @@ pub async fn complete_step(
     let doc = documents
         .iter()
         .find(|d| d.step_id == step.id)
-        .ok_or_else(|| ApiError::internal("step without document"))?;
+        .ok_or_else(|| CommonError::internal("step without document"))?;
     let snapshot = state
         .store
         .get_document(session.id, doc.id, None)
         .await?
-        .ok_or_else(|| ApiError::internal("document vanished"))?;
-    let empty: Vec<&str> = step
+        .ok_or_else(|| CommonError::internal("document vanished"))?;
+    let empty_sections: Vec<String> = step
         .sections
         .iter()
         .filter(|s| snapshot.content.section(&s.id).trim().is_empty())
-        .map(|s| s.title.as_str())
+        .map(|s| s.title.clone())
         .collect();
-    if !empty.is_empty() {
-        return Err(ApiError::conflict(
-            "step_incomplete",
-            format!(
-                "The {} still has empty sections: {}.",
-                step.document_title,
-                empty.join(", ")
-            ),
-            "Answer the agent's questions, say \"draft the rest\", or write the sections yourself, then complete the step.",
-        ));
+    if !empty_sections.is_empty() {
+        return Err(SessionError::StepIncomplete {
+            document: step.document_title.clone(),
+            empty_sections,
+        });
     }
     let advance = match workflow.steps.get(index + 1) {
         Some(next) => StepAdvance::Next {
@@ -293,26 +360,26 @@ pub async fn complete_step(
 
 /// Finish the session. Every step must be complete; completing an already completed session
 /// changes nothing.
-#[utoipa::path(post, path = "/api/v1/sessions/{id}/complete", tag = "sessions", params(("id" = Uuid, Path)),
-    responses((status = 200, body = SessionView), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/complete", tag = "sessions", operation_id = "complete_session",
+    params(("id" = Uuid, Path)), responses((status = 200, body = SessionView), SessionError))]
 pub async fn complete(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<Json<SessionView>> {
+) -> Result<Json<SessionView>, SessionError> {
     let session = owned(&state, &auth, id).await?;
     let session = state.store.close_session(session.id, SessionClose::Complete).await?;
     Ok(Json(view(&state, &session)))
 }
 
 /// Abandon the session; its documents stay readable.
-#[utoipa::path(post, path = "/api/v1/sessions/{id}/abandon", tag = "sessions", params(("id" = Uuid, Path)),
-    responses((status = 200, body = SessionView), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/abandon", tag = "sessions", operation_id = "abandon_session",
+    params(("id" = Uuid, Path)), responses((status = 200, body = SessionView), SessionError))]
 pub async fn abandon(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<Json<SessionView>> {
+) -> Result<Json<SessionView>, SessionError> {
     let session = owned(&state, &auth, id).await?;
     let session = state.store.close_session(session.id, SessionClose::Abandon).await?;
     Ok(Json(view(&state, &session)))
@@ -320,16 +387,62 @@ pub async fn abandon(
 
 /// Checks that the session exists and belongs to the caller, through the session cache
 /// (ownership never changes, so it is safe to cache).
-pub async fn check_owner(state: &AppState, auth: &AuthUser, id: Uuid) -> ApiResult<SessionId> {
+pub async fn check_owner(state: &AppState, auth: &AuthUser, id: Uuid) -> Result<SessionId, CommonError> {
     let key = format!("session-owner:{id}");
     if let Some(owner) = state.cache.get(&key).await? {
         return if owner == auth.id().to_string() {
             Ok(SessionId(id))
         } else {
-            Err(ApiError::not_found("The planning session"))
+            Err(CommonError::not_found("The planning session"))
         };
     }
     let session = owned(state, auth, id).await?;
     state.cache.put(&key, session.user_id.to_string()).await?;
     Ok(session.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::testing::assert_listed;
+    use plansmith_store::SessionRefusal;
+
+    #[test]
+    fn every_variant_answers_a_listed_code() {
+        assert_listed(&[
+            SessionError::UnknownWorkflow {
+                given: "x".into(),
+                known: vec!["product-plan".into()],
+            },
+            SessionError::EmptyText { field: "title" },
+            SessionError::TextTooLong { field: "idea", max: 10 },
+            SessionError::InvalidLimit,
+            SessionError::InvalidCursor,
+            SessionError::StepIncomplete {
+                document: "PRD".into(),
+                empty_sections: vec!["Goals".into()],
+            },
+            SessionRefusal::StepsRemain { current: "prd".into() }.into(),
+            SessionRefusal::StepNotCurrent {
+                step: "prd".into(),
+                current: None,
+            }
+            .into(),
+        ]);
+    }
+
+    #[test]
+    fn an_incomplete_step_names_its_empty_sections() {
+        let error = SessionError::StepIncomplete {
+            document: "Product brief".into(),
+            empty_sections: vec!["Goals".into(), "Risks".into()],
+        }
+        .to_api_error();
+        assert_eq!(error.code(), ErrorCode::StepIncomplete);
+        assert_eq!(error.status(), StatusCode::CONFLICT);
+        assert_eq!(
+            error.message(),
+            "The Product brief still has empty sections: Goals, Risks."
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! Prometheus metrics at `/metrics`: HTTP requests by route and status, replies, and the web
 //! app's field measurements (Web Vitals) reported to `POST /api/v1/rum`.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode, ErrorFamily, error_family};
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{MatchedPath, Request, State};
@@ -41,7 +41,7 @@ pub fn install() -> Option<&'static PrometheusHandle> {
 }
 
 /// Prometheus text exposition of every metric.
-#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, content_type = "text/plain", body = String)))]
+#[utoipa::path(get, path = "/metrics", tag = "health", operation_id = "metrics", responses((status = 200, content_type = "text/plain", body = String)))]
 pub async fn render(State(state): State<AppState>) -> Response {
     metrics::gauge!("plansmith_replies_in_flight").set(state.generator.in_flight() as f64);
     for target in state.generator.gateway().snapshot() {
@@ -114,12 +114,60 @@ pub struct RumMetric {
     pub id: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// One measurement, or an array of up to 50.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
-enum RumBody {
+pub enum RumReport {
     One(RumMetric),
     Many(Vec<RumMetric>),
 }
+
+/// Why measurements were refused.
+#[derive(Debug)]
+pub enum RumError {
+    /// Not one measurement or an array of them; the parser's complaint.
+    Unreadable(String),
+    TooMany {
+        max: usize,
+    },
+    UnknownVital(String),
+    ValueOutOfRange,
+}
+
+error_family!(RumError);
+
+impl ErrorFamily for RumError {
+    const CODES: &'static [ErrorCode] = &[ErrorCode::InvalidBody, ErrorCode::InvalidField];
+
+    fn to_api_error(&self) -> ApiError {
+        match self {
+            Self::Unreadable(detail) => ApiError::new(
+                ErrorCode::InvalidBody,
+                format!("The measurement is not valid: {detail}"),
+                "Send {\"page\", \"name\", \"value\"} or an array of them.",
+            ),
+            Self::TooMany { max } => ApiError::new(
+                ErrorCode::InvalidBody,
+                format!("At most {max} measurements per request."),
+                "Send them in smaller batches.",
+            ),
+            Self::UnknownVital(name) => ApiError::invalid(
+                ErrorCode::InvalidField,
+                "name",
+                format_args!("'{name}' is not one of {}", VITALS.join(", ")),
+                "Report Web Vitals by their short names.",
+            ),
+            Self::ValueOutOfRange => ApiError::invalid(
+                ErrorCode::InvalidField,
+                "value",
+                "must be between 0 and 600000",
+                "Report milliseconds.",
+            ),
+        }
+    }
+}
+
+const MAX_MEASUREMENTS: usize = 50;
 
 const VITALS: [&str; 5] = ["LCP", "INP", "CLS", "TTFB", "FCP"];
 const MAX_PAGE_LABELS: usize = 50;
@@ -146,43 +194,41 @@ fn page_label(page: &str) -> String {
 
 /// Field measurements of the web app (Web Vitals), kept as histograms by page. Accepts one
 /// object or an array; any content type (so `navigator.sendBeacon` works).
-#[utoipa::path(post, path = "/api/v1/rum", tag = "health", request_body = RumMetric,
-    responses((status = 202), (status = 400, body = crate::error::ErrorBody)))]
-pub async fn rum(body: Bytes) -> Result<StatusCode, ApiError> {
-    let parsed: RumBody = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_body",
-            format!("The measurement is not valid: {e}"),
-            "Send {\"page\", \"name\", \"value\"} or an array of them.",
-        )
-    })?;
+#[utoipa::path(post, path = "/api/v1/rum", tag = "health", operation_id = "record_rum", request_body = RumReport,
+    responses((status = 202), RumError))]
+pub async fn rum(body: Bytes) -> Result<StatusCode, RumError> {
+    let parsed: RumReport = serde_json::from_slice(&body).map_err(|e| RumError::Unreadable(e.to_string()))?;
     let metrics = match parsed {
-        RumBody::One(m) => vec![m],
-        RumBody::Many(m) => m,
+        RumReport::One(m) => vec![m],
+        RumReport::Many(m) => m,
     };
-    if metrics.len() > 50 {
-        return Err(ApiError::bad_request(
-            "invalid_body",
-            "At most 50 measurements per request.",
-            "Send them in smaller batches.",
-        ));
+    if metrics.len() > MAX_MEASUREMENTS {
+        return Err(RumError::TooMany { max: MAX_MEASUREMENTS });
     }
     for m in metrics {
         let Some(name) = VITALS.iter().find(|v| v.eq_ignore_ascii_case(&m.name)) else {
-            return Err(ApiError::bad_request(
-                "invalid_field",
-                format!("name: '{}' is not one of {}", m.name, VITALS.join(", ")),
-                "Report Web Vitals by their short names.",
-            ));
+            return Err(RumError::UnknownVital(m.name));
         };
         if !m.value.is_finite() || m.value < 0.0 || m.value > 600_000.0 {
-            return Err(ApiError::bad_request(
-                "invalid_field",
-                "value: must be between 0 and 600000",
-                "Report milliseconds.",
-            ));
+            return Err(RumError::ValueOutOfRange);
         }
         metrics::histogram!("plansmith_web_vitals", "page" => page_label(&m.page), "name" => *name).record(m.value);
     }
     Ok(StatusCode::ACCEPTED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::testing::assert_listed;
+
+    #[test]
+    fn every_variant_answers_a_listed_code() {
+        assert_listed(&[
+            RumError::Unreadable("EOF".into()),
+            RumError::TooMany { max: 50 },
+            RumError::UnknownVital("XYZ".into()),
+            RumError::ValueOutOfRange,
+        ]);
+    }
 }

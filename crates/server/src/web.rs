@@ -3,7 +3,7 @@
 //! precompressed `.br`/`.gz` variants when the build produced them. Nothing user-specific is
 //! ever in these responses, so a CDN may cache them.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode, ErrorFamily, error_family};
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -19,6 +19,60 @@ use std::path::{Component, Path};
 #[allow_missing = true]
 struct WebFiles;
 
+/// Requests no route answers.
+#[derive(Debug)]
+pub enum RoutingError {
+    RouteNotFound { method: Method, path: String },
+    MethodNotAllowed { method: Method, path: String },
+    WebAppNotBuilt,
+}
+
+error_family!(RoutingError);
+
+impl ErrorFamily for RoutingError {
+    const CODES: &'static [ErrorCode] = &[
+        ErrorCode::RouteNotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::WebAppNotBuilt,
+    ];
+
+    fn to_api_error(&self) -> ApiError {
+        match self {
+            Self::RouteNotFound { method, path } => ApiError::new(
+                ErrorCode::RouteNotFound,
+                format!("There is no {method} {path}."),
+                "Check the address; the API is described at /api/openapi.json.",
+            ),
+            Self::MethodNotAllowed { method, path } => ApiError::new(
+                ErrorCode::MethodNotAllowed,
+                format!("{method} is not allowed on {path}."),
+                "See /api/openapi.json for the methods of each path.",
+            ),
+            Self::WebAppNotBuilt => ApiError::new(
+                ErrorCode::WebAppNotBuilt,
+                "The web app is not part of this build.",
+                "Build it with ./scripts/run (or `npm ci && npm run build` in web/) and rebuild the binary; the API works without it.",
+            ),
+        }
+    }
+}
+
+impl RoutingError {
+    pub fn route_not_found(request: &Request) -> Self {
+        Self::RouteNotFound {
+            method: request.method().clone(),
+            path: request.uri().path().to_owned(),
+        }
+    }
+
+    pub fn method_not_allowed(request: &Request) -> Self {
+        Self::MethodNotAllowed {
+            method: request.method().clone(),
+            path: request.uri().path().to_owned(),
+        }
+    }
+}
+
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const REVALIDATE: &str = "no-cache";
 
@@ -29,7 +83,7 @@ pub async fn serve(State(state): State<AppState>, request: Request) -> Response 
     };
     let path = request.uri().path().to_owned();
     if path.starts_with("/api/") || path == "/api" || !matches!(*request.method(), Method::GET | Method::HEAD) {
-        return route_not_found(&request);
+        return RoutingError::route_not_found(&request).into_response();
     }
     let headers = request.headers();
     let file = path.trim_start_matches('/');
@@ -53,25 +107,9 @@ pub async fn serve(State(state): State<AppState>, request: Request) -> Response 
         return response;
     }
     if wants_html {
-        return ApiError::new(
-            StatusCode::NOT_FOUND,
-            "web_app_not_built",
-            "The web app is not part of this build.",
-            "Build it with ./scripts/run (or `npm ci && npm run build` in web/) and rebuild the binary; the API works without it.",
-        )
-        .into_response();
+        return RoutingError::WebAppNotBuilt.into_response();
     }
-    route_not_found(&request)
-}
-
-fn route_not_found(request: &Request) -> Response {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "route_not_found",
-        format!("There is no {} {}.", request.method(), request.uri().path()),
-        "Check the address; the API is described at /api/openapi.json.",
-    )
-    .into_response()
+    RoutingError::route_not_found(&request).into_response()
 }
 
 fn plain_not_found() -> Response {
@@ -170,5 +208,26 @@ fn mime_type(name: &str) -> &'static str {
         "txt" => "text/plain; charset=utf-8",
         "map" => "application/json",
         _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::testing::assert_listed;
+
+    #[test]
+    fn every_variant_answers_a_listed_code() {
+        assert_listed(&[
+            RoutingError::RouteNotFound {
+                method: Method::GET,
+                path: "/api/v1/nothing".into(),
+            },
+            RoutingError::MethodNotAllowed {
+                method: Method::DELETE,
+                path: "/api/v1/workflows".into(),
+            },
+            RoutingError::WebAppNotBuilt,
+        ]);
     }
 }

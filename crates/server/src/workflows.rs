@@ -53,7 +53,7 @@ pub struct SectionView {
 }
 
 /// The workflows a planning session can follow.
-#[utoipa::path(get, path = "/api/v1/workflows", tag = "workflows", responses((status = 200, body = WorkflowList)))]
+#[utoipa::path(get, path = "/api/v1/workflows", tag = "workflows", operation_id = "list_workflows", responses((status = 200, body = WorkflowList)))]
 pub async fn list(State(state): State<AppState>) -> Json<WorkflowList> {
     let items = state
         .workflows

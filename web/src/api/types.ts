@@ -1,8 +1,7 @@
 // Shapes of the Plansmith HTTP API, taken from the types generated from its OpenAPI document
 // (schema.gen.ts; `npm run api:types` regenerates it, `npm run api:check` proves it current).
 // Write no API shape by hand that the document describes; where the document falls short, fix
-// the document. Nothing here is hand-written today (one gap: `POST /api/v1/rum` also takes an
-// array of measurements, which the document does not say; see lib/vitals.ts).
+// the document. Nothing here is hand-written today.
 
 import type { components } from './schema.gen';
 
@@ -40,4 +39,5 @@ export type RevisionList = Schemas['RevisionList'];
 export type RevisionResponse = Schemas['RevisionResponse'];
 
 export type RumMetric = Schemas['RumMetric'];
+export type RumReport = Schemas['RumReport'];
 export type ApiErrorBody = Schemas['ErrorBody'];

@@ -3,7 +3,7 @@
 
 import { onCLS, onFCP, onINP, onLCP, onTTFB, type Metric } from 'web-vitals';
 import { paths } from '../api/paths';
-import type { RumMetric } from '../api/types';
+import type { RumMetric, RumReport } from '../api/types';
 import { routePattern } from './router';
 
 export class RumBatch {
@@ -16,8 +16,8 @@ export class RumBatch {
 
   flush(): void {
     if (this.queue.length === 0) return;
-    // The server takes one measurement or an array of them (the document describes only one).
-    const body = JSON.stringify(this.queue);
+    const report: RumReport = this.queue;
+    const body = JSON.stringify(report);
     this.queue = [];
     this.send(body);
   }

@@ -100,11 +100,7 @@ async fn run(label: &str, store: Arc<dyn Store>, sample: Sample) {
             tokio::spawn(async move {
                 for i in 0..total / 16 {
                     store
-                        .post_message(
-                            sessions[(w * 97 + i) % sessions.len()],
-                            "benchmark message",
-                            None,
-                        )
+                        .post_message(sessions[(w * 97 + i) % sessions.len()], "benchmark message", None)
                         .await
                         .unwrap();
                 }

@@ -234,7 +234,10 @@ async fn hot_queries_use_indexes_on_a_big_database() {
         "revisions of a document",
         &plan_of(&pool, &sql, |q| q.bind(document)).await,
     );
-    let sql = single("one revision", statements_of(store.get_document(s, d, Some(Revision(2)))).await);
+    let sql = single(
+        "one revision",
+        statements_of(store.get_document(s, d, Some(Revision(2)))).await,
+    );
     assert_indexed(
         "one revision",
         &plan_of(&pool, &sql, |q| q.bind(Some(2_i64)).bind(document).bind(session)).await,

@@ -1,4 +1,12 @@
 use crate::helpers::spawn_app;
+use plansmith_server::admin::AdminError;
+use plansmith_server::auth::AuthError;
+use plansmith_server::documents::DocumentError;
+use plansmith_server::error::{ErrorCode, ErrorFamily, JSON_BODY_CODES};
+use plansmith_server::health::HealthError;
+use plansmith_server::messages::MessageError;
+use plansmith_server::sessions::SessionError;
+use plansmith_server::telemetry::RumError;
 
 #[tokio::test]
 async fn openapi_document_covers_every_route() {
@@ -57,4 +65,138 @@ async fn openapi_document_covers_every_route() {
         "every documented operation is expected here"
     );
     insta::assert_json_snapshot!("openapi", doc);
+}
+
+async fn served_document() -> serde_json::Value {
+    let app = spawn_app().await;
+    app.client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The error codes a route documents (its responses' `x-error-codes`), sorted.
+fn documented_codes(doc: &serde_json::Value, method: &str, path: &str) -> Vec<String> {
+    let responses = doc["paths"][path][method]["responses"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{method} {path} has no responses"));
+    let mut codes: Vec<String> = responses
+        .values()
+        .filter_map(|r| r["x-error-codes"].as_array())
+        .flatten()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    codes.sort();
+    codes
+}
+
+fn family_codes(codes: &[ErrorCode]) -> Vec<String> {
+    let mut codes: Vec<String> = codes.iter().map(|c| c.as_str().to_owned()).collect();
+    codes.sort();
+    codes
+}
+
+#[tokio::test]
+async fn each_route_documents_the_codes_of_its_error_family() {
+    let doc = served_document().await;
+    let with_body = |codes: &[ErrorCode]| [codes, JSON_BODY_CODES].concat();
+    let routes = [
+        ("post", "/api/v1/auth/login", with_body(AuthError::CODES)),
+        ("get", "/api/v1/me", AuthError::CODES.to_vec()),
+        ("get", "/api/v1/sessions/{id}", SessionError::CODES.to_vec()),
+        (
+            "post",
+            "/api/v1/sessions/{id}/steps/{step_id}/complete",
+            SessionError::CODES.to_vec(),
+        ),
+        ("post", "/api/v1/sessions/{id}/messages", with_body(MessageError::CODES)),
+        (
+            "get",
+            "/api/v1/sessions/{id}/replies/{reply_id}/stream",
+            MessageError::CODES.to_vec(),
+        ),
+        (
+            "put",
+            "/api/v1/sessions/{id}/documents/{doc_id}/sections/{section_id}",
+            with_body(DocumentError::CODES),
+        ),
+        ("get", "/api/v1/admin/llm/usage", AdminError::CODES.to_vec()),
+        ("get", "/readyz", HealthError::CODES.to_vec()),
+        ("post", "/api/v1/rum", RumError::CODES.to_vec()),
+    ];
+    for (method, path, codes) in routes {
+        assert_eq!(
+            documented_codes(&doc, method, path),
+            family_codes(&codes),
+            "{method} {path}"
+        );
+    }
+    assert!(documented_codes(&doc, "get", "/api/v1/workflows").is_empty());
+}
+
+#[tokio::test]
+async fn error_responses_list_their_codes_by_status() {
+    let doc = served_document().await;
+    let responses = &doc["paths"]["/api/v1/sessions/{id}/steps/{step_id}/complete"]["post"]["responses"];
+    assert_eq!(
+        responses["409"]["description"],
+        "Conflict: `session_closed`, `step_not_current`, `steps_incomplete`, `step_incomplete`"
+    );
+    assert_eq!(
+        responses["404"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ErrorBody"
+    );
+    let post = &doc["paths"]["/api/v1/sessions/{id}/messages"]["post"]["responses"];
+    assert_eq!(post["429"]["x-error-codes"], serde_json::json!(["busy", "over_budget"]));
+    for status in ["429", "503"] {
+        assert_eq!(
+            post[status]["headers"]["Retry-After"]["schema"]["type"], "integer",
+            "{status} tells when to retry"
+        );
+    }
+    assert!(post["409"]["headers"].get("Retry-After").is_none());
+}
+
+#[tokio::test]
+async fn query_parameters_are_declared_in_the_query() {
+    let doc = served_document().await;
+    let parameter = |method: &str, path: &str, name: &str| {
+        doc["paths"][path][method]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{method} {path} has no parameter {name}"))
+            .clone()
+    };
+    for (method, path, name) in [
+        ("get", "/api/v1/sessions", "cursor"),
+        ("get", "/api/v1/sessions", "limit"),
+        ("get", "/api/v1/sessions/{id}/replies/{reply_id}/stream", "after"),
+        ("get", "/api/v1/sessions/{id}/documents/{doc_id}", "revision"),
+        ("get", "/api/v1/sessions/{id}/documents/{doc_id}/export.md", "revision"),
+        ("get", "/api/v1/admin/llm/usage", "group_by"),
+        ("get", "/api/v1/admin/llm/usage", "from"),
+        ("get", "/api/v1/admin/llm/usage", "to"),
+    ] {
+        let p = parameter(method, path, name);
+        assert_eq!(p["in"], "query", "{method} {path} {name}");
+        assert_eq!(p["required"], false, "{method} {path} {name}");
+    }
+    assert_eq!(parameter("get", "/api/v1/sessions/{id}", "id")["in"], "path");
+}
+
+#[tokio::test]
+async fn rum_takes_one_measurement_or_an_array() {
+    let doc = served_document().await;
+    let body = &doc["paths"]["/api/v1/rum"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(body["$ref"], "#/components/schemas/RumReport");
+    let one_of = &doc["components"]["schemas"]["RumReport"]["oneOf"];
+    assert_eq!(one_of[0]["$ref"], "#/components/schemas/RumMetric");
+    assert_eq!(one_of[1]["type"], "array");
+    assert_eq!(one_of[1]["items"]["$ref"], "#/components/schemas/RumMetric");
 }
