@@ -2,7 +2,9 @@
 // (schema.gen.ts; `npm run api:types` regenerates it, `npm run api:check` proves it current).
 // Write no API shape by hand that the document describes; where the document falls short, fix
 // the document. Nothing here is hand-written today (one gap: `POST /api/v1/rum` also takes an
-// array of measurements, which the document does not say; see lib/vitals.ts).
+// array of measurements, which the document does not say; see lib/vitals.ts). The events of a
+// reply's stream are not in the document either (to it the stream is text): api/events.ts
+// mirrors them from the domain crate by hand.
 
 import type { components } from './schema.gen';
 
