@@ -100,11 +100,7 @@ async fn run(label: &str, store: Arc<dyn Store>, sample: Sample) {
             tokio::spawn(async move {
                 for i in 0..total / 16 {
                     store
-                        .post_message(
-                            sessions[(w * 97 + i) % sessions.len()],
-                            "benchmark message",
-                            None,
-                        )
+                        .post_message(sessions[(w * 97 + i) % sessions.len()], "benchmark message", None)
                         .await
                         .unwrap();
                 }
@@ -358,7 +354,7 @@ mod gateway {
                 while let Some(event) = events.next().await {
                     match event {
                         GatewayEvent::Text(text) => {
-                            log.append(reply, "token", serde_json::json!({ "text": text }))
+                            log.append(reply, plansmith_domain::ReplyEvent::Token { text })
                                 .await
                                 .unwrap();
                             first_append.get_or_insert_with(Instant::now);
