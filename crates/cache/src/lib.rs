@@ -1,7 +1,8 @@
 //! Shared short-lived state behind small interfaces: the reply stream log, the session cache
 //! and rate-limit counters. This crate has the in-process implementations, which serve the
 //! embedded mode; the scaled-out mode will add Redis implementations of the same traits (not
-//! built yet). It knows nothing of HTTP, SQL or planning.
+//! built yet). The log holds the domain's `ReplyEvent`s, numbered; this crate knows nothing of
+//! HTTP, SQL or planning.
 
 mod limiter;
 mod session_cache;

@@ -3,6 +3,7 @@
 use crate::Result;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
+use plansmith_domain::ReplyEvent;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -10,18 +11,18 @@ use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-/// One event of a reply's stream. `event` is the SSE event name (`token`, `section`,
-/// `restart`, `done`, `error`); `done` and `error` end a generation.
+/// One numbered event of a reply's stream. Its JSON, as held and saved with finished replies,
+/// is `{"id": 1, "event": "token", "data": {…}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StreamEvent {
     pub id: u64,
-    pub event: String,
-    pub data: serde_json::Value,
+    #[serde(flatten)]
+    pub event: ReplyEvent,
 }
 
 impl StreamEvent {
     pub fn is_terminal(&self) -> bool {
-        self.event == "done" || self.event == "error"
+        self.event.is_terminal()
     }
 }
 
@@ -32,7 +33,7 @@ pub trait StreamLog: Send + Sync + 'static {
     /// Starts (or restarts, for a retry) the log of a reply; ids continue after `last_id`.
     async fn open(&self, reply: Uuid, last_id: u64) -> Result<()>;
     /// Appends an event and returns its id. A terminal event closes the log.
-    async fn append(&self, reply: Uuid, event: &str, data: serde_json::Value) -> Result<u64>;
+    async fn append(&self, reply: Uuid, event: ReplyEvent) -> Result<u64>;
     /// All events of a known log, in order; `None` when the log is not (or no longer) held.
     async fn events(&self, reply: Uuid) -> Result<Option<Vec<StreamEvent>>>;
     /// Events after `after`, then live ones, ending with the event that closes the log.
@@ -98,7 +99,7 @@ impl StreamLog for InProcessStreamLog {
         Ok(())
     }
 
-    async fn append(&self, reply: Uuid, event: &str, data: serde_json::Value) -> Result<u64> {
+    async fn append(&self, reply: Uuid, event: ReplyEvent) -> Result<u64> {
         let entry = match self.entry(reply) {
             Some(entry) => entry,
             None => {
@@ -110,11 +111,7 @@ impl StreamLog for InProcessStreamLog {
             let mut log = entry.log.lock().expect("log lock");
             let id = log.next_id.max(1);
             log.next_id = id + 1;
-            let event = StreamEvent {
-                id,
-                event: event.to_owned(),
-                data,
-            };
+            let event = StreamEvent { id, event };
             if event.is_terminal() {
                 log.closed_at = Some(id);
             }
@@ -215,26 +212,37 @@ impl Follower {
 mod tests {
     use super::*;
     use futures::StreamExt;
-    use serde_json::json;
+    use plansmith_domain::{MessageId, MessageStatus, RestartReason};
+
+    fn token(text: &str) -> ReplyEvent {
+        ReplyEvent::Token { text: text.into() }
+    }
+
+    fn done() -> ReplyEvent {
+        ReplyEvent::Done {
+            reply_id: MessageId::new(),
+            status: MessageStatus::Complete,
+        }
+    }
 
     #[tokio::test]
     async fn follow_replays_then_goes_live_and_ends_at_done() {
         let log = InProcessStreamLog::new();
         let reply = Uuid::now_v7();
         log.open(reply, 0).await.unwrap();
-        log.append(reply, "token", json!({"text": "a"})).await.unwrap();
-        log.append(reply, "token", json!({"text": "b"})).await.unwrap();
+        log.append(reply, token("a")).await.unwrap();
+        log.append(reply, token("b")).await.unwrap();
         let follower = log.follow(reply, 1).await.unwrap().unwrap();
         let writer = log.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(20)).await;
-            writer.append(reply, "token", json!({"text": "c"})).await.unwrap();
-            writer.append(reply, "done", json!({})).await.unwrap();
+            writer.append(reply, token("c")).await.unwrap();
+            writer.append(reply, done()).await.unwrap();
         });
         let got: Vec<StreamEvent> = follower.collect().await;
         let ids: Vec<u64> = got.iter().map(|e| e.id).collect();
         assert_eq!(ids, [2, 3, 4]);
-        assert_eq!(got[2].event, "done");
+        assert!(got[2].is_terminal());
     }
 
     #[tokio::test]
@@ -242,17 +250,35 @@ mod tests {
         let log = InProcessStreamLog::new();
         let reply = Uuid::now_v7();
         log.open(reply, 0).await.unwrap();
-        log.append(reply, "token", json!({"text": "x"})).await.unwrap();
-        log.append(reply, "error", json!({"code": "failed"})).await.unwrap();
+        log.append(reply, token("x")).await.unwrap();
+        log.append(
+            reply,
+            ReplyEvent::Error {
+                code: "failed".into(),
+                message: "It failed.".into(),
+            },
+        )
+        .await
+        .unwrap();
         log.open(reply, 2).await.unwrap();
-        assert_eq!(log.append(reply, "restart", json!({})).await.unwrap(), 3);
-        log.append(reply, "done", json!({})).await.unwrap();
-        let got: Vec<String> = log
+        assert_eq!(
+            log.append(
+                reply,
+                ReplyEvent::Restart {
+                    reason: RestartReason::Retry,
+                }
+            )
+            .await
+            .unwrap(),
+            3
+        );
+        log.append(reply, done()).await.unwrap();
+        let got: Vec<&str> = log
             .follow(reply, 0)
             .await
             .unwrap()
             .unwrap()
-            .map(|e| e.event)
+            .map(|e| e.event.name())
             .collect()
             .await;
         assert_eq!(got, ["token", "error", "restart", "done"]);
@@ -264,9 +290,20 @@ mod tests {
         let reply = Uuid::now_v7();
         assert!(log.follow(reply, 0).await.unwrap().is_none());
         log.open(reply, 0).await.unwrap();
-        log.append(reply, "done", json!({})).await.unwrap();
+        log.append(reply, done()).await.unwrap();
         log.expire(reply, Duration::from_millis(10)).await.unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(log.events(reply).await.unwrap().is_none());
+    }
+
+    #[test]
+    fn events_keep_their_json_form() {
+        let event = StreamEvent {
+            id: 1,
+            event: token("a"),
+        };
+        let json = r#"{"id":1,"event":"token","data":{"text":"a"}}"#;
+        assert_eq!(serde_json::to_string(&event).unwrap(), json);
+        assert_eq!(serde_json::from_str::<StreamEvent>(json).unwrap(), event);
     }
 }

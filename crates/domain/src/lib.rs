@@ -3,6 +3,7 @@
 //! this crate knows no SQL, no HTTP and no clock other than values handed to it.
 
 pub mod document;
+pub mod events;
 pub mod ids;
 pub mod money;
 pub mod output;
@@ -12,6 +13,7 @@ pub mod user;
 pub mod workflow;
 
 pub use document::{Author, DocumentContent, Revision, content_hash};
+pub use events::{ReplyEvent, RestartReason};
 pub use ids::{DocumentId, MessageId, SessionId, UserId};
 pub use money::{Money, MoneyError};
 pub use user::{Email, Plan, Role};

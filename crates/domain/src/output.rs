@@ -64,6 +64,21 @@ impl OutputParser {
         out
     }
 
+    /// The section block being written now, if its tag is valid and it has not overflowed:
+    /// its id and its text so far, as it would be committed if the block closed here (a
+    /// possibly started closing tag is left out). Lets a client watch a section fill in.
+    pub fn open_section(&self) -> Option<(&str, &str)> {
+        let State::Inside {
+            id: Some(id),
+            overflow: false,
+        } = &self.state
+        else {
+            return None;
+        };
+        let text = &self.pending[..self.pending.len() - partial_suffix(&self.pending, CLOSE)];
+        Some((id, text.trim_matches(['\n', '\r'])))
+    }
+
     /// Makes one unit of progress; returns whether another may be possible.
     fn step(&mut self, out: &mut Vec<OutputPiece>) -> bool {
         match &mut self.state {
@@ -238,6 +253,68 @@ mod tests {
                 },
             ]
         );
+    }
+
+    /// The open block after each chunk, as `open_section` reports it.
+    fn drafts(chunks: &[&str]) -> Vec<Option<(String, String)>> {
+        let mut parser = OutputParser::new();
+        chunks
+            .iter()
+            .map(|chunk| {
+                parser.push(chunk);
+                parser.open_section().map(|(id, text)| (id.to_owned(), text.to_owned()))
+            })
+            .collect()
+    }
+
+    fn open(id: &str, text: &str) -> Option<(String, String)> {
+        Some((id.to_owned(), text.to_owned()))
+    }
+
+    #[test]
+    fn an_open_block_reports_its_text_so_far() {
+        let got = drafts(&[
+            "Intro <sec",
+            "tion id=\"goals\">\n",
+            "Grow ",
+            "fast.</sec",
+            "tion> more",
+        ]);
+        assert_eq!(
+            got,
+            [
+                None,
+                open("goals", ""),
+                open("goals", "Grow "),
+                open("goals", "Grow fast."),
+                None
+            ]
+        );
+    }
+
+    #[test]
+    fn the_last_draft_of_a_block_is_its_committed_content() {
+        let body = "\n**Plansmith** plans.\n";
+        let mut parser = OutputParser::new();
+        parser.push("<section id=\"summary\">");
+        parser.push(body);
+        let draft = parser.open_section().map(|(_, text)| text.to_owned());
+        let closed = parser.push("</section>");
+        assert_eq!(
+            closed,
+            [OutputPiece::Section {
+                id: "summary".into(),
+                content: draft.unwrap()
+            }]
+        );
+        assert_eq!(parser.open_section(), None);
+    }
+
+    #[test]
+    fn malformed_and_oversized_blocks_have_no_draft() {
+        assert_eq!(drafts(&["<section name=x>secret"]), [None]);
+        let big = "x".repeat(MAX_BLOCK_BYTES + 10);
+        assert_eq!(drafts(&["<section id=\"a\">", &big]), [open("a", ""), None]);
     }
 
     #[test]

@@ -126,7 +126,7 @@ impl Permit {
         let mut state = self.admission.state.lock().expect("admission lock");
         if let Some(bucket) = state.tokens.as_mut() {
             bucket.refill(Instant::now());
-            bucket.level += self.borrowed as f64 - used_tokens as f64;
+            bucket.level = (bucket.level + self.borrowed as f64 - used_tokens as f64).min(bucket.capacity);
         }
         self.borrowed = used_tokens;
     }
@@ -135,14 +135,66 @@ impl Permit {
 impl Drop for Permit {
     fn drop(&mut self) {
         let mut state = self.admission.state.lock().expect("admission lock");
-        state.in_flight = state.in_flight.saturating_sub(1);
-        if let Some(n) = state.per_user.get_mut(&self.user) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                state.per_user.remove(&self.user);
+        state.release(&self.user);
+        self.admission.dispatch(&mut state);
+    }
+}
+
+/// A request in the queue. Dropping it before it becomes a permit (the wait ran out, or the
+/// caller went away) withdraws it, or gives back what was granted meanwhile.
+struct Ticket {
+    admission: Arc<Admission>,
+    key: (u8, u64),
+    user: String,
+    tokens: u64,
+    granted: oneshot::Receiver<()>,
+    /// Set once the grant became a `Permit`, which then owns the slot.
+    taken: bool,
+}
+
+impl Ticket {
+    fn into_permit(mut self) -> Permit {
+        self.taken = true;
+        Permit {
+            admission: Arc::clone(&self.admission),
+            user: std::mem::take(&mut self.user),
+            borrowed: self.tokens,
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if self.taken {
+            return;
+        }
+        let mut state = self.admission.state.lock().expect("admission lock");
+        // Still waiting: withdrawn, which may let others in (it may have held up the queue).
+        // Otherwise `dispatch` granted it, under this lock and while `granted` was open, so
+        // the slot, the request and the borrowed tokens are counted and come back here.
+        if state.waiting.remove(&self.key).is_none() {
+            state.release(&self.user);
+            if let Some(bucket) = state.requests.as_mut() {
+                bucket.level = (bucket.level + 1.0).min(bucket.capacity);
+            }
+            if let Some(bucket) = state.tokens.as_mut() {
+                bucket.level = (bucket.level + self.tokens as f64).min(bucket.capacity);
             }
         }
         self.admission.dispatch(&mut state);
+    }
+}
+
+impl State {
+    /// Frees a slot of `user`.
+    fn release(&mut self, user: &str) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if let Some(n) = self.per_user.get_mut(user) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_user.remove(user);
+            }
+        }
     }
 }
 
@@ -185,9 +237,11 @@ impl Admission {
             .map(|i| i + 1)
     }
 
-    /// Waits for a slot, in priority order, at most the maximum wait.
+    /// Waits for a slot, in priority order, at most the maximum wait. A slot granted just as
+    /// the wait runs out, or after the caller stopped waiting (dropped this future), is given
+    /// back with its tokens.
     pub async fn acquire(self: &Arc<Self>, caller: Caller, tokens: u64) -> Result<Permit, Busy> {
-        let (key, granted) = {
+        let mut ticket = {
             let mut state = self.state.lock().expect("admission lock");
             if state.waiting.len() >= self.queue.max_length {
                 return Err(Busy {
@@ -197,38 +251,31 @@ impl Admission {
             let (tx, rx) = oneshot::channel();
             state.arrivals += 1;
             let key = (u8::from(!caller.paid), state.arrivals);
+            let ticket = Ticket {
+                admission: Arc::clone(self),
+                key,
+                user: caller.user.clone(),
+                tokens,
+                granted: rx,
+                taken: false,
+            };
             state.waiting.insert(
                 key,
                 Waiter {
-                    caller: caller.clone(),
+                    caller,
                     tokens,
                     grant: tx,
                 },
             );
             self.dispatch(&mut state);
-            (key, rx)
+            ticket
         };
-        match tokio::time::timeout(self.queue.max_wait, granted).await {
-            Ok(Ok(())) => Ok(Permit {
-                admission: Arc::clone(self),
-                user: caller.user,
-                borrowed: tokens,
+        match tokio::time::timeout(self.queue.max_wait, &mut ticket.granted).await {
+            Ok(Ok(())) => Ok(ticket.into_permit()),
+            // The ticket is dropped here: withdrawn, or a grant that came too late given back.
+            _ => Err(Busy {
+                retry_after: self.queue.max_wait,
             }),
-            _ => {
-                let mut state = self.state.lock().expect("admission lock");
-                if state.waiting.remove(&key).is_none() {
-                    // Granted just as the wait ran out: give the slot back.
-                    drop(state);
-                    drop(Permit {
-                        admission: Arc::clone(self),
-                        user: caller.user,
-                        borrowed: tokens,
-                    });
-                }
-                Err(Busy {
-                    retry_after: self.queue.max_wait,
-                })
-            }
         }
     }
 
@@ -264,23 +311,28 @@ impl Admission {
                 break; // keep the order: nobody overtakes a request that waits for the rate
             }
             let waiter = state.waiting.remove(&key).expect("key listed above");
+            // A waiter's ticket withdraws it under this lock before the receiver goes, so the
+            // send only fails if that invariant breaks; then nothing is counted.
+            if waiter.grant.send(()).is_err() {
+                continue;
+            }
             if let Some(b) = state.requests.as_mut() {
                 b.level -= 1.0;
             }
             if let Some(b) = state.tokens.as_mut() {
                 b.level -= need_tokens;
             }
-            if waiter.grant.send(()).is_ok() {
-                state.in_flight += 1;
-                *state.per_user.entry(waiter.caller.user).or_default() += 1;
-            }
+            state.in_flight += 1;
+            *state.per_user.entry(waiter.caller.user).or_default() += 1;
         }
+        // A ticket may be dropped outside the runtime (at shutdown); nobody is left to wake then.
         if let Some(delay) = wake_in
             && !state.wake_scheduled
             && let Some(me) = self.me.upgrade()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
             state.wake_scheduled = true;
-            tokio::spawn(async move {
+            runtime.spawn(async move {
                 tokio::time::sleep(delay).await;
                 let mut state = me.state.lock().expect("admission lock");
                 state.wake_scheduled = false;
@@ -436,5 +488,109 @@ mod tests {
         let started = Instant::now();
         let _again = admission.acquire(caller("b", false, "2"), 100).await.unwrap();
         assert!(started.elapsed() < Duration::from_millis(200));
+    }
+
+    /// The bucket level of a test admission, after refilling.
+    fn tokens_left(admission: &Admission) -> f64 {
+        let mut state = admission.state.lock().unwrap();
+        let bucket = state.tokens.as_mut().unwrap();
+        bucket.refill(Instant::now());
+        bucket.level
+    }
+
+    #[tokio::test]
+    async fn a_grant_to_a_request_that_stopped_waiting_is_given_back() {
+        let limits = Limits {
+            max_concurrency: Some(1),
+            tokens_per_minute: Some(6000),
+            ..Default::default()
+        };
+        let admission = Admission::new(limits, QueueSettings::default());
+        let mut held = admission.acquire(caller("a", false, "1"), 10).await.unwrap();
+        let mut waiting = Box::pin(admission.acquire(caller("b", false, "2"), 50));
+        assert!(futures::poll!(&mut waiting).is_pending());
+        held.reconcile(0);
+        // The slot goes to "b" while it is not polled; it stops waiting (its wait ran out, or
+        // its reply was abandoned) before it sees the grant.
+        drop(held);
+        drop(waiting);
+        {
+            let state = admission.state.lock().unwrap();
+            assert_eq!(state.in_flight, 0, "the slot is free again");
+            assert!(state.per_user.is_empty());
+            assert!(state.waiting.is_empty());
+        }
+        assert!(
+            tokens_left(&admission) > 99.0,
+            "{} tokens left",
+            tokens_left(&admission)
+        );
+        let next = tokio::time::timeout(
+            Duration::from_millis(100),
+            admission.acquire(caller("c", false, "3"), 100),
+        )
+        .await;
+        assert!(
+            next.is_ok_and(|p| p.is_ok()),
+            "the next request gets the slot and the tokens"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_that_stops_waiting_leaves_the_queue_at_once() {
+        let limits = Limits {
+            max_concurrency: Some(1),
+            tokens_per_minute: Some(6000),
+            ..Default::default()
+        };
+        let admission = Admission::new(limits, QueueSettings::default());
+        let held = admission.acquire(caller("a", false, "1"), 10).await.unwrap();
+        let mut waiting = Box::pin(admission.acquire(caller("b", false, "2"), 50));
+        assert!(futures::poll!(&mut waiting).is_pending());
+        assert_eq!(admission.position("2"), Some(1));
+        drop(waiting);
+        assert_eq!(admission.depth(), 0);
+        assert_eq!(admission.position("2"), None);
+        drop(held);
+        // Nobody was granted anything for the abandoned request.
+        assert!(
+            tokens_left(&admission) >= 90.0,
+            "{} tokens left",
+            tokens_left(&admission)
+        );
+        assert_eq!(admission.state.lock().unwrap().in_flight, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn racing_waits_and_releases_leave_nothing_behind() {
+        let limits = Limits {
+            max_concurrency: Some(2),
+            tokens_per_minute: Some(6_000_000),
+            ..Default::default()
+        };
+        let queue = QueueSettings {
+            max_wait: Duration::from_millis(1),
+            per_user_concurrency: 100,
+            ..Default::default()
+        };
+        let admission = Admission::new(limits, queue);
+        let tasks: Vec<_> = (0..400)
+            .map(|i| {
+                let admission = Arc::clone(&admission);
+                tokio::spawn(async move {
+                    if let Ok(mut permit) = admission.acquire(caller(&format!("u{}", i % 7), false, "t"), 10).await {
+                        tokio::task::yield_now().await;
+                        permit.reconcile(10);
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let state = admission.state.lock().unwrap();
+        assert_eq!(state.in_flight, 0);
+        assert!(state.per_user.is_empty(), "{:?}", state.per_user);
+        assert!(state.waiting.is_empty());
     }
 }

@@ -7,6 +7,7 @@
 use crate::{Chunk, CompletionRequest, LlmError, Provider, Usage};
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
+use plansmith_domain::RestartReason;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -223,7 +224,7 @@ pub enum GatewayEvent {
     Text(String),
     /// Drop the text received so far: a new attempt starts.
     Restart {
-        reason: String,
+        reason: RestartReason,
     },
     Finished {
         provider: String,
@@ -343,7 +344,7 @@ impl Gateway {
                     break;
                 }
                 if std::mem::take(&mut emitted) {
-                    let reason = format!("retrying after: {last_error}");
+                    let reason = RestartReason::AttemptFailed(last_error.to_string());
                     if tx.send(GatewayEvent::Restart { reason }).await.is_err() {
                         return;
                     }

@@ -2,7 +2,9 @@
 
 use crate::{LoadError, Options, Recorder};
 use futures::StreamExt;
+use plansmith_domain::ReplyEvent;
 use rand::{Rng, SeedableRng};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,9 +32,8 @@ pub async fn sign_up_all(
                 let elapsed = started.elapsed();
                 match response {
                     Ok(r) if r.status().is_success() => {
-                        let value: Value = r.json().await.map_err(|e| LoadError::Setup(e.to_string()))?;
-                        let token = value["token"].as_str().unwrap_or_default().to_owned();
-                        Ok((token, elapsed))
+                        let signed_up: SignedUp = r.json().await.map_err(|e| LoadError::Setup(e.to_string()))?;
+                        Ok((signed_up.token, elapsed))
                     }
                     Ok(r) => Err(LoadError::Setup(format!("sign-up answered {}", r.status()))),
                     Err(e) => Err(LoadError::Setup(e.to_string())),
@@ -49,6 +50,11 @@ pub async fn sign_up_all(
         out.push(token);
     }
     Ok(out)
+}
+
+#[derive(Deserialize)]
+struct SignedUp {
+    token: String,
 }
 
 pub struct VirtualUser {
@@ -228,39 +234,59 @@ impl VirtualUser {
             buffer.push_str(&String::from_utf8_lossy(&chunk));
             while let Some(end) = buffer.find("\n\n") {
                 let block: String = buffer.drain(..end + 2).collect();
-                let event = block
-                    .lines()
-                    .find_map(|l| l.strip_prefix("event:"))
-                    .map(str::trim)
-                    .unwrap_or("");
-                match event {
-                    "token" if first_token.is_none() => {
+                match sse_event(&block) {
+                    None => {}
+                    Some(Ok(ReplyEvent::Token { .. })) if first_token.is_none() => {
                         let ttft = posted_at.elapsed();
                         first_token = Some(ttft);
                         self.recorder.record("time to first token", ttft, false);
                     }
-                    "done" => {
+                    Some(Ok(ReplyEvent::Done { .. })) => {
                         self.recorder.record("reply duration", posted_at.elapsed(), false);
                         return true;
                     }
-                    "error" => {
-                        let code = block
-                            .lines()
-                            .find_map(|l| l.strip_prefix("data:"))
-                            .and_then(|d| serde_json::from_str::<Value>(d.trim()).ok());
-                        let code = code
-                            .as_ref()
-                            .and_then(|v| v["code"].as_str())
-                            .unwrap_or("unknown")
-                            .to_owned();
+                    Some(Ok(ReplyEvent::Error { code, .. })) => {
                         self.recorder.error(&format!("reply: {code}"));
                         return false;
                     }
-                    _ => {}
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) => {
+                        self.recorder.error("GET stream: unreadable event");
+                        return false;
+                    }
                 }
             }
         }
         self.recorder.error("GET stream: ended without done");
         false
+    }
+}
+
+/// The reply event of one SSE block; `None` for a block without an event name (a keep-alive).
+fn sse_event(block: &str) -> Option<Result<ReplyEvent, serde_json::Error>> {
+    let mut name = None;
+    let mut data = String::new();
+    for line in block.lines() {
+        if let Some(value) = line.strip_prefix("event:") {
+            name = Some(value.trim());
+        } else if let Some(value) = line.strip_prefix("data:") {
+            data.push_str(value.strip_prefix(' ').unwrap_or(value));
+        }
+    }
+    Some(ReplyEvent::from_sse(name?, &data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sse_blocks_are_read_as_reply_events() {
+        let token = sse_event("id: 1\nevent: token\ndata: {\"text\":\"Hi\"}\n\n");
+        assert_eq!(token.unwrap().unwrap(), ReplyEvent::Token { text: "Hi".into() });
+        let error = sse_event("id:2\nevent:error\ndata:{\"code\":\"busy\",\"message\":\"Busy.\"}\n\n");
+        assert!(matches!(error, Some(Ok(ReplyEvent::Error { code, .. })) if code == "busy"));
+        assert!(sse_event(":\n\n").is_none());
+        assert!(sse_event("event: nonsense\ndata: {}\n\n").unwrap().is_err());
     }
 }

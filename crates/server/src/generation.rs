@@ -10,12 +10,11 @@ use plansmith_cache::{StreamEvent, StreamLog};
 use plansmith_domain::output::{OutputParser, OutputPiece};
 use plansmith_domain::planner::{PlanningContext, Turn};
 use plansmith_domain::prompt::build_messages;
-use plansmith_domain::{DocumentContent, MessageId, MessageStatus, SessionId, Workflows};
+use plansmith_domain::{DocumentContent, DocumentId, MessageId, MessageStatus, ReplyEvent, StepDef, Workflows};
 use plansmith_llm::{Caller, CompletionRequest, Gateway, GatewayEvent, LlmError, Usage};
 use plansmith_store::{
     DocumentUpdate, EndedReply, FinishedReply, LlmCall, Message, PlanningSession, Store, StoreError,
 };
-use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -179,8 +178,8 @@ impl Generator {
     }
 
     async fn run(&self, session: PlanningSession, reply: Message, paid: bool) -> Result<(), StoreError> {
-        let context = match self.context(&session, &reply).await {
-            Ok(context) => context,
+        let (context, document) = match self.context(&session, &reply).await {
+            Ok(found) => found,
             Err(e) => {
                 let stop = Stop::Failed {
                     code: "storage_error",
@@ -202,7 +201,9 @@ impl Generator {
             paid,
             ticket: reply.id.to_string(),
         };
-        let outcome = self.stream(&reply, request, caller, &mut draft, &mut stats).await;
+        let outcome = self
+            .stream(&reply, document, request, caller, &mut draft, &mut stats)
+            .await;
         metrics::histogram!("plansmith_reply_duration_seconds").record(stats.started.elapsed().as_secs_f64());
         if let Err(stop) = outcome {
             let outcome = if matches!(stop, Stop::Interrupted) {
@@ -215,19 +216,20 @@ impl Generator {
         }
         for note in std::mem::take(&mut draft.notes) {
             let text = format!("\n\n_{note}_");
-            self.append(reply.id, "token", json!({ "text": text })).await;
             draft.content.push_str(&text);
+            self.append(reply.id, ReplyEvent::Token { text }).await;
         }
-        self.commit(&session, &reply, draft, &stats).await
+        self.commit(&session, &reply, document, draft, &stats).await
     }
 
-    /// Streams the gateway's output: chat text becomes `token` events, valid section blocks
-    /// are collected for the commit, invalid ones become notes in the reply. A restart (the
+    /// Streams the gateway's output: chat text becomes `token` events, section blocks being
+    /// written become `section_draft` events of `document` (the step's), valid blocks are
+    /// collected for the commit, invalid ones become notes in the reply. A restart (the
     /// gateway retrying elsewhere after text was sent) drops everything collected so far.
-    /// Returns who produced the reply.
     async fn stream(
         &self,
         reply: &Message,
+        document: Option<DocumentId>,
         request: CompletionRequest,
         caller: Caller,
         draft: &mut Draft,
@@ -237,6 +239,7 @@ impl Generator {
         let mut stream = self.gateway.stream(request, caller);
         let mut reply_started = false;
         let mut parser = OutputParser::new();
+        let mut drafted = Drafted::default();
         let interval = Duration::from_millis(self.settings.generation.checkpoint_interval_ms);
         let started = Instant::now();
         let mut last_checkpoint = started;
@@ -279,14 +282,9 @@ impl Generator {
                 Some(GatewayEvent::Restart { reason }) => {
                     parser = OutputParser::new();
                     *draft = Draft::default();
+                    drafted = Drafted::default();
                     checkpointed = usize::MAX;
-                    self.log
-                        .append(reply.id.0, "restart", json!({ "reason": reason }))
-                        .await
-                        .map_err(|e| Stop::Failed {
-                            code: "stream_unavailable",
-                            message: format!("The reply could not be streamed ({e}). Retry it in a moment."),
-                        })?;
+                    self.emit(reply.id, ReplyEvent::Restart { reason }).await?;
                     continue;
                 }
                 Some(GatewayEvent::Finished {
@@ -311,7 +309,25 @@ impl Generator {
                     });
                 }
             };
+            let committed_before = draft.updates.len();
             self.apply_pieces(reply, &step, pieces, draft).await?;
+            if let Some(document_id) = document {
+                let closed = &draft.updates[committed_before..];
+                let drafts = drafted.changed(
+                    &step,
+                    closed,
+                    parser.open_section(),
+                    self.settings.limits.max_section_chars,
+                );
+                for (section_id, text) in drafts {
+                    let event = ReplyEvent::SectionDraft {
+                        document_id,
+                        section_id,
+                        text,
+                    };
+                    self.emit(reply.id, event).await?;
+                }
+            }
             // Only changed text is saved: a reply drafting a section adds nothing to its chat
             // text for seconds, and thousands of such replies made thousands of idle updates.
             if last_checkpoint.elapsed() >= interval && draft.content.len() != checkpointed {
@@ -328,7 +344,7 @@ impl Generator {
     async fn apply_pieces(
         &self,
         reply: &Message,
-        step: &plansmith_domain::StepDef,
+        step: &StepDef,
         pieces: Vec<OutputPiece>,
         draft: &mut Draft,
     ) -> Result<(), Stop> {
@@ -336,14 +352,8 @@ impl Generator {
         for piece in pieces {
             match piece {
                 OutputPiece::Text(text) => {
-                    self.log
-                        .append(reply.id.0, "token", json!({ "text": text }))
-                        .await
-                        .map_err(|e| Stop::Failed {
-                            code: "stream_unavailable",
-                            message: format!("The reply could not be streamed ({e}). Retry it in a moment."),
-                        })?;
                     draft.content.push_str(&text);
+                    self.emit(reply.id, ReplyEvent::Token { text }).await?;
                 }
                 OutputPiece::Section { id, content: markdown } => match step.section(&id) {
                     None => draft.notes.push(format!(
@@ -374,20 +384,18 @@ impl Generator {
         &self,
         session: &PlanningSession,
         reply: &Message,
+        document: Option<DocumentId>,
         draft: Draft,
         stats: &CallStats,
     ) -> Result<(), StoreError> {
         let Draft { content, updates, .. } = draft;
-        let mut document_updates = Vec::new();
-        if !updates.is_empty() {
-            let documents = self.store.list_documents(session.id).await?;
-            if let Some(doc) = documents.iter().find(|d| d.step_id == reply.step_id) {
-                document_updates.push(DocumentUpdate {
-                    document_id: doc.id,
-                    sections: updates.clone(),
-                });
-            }
-        }
+        let document_updates = match document {
+            Some(document_id) if !updates.is_empty() => vec![DocumentUpdate {
+                document_id,
+                sections: updates.clone(),
+            }],
+            _ => Vec::new(),
+        };
         let events = self.events_json(reply.id).await;
         let finished = FinishedReply {
             provider: stats.provider.clone(),
@@ -413,12 +421,19 @@ impl Generator {
         };
         for revision in &applied {
             for (section_id, _) in &updates {
-                let data = json!({ "document_id": revision.document_id, "section_id": section_id, "revision": revision.revision });
-                self.append(reply.id, "section", data).await;
+                let event = ReplyEvent::Section {
+                    document_id: revision.document_id,
+                    section_id: section_id.clone(),
+                    revision: revision.revision,
+                };
+                self.append(reply.id, event).await;
             }
         }
-        self.append(reply.id, "done", json!({ "reply_id": reply.id, "status": "complete" }))
-            .await;
+        let done = ReplyEvent::Done {
+            reply_id: reply.id,
+            status: MessageStatus::Complete,
+        };
+        self.append(reply.id, done).await;
         self.finish_log(reply.id).await;
         Ok(())
     }
@@ -448,17 +463,33 @@ impl Generator {
             Err(e) => Err(e),
         };
         metrics::counter!("plansmith_replies_total", "outcome" => status.as_str()).increment(1);
-        self.append(reply.id, "error", json!({ "code": code, "message": message }))
-            .await;
+        let error = ReplyEvent::Error {
+            code: code.to_owned(),
+            message,
+        };
+        self.append(reply.id, error).await;
         self.finish_log(reply.id).await;
         saved
     }
 
+    /// Appends an event while the reply is generated: a reply that cannot be streamed fails.
+    async fn emit(&self, reply: MessageId, event: ReplyEvent) -> Result<(), Stop> {
+        self.log
+            .append(reply.0, event)
+            .await
+            .map(drop)
+            .map_err(|e| Stop::Failed {
+                code: "stream_unavailable",
+                message: format!("The reply could not be streamed ({e}). Retry it in a moment."),
+            })
+    }
+
     /// Appends an event after the reply's state is saved. A failure is logged: the reply itself
     /// is committed, and a client that misses the event gets it from the saved log on reconnect.
-    async fn append(&self, reply: MessageId, event: &str, data: serde_json::Value) {
-        if let Err(e) = self.log.append(reply.0, event, data).await {
-            tracing::warn!(reply = %reply, event, error = %e, "could not append to the reply's stream log");
+    async fn append(&self, reply: MessageId, event: ReplyEvent) {
+        let name = event.name();
+        if let Err(e) = self.log.append(reply.0, event).await {
+            tracing::warn!(reply = %reply, event = name, error = %e, "could not append to the reply's stream log");
         }
     }
 
@@ -480,7 +511,12 @@ impl Generator {
         serde_json::to_string(&events).unwrap_or_else(|_| "[]".into())
     }
 
-    async fn context(&self, session: &PlanningSession, reply: &Message) -> Result<PlanningContext, StoreError> {
+    /// The planning context of a reply and the id of its step's document.
+    async fn context(
+        &self,
+        session: &PlanningSession,
+        reply: &Message,
+    ) -> Result<(PlanningContext, Option<DocumentId>), StoreError> {
         let workflow = self
             .workflows
             .get(&session.workflow_id)
@@ -501,20 +537,19 @@ impl Generator {
                 content: m.content,
             })
             .collect();
-        let documents = self.documents(session.id).await?;
-        Ok(PlanningContext {
+        let snapshots = self.store.current_documents(session.id).await?;
+        let document = snapshots.iter().find(|d| d.step_id == reply.step_id).map(|d| d.id);
+        let documents: BTreeMap<String, DocumentContent> =
+            snapshots.into_iter().map(|doc| (doc.step_id, doc.content)).collect();
+        let context = PlanningContext {
             title: session.title.clone(),
             idea: session.idea.clone(),
             workflow,
             step_id: reply.step_id.clone(),
             documents,
             history,
-        })
-    }
-
-    async fn documents(&self, session: SessionId) -> Result<BTreeMap<String, DocumentContent>, StoreError> {
-        let documents = self.store.current_documents(session).await?;
-        Ok(documents.into_iter().map(|doc| (doc.step_id, doc.content)).collect())
+        };
+        Ok((context, document))
     }
 }
 
@@ -532,29 +567,129 @@ pub fn replay_events(reply: &Message, saved: Option<&str>) -> Vec<StreamEvent> {
     if events.is_empty() && !reply.content.is_empty() {
         events.push(StreamEvent {
             id: 1,
-            event: "token".into(),
-            data: json!({ "text": reply.content }),
+            event: ReplyEvent::Token {
+                text: reply.content.clone(),
+            },
         });
     }
     if events.last().is_some_and(StreamEvent::is_terminal) {
         return events;
     }
     let id = events.last().map_or(1, |e| e.id + 1);
-    let closing = match reply.status {
-        MessageStatus::Complete => StreamEvent {
-            id,
-            event: "done".into(),
-            data: json!({ "reply_id": reply.id, "status": "complete" }),
+    let event = match reply.status {
+        MessageStatus::Complete => ReplyEvent::Done {
+            reply_id: reply.id,
+            status: MessageStatus::Complete,
         },
-        _ => StreamEvent {
-            id,
-            event: "error".into(),
-            data: json!({
-                "code": reply.error_code.as_deref().unwrap_or("failed"),
-                "message": reply.error_message.as_deref().unwrap_or("The reply did not finish. Retry it."),
-            }),
+        _ => ReplyEvent::Error {
+            code: reply.error_code.clone().unwrap_or_else(|| "failed".into()),
+            message: reply
+                .error_message
+                .clone()
+                .unwrap_or_else(|| "The reply did not finish. Retry it.".into()),
         },
     };
-    events.push(closing);
+    events.push(StreamEvent { id, event });
     events
+}
+
+/// The section drafts sent for a reply (since its last restart), so a draft is only sent when
+/// the section's text changed.
+#[derive(Default)]
+struct Drafted {
+    sent: HashMap<String, String>,
+}
+
+impl Drafted {
+    /// The drafts to send after one piece of output: the final text of blocks that closed in it
+    /// (their committed `section` events come only with the reply's commit) and the text so far
+    /// of the block still open, at most one per section, for sections of the step that are within
+    /// the size limit.
+    fn changed(
+        &mut self,
+        step: &StepDef,
+        closed: &[(String, String)],
+        open: Option<(&str, &str)>,
+        max_chars: usize,
+    ) -> Vec<(String, String)> {
+        let open = open.filter(|(id, text)| {
+            step.section(id).is_some() && (text.len() <= max_chars || text.chars().count() <= max_chars)
+        });
+        let candidates: Vec<(&str, &str)> = closed
+            .iter()
+            .map(|(id, text)| (id.as_str(), text.as_str()))
+            .chain(open)
+            .collect();
+        let mut drafts = Vec::new();
+        for (i, &(id, text)) in candidates.iter().enumerate() {
+            let superseded = candidates[i + 1..].iter().any(|(later, _)| *later == id);
+            if superseded || text.trim().is_empty() || self.sent.get(id).is_some_and(|sent| sent == text) {
+                continue;
+            }
+            self.sent.insert(id.to_owned(), text.to_owned());
+            drafts.push((id.to_owned(), text.to_owned()));
+        }
+        drafts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plansmith_domain::SectionDef;
+
+    fn step() -> StepDef {
+        let section = |id: &str| SectionDef {
+            id: id.into(),
+            title: id.into(),
+            purpose: String::new(),
+            questions: Vec::new(),
+            template: String::new(),
+        };
+        StepDef {
+            id: "vision".into(),
+            title: "Vision".into(),
+            role: String::new(),
+            document_title: "Vision".into(),
+            intro: String::new(),
+            sections: vec![section("summary"), section("goals")],
+        }
+    }
+
+    fn pair(id: &str, text: &str) -> (String, String) {
+        (id.to_owned(), text.to_owned())
+    }
+
+    #[test]
+    fn drafts_are_sent_once_per_section_per_piece_and_only_when_changed() {
+        let (step, mut drafted) = (step(), Drafted::default());
+        assert_eq!(
+            drafted.changed(&step, &[], Some(("summary", "Pla")), 100),
+            [pair("summary", "Pla")]
+        );
+        assert_eq!(drafted.changed(&step, &[], Some(("summary", "Pla")), 100), []);
+        // The block closed and a second block for the same section opened in the same piece.
+        let closed = [pair("summary", "Plans.")];
+        assert_eq!(
+            drafted.changed(&step, &closed, Some(("summary", "New")), 100),
+            [pair("summary", "New")]
+        );
+        let closed = [pair("summary", "New text."), pair("goals", "Grow.")];
+        assert_eq!(
+            drafted.changed(&step, &closed, None, 100),
+            [pair("summary", "New text."), pair("goals", "Grow.")]
+        );
+    }
+
+    #[test]
+    fn no_drafts_for_unknown_empty_or_oversized_sections() {
+        let (step, mut drafted) = (step(), Drafted::default());
+        assert_eq!(drafted.changed(&step, &[], Some(("pricing", "Free")), 100), []);
+        assert_eq!(drafted.changed(&step, &[], Some(("goals", "\n")), 100), []);
+        assert_eq!(drafted.changed(&step, &[], Some(("goals", "ééé")), 2), []);
+        assert_eq!(
+            drafted.changed(&step, &[], Some(("goals", "ééé")), 3),
+            [pair("goals", "ééé")]
+        );
+    }
 }

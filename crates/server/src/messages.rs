@@ -402,8 +402,8 @@ pub async fn stream(
             Ok::<_, Infallible>(
                 Event::default()
                     .id(e.id.to_string())
-                    .event(e.event)
-                    .data(e.data.to_string()),
+                    .event(e.event.name())
+                    .data(e.event.data_json()),
             )
         })
         .boxed();
@@ -442,7 +442,12 @@ pub async fn retry(
     state.stream_log.open(reply_id, last_id).await?;
     state
         .stream_log
-        .append(reply_id, "restart", serde_json::json!({ "reason": "retry" }))
+        .append(
+            reply_id,
+            plansmith_domain::ReplyEvent::Restart {
+                reason: plansmith_domain::RestartReason::Retry,
+            },
+        )
         .await?;
     state
         .generator

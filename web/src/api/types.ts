@@ -1,7 +1,9 @@
 // Shapes of the Plansmith HTTP API, taken from the types generated from its OpenAPI document
 // (schema.gen.ts; `npm run api:types` regenerates it, `npm run api:check` proves it current).
 // Write no API shape by hand that the document describes; where the document falls short, fix
-// the document. Nothing here is hand-written today.
+// the document. Nothing here is hand-written today. The events of a reply's stream are not in
+// the document (to it the stream is text): api/events.ts mirrors them from the domain crate by
+// hand.
 
 import type { components } from './schema.gen';
 

@@ -92,7 +92,7 @@ describe('offline outbox', () => {
     const result = await flushOutbox(idbOutboxStorage, server.transport, (e) => {
       if (e.type === 'delivered') delivered.push(e.item.content);
     });
-    expect(result).toBe('done');
+    expect(result).toBe('sent');
     expect(server.sent).toEqual(['message:first', 'edit:a=A1@1', 'message:second', 'message:third']);
     expect(delivered).toEqual(['first', 'second', 'third']);
     expect(await idbOutboxStorage.all()).toEqual([]);
@@ -108,7 +108,7 @@ describe('offline outbox', () => {
     // Queued while still offline: goes after the others.
     await enqueue(message('four'));
     server.setOffline(false);
-    expect(await flushOutbox(idbOutboxStorage, server.transport)).toBe('done');
+    expect(await flushOutbox(idbOutboxStorage, server.transport)).toBe('sent');
     expect(server.sent).toEqual(['message:one', 'message:two', 'message:three', 'message:four']);
   });
 
@@ -177,7 +177,7 @@ describe('limits', () => {
       throw new ApiError(429, 'over_budget', 'You have used 50000 of the 50000 tokens your free plan includes this month.', 'The budget resets on 2026-12-01 (UTC). Upgrade your plan to keep planning now.', 'r1', 86_400_000);
     };
     await enqueue(message('one more question'));
-    expect(await flushOutbox(idbOutboxStorage, server.transport)).toBe('done');
+    expect(await flushOutbox(idbOutboxStorage, server.transport)).toBe('sent');
     const [item] = await idbOutboxStorage.all();
     expect(item.state).toBe('failed');
     expect(item.error?.message).toContain('tokens your free plan includes');

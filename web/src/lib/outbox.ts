@@ -67,7 +67,7 @@ export type FlushEvent =
   /** Sending stopped at this item for now (no network, server busy); it is retried later. */
   | { type: 'paused'; item: OutboxItem; error: ApiError };
 
-export type FlushResult = 'done' | 'offline' | 'unauthorized';
+export type FlushResult = 'sent' | 'offline' | 'unauthorized';
 
 export const idbOutboxStorage: OutboxStorage = {
   all: async () => (await idbAll<OutboxItem>('outbox')).sort((a, b) => (a.id ?? 0) - (b.id ?? 0)),
@@ -124,7 +124,7 @@ export async function flushOutbox(
       emit({ type: 'failed', item: failed, error: failed.error });
     }
   }
-  return 'done';
+  return 'sent';
 }
 
 type EditOutcome = { type: 'saved'; base: number; revision: number } | { type: 'conflict'; conflict: Conflict };

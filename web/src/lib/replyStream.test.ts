@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { applyEvent, initialStreamState, ReplyStream, type EventSourceLike, type StreamState } from './replyStream';
 
 const tok = (id: number, text: string) => ({ id, type: 'token', data: JSON.stringify({ text }) });
+const DONE = { reply_id: 'r', status: 'complete' };
 
 function run(events: { id: number; type: string; data: string }[], start: StreamState = initialStreamState) {
   let state = start;
@@ -35,14 +36,37 @@ describe('applyEvent', () => {
 
   it('error ends the stream with the server message; done ends it cleanly', () => {
     const failed = run([tok(1, 'a'), { id: 2, type: 'error', data: '{"code":"provider_down","message":"The model is busy."}' }]);
-    expect(failed.status).toBe('error');
+    expect(failed.status).toBe('failed');
     expect(failed.error).toEqual({ code: 'provider_down', message: 'The model is busy.' });
-    expect(run([tok(1, 'a'), { id: 2, type: 'done', data: '{}' }]).status).toBe('done');
+    expect(run([tok(1, 'a'), { id: 2, type: 'done', data: JSON.stringify(DONE) }]).status).toBe('complete');
   });
 
   it('collects section updates', () => {
     const state = run([{ id: 1, type: 'section', data: '{"document_id":"d","section_id":"s","revision":2}' }]);
     expect(state.sections).toEqual([{ document_id: 'd', section_id: 's', revision: 2 }]);
+  });
+
+  it('keeps the latest draft of each section until it is committed or the reply starts over', () => {
+    const draft = (id: number, section_id: string, text: string) => ({
+      id,
+      type: 'section_draft',
+      data: JSON.stringify({ document_id: 'd', section_id, text }),
+    });
+    const drafting = run([draft(1, 'goals', 'Gro'), draft(2, 'summary', 'Pla'), draft(3, 'goals', 'Grow fast.')]);
+    expect(drafting.drafts).toEqual({
+      'd/goals': { document_id: 'd', section_id: 'goals', text: 'Grow fast.' },
+      'd/summary': { document_id: 'd', section_id: 'summary', text: 'Pla' },
+    });
+    const committed = run([{ id: 4, type: 'section', data: '{"document_id":"d","section_id":"goals","revision":2}' }], drafting);
+    expect(Object.keys(committed.drafts)).toEqual(['d/summary']);
+    expect(run([{ id: 4, type: 'restart', data: '{"reason":"retry"}' }], drafting).drafts).toEqual({});
+    expect(run([{ id: 4, type: 'done', data: JSON.stringify(DONE) }], drafting).drafts).toEqual({});
+  });
+
+  it('an event it cannot read takes its id and changes nothing', () => {
+    const state = run([tok(1, 'a'), { id: 2, type: 'token', data: 'not json' }, { id: 3, type: 'token', data: '{}' }, tok(4, 'b')]);
+    expect(state.text).toBe('ab');
+    expect(state.lastEventId).toBe(4);
   });
 });
 
@@ -106,9 +130,9 @@ describe('ReplyStream', () => {
     // A server (or proxy) may replay what we had: it must not show twice.
     latest().emit(2, 'token', { text: 'plan ' });
     latest().emit(3, 'token', { text: 'is ready.' });
-    latest().emit(4, 'done', {});
+    latest().emit(4, 'done', DONE);
     expect(stream.current.text).toBe('The plan is ready.');
-    expect(stream.current.status).toBe('done');
+    expect(stream.current.status).toBe('complete');
     expect(latest().closed).toBe(true);
   });
 
@@ -133,7 +157,7 @@ describe('ReplyStream', () => {
     const { stream, timers, latest } = harness();
     stream.start();
     latest().emit(1, 'token', { text: 'x' });
-    latest().emit(2, 'done', {});
+    latest().emit(2, 'done', DONE);
     latest().fail();
     expect(timers).toHaveLength(0);
     expect(FakeSource.all).toHaveLength(1);
@@ -150,6 +174,19 @@ describe('ReplyStream', () => {
     expect(stream.current.text).toBe('abc');
   });
 
+  it('steps over events of kinds it does not listen for when a reconnect skips them again', () => {
+    const { stream, latest } = harness();
+    stream.start();
+    latest().emit(1, 'token', { text: 'a' });
+    // Event 2 is of a kind a newer server sends and this app has no listener for.
+    latest().emit(3, 'token', { text: 'c' });
+    expect(latest().url).toContain('after=1');
+    latest().emit(3, 'token', { text: 'c' });
+    expect(stream.current.text).toBe('ac');
+    expect(stream.current.lastEventId).toBe(3);
+    expect(FakeSource.all).toHaveLength(2);
+  });
+
   it('a retried reply continues after the error and restarts its text', () => {
     const { stream, latest } = harness();
     stream.start();
@@ -160,9 +197,9 @@ describe('ReplyStream', () => {
     expect(latest().url).toContain('after=2');
     latest().emit(3, 'restart', { reason: 'retry' });
     latest().emit(4, 'token', { text: 'whole' });
-    latest().emit(5, 'done', {});
+    latest().emit(5, 'done', DONE);
     expect(stream.current.text).toBe('whole');
-    expect(stream.current.status).toBe('done');
+    expect(stream.current.status).toBe('complete');
   });
 
   it('a dropped connection (as on a network failure) is followed by a resume', () => {

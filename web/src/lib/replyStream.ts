@@ -3,15 +3,19 @@
 // events after it. An event seen twice is ignored; a gap makes us reconnect from the last id,
 // so the text shown is always exactly the server's text, no piece missing or doubled.
 
+import {
+  parseReplyEvent,
+  REPLY_EVENT_NAMES,
+  visitReplyEvent,
+  type ReplyEvent,
+  type SectionDraft,
+  type SectionUpdate,
+} from '../api/events';
 import { backoffDelay } from './backoff';
 
-export interface SectionUpdate {
-  document_id: string;
-  section_id: string;
-  revision: number;
-}
+export type { SectionDraft, SectionUpdate };
 
-export type StreamStatus = 'connecting' | 'open' | 'reconnecting' | 'done' | 'error';
+export type StreamStatus = 'connecting' | 'open' | 'reconnecting' | 'complete' | 'failed';
 
 export interface StreamState {
   lastEventId: number;
@@ -19,6 +23,9 @@ export interface StreamState {
   status: StreamStatus;
   error: { code: string; message: string } | null;
   sections: SectionUpdate[];
+  /** The latest text of sections being written, by `document_id/section_id`, until they are
+   * committed or the reply ends. */
+  drafts: Record<string, SectionDraft>;
   /** Reconnect attempts since the last successful open. */
   attempt: number;
 }
@@ -35,8 +42,13 @@ export const initialStreamState: StreamState = {
   status: 'connecting',
   error: null,
   sections: [],
+  drafts: {},
   attempt: 0,
 };
+
+export function draftKey(section: { document_id: string; section_id: string }): string {
+  return `${section.document_id}/${section.section_id}`;
+}
 
 export type ApplyResult =
   | { kind: 'applied'; state: StreamState }
@@ -49,44 +61,31 @@ export function applyEvent(state: StreamState, event: StreamEvent): ApplyResult 
   if (!Number.isFinite(event.id) || event.id <= state.lastEventId) return { kind: 'duplicate', state };
   if (event.id !== state.lastEventId + 1) return { kind: 'gap', state };
   const next: StreamState = { ...state, lastEventId: event.id };
-  const data = parse(event.data);
-  switch (event.type) {
-    case 'token':
-      next.text = state.text + (typeof data.text === 'string' ? data.text : '');
-      break;
-    case 'restart':
-      // The server starts the reply over (a retry): what was shown so far is void.
-      next.text = '';
-      next.sections = [];
-      next.error = null;
-      next.status = state.status === 'error' ? 'open' : state.status;
-      break;
-    case 'section':
-      next.sections = [...state.sections, data as unknown as SectionUpdate];
-      break;
-    case 'done':
-      next.status = 'done';
-      break;
-    case 'error':
-      next.status = 'error';
-      next.error = {
-        code: typeof data.code === 'string' ? data.code : 'error',
-        message: typeof data.message === 'string' ? data.message : 'The reply failed.',
-      };
-      break;
-    default:
-      break;
-  }
+  // An event this app cannot read still takes its place in the sequence, and changes nothing.
+  const parsed = parseReplyEvent(event.type, event.data);
+  if (parsed) Object.assign(next, change(state, parsed));
   return { kind: 'applied', state: next };
 }
 
-function parse(data: string): Record<string, unknown> {
-  try {
-    const value = JSON.parse(data);
-    return value && typeof value === 'object' ? value : {};
-  } catch {
-    return {};
-  }
+function change(state: StreamState, event: ReplyEvent): Partial<StreamState> {
+  return visitReplyEvent<Partial<StreamState>>(event, {
+    token: ({ text }) => ({ text: state.text + text }),
+    section_draft: (draft) => ({ drafts: { ...state.drafts, [draftKey(draft)]: draft } }),
+    section: (update) => {
+      const { [draftKey(update)]: _committed, ...drafts } = state.drafts;
+      return { sections: [...state.sections, update], drafts };
+    },
+    // The server starts the reply over (a retry): what was shown so far is void.
+    restart: () => ({
+      text: '',
+      sections: [],
+      drafts: {},
+      error: null,
+      status: state.status === 'failed' ? 'open' : state.status,
+    }),
+    done: () => ({ status: 'complete', drafts: {} }),
+    error: (error) => ({ status: 'failed', error, drafts: {} }),
+  });
 }
 
 /** The subset of EventSource we use, so tests can drive a fake one. */
@@ -105,14 +104,14 @@ export interface ReplyStreamOptions {
   random?: () => number;
 }
 
-const EVENT_TYPES = ['token', 'section', 'restart', 'done', 'error'] as const;
-
 /** One reply's live stream with reconnection. Subscribe to get every new state. */
 export class ReplyStream {
   private state: StreamState;
   private source: EventSourceLike | null = null;
   private timer: unknown = null;
   private stopped = false;
+  /** The last applied id when we last reconnected because of a gap. */
+  private gapAfter: number | null = null;
   private readonly listeners = new Set<(s: StreamState) => void>();
   private readonly sectionListeners = new Set<(s: SectionUpdate) => void>();
   private readonly opts: Required<ReplyStreamOptions>;
@@ -137,7 +136,7 @@ export class ReplyStream {
   }
 
   get finished(): boolean {
-    return this.state.status === 'done' || this.state.status === 'error';
+    return this.state.status === 'complete' || this.state.status === 'failed';
   }
 
   subscribe(listener: (s: StreamState) => void): () => void {
@@ -199,11 +198,11 @@ export class ReplyStream {
       this.setState({ ...this.state, status: 'open', attempt: 0 });
     };
     source.onerror = (ev: Event) => {
-      // A named `error` event from the server is a MessageEvent with data; handled below.
+      // The server's error event is a MessageEvent with data, handled below.
       if (this.source !== source || (ev as MessageEvent).data !== undefined) return;
       this.handleConnectionError();
     };
-    for (const type of EVENT_TYPES) {
+    for (const type of REPLY_EVENT_NAMES) {
       source.addEventListener(type, (ev: MessageEvent) => {
         if (this.source !== source || ev.data === undefined) return;
         this.handleEvent({ id: Number(ev.lastEventId), type, data: String(ev.data) });
@@ -212,22 +211,28 @@ export class ReplyStream {
   }
 
   private handleEvent(event: StreamEvent): void {
-    const result = applyEvent(this.state, event);
+    let result = applyEvent(this.state, event);
     if (result.kind === 'duplicate') return;
+    if (result.kind === 'gap' && this.gapAfter === this.state.lastEventId) {
+      // The same ids are missing again on a fresh connection: they are events of a kind this app
+      // does not listen for (a newer server's), so step over them.
+      result = applyEvent({ ...this.state, lastEventId: event.id - 1 }, event);
+    }
     if (result.kind === 'gap') {
       // Something between was lost: start again right after the last event we applied.
+      this.gapAfter = this.state.lastEventId;
       this.closeSource();
       this.connect();
       return;
     }
     const before = this.state;
     this.setState(result.state);
-    if (event.type === 'section') {
+    if (result.state.sections.length > before.sections.length) {
       const update = result.state.sections[result.state.sections.length - 1];
-      if (update) this.sectionListeners.forEach((l) => l(update));
+      this.sectionListeners.forEach((l) => l(update));
     }
     if (this.finished && before.status !== this.state.status) {
-      // The server ends the stream after done/error; close so EventSource does not reconnect.
+      // The server ends the stream after the reply ends; close so EventSource does not reconnect.
       this.closeSource();
     }
   }

@@ -8,7 +8,7 @@ import { SavedCopyNote } from '../components/SavedCopyNote';
 import { connection, isOffline } from '../lib/connection';
 import { useCrashTrigger } from '../lib/crash';
 import type { MessageItem } from '../lib/outbox';
-import type { SectionUpdate, StreamState } from '../lib/replyStream';
+import type { SectionDraft, SectionUpdate, StreamState } from '../lib/replyStream';
 import { useStore } from '../lib/store';
 import { existingStream, stopStreams } from '../lib/streams';
 import { discardItem, onOutboxEvent, outboxItems, queueMessage, retryItem } from '../lib/sync';
@@ -18,12 +18,13 @@ import { LiveReply } from './LiveReply';
 interface Props {
   session: Session;
   onSection: (update: SectionUpdate) => void;
+  onDrafts: (replyId: string, drafts: Record<string, SectionDraft>) => void;
   onReplyFinished: () => void;
 }
 
 const LIVE = new Set(['queued', 'streaming']);
 
-export function ChatPanel({ session, onSection, onReplyFinished }: Props) {
+export function ChatPanel({ session, onSection, onDrafts, onReplyFinished }: Props) {
   useCrashTrigger('chat');
   const sessionId = session.id;
   const messages = useResource<MessageList>(paths.messages(sessionId));
@@ -51,7 +52,7 @@ export function ChatPanel({ session, onSection, onReplyFinished }: Props) {
 
   const finished = useCallback(
     (state: StreamState) => {
-      setAnnounce(state.status === 'done' ? 'The reply is complete.' : 'The reply failed.');
+      setAnnounce(state.status === 'complete' ? 'The reply is complete.' : 'The reply failed.');
       reload();
       onReplyFinished();
     },
@@ -86,7 +87,7 @@ export function ChatPanel({ session, onSection, onReplyFinished }: Props) {
           <li key={m.id} className={`msg msg-${m.role}`} data-testid="message" data-role={m.role} data-status={m.status}>
             <span className="visually-hidden">{m.role === 'user' ? 'You said:' : 'Planning agent:'}</span>
             {m.role === 'assistant' && (LIVE.has(m.status) || existingStream(m.id)?.finished === false) ? (
-              <LiveReply sessionId={sessionId} message={m} onSection={onSection} onFinished={finished} />
+              <LiveReply sessionId={sessionId} message={m} onSection={onSection} onDrafts={onDrafts} onFinished={finished} />
             ) : m.role === 'assistant' ? (
               <>
                 {m.content && <Markdown source={m.content} />}

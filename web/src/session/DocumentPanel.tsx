@@ -19,11 +19,13 @@ interface Props {
   doc: Resource<PlanDocument>;
   /** Section ids updated moments ago in the shown document. */
   fresh: ReadonlySet<string>;
+  /** Text of sections the agent is writing now (section id → Markdown), not yet committed. */
+  drafts: ReadonlyMap<string, string>;
   currentStep: string | null;
   editable: boolean;
 }
 
-export function DocumentPanel({ sessionId, documents, selectedId, onSelect, doc, fresh, currentStep, editable }: Props) {
+export function DocumentPanel({ sessionId, documents, selectedId, onSelect, doc, fresh, drafts, currentStep, editable }: Props) {
   useCrashTrigger('document');
   const items = useStore(outboxItems);
   const allConflicts = useStore(conflictStore);
@@ -74,6 +76,7 @@ export function DocumentPanel({ sessionId, documents, selectedId, onSelect, doc,
               section={s}
               pending={edits.filter((e) => e.sectionId === s.id)}
               fresh={fresh.has(s.id)}
+              agentDraft={drafts.get(s.id)}
               editable={editable}
             />
           ))}
@@ -89,6 +92,7 @@ function SectionView({
   section,
   pending,
   fresh,
+  agentDraft,
   editable,
 }: {
   sessionId: string;
@@ -96,6 +100,7 @@ function SectionView({
   section: SectionContent;
   pending: EditItem[];
   fresh: boolean;
+  agentDraft: string | undefined;
   editable: boolean;
 }) {
   const [editing, setEditing] = useState(false);
@@ -130,10 +135,13 @@ function SectionView({
       data-testid="doc-section"
       data-section-id={section.id}
       data-fresh={fresh ? 'true' : undefined}
+      data-drafting={agentDraft !== undefined ? 'true' : undefined}
+      aria-busy={agentDraft !== undefined ? true : undefined}
     >
       <div className="section-head">
         <h3 id={headingId}>{section.title}</h3>
         {fresh && <span className="badge badge-fresh">Just updated</span>}
+        {agentDraft !== undefined && <span className="badge badge-drafting">The agent is writing…</span>}
         {last && (
           <span className="badge badge-pending" data-testid="pending-edit">
             {last.state === 'failed' ? 'Not saved' : offline ? 'Saved on this device — sent when online' : 'Saving…'}
@@ -173,6 +181,8 @@ function SectionView({
             </button>
           </div>
         </div>
+      ) : agentDraft !== undefined ? (
+        <Markdown source={agentDraft} />
       ) : shown ? (
         <Markdown source={shown} />
       ) : (

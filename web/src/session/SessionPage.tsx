@@ -5,7 +5,7 @@ import { ErrorBoundary } from '../components/ErrorBoundary';
 import { ErrorNotice } from '../components/ErrorNotice';
 import { SavedCopyNote } from '../components/SavedCopyNote';
 import { saveCopy } from '../lib/cache';
-import type { SectionUpdate } from '../lib/replyStream';
+import type { SectionDraft, SectionUpdate } from '../lib/replyStream';
 import { onOutboxEvent } from '../lib/sync';
 import { useResource } from '../lib/useResource';
 import { ChatPanel } from './ChatPanel';
@@ -22,6 +22,8 @@ export function SessionPage({ id }: { id: string }) {
   const documents = useResource<DocumentList>(paths.documents(id), docVersion);
   const [chosenDoc, setChosenDoc] = useState<string | null>(null);
   const [fresh, setFresh] = useState<Record<string, number>>({});
+  // Sections the agent is writing now, per live reply, until they are committed.
+  const [liveDrafts, setLiveDrafts] = useState<Record<string, Record<string, SectionDraft>>>({});
 
   const s = session.data;
   const docs = documents.data?.items ?? [];
@@ -46,6 +48,14 @@ export function SessionPage({ id }: { id: string }) {
     },
     [refreshAll],
   );
+
+  const onDrafts = useCallback((replyId: string, drafts: Record<string, SectionDraft>) => {
+    setLiveDrafts((all) => {
+      if (all[replyId] === drafts || (!all[replyId] && Object.keys(drafts).length === 0)) return all;
+      const { [replyId]: _previous, ...others } = all;
+      return Object.keys(drafts).length === 0 ? others : { ...others, [replyId]: drafts };
+    });
+  }, []);
 
   useEffect(
     () =>
@@ -94,6 +104,16 @@ export function SessionPage({ id }: { id: string }) {
     return set;
   }, [fresh, selectedId]);
 
+  const draftTexts = useMemo(() => {
+    const texts = new Map<string, string>();
+    for (const drafts of Object.values(liveDrafts)) {
+      for (const draft of Object.values(drafts)) {
+        if (draft.document_id === selectedId) texts.set(draft.section_id, draft.text);
+      }
+    }
+    return texts;
+  }, [liveDrafts, selectedId]);
+
   const onSessionChanged = useCallback(
     (next: Session) => {
       session.setData(() => next);
@@ -124,7 +144,7 @@ export function SessionPage({ id }: { id: string }) {
       <StepsBar session={s} onChanged={onSessionChanged} />
       <div className="session-grid">
         <ErrorBoundary panel="chat" label="conversation">
-          <ChatPanel session={s} onSection={onSection} onReplyFinished={refreshAll} />
+          <ChatPanel session={s} onSection={onSection} onDrafts={onDrafts} onReplyFinished={refreshAll} />
         </ErrorBoundary>
         <div className="side">
           <ErrorBoundary panel="document" label="document">
@@ -138,6 +158,7 @@ export function SessionPage({ id }: { id: string }) {
                 onSelect={setChosenDoc}
                 doc={doc}
                 fresh={freshSections}
+                drafts={draftTexts}
                 currentStep={s.current_step ?? null}
                 editable={editable}
               />

@@ -354,7 +354,7 @@ mod gateway {
                 while let Some(event) = events.next().await {
                     match event {
                         GatewayEvent::Text(text) => {
-                            log.append(reply, "token", serde_json::json!({ "text": text }))
+                            log.append(reply, plansmith_domain::ReplyEvent::Token { text })
                                 .await
                                 .unwrap();
                             first_append.get_or_insert_with(Instant::now);

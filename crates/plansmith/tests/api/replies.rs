@@ -38,6 +38,13 @@ async fn a_message_is_answered_by_a_streamed_reply_that_updates_the_document() {
     let section = events.iter().find(|e| e.event == "section").expect("a section event");
     assert_eq!(section.data["section_id"], "summary");
     assert_eq!(section.data["revision"], 1);
+    let draft = events
+        .iter()
+        .rfind(|e| e.event == "section_draft")
+        .expect("the section is drafted while it is written");
+    assert!(draft.id < section.id, "drafts come before the commit");
+    assert_eq!(draft.data["document_id"], section.data["document_id"]);
+    assert_eq!(draft.data["section_id"], "summary");
     let text = text_of(&events);
     assert!(!text.contains("<section"), "section blocks never show as chat text");
     assert!(
@@ -60,6 +67,7 @@ async fn a_message_is_answered_by_a_streamed_reply_that_updates_the_document() {
         .await;
     assert_eq!(doc["revision"], 1);
     let summary = doc["sections"][0]["content"].as_str().unwrap();
+    assert_eq!(draft.data["text"], summary, "the last draft is the committed text");
     assert!(
         summary.contains("Recipe Box") && summary.contains("Grandparents who cook by heart"),
         "{summary}"
