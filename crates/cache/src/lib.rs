@@ -5,10 +5,12 @@
 //! HTTP, SQL or planning.
 
 mod limiter;
+mod on_redis;
 mod session_cache;
 mod stream_log;
 
 pub use limiter::{InProcessRateLimiter, RateLimiter};
+pub use on_redis::{RedisConn, RedisRateLimiter, RedisSessionCache, RedisTarget};
 pub use session_cache::{InProcessSessionCache, SessionCache};
 pub use stream_log::{EventStream, InProcessStreamLog, StreamEvent, StreamLog};
 

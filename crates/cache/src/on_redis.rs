@@ -1,0 +1,249 @@
+//! Redis, one node or a Cluster, behind the cache traits: what several instances of the
+//! server share in the scaled-out mode (sign-in limits, the session cache). Connections are
+//! made lazily and remade after a failure, so an instance starts while Redis is down and
+//! recovers when it returns; until then every call answers `CacheError::Unavailable`.
+
+use crate::{CacheError, RateLimiter, Result, SessionCache};
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, FromRedisValue, Script, ScriptInvocation};
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+/// Where Redis is: one node (`redis://` or `rediss://`) or the seed nodes of a Cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisTarget {
+    Node(String),
+    Cluster(Vec<String>),
+}
+
+impl RedisTarget {
+    /// Checks the addresses without connecting: a malformed one is an error that says which.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        match self {
+            Self::Node(url) => redis::Client::open(url.as_str()).map(drop).map_err(|e| e.to_string()),
+            Self::Cluster(nodes) if nodes.is_empty() => Err("no seed nodes".into()),
+            Self::Cluster(nodes) => nodes.iter().try_for_each(|node| {
+                redis::Client::open(node.as_str())
+                    .map(drop)
+                    .map_err(|e| format!("{node}: {e}"))
+            }),
+        }
+    }
+}
+
+/// How long one call may wait for a connection or an answer before it fails as unavailable.
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A shared connection to Redis or a Redis Cluster; cheap to clone.
+#[derive(Clone)]
+pub struct RedisConn {
+    inner: Inner,
+}
+
+#[derive(Clone)]
+enum Inner {
+    /// Multiplexed, reconnecting by itself.
+    Node(ConnectionManager),
+    /// Connected on first use; the cluster connection follows slot moves (MOVED/ASK) itself.
+    Cluster(Arc<Cluster>),
+}
+
+struct Cluster {
+    client: ClusterClient,
+    conn: Mutex<Option<ClusterConnection>>,
+}
+
+fn unavailable(e: redis::RedisError) -> CacheError {
+    CacheError::Unavailable(e.to_string())
+}
+
+impl RedisConn {
+    /// Prepares a connection without connecting (the first call connects).
+    pub fn open(target: &RedisTarget) -> Result<Self> {
+        let inner = match target {
+            RedisTarget::Node(url) => {
+                let client = redis::Client::open(url.as_str()).map_err(unavailable)?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(TIMEOUT))
+                    .set_response_timeout(Some(TIMEOUT))
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_millis(500));
+                Inner::Node(ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?)
+            }
+            RedisTarget::Cluster(nodes) => {
+                let client = ClusterClient::builder(nodes.iter().map(String::as_str))
+                    .connection_timeout(TIMEOUT)
+                    .response_timeout(TIMEOUT)
+                    .retries(3)
+                    .build()
+                    .map_err(unavailable)?;
+                Inner::Cluster(Arc::new(Cluster {
+                    client,
+                    conn: Mutex::default(),
+                }))
+            }
+        };
+        Ok(Self { inner })
+    }
+
+    async fn cluster(cluster: &Cluster) -> Result<ClusterConnection> {
+        let mut conn = cluster.conn.lock().await;
+        if let Some(existing) = conn.as_ref() {
+            return Ok(existing.clone());
+        }
+        let made = cluster.client.get_async_connection().await.map_err(unavailable)?;
+        *conn = Some(made.clone());
+        Ok(made)
+    }
+
+    pub async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
+        match &self.inner {
+            Inner::Node(manager) => cmd.query_async(&mut manager.clone()).await.map_err(unavailable),
+            Inner::Cluster(cluster) => {
+                let mut cluster = Self::cluster(cluster).await?;
+                cmd.query_async(&mut cluster).await.map_err(unavailable)
+            }
+        }
+    }
+
+    /// Runs a Lua script (by its hash, loading it on first use).
+    pub async fn run<T: FromRedisValue>(&self, script: &ScriptInvocation<'_>) -> Result<T> {
+        match &self.inner {
+            Inner::Node(manager) => script.invoke_async(&mut manager.clone()).await.map_err(unavailable),
+            Inner::Cluster(cluster) => {
+                let mut cluster = Self::cluster(cluster).await?;
+                script.invoke_async(&mut cluster).await.map_err(unavailable)
+            }
+        }
+    }
+
+    /// A round trip, for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        self.query::<String>(&redis::cmd("PING")).await.map(drop)
+    }
+}
+
+/// Fixed-window counters shared by every instance: one key per counter, expiring with its
+/// window.
+#[derive(Clone)]
+pub struct RedisRateLimiter {
+    conn: RedisConn,
+}
+
+impl RedisRateLimiter {
+    pub fn new(conn: RedisConn) -> Self {
+        Self { conn }
+    }
+}
+
+fn limit_key(key: &str) -> String {
+    format!("plansmith:limit:{key}")
+}
+
+/// The milliseconds left in a window that reached `ARGV[1]` hits, or -1.
+static BLOCKED_FOR: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local hits = tonumber(redis.call('GET', KEYS[1]) or '0')
+if hits < tonumber(ARGV[1]) then return -1 end
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 then return -1 end
+return left
+",
+    )
+});
+
+/// Counts a hit; the first hit of a window starts its expiry.
+static HIT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local hits = redis.call('INCR', KEYS[1])
+if hits == 1 or redis.call('PTTL', KEYS[1]) < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return hits
+",
+    )
+});
+
+#[async_trait]
+impl RateLimiter for RedisRateLimiter {
+    async fn blocked_for(&self, key: &str, limit: u32) -> Result<Option<Duration>> {
+        let left: i64 = self.conn.run(BLOCKED_FOR.key(limit_key(key)).arg(limit)).await?;
+        Ok(u64::try_from(left).ok().map(Duration::from_millis))
+    }
+
+    async fn hit(&self, key: &str, window: Duration) -> Result<u32> {
+        let window_ms = window.as_millis().max(1) as u64;
+        self.conn.run(HIT.key(limit_key(key)).arg(window_ms)).await
+    }
+
+    async fn reset(&self, key: &str) -> Result<()> {
+        self.conn
+            .query::<i64>(redis::cmd("DEL").arg(limit_key(key)))
+            .await
+            .map(drop)
+    }
+}
+
+/// The session cache shared by every instance, entries expiring after `ttl`.
+#[derive(Clone)]
+pub struct RedisSessionCache {
+    conn: RedisConn,
+    ttl: Duration,
+}
+
+impl RedisSessionCache {
+    pub fn new(conn: RedisConn, ttl: Duration) -> Self {
+        Self { conn, ttl }
+    }
+}
+
+fn cache_key(key: &str) -> String {
+    format!("plansmith:cache:{key}")
+}
+
+#[async_trait]
+impl SessionCache for RedisSessionCache {
+    async fn get(&self, key: &str) -> Result<Option<String>> {
+        self.conn.query(redis::cmd("GET").arg(cache_key(key))).await
+    }
+
+    async fn put(&self, key: &str, value: String) -> Result<()> {
+        let ttl_ms = self.ttl.as_millis().max(1) as u64;
+        self.conn
+            .query::<()>(redis::cmd("SET").arg(cache_key(key)).arg(value).arg("PX").arg(ttl_ms))
+            .await
+    }
+
+    async fn invalidate(&self, key: &str) -> Result<()> {
+        self.conn
+            .query::<i64>(redis::cmd("DEL").arg(cache_key(key)))
+            .await
+            .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_addresses_are_refused_before_connecting() {
+        assert!(RedisTarget::Node("redis://127.0.0.1:6379".into()).validate().is_ok());
+        assert!(
+            RedisTarget::Node("rediss://cache.example.com:6380/0".into())
+                .validate()
+                .is_ok()
+        );
+        assert!(RedisTarget::Node("http://127.0.0.1:6379".into()).validate().is_err());
+        assert!(RedisTarget::Node("redis://:not-a-port".into()).validate().is_err());
+        assert!(RedisTarget::Cluster(vec![]).validate().is_err());
+        let bad = RedisTarget::Cluster(vec!["redis://127.0.0.1:7000".into(), "nonsense".into()]).validate();
+        assert!(bad.unwrap_err().contains("nonsense"));
+    }
+}
