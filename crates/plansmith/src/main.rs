@@ -4,7 +4,7 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use plansmith_domain::{Email, Role};
-use plansmith_server::{Application, Settings, open_store};
+use plansmith_server::{Application, Settings, open_store, redact_url};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -204,7 +204,8 @@ async fn run(cli: Cli) -> Result<()> {
         } => {
             println!("configuration is valid");
             println!("  listen       = {}", settings.listen);
-            println!("  database.url = {}", settings.database.url);
+            println!("  database.url = {}", redact_url(&settings.database.url));
+            println!("  shared state = {}", settings.cache_mode());
             println!(
                 "  llm          = offline planner at {} tokens/s",
                 settings.llm.offline.tokens_per_second

@@ -10,7 +10,10 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use plansmith_cache::{InProcessRateLimiter, InProcessSessionCache, InProcessStreamLog};
+use plansmith_cache::{
+    InProcessRateLimiter, InProcessSessionCache, InProcessStreamLog, RateLimiter, RedisConn, RedisRateLimiter,
+    RedisSessionCache, SessionCache,
+};
 use plansmith_llm::{
     Admission, AnthropicProvider, BreakerSettings, Gateway, Limits, OfflineProvider, OpenAiProvider, Price, PriceTable,
     Provider, QueueSettings, RetryPolicy, Target, Timeouts,
@@ -57,6 +60,37 @@ pub enum StartError {
     Workflow(#[from] plansmith_domain::WorkflowError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
+    #[error("cache: {0}")]
+    Cache(#[from] plansmith_cache::CacheError),
+}
+
+/// What several instances share: in the process, or on Redis when it is configured.
+struct SharedState {
+    cache: Arc<dyn SessionCache>,
+    limiter: Arc<dyn RateLimiter>,
+    redis: Option<RedisConn>,
+}
+
+impl SharedState {
+    /// Connects lazily: a Redis that is down at start is waited for, not a start failure.
+    fn open(settings: &Settings) -> Result<Self, StartError> {
+        const OWNER_TTL: Duration = Duration::from_secs(600);
+        Ok(match settings.redis_target() {
+            None => Self {
+                cache: Arc::new(InProcessSessionCache::new(100_000, OWNER_TTL)),
+                limiter: Arc::new(InProcessRateLimiter::new()),
+                redis: None,
+            },
+            Some(target) => {
+                let conn = RedisConn::open(&target)?;
+                Self {
+                    cache: Arc::new(RedisSessionCache::new(conn.clone(), OWNER_TTL)),
+                    limiter: Arc::new(RedisRateLimiter::new(conn.clone())),
+                    redis: Some(conn),
+                }
+            }
+        })
+    }
 }
 
 /// Replacements for parts of the application, for tests and embedding.
@@ -214,13 +248,16 @@ impl Application {
             Arc::clone(&workflows),
             Arc::clone(&settings),
         ));
+        let shared = SharedState::open(&settings)?;
+        tracing::info!(cache = %settings.cache_mode(), "shared state");
         let state = AppState {
             settings: Arc::clone(&settings),
             store,
             workflows,
             stream_log,
-            cache: Arc::new(InProcessSessionCache::new(100_000, Duration::from_secs(600))),
-            limiter: Arc::new(InProcessRateLimiter::new()),
+            cache: shared.cache,
+            limiter: shared.limiter,
+            redis: shared.redis,
             generator,
             draining: Arc::new(AtomicBool::new(false)),
         };

@@ -29,15 +29,33 @@ impl ErrorFamily for HealthError {
 #[derive(Serialize, ToSchema)]
 pub struct Health {
     pub status: String,
+    /// Each dependency of a ready instance: `up` or `down` (readiness only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<Checks>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Checks {
+    /// `up` (a ready instance always has its database).
+    pub database: String,
+    /// `up` or `down`; absent when state is kept in the process. A Redis outage keeps the
+    /// instance ready: reads and finished streams still work, and a blip must not take every
+    /// instance out of the load balancer at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<String>,
 }
 
 /// The process is alive.
 #[utoipa::path(get, path = "/healthz", tag = "health", operation_id = "healthz", responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok".into() })
+    Json(Health {
+        status: "ok".into(),
+        checks: None,
+    })
 }
 
-/// The instance can serve: the database answers and it is not shutting down.
+/// The instance can serve: the database answers and it is not shutting down. The body reports
+/// each dependency; Redis being down does not make the instance unready.
 #[utoipa::path(get, path = "/readyz", tag = "health", operation_id = "readyz",
     responses((status = 200, body = Health), HealthError))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, HealthError> {
@@ -49,7 +67,23 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, Healt
         .ping()
         .await
         .map_err(|e| HealthError::NotReady(e.to_string()))?;
-    Ok(Json(Health { status: "ready".into() }))
+    let redis = match &state.redis {
+        None => None,
+        Some(conn) => Some(match conn.ping().await {
+            Ok(()) => "up",
+            Err(e) => {
+                tracing::warn!(error = %e, "Redis is down; serving what does not need it");
+                "down"
+            }
+        }),
+    };
+    Ok(Json(Health {
+        status: "ready".into(),
+        checks: Some(Checks {
+            database: "up".into(),
+            redis: redis.map(Into::into),
+        }),
+    }))
 }
 
 #[cfg(test)]

@@ -19,4 +19,4 @@ pub mod web;
 pub mod workflows;
 
 pub use app::{Application, Overrides, StartError, open_store};
-pub use config::{ConfigError, Settings};
+pub use config::{ConfigError, Settings, redact_url};

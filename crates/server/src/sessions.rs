@@ -389,15 +389,17 @@ pub async fn abandon(
 /// (ownership never changes, so it is safe to cache).
 pub async fn check_owner(state: &AppState, auth: &AuthUser, id: Uuid) -> Result<SessionId, CommonError> {
     let key = format!("session-owner:{id}");
-    if let Some(owner) = state.cache.get(&key).await? {
-        return if owner == auth.id().to_string() {
-            Ok(SessionId(id))
-        } else {
-            Err(CommonError::not_found("The planning session"))
-        };
+    // The cache only saves a read: when it is down (a Redis outage) the database answers.
+    match state.cache.get(&key).await {
+        Ok(Some(owner)) if owner == auth.id().to_string() => return Ok(SessionId(id)),
+        Ok(Some(_)) => return Err(CommonError::not_found("The planning session")),
+        Ok(None) => {}
+        Err(e) => tracing::debug!(error = %e, "session cache unavailable; reading the owner from the database"),
     }
     let session = owned(state, auth, id).await?;
-    state.cache.put(&key, session.user_id.to_string()).await?;
+    if let Err(e) = state.cache.put(&key, session.user_id.to_string()).await {
+        tracing::debug!(error = %e, "session cache unavailable; the owner is not cached");
+    }
     Ok(session.id)
 }
 

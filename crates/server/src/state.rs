@@ -2,7 +2,7 @@
 
 use crate::config::Settings;
 use crate::generation::Generator;
-use plansmith_cache::{RateLimiter, SessionCache, StreamLog};
+use plansmith_cache::{RateLimiter, RedisConn, SessionCache, StreamLog};
 use plansmith_domain::Workflows;
 use plansmith_store::Store;
 use std::sync::Arc;
@@ -16,6 +16,8 @@ pub struct AppState {
     pub stream_log: Arc<dyn StreamLog>,
     pub cache: Arc<dyn SessionCache>,
     pub limiter: Arc<dyn RateLimiter>,
+    /// The shared Redis, when several instances share state through it (for readiness).
+    pub redis: Option<RedisConn>,
     pub generator: Arc<Generator>,
     pub draining: Arc<AtomicBool>,
 }

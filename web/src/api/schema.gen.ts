@@ -459,7 +459,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The instance can serve: the database answers and it is not shutting down. */
+        /**
+         * The instance can serve: the database answers and it is not shutting down. The body reports
+         *     each dependency; Redis being down does not make the instance unready.
+         */
         get: operations["readyz"];
         put?: never;
         post?: never;
@@ -477,6 +480,16 @@ export interface components {
             /** @description Send as `Authorization: Bearer <token>`; also set as an HttpOnly cookie. */
             token: string;
             user: components["schemas"]["UserView"];
+        };
+        Checks: {
+            /** @description `up` (a ready instance always has its database). */
+            database: string;
+            /**
+             * @description `up` or `down`; absent when state is kept in the process. A Redis outage keeps the
+             *     instance ready: reads and finished streams still work, and a blip must not take every
+             *     instance out of the load balancer at once.
+             */
+            redis?: string | null;
         };
         CreateSession: {
             /** @description The project idea in the user's words. */
@@ -537,6 +550,7 @@ export interface components {
             request_id: string;
         };
         Health: {
+            checks?: components["schemas"]["Checks"] | null;
             status: string;
         };
         LoginRequest: {

@@ -13,6 +13,7 @@ mod openapi;
 mod outage;
 mod providers;
 mod replies;
+mod scaleout;
 mod sessions;
 use plansmith_store_tests::testdb;
 mod web_app;

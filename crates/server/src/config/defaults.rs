@@ -9,6 +9,7 @@ impl Default for Settings {
         Self {
             listen: "127.0.0.1:8080".into(),
             database: DatabaseSettings::default(),
+            cache: CacheSettings::default(),
             http: HttpSettings::default(),
             auth: AuthSettings::default(),
             llm: LlmSettings::default(),

@@ -45,6 +45,8 @@ fn env_key(var: &str) -> Option<String> {
         "CONFIG" | "LOG" | "BIN" | "" => None,
         _ if rest.starts_with("TEST_") => None,
         "DATABASE_URL" => Some("database.url".into()),
+        "REDIS_URL" => Some("cache.redis_url".into()),
+        "REDIS_CLUSTER_NODES" => Some("cache.redis_cluster_nodes".into()),
         _ => Some(rest.to_lowercase().replace("__", ".")),
     }
 }

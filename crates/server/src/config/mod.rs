@@ -27,6 +27,7 @@ pub struct Settings {
     /// Address the HTTP server listens on.
     pub listen: String,
     pub database: DatabaseSettings,
+    pub cache: CacheSettings,
     pub http: HttpSettings,
     pub auth: AuthSettings,
     pub llm: LlmSettings,
@@ -57,6 +58,38 @@ pub struct DatabaseSettings {
     pub idle_timeout_seconds: u64,
     /// PostgreSQL: connections are replaced after this long.
     pub max_lifetime_seconds: u64,
+}
+
+/// Shared state of several instances (sign-in limits, the session cache): in the process when
+/// neither key is set (the embedded default), else on Redis.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheSettings {
+    /// One Redis node: `redis://host:6379` or `rediss://host:6380` (TLS).
+    pub redis_url: Option<String>,
+    /// Or the seed nodes of a Redis Cluster, `redis://host:port` each (in the environment one
+    /// comma-separated value).
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub redis_cluster_nodes: Vec<String>,
+}
+
+/// A TOML list of strings, or one comma-separated string (as environment variables give it).
+fn list_or_comma_separated<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Nodes {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match Nodes::deserialize(d)? {
+        Nodes::List(nodes) => nodes,
+        Nodes::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -138,5 +171,27 @@ impl Settings {
 
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs_f64(self.shutdown.grace_seconds)
+    }
+
+    /// Where the shared state lives: `None` in the process (the embedded default).
+    pub fn redis_target(&self) -> Option<plansmith_cache::RedisTarget> {
+        let url = self.cache.redis_url.as_deref().filter(|u| !u.trim().is_empty());
+        match (url, self.cache.redis_cluster_nodes.as_slice()) {
+            (Some(url), _) => Some(plansmith_cache::RedisTarget::Node(url.trim().to_owned())),
+            (None, []) => None,
+            (None, nodes) => Some(plansmith_cache::RedisTarget::Cluster(nodes.to_vec())),
+        }
+    }
+
+    /// One line on where state is shared, for `config check` and the start-up log.
+    pub fn cache_mode(&self) -> String {
+        match self.redis_target() {
+            None => "in-process (one instance)".into(),
+            Some(plansmith_cache::RedisTarget::Node(url)) => format!("Redis at {}", redact_url(&url)),
+            Some(plansmith_cache::RedisTarget::Cluster(nodes)) => {
+                let nodes: Vec<String> = nodes.iter().map(|n| redact_url(n)).collect();
+                format!("Redis Cluster, seeds {}", nodes.join(", "))
+            }
+        }
     }
 }

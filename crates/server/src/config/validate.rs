@@ -25,6 +25,7 @@ impl Settings {
                 redact_url(url)
             ));
         }
+        self.validate_cache(&mut problems);
         if self.database.max_readers == 0 {
             problems.push("database.max_readers: must be at least 1".into());
         }
@@ -137,6 +138,42 @@ impl Settings {
 }
 
 /// A database URL without its password, for messages.
+impl Settings {
+    /// A Redis address that is set must be usable: one of the two keys, `redis://` or
+    /// `rediss://`, parseable. (Unreachable is not malformed: the server waits for Redis.)
+    fn validate_cache(&self, problems: &mut Vec<String>) {
+        let cache = &self.cache;
+        let url = cache.redis_url.as_deref().filter(|u| !u.trim().is_empty());
+        if url.is_some() && !cache.redis_cluster_nodes.is_empty() {
+            problems.push(
+                "cache.redis_url and cache.redis_cluster_nodes: set one of them (one Redis node or the seeds of a Redis Cluster), not both"
+                    .into(),
+            );
+            return;
+        }
+        let check = |key: &str, address: &str, problems: &mut Vec<String>| {
+            let scheme_ok = address.starts_with("redis://") || address.starts_with("rediss://");
+            let parsed = plansmith_cache::RedisTarget::Node(address.trim().to_owned()).validate();
+            if let (true, Ok(())) = (scheme_ok, &parsed) {
+                return;
+            }
+            let why = parsed
+                .err()
+                .unwrap_or_else(|| "the scheme is not redis:// or rediss://".into());
+            problems.push(format!(
+                "{key}: '{}' is not a Redis address ({why}); use redis://host:6379 or rediss://host:6380",
+                redact_url(address)
+            ));
+        };
+        if let Some(url) = url {
+            check("cache.redis_url", url, problems);
+        }
+        for node in &cache.redis_cluster_nodes {
+            check("cache.redis_cluster_nodes", node, problems);
+        }
+    }
+}
+
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
@@ -154,6 +191,7 @@ pub fn redact_url(url: &str) -> String {
 mod tests {
     use super::super::load::tests::{env, load_toml};
     use super::*;
+    use plansmith_cache::RedisTarget;
 
     #[test]
     fn providers_and_route_are_checked() {
@@ -177,6 +215,61 @@ mod tests {
             err.contains("llm.providers[0].model: required for kind 'openai'"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn shared_state_is_in_process_one_redis_or_a_cluster() {
+        let embedded = load_toml("", &[]).unwrap();
+        assert_eq!(embedded.redis_target(), None);
+        assert_eq!(embedded.cache_mode(), "in-process (one instance)");
+        let node = load_toml("", &[("PLANSMITH_REDIS_URL", "redis://:pw@cache:6379/0")]).unwrap();
+        assert_eq!(
+            node.redis_target(),
+            Some(RedisTarget::Node("redis://:pw@cache:6379/0".into()))
+        );
+        assert!(!node.cache_mode().contains("pw"), "{}", node.cache_mode());
+        let seeds = ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"];
+        let from_env = load_toml("", &[("PLANSMITH_REDIS_CLUSTER_NODES", &seeds.join(", "))]).unwrap();
+        let from_file = load_toml(
+            "[cache]\nredis_cluster_nodes = [\"redis://10.0.0.1:7000\", \"redis://10.0.0.2:7000\"]\n",
+            &[],
+        )
+        .unwrap();
+        let cluster = Some(RedisTarget::Cluster(seeds.map(String::from).to_vec()));
+        assert_eq!(from_env.redis_target(), cluster);
+        assert_eq!(from_file.redis_target(), cluster);
+        let nested = load_toml("", &[("PLANSMITH_CACHE__REDIS_URL", "rediss://cache:6380")]).unwrap();
+        assert_eq!(
+            nested.redis_target(),
+            Some(RedisTarget::Node("rediss://cache:6380".into()))
+        );
+        assert_eq!(
+            load_toml("", &[("PLANSMITH_REDIS_URL", "")]).unwrap().redis_target(),
+            None
+        );
+    }
+
+    #[test]
+    fn malformed_redis_addresses_stop_the_start_naming_the_key() {
+        let cases: [(&[(&str, &str)], &str); 4] = [
+            (&[("PLANSMITH_REDIS_URL", "http://cache:6379")], "cache.redis_url"),
+            (&[("PLANSMITH_REDIS_URL", "redis://cache:port")], "cache.redis_url"),
+            (
+                &[("PLANSMITH_REDIS_CLUSTER_NODES", "redis://a:7000,nonsense")],
+                "cache.redis_cluster_nodes",
+            ),
+            (
+                &[
+                    ("PLANSMITH_REDIS_URL", "redis://cache:6379"),
+                    ("PLANSMITH_REDIS_CLUSTER_NODES", "redis://a:7000"),
+                ],
+                "not both",
+            ),
+        ];
+        for (vars, expected) in cases {
+            let err = load_toml("", vars).unwrap_err().to_string();
+            assert!(err.contains(expected), "{vars:?}: {err}");
+        }
     }
 
     #[test]

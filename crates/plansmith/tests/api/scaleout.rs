@@ -1,0 +1,152 @@
+//! Several instances on one database sharing state through Redis (one node, and a Redis
+//! Cluster): what one instance counts or caches, every instance sees; a Redis outage leaves
+//! them ready and serving what does not need it.
+
+use crate::helpers::{TestApp, spawn_with, start};
+use plansmith_server::{Overrides, Settings};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+fn redis_url() -> String {
+    std::env::var("PLANSMITH_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+fn cluster_nodes() -> Vec<String> {
+    std::env::var("PLANSMITH_TEST_REDIS_CLUSTER_NODES")
+        .unwrap_or_else(|_| "redis://127.0.0.1:7101,redis://127.0.0.1:7102,redis://127.0.0.1:7103".into())
+        .split(',')
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Instance A on a fresh database and instance B on the same database and shared state.
+async fn two_instances(shared: impl Fn(&mut Settings)) -> (TestApp, TestApp) {
+    let a = spawn_with(
+        |s| {
+            shared(s);
+            s.auth.max_failed_logins_per_account = 3;
+            // Every test's sign-ins come from 127.0.0.1 and the counters outlive a run.
+            s.auth.max_failed_logins_per_ip = 100_000;
+        },
+        Overrides::default(),
+    )
+    .await;
+    let mut settings = a.settings.clone();
+    settings.listen = "127.0.0.1:0".into();
+    let b = start(settings, Overrides::default()).await;
+    (a, b)
+}
+
+async fn login(app: &TestApp, email: &str, password: &str) -> StatusCode {
+    app.request(
+        Method::POST,
+        "/api/v1/auth/login",
+        None,
+        Some(json!({"email": email, "password": password})),
+    )
+    .await
+    .status()
+}
+
+async fn failed_sign_ins_count_on_every_instance(shared: impl Fn(&mut Settings)) {
+    let (a, b) = two_instances(shared).await;
+    let email = format!("shared-{}@example.com", uuid::Uuid::now_v7().simple());
+    let (status, _) = a
+        .json(
+            Method::POST,
+            "/api/v1/auth/register",
+            None,
+            Some(json!({"email": email, "password": "right password"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(login(&a, &email, "wrong").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(login(&b, &email, "wrong").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(login(&a, &email, "wrong").await, StatusCode::UNAUTHORIZED);
+    // Three failures in all, on two instances: both refuse the account for a while.
+    assert_eq!(login(&b, &email, "right password").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(login(&a, &email, "right password").await, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_sign_ins_count_on_every_instance_on_redis() {
+    failed_sign_ins_count_on_every_instance(|s| s.cache.redis_url = Some(redis_url())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_sign_ins_count_on_every_instance_on_a_redis_cluster() {
+    failed_sign_ins_count_on_every_instance(|s| s.cache.redis_cluster_nodes = cluster_nodes()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_created_on_one_instance_is_read_on_the_other() {
+    let (a, b) = two_instances(|s| s.cache.redis_cluster_nodes = cluster_nodes()).await;
+    let token = a.user().await;
+    let session = a.session(&token, "quick-brief").await;
+    let id = session["id"].as_str().unwrap();
+    for app in [&a, &b] {
+        let (status, body) = app.get(&format!("/api/v1/sessions/{id}/messages"), &token).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let stranger = b.user().await;
+    let (status, _) = b.get(&format!("/api/v1/sessions/{id}/messages"), &stranger).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the shared owner cache keeps sessions private"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_reports_each_dependency() {
+    let embedded = spawn_with(|_| {}, Overrides::default()).await;
+    let (status, body) = embedded.json(Method::GET, "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({"status": "ready", "checks": {"database": "up"}}));
+
+    let shared = spawn_with(|s| s.cache.redis_url = Some(redis_url()), Overrides::default()).await;
+    let (status, body) = shared.json(Method::GET, "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"status": "ready", "checks": {"database": "up", "redis": "up"}})
+    );
+}
+
+/// Redis down (here: nothing listens where it should be): the instance starts, stays ready and
+/// serves what does not need Redis; what does gets a 503 with Retry-After.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_redis_an_instance_starts_stays_ready_and_serves_reads() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = spawn_with(
+        |s| s.cache.redis_url = Some(format!("redis://127.0.0.1:{port}")),
+        Overrides::default(),
+    )
+    .await;
+    let (status, body) = app.json(Method::GET, "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::OK, "a Redis outage must not take the instance out");
+    assert_eq!(body["checks"], json!({"database": "up", "redis": "down"}));
+    let token = app.user().await;
+    let session = app.session(&token, "quick-brief").await;
+    let id = session["id"].as_str().unwrap();
+    let (status, body) = app.get(&format!("/api/v1/sessions/{id}/messages"), &token).await;
+    assert_eq!(status, StatusCode::OK, "reads do not need Redis: {body}");
+    let response = app
+        .request(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": "nobody@example.com", "password": "x"})),
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "sign-in limits live in Redis"
+    );
+    assert!(response.headers().get("retry-after").is_some());
+}
