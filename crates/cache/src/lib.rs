@@ -6,11 +6,13 @@
 
 mod limiter;
 mod on_redis;
+mod redis_stream_log;
 mod session_cache;
 mod stream_log;
 
 pub use limiter::{InProcessRateLimiter, RateLimiter};
 pub use on_redis::{RedisConn, RedisRateLimiter, RedisSessionCache, RedisTarget};
+pub use redis_stream_log::RedisStreamLog;
 pub use session_cache::{InProcessSessionCache, SessionCache};
 pub use stream_log::{EventStream, InProcessStreamLog, StreamEvent, StreamLog};
 

@@ -38,10 +38,14 @@ impl RedisTarget {
 /// How long one call may wait for a connection or an answer before it fails as unavailable.
 const TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Longest a blocking read of a stream waits for new entries before it looks again.
+pub(crate) const BLOCK: Duration = Duration::from_secs(2);
+
 /// A shared connection to Redis or a Redis Cluster; cheap to clone.
 #[derive(Clone)]
 pub struct RedisConn {
     inner: Inner,
+    target: RedisTarget,
 }
 
 #[derive(Clone)]
@@ -59,6 +63,11 @@ struct Cluster {
 
 fn unavailable(e: redis::RedisError) -> CacheError {
     CacheError::Unavailable(e.to_string())
+}
+
+/// An answer of Redis that is not what the command returns.
+pub(crate) fn malformed(e: impl std::fmt::Display) -> CacheError {
+    CacheError::Unavailable(format!("unexpected answer from Redis: {e}"))
 }
 
 impl RedisConn {
@@ -87,7 +96,71 @@ impl RedisConn {
                 }))
             }
         };
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            target: target.clone(),
+        })
+    }
+
+    /// A connection of its own to the node that holds `key`, for a blocking read (which would
+    /// hold up every other call on a shared connection).
+    pub(crate) async fn dedicated_for(&self, key: &str) -> Result<redis::aio::MultiplexedConnection> {
+        let info = match &self.target {
+            RedisTarget::Node(url) => {
+                redis::IntoConnectionInfo::into_connection_info(url.as_str()).map_err(unavailable)?
+            }
+            RedisTarget::Cluster(seeds) => {
+                let slot: u16 = self.query(redis::cmd("CLUSTER").arg("KEYSLOT").arg(key)).await?;
+                let (host, port) = self.node_of_slot(slot).await?;
+                let seed = redis::IntoConnectionInfo::into_connection_info(seeds[0].as_str()).map_err(unavailable)?;
+                let addr = match seed.addr() {
+                    redis::ConnectionAddr::TcpTls {
+                        insecure, tls_params, ..
+                    } => redis::ConnectionAddr::TcpTls {
+                        host,
+                        port,
+                        insecure: *insecure,
+                        tls_params: tls_params.clone(),
+                    },
+                    _ => redis::ConnectionAddr::Tcp(host, port),
+                };
+                seed.set_addr(addr)
+            }
+        };
+        let client = redis::Client::open(info).map_err(unavailable)?;
+        // Blocking reads wait up to `BLOCK`; the answer may take that long.
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(TIMEOUT))
+            .set_response_timeout(Some(BLOCK + TIMEOUT));
+        client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// The master that serves a hash slot, from `CLUSTER SLOTS`.
+    async fn node_of_slot(&self, slot: u16) -> Result<(String, u16)> {
+        let ranges: Vec<redis::Value> = self.query(&redis::cmd("CLUSTER").arg("SLOTS").clone()).await?;
+        for range in ranges {
+            let redis::Value::Array(parts) = range else { continue };
+            let (Some(first), Some(last), Some(redis::Value::Array(master))) =
+                (parts.first(), parts.get(1), parts.get(2))
+            else {
+                continue;
+            };
+            let (first, last): (u16, u16) = (
+                redis::from_redis_value_ref(first).map_err(malformed)?,
+                redis::from_redis_value_ref(last).map_err(malformed)?,
+            );
+            if (first..=last).contains(&slot) && master.len() >= 2 {
+                let host: String = redis::from_redis_value_ref(&master[0]).map_err(malformed)?;
+                let port: u16 = redis::from_redis_value_ref(&master[1]).map_err(malformed)?;
+                return Ok((host, port));
+            }
+        }
+        Err(CacheError::Unavailable(format!(
+            "no Redis Cluster node serves slot {slot}"
+        )))
     }
 
     async fn cluster(cluster: &Cluster) -> Result<ClusterConnection> {

@@ -3,10 +3,12 @@
 //! `PLANSMITH_TEST_REDIS_CLUSTER_NODES` (default 127.0.0.1:7101-7103); `scripts/test` starts
 //! both when they are not running.
 
+use futures::StreamExt;
 use plansmith_cache::{
-    InProcessRateLimiter, InProcessSessionCache, RateLimiter, RedisConn, RedisRateLimiter, RedisSessionCache,
-    RedisTarget, SessionCache,
+    InProcessRateLimiter, InProcessSessionCache, InProcessStreamLog, RateLimiter, RedisConn, RedisRateLimiter,
+    RedisSessionCache, RedisStreamLog, RedisTarget, SessionCache, StreamEvent, StreamLog,
 };
+use plansmith_domain::{MessageId, MessageStatus, ReplyEvent, RestartReason};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -106,6 +108,105 @@ async fn cached_values_are_read_replaced_invalidated_and_expire(cache: Arc<dyn S
     );
 }
 
+fn token(text: &str) -> ReplyEvent {
+    ReplyEvent::Token { text: text.into() }
+}
+
+fn done(reply: uuid::Uuid) -> ReplyEvent {
+    ReplyEvent::Done {
+        reply_id: MessageId(reply),
+        status: MessageStatus::Complete,
+    }
+}
+
+fn names(events: &[StreamEvent]) -> Vec<(u64, &'static str)> {
+    events.iter().map(|e| (e.id, e.event.name())).collect()
+}
+
+async fn followers_replay_then_go_live_and_end_at_done(log: Arc<dyn StreamLog>) {
+    let reply = uuid::Uuid::now_v7();
+    log.open(reply, 0).await.unwrap();
+    assert_eq!(log.append(reply, token("a")).await.unwrap(), 1);
+    assert_eq!(log.append(reply, token("b")).await.unwrap(), 2);
+    let from_start = log.follow(reply, 0).await.unwrap().expect("an open log");
+    let resumed = log.follow(reply, 1).await.unwrap().expect("an open log");
+    let writer = Arc::clone(&log);
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        writer.append(reply, token("c")).await.unwrap();
+        writer.append(reply, done(reply)).await.unwrap();
+    });
+    let within = |f| tokio::time::timeout(Duration::from_secs(10), f);
+    let all: Vec<StreamEvent> = within(from_start.collect()).await.expect("the log closes");
+    assert_eq!(names(&all), [(1, "token"), (2, "token"), (3, "token"), (4, "done")]);
+    assert_eq!(all[2].event, token("c"));
+    let rest: Vec<StreamEvent> = within(resumed.collect()).await.expect("the log closes");
+    assert_eq!(
+        names(&rest),
+        [(2, "token"), (3, "token"), (4, "done")],
+        "resumed after event 1"
+    );
+    assert_eq!(
+        log.events(reply).await.unwrap().unwrap(),
+        all,
+        "the whole log, in order"
+    );
+}
+
+async fn a_retry_continues_numbering_and_old_errors_do_not_end_followers(log: Arc<dyn StreamLog>) {
+    let reply = uuid::Uuid::now_v7();
+    log.open(reply, 0).await.unwrap();
+    log.append(reply, token("x")).await.unwrap();
+    let error = ReplyEvent::Error {
+        code: "failed".into(),
+        message: "Try again".into(),
+    };
+    assert_eq!(log.append(reply, error).await.unwrap(), 2);
+    log.open(reply, 2).await.unwrap();
+    let restart = ReplyEvent::Restart {
+        reason: RestartReason::Retry,
+    };
+    assert_eq!(log.append(reply, restart).await.unwrap(), 3);
+    let follower = log.follow(reply, 0).await.unwrap().unwrap();
+    log.append(reply, token("y")).await.unwrap();
+    log.append(reply, done(reply)).await.unwrap();
+    let got: Vec<StreamEvent> = tokio::time::timeout(Duration::from_secs(10), follower.collect())
+        .await
+        .expect("the log closes");
+    assert_eq!(
+        names(&got),
+        [(1, "token"), (2, "error"), (3, "restart"), (4, "token"), (5, "done")]
+    );
+}
+
+async fn a_reopened_log_numbers_after_the_saved_events(log: Arc<dyn StreamLog>) {
+    // After the log expired, a retry reopens it after the last event the database kept.
+    let reply = uuid::Uuid::now_v7();
+    log.open(reply, 7).await.unwrap();
+    assert_eq!(log.append(reply, token("z")).await.unwrap(), 8);
+    log.open(reply, 3).await.unwrap();
+    assert_eq!(log.append(reply, token("z")).await.unwrap(), 9, "numbers never go back");
+}
+
+async fn unknown_logs_are_none_and_closed_logs_expire(log: Arc<dyn StreamLog>) {
+    let reply = uuid::Uuid::now_v7();
+    assert!(log.follow(reply, 0).await.unwrap().is_none());
+    assert!(log.events(reply).await.unwrap().is_none());
+    log.open(reply, 0).await.unwrap();
+    log.append(reply, done(reply)).await.unwrap();
+    log.expire(reply, Duration::from_millis(100)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(log.events(reply).await.unwrap().is_none(), "expired");
+    // An expiry set before a retry reopened the log leaves the reopened log alone.
+    let again = uuid::Uuid::now_v7();
+    log.open(again, 0).await.unwrap();
+    log.append(again, done(again)).await.unwrap();
+    log.expire(again, Duration::from_millis(100)).await.unwrap();
+    log.open(again, 1).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(log.events(again).await.unwrap().is_some(), "a reopened log stays");
+}
+
 const CACHE_TTL: Duration = Duration::from_millis(400);
 
 macro_rules! on_every_backend {
@@ -138,6 +239,16 @@ mod limiter {
     }
 }
 
+mod stream_log {
+    use super::*;
+    pub fn in_process() -> Arc<dyn StreamLog> {
+        Arc::new(InProcessStreamLog::new())
+    }
+    pub async fn redis(target: RedisTarget) -> Arc<dyn StreamLog> {
+        Arc::new(RedisStreamLog::new(connect(target).await))
+    }
+}
+
 mod cache {
     use super::*;
     pub fn in_process() -> Arc<dyn SessionCache> {
@@ -153,7 +264,40 @@ on_every_backend!(
     reset_clears_a_counter: limiter,
     concurrent_hits_are_each_counted: limiter,
     cached_values_are_read_replaced_invalidated_and_expire: cache,
+    followers_replay_then_go_live_and_end_at_done: stream_log,
+    a_retry_continues_numbering_and_old_errors_do_not_end_followers: stream_log,
+    a_reopened_log_numbers_after_the_saved_events: stream_log,
+    unknown_logs_are_none_and_closed_logs_expire: stream_log,
 );
+
+/// A reply written through one instance's connection is followed live through another's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_written_on_one_instance_is_followed_on_another() {
+    for target in [node(), cluster()] {
+        let writer = RedisStreamLog::new(connect(target.clone()).await);
+        let reader = RedisStreamLog::new(connect(target).await);
+        let reply = uuid::Uuid::now_v7();
+        writer.open(reply, 0).await.unwrap();
+        writer.append(reply, token("first")).await.unwrap();
+        let follower = reader
+            .follow(reply, 0)
+            .await
+            .unwrap()
+            .expect("visible on the other instance");
+        let live = tokio::spawn(async move { follower.collect::<Vec<_>>().await });
+        for n in 0..20 {
+            writer.append(reply, token(&format!("t{n}"))).await.unwrap();
+        }
+        writer.append(reply, done(reply)).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(10), live)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.len(), 22);
+        assert!(got.windows(2).all(|w| w[1].id == w[0].id + 1), "no gap, no duplicate");
+        assert_eq!(got.last().unwrap().event, done(reply));
+    }
+}
 
 /// What one instance counts, every instance sees: two connections, one counter.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

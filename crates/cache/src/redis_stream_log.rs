@@ -1,0 +1,256 @@
+//! The reply stream log on Redis Streams, shared by every instance: a reply started on one
+//! instance can be followed, and resumed by `Last-Event-ID`, on any other.
+//!
+//! Per reply two keys with the reply's hash tag, so they share a Cluster slot:
+//! `plansmith:reply:{<id>}:events`, a Redis Stream whose entry ids are the event numbers
+//! (`7-0` is event 7), and `plansmith:reply:{<id>}:meta`, a hash with the next number and, while
+//! the log is closed, the number of the event that closed it. Writes are Lua scripts (atomic
+//! per reply). Followers read with `XREAD BLOCK` on a connection of their own to the node that
+//! holds the reply, and find it again when its slot moves. Closed logs expire (the database
+//! keeps finished replies).
+
+use crate::on_redis::{BLOCK, RedisConn, malformed};
+use crate::{CacheError, EventStream, Result, StreamEvent, StreamLog};
+use async_trait::async_trait;
+use plansmith_domain::ReplyEvent;
+use redis::Script;
+use std::collections::VecDeque;
+use std::sync::LazyLock;
+use std::time::Duration;
+use uuid::Uuid;
+
+#[derive(Clone)]
+pub struct RedisStreamLog {
+    conn: RedisConn,
+}
+
+impl RedisStreamLog {
+    pub fn new(conn: RedisConn) -> Self {
+        Self { conn }
+    }
+}
+
+fn events_key(reply: Uuid) -> String {
+    format!("plansmith:reply:{{{reply}}}:events")
+}
+
+fn meta_key(reply: Uuid) -> String {
+    format!("plansmith:reply:{{{reply}}}:meta")
+}
+
+/// (Re)opens a log: numbering continues after `ARGV[1]` (and after anything already in it),
+/// the log is no longer closed and no longer expires.
+static OPEN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local next = tonumber(redis.call('HGET', KEYS[1], 'next') or '1')
+local want = tonumber(ARGV[1]) + 1
+if want > next then next = want end
+redis.call('HSET', KEYS[1], 'next', next)
+redis.call('HDEL', KEYS[1], 'closed')
+redis.call('PERSIST', KEYS[1])
+redis.call('PERSIST', KEYS[2])
+return next
+",
+    )
+});
+
+/// Appends `ARGV[1]` (the event's JSON) as the next event; `ARGV[2]` = 1 closes the log.
+/// Without its meta (never opened, or evicted) the log goes on after its last entry.
+static APPEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local next = tonumber(redis.call('HGET', KEYS[1], 'next') or '0')
+if next < 1 then
+  next = 1
+  local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+  if #last > 0 then next = tonumber(string.match(last[1][1], '^(%d+)')) + 1 end
+end
+redis.call('XADD', KEYS[2], next .. '-0', 'e', ARGV[1])
+redis.call('HSET', KEYS[1], 'next', next + 1)
+if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'closed', next) end
+return next
+",
+    )
+});
+
+/// Expires a closed log after `ARGV[1]` ms; an open one (a retry began meanwhile) stays.
+static EXPIRE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('HEXISTS', KEYS[1], 'closed') == 0 then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+return 1
+",
+    )
+});
+
+/// One stream entry: its id (`7-0`) and fields (`e` → the event's JSON).
+type Entry = (String, Vec<(String, String)>);
+
+fn parse_entry((id, fields): Entry) -> Result<StreamEvent> {
+    let number = id
+        .split_once('-')
+        .and_then(|(n, _)| n.parse::<u64>().ok())
+        .ok_or_else(|| malformed(format!("stream entry id {id}")))?;
+    let json = fields
+        .into_iter()
+        .find_map(|(name, value)| (name == "e").then_some(value))
+        .ok_or_else(|| malformed(format!("stream entry {id} has no event")))?;
+    let event: ReplyEvent = serde_json::from_str(&json).map_err(malformed)?;
+    Ok(StreamEvent { id: number, event })
+}
+
+#[async_trait]
+impl StreamLog for RedisStreamLog {
+    async fn open(&self, reply: Uuid, last_id: u64) -> Result<()> {
+        let mut invocation = OPEN.key(meta_key(reply));
+        invocation.key(events_key(reply)).arg(last_id);
+        self.conn.run::<i64>(&invocation).await.map(drop)
+    }
+
+    async fn append(&self, reply: Uuid, event: ReplyEvent) -> Result<u64> {
+        let json = serde_json::to_string(&event).map_err(malformed)?;
+        let terminal = u8::from(event.is_terminal());
+        let mut invocation = APPEND.key(meta_key(reply));
+        invocation.key(events_key(reply)).arg(json).arg(terminal);
+        self.conn.run(&invocation).await
+    }
+
+    async fn events(&self, reply: Uuid) -> Result<Option<Vec<StreamEvent>>> {
+        let exists: bool = self.conn.query(redis::cmd("EXISTS").arg(meta_key(reply))).await?;
+        if !exists {
+            return Ok(None);
+        }
+        let entries: Vec<Entry> = self
+            .conn
+            .query(redis::cmd("XRANGE").arg(events_key(reply)).arg("-").arg("+"))
+            .await?;
+        entries.into_iter().map(parse_entry).collect::<Result<_>>().map(Some)
+    }
+
+    async fn follow(&self, reply: Uuid, after: u64) -> Result<Option<EventStream>> {
+        let exists: bool = self.conn.query(redis::cmd("EXISTS").arg(meta_key(reply))).await?;
+        if !exists {
+            return Ok(None);
+        }
+        let follower = Follower {
+            conn: self.conn.clone(),
+            reply,
+            reader: None,
+            cursor: after,
+            buffer: VecDeque::new(),
+            done: false,
+        };
+        let stream = futures::stream::unfold(follower, |mut f| async move {
+            let event = f.next().await?;
+            Some((event, f))
+        });
+        Ok(Some(Box::pin(stream)))
+    }
+
+    async fn expire(&self, reply: Uuid, ttl: Duration) -> Result<()> {
+        let ttl_ms = ttl.as_millis().max(1) as u64;
+        let mut invocation = EXPIRE.key(meta_key(reply));
+        invocation.key(events_key(reply)).arg(ttl_ms);
+        self.conn.run::<i64>(&invocation).await.map(drop)
+    }
+}
+
+/// Reads a log from `cursor` on, blocking for new entries, until the event that closes it.
+struct Follower {
+    conn: RedisConn,
+    reply: Uuid,
+    /// The follower's own connection, made on first read and again after a failure.
+    reader: Option<redis::aio::MultiplexedConnection>,
+    cursor: u64,
+    buffer: VecDeque<StreamEvent>,
+    done: bool,
+}
+
+/// Reconnect attempts of a follower before it gives up (the client resumes by
+/// `Last-Event-ID`); with the pause below, Redis may be away this long mid-stream.
+const READ_ATTEMPTS: u32 = 30;
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+impl Follower {
+    async fn next(&mut self) -> Option<StreamEvent> {
+        let mut failures = 0;
+        loop {
+            if self.done {
+                return None;
+            }
+            if let Some(event) = self.buffer.pop_front() {
+                self.cursor = event.id;
+                if event.is_terminal() && self.closes(event.id).await {
+                    self.done = true;
+                }
+                return Some(event);
+            }
+            match self.read().await {
+                Ok(Some(events)) => {
+                    failures = 0;
+                    self.buffer.extend(events);
+                }
+                // Nothing new within the block time: is the log still there?
+                Ok(None) => match self
+                    .conn
+                    .query::<bool>(redis::cmd("EXISTS").arg(meta_key(self.reply)))
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => return None,
+                    Err(_) => failures += 1,
+                },
+                Err(e) => {
+                    failures += 1;
+                    self.reader = None;
+                    tracing::debug!(reply = %self.reply, error = %e, "reading a reply stream from Redis failed; retrying");
+                    if failures >= READ_ATTEMPTS {
+                        return None;
+                    }
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+            }
+        }
+    }
+
+    /// Whether event `id` is the one that closes the log now (an older `error` of a reply that
+    /// was retried since does not end the stream).
+    async fn closes(&self, id: u64) -> bool {
+        let closed: Result<Option<u64>> = self
+            .conn
+            .query(redis::cmd("HGET").arg(meta_key(self.reply)).arg("closed"))
+            .await;
+        // When Redis cannot say, end here: the client resumes and asks again.
+        closed.map_or(true, |closed| closed == Some(id))
+    }
+
+    /// Entries after the cursor, waiting up to `BLOCK` for some; `None` when none came.
+    async fn read(&mut self) -> Result<Option<Vec<StreamEvent>>> {
+        let key = events_key(self.reply);
+        if self.reader.is_none() {
+            self.reader = Some(self.conn.dedicated_for(&key).await?);
+        }
+        let reader = self.reader.as_mut().expect("just made");
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("COUNT")
+            .arg(256)
+            .arg("BLOCK")
+            .arg(BLOCK.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(&key)
+            .arg(format!("{}-0", self.cursor));
+        let reply: Option<Vec<(String, Vec<Entry>)>> = cmd
+            .query_async(reader)
+            .await
+            .map_err(|e| CacheError::Unavailable(e.to_string()))?;
+        let Some(streams) = reply else { return Ok(None) };
+        let entries: Vec<Entry> = streams.into_iter().flat_map(|(_, entries)| entries).collect();
+        if entries.is_empty() {
+            return Ok(None);
+        }
+        entries.into_iter().map(parse_entry).collect::<Result<_>>().map(Some)
+    }
+}
