@@ -12,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use plansmith_cache::{
     InProcessRateLimiter, InProcessSessionCache, InProcessStreamLog, RateLimiter, RedisConn, RedisRateLimiter,
-    RedisSessionCache, SessionCache,
+    RedisSessionCache, RedisStreamLog, SessionCache, StreamLog,
 };
 use plansmith_llm::{
     Admission, AnthropicProvider, BreakerSettings, Gateway, Limits, OfflineProvider, OpenAiProvider, Price, PriceTable,
@@ -66,6 +66,7 @@ pub enum StartError {
 
 /// What several instances share: in the process, or on Redis when it is configured.
 struct SharedState {
+    stream_log: Arc<dyn StreamLog>,
     cache: Arc<dyn SessionCache>,
     limiter: Arc<dyn RateLimiter>,
     redis: Option<RedisConn>,
@@ -77,6 +78,7 @@ impl SharedState {
         const OWNER_TTL: Duration = Duration::from_secs(600);
         Ok(match settings.redis_target() {
             None => Self {
+                stream_log: Arc::new(InProcessStreamLog::new()),
                 cache: Arc::new(InProcessSessionCache::new(100_000, OWNER_TTL)),
                 limiter: Arc::new(InProcessRateLimiter::new()),
                 redis: None,
@@ -84,6 +86,7 @@ impl SharedState {
             Some(target) => {
                 let conn = RedisConn::open(&target)?;
                 Self {
+                    stream_log: Arc::new(RedisStreamLog::new(conn.clone())),
                     cache: Arc::new(RedisSessionCache::new(conn.clone(), OWNER_TTL)),
                     limiter: Arc::new(RedisRateLimiter::new(conn.clone())),
                     redis: Some(conn),
@@ -239,7 +242,9 @@ impl Application {
         }
         telemetry::install();
         let workflows = Arc::new(workflows::builtin()?);
-        let stream_log = Arc::new(InProcessStreamLog::new());
+        let shared = SharedState::open(&settings)?;
+        tracing::info!(cache = %settings.cache_mode(), "shared state");
+        let stream_log = shared.stream_log;
         let gateway = Arc::new(build_gateway(&settings, overrides.provider)?);
         let generator = Arc::new(Generator::new(
             Arc::clone(&store),
@@ -248,8 +253,6 @@ impl Application {
             Arc::clone(&workflows),
             Arc::clone(&settings),
         ));
-        let shared = SharedState::open(&settings)?;
-        tracing::info!(cache = %settings.cache_mode(), "shared state");
         let state = AppState {
             settings: Arc::clone(&settings),
             store,

@@ -254,13 +254,21 @@ pub async fn post(
             retry_after: Duration::from_secs(state.settings.llm.queue.max_wait_seconds),
         });
     }
+    // A reply's stream lives in Redis when instances share it: without Redis no new reply.
+    if let Some(redis) = &state.redis {
+        redis.ping().await.map_err(CommonError::unavailable)?;
+    }
     let posted = state
         .store
         .post_message(session.id, content, client_key.as_deref())
         .await?;
     let (message, reply) = (posted.message, posted.reply);
     if !posted.replayed {
-        state.stream_log.open(reply.id.0, 0).await?;
+        // Stored: the reply is generated and saved even if its stream cannot open now (Redis
+        // went away since the check); followers then read it from the database.
+        if let Err(e) = state.stream_log.open(reply.id.0, 0).await {
+            tracing::warn!(reply = %reply.id, error = %e, "the reply's stream log did not open");
+        }
         state
             .generator
             .spawn(session, reply.clone(), auth.user.plan != Plan::Free);

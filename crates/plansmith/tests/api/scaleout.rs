@@ -2,7 +2,7 @@
 //! Cluster): what one instance counts or caches, every instance sees; a Redis outage leaves
 //! them ready and serving what does not need it.
 
-use crate::helpers::{TestApp, spawn_with, start};
+use crate::helpers::{TestApp, assert_contiguous, read_events, spawn_with, start, text_of};
 use plansmith_server::{Overrides, Settings};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -149,4 +149,62 @@ async fn without_redis_an_instance_starts_stays_ready_and_serves_reads() {
         "sign-in limits live in Redis"
     );
     assert!(response.headers().get("retry-after").is_some());
+    let response = app
+        .request(
+            Method::POST,
+            &format!("/api/v1/sessions/{id}/messages"),
+            Some(&token),
+            Some(json!({"content": "Hello"})),
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a reply's stream needs Redis"
+    );
+    assert!(response.headers().get("retry-after").is_some());
+    let (_, messages) = app.get(&format!("/api/v1/sessions/{id}/messages"), &token).await;
+    assert_eq!(
+        messages["items"].as_array().unwrap().len(),
+        1,
+        "nothing half-written: only the intro"
+    );
+}
+
+/// A reply generated on A is streamed from B, live, and resumed on B by `Last-Event-ID`
+/// without a gap or a duplicate; its text is the text A saved.
+async fn a_reply_started_on_one_instance_streams_from_the_other(shared: impl Fn(&mut Settings)) {
+    let (a, b) = two_instances(|s| {
+        shared(s);
+        s.llm.offline.tokens_per_second = 300.0;
+    })
+    .await;
+    let token = a.user().await;
+    let session = a.session(&token, "quick-brief").await;
+    let id = session["id"].as_str().unwrap();
+    let posted = a.say(&token, id, "A tool-lending app for community gardens").await;
+    let url = posted["reply"]["stream_url"].as_str().unwrap();
+    let reply = posted["reply"]["id"].as_str().unwrap();
+    let first = read_events(b.open_stream(url, &token, None).await, 3).await;
+    assert_eq!(first.len(), 3);
+    let rest = read_events(b.open_stream(url, &token, Some(first[2].id)).await, usize::MAX).await;
+    let all: Vec<_> = first.into_iter().chain(rest).collect();
+    assert_contiguous(&all);
+    assert_eq!(all[0].id, 1);
+    assert_eq!(all.last().unwrap().event, "done", "{all:?}");
+    let saved = a.wait_reply(&token, id, reply).await;
+    assert_eq!(saved["content"].as_str().unwrap(), text_of(&all));
+    // A finished reply replays the same numbered events from either instance.
+    let again = read_events(a.open_stream(url, &token, None).await, usize::MAX).await;
+    assert_eq!(again, all);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_started_on_one_instance_streams_from_the_other_on_redis() {
+    a_reply_started_on_one_instance_streams_from_the_other(|s| s.cache.redis_url = Some(redis_url())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_started_on_one_instance_streams_from_the_other_on_a_redis_cluster() {
+    a_reply_started_on_one_instance_streams_from_the_other(|s| s.cache.redis_cluster_nodes = cluster_nodes()).await;
 }
