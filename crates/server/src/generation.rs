@@ -318,6 +318,7 @@ impl Generator {
                     closed,
                     parser.open_section(),
                     self.settings.limits.max_section_chars,
+                    Instant::now(),
                 );
                 for (section_id, text) in drafts {
                     let event = ReplyEvent::SectionDraft {
@@ -598,22 +599,31 @@ pub fn replay_events(reply: &Message, saved: Option<&str>) -> Vec<StreamEvent> {
 #[derive(Default)]
 struct Drafted {
     sent: HashMap<String, String>,
+    /// When the text of a block still open may be sent again.
+    next_open: Option<Instant>,
 }
+
+/// How often the text of a section still being written is sent: each draft carries the whole
+/// text so far (a client that resumes needs nothing older), so drafts on every piece of output
+/// would grow a reply's log with the square of the section's length.
+const OPEN_DRAFT_INTERVAL: Duration = Duration::from_millis(500);
 
 impl Drafted {
     /// The drafts to send after one piece of output: the final text of blocks that closed in it
-    /// (their committed `section` events come only with the reply's commit) and the text so far
-    /// of the block still open, at most one per section, for sections of the step that are within
-    /// the size limit.
+    /// (their committed `section` events come only with the reply's commit) and, at most once per
+    /// `OPEN_DRAFT_INTERVAL`, the text so far of the block still open; at most one per section,
+    /// for sections of the step that are within the size limit.
     fn changed(
         &mut self,
         step: &StepDef,
         closed: &[(String, String)],
         open: Option<(&str, &str)>,
         max_chars: usize,
+        now: Instant,
     ) -> Vec<(String, String)> {
+        let open_due = self.next_open.is_none_or(|due| now >= due);
         let open = open.filter(|(id, text)| {
-            step.section(id).is_some() && (text.len() <= max_chars || text.chars().count() <= max_chars)
+            open_due && step.section(id).is_some() && (text.len() <= max_chars || text.chars().count() <= max_chars)
         });
         let candidates: Vec<(&str, &str)> = closed
             .iter()
@@ -628,6 +638,9 @@ impl Drafted {
             }
             self.sent.insert(id.to_owned(), text.to_owned());
             drafts.push((id.to_owned(), text.to_owned()));
+            if open.is_some() && i == candidates.len() - 1 {
+                self.next_open = Some(now + OPEN_DRAFT_INTERVAL);
+            }
         }
         drafts
     }
@@ -656,6 +669,14 @@ mod tests {
         }
     }
 
+    /// A moment past the draft interval of every earlier call: these tests are about which
+    /// drafts, not when.
+    fn later() -> Instant {
+        static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+        let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Instant::now() + OPEN_DRAFT_INTERVAL * 2 * n
+    }
+
     fn pair(id: &str, text: &str) -> (String, String) {
         (id.to_owned(), text.to_owned())
     }
@@ -664,31 +685,53 @@ mod tests {
     fn drafts_are_sent_once_per_section_per_piece_and_only_when_changed() {
         let (step, mut drafted) = (step(), Drafted::default());
         assert_eq!(
-            drafted.changed(&step, &[], Some(("summary", "Pla")), 100),
+            drafted.changed(&step, &[], Some(("summary", "Pla")), 100, later()),
             [pair("summary", "Pla")]
         );
-        assert_eq!(drafted.changed(&step, &[], Some(("summary", "Pla")), 100), []);
+        assert_eq!(drafted.changed(&step, &[], Some(("summary", "Pla")), 100, later()), []);
         // The block closed and a second block for the same section opened in the same piece.
         let closed = [pair("summary", "Plans.")];
         assert_eq!(
-            drafted.changed(&step, &closed, Some(("summary", "New")), 100),
+            drafted.changed(&step, &closed, Some(("summary", "New")), 100, later()),
             [pair("summary", "New")]
         );
         let closed = [pair("summary", "New text."), pair("goals", "Grow.")];
         assert_eq!(
-            drafted.changed(&step, &closed, None, 100),
+            drafted.changed(&step, &closed, None, 100, later()),
             [pair("summary", "New text."), pair("goals", "Grow.")]
+        );
+    }
+
+    #[test]
+    fn the_text_of_an_open_section_is_sent_at_most_once_per_interval() {
+        let (step, mut drafted) = (step(), Drafted::default());
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        assert_eq!(
+            drafted.changed(&step, &[], Some(("summary", "Pl")), 100, at(0)),
+            [pair("summary", "Pl")]
+        );
+        assert_eq!(drafted.changed(&step, &[], Some(("summary", "Pla")), 100, at(100)), []);
+        assert_eq!(
+            drafted.changed(&step, &[], Some(("summary", "Plan")), 100, at(500)),
+            [pair("summary", "Plan")]
+        );
+        // A block that closes sends its final text at once.
+        let closed = [pair("summary", "Plans.")];
+        assert_eq!(
+            drafted.changed(&step, &closed, None, 100, at(600)),
+            [pair("summary", "Plans.")]
         );
     }
 
     #[test]
     fn no_drafts_for_unknown_empty_or_oversized_sections() {
         let (step, mut drafted) = (step(), Drafted::default());
-        assert_eq!(drafted.changed(&step, &[], Some(("pricing", "Free")), 100), []);
-        assert_eq!(drafted.changed(&step, &[], Some(("goals", "\n")), 100), []);
-        assert_eq!(drafted.changed(&step, &[], Some(("goals", "ééé")), 2), []);
+        assert_eq!(drafted.changed(&step, &[], Some(("pricing", "Free")), 100, later()), []);
+        assert_eq!(drafted.changed(&step, &[], Some(("goals", "\n")), 100, later()), []);
+        assert_eq!(drafted.changed(&step, &[], Some(("goals", "ééé")), 2, later()), []);
         assert_eq!(
-            drafted.changed(&step, &[], Some(("goals", "ééé")), 3),
+            drafted.changed(&step, &[], Some(("goals", "ééé")), 3, later()),
             [pair("goals", "ééé")]
         );
     }
