@@ -217,6 +217,18 @@ fn build_gateway(settings: &Settings, only: Option<Arc<dyn Provider>>) -> Result
     Ok(Gateway::new(targets, retry, breaker, prices).with_batching(batch))
 }
 
+/// This instance's default name on its reply leases: the host name and the listening port,
+/// stable across restarts and unique among instances that are running at the same time.
+fn default_instance_id(local: SocketAddr) -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "plansmith".into());
+    format!("{host}:{}", local.port())
+}
+
 pub struct Application {
     listener: TcpListener,
     router: Router,
@@ -232,27 +244,38 @@ impl Application {
         settings.validate()?;
         let settings = Arc::new(settings);
         let store = open_store(&settings, settings.database.migrate_on_start).await?;
-        let (code, message) = crate::generation::INTERRUPTED;
-        let interrupted = store.interrupt_unfinished(code, message).await?;
-        if interrupted > 0 {
-            tracing::warn!(
-                interrupted,
-                "replies left unfinished by the last run were marked interrupted"
-            );
-        }
         telemetry::install();
         let workflows = Arc::new(workflows::builtin()?);
         let shared = SharedState::open(&settings)?;
         tracing::info!(cache = %settings.cache_mode(), "shared state");
         let stream_log = shared.stream_log;
         let gateway = Arc::new(build_gateway(&settings, overrides.provider)?);
+        let addr = settings.listen.clone();
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let local = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: settings.listen.clone(),
+            source,
+        })?;
+        let instance = settings
+            .generation
+            .instance_id
+            .clone()
+            .unwrap_or_else(|| default_instance_id(local));
+        tracing::info!(instance = %instance, "reply leases are held as this instance");
         let generator = Arc::new(Generator::new(
             Arc::clone(&store),
             stream_log.clone(),
             gateway,
             Arc::clone(&workflows),
             Arc::clone(&settings),
+            instance,
+            shared.redis.is_some(),
         ));
+        // Replies a previous run of this instance (or a dead instance) left are taken over
+        // before serving, so their followers find their streams open.
+        generator.start().await?;
         let state = AppState {
             settings: Arc::clone(&settings),
             store,
@@ -265,10 +288,6 @@ impl Application {
             draining: Arc::new(AtomicBool::new(false)),
         };
         let router = router(state.clone(), overrides.routes);
-        let addr = settings.listen.clone();
-        let listener = TcpListener::bind(&addr)
-            .await
-            .map_err(|source| StartError::Bind { addr, source })?;
         Ok(Self {
             listener,
             router,

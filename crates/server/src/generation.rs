@@ -1,19 +1,31 @@
 //! Generation tasks: one per reply, independent of any HTTP connection. A task builds the
 //! planning context, streams the provider's output through the output-protocol parser into
 //! the reply's stream log, and commits the reply with its document changes in one
-//! transaction before it writes `done`. On shutdown, tasks get a grace period; the rest are
-//! saved as `interrupted` with their partial text.
+//! transaction before it writes `done`.
+//!
+//! Ownership: the instance generating a reply holds a lease on it in the database, renewed
+//! every third of `generation.lease_seconds`; only the holder may start, save, finish or end
+//! it. Every instance sweeps for replies whose lease ran out (their instance died), claims
+//! each (one winner), appends `restart` and generates it again; at start-up it also claims its
+//! own previous run's. A task whose lease was taken, or could not be renewed for a whole
+//! lease, stops without writing anything more.
+//!
+//! On shutdown, tasks get a grace period; with shared state (Redis) the rest are handed over
+//! (their leases released for another instance to take at once), otherwise they are saved as
+//! `interrupted` with their partial text.
 
 use crate::config::Settings;
 use futures::StreamExt;
 use plansmith_cache::{StreamEvent, StreamLog};
+use plansmith_domain::Plan;
 use plansmith_domain::output::{OutputParser, OutputPiece};
 use plansmith_domain::planner::{PlanningContext, Turn};
 use plansmith_domain::prompt::build_messages;
 use plansmith_domain::{DocumentContent, DocumentId, MessageId, MessageStatus, ReplyEvent, StepDef, Workflows};
 use plansmith_llm::{Caller, CompletionRequest, Gateway, GatewayEvent, LlmError, Usage};
 use plansmith_store::{
-    DocumentUpdate, EndedReply, FinishedReply, LlmCall, Message, PlanningSession, Store, StoreError,
+    Checkpoint, DocumentUpdate, EndedReply, FinishedReply, Lease, LlmCall, Message, Orphan, OrphanClaim,
+    PlanningSession, Store, StoreError, orphan_reason,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -27,6 +39,14 @@ pub const INTERRUPTED: (&str, &str) = (
     "The server restarted while this reply was being written. Retry it to get a complete answer.",
 );
 
+/// How far past its last checkpointed event a reply's numbering jumps when its stream log was
+/// lost with its instance (an in-process log): beyond any event the lost log can have sent
+/// between two checkpoints, so a client resuming from one of those still gets every new event.
+pub const LOST_LOG_GAP: u64 = 1_000_000;
+
+/// Orphans claimed per sweep query.
+const CLAIM_BATCH: u32 = 50;
+
 pub struct Generator {
     store: Arc<dyn Store>,
     log: Arc<dyn StreamLog>,
@@ -34,9 +54,20 @@ pub struct Generator {
     workflows: Arc<Workflows>,
     settings: Arc<Settings>,
     tracker: TaskTracker,
+    /// Ends the background tasks, and at the end of the grace period interrupts the replies
+    /// still running (when they are not handed over).
     cancel: CancellationToken,
-    /// Latest partial text of streaming replies, saved together once per interval.
-    checkpoints: Arc<Mutex<HashMap<MessageId, String>>>,
+    /// Stops the sweep for orphans (at the start of a shutdown).
+    sweeping: CancellationToken,
+    /// This instance's lease on the replies it generates.
+    lease: Lease,
+    /// Hand replies still running at the end of a shutdown to other instances (shared state).
+    hand_over: bool,
+    /// Replies generated here, each with the token that stops it without another write (its
+    /// lease was lost, or it is handed over).
+    running: Arc<Mutex<HashMap<MessageId, CancellationToken>>>,
+    /// Latest progress of streaming replies, saved together once per interval.
+    checkpoints: Arc<Mutex<HashMap<MessageId, Checkpoint>>>,
 }
 
 /// What a reply has collected so far: its chat text, valid section updates, and notes about
@@ -95,38 +126,32 @@ impl CallStats {
 
 /// Why a generation ended without a complete reply.
 enum Stop {
-    Failed { code: &'static str, message: String },
+    Failed {
+        code: &'static str,
+        message: String,
+    },
     Interrupted,
+    /// Another instance holds the reply now (lease lost or handed over): nothing more is
+    /// written for it here.
+    Released,
 }
 
 impl Generator {
+    /// `instance`: this instance's name on its leases; `hand_over`: replies still running at the
+    /// end of a shutdown are released to other instances instead of interrupted.
     pub fn new(
         store: Arc<dyn Store>,
         log: Arc<dyn StreamLog>,
         gateway: Arc<Gateway>,
         workflows: Arc<Workflows>,
         settings: Arc<Settings>,
+        instance: String,
+        hand_over: bool,
     ) -> Self {
-        let checkpoints: Arc<Mutex<HashMap<MessageId, String>>> = Arc::default();
-        let cancel = CancellationToken::new();
-        let interval = Duration::from_millis(settings.generation.checkpoint_interval_ms.max(1));
-        // One writer saves every streaming reply's partial text per interval, in one
-        // transaction: a write per reply per interval swamped the database at thousands of replies.
-        let (saver_store, pending, stop) = (Arc::clone(&store), Arc::clone(&checkpoints), cancel.clone());
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(interval);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = ticks.tick() => {}
-                    () = stop.cancelled() => return,
-                }
-                let batch: Vec<(MessageId, String)> = pending.lock().expect("checkpoints lock").drain().collect();
-                if let Err(e) = saver_store.checkpoint_replies(&batch).await {
-                    tracing::warn!(replies = batch.len(), error = %e, "could not save partial replies");
-                }
-            }
-        });
+        let lease = Lease {
+            owner: instance,
+            duration: Duration::from_secs(settings.generation.lease_seconds),
+        };
         Self {
             store,
             log,
@@ -134,8 +159,211 @@ impl Generator {
             workflows,
             settings,
             tracker: TaskTracker::new(),
-            cancel,
-            checkpoints,
+            cancel: CancellationToken::new(),
+            sweeping: CancellationToken::new(),
+            lease,
+            hand_over,
+            running: Arc::default(),
+            checkpoints: Arc::default(),
+        }
+    }
+
+    /// The lease this instance takes on the replies it is to generate.
+    pub fn lease(&self) -> &Lease {
+        &self.lease
+    }
+
+    /// Takes over this instance's own replies left by its previous run (and any other orphan),
+    /// then starts the background work: saving progress, renewing leases, sweeping for orphans.
+    pub async fn start(self: &Arc<Self>) -> Result<(), StoreError> {
+        let resumed = self.claim_orphans(true).await?;
+        if resumed > 0 {
+            tracing::warn!(replies = resumed, "took over replies left unfinished by an earlier run");
+        }
+        self.spawn_saver();
+        self.spawn_keeper();
+        self.spawn_sweeper();
+        Ok(())
+    }
+
+    /// One writer saves every streaming reply's progress per interval, in one transaction: a
+    /// write per reply per interval swamped the database at thousands of replies.
+    fn spawn_saver(self: &Arc<Self>) {
+        let interval = Duration::from_millis(self.settings.generation.checkpoint_interval_ms.max(1));
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    () = this.cancel.cancelled() => return,
+                }
+                this.save_checkpoints().await;
+            }
+        });
+    }
+
+    async fn save_checkpoints(&self) {
+        let batch: Vec<Checkpoint> = self
+            .checkpoints
+            .lock()
+            .expect("checkpoints lock")
+            .drain()
+            .map(|(_, c)| c)
+            .collect();
+        if let Err(e) = self.store.checkpoint_replies(&self.lease.owner, &batch).await {
+            tracing::warn!(replies = batch.len(), error = %e, "could not save partial replies");
+        }
+    }
+
+    /// Renews this instance's leases every third of a lease. A reply missing from the renewal
+    /// belongs to another instance now and stops here; when renewals fail for a whole lease,
+    /// every reply stops (another instance may have taken them over meanwhile).
+    fn spawn_keeper(self: &Arc<Self>) {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(this.lease.duration / 3);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut renewed_at = Instant::now();
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    () = this.cancel.cancelled() => return,
+                }
+                let before: Vec<MessageId> = this.running.lock().expect("running lock").keys().copied().collect();
+                match this.store.renew_leases(&this.lease).await {
+                    Ok(held) => {
+                        renewed_at = Instant::now();
+                        for reply in before.iter().filter(|r| !held.contains(r)) {
+                            this.stop_here(*reply, "its lease is held by another instance now");
+                        }
+                    }
+                    Err(e) if renewed_at.elapsed() >= this.lease.duration => {
+                        tracing::error!(error = %e, "reply leases could not be renewed for a whole lease; stopping this instance's replies");
+                        for reply in before {
+                            this.stop_here(reply, "its lease could not be renewed");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not renew reply leases"),
+                }
+            }
+        });
+    }
+
+    fn stop_here(&self, reply: MessageId, why: &str) {
+        if let Some(token) = self.running.lock().expect("running lock").get(&reply) {
+            tracing::warn!(reply = %reply, "stopping the generation here: {why}");
+            token.cancel();
+        }
+    }
+
+    /// Sweeps for orphaned replies every third of a lease (with jitter, so instances started
+    /// together do not sweep in step).
+    fn spawn_sweeper(self: &Arc<Self>) {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let period = this.lease.duration / 3;
+            loop {
+                let jitter = period.mul_f64(rand::random::<f64>() * 0.4 + 0.8);
+                tokio::select! {
+                    () = tokio::time::sleep(jitter) => {}
+                    () = this.sweeping.cancelled() => return,
+                }
+                if let Err(e) = this.claim_orphans(false).await {
+                    tracing::warn!(error = %e, "could not sweep for orphaned replies");
+                }
+            }
+        });
+    }
+
+    /// Claims orphaned replies (with `own_previous`, also this instance's previous run's) and
+    /// takes each over; returns how many.
+    async fn claim_orphans(self: &Arc<Self>, own_previous: bool) -> Result<usize, StoreError> {
+        let claim = OrphanClaim {
+            lease: self.lease.clone(),
+            own_previous,
+            regenerate: self.settings.generation.resume_orphans,
+            limit: CLAIM_BATCH,
+        };
+        let mut total = 0;
+        loop {
+            let orphans = self.store.claim_orphans(&claim).await?;
+            let count = orphans.len();
+            for orphan in orphans {
+                self.take_over(orphan).await;
+            }
+            total += count;
+            if count < CLAIM_BATCH as usize {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Continues a claimed reply's stream after every event a client may have seen, then
+    /// generates it again from the start (`restart` with the reason) or, with
+    /// `generation.resume_orphans = false`, ends it `interrupted` with its checkpointed text.
+    async fn take_over(self: &Arc<Self>, orphan: Orphan) {
+        let reason = orphan_reason(orphan.previous_owner.as_deref(), &self.lease.owner);
+        let reply = orphan.reply;
+        let existing = match self.log.events(reply.id.0).await {
+            Ok(events) => events,
+            Err(e) => return self.give_back(reply.id, &e.to_string()).await,
+        };
+        let last_id = match &existing {
+            Some(events) => events.last().map_or(0, |e| e.id).max(orphan.last_event_id),
+            None => orphan.last_event_id + LOST_LOG_GAP,
+        };
+        if let Err(e) = self.log.open(reply.id.0, last_id).await {
+            return self.give_back(reply.id, &e.to_string()).await;
+        }
+        tracing::warn!(reply = %reply.id, previous = ?orphan.previous_owner, reason = %reason, "took over a reply");
+        metrics::counter!("plansmith_replies_taken_over_total", "reason" => reason.to_string()).increment(1);
+        if !self.settings.generation.resume_orphans {
+            let content = match existing {
+                // What its followers saw is what is kept.
+                Some(events) => text_since_restart(&events),
+                // The lost log's text is sent again whole, after a restart that clears it.
+                None => {
+                    self.append(reply.id, ReplyEvent::Restart { reason }).await;
+                    if !orphan.checkpointed.is_empty() {
+                        let text = orphan.checkpointed.clone();
+                        self.append(reply.id, ReplyEvent::Token { text }).await;
+                    }
+                    orphan.checkpointed
+                }
+            };
+            if let Err(e) = self.end(&reply, content, Stop::Interrupted, None).await {
+                tracing::error!(reply = %reply.id, error = %e, "could not mark an orphaned reply interrupted");
+            }
+            return;
+        }
+        let restart = match self.log.append(reply.id.0, ReplyEvent::Restart { reason }).await {
+            Ok(id) => id,
+            Err(e) => return self.give_back(reply.id, &e.to_string()).await,
+        };
+        // Saved at once: a second takeover must number past this restart too.
+        let checkpoint = Checkpoint {
+            reply_id: reply.id,
+            content: String::new(),
+            last_event_id: restart,
+        };
+        if let Err(e) = self.store.checkpoint_replies(&self.lease.owner, &[checkpoint]).await {
+            tracing::warn!(reply = %reply.id, error = %e, "could not save the restart of a reply taken over");
+        }
+        match self.store.get_session(orphan.user_id, reply.session_id).await {
+            Ok(Some(session)) => self.spawn(session, reply, orphan.plan != Plan::Free),
+            Ok(None) => tracing::error!(reply = %reply.id, "the session of a reply taken over is gone"),
+            Err(e) => self.give_back(reply.id, &e.to_string()).await,
+        }
+    }
+
+    /// Releases a claimed reply that cannot be continued now (its stream log or the database
+    /// is unavailable), for a later sweep to try again.
+    async fn give_back(&self, reply: MessageId, error: &str) {
+        tracing::warn!(reply = %reply, error, "could not take over a reply now; releasing it for a later sweep");
+        if let Err(e) = self.store.release_leases(&self.lease.owner, &[reply]).await {
+            tracing::warn!(reply = %reply, error = %e, "could not release the reply; its lease runs out by itself");
         }
     }
 
@@ -143,11 +371,18 @@ impl Generator {
     /// `paid`: the user's plan is a paid one (its replies go first when providers are busy).
     pub fn spawn(self: &Arc<Self>, session: PlanningSession, reply: Message, paid: bool) {
         let this = Arc::clone(self);
+        let released = CancellationToken::new();
+        self.running
+            .lock()
+            .expect("running lock")
+            .insert(reply.id, released.clone());
         self.tracker.spawn(async move {
             let reply_id = reply.id;
-            if let Err(e) = this.run(session, reply, paid).await {
+            if let Err(e) = this.run(session, reply, paid, released).await {
                 tracing::error!(reply = %reply_id, error = %e, "generation could not be recorded");
             }
+            this.running.lock().expect("running lock").remove(&reply_id);
+            this.checkpoints.lock().expect("checkpoints lock").remove(&reply_id);
         });
     }
 
@@ -161,23 +396,49 @@ impl Generator {
         self.tracker.len()
     }
 
-    /// Lets running generations finish within `grace`, then interrupts the rest and waits
-    /// until they have saved their partial text.
+    /// Lets running generations finish within `grace`. Then, with shared state, stops the
+    /// rest and releases their leases so other instances take them over at once; otherwise
+    /// interrupts them and waits until they have saved their partial text.
     pub async fn shutdown(&self, grace: Duration) {
         self.tracker.close();
+        self.sweeping.cancel();
         if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
-            tracing::warn!(
-                remaining = self.tracker.len(),
-                "grace period over; interrupting replies"
-            );
-            self.cancel.cancel();
-            self.tracker.wait().await;
+            if self.hand_over {
+                let replies: Vec<MessageId> = {
+                    let running = self.running.lock().expect("running lock");
+                    running.values().for_each(CancellationToken::cancel);
+                    running.keys().copied().collect()
+                };
+                tracing::warn!(
+                    replies = replies.len(),
+                    "grace period over; handing replies over to other instances"
+                );
+                self.tracker.wait().await;
+                self.save_checkpoints().await;
+                match self.store.release_leases(&self.lease.owner, &replies).await {
+                    Ok(released) => tracing::info!(released, "reply leases released"),
+                    Err(e) => tracing::error!(error = %e, "could not release reply leases; they run out by themselves"),
+                }
+            } else {
+                tracing::warn!(
+                    remaining = self.tracker.len(),
+                    "grace period over; interrupting replies"
+                );
+                self.cancel.cancel();
+                self.tracker.wait().await;
+            }
         }
-        // Every reply has ended and saved its text: the partial-text saver can stop too.
+        // Every reply has ended or been handed over: the background tasks can stop too.
         self.cancel.cancel();
     }
 
-    async fn run(&self, session: PlanningSession, reply: Message, paid: bool) -> Result<(), StoreError> {
+    async fn run(
+        &self,
+        session: PlanningSession,
+        reply: Message,
+        paid: bool,
+        released: CancellationToken,
+    ) -> Result<(), StoreError> {
         let (context, document) = match self.context(&session, &reply).await {
             Ok(found) => found,
             Err(e) => {
@@ -202,9 +463,12 @@ impl Generator {
             ticket: reply.id.to_string(),
         };
         let outcome = self
-            .stream(&reply, document, request, caller, &mut draft, &mut stats)
+            .stream(&reply, document, request, caller, &mut draft, &mut stats, &released)
             .await;
         metrics::histogram!("plansmith_reply_duration_seconds").record(stats.started.elapsed().as_secs_f64());
+        if let Err(Stop::Released) = outcome {
+            return Ok(());
+        }
         if let Err(stop) = outcome {
             let outcome = if matches!(stop, Stop::Interrupted) {
                 "interrupted"
@@ -226,6 +490,7 @@ impl Generator {
     /// written become `section_draft` events of `document` (the step's), valid blocks are
     /// collected for the commit, invalid ones become notes in the reply. A restart (the
     /// gateway retrying elsewhere after text was sent) drops everything collected so far.
+    #[allow(clippy::too_many_arguments)]
     async fn stream(
         &self,
         reply: &Message,
@@ -234,6 +499,7 @@ impl Generator {
         caller: Caller,
         draft: &mut Draft,
         stats: &mut CallStats,
+        released: &CancellationToken,
     ) -> Result<(), Stop> {
         let step = request.context.step().clone();
         let mut stream = self.gateway.stream(request, caller);
@@ -243,12 +509,15 @@ impl Generator {
         let interval = Duration::from_millis(self.settings.generation.checkpoint_interval_ms);
         let started = Instant::now();
         let mut last_checkpoint = started;
-        // Length of the text last queued for saving (it only grows until a restart).
-        let mut checkpointed = 0;
+        // What was last queued for saving: the text's length (it only grows until a restart)
+        // and the last event's number.
+        let mut checkpointed = (0, 0);
+        let mut last_id = 0;
         let mut first = true;
         loop {
             let event = tokio::select! {
-                _ = self.cancel.cancelled() => return Err(Stop::Interrupted),
+                () = released.cancelled() => return Err(Stop::Released),
+                () = self.cancel.cancelled() => return Err(Stop::Interrupted),
                 event = stream.next() => event,
             };
             let pieces = match event {
@@ -258,10 +527,14 @@ impl Generator {
                         continue;
                     }
                     reply_started = true;
-                    match self.store.start_reply(reply.id, &provider, &model).await {
+                    match self
+                        .store
+                        .start_reply(reply.id, &self.lease.owner, &provider, &model)
+                        .await
+                    {
                         Ok(()) => continue,
-                        // Interrupted or reset meanwhile; its state is recorded elsewhere.
-                        Err(StoreError::Reply(_)) => return Err(Stop::Interrupted),
+                        // Taken over, interrupted or reset meanwhile: its state is another's now.
+                        Err(StoreError::Reply(_)) => return Err(Stop::Released),
                         Err(e) => {
                             tracing::error!(reply = %reply.id, error = %e, "could not start the reply");
                             return Err(Stop::Failed {
@@ -283,8 +556,8 @@ impl Generator {
                     parser = OutputParser::new();
                     *draft = Draft::default();
                     drafted = Drafted::default();
-                    checkpointed = usize::MAX;
-                    self.emit(reply.id, ReplyEvent::Restart { reason }).await?;
+                    checkpointed = (usize::MAX, 0);
+                    last_id = self.emit(reply.id, ReplyEvent::Restart { reason }).await?;
                     continue;
                 }
                 Some(GatewayEvent::Finished {
@@ -296,7 +569,7 @@ impl Generator {
                     (stats.provider, stats.model, stats.usage, stats.attempts) =
                         (provider, model, usage, attempts.into());
                     let rest = std::mem::take(&mut parser).finish();
-                    return self.apply_pieces(reply, &step, rest, draft).await;
+                    return self.apply_pieces(reply, &step, rest, draft).await.map(drop);
                 }
                 Some(GatewayEvent::Failed { error, attempts }) => {
                     stats.attempts = attempts.into();
@@ -310,7 +583,7 @@ impl Generator {
                 }
             };
             let committed_before = draft.updates.len();
-            self.apply_pieces(reply, &step, pieces, draft).await?;
+            last_id = self.apply_pieces(reply, &step, pieces, draft).await?.max(last_id);
             if let Some(document_id) = document {
                 let closed = &draft.updates[committed_before..];
                 let drafts = drafted.changed(
@@ -326,35 +599,44 @@ impl Generator {
                         section_id,
                         text,
                     };
-                    self.emit(reply.id, event).await?;
+                    last_id = self.emit(reply.id, event).await?;
                 }
             }
-            // Only changed text is saved: a reply drafting a section adds nothing to its chat
-            // text for seconds, and thousands of such replies made thousands of idle updates.
-            if last_checkpoint.elapsed() >= interval && draft.content.len() != checkpointed {
+            // Only changes are saved: a reply drafting a section adds nothing to its chat text
+            // for seconds, and thousands of such replies made thousands of idle updates.
+            let progress = (draft.content.len(), last_id);
+            if last_checkpoint.elapsed() >= interval && progress != checkpointed {
                 last_checkpoint = Instant::now();
-                checkpointed = draft.content.len();
+                checkpointed = progress;
+                let checkpoint = Checkpoint {
+                    reply_id: reply.id,
+                    content: draft.content.clone(),
+                    last_event_id: last_id,
+                };
                 self.checkpoints
                     .lock()
                     .expect("checkpoints lock")
-                    .insert(reply.id, draft.content.clone());
+                    .insert(reply.id, checkpoint);
             }
         }
     }
 
+    /// Applies output pieces to the draft; returns the number of the last event it appended
+    /// (0 when none).
     async fn apply_pieces(
         &self,
         reply: &Message,
         step: &StepDef,
         pieces: Vec<OutputPiece>,
         draft: &mut Draft,
-    ) -> Result<(), Stop> {
+    ) -> Result<u64, Stop> {
         let max = self.settings.limits.max_section_chars;
+        let mut last_id = 0;
         for piece in pieces {
             match piece {
                 OutputPiece::Text(text) => {
                     draft.content.push_str(&text);
-                    self.emit(reply.id, ReplyEvent::Token { text }).await?;
+                    last_id = self.emit(reply.id, ReplyEvent::Token { text }).await?;
                 }
                 OutputPiece::Section { id, content: markdown } => match step.section(&id) {
                     None => draft.notes.push(format!(
@@ -377,7 +659,7 @@ impl Generator {
                 )),
             }
         }
-        Ok(())
+        Ok(last_id)
     }
 
     /// Commits the reply and its document revision, then writes `section` events and `done`.
@@ -399,6 +681,7 @@ impl Generator {
         };
         let events = self.events_json(reply.id).await;
         let finished = FinishedReply {
+            owner: self.lease.owner.clone(),
             provider: stats.provider.clone(),
             model: stats.model.clone(),
             reply_id: reply.id,
@@ -409,7 +692,7 @@ impl Generator {
         };
         let applied = match self.store.finish_reply(finished).await {
             Ok(applied) => applied,
-            // The reply was interrupted meanwhile (shutdown); its state is already recorded.
+            // Another instance holds the reply now; its state is recorded there.
             Err(StoreError::Reply(_)) => return Ok(()),
             Err(e) => {
                 let stop = Stop::Failed {
@@ -444,10 +727,12 @@ impl Generator {
         let (status, code, message) = match stop {
             Stop::Failed { code, message } => (MessageStatus::Failed, code, message),
             Stop::Interrupted => (MessageStatus::Interrupted, INTERRUPTED.0, INTERRUPTED.1.to_owned()),
+            Stop::Released => return Ok(()),
         };
         let events = self.events_json(reply.id).await;
         let ended = EndedReply {
             reply_id: reply.id,
+            owner: self.lease.owner.clone(),
             status,
             content,
             events,
@@ -458,8 +743,9 @@ impl Generator {
         let saved = match self.store.end_reply(ended).await {
             Ok(true) => Ok(()),
             Ok(false) => {
-                tracing::debug!(reply = %reply.id, "the reply had already ended; its first ending stands");
-                Ok(())
+                // Another instance holds it now (or it ended already): its stream is theirs.
+                tracing::debug!(reply = %reply.id, "the reply is no longer this instance's; its ending stands elsewhere");
+                return Ok(());
             }
             Err(e) => Err(e),
         };
@@ -473,16 +759,13 @@ impl Generator {
         saved
     }
 
-    /// Appends an event while the reply is generated: a reply that cannot be streamed fails.
-    async fn emit(&self, reply: MessageId, event: ReplyEvent) -> Result<(), Stop> {
-        self.log
-            .append(reply.0, event)
-            .await
-            .map(drop)
-            .map_err(|e| Stop::Failed {
-                code: "stream_unavailable",
-                message: format!("The reply could not be streamed ({e}). Retry it in a moment."),
-            })
+    /// Appends an event while the reply is generated and returns its number: a reply that
+    /// cannot be streamed fails.
+    async fn emit(&self, reply: MessageId, event: ReplyEvent) -> Result<u64, Stop> {
+        self.log.append(reply.0, event).await.map_err(|e| Stop::Failed {
+            code: "stream_unavailable",
+            message: format!("The reply could not be streamed ({e}). Retry it in a moment."),
+        })
     }
 
     /// Appends an event after the reply's state is saved. A failure is logged: the reply itself
@@ -559,6 +842,21 @@ fn failed(e: LlmError) -> Stop {
         code: e.code(),
         message: format!("The planning agent could not finish this reply: {e}. Retry the reply in a moment."),
     }
+}
+
+/// The chat text of a reply's events since its last restart (what a client shows).
+fn text_since_restart(events: &[StreamEvent]) -> String {
+    let start = events
+        .iter()
+        .rposition(|e| matches!(e.event, ReplyEvent::Restart { .. }))
+        .map_or(0, |i| i + 1);
+    events[start..]
+        .iter()
+        .filter_map(|e| match &e.event {
+            ReplyEvent::Token { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The events of a finished reply for replay, from its saved log; the closing event is

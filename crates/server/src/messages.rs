@@ -260,7 +260,7 @@ pub async fn post(
     }
     let posted = state
         .store
-        .post_message(session.id, content, client_key.as_deref())
+        .post_message(session.id, content, client_key.as_deref(), state.generator.lease())
         .await?;
     let (message, reply) = (posted.message, posted.reply);
     if !posted.replayed {
@@ -446,7 +446,7 @@ pub async fn retry(
             replay_events(&reply, saved.as_deref()).last().map_or(0, |e| e.id)
         }
     };
-    let reply = state.store.reset_reply(reply.id).await?;
+    let reply = state.store.reset_reply(reply.id, state.generator.lease()).await?;
     state.stream_log.open(reply_id, last_id).await?;
     state
         .stream_log

@@ -11,9 +11,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use plansmith_domain::{DocumentId, Email, MessageId, Revision, Role, SessionId, UserId};
 use plansmith_store::{
-    AppliedRevision, DocumentSnapshot, DocumentSummary, EndedReply, FinishedReply, LlmCall, Message, NewSession,
-    NewUser, PlanningSession, PoolStats, PostedMessage, Result, RevisionInfo, SessionClose, StepAdvance, Store,
-    StoreError, UsageTotals, User,
+    AppliedRevision, Checkpoint, DocumentSnapshot, DocumentSummary, EndedReply, FinishedReply, Lease, LlmCall, Message,
+    NewSession, NewUser, Orphan, OrphanClaim, PlanningSession, PoolStats, PostedMessage, Result, RevisionInfo,
+    SessionClose, StepAdvance, Store, StoreError, UsageTotals, User,
 };
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -207,8 +207,14 @@ impl Store for PgStore {
         write::close_session(self, id, close).await
     }
 
-    async fn post_message(&self, session: SessionId, content: &str, client_key: Option<&str>) -> Result<PostedMessage> {
-        write::post_message(self, session, content, client_key).await
+    async fn post_message(
+        &self,
+        session: SessionId,
+        content: &str,
+        client_key: Option<&str>,
+        lease: &Lease,
+    ) -> Result<PostedMessage> {
+        write::post_message(self, session, content, client_key, lease).await
     }
 
     async fn list_messages(&self, session: SessionId) -> Result<Vec<Message>> {
@@ -223,15 +229,15 @@ impl Store for PgStore {
         read::reply_events(self, reply).await
     }
 
-    async fn start_reply(&self, reply: MessageId, provider: &str, model: &str) -> Result<()> {
-        write::start_reply(self, reply, provider, model).await
+    async fn start_reply(&self, reply: MessageId, owner: &str, provider: &str, model: &str) -> Result<()> {
+        write::start_reply(self, reply, owner, provider, model).await
     }
 
-    async fn checkpoint_replies(&self, partial: &[(MessageId, String)]) -> Result<()> {
-        if partial.is_empty() {
+    async fn checkpoint_replies(&self, owner: &str, checkpoints: &[Checkpoint]) -> Result<()> {
+        if checkpoints.is_empty() {
             return Ok(());
         }
-        write::checkpoint_replies(self, partial).await
+        write::checkpoint_replies(self, owner, checkpoints).await
     }
 
     async fn finish_reply(&self, finished: FinishedReply) -> Result<Vec<AppliedRevision>> {
@@ -246,8 +252,8 @@ impl Store for PgStore {
         write::save_reply_events(self, reply, events).await
     }
 
-    async fn reset_reply(&self, reply: MessageId) -> Result<Message> {
-        write::reset_reply(self, reply).await
+    async fn reset_reply(&self, reply: MessageId, lease: &Lease) -> Result<Message> {
+        write::reset_reply(self, reply, lease).await
     }
 
     async fn usage_since(&self, user: UserId, since: DateTime<Utc>) -> Result<UsageTotals> {
@@ -258,8 +264,19 @@ impl Store for PgStore {
         read::llm_calls_between(self, from, to).await
     }
 
-    async fn interrupt_unfinished(&self, error_code: &str, error_message: &str) -> Result<u64> {
-        write::interrupt_unfinished(self, error_code, error_message).await
+    async fn renew_leases(&self, lease: &Lease) -> Result<Vec<MessageId>> {
+        write::renew_leases(self, lease).await
+    }
+
+    async fn release_leases(&self, owner: &str, replies: &[MessageId]) -> Result<u64> {
+        if replies.is_empty() {
+            return Ok(0);
+        }
+        write::release_leases(self, owner, replies).await
+    }
+
+    async fn claim_orphans(&self, claim: &OrphanClaim) -> Result<Vec<Orphan>> {
+        write::claim_orphans(self, claim).await
     }
 
     async fn list_documents(&self, session: SessionId) -> Result<Vec<DocumentSummary>> {

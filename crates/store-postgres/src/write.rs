@@ -5,13 +5,13 @@
 use crate::{PgStore, db_err};
 use chrono::{DateTime, Utc};
 use plansmith_domain::{
-    Author, DocumentContent, DocumentId, Email, MessageId, MessageStatus, Revision, Role, SessionId, UserId,
+    Author, DocumentContent, DocumentId, Email, MessageId, MessageStatus, Plan, Revision, Role, SessionId, UserId,
 };
 use plansmith_store::rows::{MessageRow, RevisionRow, SessionRow};
 use plansmith_store::{
-    AppliedRevision, CloseOutcome, EndedReply, FinishedReply, LlmCall, Message, NewSession, NewUser, PlanningSession,
-    PostedMessage, ReplyRefusal, ReplyTransition, Result, SessionClose, SessionState, StepAdvance, StoreError, User,
-    apply_sections, check_revision, edit_revision, replayed,
+    AppliedRevision, Checkpoint, CloseOutcome, EndedReply, FinishedReply, Lease, LlmCall, Message, NewSession, NewUser,
+    Orphan, OrphanClaim, PlanningSession, PostedMessage, ReplyRefusal, ReplyTransition, Result, SessionClose,
+    SessionState, StepAdvance, StoreError, User, apply_sections, check_revision, edit_revision, replayed,
 };
 use sqlx::postgres::PgQueryResult;
 use sqlx::{Postgres, Transaction};
@@ -123,7 +123,7 @@ pub(crate) async fn create_session(store: &PgStore, new: NewSession) -> Result<P
         .map_err(db_err)?;
     }
     let intro = (MessageStatus::Complete, new.intro.as_str());
-    insert_message(&mut tx, new.id, "assistant", &new.first_step, intro, None, now).await?;
+    insert_message(&mut tx, new.id, "assistant", &new.first_step, intro, None, None, now).await?;
     let session = session_row(&mut tx, new.id).await?;
     tx.commit().await.map_err(db_err)?;
     Ok(session)
@@ -153,7 +153,7 @@ pub(crate) async fn complete_step(
             .await
             .map_err(db_err)?;
             let intro = (MessageStatus::Complete, intro.as_str());
-            insert_message(&mut tx, id, "assistant", &next, intro, None, now).await?;
+            insert_message(&mut tx, id, "assistant", &next, intro, None, None, now).await?;
             done
         }
         StepAdvance::Finish => sqlx::query!(
@@ -204,6 +204,7 @@ pub(crate) async fn close_session(store: &PgStore, id: SessionId, close: Session
 
 /// Appends a message at the next position of its session (the caller holds the session's
 /// lock) and returns it as stored.
+#[allow(clippy::too_many_arguments)]
 async fn insert_message(
     tx: &mut Tx,
     session: SessionId,
@@ -211,15 +212,19 @@ async fn insert_message(
     step_id: &str,
     (status, content): (MessageStatus, &str),
     client_key: Option<&str>,
+    lease: Option<&Lease>,
     now: DateTime<Utc>,
 ) -> Result<Message> {
+    // Lease times are the database's clock in milliseconds (see the reply-lease migration).
     let row = sqlx::query_as!(
         MessageRow,
         "INSERT INTO messages
-             (id, session_id, seq, role, step_id, content, status, client_key, created_at, updated_at)
+             (id, session_id, seq, role, step_id, content, status, client_key, created_at, updated_at,
+              lease_owner, lease_until_ms)
          VALUES (
              $1, $2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = $2),
-             $3, $4, $5, $6, $7, $8, $8
+             $3, $4, $5, $6, $7, $8, $8, $9::TEXT,
+             (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT + $10::BIGINT
          )
          RETURNING id, session_id, seq, role, step_id, content, status, error_code, error_message,
              provider, model, created_at, updated_at",
@@ -230,7 +235,9 @@ async fn insert_message(
         content,
         status.as_str(),
         client_key,
-        now
+        now,
+        lease.map(|l| l.owner.as_str()),
+        lease.map(Lease::millis)
     )
     .fetch_one(&mut **tx)
     .await
@@ -243,6 +250,7 @@ pub(crate) async fn post_message(
     session: SessionId,
     content: &str,
     client_key: Option<&str>,
+    lease: &Lease,
 ) -> Result<PostedMessage> {
     let now = Utc::now();
     let mut tx = store.begin().await?;
@@ -289,9 +297,9 @@ pub(crate) async fn post_message(
         StoreError::Integrity(format!("session {session} closed while a message was posted"))
     })?;
     let user = (MessageStatus::Complete, content);
-    let message = insert_message(&mut tx, session, "user", step_id, user, client_key, now).await?;
+    let message = insert_message(&mut tx, session, "user", step_id, user, client_key, None, now).await?;
     let queued = (MessageStatus::Queued, "");
-    let reply = insert_message(&mut tx, session, "assistant", step_id, queued, None, now).await?;
+    let reply = insert_message(&mut tx, session, "assistant", step_id, queued, None, Some(lease), now).await?;
     tx.commit().await.map_err(db_err)?;
     Ok(PostedMessage {
         message,
@@ -300,16 +308,23 @@ pub(crate) async fn post_message(
     })
 }
 
-pub(crate) async fn start_reply(store: &PgStore, reply: MessageId, provider: &str, model: &str) -> Result<()> {
+pub(crate) async fn start_reply(
+    store: &PgStore,
+    reply: MessageId,
+    owner: &str,
+    provider: &str,
+    model: &str,
+) -> Result<()> {
     let [from, or_from] = ReplyTransition::Start.guard();
     let done = sqlx::query!(
         "UPDATE messages
          SET status = 'streaming', provider = $1, model = $2, updated_at = $3
-         WHERE id = $4 AND status IN ($5, $6)",
+         WHERE id = $4 AND lease_owner = $5 AND status IN ($6, $7)",
         provider,
         model,
         Utc::now(),
         reply.0,
+        owner,
         from,
         or_from
     )
@@ -319,17 +334,26 @@ pub(crate) async fn start_reply(store: &PgStore, reply: MessageId, provider: &st
     changed_one(done, || ReplyRefusal(ReplyTransition::Start).into())
 }
 
-/// Saves the partial text of streaming replies, one statement for the whole batch.
-pub(crate) async fn checkpoint_replies(store: &PgStore, partial: &[(MessageId, String)]) -> Result<()> {
-    let (ids, contents): (Vec<Uuid>, Vec<String>) = partial.iter().map(|(id, text)| (id.0, text.clone())).unzip();
+/// Saves the progress of unfinished replies held by `owner`, one statement for the whole
+/// batch; event numbers only grow.
+pub(crate) async fn checkpoint_replies(store: &PgStore, owner: &str, checkpoints: &[Checkpoint]) -> Result<()> {
+    let ids: Vec<Uuid> = checkpoints.iter().map(|c| c.reply_id.0).collect();
+    let contents: Vec<String> = checkpoints.iter().map(|c| c.content.clone()).collect();
+    let last_ids: Vec<i64> = checkpoints
+        .iter()
+        .map(|c| i64::try_from(c.last_event_id).unwrap_or(i64::MAX))
+        .collect();
     sqlx::query!(
         "UPDATE messages m
-         SET content = c.content, updated_at = $3
-         FROM UNNEST($1::uuid[], $2::text[]) AS c(id, content)
-         WHERE m.id = c.id AND m.status = 'streaming'",
+         SET content = c.content, last_event_id = GREATEST(m.last_event_id, c.last_event_id),
+             updated_at = $4
+         FROM UNNEST($1::uuid[], $2::text[], $3::bigint[]) AS c(id, content, last_event_id)
+         WHERE m.id = c.id AND m.lease_owner = $5 AND m.status IN ('queued', 'streaming')",
         &ids,
         &contents,
-        Utc::now()
+        &last_ids,
+        Utc::now(),
+        owner
     )
     .execute(&mut *store.conn().await?)
     .await
@@ -505,14 +529,15 @@ pub(crate) async fn finish_reply(store: &PgStore, finished: FinishedReply) -> Re
     let done = sqlx::query!(
         "UPDATE messages
          SET status = 'complete', content = $1, events = $2, provider = $3, model = $4,
-             error_code = NULL, error_message = NULL, updated_at = $5
-         WHERE id = $6 AND status IN ($7, $8)",
+             error_code = NULL, error_message = NULL, lease_until_ms = NULL, updated_at = $5
+         WHERE id = $6 AND lease_owner = $7 AND status IN ($8, $9)",
         &finished.content,
         &finished.events,
         &finished.provider,
         &finished.model,
         now,
         finished.reply_id.0,
+        &finished.owner,
         from,
         or_from
     )
@@ -532,8 +557,9 @@ pub(crate) async fn end_reply(store: &PgStore, ended: EndedReply) -> Result<bool
     let [from, or_from] = ReplyTransition::End.guard();
     let done = sqlx::query!(
         "UPDATE messages
-         SET status = $1, content = $2, events = $3, error_code = $4, error_message = $5, updated_at = $6
-         WHERE id = $7 AND status IN ($8, $9)",
+         SET status = $1, content = $2, events = $3, error_code = $4, error_message = $5,
+             lease_until_ms = NULL, updated_at = $6
+         WHERE id = $7 AND lease_owner = $8 AND status IN ($9, $10)",
         ended.status.as_str(),
         &ended.content,
         &ended.events,
@@ -541,6 +567,7 @@ pub(crate) async fn end_reply(store: &PgStore, ended: EndedReply) -> Result<bool
         &ended.error_message,
         Utc::now(),
         ended.reply_id.0,
+        &ended.owner,
         from,
         or_from
     )
@@ -555,16 +582,19 @@ pub(crate) async fn end_reply(store: &PgStore, ended: EndedReply) -> Result<bool
     Ok(done.rows_affected() == 1)
 }
 
-pub(crate) async fn reset_reply(store: &PgStore, reply: MessageId) -> Result<Message> {
+pub(crate) async fn reset_reply(store: &PgStore, reply: MessageId, lease: &Lease) -> Result<Message> {
     let [from, or_from] = ReplyTransition::Retry.guard();
     let row = sqlx::query_as!(
         MessageRow,
         "UPDATE messages
          SET status = 'queued', content = '', events = NULL, error_code = NULL, error_message = NULL,
-             updated_at = $1
-         WHERE id = $2 AND role = 'assistant' AND status IN ($3, $4)
+             lease_owner = $1, lease_until_ms = (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT + $2,
+             updated_at = $3
+         WHERE id = $4 AND role = 'assistant' AND status IN ($5, $6)
          RETURNING id, session_id, seq, role, step_id, content, status, error_code, error_message,
              provider, model, created_at, updated_at",
+        &lease.owner,
+        lease.millis(),
         Utc::now(),
         reply.0,
         from,
@@ -577,19 +607,114 @@ pub(crate) async fn reset_reply(store: &PgStore, reply: MessageId) -> Result<Mes
     row.try_into()
 }
 
-pub(crate) async fn interrupt_unfinished(store: &PgStore, error_code: &str, error_message: &str) -> Result<u64> {
-    let done = sqlx::query!(
+pub(crate) async fn renew_leases(store: &PgStore, lease: &Lease) -> Result<Vec<MessageId>> {
+    let ids = sqlx::query_scalar!(
         "UPDATE messages
-         SET status = 'interrupted', error_code = $1, error_message = $2, updated_at = $3
-         WHERE status IN ('queued', 'streaming')",
-        error_code,
-        error_message,
-        Utc::now()
+         SET lease_until_ms = (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT + $1
+         WHERE lease_owner = $2 AND status IN ('queued', 'streaming')
+         RETURNING id",
+        lease.millis(),
+        &lease.owner
+    )
+    .fetch_all(&mut *store.conn().await?)
+    .await
+    .map_err(db_err)?;
+    Ok(ids.into_iter().map(MessageId).collect())
+}
+
+pub(crate) async fn release_leases(store: &PgStore, owner: &str, replies: &[MessageId]) -> Result<u64> {
+    let ids: Vec<Uuid> = replies.iter().map(|r| r.0).collect();
+    let done = sqlx::query!(
+        "UPDATE messages SET lease_until_ms = 0
+         WHERE id = ANY($1) AND lease_owner = $2 AND status IN ('queued', 'streaming')",
+        &ids,
+        owner
     )
     .execute(&mut *store.conn().await?)
     .await
     .map_err(db_err)?;
     Ok(done.rows_affected())
+}
+
+/// Claims orphans in one statement: candidates are locked `FOR UPDATE SKIP LOCKED`, so two
+/// instances sweeping at once split them and each reply goes to one.
+pub(crate) async fn claim_orphans(store: &PgStore, claim: &OrphanClaim) -> Result<Vec<Orphan>> {
+    let [from, or_from] = ReplyTransition::TakeOver.guard();
+    let mut tx = store.begin().await?;
+    let claimed = sqlx::query!(
+        r#"WITH orphan AS (
+               SELECT id, lease_owner, content
+               FROM messages
+               WHERE status IN ($1, $2)
+                 AND (lease_until_ms IS NULL
+                      OR lease_until_ms < (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT
+                      OR ($3 AND lease_owner = $4))
+               ORDER BY created_at
+               LIMIT $5
+               FOR UPDATE SKIP LOCKED
+           )
+           UPDATE messages m
+           SET lease_owner = $4,
+               lease_until_ms = (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT + $6,
+               status = 'queued', content = CASE WHEN $7 THEN '' ELSE m.content END, updated_at = $8
+           FROM orphan
+           WHERE m.id = orphan.id
+           RETURNING m.id, orphan.lease_owner AS previous_owner, orphan.content AS checkpointed,
+                     m.last_event_id"#,
+        from,
+        or_from,
+        claim.own_previous,
+        &claim.lease.owner,
+        i64::from(claim.limit),
+        claim.lease.millis(),
+        claim.regenerate,
+        Utc::now()
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    let mut orphans = Vec::with_capacity(claimed.len());
+    for row in claimed {
+        let found = sqlx::query!(
+            r#"SELECT m.id, m.session_id, m.seq, m.role, m.step_id, m.content, m.status, m.error_code,
+                      m.error_message, m.provider, m.model, m.created_at, m.updated_at,
+                      s.user_id, u.plan
+               FROM messages m
+               JOIN planning_sessions s ON s.id = m.session_id
+               JOIN users u ON u.id = s.user_id
+               WHERE m.id = $1"#,
+            row.id
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let reply = MessageRow {
+            id: found.id,
+            session_id: found.session_id,
+            seq: found.seq,
+            role: found.role,
+            step_id: found.step_id,
+            content: found.content,
+            status: found.status,
+            error_code: found.error_code,
+            error_message: found.error_message,
+            provider: found.provider,
+            model: found.model,
+            created_at: found.created_at,
+            updated_at: found.updated_at,
+        };
+        orphans.push(Orphan {
+            reply: reply.try_into()?,
+            user_id: UserId(found.user_id),
+            plan: Plan::parse(&found.plan)
+                .ok_or_else(|| StoreError::Integrity(format!("unexpected plan {:?}", found.plan)))?,
+            previous_owner: row.previous_owner,
+            last_event_id: u64::try_from(row.last_event_id).unwrap_or(0),
+            checkpointed: row.checkpointed,
+        });
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(orphans)
 }
 
 pub(crate) async fn edit_section(

@@ -14,9 +14,9 @@ use plansmith_store::rows::{
     DocumentRevisionRow, DocumentRow, LlmCallRow, MessageRow, RevisionRow, SessionRow, UserRow,
 };
 use plansmith_store::{
-    AppliedRevision, DocumentSnapshot, DocumentSummary, EndedReply, FinishedReply, LlmCall, Message, NewSession,
-    NewUser, PlanningSession, PoolStats, PostedMessage, Result, RevisionInfo, SessionClose, StepAdvance, Store,
-    StoreError, UsageTotals, User,
+    AppliedRevision, Checkpoint, DocumentSnapshot, DocumentSummary, EndedReply, FinishedReply, Lease, LlmCall, Message,
+    NewSession, NewUser, Orphan, OrphanClaim, PlanningSession, PoolStats, PostedMessage, Result, RevisionInfo,
+    SessionClose, StepAdvance, Store, StoreError, UsageTotals, User,
 };
 use rusqlite::OpenFlags;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -200,27 +200,33 @@ impl Store for SqliteStore {
         self.writer.run(move |conn| write::close_session(conn, id, close)).await
     }
 
-    async fn post_message(&self, session: SessionId, content: &str, client_key: Option<&str>) -> Result<PostedMessage> {
-        let (content, client_key) = (content.to_owned(), client_key.map(str::to_owned));
+    async fn post_message(
+        &self,
+        session: SessionId,
+        content: &str,
+        client_key: Option<&str>,
+        lease: &Lease,
+    ) -> Result<PostedMessage> {
+        let (content, client_key, lease) = (content.to_owned(), client_key.map(str::to_owned), lease.clone());
         self.writer
-            .run(move |conn| write::post_message(conn, session, &content, client_key.as_deref()))
+            .run(move |conn| write::post_message(conn, session, &content, client_key.as_deref(), &lease))
             .await
     }
 
-    async fn start_reply(&self, reply: MessageId, provider: &str, model: &str) -> Result<()> {
-        let (provider, model) = (provider.to_owned(), model.to_owned());
+    async fn start_reply(&self, reply: MessageId, owner: &str, provider: &str, model: &str) -> Result<()> {
+        let (owner, provider, model) = (owner.to_owned(), provider.to_owned(), model.to_owned());
         self.writer
-            .run(move |conn| write::start_reply(conn, reply, &provider, &model))
+            .run(move |conn| write::start_reply(conn, reply, &owner, &provider, &model))
             .await
     }
 
-    async fn checkpoint_replies(&self, partial: &[(MessageId, String)]) -> Result<()> {
-        if partial.is_empty() {
+    async fn checkpoint_replies(&self, owner: &str, checkpoints: &[Checkpoint]) -> Result<()> {
+        if checkpoints.is_empty() {
             return Ok(());
         }
-        let partial = partial.to_vec();
+        let (owner, checkpoints) = (owner.to_owned(), checkpoints.to_vec());
         self.writer
-            .run(move |conn| write::checkpoint_replies(conn, &partial))
+            .run(move |conn| write::checkpoint_replies(conn, &owner, &checkpoints))
             .await
     }
 
@@ -239,15 +245,28 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn reset_reply(&self, reply: MessageId) -> Result<Message> {
-        self.writer.run(move |conn| write::reset_reply(conn, reply)).await
+    async fn reset_reply(&self, reply: MessageId, lease: &Lease) -> Result<Message> {
+        let lease = lease.clone();
+        self.writer
+            .run(move |conn| write::reset_reply(conn, reply, &lease))
+            .await
     }
 
-    async fn interrupt_unfinished(&self, error_code: &str, error_message: &str) -> Result<u64> {
-        let (code, message) = (error_code.to_owned(), error_message.to_owned());
+    async fn renew_leases(&self, lease: &Lease) -> Result<Vec<MessageId>> {
+        let lease = lease.clone();
+        self.writer.run(move |conn| write::renew_leases(conn, &lease)).await
+    }
+
+    async fn release_leases(&self, owner: &str, replies: &[MessageId]) -> Result<u64> {
+        let (owner, replies) = (owner.to_owned(), replies.to_vec());
         self.writer
-            .run(move |conn| write::interrupt_unfinished(conn, &code, &message))
+            .run(move |conn| write::release_leases(conn, &owner, &replies))
             .await
+    }
+
+    async fn claim_orphans(&self, claim: &OrphanClaim) -> Result<Vec<Orphan>> {
+        let claim = claim.clone();
+        self.writer.run(move |conn| write::claim_orphans(conn, &claim)).await
     }
 
     async fn edit_section(

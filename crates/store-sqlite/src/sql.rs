@@ -18,6 +18,21 @@ macro_rules! message_columns {
     };
 }
 
+/// The database's clock in milliseconds since the Unix epoch: lease times are compared by
+/// one clock, whichever instance writes them.
+macro_rules! now_ms {
+    () => {
+        "CAST(unixepoch('subsec') * 1000 AS INTEGER)"
+    };
+}
+
+/// The statuses of a reply that is still being generated (a lease matters only then).
+macro_rules! unfinished {
+    () => {
+        "status IN ('queued', 'streaming')"
+    };
+}
+
 statements! {
     INSERT_USER = "
         INSERT INTO users (id, email, name, password_hash, role, plan, created_at)
@@ -67,13 +82,14 @@ statements! {
         WHERE id = ?2 AND status = 'active'";
     TOUCH_SESSION = "UPDATE planning_sessions SET updated_at = ? WHERE id = ?";
 
-    /// Appends a message at the next position of its session.
+    /// Appends a message at the next position of its session; a reply leased to ?9 for ?10 ms.
     INSERT_MESSAGE = concat!("
         INSERT INTO messages
-            (id, session_id, seq, role, step_id, content, status, client_key, created_at, updated_at)
+            (id, session_id, seq, role, step_id, content, status, client_key, created_at, updated_at,
+             lease_owner, lease_until_ms)
         VALUES (
             ?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = ?2),
-            ?3, ?4, ?5, ?6, ?7, ?8, ?8
+            ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, CASE WHEN ?9 IS NULL THEN NULL ELSE ", now_ms!(), " + ?10 END
         )
         RETURNING ", message_columns!());
     MESSAGE = concat!("SELECT ", message_columns!(), " FROM messages WHERE id = ?");
@@ -92,35 +108,63 @@ statements! {
     START_REPLY = "
         UPDATE messages
         SET status = 'streaming', provider = ?, model = ?, updated_at = ?
-        WHERE id = ? AND status IN (?, ?)";
-    /// The partial text of streaming replies, from a JSON array of `{id, content}`.
-    CHECKPOINT_REPLIES = "
+        WHERE id = ? AND lease_owner = ? AND status IN (?, ?)";
+    /// The progress of unfinished replies held by ?2, from a JSON array of
+    /// `{id, content, last_event_id}`; event numbers only grow.
+    CHECKPOINT_REPLIES = concat!("
         UPDATE messages
-        SET content = c.content, updated_at = ?
+        SET content = c.content, last_event_id = max(messages.last_event_id, c.last_event_id),
+            updated_at = ?1
         FROM (
-            SELECT unhex(value ->> '$.id') AS id, value ->> '$.content' AS content
-            FROM json_each(?)
+            SELECT unhex(value ->> '$.id') AS id, value ->> '$.content' AS content,
+                   value ->> '$.last_event_id' AS last_event_id
+            FROM json_each(?3)
         ) AS c
-        WHERE messages.id = c.id AND messages.status = 'streaming'";
+        WHERE messages.id = c.id AND messages.lease_owner = ?2 AND messages.", unfinished!());
     FINISH_REPLY = "
         UPDATE messages
         SET status = 'complete', content = ?, events = ?, provider = ?, model = ?,
-            error_code = NULL, error_message = NULL, updated_at = ?
-        WHERE id = ? AND status IN (?, ?)";
+            error_code = NULL, error_message = NULL, lease_until_ms = NULL, updated_at = ?
+        WHERE id = ? AND lease_owner = ? AND status IN (?, ?)";
     END_REPLY = "
         UPDATE messages
-        SET status = ?, content = ?, events = ?, error_code = ?, error_message = ?, updated_at = ?
-        WHERE id = ? AND status IN (?, ?)";
+        SET status = ?, content = ?, events = ?, error_code = ?, error_message = ?,
+            lease_until_ms = NULL, updated_at = ?
+        WHERE id = ? AND lease_owner = ? AND status IN (?, ?)";
     SAVE_REPLY_EVENTS = "UPDATE messages SET events = ? WHERE id = ?";
-    RESET_REPLY = "
+    RESET_REPLY = concat!("
         UPDATE messages
         SET status = 'queued', content = '', events = NULL, error_code = NULL, error_message = NULL,
-            updated_at = ?
-        WHERE id = ? AND role = 'assistant' AND status IN (?, ?)";
-    INTERRUPT_UNFINISHED = "
+            lease_owner = ?1, lease_until_ms = ", now_ms!(), " + ?2, updated_at = ?3
+        WHERE id = ?4 AND role = 'assistant' AND status IN (?5, ?6)");
+    /// Extends the leases held by ?2 by ?1 ms; returns the replies renewed.
+    RENEW_LEASES = concat!("
         UPDATE messages
-        SET status = 'interrupted', error_code = ?, error_message = ?, updated_at = ?
-        WHERE status IN ('queued', 'streaming')";
+        SET lease_until_ms = ", now_ms!(), " + ?1
+        WHERE lease_owner = ?2 AND ", unfinished!(), "
+        RETURNING id");
+    /// Lets the lease of reply ?1 held by ?2 expire now.
+    RELEASE_LEASE = concat!("
+        UPDATE messages SET lease_until_ms = 0
+        WHERE id = ?1 AND lease_owner = ?2 AND ", unfinished!());
+    /// Unfinished replies whose lease expired, or (?2) that owner ?1 held before, oldest first,
+    /// with the previous owner, checkpoint and the session's user and plan.
+    ORPHANS = concat!("
+        SELECT m.id, m.lease_owner, m.last_event_id, m.content, s.user_id, u.plan
+        FROM messages m
+        JOIN planning_sessions s ON s.id = m.session_id
+        JOIN users u ON u.id = s.user_id
+        WHERE m.", unfinished!(), "
+          AND (m.lease_until_ms IS NULL OR m.lease_until_ms < ", now_ms!(), "
+               OR (?2 AND m.lease_owner = ?1))
+        ORDER BY m.created_at
+        LIMIT ?3");
+    /// Claims orphan ?5 for ?1 (lease ?2 ms); ?3: to be generated again (empty content).
+    CLAIM_ORPHAN = concat!("
+        UPDATE messages
+        SET lease_owner = ?1, lease_until_ms = ", now_ms!(), " + ?2, status = 'queued',
+            content = CASE WHEN ?3 THEN '' ELSE content END, updated_at = ?4
+        WHERE id = ?5 AND status IN (?6, ?7)");
     INSERT_LLM_CALL = "
         INSERT INTO llm_calls
             (id, user_id, session_id, reply_id, provider, model, input_tokens, output_tokens,

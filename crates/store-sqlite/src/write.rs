@@ -10,9 +10,9 @@ use plansmith_domain::{
 };
 use plansmith_store::rows::{MessageRow, RevisionRow, SessionRow};
 use plansmith_store::{
-    AppliedRevision, CloseOutcome, EndedReply, FinishedReply, LlmCall, Message, NewSession, PlanningSession,
-    PostedMessage, ReplyRefusal, ReplyTransition, Result, SessionClose, SessionState, StepAdvance, StoreError, User,
-    apply_sections, check_revision, edit_revision, replayed,
+    AppliedRevision, Checkpoint, CloseOutcome, EndedReply, FinishedReply, Lease, LlmCall, Message, NewSession, Orphan,
+    OrphanClaim, PlanningSession, PostedMessage, ReplyRefusal, ReplyTransition, Result, SessionClose, SessionState,
+    StepAdvance, StoreError, User, apply_sections, check_revision, edit_revision, replayed,
 };
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -172,6 +172,7 @@ fn insert_message(
     content: &str,
     status: MessageStatus,
     client_key: Option<&str>,
+    lease: Option<&Lease>,
     now: &str,
 ) -> Result<Message> {
     let row = conn
@@ -186,7 +187,9 @@ fn insert_message(
                     content,
                     status.as_str(),
                     client_key,
-                    now
+                    now,
+                    lease.map(|l| l.owner.as_str()),
+                    lease.map(Lease::millis)
                 ],
                 message_row,
             )
@@ -234,6 +237,7 @@ pub(crate) fn create_session(conn: &Connection, new: &NewSession) -> Result<Plan
         &new.intro,
         MessageStatus::Complete,
         None,
+        None,
         &now,
     )?;
     session_row(conn, new.id)
@@ -250,7 +254,17 @@ pub(crate) fn complete_step(
     let changed = match advance {
         StepAdvance::Next { step_id: next, intro } => {
             let changed = change(conn, sql::ADVANCE_STEP, params![next, now, id.0, step_id])?;
-            insert_message(conn, id, "assistant", next, intro, MessageStatus::Complete, None, &now)?;
+            insert_message(
+                conn,
+                id,
+                "assistant",
+                next,
+                intro,
+                MessageStatus::Complete,
+                None,
+                None,
+                &now,
+            )?;
             changed
         }
         StepAdvance::Finish => change(conn, sql::FINISH_LAST_STEP, params![now, id.0, step_id])?,
@@ -280,6 +294,7 @@ pub(crate) fn post_message(
     session: SessionId,
     content: &str,
     client_key: Option<&str>,
+    lease: &Lease,
 ) -> Result<PostedMessage> {
     if let Some(key) = client_key {
         let found = conn
@@ -312,6 +327,7 @@ pub(crate) fn post_message(
         content,
         MessageStatus::Complete,
         client_key,
+        None,
         &now,
     )?;
     let reply = insert_message(
@@ -322,6 +338,7 @@ pub(crate) fn post_message(
         "",
         MessageStatus::Queued,
         None,
+        Some(lease),
         &now,
     )?;
     Ok(PostedMessage {
@@ -331,27 +348,98 @@ pub(crate) fn post_message(
     })
 }
 
-pub(crate) fn start_reply(conn: &Connection, reply: MessageId, provider: &str, model: &str) -> Result<()> {
+pub(crate) fn start_reply(conn: &Connection, reply: MessageId, owner: &str, provider: &str, model: &str) -> Result<()> {
     change_reply(
         conn,
         ReplyTransition::Start,
         sql::START_REPLY,
-        params![provider, model, stamp(Utc::now()), reply.0],
+        params![provider, model, stamp(Utc::now()), reply.0, owner],
     )
 }
 
-/// Saves the partial text of streaming replies, one statement for the whole batch.
-pub(crate) fn checkpoint_replies(conn: &Connection, partial: &[(MessageId, String)]) -> Result<()> {
-    let rows: Vec<serde_json::Value> = partial
+/// Saves the progress of unfinished replies, one statement for the whole batch.
+pub(crate) fn checkpoint_replies(conn: &Connection, owner: &str, checkpoints: &[Checkpoint]) -> Result<()> {
+    let rows: Vec<serde_json::Value> = checkpoints
         .iter()
-        .map(|(reply, content)| serde_json::json!({"id": reply.0.simple().to_string(), "content": content}))
+        .map(|c| {
+            serde_json::json!({
+                "id": c.reply_id.0.simple().to_string(),
+                "content": c.content,
+                "last_event_id": c.last_event_id,
+            })
+        })
         .collect();
     change(
         conn,
         sql::CHECKPOINT_REPLIES,
-        params![stamp(Utc::now()), serde_json::Value::Array(rows).to_string()],
+        params![stamp(Utc::now()), owner, serde_json::Value::Array(rows).to_string()],
     )?;
     Ok(())
+}
+
+pub(crate) fn renew_leases(conn: &Connection, lease: &Lease) -> Result<Vec<MessageId>> {
+    conn.prepare_cached(sql::RENEW_LEASES)
+        .and_then(|mut s| {
+            s.query_map(params![lease.millis(), lease.owner], |row| {
+                row.get::<_, Uuid>(0).map(MessageId)
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(sql_err)
+}
+
+pub(crate) fn release_leases(conn: &Connection, owner: &str, replies: &[MessageId]) -> Result<u64> {
+    let mut released = 0;
+    for reply in replies {
+        released += change(conn, sql::RELEASE_LEASE, params![reply.0, owner])? as u64;
+    }
+    Ok(released)
+}
+
+pub(crate) fn claim_orphans(conn: &Connection, claim: &OrphanClaim) -> Result<Vec<Orphan>> {
+    let found = conn
+        .prepare_cached(sql::ORPHANS)
+        .and_then(|mut s| {
+            s.query_map(params![claim.lease.owner, claim.own_previous, claim.limit], |row| {
+                Ok((
+                    row.get::<_, Uuid>(0)?,
+                    row.get::<_, Option<String>>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, Uuid>(4)?,
+                    row.get::<_, String>(5)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(sql_err)?;
+    let now = stamp(Utc::now());
+    let [from, or_from] = ReplyTransition::TakeOver.guard();
+    let mut orphans = Vec::with_capacity(found.len());
+    for (id, previous_owner, last_event_id, checkpointed, user_id, plan) in found {
+        let params = params![
+            claim.lease.owner,
+            claim.lease.millis(),
+            claim.regenerate,
+            now,
+            id,
+            from,
+            or_from
+        ];
+        if change(conn, sql::CLAIM_ORPHAN, params)? != 1 {
+            continue;
+        }
+        orphans.push(Orphan {
+            reply: fetch_message(conn, id)?,
+            user_id: plansmith_domain::UserId(user_id),
+            plan: plansmith_domain::Plan::parse(&plan)
+                .ok_or_else(|| StoreError::Integrity(format!("unexpected plan {plan:?}")))?,
+            previous_owner,
+            last_event_id: u64::try_from(last_event_id).unwrap_or(0),
+            checkpointed,
+        });
+    }
+    Ok(orphans)
 }
 
 fn insert_call(conn: &Connection, call: &LlmCall) -> Result<()> {
@@ -530,7 +618,8 @@ pub(crate) fn finish_reply(conn: &Connection, finished: &FinishedReply) -> Resul
             finished.provider,
             finished.model,
             now,
-            finished.reply_id.0
+            finished.reply_id.0,
+            finished.owner
         ],
     )?;
     if let Some(call) = &finished.call {
@@ -551,7 +640,8 @@ pub(crate) fn end_reply(conn: &Connection, ended: &EndedReply) -> Result<bool> {
             ended.error_code,
             ended.error_message,
             stamp(Utc::now()),
-            ended.reply_id.0
+            ended.reply_id.0,
+            ended.owner
         ],
     ) {
         Ok(()) => true,
@@ -570,23 +660,14 @@ pub(crate) fn save_reply_events(conn: &Connection, reply: MessageId, events: &st
     Ok(())
 }
 
-pub(crate) fn reset_reply(conn: &Connection, reply: MessageId) -> Result<Message> {
+pub(crate) fn reset_reply(conn: &Connection, reply: MessageId, lease: &Lease) -> Result<Message> {
     change_reply(
         conn,
         ReplyTransition::Retry,
         sql::RESET_REPLY,
-        params![stamp(Utc::now()), reply.0],
+        params![lease.owner, lease.millis(), stamp(Utc::now()), reply.0],
     )?;
     fetch_message(conn, reply.0)
-}
-
-pub(crate) fn interrupt_unfinished(conn: &Connection, error_code: &str, error_message: &str) -> Result<u64> {
-    let changed = change(
-        conn,
-        sql::INTERRUPT_UNFINISHED,
-        params![error_code, error_message, stamp(Utc::now())],
-    )?;
-    Ok(changed as u64)
 }
 
 pub(crate) fn edit_section(

@@ -82,6 +82,7 @@ macro_rules! conformance_tests {
             a_resent_message_returns_the_first_answer,
             stale_concurrent_edits_conflict_and_none_is_lost,
             replies_commit_with_their_revision,
+            an_expired_lease_is_claimed_once_and_only_its_holder_writes,
             corrupted_revisions_are_detected_on_read,
             restore_makes_one_new_revision,
             a_sessions_documents_are_read_at_their_current_revision,

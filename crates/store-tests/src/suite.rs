@@ -5,9 +5,42 @@ use crate::Backend;
 use chrono::{Duration as ChronoDuration, Utc};
 use plansmith_domain::{DocumentId, Email, MessageStatus, Revision, Role, SessionId, SessionStatus, UserId};
 use plansmith_store::{
-    DocumentUpdate, EndedReply, FinishedReply, LlmCall, NewDocument, NewSession, NewUser, ReplyRefusal,
-    ReplyTransition, SessionClose, SessionRefusal, StepAdvance, Store, StoreError,
+    Checkpoint, DocumentUpdate, EndedReply, FinishedReply, Lease, LlmCall, NewDocument, NewSession, NewUser,
+    OrphanClaim, ReplyRefusal, ReplyTransition, SessionClose, SessionRefusal, StepAdvance, Store, StoreError,
 };
+use std::time::Duration;
+
+/// The instance most tests write as.
+const HERE: &str = "here:1";
+
+fn lease(owner: &str, duration: Duration) -> Lease {
+    Lease {
+        owner: owner.into(),
+        duration,
+    }
+}
+
+/// A lease of [`HERE`] that outlives any test.
+fn held() -> Lease {
+    lease(HERE, Duration::from_secs(60))
+}
+
+fn claim(lease: Lease, own_previous: bool, regenerate: bool) -> OrphanClaim {
+    OrphanClaim {
+        lease,
+        own_previous,
+        regenerate,
+        limit: 100,
+    }
+}
+
+fn checkpoint(reply: plansmith_domain::MessageId, content: &str, last_event_id: u64) -> Checkpoint {
+    Checkpoint {
+        reply_id: reply,
+        content: content.into(),
+        last_event_id,
+    }
+}
 
 async fn user(store: &dyn Store, name: &str) -> UserId {
     let email = Email::parse(&format!("{name}-{}@example.com", uuid::Uuid::now_v7().simple())).unwrap();
@@ -173,7 +206,7 @@ pub async fn message_sequence_stays_gap_free_under_concurrency(b: Backend) {
     let tasks: Vec<_> = (0..50)
         .map(|n| {
             let store = store.clone();
-            tokio::spawn(async move { store.post_message(id, &format!("message {n}"), None).await })
+            tokio::spawn(async move { store.post_message(id, &format!("message {n}"), None, &held()).await })
         })
         .collect();
     for task in tasks {
@@ -263,21 +296,25 @@ pub async fn replies_commit_with_their_revision(b: Backend) {
     let store = b.store.as_ref();
     let owner = user(store, "r").await;
     let (id, doc) = session(store, owner, "Replies").await;
-    let reply = store.post_message(id, "hello", None).await.unwrap().reply;
+    let reply = store.post_message(id, "hello", None, &held()).await.unwrap().reply;
     assert_eq!(reply.status, MessageStatus::Queued);
     store
-        .start_reply(reply.id, "offline", "offline-planner-1")
+        .start_reply(reply.id, HERE, "offline", "offline-planner-1")
         .await
         .unwrap();
     assert!(matches!(
-        store.start_reply(reply.id, "offline", "m").await,
+        store.start_reply(reply.id, HERE, "offline", "m").await,
         Err(StoreError::Reply(ReplyRefusal(ReplyTransition::Start)))
     ));
-    store.checkpoint_replies(&[(reply.id, "Hal".into())]).await.unwrap();
+    store
+        .checkpoint_replies(HERE, &[checkpoint(reply.id, "Hal", 3)])
+        .await
+        .unwrap();
     assert_eq!(store.get_message(id, reply.id).await.unwrap().unwrap().content, "Hal");
     let applied = store
         .finish_reply(FinishedReply {
             reply_id: reply.id,
+            owner: HERE.into(),
             provider: "secondary".into(),
             model: "model-b".into(),
             call: Some(call(owner, id, reply.id, "complete", 1200, 300, 4_500)),
@@ -305,10 +342,11 @@ pub async fn replies_commit_with_their_revision(b: Backend) {
     assert_eq!(revisions[0].message_id, Some(reply.id));
 
     // A reply that fails keeps its partial text and can be reset for a retry.
-    let second = store.post_message(id, "again", None).await.unwrap().reply;
-    store.start_reply(second.id, "offline", "m").await.unwrap();
+    let second = store.post_message(id, "again", None, &held()).await.unwrap().reply;
+    store.start_reply(second.id, HERE, "offline", "m").await.unwrap();
     let ended = EndedReply {
         reply_id: second.id,
+        owner: HERE.into(),
         status: MessageStatus::Failed,
         content: "Part".into(),
         events: "[]".into(),
@@ -354,43 +392,208 @@ pub async fn replies_commit_with_their_revision(b: Backend) {
             .unwrap()
             .is_empty()
     );
-    let reset = store.reset_reply(second.id).await.unwrap();
+    let reset = store.reset_reply(second.id, &held()).await.unwrap();
     assert_eq!(
         (reset.status, reset.content.as_str(), reset.error_code),
         (MessageStatus::Queued, "", None)
     );
     assert!(
         matches!(
-            store.reset_reply(reply.id).await,
+            store.reset_reply(reply.id, &held()).await,
             Err(StoreError::Reply(ReplyRefusal(ReplyTransition::Retry)))
         ),
         "a complete reply is not retried"
     );
 
-    // Replies left behind by a crash are interrupted at start.
-    let third = store.post_message(id, "more", None).await.unwrap().reply;
-    store.start_reply(third.id, "offline", "m").await.unwrap();
+    // A reply whose instance went away keeps its checkpointed text when it is claimed to be
+    // marked interrupted (no regeneration).
+    let gone = lease("gone:1", Duration::from_millis(1));
+    let third = store.post_message(id, "more", None, &gone).await.unwrap().reply;
+    store.start_reply(third.id, "gone:1", "offline", "m").await.unwrap();
+    let partial = "Partial \"words\"\n— ü ✓ 'quoted'";
     store
-        .checkpoint_replies(&[
-            (third.id, "Partial \"words\"\n— ü ✓ 'quoted'".into()),
-            (reply.id, "not streaming: ignored".into()),
-        ])
+        .checkpoint_replies(
+            "gone:1",
+            &[
+                checkpoint(third.id, partial, 5),
+                checkpoint(reply.id, "complete: ignored", 9),
+            ],
+        )
         .await
         .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let claimed = store.claim_orphans(&claim(held(), false, false)).await.unwrap();
     assert_eq!(
-        store.interrupt_unfinished("interrupted", "Retry it").await.unwrap(),
-        2,
-        "the reset reply and the streaming one"
+        claimed.iter().map(|o| o.reply.id).collect::<Vec<_>>(),
+        [third.id],
+        "only the expired lease: the reset reply is held"
     );
+    assert_eq!(
+        (claimed[0].checkpointed.as_str(), claimed[0].last_event_id),
+        (partial, 5)
+    );
+    let ended = EndedReply {
+        reply_id: third.id,
+        owner: HERE.into(),
+        status: MessageStatus::Interrupted,
+        content: claimed[0].checkpointed.clone(),
+        events: "[]".into(),
+        error_code: "interrupted".into(),
+        error_message: "Retry it".into(),
+        call: None,
+    };
+    assert!(store.end_reply(ended).await.unwrap());
     let cut = store.get_message(id, third.id).await.unwrap().unwrap();
     assert_eq!(
         (cut.status, cut.content.as_str(), cut.error_message.as_deref()),
+        (MessageStatus::Interrupted, partial, Some("Retry it"))
+    );
+    assert_eq!(
+        store.get_message(id, reply.id).await.unwrap().unwrap().content,
+        "Half done."
+    );
+}
+
+pub async fn an_expired_lease_is_claimed_once_and_only_its_holder_writes(b: Backend) {
+    let store = b.store.as_ref();
+    let owner = user(store, "l").await;
+    let (id, _) = session(store, owner, "Leases").await;
+    let a = lease("a:1", Duration::from_millis(400));
+    let reply = store.post_message(id, "hello", None, &a).await.unwrap().reply;
+    store.start_reply(reply.id, "a:1", "offline", "m").await.unwrap();
+    store
+        .checkpoint_replies("a:1", &[checkpoint(reply.id, "Par", 7)])
+        .await
+        .unwrap();
+    // Another instance's progress is ignored, and event numbers never go back.
+    store
+        .checkpoint_replies("b:1", &[checkpoint(reply.id, "Not mine", 99)])
+        .await
+        .unwrap();
+    store
+        .checkpoint_replies("a:1", &[checkpoint(reply.id, "Part", 6)])
+        .await
+        .unwrap();
+    assert_eq!(store.get_message(id, reply.id).await.unwrap().unwrap().content, "Part");
+    assert_eq!(store.renew_leases(&a).await.unwrap(), [reply.id]);
+    let (b1, c1) = (
+        lease("b:1", Duration::from_secs(60)),
+        lease("c:1", Duration::from_secs(60)),
+    );
+    assert!(
+        store
+            .claim_orphans(&claim(b1.clone(), true, true))
+            .await
+            .unwrap()
+            .is_empty(),
+        "a held lease is not claimed"
+    );
+
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (by_b, by_c) = (claim(b1.clone(), false, true), claim(c1.clone(), false, true));
+    let (first, second) = tokio::join!(store.claim_orphans(&by_b), store.claim_orphans(&by_c));
+    let mut claimed: Vec<_> = first.unwrap().into_iter().map(|o| ("b:1", o)).collect();
+    claimed.extend(second.unwrap().into_iter().map(|o| ("c:1", o)));
+    assert_eq!(claimed.len(), 1, "one claimant wins");
+    let (winner, orphan) = claimed.pop().unwrap();
+    assert_eq!(
         (
-            MessageStatus::Interrupted,
-            "Partial \"words\"\n— ü ✓ 'quoted'",
-            Some("Retry it")
+            orphan.reply.id,
+            orphan.reply.status,
+            orphan.reply.content.as_str(),
+            orphan.previous_owner.as_deref(),
+            orphan.last_event_id,
+            orphan.checkpointed.as_str(),
+            orphan.user_id,
+            orphan.plan,
+        ),
+        (
+            reply.id,
+            MessageStatus::Queued,
+            "",
+            Some("a:1"),
+            7,
+            "Part",
+            owner,
+            plansmith_domain::Plan::Free
         )
     );
+    // The old holder can no longer renew, start, save, finish or end it.
+    assert!(store.renew_leases(&a).await.unwrap().is_empty());
+    assert!(store.start_reply(reply.id, "a:1", "offline", "m").await.is_err());
+    let finished = FinishedReply {
+        reply_id: reply.id,
+        owner: "a:1".into(),
+        provider: "offline".into(),
+        model: "m".into(),
+        content: "Stale".into(),
+        events: "[]".into(),
+        updates: Vec::new(),
+        call: None,
+    };
+    store.start_reply(reply.id, winner, "offline", "m").await.unwrap();
+    assert!(matches!(
+        store.finish_reply(finished.clone()).await,
+        Err(StoreError::Reply(ReplyRefusal(ReplyTransition::Finish)))
+    ));
+    let stale_end = EndedReply {
+        reply_id: reply.id,
+        owner: "a:1".into(),
+        status: MessageStatus::Failed,
+        content: String::new(),
+        events: "[]".into(),
+        error_code: "x".into(),
+        error_message: "x".into(),
+        call: None,
+    };
+    assert!(!store.end_reply(stale_end).await.unwrap());
+    let fresh = FinishedReply {
+        owner: winner.into(),
+        content: "Fresh".into(),
+        ..finished
+    };
+    store.finish_reply(fresh).await.unwrap();
+    let done = store.get_message(id, reply.id).await.unwrap().unwrap();
+    assert_eq!((done.status, done.content.as_str()), (MessageStatus::Complete, "Fresh"));
+    assert!(
+        store
+            .renew_leases(&lease(winner, Duration::from_secs(60)))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // At start-up an instance claims its own previous run's replies at once (their lease
+    // has not expired yet), keeping their text when they are not to be generated again.
+    let mine = store.post_message(id, "again", None, &b1).await.unwrap().reply;
+    store.start_reply(mine.id, "b:1", "offline", "m").await.unwrap();
+    store
+        .checkpoint_replies("b:1", &[checkpoint(mine.id, "Kept", 2)])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_orphans(&claim(c1.clone(), true, true))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let restarted = store.claim_orphans(&claim(b1.clone(), true, false)).await.unwrap();
+    assert_eq!(restarted.len(), 1);
+    assert_eq!(
+        (
+            restarted[0].previous_owner.as_deref(),
+            restarted[0].reply.content.as_str()
+        ),
+        (Some("b:1"), "Kept")
+    );
+
+    // A released lease is free at once, and only its holder can release it.
+    assert_eq!(store.release_leases("c:1", &[mine.id]).await.unwrap(), 0);
+    assert_eq!(store.release_leases("b:1", &[mine.id]).await.unwrap(), 1);
+    let taken = store.claim_orphans(&claim(c1, false, true)).await.unwrap();
+    assert_eq!(taken.iter().map(|o| o.reply.id).collect::<Vec<_>>(), [mine.id]);
+    assert_eq!(taken[0].previous_owner.as_deref(), Some("b:1"));
 }
 
 fn call(
@@ -572,7 +775,7 @@ pub async fn closed_sessions_take_no_messages_steps_or_edits(b: Backend) {
         )
     };
     assert!(closed(&store.close_session(id, SessionClose::Complete).await.map(drop)));
-    assert!(closed(&store.post_message(id, "late", None).await.map(drop)));
+    assert!(closed(&store.post_message(id, "late", None, &held()).await.map(drop)));
     assert!(closed(
         &store.complete_step(id, "brief", StepAdvance::Finish).await.map(drop)
     ));
@@ -588,22 +791,31 @@ pub async fn closed_sessions_take_no_messages_steps_or_edits(b: Backend) {
 pub async fn a_resent_message_returns_the_first_answer(b: Backend) {
     let store = b.store.as_ref();
     let (id, _) = session(store, user(store, "resend").await, "Resend").await;
-    let first = store.post_message(id, "Hello", Some("key-1")).await.unwrap();
+    let first = store.post_message(id, "Hello", Some("key-1"), &held()).await.unwrap();
     assert!(!first.replayed);
-    let again = store.post_message(id, "Hello (resent)", Some("key-1")).await.unwrap();
+    let again = store
+        .post_message(id, "Hello (resent)", Some("key-1"), &held())
+        .await
+        .unwrap();
     assert!(again.replayed);
     assert_eq!(
         (again.message.id, again.reply.id, again.message.content.as_str()),
         (first.message.id, first.reply.id, "Hello")
     );
-    let other = store.post_message(id, "Next", Some("key-2")).await.unwrap();
+    let other = store.post_message(id, "Next", Some("key-2"), &held()).await.unwrap();
     assert!(!other.replayed);
     assert_eq!(other.message.seq, first.reply.seq + 1);
     assert_eq!(store.list_messages(id).await.unwrap().len(), 5, "intro + two pairs");
     // Once the session is closed a resend still gets its first answer, a new message does not.
     store.close_session(id, SessionClose::Abandon).await.unwrap();
-    assert!(store.post_message(id, "Hello", Some("key-1")).await.unwrap().replayed);
-    assert!(store.post_message(id, "New", Some("key-3")).await.is_err());
+    assert!(
+        store
+            .post_message(id, "Hello", Some("key-1"), &held())
+            .await
+            .unwrap()
+            .replayed
+    );
+    assert!(store.post_message(id, "New", Some("key-3"), &held()).await.is_err());
 }
 
 /// SQLite takes one writer at a time; the store queues writers instead of failing them.
@@ -620,7 +832,7 @@ pub async fn sqlite_serves_200_concurrent_writers_without_lock_errors(b: Backend
             let (id, _) = sessions[n % sessions.len()];
             tokio::spawn(async move {
                 if n % 2 == 0 {
-                    store.post_message(id, "hello", None).await.map(drop)
+                    store.post_message(id, "hello", None, &held()).await.map(drop)
                 } else {
                     store
                         .create_user(NewUser {

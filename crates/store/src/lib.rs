@@ -16,7 +16,7 @@ mod rules;
 
 pub use rules::{
     CloseOutcome, ReplyRefusal, ReplyTransition, SessionClose, SessionRefusal, SessionState, apply_sections,
-    check_revision, edit_revision, replayed,
+    check_revision, edit_revision, orphan_reason, replayed,
 };
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -250,6 +250,8 @@ pub struct UsageTotals {
 #[derive(Debug, Clone)]
 pub struct FinishedReply {
     pub reply_id: MessageId,
+    /// The instance committing it: only the lease holder may.
+    pub owner: String,
     /// Who produced the reply (the route may have moved on from the first provider).
     pub provider: String,
     pub model: String,
@@ -265,6 +267,8 @@ pub struct FinishedReply {
 #[derive(Debug, Clone)]
 pub struct EndedReply {
     pub reply_id: MessageId,
+    /// The instance ending it: only the lease holder may.
+    pub owner: String,
     pub status: MessageStatus,
     pub content: String,
     pub events: String,
@@ -286,6 +290,64 @@ pub enum StepAdvance {
     Next { step_id: String, intro: String },
     /// That was the last step: the session is complete.
     Finish,
+}
+
+/// The lease an instance takes on the replies it generates: while it is renewed, no other
+/// instance touches them; once it has expired, any instance may claim the reply (see
+/// [`Store::claim_orphans`]). Expiry is measured by the database's clock, so instances' clocks
+/// need not agree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The instance holding it (stable across restarts of the same instance).
+    pub owner: String,
+    /// How long it lasts from each renewal.
+    pub duration: std::time::Duration,
+}
+
+impl Lease {
+    pub fn millis(&self) -> i64 {
+        i64::try_from(self.duration.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+/// A streaming reply's progress, saved every checkpoint interval so a crash keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub reply_id: MessageId,
+    /// The reply's text so far.
+    pub content: String,
+    /// The number of the last event appended to its stream log.
+    pub last_event_id: u64,
+}
+
+/// A reply claimed from an instance that stopped renewing its lease.
+#[derive(Debug, Clone)]
+pub struct Orphan {
+    /// The reply as claimed: `queued` again, with empty content when it is to be generated again.
+    pub reply: Message,
+    pub user_id: UserId,
+    pub plan: Plan,
+    /// The instance that held the lease, if any.
+    pub previous_owner: Option<String>,
+    /// The last event number checkpointed for it (0 when none was).
+    pub last_event_id: u64,
+    /// The text checkpointed before the claim.
+    pub checkpointed: String,
+}
+
+/// How [`Store::claim_orphans`] claims.
+#[derive(Debug, Clone)]
+pub struct OrphanClaim {
+    /// The claiming instance's lease, which the claimed replies get.
+    pub lease: Lease,
+    /// Also claim replies whose lease names this owner even if it has not expired: set at
+    /// start-up, when they can only be a previous run's of the same instance.
+    pub own_previous: bool,
+    /// Reset the claimed replies to be generated again (`queued`, empty content); otherwise
+    /// they keep their text (to be marked interrupted).
+    pub regenerate: bool,
+    /// At most this many per call.
+    pub limit: u32,
 }
 
 /// Connection pool figures, for metrics.
@@ -333,15 +395,22 @@ pub trait Store: Send + Sync + 'static {
     /// Persists the user message, to the current step of the active session, and a `queued`
     /// assistant reply in one transaction. With a `client_key` seen before in this session,
     /// returns the first message and its reply instead.
-    async fn post_message(&self, session: SessionId, content: &str, client_key: Option<&str>) -> Result<PostedMessage>;
+    /// The reply is leased to `lease.owner`.
+    async fn post_message(
+        &self,
+        session: SessionId,
+        content: &str,
+        client_key: Option<&str>,
+        lease: &Lease,
+    ) -> Result<PostedMessage>;
     async fn list_messages(&self, session: SessionId) -> Result<Vec<Message>>;
     async fn get_message(&self, session: SessionId, id: MessageId) -> Result<Option<Message>>;
     /// The stored stream events of a finished reply, if any.
     async fn reply_events(&self, reply: MessageId) -> Result<Option<String>>;
-    /// `queued` → `streaming`, recording who generates it.
-    async fn start_reply(&self, reply: MessageId, provider: &str, model: &str) -> Result<()>;
-    /// Saves the partial text of streaming replies (one transaction for all), so a crash keeps it.
-    async fn checkpoint_replies(&self, partial: &[(MessageId, String)]) -> Result<()>;
+    /// `queued` → `streaming` by the lease holder `owner`, recording who generates it.
+    async fn start_reply(&self, reply: MessageId, owner: &str, provider: &str, model: &str) -> Result<()>;
+    /// Saves the progress of streaming replies held by `owner` (one transaction for all).
+    async fn checkpoint_replies(&self, owner: &str, checkpoints: &[Checkpoint]) -> Result<()>;
     /// Commits the reply as `complete` together with its document revisions (one per document).
     async fn finish_reply(&self, finished: FinishedReply) -> Result<Vec<AppliedRevision>>;
     /// Ends a reply that is still `queued` or `streaming`; false when it had already ended
@@ -349,15 +418,22 @@ pub trait Store: Send + Sync + 'static {
     async fn end_reply(&self, ended: EndedReply) -> Result<bool>;
     /// Replaces the saved stream events of a reply (its log, once closed).
     async fn save_reply_events(&self, reply: MessageId, events: &str) -> Result<()>;
-    /// `failed`/`interrupted` → `queued` with empty content; [`ReplyRefusal`] otherwise.
-    async fn reset_reply(&self, reply: MessageId) -> Result<Message>;
+    /// `failed`/`interrupted` → `queued` with empty content, leased to `lease.owner`;
+    /// [`ReplyRefusal`] otherwise.
+    async fn reset_reply(&self, reply: MessageId, lease: &Lease) -> Result<Message>;
     /// Tokens and cost of a user's model calls since `since` (for monthly budgets).
     async fn usage_since(&self, user: UserId, since: DateTime<Utc>) -> Result<UsageTotals>;
     /// Every model call in `[from, to)`, oldest first (for usage reports).
     async fn llm_calls_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<LlmCall>>;
-    /// Marks replies left `queued` or `streaming` (by a crash) as `interrupted`, with the
-    /// given error code and message for the user.
-    async fn interrupt_unfinished(&self, error_code: &str, error_message: &str) -> Result<u64>;
+    /// Extends the lease of every unfinished reply `lease.owner` holds; returns those replies
+    /// (a reply missing from the list is no longer this owner's).
+    async fn renew_leases(&self, lease: &Lease) -> Result<Vec<MessageId>>;
+    /// Lets the leases of `replies` held by `owner` expire now, for another instance to take
+    /// them over; returns how many were released.
+    async fn release_leases(&self, owner: &str, replies: &[MessageId]) -> Result<u64>;
+    /// Atomically claims unfinished replies whose lease has expired (or, with `own_previous`,
+    /// that a previous run of the same owner held): each goes to exactly one claimant.
+    async fn claim_orphans(&self, claim: &OrphanClaim) -> Result<Vec<Orphan>>;
 
     async fn list_documents(&self, session: SessionId) -> Result<Vec<DocumentSummary>>;
     /// The document at `revision` (latest when `None`); content hashes are verified.

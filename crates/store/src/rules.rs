@@ -4,7 +4,7 @@
 //! concurrent change makes the write miss instead of applying twice.
 
 use crate::{Message, PostedMessage, Result, StoreError};
-use plansmith_domain::{DocumentContent, MessageStatus, Revision, SessionStatus};
+use plansmith_domain::{DocumentContent, MessageStatus, RestartReason, Revision, SessionStatus};
 
 /// Why a planning session refused a change; the server words each one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +34,8 @@ pub enum ReplyTransition {
     End,
     /// `failed`/`interrupted` → `queued`, to be generated again.
     Retry,
+    /// `queued`/`streaming` whose lease expired → `queued` under the claimant's lease.
+    TakeOver,
 }
 
 impl ReplyTransition {
@@ -44,6 +46,7 @@ impl ReplyTransition {
             Self::Finish => &[MessageStatus::Streaming],
             Self::End => &[MessageStatus::Queued, MessageStatus::Streaming],
             Self::Retry => &[MessageStatus::Failed, MessageStatus::Interrupted],
+            Self::TakeOver => &[MessageStatus::Queued, MessageStatus::Streaming],
         }
     }
 
@@ -56,6 +59,16 @@ impl ReplyTransition {
     pub fn guard(self) -> [&'static str; 2] {
         let from = self.from();
         [from[0].as_str(), from[from.len() - 1].as_str()]
+    }
+}
+
+/// Why a claimed reply is generated again: its own instance restarted (same owner name), or
+/// another instance took over from one that went away.
+pub fn orphan_reason(previous_owner: Option<&str>, claimant: &str) -> RestartReason {
+    if previous_owner == Some(claimant) {
+        RestartReason::ServerRestarted
+    } else {
+        RestartReason::InstanceLost
     }
 }
 
@@ -305,5 +318,19 @@ mod tests {
         assert!(ReplyTransition::Retry.allows(Interrupted));
         assert!(!ReplyTransition::Retry.allows(Complete));
         assert!(!ReplyTransition::Finish.allows(Queued));
+        assert_eq!(ReplyTransition::TakeOver.guard(), ["queued", "streaming"]);
+    }
+
+    #[test]
+    fn an_orphan_of_the_same_owner_restarted_and_of_another_was_lost() {
+        assert_eq!(
+            orphan_reason(Some("web-1:8080"), "web-1:8080"),
+            RestartReason::ServerRestarted
+        );
+        assert_eq!(
+            orphan_reason(Some("web-2:8080"), "web-1:8080"),
+            RestartReason::InstanceLost
+        );
+        assert_eq!(orphan_reason(None, "web-1:8080"), RestartReason::InstanceLost);
     }
 }

@@ -97,10 +97,19 @@ async fn run(label: &str, store: Arc<dyn Store>, sample: Sample) {
         .map(|w| {
             let store = store.clone();
             let sessions = sample.sessions.clone();
+            let lease = plansmith_store::Lease {
+                owner: "bench:1".into(),
+                duration: Duration::from_secs(60),
+            };
             tokio::spawn(async move {
                 for i in 0..total / 16 {
                     store
-                        .post_message(sessions[(w * 97 + i) % sessions.len()], "benchmark message", None)
+                        .post_message(
+                            sessions[(w * 97 + i) % sessions.len()],
+                            "benchmark message",
+                            None,
+                            &lease,
+                        )
                         .await
                         .unwrap();
                 }

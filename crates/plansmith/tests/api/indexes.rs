@@ -338,6 +338,10 @@ async fn lists_cost_one_statement(b: Backend) {
         .id;
     let mut last: Option<(SessionId, DocumentId)> = None;
     let mut costs = Vec::new();
+    let lease = plansmith_store::Lease {
+        owner: "indexes:1".into(),
+        duration: std::time::Duration::from_secs(60),
+    };
     for size in [1, 30] {
         while store.list_sessions(user, None, 100).await.unwrap().len() < size {
             let doc = DocumentId::new();
@@ -359,7 +363,7 @@ async fn lists_cost_one_statement(b: Backend) {
                 })
                 .await
                 .unwrap();
-            store.post_message(id, "hello", None).await.unwrap();
+            store.post_message(id, "hello", None, &lease).await.unwrap();
             store.edit_section(doc, "summary", "x", Revision(0)).await.unwrap();
             last = Some((id, doc));
         }

@@ -1,6 +1,6 @@
 //! Restarts, shutdown and the command line, with the real binary where a process matters.
 
-use crate::helpers::{TestApp, spawn_app, start, text_of};
+use crate::helpers::{TestApp, read_events, spawn_app, start, text_of};
 use plansmith_server::{Application, Overrides};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -197,21 +197,94 @@ async fn sigterm_lets_short_replies_finish_and_saves_the_rest_as_interrupted() {
     assert_eq!(status, StatusCode::ACCEPTED);
 }
 
+/// The name both runs of a restarted server share on their reply leases (as a fixed port
+/// would give them).
+const INSTANCE: (&str, &str) = ("PLANSMITH_GENERATION__INSTANCE_ID", "restarted-host:8080");
+
 #[tokio::test]
-async fn replies_cut_by_a_crash_are_marked_interrupted_with_their_text() {
+async fn a_reply_cut_by_a_crash_is_generated_again_when_the_server_restarts() {
     let dir = tempfile::TempDir::new().unwrap();
-    let mut server = serve(dir.path(), &[("PLANSMITH_LLM__OFFLINE__TOKENS_PER_SECOND", "100")]).await;
+    let mut server = serve(
+        dir.path(),
+        &[("PLANSMITH_LLM__OFFLINE__TOKENS_PER_SECOND", "100"), INSTANCE],
+    )
+    .await;
     let token = server.app.user().await;
     let sid = server.app.session(&token, "quick-brief").await["id"]
         .as_str()
         .unwrap()
         .to_owned();
     let sent = server.app.say(&token, &sid, "draft the rest").await;
+    let url = sent["reply"]["stream_url"].as_str().unwrap().to_owned();
+    // A client follows part of the reply, then the server dies under it.
+    let seen = read_events(server.app.open_stream(&url, &token, None).await, 5).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    signal(&server.child, "-KILL").await;
+    server.child.wait().await.unwrap();
+
+    let restarted = serve(
+        dir.path(),
+        &[("PLANSMITH_LLM__OFFLINE__TOKENS_PER_SECOND", "2000"), INSTANCE],
+    )
+    .await;
+    let app = &restarted.app;
+    let last_seen = seen.last().unwrap().id;
+    let resumed = app.stream_all(&url, &token, Some(last_seen)).await;
+    assert_eq!(
+        (resumed[0].event.as_str(), &resumed[0].data["reason"]),
+        ("restart", &json!("server_restarted")),
+        "the client resumes at the restart: {:?}",
+        &resumed[..2]
+    );
+    assert!(
+        resumed[0].id > last_seen,
+        "numbering continues past what the client saw"
+    );
+    for pair in resumed.windows(2) {
+        assert!(pair[1].id > pair[0].id, "event ids keep increasing: {pair:?}");
+    }
+    assert_eq!(resumed.last().unwrap().event, "done");
+    let reply = app
+        .wait_reply(&token, &sid, sent["reply"]["id"].as_str().unwrap())
+        .await;
+    assert_eq!(reply["status"], "complete", "nothing stays stuck after a crash");
+    let content = reply["content"].as_str().unwrap();
+    assert_eq!(
+        text_of(&resumed),
+        content,
+        "the saved reply is the text after the restart"
+    );
+    let replay = app.stream_all(&url, &token, None).await;
+    assert_eq!(text_of(&replay), content);
+    let (_, session) = app.get(&format!("/api/v1/sessions/{sid}"), &token).await;
+    assert!(
+        session["sections_filled"].as_u64().unwrap() > 0,
+        "the regenerated reply drafted sections"
+    );
+}
+
+#[tokio::test]
+async fn without_resuming_a_reply_cut_by_a_crash_is_interrupted_with_its_text() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let env = [
+        ("PLANSMITH_LLM__OFFLINE__TOKENS_PER_SECOND", "100"),
+        ("PLANSMITH_GENERATION__RESUME_ORPHANS", "false"),
+        INSTANCE,
+    ];
+    let mut server = serve(dir.path(), &env).await;
+    let token = server.app.user().await;
+    let sid = server.app.session(&token, "quick-brief").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sent = server.app.say(&token, &sid, "draft the rest").await;
+    let url = sent["reply"]["stream_url"].as_str().unwrap().to_owned();
+    let seen = read_events(server.app.open_stream(&url, &token, None).await, 3).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     signal(&server.child, "-KILL").await;
     server.child.wait().await.unwrap();
 
-    let restarted = serve(dir.path(), &[]).await;
+    let restarted = serve(dir.path(), &env).await;
     let reply = restarted
         .app
         .wait_reply(&token, &sid, sent["reply"]["id"].as_str().unwrap())
@@ -219,12 +292,17 @@ async fn replies_cut_by_a_crash_are_marked_interrupted_with_their_text() {
     assert_eq!(reply["status"], "interrupted", "nothing stays stuck after a crash");
     let partial = reply["content"].as_str().unwrap();
     assert!(!partial.is_empty(), "checkpointed text is kept");
-    let events = restarted
-        .app
-        .stream_all(sent["reply"]["stream_url"].as_str().unwrap(), &token, None)
-        .await;
-    assert_eq!(text_of(&events), partial);
+    let events = restarted.app.stream_all(&url, &token, None).await;
     assert_eq!(events.last().unwrap().event, "error");
+    assert_eq!(text_of(&events), partial);
+    // A client that saw part of the reply gets the kept text whole, after a restart, and the end.
+    let resumed = restarted
+        .app
+        .stream_all(&url, &token, Some(seen.last().unwrap().id))
+        .await;
+    assert_eq!(resumed[0].event, "restart");
+    assert_eq!(resumed.last().unwrap().event, "error");
+    assert_eq!(text_of(&resumed), partial);
 }
 
 async fn cli(args: &[&str], env: &[(&str, &str)], dir: &std::path::Path) -> (bool, String, String) {
@@ -291,7 +369,7 @@ async fn migrate_creates_the_database_and_set_role_grants_admin() {
     let (ok, out, err) = cli(&["migrate"], &env, dir.path()).await;
     assert!(ok, "{err}");
     assert!(
-        out.contains("3 migration(s) applied"),
+        out.contains("4 migration(s) applied"),
         "every migration on a fresh database: {out}"
     );
     let (ok, out, _) = cli(&["migrate"], &env, dir.path()).await;

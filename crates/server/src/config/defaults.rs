@@ -90,6 +90,9 @@ impl Default for GenerationSettings {
         Self {
             checkpoint_interval_ms: 1000,
             stream_retention_seconds: 600,
+            lease_seconds: 10,
+            resume_orphans: true,
+            instance_id: None,
         }
     }
 }

@@ -122,6 +122,15 @@ pub struct GenerationSettings {
     pub checkpoint_interval_ms: u64,
     /// How long a finished reply's stream log stays in memory for fast replay.
     pub stream_retention_seconds: u64,
+    /// The lease an instance holds on each reply it generates, renewed every third of it;
+    /// another instance takes a reply over once its lease has run out.
+    pub lease_seconds: u64,
+    /// What to do with a reply whose instance went away (or restarted): generate it again from
+    /// the start (`true`), or mark it `interrupted` for the user to retry.
+    pub resume_orphans: bool,
+    /// This instance's name on the replies it leases; stable across restarts, unique among
+    /// running instances. Default: host name and listening port.
+    pub instance_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

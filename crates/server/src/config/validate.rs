@@ -61,6 +61,14 @@ impl Settings {
         if !(grace.is_finite() && (0.0..=3600.0).contains(&grace)) {
             problems.push(format!("shutdown.grace_seconds: {grace} must be between 0 and 3600"));
         }
+        if !(1..=3600).contains(&self.generation.lease_seconds) {
+            problems.push("generation.lease_seconds: must be between 1 and 3600".into());
+        }
+        if let Some(id) = &self.generation.instance_id
+            && (id.trim().is_empty() || id.len() > 200)
+        {
+            problems.push("generation.instance_id: must be 1 to 200 characters when set".into());
+        }
         if self.limits.max_message_chars == 0 || self.limits.max_section_chars == 0 {
             problems.push("limits: every limit must be at least 1".into());
         }
@@ -300,6 +308,8 @@ mod tests {
             ("PLANSMITH_DATABASE_URL", "mysql://x", "database.url"),
             ("PLANSMITH_DATABASE__MAX_CONNECTIONS", "0", "database.max_connections"),
             ("PLANSMITH_LLM__STREAM_BATCH_MS", "5000", "llm.stream_batch_ms"),
+            ("PLANSMITH_GENERATION__LEASE_SECONDS", "0", "generation.lease_seconds"),
+            ("PLANSMITH_GENERATION__INSTANCE_ID", " ", "generation.instance_id"),
             ("PLANSMITH_NOPE", "1", "nope"),
         ];
         for (key, value, named) in cases {

@@ -211,10 +211,12 @@ fn reply_refusal(transition: ReplyTransition) -> ApiError {
             "Only failed or interrupted replies can be retried.",
             "Wait for the reply to finish, or send a new message.",
         ),
-        ReplyTransition::Start | ReplyTransition::Finish | ReplyTransition::End => ApiError::new(
-            ErrorCode::ReplyChanged,
-            "The reply changed meanwhile.",
-            "Reload the conversation to see its current state.",
-        ),
+        ReplyTransition::Start | ReplyTransition::Finish | ReplyTransition::End | ReplyTransition::TakeOver => {
+            ApiError::new(
+                ErrorCode::ReplyChanged,
+                "The reply changed meanwhile.",
+                "Reload the conversation to see its current state.",
+            )
+        }
     }
 }
