@@ -87,6 +87,11 @@ pub async fn start(settings: Settings, overrides: Overrides) -> TestApp {
 }
 
 impl TestApp {
+    /// Another client of the same server (for a task of its own).
+    pub fn clone_remote(&self) -> TestApp {
+        start_remote(self.base.clone())
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -244,7 +249,13 @@ pub struct Sse {
 
 /// Parses server-sent events from a response, stopping after `limit` events.
 pub async fn read_events(response: Response, limit: usize) -> Vec<Sse> {
+    read_events_timed(response, limit).await.0
+}
+
+/// [`read_events`] with the moment each event arrived.
+pub async fn read_events_timed(response: Response, limit: usize) -> (Vec<Sse>, Vec<std::time::Instant>) {
     let mut events = Vec::new();
+    let mut arrived = Vec::new();
     let mut buffer = String::new();
     let mut body = response.bytes_stream();
     while let Some(chunk) = body.next().await {
@@ -268,12 +279,13 @@ pub async fn read_events(response: Response, limit: usize) -> Vec<Sse> {
                 event,
                 data: serde_json::from_str(&data).expect("JSON data"),
             });
+            arrived.push(std::time::Instant::now());
             if events.len() >= limit {
-                return events;
+                return (events, arrived);
             }
         }
     }
-    events
+    (events, arrived)
 }
 
 /// The text a client shows: token events after the last restart.
@@ -307,4 +319,60 @@ pub fn start_remote(base: String) -> TestApp {
         _tmp: None,
         db: None,
     }
+}
+
+/// The real binary, for tests where a process matters (restarts, signals, several instances).
+pub const BIN: &str = env!("CARGO_BIN_EXE_plansmith");
+
+/// A `plansmith serve` process and a client of it.
+pub struct Server {
+    pub child: tokio::process::Child,
+    pub app: TestApp,
+}
+
+/// Starts the real binary on a free port with a SQLite database in `dir`; `env` adds or
+/// overrides settings (e.g. `PLANSMITH_DATABASE_URL`).
+pub async fn serve(dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
+    use tokio::io::AsyncBufReadExt;
+    let mut command = tokio::process::Command::new(BIN);
+    command
+        .arg("serve")
+        .env_clear()
+        .env("PLANSMITH_LISTEN", "127.0.0.1:0")
+        .env(
+            "PLANSMITH_DATABASE_URL",
+            format!("sqlite://{}/plansmith.db", dir.display()),
+        )
+        .env("PLANSMITH_GENERATION__CHECKPOINT_INTERVAL_MS", "50")
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("started in time")
+        .unwrap()
+        .unwrap();
+    let base = line.rsplit(' ').next().unwrap().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+    let mut app = start_remote(base);
+    app.dir = dir.to_path_buf();
+    Server { child, app }
+}
+
+/// Sends a signal (`-TERM`, `-KILL`) to a server process.
+pub async fn signal(child: &tokio::process::Child, sig: &str) {
+    let pid = child.id().expect("running").to_string();
+    let status = tokio::process::Command::new("kill")
+        .args([sig, &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
 }

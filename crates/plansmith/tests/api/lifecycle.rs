@@ -1,14 +1,12 @@
 //! Restarts, shutdown and the command line, with the real binary where a process matters.
 
-use crate::helpers::{TestApp, read_events, spawn_app, start, text_of};
+use crate::helpers::{read_events, serve, signal, spawn_app, start, text_of};
 use plansmith_server::{Application, Overrides};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use std::process::Stdio;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_plansmith");
 
@@ -83,51 +81,6 @@ async fn readiness_fails_while_draining() {
         client.get(format!("{base}/healthz")).send().await.unwrap().status(),
         StatusCode::OK
     );
-}
-
-struct Server {
-    child: Child,
-    app: TestApp,
-}
-
-/// Starts the real binary on a free port with the given database folder and settings.
-async fn serve(dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
-    let mut command = Command::new(BIN);
-    command
-        .arg("serve")
-        .env_clear()
-        .env("PLANSMITH_LISTEN", "127.0.0.1:0")
-        .env(
-            "PLANSMITH_DATABASE_URL",
-            format!("sqlite://{}/plansmith.db", dir.display()),
-        )
-        .env("PLANSMITH_GENERATION__CHECKPOINT_INTERVAL_MS", "50")
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let mut child = command.spawn().expect("binary starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-        .await
-        .expect("started in time")
-        .unwrap()
-        .unwrap();
-    let base = line.rsplit(' ').next().unwrap().to_owned();
-    assert!(base.starts_with("http://127.0.0.1:"), "{line}");
-    let mut app = crate::helpers::start_remote(base);
-    app.dir = dir.to_path_buf();
-    Server { child, app }
-}
-
-async fn signal(child: &Child, sig: &str) {
-    let pid = child.id().expect("running").to_string();
-    let status = Command::new("kill").args([sig, &pid]).status().await.unwrap();
-    assert!(status.success());
 }
 
 #[tokio::test]

@@ -15,5 +15,6 @@ mod providers;
 mod replies;
 mod scaleout;
 mod sessions;
+mod takeover;
 use plansmith_store_tests::testdb;
 mod web_app;

@@ -1,0 +1,180 @@
+//! Reply takeover across real processes: two `plansmith serve` instances on one PostgreSQL
+//! database and one Redis. A reply whose instance is killed (`kill -9`) or stopped (SIGTERM,
+//! handed over at the end of its grace period) completes through the other instance, and a
+//! client following it there reads on: a `restart`, then the new text, ids always increasing.
+
+use crate::helpers::{Server, Sse, read_events, serve, signal, text_of};
+use crate::testdb::TestDb;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+fn redis_url() -> String {
+    std::env::var("PLANSMITH_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+fn cluster_nodes() -> String {
+    std::env::var("PLANSMITH_TEST_REDIS_CLUSTER_NODES")
+        .unwrap_or_else(|_| "redis://127.0.0.1:7101,redis://127.0.0.1:7102,redis://127.0.0.1:7103".into())
+}
+
+/// One instance of a pair: on the shared database and Redis, named `name`.
+async fn instance(
+    dir: &std::path::Path,
+    db: &TestDb,
+    redis: (&str, &str),
+    name: &str,
+    extra: &[(&str, &str)],
+) -> Server {
+    let mut env = vec![
+        ("PLANSMITH_DATABASE_URL", db.url.as_str()),
+        redis,
+        ("PLANSMITH_GENERATION__INSTANCE_ID", name),
+        ("PLANSMITH_LLM__OFFLINE__TOKENS_PER_SECOND", "100"),
+    ];
+    env.extend_from_slice(extra);
+    serve(dir, &env).await
+}
+
+/// Follows a reply on `server` from the start until it closes, in the background.
+fn follow(server: &Server, url: &str, token: &str) -> tokio::task::JoinHandle<(Vec<Sse>, Vec<Instant>)> {
+    let (app, url, token) = (server.app.clone_remote(), url.to_owned(), token.to_owned());
+    tokio::spawn(async move {
+        let response = app.open_stream(&url, &token, None).await;
+        crate::helpers::read_events_timed(response, usize::MAX).await
+    })
+}
+
+fn assert_increasing(events: &[Sse]) {
+    for pair in events.windows(2) {
+        assert!(pair[1].id > pair[0].id, "event ids keep increasing: {pair:?}");
+    }
+}
+
+async fn a_killed_instance_s_reply_completes_through_the_other(redis: (&str, &str)) {
+    let dir = tempfile::TempDir::new().unwrap();
+    let db = TestDb::create().await;
+    let lease = [("PLANSMITH_GENERATION__LEASE_SECONDS", "2")];
+    let mut a = instance(dir.path(), &db, redis, "instance-a:1", &lease).await;
+    let b_settings = [lease[0], ("PLANSMITH_LLM__OFFLINE__TOKENS_PER_SECOND", "1000")];
+    let b = instance(dir.path(), &db, redis, "instance-b:1", &b_settings).await;
+    let token = a.app.user().await;
+    let sid = a.app.session(&token, "quick-brief").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sent = a.app.say(&token, &sid, "draft the rest").await;
+    let url = sent["reply"]["stream_url"].as_str().unwrap().to_owned();
+    let reply = sent["reply"]["id"].as_str().unwrap().to_owned();
+
+    // A client follows the reply on B while A generates it; A dies mid-reply.
+    let follower = follow(&b, &url, &token);
+    let seen = read_events(b.app.open_stream(&url, &token, None).await, 5).await;
+    signal(&a.child, "-KILL").await;
+    let killed = Instant::now();
+    a.child.wait().await.unwrap();
+
+    let (events, at) = tokio::time::timeout(Duration::from_secs(60), follower)
+        .await
+        .expect("the reply completes after the takeover")
+        .unwrap();
+    assert_increasing(&events);
+    let restart = events
+        .iter()
+        .position(|e| e.event == "restart")
+        .expect("a restart marks the takeover");
+    assert_eq!(events[restart].data["reason"], json!("instance_lost"));
+    assert!(events[restart].id > seen.last().unwrap().id);
+    assert_eq!(events.last().unwrap().event, "done");
+    println!(
+        "kill -9 to the first event after the takeover: {} ms (lease 2 s)",
+        at[restart].duration_since(killed).as_millis()
+    );
+
+    let done = b.app.wait_reply(&token, &sid, &reply).await;
+    assert_eq!(done["status"], "complete");
+    let content = done["content"].as_str().unwrap();
+    assert_eq!(
+        text_of(&events),
+        content,
+        "the saved reply is the text after the restart"
+    );
+    // A client that saw the start before the crash resumes by Last-Event-ID on B.
+    let resumed = b.app.stream_all(&url, &token, Some(seen.last().unwrap().id)).await;
+    assert_increasing(&resumed);
+    assert_eq!(text_of(&resumed), content);
+    let (_, session) = b.app.get(&format!("/api/v1/sessions/{sid}"), &token).await;
+    assert!(
+        session["sections_filled"].as_u64().unwrap() > 0,
+        "committed once, with its sections"
+    );
+    let (_, revisions) = b.app.get(&format!("/api/v1/sessions/{sid}/documents"), &token).await;
+    assert_eq!(
+        revisions["items"][0]["revision"], 1,
+        "one revision: the reply was committed once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_instance_s_reply_completes_through_the_other_on_redis() {
+    let url = redis_url();
+    a_killed_instance_s_reply_completes_through_the_other(("PLANSMITH_REDIS_URL", &url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_instance_s_reply_completes_through_the_other_on_a_redis_cluster() {
+    let nodes = cluster_nodes();
+    a_killed_instance_s_reply_completes_through_the_other(("PLANSMITH_REDIS_CLUSTER_NODES", &nodes)).await;
+}
+
+/// SIGTERM with a reply still running at the end of the grace period: its lease is released
+/// and the other instance takes it over at its next sweep, well before the lease would have run
+/// out by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_instance_hands_its_replies_over() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let db = TestDb::create().await;
+    let url = redis_url();
+    let redis = ("PLANSMITH_REDIS_URL", url.as_str());
+    let settings = [
+        ("PLANSMITH_GENERATION__LEASE_SECONDS", "9"),
+        ("PLANSMITH_SHUTDOWN__GRACE_SECONDS", "0.5"),
+    ];
+    let mut a = instance(dir.path(), &db, redis, "instance-a:1", &settings).await;
+    let b_settings = [settings[0], ("PLANSMITH_LLM__OFFLINE__TOKENS_PER_SECOND", "1000")];
+    let b = instance(dir.path(), &db, redis, "instance-b:1", &b_settings).await;
+    let token = a.app.user().await;
+    let sid = a.app.session(&token, "quick-brief").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sent = a.app.say(&token, &sid, "draft the rest").await;
+    let url = sent["reply"]["stream_url"].as_str().unwrap().to_owned();
+    let follower = follow(&b, &url, &token);
+    read_events(b.app.open_stream(&url, &token, None).await, 3).await;
+    signal(&a.child, "-TERM").await;
+    let status = tokio::time::timeout(Duration::from_secs(15), a.child.wait())
+        .await
+        .expect("exits in time")
+        .unwrap();
+    assert!(status.success(), "exit code 0 after SIGTERM, got {status}");
+    let exited = Instant::now();
+
+    let (events, at) = tokio::time::timeout(Duration::from_secs(60), follower)
+        .await
+        .expect("the reply completes after the hand-over")
+        .unwrap();
+    assert_increasing(&events);
+    let restart = events.iter().position(|e| e.event == "restart").expect("taken over");
+    let waited = at[restart].saturating_duration_since(exited);
+    assert!(
+        waited < Duration::from_secs(5),
+        "taken over at the next sweep ({waited:?}), not when the 9 s lease ran out"
+    );
+    assert_eq!(events.last().unwrap().event, "done");
+    let done = b
+        .app
+        .wait_reply(&token, &sid, sent["reply"]["id"].as_str().unwrap())
+        .await;
+    assert_eq!(done["status"], "complete");
+    assert_eq!(text_of(&events), done["content"].as_str().unwrap());
+}
