@@ -15,6 +15,7 @@
 //! `interrupted` with their partial text.
 
 use crate::config::Settings;
+use crate::outbox::Outbox;
 use futures::StreamExt;
 use plansmith_cache::{StreamEvent, StreamLog};
 use plansmith_domain::Plan;
@@ -68,6 +69,8 @@ pub struct Generator {
     running: Arc<Mutex<HashMap<MessageId, CancellationToken>>>,
     /// Latest progress of streaming replies, saved together once per interval.
     checkpoints: Arc<Mutex<HashMap<MessageId, Checkpoint>>>,
+    /// The way events reach the stream log, holding them while it is unreachable.
+    outbox: Arc<Outbox>,
 }
 
 /// What a reply has collected so far: its chat text, valid section updates, and notes about
@@ -153,6 +156,7 @@ impl Generator {
             duration: Duration::from_secs(settings.generation.lease_seconds),
         };
         Self {
+            outbox: Arc::new(Outbox::new(Arc::clone(&log))),
             store,
             log,
             gateway,
@@ -467,6 +471,7 @@ impl Generator {
             .await;
         metrics::histogram!("plansmith_reply_duration_seconds").record(stats.started.elapsed().as_secs_f64());
         if let Err(Stop::Released) = outcome {
+            self.outbox.forget(reply.id);
             return Ok(());
         }
         if let Err(stop) = outcome {
@@ -759,12 +764,13 @@ impl Generator {
         saved
     }
 
-    /// Appends an event while the reply is generated and returns its number: a reply that
-    /// cannot be streamed fails.
+    /// Appends an event while the reply is generated and returns the number of the last event
+    /// appended: events wait while the log is unreachable, and a reply whose log stays away
+    /// for too long fails.
     async fn emit(&self, reply: MessageId, event: ReplyEvent) -> Result<u64, Stop> {
-        self.log.append(reply.0, event).await.map_err(|e| Stop::Failed {
+        self.outbox.send(reply, event).await.map_err(|e| Stop::Failed {
             code: "stream_unavailable",
-            message: format!("The reply could not be streamed ({e}). Retry it in a moment."),
+            message: format!("The reply could not be streamed: {e}. Retry it in a moment."),
         })
     }
 
@@ -772,21 +778,41 @@ impl Generator {
     /// is committed, and a client that misses the event gets it from the saved log on reconnect.
     async fn append(&self, reply: MessageId, event: ReplyEvent) {
         let name = event.name();
-        if let Err(e) = self.log.append(reply.0, event).await {
+        if let Err(e) = self.outbox.send(reply, event).await {
             tracing::warn!(reply = %reply, event = name, error = %e, "could not append to the reply's stream log");
         }
     }
 
-    /// Saves the complete event log with the reply and lets the in-memory copy expire.
+    /// Saves the complete event log with the reply and lets the live copy expire; when events
+    /// still wait for the log, that happens once they are appended.
     async fn finish_log(&self, reply: MessageId) {
         self.checkpoints.lock().expect("checkpoints lock").remove(&reply);
-        let events = self.events_json(reply).await;
-        if let Err(e) = self.store.save_reply_events(reply, &events).await {
-            tracing::warn!(reply = %reply, error = %e, "could not save the reply's stream events");
-        }
+        let (outbox, log, store) = (Arc::clone(&self.outbox), Arc::clone(&self.log), Arc::clone(&self.store));
         let ttl = Duration::from_secs(self.settings.generation.stream_retention_seconds);
-        if let Err(e) = self.log.expire(reply.0, ttl).await {
-            tracing::warn!(reply = %reply, error = %e, "could not schedule the stream log's expiry");
+        let close = async move {
+            if outbox.holds(reply) && !outbox.drain(reply, ttl).await {
+                return;
+            }
+            match log.events(reply.0).await {
+                Ok(Some(events)) => {
+                    let events = serde_json::to_string(&events).unwrap_or_else(|_| "[]".into());
+                    if let Err(e) = store.save_reply_events(reply, &events).await {
+                        tracing::warn!(reply = %reply, error = %e, "could not save the reply's stream events");
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(reply = %reply, error = %e, "could not read the reply's stream log to save it")
+                }
+            }
+            if let Err(e) = log.expire(reply.0, ttl).await {
+                tracing::warn!(reply = %reply, error = %e, "could not schedule the stream log's expiry");
+            }
+        };
+        if self.outbox.holds(reply) {
+            tokio::spawn(close);
+        } else {
+            close.await;
         }
     }
 

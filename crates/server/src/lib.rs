@@ -12,6 +12,7 @@ pub mod extract;
 pub mod generation;
 pub mod health;
 pub mod messages;
+pub mod outbox;
 pub mod sessions;
 pub mod state;
 pub mod telemetry;

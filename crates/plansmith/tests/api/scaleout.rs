@@ -208,3 +208,64 @@ async fn a_reply_started_on_one_instance_streams_from_the_other_on_redis() {
 async fn a_reply_started_on_one_instance_streams_from_the_other_on_a_redis_cluster() {
     a_reply_started_on_one_instance_streams_from_the_other(|s| s.cache.redis_cluster_nodes = cluster_nodes()).await;
 }
+
+/// Redis goes away mid-reply and comes back: the reply goes on being generated, its events
+/// wait and are appended in order, and a follower that reconnects (as browsers do, from its
+/// last event) reads every event once; nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_streams_on_through_a_redis_outage() {
+    let redis = redis_url();
+    let target = redis
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let proxy = crate::outage::Proxy::start(&target).await;
+    let app = spawn_with(
+        |s| {
+            s.cache.redis_url = Some(format!("redis://{}", proxy.addr));
+            s.llm.offline.tokens_per_second = 100.0;
+        },
+        Overrides::default(),
+    )
+    .await;
+    let token = app.user().await;
+    let session = app.session(&token, "quick-brief").await;
+    let id = session["id"].as_str().unwrap();
+    let posted = app.say(&token, id, "draft the rest").await;
+    let url = posted["reply"]["stream_url"].as_str().unwrap();
+    let mut all = read_events(app.open_stream(url, &token, None).await, 5).await;
+    proxy.cut();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    proxy.restore();
+    for _ in 0..100 {
+        if all
+            .last()
+            .is_some_and(|e| ["done", "error"].contains(&e.event.as_str()))
+        {
+            break;
+        }
+        let last = all.last().unwrap().id;
+        let response = app
+            .client
+            .get(app.url(url))
+            .bearer_auth(&token)
+            .header("Last-Event-ID", last.to_string())
+            .send()
+            .await
+            .unwrap();
+        if response.status() != StatusCode::OK {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            continue;
+        }
+        all.extend(read_events(response, usize::MAX).await);
+    }
+    assert_contiguous(&all);
+    assert_eq!(all.last().unwrap().event, "done", "{:?}", all.last());
+    let saved = app
+        .wait_reply(&token, id, posted["reply"]["id"].as_str().unwrap())
+        .await;
+    assert_eq!(saved["status"], "complete");
+    assert_eq!(saved["content"].as_str().unwrap(), text_of(&all));
+}
