@@ -29,6 +29,13 @@ describe('applyEvent', () => {
     expect(result.state.lastEventId).toBe(1);
   });
 
+  it('a restart after a jump in numbering (the reply taken over after a crash) is applied', () => {
+    const state = run([tok(1, 'lost '), tok(2, 'text'), { id: 1000003, type: 'restart', data: '{"reason":"server_restarted"}' }, tok(1000004, 'new')]);
+    expect(state.text).toBe('new');
+    expect(state.lastEventId).toBe(1000004);
+    expect(applyEvent(state, tok(1000006, 'x')).kind).toBe('gap');
+  });
+
   it('restart discards the text shown so far for the reply', () => {
     const state = run([tok(1, 'old '), tok(2, 'text'), { id: 3, type: 'restart', data: '{"reason":"retry"}' }, tok(4, 'new')]);
     expect(state.text).toBe('new');

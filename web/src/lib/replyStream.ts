@@ -56,10 +56,12 @@ export type ApplyResult =
   | { kind: 'gap'; state: StreamState };
 
 /** Pure: the state after one event. Duplicates (id already applied) change nothing; an id
- * beyond the next one is a gap and changes nothing either (the caller reconnects). */
+ * beyond the next one is a gap and changes nothing either (the caller reconnects) — except a
+ * `restart`, which clears what came before it: after a server lost a reply's log with its
+ * process, numbering jumps past anything sent before and starts over with a restart. */
 export function applyEvent(state: StreamState, event: StreamEvent): ApplyResult {
   if (!Number.isFinite(event.id) || event.id <= state.lastEventId) return { kind: 'duplicate', state };
-  if (event.id !== state.lastEventId + 1) return { kind: 'gap', state };
+  if (event.id !== state.lastEventId + 1 && event.type !== 'restart') return { kind: 'gap', state };
   const next: StreamState = { ...state, lastEventId: event.id };
   // An event this app cannot read still takes its place in the sequence, and changes nothing.
   const parsed = parseReplyEvent(event.type, event.data);

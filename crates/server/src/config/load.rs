@@ -41,8 +41,9 @@ impl Settings {
 fn env_key(var: &str) -> Option<String> {
     let rest = var.strip_prefix("PLANSMITH_")?;
     match rest {
-        // Not settings: the config path, the log filter, and variables of the project's tools.
-        "CONFIG" | "LOG" | "BIN" | "" => None,
+        // Not settings: the config path, the log filter, and variables of the project's tools
+        // (`SKIP_WEB_BUILD` is read by the build).
+        "CONFIG" | "LOG" | "BIN" | "SKIP_WEB_BUILD" | "" => None,
         _ if rest.starts_with("TEST_") => None,
         "DATABASE_URL" => Some("database.url".into()),
         "REDIS_URL" => Some("cache.redis_url".into()),
@@ -133,6 +134,7 @@ pub(super) mod tests {
                 ("PLANSMITH_LOG", "debug"),
                 ("PLANSMITH_BIN", "/usr/local/bin/plansmith"),
                 ("PLANSMITH_TEST_BACKEND", "postgres"),
+                ("PLANSMITH_SKIP_WEB_BUILD", "1"),
             ]),
         )
         .unwrap();
