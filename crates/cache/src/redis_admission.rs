@@ -195,7 +195,8 @@ impl RedisAdmission {
     /// whose instance died stay taken.
     pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 
-    /// How soon a request refused for slots held (maybe by another instance) asks again.
+    /// How soon a request refused asks again at the latest: slots freed and tokens given back
+    /// on other instances are not announced.
     pub const DEFAULT_POLL: Duration = Duration::from_millis(100);
 
     pub fn new(conn: RedisConn, target: &str) -> Self {
@@ -279,7 +280,8 @@ impl AdmissionBackend for RedisAdmission {
             2 => Take::UserBusy {
                 retry_in: self.retry_in(ms),
             },
-            _ => Take::Wait(Duration::from_millis(u64::try_from(ms).unwrap_or(0).max(1))),
+            // Tokens given back on another instance are seen the next time this one asks.
+            _ => Take::Wait(Duration::from_millis(u64::try_from(ms).unwrap_or(0).max(1)).min(self.poll)),
         })
     }
 

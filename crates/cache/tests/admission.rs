@@ -353,7 +353,7 @@ async fn a_request_that_stops_waiting_leaves_the_queue_at_once(backend: Backend)
     );
 }
 
-/// Many short waits on two instances race grants, time-outs and releases: afterwards no slot
+/// Many short waits on four instances race grants, time-outs and releases: afterwards no slot
 /// is held and nobody waits.
 async fn racing_waits_and_releases_leave_nothing_behind(backend: Backend) {
     let limits = Limits {
@@ -361,18 +361,17 @@ async fn racing_waits_and_releases_leave_nothing_behind(backend: Backend) {
         tokens_per_minute: Some(6_000_000),
         ..Default::default()
     };
-    let queue = QueueSettings {
-        max_wait: Duration::from_millis(1),
-        per_user_concurrency: 100,
-        ..Default::default()
-    };
-    let instances = [
-        backend.admission(limits, queue).await,
-        backend.admission(limits, queue).await,
-    ];
+    let mut instances = Vec::new();
+    for max_wait in [1, 3, 10, 200] {
+        let admission = backend
+            .admission(limits, queue(Duration::from_millis(max_wait), 100))
+            .await;
+        admission.usage("u0").await.unwrap(); // connected: waits are not spent connecting
+        instances.push(admission);
+    }
     let tasks: Vec<_> = (0..300)
         .map(|i| {
-            let admission = Arc::clone(&instances[i % 2]);
+            let admission = Arc::clone(&instances[i % instances.len()]);
             tokio::spawn(async move {
                 let Ok(mut permit) = get(&admission, &format!("u{}", i % 7), 10).await else {
                     return false;
@@ -387,7 +386,7 @@ async fn racing_waits_and_releases_leave_nothing_behind(backend: Backend) {
     for task in tasks {
         granted += usize::from(task.await.unwrap());
     }
-    // Some got in, most ran out of time: both sides of the race happened.
+    // Some got in, others ran out of time: both sides of the race happened.
     assert!(granted > 0 && granted < 300, "{granted} of 300 granted");
     let users: Vec<String> = (0..7).map(|i| format!("u{i}")).collect();
     let users: Vec<&str> = users.iter().map(String::as_str).collect();
@@ -429,13 +428,14 @@ on_every_backend!(
     racing_waits_and_releases_leave_nothing_behind,
 );
 
-/// An instance that dies holding slots (killed: nothing released, nothing renewed) gives them
-/// back when their leases expire; a live one keeps its slots by renewing them.
+/// An instance that dies holding a slot (killed: nothing released, nothing renewed) gives it
+/// back when its lease expires — also while other instances keep renewing theirs; a live one
+/// keeps its slots by renewing them.
 async fn leases_expire_with_their_instance_and_last_while_it_lives(target: RedisTarget) {
     const LEASE: Duration = Duration::from_millis(400);
     let name = format!("test-{}", uuid::Uuid::now_v7().simple());
     let limits = Limits {
-        max_concurrency: Some(1),
+        max_concurrency: Some(2),
         ..Default::default()
     };
     let instance = move |conn: RedisConn| -> Arc<dyn AdmissionBackend> {
@@ -447,25 +447,28 @@ async fn leases_expire_with_their_instance_and_last_while_it_lives(target: Redis
         instance(connect(&target).await),
     );
 
-    // A live call outlasts several lease times: it keeps the slot.
+    // Live calls outlast several lease times: they keep their slots.
     let live = Admission::with_backend(
         limits,
         queue(Duration::from_secs(1), 5),
         instance(connect(&target).await),
     );
     let running = get(&live, "a", 0).await.unwrap();
+    let other = get(&live, "b", 0).await.unwrap();
     let impatient = Admission::with_backend(limits, queue(LEASE * 3, 5), instance(connect(&target).await));
     assert!(
-        get(&impatient, "b", 0).await.is_err(),
-        "a running call's lease is renewed"
+        get(&impatient, "c", 0).await.is_err(),
+        "running calls' leases are renewed"
     );
-    drop(running);
-    settles(&survivor, &["a"]).await;
+    drop(other);
+    while survivor.usage("b").await.unwrap().in_flight > 1 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 
-    // An instance (its own runtime, connection and renewal task) dies holding the slot.
+    // An instance (its own runtime, connection and renewal task) dies holding the other slot,
+    // while `running` goes on renewing its own.
     let dead_target = target.clone();
     let dead = std::thread::spawn(move || {
-        let instance = instance.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -481,8 +484,8 @@ async fn leases_expire_with_their_instance_and_last_while_it_lives(target: Redis
     });
     dead.join().unwrap();
     let died = Instant::now();
-    assert_eq!(survivor.usage("dead").await.unwrap().user_in_flight, 1);
-    get(&survivor, "c", 0)
+    assert_eq!(survivor.usage("dead").await.unwrap().in_flight, 2);
+    let _third = get(&survivor, "c", 0)
         .await
         .expect("the dead instance's slot comes back");
     let waited = died.elapsed();
@@ -490,7 +493,9 @@ async fn leases_expire_with_their_instance_and_last_while_it_lives(target: Redis
         waited >= LEASE / 2 && waited < LEASE + Duration::from_millis(600),
         "the slot came back after {waited:?} (lease {LEASE:?})"
     );
-    assert_eq!(survivor.usage("dead").await.unwrap().user_in_flight, 0);
+    let usage = survivor.usage("dead").await.unwrap();
+    assert_eq!((usage.in_flight, usage.user_in_flight), (2, 0), "{usage:?}");
+    drop(running);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
