@@ -1,17 +1,20 @@
 //! Shared short-lived state behind small interfaces: the reply stream log, the session cache
-//! and rate-limit counters. This crate has the in-process implementations, which serve the
-//! embedded mode; the scaled-out mode will add Redis implementations of the same traits (not
-//! built yet). The log holds the domain's `ReplyEvent`s, numbered; this crate knows nothing of
-//! HTTP, SQL or planning.
+//! and rate-limit counters, with in-process implementations for the embedded mode and Redis
+//! implementations (one node or a Cluster) for the scaled-out mode — and, on Redis, the model
+//! admission limits (`RedisAdmission`, implementing `plansmith-llm`'s `AdmissionBackend`). The
+//! log holds the domain's `ReplyEvent`s, numbered; this crate knows nothing of HTTP, SQL or
+//! planning.
 
 mod limiter;
 mod on_redis;
+mod redis_admission;
 mod redis_stream_log;
 mod session_cache;
 mod stream_log;
 
 pub use limiter::{InProcessRateLimiter, RateLimiter};
 pub use on_redis::{RedisConn, RedisRateLimiter, RedisSessionCache, RedisTarget};
+pub use redis_admission::RedisAdmission;
 pub use redis_stream_log::RedisStreamLog;
 pub use session_cache::{InProcessSessionCache, SessionCache};
 pub use stream_log::{EventStream, InProcessStreamLog, StreamEvent, StreamLog};

@@ -11,7 +11,10 @@ mod openai;
 mod pricing;
 mod sse;
 
-pub use admission::{Admission, Busy, Caller, Limits, Permit, QueueSettings};
+pub use admission::{
+    Admission, AdmissionBackend, AdmissionUsage, Busy, Caller, InProcessAdmission, Lease, Limits, Permit,
+    QueueSettings, Rules, Take, Unavailable,
+};
 pub use anthropic::AnthropicProvider;
 pub use gateway::{
     BreakerSettings, BreakerState, Gateway, GatewayEvent, RetryPolicy, Target, TargetSnapshot, Timeouts,

@@ -11,8 +11,8 @@ use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use plansmith_cache::{
-    InProcessRateLimiter, InProcessSessionCache, InProcessStreamLog, RateLimiter, RedisConn, RedisRateLimiter,
-    RedisSessionCache, RedisStreamLog, SessionCache, StreamLog,
+    InProcessRateLimiter, InProcessSessionCache, InProcessStreamLog, RateLimiter, RedisAdmission, RedisConn,
+    RedisRateLimiter, RedisSessionCache, RedisStreamLog, SessionCache, StreamLog,
 };
 use plansmith_llm::{
     Admission, AnthropicProvider, BreakerSettings, Gateway, Limits, OfflineProvider, OpenAiProvider, Price, PriceTable,
@@ -136,8 +136,13 @@ pub async fn open_store(settings: &Settings, migrate: bool) -> Result<Arc<dyn St
     Ok(store)
 }
 
-/// The LLM gateway over the configured route (or over the one provider given in tests).
-fn build_gateway(settings: &Settings, only: Option<Arc<dyn Provider>>) -> Result<Gateway, StartError> {
+/// The LLM gateway over the configured route (or over the one provider given in tests). With
+/// Redis, every instance admits calls to a target (by its name) within the same limits.
+fn build_gateway(
+    settings: &Settings,
+    only: Option<Arc<dyn Provider>>,
+    redis: Option<&RedisConn>,
+) -> Result<Gateway, StartError> {
     let llm = &settings.llm;
     let batch = Duration::from_millis(llm.stream_batch_ms);
     let retry = RetryPolicy {
@@ -164,8 +169,13 @@ fn build_gateway(settings: &Settings, only: Option<Arc<dyn Provider>>) -> Result
         max_wait: Duration::from_secs(llm.queue.max_wait_seconds),
         per_user_concurrency: llm.queue.per_user_concurrency,
     };
+    let admission = |name: &str, limits: Limits| match redis {
+        None => Admission::new(limits, queue),
+        Some(conn) => Admission::with_backend(limits, queue, Arc::new(RedisAdmission::new(conn.clone(), name))),
+    };
     if let Some(provider) = only {
-        let target = Target::new(provider, Timeouts::default(), Admission::new(Limits::default(), queue));
+        let admission = admission(provider.name(), Limits::default());
+        let target = Target::new(provider, Timeouts::default(), admission);
         return Ok(Gateway::new(vec![target], retry, breaker, prices).with_batching(batch));
     }
     let mut targets = Vec::new();
@@ -183,7 +193,7 @@ fn build_gateway(settings: &Settings, only: Option<Arc<dyn Provider>>) -> Result
             targets.push(Target::new(
                 provider,
                 Timeouts::default(),
-                Admission::new(Limits::default(), queue),
+                admission(name, Limits::default()),
             ));
             continue;
         };
@@ -212,7 +222,7 @@ fn build_gateway(settings: &Settings, only: Option<Arc<dyn Provider>>) -> Result
             tokens_per_minute: config.tokens_per_minute,
             max_concurrency: config.max_concurrency,
         };
-        targets.push(Target::new(provider, timeouts, Admission::new(limits, queue)));
+        targets.push(Target::new(provider, timeouts, admission(name, limits)));
     }
     Ok(Gateway::new(targets, retry, breaker, prices).with_batching(batch))
 }
@@ -249,7 +259,7 @@ impl Application {
         let shared = SharedState::open(&settings)?;
         tracing::info!(cache = %settings.cache_mode(), "shared state");
         let stream_log = shared.stream_log;
-        let gateway = Arc::new(build_gateway(&settings, overrides.provider)?);
+        let gateway = Arc::new(build_gateway(&settings, overrides.provider, shared.redis.as_ref())?);
         let addr = settings.listen.clone();
         let listener = TcpListener::bind(&addr)
             .await

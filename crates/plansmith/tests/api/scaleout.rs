@@ -269,3 +269,45 @@ async fn a_reply_streams_on_through_a_redis_outage() {
     assert_eq!(saved["status"], "complete");
     assert_eq!(saved["content"].as_str().unwrap(), text_of(&all));
 }
+
+/// The per-user cap on model calls counts a user's calls on every instance: with one call per
+/// user, a reply started on B while the user's reply on A is being generated waits for
+/// admission and fails as busy after the maximum wait.
+async fn a_users_model_calls_are_capped_across_instances(shared: impl Fn(&mut Settings)) {
+    let (a, b) = two_instances(|s| {
+        shared(s);
+        s.llm.offline.tokens_per_second = 5.0;
+        s.llm.queue.per_user_concurrency = 1;
+        s.llm.queue.max_wait_seconds = 1;
+    })
+    .await;
+    let token = a.user().await;
+    let first = a.session(&token, "quick-brief").await;
+    let second = a.session(&token, "quick-brief").await;
+    let on_a = a.say(&token, first["id"].as_str().unwrap(), "A tool-lending app").await;
+    let url_a = on_a["reply"]["stream_url"].as_str().unwrap();
+    let started = read_events(a.open_stream(url_a, &token, None).await, 2).await;
+    assert_eq!(started.len(), 2, "the reply on A is being generated: {started:?}");
+    let on_b = b.say(&token, second["id"].as_str().unwrap(), "A seed library").await;
+    let url_b = on_b["reply"]["stream_url"].as_str().unwrap();
+    let events = tokio::time::timeout(std::time::Duration::from_secs(10), b.stream_all(url_b, &token, None))
+        .await
+        .expect("the reply on B ends (a second call of the user was admitted instead)");
+    let last = events.last().expect("events");
+    assert_eq!(last.event, "error", "{events:?}");
+    assert_eq!(last.data["code"], "busy", "{events:?}");
+    assert!(
+        !events.iter().any(|e| e.event == "token"),
+        "no text: B never called the model: {events:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_model_calls_are_capped_across_instances_on_redis() {
+    a_users_model_calls_are_capped_across_instances(|s| s.cache.redis_url = Some(redis_url())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_model_calls_are_capped_across_instances_on_a_redis_cluster() {
+    a_users_model_calls_are_capped_across_instances(|s| s.cache.redis_cluster_nodes = cluster_nodes()).await;
+}
