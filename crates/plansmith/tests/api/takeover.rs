@@ -1,7 +1,8 @@
-//! Reply takeover across real processes: two `plansmith serve` instances on one PostgreSQL
-//! database and one Redis. A reply whose instance is killed (`kill -9`) or stopped (SIGTERM,
-//! handed over at the end of its grace period) completes through the other instance, and a
-//! client following it there reads on: a `restart`, then the new text, ids always increasing.
+//! Several real processes: two `plansmith serve` instances on one PostgreSQL database and one
+//! Redis. A reply whose instance is killed (`kill -9`) or stopped (SIGTERM, handed over at the
+//! end of its grace period) completes through the other instance, and a client following it
+//! there reads on: a `restart`, then the new text, ids always increasing. The instances share
+//! one provider rate limit.
 
 use crate::helpers::{Server, Sse, read_events, serve, signal, text_of};
 use crate::testdb::TestDb;
@@ -179,4 +180,65 @@ async fn a_stopping_instance_hands_its_replies_over() {
         .await;
     assert_eq!(done["status"], "complete");
     assert_eq!(text_of(&events), done["content"].as_str().unwrap());
+}
+
+/// With `requests_per_minute = 30` on a provider and both instances holding a backlog, the
+/// provider sees one instance's share (30 a minute), not each instance's: the bucket lives in
+/// Redis. Counted over a steady window after the first requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_one_provider_rate_limit() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mock_addr = listener.local_addr().unwrap();
+    let options = plansmith_mock_llm::MockOptions {
+        time_to_first_token: Duration::from_millis(20),
+        tokens_per_second: 2000.0,
+        reply_tokens: 20,
+        ..plansmith_mock_llm::MockOptions::default()
+    };
+    let (router, stats) = plansmith_mock_llm::router(options);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let dir = tempfile::TempDir::new().unwrap();
+    let config = dir.path().join("plansmith.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[llm.providers]]\nname = \"mock\"\nkind = \"openai\"\nbase_url = \"http://{mock_addr}/v1\"\n\
+             model = \"gpt-4o-mini\"\nrequests_per_minute = 30\n\
+             [llm]\nroute = [\"mock\"]\n[llm.queue]\nmax_wait_seconds = 300\nper_user_concurrency = 100\n"
+        ),
+    )
+    .unwrap();
+    let db = TestDb::create().await;
+    let url = redis_url();
+    let redis = ("PLANSMITH_REDIS_URL", url.as_str());
+    let config = [("PLANSMITH_CONFIG", config.to_str().unwrap())];
+    let a = instance(dir.path(), &db, redis, "instance-a:1", &config).await;
+    let b = instance(dir.path(), &db, redis, "instance-b:1", &config).await;
+    // A backlog on each instance: more replies than a minute's requests.
+    for server in [&a, &b] {
+        let token = server.app.user().await;
+        for n in 0..20 {
+            let sid = server.app.session(&token, "quick-brief").await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            server.app.say(&token, &sid, &format!("Idea number {n}")).await;
+        }
+    }
+    let (steady, window) = (Duration::from_secs(4), Duration::from_secs(16));
+    let started = Instant::now();
+    while stats.arrivals().is_empty() && started.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(steady + window + Duration::from_millis(200)).await;
+    let counted = stats
+        .arrivals()
+        .iter()
+        .filter(|at| **at >= steady && **at < steady + window)
+        .count();
+    // One bucket of 30 a minute allows 8 in 16 s; two would allow 16.
+    assert!(
+        (6..=10).contains(&counted),
+        "the provider saw {counted} requests in {window:?} from two instances at 30 a minute shared"
+    );
 }
