@@ -23,6 +23,9 @@ pub use stream_log::{EventStream, InProcessStreamLog, StreamEvent, StreamLog};
 pub enum CacheError {
     #[error("cache unavailable: {0}")]
     Unavailable(String),
+    /// A reply's stream log vanished while it was written (evicted, or Redis restarted empty).
+    #[error("the reply's stream log is gone (evicted, or Redis restarted without it)")]
+    LogLost,
 }
 
 pub type Result<T> = std::result::Result<T, CacheError>;

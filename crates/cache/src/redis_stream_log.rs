@@ -56,16 +56,13 @@ return next
 });
 
 /// Appends `ARGV[1]` (the event's JSON) as the next event; `ARGV[2]` = 1 closes the log.
-/// Without its meta (never opened, or evicted) the log goes on after its last entry.
+/// Without its meta (never opened, or lost: evicted, or Redis restarted empty) nothing is
+/// appended and the answer is -1: the writer opens the log again and sends what was lost.
 static APPEND: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local next = tonumber(redis.call('HGET', KEYS[1], 'next') or '0')
-if next < 1 then
-  next = 1
-  local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
-  if #last > 0 then next = tonumber(string.match(last[1][1], '^(%d+)')) + 1 end
-end
+if next < 1 then return -1 end
 redis.call('XADD', KEYS[2], next .. '-0', 'e', ARGV[1])
 redis.call('HSET', KEYS[1], 'next', next + 1)
 if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'closed', next) end
@@ -115,7 +112,8 @@ impl StreamLog for RedisStreamLog {
         let terminal = u8::from(event.is_terminal());
         let mut invocation = APPEND.key(meta_key(reply));
         invocation.key(events_key(reply)).arg(json).arg(terminal);
-        self.conn.run(&invocation).await
+        let id: i64 = self.conn.run(&invocation).await?;
+        u64::try_from(id).map_err(|_| CacheError::LogLost)
     }
 
     async fn events(&self, reply: Uuid) -> Result<Option<Vec<StreamEvent>>> {

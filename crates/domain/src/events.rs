@@ -70,7 +70,7 @@ impl ReplyEvent {
 const RETRYING_AFTER: &str = "retrying after: ";
 
 /// Why a reply starts over. On the wire a string: `retry`, `instance_lost`,
-/// `server_restarted`, or `retrying after: <error>` for a failed model attempt.
+/// `server_restarted`, `stream_lost`, or `retrying after: <error>` for a failed model attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RestartReason {
     /// The user asked for a failed or interrupted reply again.
@@ -82,6 +82,9 @@ pub enum RestartReason {
     InstanceLost,
     /// The server restarted while generating the reply and generates it again.
     ServerRestarted,
+    /// The reply's live stream was lost from the shared store (evicted, or Redis restarted
+    /// empty); the text so far follows whole, then the reply goes on.
+    StreamLost,
 }
 
 impl fmt::Display for RestartReason {
@@ -91,6 +94,7 @@ impl fmt::Display for RestartReason {
             Self::AttemptFailed(error) => write!(f, "{RETRYING_AFTER}{error}"),
             Self::InstanceLost => f.write_str("instance_lost"),
             Self::ServerRestarted => f.write_str("server_restarted"),
+            Self::StreamLost => f.write_str("stream_lost"),
         }
     }
 }
@@ -103,6 +107,7 @@ impl std::str::FromStr for RestartReason {
             "retry" => Self::Retry,
             "instance_lost" => Self::InstanceLost,
             "server_restarted" => Self::ServerRestarted,
+            "stream_lost" => Self::StreamLost,
             _ => match s.strip_prefix(RETRYING_AFTER) {
                 Some(error) => Self::AttemptFailed(error.to_owned()),
                 None => return Err(format!("unknown restart reason {s:?}")),

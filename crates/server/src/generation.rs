@@ -15,7 +15,7 @@
 //! `interrupted` with their partial text.
 
 use crate::config::Settings;
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, SendError};
 use futures::StreamExt;
 use plansmith_cache::{StreamEvent, StreamLog};
 use plansmith_domain::Plan;
@@ -137,6 +137,11 @@ enum Stop {
     /// Another instance holds the reply now (lease lost or handed over): nothing more is
     /// written for it here.
     Released,
+    /// The stream log vanished after event `last_id` (evicted, or Redis restarted empty): it is
+    /// opened again and the reply so far is sent whole (see [`Generator::restore_log`]).
+    LogLost {
+        last_id: u64,
+    },
 }
 
 impl Generator {
@@ -329,12 +334,13 @@ impl Generator {
                 Some(events) => text_since_restart(&events),
                 // The lost log's text is sent again whole, after a restart that clears it.
                 None => {
-                    self.append(reply.id, ReplyEvent::Restart { reason }).await;
-                    if !orphan.checkpointed.is_empty() {
-                        let text = orphan.checkpointed.clone();
-                        self.append(reply.id, ReplyEvent::Token { text }).await;
+                    let kept = orphan.checkpointed;
+                    self.append(reply.id, ReplyEvent::Restart { reason }, &kept).await;
+                    if !kept.is_empty() {
+                        let text = kept.clone();
+                        self.append(reply.id, ReplyEvent::Token { text }, &kept).await;
                     }
-                    orphan.checkpointed
+                    kept
                 }
             };
             if let Err(e) = self.end(&reply, content, Stop::Interrupted, None).await {
@@ -387,6 +393,7 @@ impl Generator {
             }
             this.running.lock().expect("running lock").remove(&reply_id);
             this.checkpoints.lock().expect("checkpoints lock").remove(&reply_id);
+            this.outbox.done(reply_id);
         });
     }
 
@@ -486,7 +493,7 @@ impl Generator {
         for note in std::mem::take(&mut draft.notes) {
             let text = format!("\n\n_{note}_");
             draft.content.push_str(&text);
-            self.append(reply.id, ReplyEvent::Token { text }).await;
+            self.append(reply.id, ReplyEvent::Token { text }, &draft.content).await;
         }
         self.commit(&session, &reply, document, draft, &stats).await
     }
@@ -562,7 +569,8 @@ impl Generator {
                     *draft = Draft::default();
                     drafted = Drafted::default();
                     checkpointed = (usize::MAX, 0);
-                    last_id = self.emit(reply.id, ReplyEvent::Restart { reason }).await?;
+                    let sent = self.emit(reply.id, ReplyEvent::Restart { reason }).await;
+                    last_id = self.recover(reply.id, sent, "").await?;
                     continue;
                 }
                 Some(GatewayEvent::Finished {
@@ -574,7 +582,8 @@ impl Generator {
                     (stats.provider, stats.model, stats.usage, stats.attempts) =
                         (provider, model, usage, attempts.into());
                     let rest = std::mem::take(&mut parser).finish();
-                    return self.apply_pieces(reply, &step, rest, draft).await.map(drop);
+                    let applied = self.apply_pieces(reply, &step, rest, draft).await;
+                    return self.recover(reply.id, applied, &draft.content).await.map(drop);
                 }
                 Some(GatewayEvent::Failed { error, attempts }) => {
                     stats.attempts = attempts.into();
@@ -588,7 +597,11 @@ impl Generator {
                 }
             };
             let committed_before = draft.updates.len();
-            last_id = self.apply_pieces(reply, &step, pieces, draft).await?.max(last_id);
+            let applied = self.apply_pieces(reply, &step, pieces, draft).await;
+            if matches!(applied, Err(Stop::LogLost { .. })) {
+                drafted = Drafted::default();
+            }
+            last_id = self.recover(reply.id, applied, &draft.content).await?.max(last_id);
             if let Some(document_id) = document {
                 let closed = &draft.updates[committed_before..];
                 let drafts = drafted.changed(
@@ -604,7 +617,13 @@ impl Generator {
                         section_id,
                         text,
                     };
-                    last_id = self.emit(reply.id, event).await?;
+                    let sent = self.emit(reply.id, event).await;
+                    if matches!(sent, Err(Stop::LogLost { .. })) {
+                        drafted = Drafted::default();
+                        last_id = self.recover(reply.id, sent, &draft.content).await?;
+                        break;
+                    }
+                    last_id = sent?;
                 }
             }
             // Only changes are saved: a reply drafting a section adds nothing to its chat text
@@ -627,7 +646,8 @@ impl Generator {
     }
 
     /// Applies output pieces to the draft; returns the number of the last event it appended
-    /// (0 when none).
+    /// (0 when none). When the log is lost midway every piece is still applied (the draft is
+    /// then sent whole) and the answer is [`Stop::LogLost`].
     async fn apply_pieces(
         &self,
         reply: &Message,
@@ -637,11 +657,18 @@ impl Generator {
     ) -> Result<u64, Stop> {
         let max = self.settings.limits.max_section_chars;
         let mut last_id = 0;
+        let mut lost = None;
         for piece in pieces {
             match piece {
                 OutputPiece::Text(text) => {
                     draft.content.push_str(&text);
-                    last_id = self.emit(reply.id, ReplyEvent::Token { text }).await?;
+                    if lost.is_none() {
+                        match self.emit(reply.id, ReplyEvent::Token { text }).await {
+                            Ok(id) => last_id = id,
+                            Err(Stop::LogLost { last_id }) => lost = Some(last_id),
+                            Err(stop) => return Err(stop),
+                        }
+                    }
                 }
                 OutputPiece::Section { id, content: markdown } => match step.section(&id) {
                     None => draft.notes.push(format!(
@@ -664,7 +691,10 @@ impl Generator {
                 )),
             }
         }
-        Ok(last_id)
+        match lost {
+            Some(last_id) => Err(Stop::LogLost { last_id }),
+            None => Ok(last_id),
+        }
     }
 
     /// Commits the reply and its document revision, then writes `section` events and `done`.
@@ -715,14 +745,14 @@ impl Generator {
                     section_id: section_id.clone(),
                     revision: revision.revision,
                 };
-                self.append(reply.id, event).await;
+                self.append(reply.id, event, &content).await;
             }
         }
         let done = ReplyEvent::Done {
             reply_id: reply.id,
             status: MessageStatus::Complete,
         };
-        self.append(reply.id, done).await;
+        self.append(reply.id, done, &content).await;
         self.finish_log(reply.id).await;
         Ok(())
     }
@@ -733,13 +763,19 @@ impl Generator {
             Stop::Failed { code, message } => (MessageStatus::Failed, code, message),
             Stop::Interrupted => (MessageStatus::Interrupted, INTERRUPTED.0, INTERRUPTED.1.to_owned()),
             Stop::Released => return Ok(()),
+            // Not reached: a lost log is restored where it is found.
+            Stop::LogLost { .. } => (
+                MessageStatus::Failed,
+                "stream_unavailable",
+                "The reply's stream was lost. Retry it in a moment.".to_owned(),
+            ),
         };
         let events = self.events_json(reply.id).await;
         let ended = EndedReply {
             reply_id: reply.id,
             owner: self.lease.owner.clone(),
             status,
-            content,
+            content: content.clone(),
             events,
             error_code: code.to_owned(),
             error_message: message.clone(),
@@ -759,7 +795,7 @@ impl Generator {
             code: code.to_owned(),
             message,
         };
-        self.append(reply.id, error).await;
+        self.append(reply.id, error, &content).await;
         self.finish_log(reply.id).await;
         saved
     }
@@ -768,17 +804,61 @@ impl Generator {
     /// appended: events wait while the log is unreachable, and a reply whose log stays away
     /// for too long fails.
     async fn emit(&self, reply: MessageId, event: ReplyEvent) -> Result<u64, Stop> {
-        self.outbox.send(reply, event).await.map_err(|e| Stop::Failed {
-            code: "stream_unavailable",
-            message: format!("The reply could not be streamed: {e}. Retry it in a moment."),
+        self.outbox.send(reply, event).await.map_err(|e| match e {
+            SendError::Lost { last_id } => Stop::LogLost { last_id },
+            SendError::Overflow { .. } => Stop::Failed {
+                code: "stream_unavailable",
+                message: format!("The reply could not be streamed: {e}. Retry it in a moment."),
+            },
         })
     }
 
-    /// Appends an event after the reply's state is saved. A failure is logged: the reply itself
-    /// is committed, and a client that misses the event gets it from the saved log on reconnect.
-    async fn append(&self, reply: MessageId, event: ReplyEvent) {
+    /// Passes on what `emit` answered, except a lost log, which is opened again and given the
+    /// reply so far (`content`) whole.
+    async fn recover(&self, reply: MessageId, sent: Result<u64, Stop>, content: &str) -> Result<u64, Stop> {
+        match sent {
+            Err(Stop::LogLost { last_id }) => self.restore_log(reply, last_id, content).await,
+            other => other,
+        }
+    }
+
+    /// Opens a lost log again after the last event appended to it and sends the reply so far
+    /// whole, after a `restart` that tells followers to drop what they showed (they may have
+    /// missed events the log lost).
+    async fn restore_log(&self, reply: MessageId, last_id: u64, content: &str) -> Result<u64, Stop> {
+        tracing::warn!(reply = %reply, last_id, "the reply's stream log was lost; opening it again with the reply so far");
+        metrics::counter!("plansmith_stream_logs_restored_total").increment(1);
+        let unavailable = |e: &dyn std::fmt::Display| Stop::Failed {
+            code: "stream_unavailable",
+            message: format!("The reply could not be streamed ({e}). Retry it in a moment."),
+        };
+        self.log.open(reply.0, last_id).await.map_err(|e| unavailable(&e))?;
+        let restart = ReplyEvent::Restart {
+            reason: plansmith_domain::RestartReason::StreamLost,
+        };
+        let mut id = self.outbox.send(reply, restart).await.map_err(|e| unavailable(&e))?;
+        if !content.is_empty() {
+            let token = ReplyEvent::Token {
+                text: content.to_owned(),
+            };
+            id = self.outbox.send(reply, token).await.map_err(|e| unavailable(&e))?;
+        }
+        Ok(id)
+    }
+
+    /// Appends an event outside the generation's stream (notes, the commit's events, the
+    /// ending), `content` being the reply's text so far. A failure is logged: the reply itself
+    /// is saved, and a client that misses the event gets it from the saved log on reconnect.
+    async fn append(&self, reply: MessageId, event: ReplyEvent, content: &str) {
         let name = event.name();
-        if let Err(e) = self.outbox.send(reply, event).await {
+        let sent = match self.outbox.send(reply, event.clone()).await {
+            Err(SendError::Lost { last_id }) => match self.restore_log(reply, last_id, content).await {
+                Ok(_) => self.outbox.send(reply, event).await,
+                Err(_) => Err(SendError::Lost { last_id }),
+            },
+            other => other,
+        };
+        if let Err(e) = sent {
             tracing::warn!(reply = %reply, event = name, error = %e, "could not append to the reply's stream log");
         }
     }

@@ -3,7 +3,7 @@
 //! before any later event once the log answers again, so followers — who reconnect by
 //! themselves — read every event once, in order, and the reply goes on being generated.
 
-use plansmith_cache::StreamLog;
+use plansmith_cache::{CacheError, StreamLog};
 use plansmith_domain::{MessageId, ReplyEvent};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -25,9 +25,13 @@ struct Pending {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("its stream log has been unreachable for {held} events")]
-pub struct Overflow {
-    pub held: usize,
+pub enum SendError {
+    #[error("its stream log has been unreachable for {held} events")]
+    Overflow { held: usize },
+    /// The log vanished (evicted, or Redis restarted empty): what waited is dropped, and the
+    /// writer opens the log again after `last_id` and sends the reply so far whole.
+    #[error("its stream log was lost")]
+    Lost { last_id: u64 },
 }
 
 pub struct Outbox {
@@ -45,23 +49,37 @@ impl Outbox {
 
     /// Appends `event` after any that wait; returns the number of the last event appended
     /// (an earlier one while events wait). Only the reply's own task sends its events.
-    pub async fn send(&self, reply: MessageId, event: ReplyEvent) -> Result<u64, Overflow> {
+    pub async fn send(&self, reply: MessageId, event: ReplyEvent) -> Result<u64, SendError> {
         let mut pending = self.take(reply);
         pending.events.push_back(event);
-        self.flush(reply, &mut pending).await;
+        let flushed = self.flush(reply, &mut pending).await;
         let (last_id, held) = (pending.last_id, pending.events.len());
-        if held > MAX_PENDING {
-            return Err(Overflow { held });
+        self.pending.lock().expect("outbox lock").insert(reply, pending);
+        if flushed.is_err() {
+            return Err(SendError::Lost { last_id });
         }
-        if held > 0 {
-            self.pending.lock().expect("outbox lock").insert(reply, pending);
+        if held > MAX_PENDING {
+            return Err(SendError::Overflow { held });
         }
         Ok(last_id)
     }
 
     /// Whether events of `reply` still wait for the log.
     pub fn holds(&self, reply: MessageId) -> bool {
-        self.pending.lock().expect("outbox lock").contains_key(&reply)
+        self.pending
+            .lock()
+            .expect("outbox lock")
+            .get(&reply)
+            .is_some_and(|p| !p.events.is_empty())
+    }
+
+    /// The reply's generation ended here: forgets it unless events still wait (then
+    /// [`Outbox::drain`] forgets it).
+    pub fn done(&self, reply: MessageId) {
+        let mut pending = self.pending.lock().expect("outbox lock");
+        if pending.get(&reply).is_some_and(|p| p.events.is_empty()) {
+            pending.remove(&reply);
+        }
     }
 
     /// Tries the waiting events of `reply` every second until they are all appended or
@@ -71,7 +89,10 @@ impl Outbox {
         loop {
             let mut pending = self.take(reply);
             pending.retry_at = None;
-            self.flush(reply, &mut pending).await;
+            if self.flush(reply, &mut pending).await.is_err() {
+                tracing::warn!(reply = %reply, "the stream log of a finished reply was lost; the database has the reply");
+                return false;
+            }
             if pending.events.is_empty() {
                 return true;
             }
@@ -98,10 +119,10 @@ impl Outbox {
     }
 
     /// Appends waiting events in order until one fails (then waits `RETRY_EVERY` before the
-    /// next try).
-    async fn flush(&self, reply: MessageId, pending: &mut Pending) {
+    /// next try). A lost log drops what waited and is an error.
+    async fn flush(&self, reply: MessageId, pending: &mut Pending) -> Result<(), CacheError> {
         if pending.retry_at.is_some_and(|at| Instant::now() < at) {
-            return;
+            return Ok(());
         }
         let held_back = pending.retry_at.is_some();
         while let Some(event) = pending.events.front() {
@@ -110,12 +131,17 @@ impl Outbox {
                     pending.last_id = id;
                     pending.events.pop_front();
                 }
+                Err(CacheError::LogLost) => {
+                    pending.events.clear();
+                    pending.retry_at = None;
+                    return Err(CacheError::LogLost);
+                }
                 Err(e) => {
                     if !held_back {
                         tracing::warn!(reply = %reply, error = %e, "the stream log is unreachable; holding the reply's events until it is back");
                     }
                     pending.retry_at = Some(Instant::now() + RETRY_EVERY);
-                    return;
+                    return Ok(());
                 }
             }
         }
@@ -123,5 +149,6 @@ impl Outbox {
             tracing::info!(reply = %reply, "the stream log is back; held events appended");
         }
         pending.retry_at = None;
+        Ok(())
     }
 }

@@ -6,7 +6,7 @@
 import type { Message } from './types';
 
 /** Why a reply starts over: a retry, a failed model attempt (with its error), or a takeover. */
-export type RestartReason = 'retry' | 'instance_lost' | 'server_restarted' | `retrying after: ${string}`;
+export type RestartReason = 'retry' | 'instance_lost' | 'server_restarted' | 'stream_lost' | `retrying after: ${string}`;
 
 export type ReplyEvent =
   /** Chat text; the reply is the token texts after its last `restart`. */

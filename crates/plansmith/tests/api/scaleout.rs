@@ -311,3 +311,65 @@ async fn a_users_model_calls_are_capped_across_instances_on_redis() {
 async fn a_users_model_calls_are_capped_across_instances_on_a_redis_cluster() {
     a_users_model_calls_are_capped_across_instances(|s| s.cache.redis_cluster_nodes = cluster_nodes()).await;
 }
+
+/// A reply's stream keys vanish from Redis mid-reply (evicted, or Redis restarted empty): the
+/// writer opens the log again, sends a `restart` (`stream_lost`) with the reply so far whole,
+/// and goes on; a follower reads on to `done` and shows exactly the saved text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_goes_on_when_its_stream_keys_are_evicted() {
+    let app = spawn_with(
+        |s| {
+            s.cache.redis_url = Some(redis_url());
+            s.llm.offline.tokens_per_second = 150.0;
+        },
+        Overrides::default(),
+    )
+    .await;
+    let token = app.user().await;
+    let session = app.session(&token, "quick-brief").await;
+    let id = session["id"].as_str().unwrap();
+    let posted = app.say(&token, id, "draft the rest").await;
+    let url = posted["reply"]["stream_url"].as_str().unwrap();
+    let reply = posted["reply"]["id"].as_str().unwrap();
+    let follower = {
+        let (app, url, token) = (app.clone_remote(), url.to_owned(), token.clone());
+        tokio::spawn(async move { read_events(app.open_stream(&url, &token, None).await, usize::MAX).await })
+    };
+    let seen = read_events(app.open_stream(url, &token, None).await, 3).await;
+    let keys = [
+        format!("plansmith:reply:{{{reply}}}:meta"),
+        format!("plansmith:reply:{{{reply}}}:events"),
+    ];
+    let evicted = std::process::Command::new("redis-cli")
+        .args(["-u", &redis_url(), "DEL", &keys[0], &keys[1]])
+        .output()
+        .expect("redis-cli runs");
+    assert_eq!(
+        String::from_utf8_lossy(&evicted.stdout).trim(),
+        "2",
+        "both keys existed"
+    );
+
+    let events = tokio::time::timeout(std::time::Duration::from_secs(60), follower)
+        .await
+        .expect("the follower reads to the end")
+        .unwrap();
+    for pair in events.windows(2) {
+        assert!(pair[1].id > pair[0].id, "ids keep increasing: {pair:?}");
+    }
+    let lost = events.iter().position(|e| e.event == "restart").unwrap_or_else(|| {
+        panic!(
+            "the lost log restarts the text: {:?}",
+            events.iter().map(|e| (e.id, e.event.as_str())).collect::<Vec<_>>()
+        )
+    });
+    assert_eq!(events[lost].data["reason"], json!("stream_lost"));
+    assert!(events[lost].id > seen.last().unwrap().id);
+    assert_eq!(events.last().unwrap().event, "done");
+    let saved = app.wait_reply(&token, id, reply).await;
+    assert_eq!(saved["status"], "complete");
+    assert_eq!(saved["content"].as_str().unwrap(), text_of(&events));
+    // A client resuming from before the loss gets the whole text again.
+    let resumed = read_events(app.open_stream(url, &token, Some(seen[1].id)).await, usize::MAX).await;
+    assert_eq!(saved["content"].as_str().unwrap(), text_of(&resumed));
+}
