@@ -521,9 +521,8 @@ impl Generator {
         let interval = Duration::from_millis(self.settings.generation.checkpoint_interval_ms);
         let started = Instant::now();
         let mut last_checkpoint = started;
-        // What was last queued for saving: the text's length (it only grows until a restart)
-        // and the last event's number.
-        let mut checkpointed = (0, 0);
+        // Length of the text last queued for saving (it only grows until a restart).
+        let mut checkpointed = 0;
         let mut last_id = 0;
         let mut first = true;
         loop {
@@ -568,7 +567,7 @@ impl Generator {
                     parser = OutputParser::new();
                     *draft = Draft::default();
                     drafted = Drafted::default();
-                    checkpointed = (usize::MAX, 0);
+                    checkpointed = usize::MAX;
                     let sent = self.emit(reply.id, ReplyEvent::Restart { reason }).await;
                     last_id = self.recover(reply.id, sent, "").await?;
                     continue;
@@ -626,12 +625,13 @@ impl Generator {
                     last_id = sent?;
                 }
             }
-            // Only changes are saved: a reply drafting a section adds nothing to its chat text
-            // for seconds, and thousands of such replies made thousands of idle updates.
-            let progress = (draft.content.len(), last_id);
-            if last_checkpoint.elapsed() >= interval && progress != checkpointed {
+            // Only changed text is saved: a reply drafting a section adds nothing to its chat
+            // text for seconds (only drafts), and thousands of such replies made thousands of
+            // idle updates. The event number saved with it may lag behind the drafts sent since;
+            // a takeover after a lost log jumps far past it anyway (`LOST_LOG_GAP`).
+            if last_checkpoint.elapsed() >= interval && draft.content.len() != checkpointed {
                 last_checkpoint = Instant::now();
-                checkpointed = progress;
+                checkpointed = draft.content.len();
                 let checkpoint = Checkpoint {
                     reply_id: reply.id,
                     content: draft.content.clone(),

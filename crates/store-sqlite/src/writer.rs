@@ -281,23 +281,33 @@ mod tests {
         held
     }
 
+    /// Waits until `n` operations are queued or running: the writes of a test are then queued
+    /// in the order it sent them, however busy the machine is.
+    async fn queued_up(writer: &Writer, n: u64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while writer.queued() < n {
+            assert!(std::time::Instant::now() < deadline, "the writes were not queued");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     #[tokio::test]
     async fn a_failing_write_in_a_batch_is_rolled_back_alone() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("w.db");
         let writer = Writer::start(open(&path), Duration::from_secs(5)).expect("writer");
-        let held = hold(&writer, 200).await;
+        let held = hold(&writer, 600).await;
         let first = tokio::spawn({
             let w = writer.clone();
             async move { w.run(|c| insert(c, 1)).await }
         });
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        queued_up(&writer, 2).await;
         // Writes 3, then fails on the duplicate 1: its 3 must not be kept.
         let failing = tokio::spawn({
             let w = writer.clone();
             async move { w.run(|c| insert(c, 3).and_then(|()| insert(c, 1))).await }
         });
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        queued_up(&writer, 3).await;
         let panicking = tokio::spawn({
             let w = writer.clone();
             async move {
@@ -308,11 +318,12 @@ mod tests {
                 .await
             }
         });
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        queued_up(&writer, 4).await;
         let last = tokio::spawn({
             let w = writer.clone();
             async move { w.run(|c| insert(c, 2)).await }
         });
+        queued_up(&writer, 5).await;
         held.await.expect("join").expect("hold");
         first.await.expect("join").expect("first write");
         assert!(matches!(failing.await.expect("join"), Err(StoreError::Duplicate)));

@@ -242,3 +242,100 @@ async fn two_instances_share_one_provider_rate_limit() {
         "the provider saw {counted} requests in {window:?} from two instances at 30 a minute shared"
     );
 }
+
+/// Follows a reply in the background and keeps the highest event id seen.
+fn watch(app: &crate::helpers::TestApp, url: &str, token: &str) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+    use futures::StreamExt;
+    let last = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (app, url, token, seen) = (app.clone_remote(), url.to_owned(), token.to_owned(), last.clone());
+    tokio::spawn(async move {
+        let mut body = app.open_stream(&url, &token, None).await.bytes_stream();
+        while let Some(Ok(chunk)) = body.next().await {
+            for line in String::from_utf8_lossy(&chunk).lines() {
+                if let Some(id) = line.strip_prefix("id:").and_then(|v| v.trim().parse::<u64>().ok()) {
+                    seen.fetch_max(id, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        }
+    });
+    last
+}
+
+/// Another instance claims a reply this instance is generating (as when this one stopped
+/// renewing for a lease): at its next renewal this instance stops generating it and writes
+/// nothing more for it, and only the new holder's commit lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generation_whose_lease_is_taken_stops_and_cannot_commit() {
+    use plansmith_domain::MessageId;
+    use plansmith_store::{FinishedReply, Lease, OrphanClaim};
+    use std::sync::atomic::Ordering;
+    let app = crate::helpers::spawn_with(
+        |s| {
+            s.generation.lease_seconds = 1;
+            s.generation.instance_id = Some("holder:1".into());
+            s.llm.offline.tokens_per_second = 100.0;
+        },
+        plansmith_server::Overrides::default(),
+    )
+    .await;
+    let store = plansmith_server::app::open_store(&app.settings, false).await.unwrap();
+    let token = app.user().await;
+    let sid = app.session(&token, "quick-brief").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sent = app.say(&token, &sid, "draft the rest").await;
+    let url = sent["reply"]["stream_url"].as_str().unwrap();
+    let reply = MessageId(sent["reply"]["id"].as_str().unwrap().parse().unwrap());
+    let last = watch(&app, url, &token);
+    while last.load(Ordering::SeqCst) < 3 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    assert_eq!(store.release_leases("holder:1", &[reply]).await.unwrap(), 1);
+    let thief = Lease {
+        owner: "thief:1".into(),
+        duration: Duration::from_secs(60),
+    };
+    let claim = OrphanClaim {
+        lease: thief,
+        own_previous: false,
+        regenerate: true,
+        limit: 10,
+    };
+    let claimed = store.claim_orphans(&claim).await.unwrap();
+    assert_eq!(claimed.iter().map(|o| o.reply.id).collect::<Vec<_>>(), [reply]);
+    // The holder renews every third of a second: within a second it has stopped.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let stopped_at = last.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        last.load(Ordering::SeqCst),
+        stopped_at,
+        "no event from the old holder after it lost the lease"
+    );
+    let finished = FinishedReply {
+        reply_id: reply,
+        owner: "thief:1".into(),
+        provider: "offline".into(),
+        model: "m".into(),
+        content: "Written by the new holder.".into(),
+        events: "[]".into(),
+        updates: Vec::new(),
+        call: None,
+    };
+    store.start_reply(reply, "thief:1", "offline", "m").await.unwrap();
+    store.finish_reply(finished).await.unwrap();
+    let (_, messages) = app.get(&format!("/api/v1/sessions/{sid}/messages"), &token).await;
+    let saved = messages["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == sent["reply"]["id"])
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (saved["status"].as_str(), saved["content"].as_str()),
+        (Some("complete"), Some("Written by the new holder."))
+    );
+}
