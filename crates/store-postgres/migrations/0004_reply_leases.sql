@@ -1,8 +1,12 @@
 -- Reply ownership: the instance generating a reply holds a lease on it (renewed every few
--- seconds); once it expires, any instance may claim the reply and generate it again. Times are
--- milliseconds since the Unix epoch by the database's clock. `last_event_id` is the number of
--- the last stream event checkpointed, so numbering continues past it after a takeover.
-ALTER TABLE messages
-    ADD COLUMN lease_owner TEXT,
-    ADD COLUMN lease_until_ms BIGINT,
-    ADD COLUMN last_event_id BIGINT NOT NULL DEFAULT 0 CHECK (last_event_id >= 0);
+-- seconds); once it expires, any instance may claim the reply and generate it again. A row per
+-- reply being generated, in a narrow table of its own so renewals rewrite no message. Times are
+-- milliseconds since the Unix epoch by the database's clock. `messages.last_event_id` is the
+-- number of the last stream event checkpointed, so numbering continues past it after a takeover.
+CREATE TABLE reply_leases (
+    message_id UUID PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+    owner      TEXT NOT NULL,
+    until_ms   BIGINT NOT NULL
+);
+CREATE INDEX reply_leases_owner ON reply_leases (owner);
+ALTER TABLE messages ADD COLUMN last_event_id BIGINT NOT NULL DEFAULT 0 CHECK (last_event_id >= 0);

@@ -123,7 +123,7 @@ pub(crate) async fn create_session(store: &PgStore, new: NewSession) -> Result<P
         .map_err(db_err)?;
     }
     let intro = (MessageStatus::Complete, new.intro.as_str());
-    insert_message(&mut tx, new.id, "assistant", &new.first_step, intro, None, None, now).await?;
+    insert_message(&mut tx, new.id, "assistant", &new.first_step, intro, None, now).await?;
     let session = session_row(&mut tx, new.id).await?;
     tx.commit().await.map_err(db_err)?;
     Ok(session)
@@ -153,7 +153,7 @@ pub(crate) async fn complete_step(
             .await
             .map_err(db_err)?;
             let intro = (MessageStatus::Complete, intro.as_str());
-            insert_message(&mut tx, id, "assistant", &next, intro, None, None, now).await?;
+            insert_message(&mut tx, id, "assistant", &next, intro, None, now).await?;
             done
         }
         StepAdvance::Finish => sqlx::query!(
@@ -204,7 +204,6 @@ pub(crate) async fn close_session(store: &PgStore, id: SessionId, close: Session
 
 /// Appends a message at the next position of its session (the caller holds the session's
 /// lock) and returns it as stored.
-#[allow(clippy::too_many_arguments)]
 async fn insert_message(
     tx: &mut Tx,
     session: SessionId,
@@ -212,19 +211,15 @@ async fn insert_message(
     step_id: &str,
     (status, content): (MessageStatus, &str),
     client_key: Option<&str>,
-    lease: Option<&Lease>,
     now: DateTime<Utc>,
 ) -> Result<Message> {
-    // Lease times are the database's clock in milliseconds (see the reply-lease migration).
     let row = sqlx::query_as!(
         MessageRow,
         "INSERT INTO messages
-             (id, session_id, seq, role, step_id, content, status, client_key, created_at, updated_at,
-              lease_owner, lease_until_ms)
+             (id, session_id, seq, role, step_id, content, status, client_key, created_at, updated_at)
          VALUES (
              $1, $2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = $2),
-             $3, $4, $5, $6, $7, $8, $8, $9::TEXT,
-             (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT + $10::BIGINT
+             $3, $4, $5, $6, $7, $8, $8
          )
          RETURNING id, session_id, seq, role, step_id, content, status, error_code, error_message,
              provider, model, created_at, updated_at",
@@ -235,9 +230,7 @@ async fn insert_message(
         content,
         status.as_str(),
         client_key,
-        now,
-        lease.map(|l| l.owner.as_str()),
-        lease.map(Lease::millis)
+        now
     )
     .fetch_one(&mut **tx)
     .await
@@ -297,9 +290,10 @@ pub(crate) async fn post_message(
         StoreError::Integrity(format!("session {session} closed while a message was posted"))
     })?;
     let user = (MessageStatus::Complete, content);
-    let message = insert_message(&mut tx, session, "user", step_id, user, client_key, None, now).await?;
+    let message = insert_message(&mut tx, session, "user", step_id, user, client_key, now).await?;
     let queued = (MessageStatus::Queued, "");
-    let reply = insert_message(&mut tx, session, "assistant", step_id, queued, None, Some(lease), now).await?;
+    let reply = insert_message(&mut tx, session, "assistant", step_id, queued, None, now).await?;
+    take_lease(&mut tx, reply.id, lease).await?;
     tx.commit().await.map_err(db_err)?;
     Ok(PostedMessage {
         message,
@@ -319,7 +313,8 @@ pub(crate) async fn start_reply(
     let done = sqlx::query!(
         "UPDATE messages
          SET status = 'streaming', provider = $1, model = $2, updated_at = $3
-         WHERE id = $4 AND lease_owner = $5 AND status IN ($6, $7)",
+         WHERE id = $4 AND status IN ($6, $7)
+           AND EXISTS (SELECT 1 FROM reply_leases WHERE message_id = $4 AND owner = $5)",
         provider,
         model,
         Utc::now(),
@@ -348,7 +343,8 @@ pub(crate) async fn checkpoint_replies(store: &PgStore, owner: &str, checkpoints
          SET content = c.content, last_event_id = GREATEST(m.last_event_id, c.last_event_id),
              updated_at = $4
          FROM UNNEST($1::uuid[], $2::text[], $3::bigint[]) AS c(id, content, last_event_id)
-         WHERE m.id = c.id AND m.lease_owner = $5 AND m.status IN ('queued', 'streaming')",
+         WHERE m.id = c.id AND m.status IN ('queued', 'streaming')
+           AND EXISTS (SELECT 1 FROM reply_leases l WHERE l.message_id = m.id AND l.owner = $5)",
         &ids,
         &contents,
         &last_ids,
@@ -529,8 +525,9 @@ pub(crate) async fn finish_reply(store: &PgStore, finished: FinishedReply) -> Re
     let done = sqlx::query!(
         "UPDATE messages
          SET status = 'complete', content = $1, events = $2, provider = $3, model = $4,
-             error_code = NULL, error_message = NULL, lease_until_ms = NULL, updated_at = $5
-         WHERE id = $6 AND lease_owner = $7 AND status IN ($8, $9)",
+             error_code = NULL, error_message = NULL, updated_at = $5
+         WHERE id = $6 AND status IN ($8, $9)
+           AND EXISTS (SELECT 1 FROM reply_leases WHERE message_id = $6 AND owner = $7)",
         &finished.content,
         &finished.events,
         &finished.provider,
@@ -545,6 +542,7 @@ pub(crate) async fn finish_reply(store: &PgStore, finished: FinishedReply) -> Re
     .await
     .map_err(db_err)?;
     changed_one(done, || ReplyRefusal(ReplyTransition::Finish).into())?;
+    drop_lease(&mut tx, finished.reply_id).await?;
     if let Some(call) = &finished.call {
         insert_call(&mut tx, call).await?;
     }
@@ -557,9 +555,9 @@ pub(crate) async fn end_reply(store: &PgStore, ended: EndedReply) -> Result<bool
     let [from, or_from] = ReplyTransition::End.guard();
     let done = sqlx::query!(
         "UPDATE messages
-         SET status = $1, content = $2, events = $3, error_code = $4, error_message = $5,
-             lease_until_ms = NULL, updated_at = $6
-         WHERE id = $7 AND lease_owner = $8 AND status IN ($9, $10)",
+         SET status = $1, content = $2, events = $3, error_code = $4, error_message = $5, updated_at = $6
+         WHERE id = $7 AND status IN ($9, $10)
+           AND EXISTS (SELECT 1 FROM reply_leases WHERE message_id = $7 AND owner = $8)",
         ended.status.as_str(),
         &ended.content,
         &ended.events,
@@ -574,45 +572,74 @@ pub(crate) async fn end_reply(store: &PgStore, ended: EndedReply) -> Result<bool
     .execute(&mut *tx)
     .await
     .map_err(db_err)?;
+    let ended_now = done.rows_affected() == 1;
+    if ended_now {
+        drop_lease(&mut tx, ended.reply_id).await?;
+    }
     // The call happened (and cost) either way.
     if let Some(call) = &ended.call {
         insert_call(&mut tx, call).await?;
     }
     tx.commit().await.map_err(db_err)?;
-    Ok(done.rows_affected() == 1)
+    Ok(ended_now)
+}
+
+/// Leases `reply` to `lease.owner` (whoever held it before), by the database's clock.
+async fn take_lease(tx: &mut Tx, reply: MessageId, lease: &Lease) -> Result<()> {
+    sqlx::query!(
+        "INSERT INTO reply_leases (message_id, owner, until_ms)
+         VALUES ($1, $2, (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT + $3)
+         ON CONFLICT (message_id) DO UPDATE SET owner = excluded.owner, until_ms = excluded.until_ms",
+        reply.0,
+        &lease.owner,
+        lease.millis()
+    )
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// A reply that ended needs no lease.
+async fn drop_lease(tx: &mut Tx, reply: MessageId) -> Result<()> {
+    sqlx::query!("DELETE FROM reply_leases WHERE message_id = $1", reply.0)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(())
 }
 
 pub(crate) async fn reset_reply(store: &PgStore, reply: MessageId, lease: &Lease) -> Result<Message> {
     let [from, or_from] = ReplyTransition::Retry.guard();
+    let mut tx = store.begin().await?;
     let row = sqlx::query_as!(
         MessageRow,
         "UPDATE messages
          SET status = 'queued', content = '', events = NULL, error_code = NULL, error_message = NULL,
-             lease_owner = $1, lease_until_ms = (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT + $2,
-             updated_at = $3
-         WHERE id = $4 AND role = 'assistant' AND status IN ($5, $6)
+             updated_at = $1
+         WHERE id = $2 AND role = 'assistant' AND status IN ($3, $4)
          RETURNING id, session_id, seq, role, step_id, content, status, error_code, error_message,
              provider, model, created_at, updated_at",
-        &lease.owner,
-        lease.millis(),
         Utc::now(),
         reply.0,
         from,
         or_from
     )
-    .fetch_optional(&mut *store.conn().await?)
+    .fetch_optional(&mut *tx)
     .await
     .map_err(db_err)?
     .ok_or(ReplyRefusal(ReplyTransition::Retry))?;
+    take_lease(&mut tx, reply, lease).await?;
+    tx.commit().await.map_err(db_err)?;
     row.try_into()
 }
 
 pub(crate) async fn renew_leases(store: &PgStore, lease: &Lease) -> Result<Vec<MessageId>> {
     let ids = sqlx::query_scalar!(
-        "UPDATE messages
-         SET lease_until_ms = (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT + $1
-         WHERE lease_owner = $2 AND status IN ('queued', 'streaming')
-         RETURNING id",
+        "UPDATE reply_leases
+         SET until_ms = (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT + $1
+         WHERE owner = $2
+         RETURNING message_id",
         lease.millis(),
         &lease.owner
     )
@@ -625,8 +652,7 @@ pub(crate) async fn renew_leases(store: &PgStore, lease: &Lease) -> Result<Vec<M
 pub(crate) async fn release_leases(store: &PgStore, owner: &str, replies: &[MessageId]) -> Result<u64> {
     let ids: Vec<Uuid> = replies.iter().map(|r| r.0).collect();
     let done = sqlx::query!(
-        "UPDATE messages SET lease_until_ms = 0
-         WHERE id = ANY($1) AND lease_owner = $2 AND status IN ('queued', 'streaming')",
+        "UPDATE reply_leases SET until_ms = 0 WHERE message_id = ANY($1) AND owner = $2",
         &ids,
         owner
     )
@@ -637,30 +663,39 @@ pub(crate) async fn release_leases(store: &PgStore, owner: &str, replies: &[Mess
 }
 
 /// Claims orphans in one statement: candidates are locked `FOR UPDATE SKIP LOCKED`, so two
-/// instances sweeping at once split them and each reply goes to one.
+/// instances sweeping at once split them and each reply goes to one; the claimed replies are
+/// leased to the claimant in the same statement.
 pub(crate) async fn claim_orphans(store: &PgStore, claim: &OrphanClaim) -> Result<Vec<Orphan>> {
     let [from, or_from] = ReplyTransition::TakeOver.guard();
     let mut tx = store.begin().await?;
     let claimed = sqlx::query!(
         r#"WITH orphan AS (
-               SELECT id, lease_owner, content
-               FROM messages
-               WHERE status IN ($1, $2)
-                 AND (lease_until_ms IS NULL
-                      OR lease_until_ms < (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT
-                      OR ($3 AND lease_owner = $4))
-               ORDER BY created_at
+               SELECT m.id, l.owner AS previous_owner, m.content
+               FROM messages m
+               LEFT JOIN reply_leases l ON l.message_id = m.id
+               WHERE m.status IN ($1, $2)
+                 AND (l.until_ms IS NULL
+                      OR l.until_ms < (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT
+                      OR ($3 AND l.owner = $4))
+               ORDER BY m.created_at
                LIMIT $5
-               FOR UPDATE SKIP LOCKED
+               FOR UPDATE OF m SKIP LOCKED
+           ),
+           claimed AS (
+               UPDATE messages m
+               SET status = 'queued', content = CASE WHEN $7 THEN '' ELSE m.content END, updated_at = $8
+               FROM orphan
+               WHERE m.id = orphan.id
+               RETURNING m.id, orphan.previous_owner, orphan.content AS checkpointed, m.last_event_id
+           ),
+           leased AS (
+               INSERT INTO reply_leases (message_id, owner, until_ms)
+               SELECT id, $4, (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT + $6 FROM claimed
+               ON CONFLICT (message_id) DO UPDATE SET owner = excluded.owner, until_ms = excluded.until_ms
            )
-           UPDATE messages m
-           SET lease_owner = $4,
-               lease_until_ms = (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT + $6,
-               status = 'queued', content = CASE WHEN $7 THEN '' ELSE m.content END, updated_at = $8
-           FROM orphan
-           WHERE m.id = orphan.id
-           RETURNING m.id, orphan.lease_owner AS previous_owner, orphan.content AS checkpointed,
-                     m.last_event_id"#,
+           SELECT id AS "id!", previous_owner AS "previous_owner?", checkpointed AS "checkpointed!",
+                  last_event_id AS "last_event_id!"
+           FROM claimed"#,
         from,
         or_from,
         claim.own_previous,

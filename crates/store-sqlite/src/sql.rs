@@ -26,6 +26,13 @@ macro_rules! now_ms {
     };
 }
 
+/// The message being written is leased to the owner bound at this `?`.
+macro_rules! held_by {
+    () => {
+        "EXISTS (SELECT 1 FROM reply_leases l WHERE l.message_id = messages.id AND l.owner = ?)"
+    };
+}
+
 /// The statuses of a reply that is still being generated (a lease matters only then).
 macro_rules! unfinished {
     () => {
@@ -82,16 +89,22 @@ statements! {
         WHERE id = ?2 AND status = 'active'";
     TOUCH_SESSION = "UPDATE planning_sessions SET updated_at = ? WHERE id = ?";
 
-    /// Appends a message at the next position of its session; a reply leased to ?9 for ?10 ms.
+    /// Appends a message at the next position of its session.
     INSERT_MESSAGE = concat!("
         INSERT INTO messages
-            (id, session_id, seq, role, step_id, content, status, client_key, created_at, updated_at,
-             lease_owner, lease_until_ms)
+            (id, session_id, seq, role, step_id, content, status, client_key, created_at, updated_at)
         VALUES (
             ?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE session_id = ?2),
-            ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, CASE WHEN ?9 IS NULL THEN NULL ELSE ", now_ms!(), " + ?10 END
+            ?3, ?4, ?5, ?6, ?7, ?8, ?8
         )
         RETURNING ", message_columns!());
+    /// Leases reply ?1 to ?2 for ?3 ms (whoever held it before).
+    TAKE_LEASE = concat!("
+        INSERT INTO reply_leases (message_id, owner, until_ms)
+        VALUES (?1, ?2, ", now_ms!(), " + ?3)
+        ON CONFLICT (message_id) DO UPDATE SET owner = excluded.owner, until_ms = excluded.until_ms");
+    /// A reply that ended needs no lease.
+    DROP_LEASE = "DELETE FROM reply_leases WHERE message_id = ?";
     MESSAGE = concat!("SELECT ", message_columns!(), " FROM messages WHERE id = ?");
     /// The message a client key names and the one after it (its reply).
     REPLAYED_MESSAGES = concat!("
@@ -105,10 +118,10 @@ statements! {
           )
         ORDER BY seq");
 
-    START_REPLY = "
+    START_REPLY = concat!("
         UPDATE messages
         SET status = 'streaming', provider = ?, model = ?, updated_at = ?
-        WHERE id = ? AND lease_owner = ? AND status IN (?, ?)";
+        WHERE id = ? AND ", held_by!(), " AND status IN (?, ?)");
     /// The progress of unfinished replies held by ?2, from a JSON array of
     /// `{id, content, last_event_id}`; event numbers only grow.
     CHECKPOINT_REPLIES = concat!("
@@ -120,51 +133,47 @@ statements! {
                    value ->> '$.last_event_id' AS last_event_id
             FROM json_each(?3)
         ) AS c
-        WHERE messages.id = c.id AND messages.lease_owner = ?2 AND messages.", unfinished!());
-    FINISH_REPLY = "
+        WHERE messages.id = c.id AND messages.", unfinished!(), "
+          AND EXISTS (SELECT 1 FROM reply_leases l WHERE l.message_id = messages.id AND l.owner = ?2)");
+    FINISH_REPLY = concat!("
         UPDATE messages
         SET status = 'complete', content = ?, events = ?, provider = ?, model = ?,
-            error_code = NULL, error_message = NULL, lease_until_ms = NULL, updated_at = ?
-        WHERE id = ? AND lease_owner = ? AND status IN (?, ?)";
-    END_REPLY = "
+            error_code = NULL, error_message = NULL, updated_at = ?
+        WHERE id = ? AND ", held_by!(), " AND status IN (?, ?)");
+    END_REPLY = concat!("
         UPDATE messages
-        SET status = ?, content = ?, events = ?, error_code = ?, error_message = ?,
-            lease_until_ms = NULL, updated_at = ?
-        WHERE id = ? AND lease_owner = ? AND status IN (?, ?)";
+        SET status = ?, content = ?, events = ?, error_code = ?, error_message = ?, updated_at = ?
+        WHERE id = ? AND ", held_by!(), " AND status IN (?, ?)");
     SAVE_REPLY_EVENTS = "UPDATE messages SET events = ? WHERE id = ?";
-    RESET_REPLY = concat!("
+    RESET_REPLY = "
         UPDATE messages
         SET status = 'queued', content = '', events = NULL, error_code = NULL, error_message = NULL,
-            lease_owner = ?1, lease_until_ms = ", now_ms!(), " + ?2, updated_at = ?3
-        WHERE id = ?4 AND role = 'assistant' AND status IN (?5, ?6)");
+            updated_at = ?
+        WHERE id = ? AND role = 'assistant' AND status IN (?, ?)";
     /// Extends the leases held by ?2 by ?1 ms; returns the replies renewed.
     RENEW_LEASES = concat!("
-        UPDATE messages
-        SET lease_until_ms = ", now_ms!(), " + ?1
-        WHERE lease_owner = ?2 AND ", unfinished!(), "
-        RETURNING id");
+        UPDATE reply_leases SET until_ms = ", now_ms!(), " + ?1
+        WHERE owner = ?2
+        RETURNING message_id");
     /// Lets the lease of reply ?1 held by ?2 expire now.
-    RELEASE_LEASE = concat!("
-        UPDATE messages SET lease_until_ms = 0
-        WHERE id = ?1 AND lease_owner = ?2 AND ", unfinished!());
-    /// Unfinished replies whose lease expired, or (?2) that owner ?1 held before, oldest first,
-    /// with the previous owner, checkpoint and the session's user and plan.
+    RELEASE_LEASE = "UPDATE reply_leases SET until_ms = 0 WHERE message_id = ?1 AND owner = ?2";
+    /// Unfinished replies whose lease expired (or that none holds), or (?2) that owner ?1 held
+    /// before, oldest first, with the previous owner, checkpoint and the session's user and plan.
     ORPHANS = concat!("
-        SELECT m.id, m.lease_owner, m.last_event_id, m.content, s.user_id, u.plan
+        SELECT m.id, l.owner, m.last_event_id, m.content, s.user_id, u.plan
         FROM messages m
+        LEFT JOIN reply_leases l ON l.message_id = m.id
         JOIN planning_sessions s ON s.id = m.session_id
         JOIN users u ON u.id = s.user_id
         WHERE m.", unfinished!(), "
-          AND (m.lease_until_ms IS NULL OR m.lease_until_ms < ", now_ms!(), "
-               OR (?2 AND m.lease_owner = ?1))
+          AND (l.until_ms IS NULL OR l.until_ms < ", now_ms!(), " OR (?2 AND l.owner = ?1))
         ORDER BY m.created_at
         LIMIT ?3");
-    /// Claims orphan ?5 for ?1 (lease ?2 ms); ?3: to be generated again (empty content).
-    CLAIM_ORPHAN = concat!("
+    /// Claims orphan ?3 (its lease is taken apart); ?1: to be generated again (empty content).
+    CLAIM_ORPHAN = "
         UPDATE messages
-        SET lease_owner = ?1, lease_until_ms = ", now_ms!(), " + ?2, status = 'queued',
-            content = CASE WHEN ?3 THEN '' ELSE content END, updated_at = ?4
-        WHERE id = ?5 AND status IN (?6, ?7)");
+        SET status = 'queued', content = CASE WHEN ?1 THEN '' ELSE content END, updated_at = ?2
+        WHERE id = ?3 AND status IN (?4, ?5)";
     INSERT_LLM_CALL = "
         INSERT INTO llm_calls
             (id, user_id, session_id, reply_id, provider, model, input_tokens, output_tokens,

@@ -172,7 +172,6 @@ fn insert_message(
     content: &str,
     status: MessageStatus,
     client_key: Option<&str>,
-    lease: Option<&Lease>,
     now: &str,
 ) -> Result<Message> {
     let row = conn
@@ -187,9 +186,7 @@ fn insert_message(
                     content,
                     status.as_str(),
                     client_key,
-                    now,
-                    lease.map(|l| l.owner.as_str()),
-                    lease.map(Lease::millis)
+                    now
                 ],
                 message_row,
             )
@@ -237,7 +234,6 @@ pub(crate) fn create_session(conn: &Connection, new: &NewSession) -> Result<Plan
         &new.intro,
         MessageStatus::Complete,
         None,
-        None,
         &now,
     )?;
     session_row(conn, new.id)
@@ -254,17 +250,7 @@ pub(crate) fn complete_step(
     let changed = match advance {
         StepAdvance::Next { step_id: next, intro } => {
             let changed = change(conn, sql::ADVANCE_STEP, params![next, now, id.0, step_id])?;
-            insert_message(
-                conn,
-                id,
-                "assistant",
-                next,
-                intro,
-                MessageStatus::Complete,
-                None,
-                None,
-                &now,
-            )?;
+            insert_message(conn, id, "assistant", next, intro, MessageStatus::Complete, None, &now)?;
             changed
         }
         StepAdvance::Finish => change(conn, sql::FINISH_LAST_STEP, params![now, id.0, step_id])?,
@@ -327,7 +313,6 @@ pub(crate) fn post_message(
         content,
         MessageStatus::Complete,
         client_key,
-        None,
         &now,
     )?;
     let reply = insert_message(
@@ -338,9 +323,9 @@ pub(crate) fn post_message(
         "",
         MessageStatus::Queued,
         None,
-        Some(lease),
         &now,
     )?;
+    take_lease(conn, reply.id, lease)?;
     Ok(PostedMessage {
         message,
         reply,
@@ -374,6 +359,11 @@ pub(crate) fn checkpoint_replies(conn: &Connection, owner: &str, checkpoints: &[
         sql::CHECKPOINT_REPLIES,
         params![stamp(Utc::now()), owner, serde_json::Value::Array(rows).to_string()],
     )?;
+    Ok(())
+}
+
+fn take_lease(conn: &Connection, reply: MessageId, lease: &Lease) -> Result<()> {
+    change(conn, sql::TAKE_LEASE, params![reply.0, lease.owner, lease.millis()])?;
     Ok(())
 }
 
@@ -417,18 +407,15 @@ pub(crate) fn claim_orphans(conn: &Connection, claim: &OrphanClaim) -> Result<Ve
     let [from, or_from] = ReplyTransition::TakeOver.guard();
     let mut orphans = Vec::with_capacity(found.len());
     for (id, previous_owner, last_event_id, checkpointed, user_id, plan) in found {
-        let params = params![
-            claim.lease.owner,
-            claim.lease.millis(),
-            claim.regenerate,
-            now,
-            id,
-            from,
-            or_from
-        ];
-        if change(conn, sql::CLAIM_ORPHAN, params)? != 1 {
+        if change(
+            conn,
+            sql::CLAIM_ORPHAN,
+            params![claim.regenerate, now, id, from, or_from],
+        )? != 1
+        {
             continue;
         }
+        take_lease(conn, MessageId(id), &claim.lease)?;
         orphans.push(Orphan {
             reply: fetch_message(conn, id)?,
             user_id: plansmith_domain::UserId(user_id),
@@ -622,6 +609,7 @@ pub(crate) fn finish_reply(conn: &Connection, finished: &FinishedReply) -> Resul
             finished.owner
         ],
     )?;
+    change(conn, sql::DROP_LEASE, [finished.reply_id.0])?;
     if let Some(call) = &finished.call {
         insert_call(conn, call)?;
     }
@@ -644,7 +632,10 @@ pub(crate) fn end_reply(conn: &Connection, ended: &EndedReply) -> Result<bool> {
             ended.owner
         ],
     ) {
-        Ok(()) => true,
+        Ok(()) => {
+            change(conn, sql::DROP_LEASE, [ended.reply_id.0])?;
+            true
+        }
         Err(StoreError::Reply(_)) => false,
         Err(e) => return Err(e),
     };
@@ -665,8 +656,9 @@ pub(crate) fn reset_reply(conn: &Connection, reply: MessageId, lease: &Lease) ->
         conn,
         ReplyTransition::Retry,
         sql::RESET_REPLY,
-        params![lease.owner, lease.millis(), stamp(Utc::now()), reply.0],
+        params![stamp(Utc::now()), reply.0],
     )?;
+    take_lease(conn, reply, lease)?;
     fetch_message(conn, reply.0)
 }
 
