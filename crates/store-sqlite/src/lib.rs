@@ -265,6 +265,24 @@ impl Store for SqliteStore {
     }
 
     async fn claim_orphans(&self, claim: &OrphanClaim) -> Result<Vec<Orphan>> {
+        // Nearly every sweep finds nothing: a reader answers that, and the single writer (which
+        // every post and commit waits for) is only asked to claim when there is something to.
+        let orphans: i64 = sqlx::query_scalar!(
+            r#"SELECT COUNT(*) AS "orphans!: i64"
+               FROM messages m
+               LEFT JOIN reply_leases l ON l.message_id = m.id
+               WHERE m.status IN ('queued', 'streaming')
+                 AND (l.until_ms IS NULL OR l.until_ms < CAST(unixepoch('subsec') * 1000 AS INTEGER)
+                      OR (?1 AND l.owner = ?2))"#,
+            claim.own_previous,
+            claim.lease.owner
+        )
+        .fetch_one(&self.reader)
+        .await
+        .map_err(db_err)?;
+        if orphans == 0 {
+            return Ok(Vec::new());
+        }
         let claim = claim.clone();
         self.writer.run(move |conn| write::claim_orphans(conn, &claim)).await
     }
