@@ -45,6 +45,12 @@ export const REPLY_EVENT_NAMES = Object.keys(FIELDS) as ReplyEventName[];
 
 /** Reads an event from its SSE name and data line; `null` for a name this app does not know or
  * data without the event's fields. */
+/** Whether an event (by its name) starts the reply's text over: it may follow a jump in event
+ * numbers (the reply was taken over after its stream log was lost). */
+export function startsOver(name: string): boolean {
+  return name === 'restart';
+}
+
 export function parseReplyEvent(name: string, data: string): ReplyEvent | null {
   if (!Object.hasOwn(FIELDS, name)) return null;
   const fields: Record<string, string> = FIELDS[name as ReplyEventName];

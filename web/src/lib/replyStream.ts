@@ -6,6 +6,7 @@
 import {
   parseReplyEvent,
   REPLY_EVENT_NAMES,
+  startsOver,
   visitReplyEvent,
   type ReplyEvent,
   type SectionDraft,
@@ -61,7 +62,7 @@ export type ApplyResult =
  * process, numbering jumps past anything sent before and starts over with a restart. */
 export function applyEvent(state: StreamState, event: StreamEvent): ApplyResult {
   if (!Number.isFinite(event.id) || event.id <= state.lastEventId) return { kind: 'duplicate', state };
-  if (event.id !== state.lastEventId + 1 && event.type !== 'restart') return { kind: 'gap', state };
+  if (event.id !== state.lastEventId + 1 && !startsOver(event.type)) return { kind: 'gap', state };
   const next: StreamState = { ...state, lastEventId: event.id };
   // An event this app cannot read still takes its place in the sequence, and changes nothing.
   const parsed = parseReplyEvent(event.type, event.data);
