@@ -81,7 +81,10 @@ async fn fifty_sessions_plan_to_completion_without_errors() {
     assert_eq!(report["sessions_completed"], 50, "{report}");
     assert_eq!(report["error_rate"], 0.0);
     let post = &report["endpoints"]["POST /sessions/{id}/messages"];
-    assert_eq!(post["count"], 100);
+    // 50 sessions × 2 messages; a call slower than the think time adds the samples coordinated
+    // omission hid (corrected histograms), so a busy machine counts a few more.
+    let posted = post["count"].as_u64().unwrap();
+    assert!((100..=150).contains(&posted), "{post}");
     for key in ["p50", "p95", "p99", "max", "throughput"] {
         assert!(post[key].is_number(), "{key} in {post}");
     }
