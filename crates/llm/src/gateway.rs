@@ -344,7 +344,7 @@ impl Gateway {
                     break;
                 }
                 if std::mem::take(&mut emitted) {
-                    let reason = RestartReason::AttemptFailed(last_error.to_string());
+                    let reason = RestartReason::AttemptFailed(last_error.public_reason());
                     if tx.send(GatewayEvent::Restart { reason }).await.is_err() {
                         return;
                     }

@@ -107,6 +107,20 @@ impl LlmError {
         }
     }
 
+    /// What happened, worded for people by the kind of error alone: never the provider's own
+    /// text, which can hold parts of an API key or internal addresses (that text is logged).
+    pub fn public_reason(&self) -> String {
+        match self {
+            Self::RateLimited { .. } => "the model provider is busy".into(),
+            Self::Unavailable(_) | Self::NoTarget => "the model provider is unavailable".into(),
+            Self::Timeout(_) => "the model provider did not answer in time".into(),
+            Self::Broken(_) => "the model's answer broke off".into(),
+            Self::Rejected(_) => "the model provider rejected the request".into(),
+            Self::ContextLength(_) => "the conversation is too long for the model".into(),
+            Self::Busy { .. } => self.to_string(),
+        }
+    }
+
     /// How long the provider asked us to wait, if it said.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

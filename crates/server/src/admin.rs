@@ -32,6 +32,7 @@ impl ErrorFamily for AdminError {
     const CODES: &'static [ErrorCode] = &[
         ErrorCode::InvalidQuery,
         ErrorCode::Unauthorized,
+        ErrorCode::CrossSiteRequest,
         ErrorCode::Forbidden,
         ErrorCode::InternalError,
         ErrorCode::Unavailable,

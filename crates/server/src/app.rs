@@ -7,7 +7,7 @@ use crate::state::AppState;
 use crate::{admin, auth, documents, health, messages, sessions, telemetry, web, workflows};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use plansmith_cache::{
@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -406,6 +407,17 @@ fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
     if let Some(extra) = extra {
         api = api.merge(extra);
     }
+    // Answers of the API are per user and per moment: never stored by a browser or a proxy.
+    // (The fallback sets it on the API's 404s; web files keep their own caching.)
+    let api = api.layer(SetResponseHeaderLayer::overriding(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    ));
+    let hsts = state
+        .settings
+        .http
+        .hsts
+        .then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     api.fallback(web::serve)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.settings.http.body_limit_bytes))
@@ -413,8 +425,34 @@ fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
         .layer(axum::middleware::from_fn(telemetry::track))
         .layer(axum::middleware::from_fn_with_state(state.clone(), request_context))
         .layer(TraceLayer::new_for_http())
+        // On every response: API, web pages, assets, errors and panics alike.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            move |_: &Response| hsts.clone(),
+        ))
         .with_state(state)
 }
+
+/// What pages of this origin may load and do: scripts and everything else only from the app's
+/// own files (no inline or injected script, no `eval`), no plugins, no `<base>`, and no other
+/// site may frame them. Styles may be inline (style attributes); images may be `data:` URLs
+/// (the app's icon).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
+    worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+    frame-ancestors 'none'";
 
 /// The OpenAPI 3.1 document of this API.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "health", operation_id = "openapi_json", responses((status = 200, body = Object)))]

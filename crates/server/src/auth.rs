@@ -9,7 +9,8 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::uri::Authority;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -22,7 +23,16 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use utoipa::ToSchema;
 
+/// The sign-in cookie's name over plain HTTP, and when it is `Secure`: the `__Host-` prefix
+/// makes browsers refuse it unless it is `Secure`, has `Path=/` and no `Domain`, so another
+/// host (a sibling subdomain, or plain HTTP) cannot set or shadow it.
 pub const COOKIE_NAME: &str = "plansmith_session";
+pub const SECURE_COOKIE_NAME: &str = "__Host-plansmith_session";
+
+/// The name the sign-in cookie is set and read under.
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure { SECURE_COOKIE_NAME } else { COOKIE_NAME }
+}
 const TOKEN_PREFIX: &str = "ps_";
 
 /// What registration, sign-in and sign-out can answer besides success.
@@ -54,6 +64,7 @@ impl ErrorFamily for AuthError {
         ErrorCode::InvalidField,
         ErrorCode::Unauthorized,
         ErrorCode::InvalidCredentials,
+        ErrorCode::CrossSiteRequest,
         ErrorCode::EmailTaken,
         ErrorCode::RateLimited,
         ErrorCode::InternalError,
@@ -163,10 +174,20 @@ fn hash_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-fn bearer_or_cookie(headers: &HeaderMap) -> Option<String> {
+/// How a request presents its token.
+#[derive(Debug, PartialEq, Eq)]
+enum Credential {
+    Bearer(String),
+    /// The sign-in cookie, which browsers attach by themselves: writes need a same-origin check.
+    Cookie(String),
+}
+
+fn bearer_or_cookie(headers: &HeaderMap, cookie_name: &str) -> Option<Credential> {
     if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let (scheme, token) = value.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned());
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| Credential::Bearer(token.trim().to_owned()));
     }
     headers
         .get_all(header::COOKIE)
@@ -174,15 +195,65 @@ fn bearer_or_cookie(headers: &HeaderMap) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
-        .map(|(_, value)| value.to_owned())
+        .find(|(name, _)| *name == cookie_name)
+        .map(|(_, value)| Credential::Cookie(value.to_owned()))
+}
+
+/// Cross-site request forgery: a write (POST, PUT, PATCH, DELETE) signed in by the cookie must
+/// come from the app's own origin. It is when the browser says so (`Sec-Fetch-Site:
+/// same-origin`, or `none` for what the user did directly), or when `Origin` names the host
+/// the request was sent to (its `Host`; `X-Forwarded-*` are not trusted). A request with
+/// neither header is let through: browsers send at least one of them on every cross-site
+/// POST, so such a request comes from a client that is not a browser (curl, a script), which a
+/// forged request cannot be. Reads are not checked; they change nothing.
+fn same_origin_write(parts: &Parts) -> bool {
+    if !matches!(
+        parts.method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    ) {
+        return true;
+    }
+    let header = |name: &str| parts.headers.get(name).map(|v| v.to_str().unwrap_or_default().trim());
+    let fetch_site = header("sec-fetch-site");
+    if fetch_site.is_some_and(|site| site.eq_ignore_ascii_case("same-origin") || site.eq_ignore_ascii_case("none")) {
+        return true;
+    }
+    let host = header(header::HOST.as_str()).or_else(|| parts.uri.authority().map(|a| a.as_str()));
+    match header(header::ORIGIN.as_str()) {
+        Some(origin) => host.is_some_and(|host| origin_is_host(origin, host)),
+        None => fetch_site.is_none(),
+    }
+}
+
+/// Whether an `Origin` (`scheme://host[:port]`) names this host and port (`Host`, whose port
+/// when absent is the default of the origin's scheme).
+fn origin_is_host(origin: &str, host: &str) -> bool {
+    let Ok(origin) = origin.parse::<Uri>() else {
+        return false;
+    };
+    let (Some(scheme), Some(origin), Ok(host)) = (origin.scheme_str(), origin.authority(), host.parse::<Authority>())
+    else {
+        return false;
+    };
+    let default_port = match scheme {
+        "http" => 80,
+        "https" => 443,
+        _ => return false,
+    };
+    origin.host().eq_ignore_ascii_case(host.host())
+        && origin.port_u16().unwrap_or(default_port) == host.port_u16().unwrap_or(default_port)
 }
 
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = CommonError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer_or_cookie(&parts.headers).ok_or(CommonError::Unauthorized)?;
+        let cookie_name = cookie_name(state.settings.secure_cookies());
+        let token = match bearer_or_cookie(&parts.headers, cookie_name).ok_or(CommonError::Unauthorized)? {
+            Credential::Bearer(token) => token,
+            Credential::Cookie(_) if !same_origin_write(parts) => return Err(CommonError::CrossSiteRequest),
+            Credential::Cookie(token) => token,
+        };
         if !token.starts_with(TOKEN_PREFIX) || token.len() > 100 {
             return Err(CommonError::Unauthorized);
         }
@@ -273,6 +344,13 @@ async fn dummy_hash() -> Result<String, CommonError> {
         .cloned()
 }
 
+/// The `Set-Cookie` value of the sign-in cookie (`Max-Age=0` clears it).
+fn session_cookie(state: &AppState, token: &str, max_age: i64) -> String {
+    let secure = state.settings.secure_cookies();
+    let (name, attribute) = (cookie_name(secure), if secure { "; Secure" } else { "" });
+    format!("{name}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{attribute}")
+}
+
 async fn issue_token(state: &AppState, user: &User) -> Result<Response, CommonError> {
     let bytes: [u8; 32] = rand::random();
     let token = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
@@ -281,15 +359,7 @@ async fn issue_token(state: &AppState, user: &User) -> Result<Response, CommonEr
         .store
         .create_auth_token(&hash_token(&token), user.id, Utc::now() + ttl)
         .await?;
-    let secure = if state.settings.http.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = format!(
-        "{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-        ttl.num_seconds()
-    );
+    let cookie = session_cookie(state, &token, ttl.num_seconds());
     let body = AuthResponse {
         user: user.into(),
         token,
@@ -380,7 +450,7 @@ pub async fn login(
     responses((status = 204), AuthError))]
 pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Response, AuthError> {
     state.store.delete_auth_token(&auth.token_hash).await?;
-    let cookie = format!("{COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    let cookie = session_cookie(&state, "", 0);
     Ok(([(header::SET_COOKIE, cookie)], StatusCode::NO_CONTENT).into_response())
 }
 
@@ -410,7 +480,69 @@ mod tests {
             },
             StoreError::EmailTaken.into(),
             CommonError::Unauthorized.into(),
+            CommonError::CrossSiteRequest.into(),
         ]);
+    }
+
+    fn write(headers: &[(&str, &str)]) -> Parts {
+        let mut request = axum::http::Request::post("/api/v1/sessions");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn cookie_writes_must_come_from_the_same_origin() {
+        let host = ("host", "plans.example:8443");
+        for allowed in [
+            vec![host, ("sec-fetch-site", "same-origin")],
+            vec![host, ("sec-fetch-site", "none")],
+            vec![host, ("origin", "https://plans.example:8443")],
+            vec![("host", "plans.example"), ("origin", "https://PLANS.example")],
+            vec![("host", "plans.example:443"), ("origin", "https://plans.example")],
+            vec![host],
+        ] {
+            assert!(same_origin_write(&write(&allowed)), "{allowed:?}");
+        }
+        for refused in [
+            vec![host, ("sec-fetch-site", "cross-site")],
+            vec![host, ("sec-fetch-site", "same-site")],
+            vec![host, ("origin", "https://evil.example")],
+            vec![host, ("origin", "https://plans.example")],
+            vec![host, ("origin", "https://plans.example:8443.evil.example")],
+            vec![host, ("origin", "null")],
+            vec![("origin", "https://plans.example:8443")],
+            vec![
+                host,
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "https://evil.example"),
+            ],
+        ] {
+            assert!(!same_origin_write(&write(&refused)), "{refused:?}");
+        }
+        let mut read = write(&[host, ("origin", "https://evil.example")]);
+        read.method = Method::GET;
+        assert!(same_origin_write(&read));
+    }
+
+    #[test]
+    fn the_cookie_is_read_under_the_name_it_is_set_with() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=b; __Host-plansmith_session=ps_x"),
+        );
+        assert_eq!(
+            bearer_or_cookie(&headers, cookie_name(true)),
+            Some(Credential::Cookie("ps_x".into()))
+        );
+        assert_eq!(bearer_or_cookie(&headers, cookie_name(false)), None);
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer ps_y"));
+        assert_eq!(
+            bearer_or_cookie(&headers, cookie_name(true)),
+            Some(Credential::Bearer("ps_y".into()))
+        );
     }
 
     #[tokio::test]

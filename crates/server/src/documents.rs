@@ -31,6 +31,7 @@ impl ErrorFamily for DocumentError {
         ErrorCode::InvalidField,
         ErrorCode::InvalidQuery,
         ErrorCode::Unauthorized,
+        ErrorCode::CrossSiteRequest,
         ErrorCode::NotFound,
         ErrorCode::AlreadyExists,
         ErrorCode::RevisionConflict,

@@ -586,7 +586,7 @@ impl Generator {
                 }
                 Some(GatewayEvent::Failed { error, attempts }) => {
                     stats.attempts = attempts.into();
-                    return Err(failed(error));
+                    return Err(failed(reply.id, error));
                 }
                 None => {
                     return Err(Stop::Failed {
@@ -806,10 +806,13 @@ impl Generator {
     async fn emit(&self, reply: MessageId, event: ReplyEvent) -> Result<u64, Stop> {
         self.outbox.send(reply, event).await.map_err(|e| match e {
             SendError::Lost { last_id } => Stop::LogLost { last_id },
-            SendError::Overflow { .. } => Stop::Failed {
-                code: "stream_unavailable",
-                message: format!("The reply could not be streamed: {e}. Retry it in a moment."),
-            },
+            SendError::Overflow { .. } => {
+                tracing::warn!(reply = %reply, error = %e, "the reply could not be streamed");
+                Stop::Failed {
+                    code: "stream_unavailable",
+                    message: "The reply could not be streamed. Retry it in a moment.".into(),
+                }
+            }
         })
     }
 
@@ -828,9 +831,12 @@ impl Generator {
     async fn restore_log(&self, reply: MessageId, last_id: u64, content: &str) -> Result<u64, Stop> {
         tracing::warn!(reply = %reply, last_id, "the reply's stream log was lost; opening it again with the reply so far");
         metrics::counter!("plansmith_stream_logs_restored_total").increment(1);
-        let unavailable = |e: &dyn std::fmt::Display| Stop::Failed {
-            code: "stream_unavailable",
-            message: format!("The reply could not be streamed ({e}). Retry it in a moment."),
+        let unavailable = |e: &dyn std::fmt::Display| {
+            tracing::warn!(reply = %reply, error = %e, "the reply's stream log could not be opened again");
+            Stop::Failed {
+                code: "stream_unavailable",
+                message: "The reply could not be streamed. Retry it in a moment.".into(),
+            }
         };
         self.log.open(reply.0, last_id).await.map_err(|e| unavailable(&e))?;
         let restart = ReplyEvent::Restart {
@@ -943,10 +949,17 @@ impl Generator {
     }
 }
 
-fn failed(e: LlmError) -> Stop {
+/// A reply the model could not finish. The message is chosen by the kind of error: the
+/// provider's own text (which can hold the tail of an API key or internal addresses) is
+/// logged, never shown.
+fn failed(reply: MessageId, e: LlmError) -> Stop {
+    tracing::warn!(reply = %reply, code = e.code(), error = %e, "reply failed: the model call failed");
     Stop::Failed {
         code: e.code(),
-        message: format!("The planning agent could not finish this reply: {e}. Retry the reply in a moment."),
+        message: format!(
+            "The planning agent could not finish this reply: {}. Retry the reply in a moment.",
+            e.public_reason()
+        ),
     }
 }
 

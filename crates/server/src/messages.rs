@@ -62,6 +62,7 @@ impl ErrorFamily for MessageError {
         ErrorCode::InvalidHeader,
         ErrorCode::InvalidQuery,
         ErrorCode::Unauthorized,
+        ErrorCode::CrossSiteRequest,
         ErrorCode::NotFound,
         ErrorCode::AlreadyExists,
         ErrorCode::SessionClosed,

@@ -47,6 +47,7 @@ impl ErrorFamily for SessionError {
         ErrorCode::InvalidField,
         ErrorCode::InvalidQuery,
         ErrorCode::Unauthorized,
+        ErrorCode::CrossSiteRequest,
         ErrorCode::NotFound,
         ErrorCode::SessionClosed,
         ErrorCode::StepNotCurrent,

@@ -82,7 +82,13 @@ pub async fn serve(State(state): State<AppState>, request: Request) -> Response 
         dir: state.settings.http.web_dir.as_deref().map(Path::new),
     };
     let path = request.uri().path().to_owned();
-    if path.starts_with("/api/") || path == "/api" || !matches!(*request.method(), Method::GET | Method::HEAD) {
+    if path.starts_with("/api/") || path == "/api" {
+        let mut response = RoutingError::route_not_found(&request).into_response();
+        let no_store = HeaderValue::from_static("no-store");
+        response.headers_mut().insert(header::CACHE_CONTROL, no_store);
+        return response;
+    }
+    if !matches!(*request.method(), Method::GET | Method::HEAD) {
         return RoutingError::route_not_found(&request).into_response();
     }
     let headers = request.headers();

@@ -14,6 +14,7 @@ mod outage;
 mod providers;
 mod replies;
 mod scaleout;
+mod security;
 mod sessions;
 mod takeover;
 use plansmith_store_tests::testdb;

@@ -236,3 +236,48 @@ async fn a_provider_that_refuses_fails_the_reply_at_once() {
     assert_eq!(message["status"], "failed");
     assert_eq!(message["content"], "");
 }
+
+#[tokio::test]
+async fn a_retried_attempt_says_why_without_the_provider_text() {
+    let provider = Arc::new(Scripted {
+        scripts: Mutex::new(
+            vec![
+                vec![
+                    Ok("Half an ans"),
+                    Err(LlmError::Broken("upstream said: bad key sk-test-SECRET123".into())),
+                ],
+                vec![Ok("A whole answer.")],
+            ]
+            .into(),
+        ),
+    });
+    let app = spawn_with(
+        |s| {
+            s.llm.retry.max_attempts = 2;
+            s.llm.retry.base_delay_ms = 10;
+        },
+        Overrides {
+            provider: Some(provider),
+            ..Overrides::default()
+        },
+    )
+    .await;
+    let token = app.user().await;
+    let sid = app.session(&token, "quick-brief").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sent = app.say(&token, &sid, "hi").await;
+    let events = app
+        .stream_all(sent["reply"]["stream_url"].as_str().unwrap(), &token, None)
+        .await;
+    let restart = events.iter().find(|e| e.event == "restart").expect("a restart");
+    assert_eq!(
+        restart.data["reason"], "retrying after: the model's answer broke off",
+        "worded by the kind of error alone"
+    );
+    for event in &events {
+        assert!(!event.data.to_string().contains("SECRET123"), "{event:?}");
+    }
+    assert_eq!(events.last().unwrap().event, "done");
+}

@@ -42,7 +42,8 @@ impl Default for HttpSettings {
     fn default() -> Self {
         Self {
             body_limit_bytes: 1024 * 1024,
-            secure_cookies: false,
+            secure_cookies: None,
+            hsts: false,
             web_dir: None,
         }
     }

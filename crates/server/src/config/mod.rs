@@ -97,8 +97,13 @@ fn list_or_comma_separated<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec
 pub struct HttpSettings {
     /// Largest accepted request body.
     pub body_limit_bytes: usize,
-    /// Mark the session cookie `Secure` (set when served over HTTPS).
-    pub secure_cookies: bool,
+    /// Mark the sign-in cookie `Secure` (and name it with the `__Host-` prefix). Default: on,
+    /// unless the server listens on a loopback address (127.0.0.0/8, ::1), where it is
+    /// usually reached over plain HTTP.
+    pub secure_cookies: Option<bool>,
+    /// Send `Strict-Transport-Security` (one year, subdomains included). Only when every
+    /// client reaches the server over HTTPS (a TLS proxy in front of it).
+    pub hsts: bool,
     /// Serve the web app from this folder instead of the files built into the binary.
     pub web_dir: Option<String>,
 }
@@ -178,6 +183,17 @@ impl Settings {
         self.listen.parse().expect("validated in Settings::validate")
     }
 
+    /// Whether the sign-in cookie is `Secure`: `http.secure_cookies` when set, else on
+    /// unless the server listens on a loopback address.
+    pub fn secure_cookies(&self) -> bool {
+        self.http.secure_cookies.unwrap_or_else(|| {
+            !self
+                .listen
+                .parse::<SocketAddr>()
+                .is_ok_and(|addr| addr.ip().is_loopback())
+        })
+    }
+
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs_f64(self.shutdown.grace_seconds)
     }
@@ -202,5 +218,30 @@ impl Settings {
                 format!("Redis Cluster, seeds {}", nodes.join(", "))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_secure_unless_the_server_listens_on_loopback_or_the_setting_says() {
+        let with = |listen: &str, secure: Option<bool>| {
+            let mut settings = Settings {
+                listen: listen.into(),
+                ..Settings::default()
+            };
+            settings.http.secure_cookies = secure;
+            settings.secure_cookies()
+        };
+        assert!(!with("127.0.0.1:8080", None));
+        assert!(!with("127.10.0.3:8080", None));
+        assert!(!with("[::1]:8080", None));
+        assert!(with("0.0.0.0:8080", None));
+        assert!(with("[::]:8080", None));
+        assert!(with("10.1.2.3:8080", None));
+        assert!(with("127.0.0.1:8080", Some(true)));
+        assert!(!with("0.0.0.0:8080", Some(false)));
     }
 }

@@ -54,6 +54,8 @@ error_codes! {
     Unauthorized = "unauthorized" => UNAUTHORIZED,
     /// Sign-in with a wrong email or password.
     InvalidCredentials = "invalid_credentials" => UNAUTHORIZED,
+    /// A change signed in by the cookie that did not come from the app's own origin (CSRF).
+    CrossSiteRequest = "cross_site_request" => FORBIDDEN,
     /// Signed in, but without the role this needs.
     Forbidden = "forbidden" => FORBIDDEN,
     /// The record does not exist or belongs to someone else.

@@ -20,6 +20,8 @@ pub enum CommonError {
     /// The query string does not fit the parameters; the deserializer's complaint.
     InvalidQuery(String),
     Unauthorized,
+    /// A write signed in by the cookie that came from another site (see `auth`).
+    CrossSiteRequest,
     /// What was not found, e.g. "The planning session".
     NotFound(String),
     Store(StoreError),
@@ -75,6 +77,7 @@ impl ErrorFamily for CommonError {
         ErrorCode::PayloadTooLarge,
         ErrorCode::InvalidQuery,
         ErrorCode::Unauthorized,
+        ErrorCode::CrossSiteRequest,
         ErrorCode::NotFound,
         ErrorCode::EmailTaken,
         ErrorCode::AlreadyExists,
@@ -124,6 +127,11 @@ impl ErrorFamily for CommonError {
                 ErrorCode::Unauthorized,
                 "You are not signed in, or your session has expired.",
                 "Sign in again and retry.",
+            ),
+            Self::CrossSiteRequest => ApiError::new(
+                ErrorCode::CrossSiteRequest,
+                "This change was refused because the request came from another site, not from Plansmith's own pages.",
+                "Make the change in the Plansmith app itself. Other clients authenticate with Authorization: Bearer <token> instead of the cookie.",
             ),
             Self::NotFound(what) => ApiError::new(
                 ErrorCode::NotFound,

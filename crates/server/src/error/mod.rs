@@ -332,6 +332,7 @@ mod tests {
             CommonError::PayloadTooLarge,
             CommonError::InvalidQuery("limit".into()),
             CommonError::Unauthorized,
+            CommonError::CrossSiteRequest,
             CommonError::not_found("The thing"),
             CommonError::Store(StoreError::EmailTaken),
             CommonError::Store(StoreError::Duplicate),
