@@ -70,12 +70,24 @@ pub(crate) fn malformed(e: impl std::fmt::Display) -> CacheError {
     CacheError::Unavailable(format!("unexpected answer from Redis: {e}"))
 }
 
+/// Commands and reply events are small writes that must leave at once: no Nagle delay behind an
+/// unacknowledged earlier write (redis-rs leaves Nagle on by default).
+fn tcp_settings() -> redis::io::tcp::TcpSettings {
+    redis::io::tcp::TcpSettings::default().set_nodelay(true)
+}
+
+fn connection_info(url: &str) -> Result<redis::ConnectionInfo> {
+    redis::IntoConnectionInfo::into_connection_info(url)
+        .map(|info| info.set_tcp_settings(tcp_settings()))
+        .map_err(unavailable)
+}
+
 impl RedisConn {
     /// Prepares a connection without connecting (the first call connects).
     pub fn open(target: &RedisTarget) -> Result<Self> {
         let inner = match target {
             RedisTarget::Node(url) => {
-                let client = redis::Client::open(url.as_str()).map_err(unavailable)?;
+                let client = redis::Client::open(connection_info(url)?).map_err(unavailable)?;
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(TIMEOUT))
                     .set_response_timeout(Some(TIMEOUT))
@@ -85,6 +97,7 @@ impl RedisConn {
             }
             RedisTarget::Cluster(nodes) => {
                 let client = ClusterClient::builder(nodes.iter().map(String::as_str))
+                    .tcp_settings(tcp_settings())
                     .connection_timeout(TIMEOUT)
                     .response_timeout(TIMEOUT)
                     .retries(3)
@@ -106,13 +119,11 @@ impl RedisConn {
     /// hold up every other call on a shared connection).
     pub(crate) async fn dedicated_for(&self, key: &str) -> Result<redis::aio::MultiplexedConnection> {
         let info = match &self.target {
-            RedisTarget::Node(url) => {
-                redis::IntoConnectionInfo::into_connection_info(url.as_str()).map_err(unavailable)?
-            }
+            RedisTarget::Node(url) => connection_info(url)?,
             RedisTarget::Cluster(seeds) => {
                 let slot: u16 = self.query(redis::cmd("CLUSTER").arg("KEYSLOT").arg(key)).await?;
                 let (host, port) = self.node_of_slot(slot).await?;
-                let seed = redis::IntoConnectionInfo::into_connection_info(seeds[0].as_str()).map_err(unavailable)?;
+                let seed = connection_info(&seeds[0])?;
                 let addr = match seed.addr() {
                     redis::ConnectionAddr::TcpTls {
                         insecure, tls_params, ..

@@ -331,6 +331,13 @@ impl Application {
             draining.store(true, Ordering::SeqCst);
             stopped_tx.send_replace(true);
         };
+        // Reply events are small writes that must leave at once: no Nagle delay behind an
+        // unacknowledged earlier write (a proxy in front acknowledges late).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not turn off Nagle's algorithm on a connection");
+            }
+        });
         let serve = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(signal)
             .into_future();
