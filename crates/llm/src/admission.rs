@@ -776,35 +776,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn paid_before_free_and_fifo_within_a_class() {
-        let limits = Limits {
-            max_concurrency: Some(1),
-            ..Default::default()
-        };
-        let admission = Admission::new(limits, QueueSettings::default());
-        let first = admission.acquire(caller("a", false, "t0"), 0).await.unwrap();
-        let order = Arc::new(Mutex::new(Vec::new()));
-        let mut tasks = Vec::new();
-        for (name, paid) in [("free1", false), ("free2", false), ("paid1", true), ("paid2", true)] {
-            let (admission, order) = (Arc::clone(&admission), Arc::clone(&order));
-            tasks.push(tokio::spawn(async move {
-                let permit = admission.acquire(caller(name, paid, name), 0).await.unwrap();
-                order.lock().unwrap().push(name);
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                drop(permit);
-            }));
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        assert_eq!(admission.position("free1"), Some(3));
-        assert_eq!(admission.position("paid1"), Some(1));
-        drop(first);
-        for task in tasks {
-            task.await.unwrap();
-        }
-        assert_eq!(*order.lock().unwrap(), ["paid1", "paid2", "free1", "free2"]);
-    }
-
-    #[tokio::test]
     async fn one_user_cannot_take_every_slot() {
         let limits = Limits {
             max_concurrency: Some(3),
