@@ -652,7 +652,8 @@ pub(crate) async fn renew_leases(store: &PgStore, lease: &Lease) -> Result<Vec<M
 pub(crate) async fn release_leases(store: &PgStore, owner: &str, replies: &[MessageId]) -> Result<u64> {
     let ids: Vec<Uuid> = replies.iter().map(|r| r.0).collect();
     let done = sqlx::query!(
-        "UPDATE reply_leases SET until_ms = 0 WHERE message_id = ANY($1) AND owner = $2",
+        // Deleted, not expired: no later renewal of `owner` can take it back.
+        "DELETE FROM reply_leases WHERE message_id = ANY($1) AND owner = $2",
         &ids,
         owner
     )

@@ -156,8 +156,9 @@ statements! {
         UPDATE reply_leases SET until_ms = ", now_ms!(), " + ?1
         WHERE owner = ?2
         RETURNING message_id");
-    /// Lets the lease of reply ?1 held by ?2 expire now.
-    RELEASE_LEASE = "UPDATE reply_leases SET until_ms = 0 WHERE message_id = ?1 AND owner = ?2";
+    /// Gives up the lease of reply ?1 held by ?2: nobody holds it, so it is claimable at once
+    /// and no later renewal of ?2 can take it back.
+    RELEASE_LEASE = "DELETE FROM reply_leases WHERE message_id = ?1 AND owner = ?2";
     /// Unfinished replies whose lease expired (or that none holds), or (?2) that owner ?1 held
     /// before, oldest first, with the previous owner, checkpoint and the session's user and plan.
     ORPHANS = concat!("

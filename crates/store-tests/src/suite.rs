@@ -588,12 +588,14 @@ pub async fn an_expired_lease_is_claimed_once_and_only_its_holder_writes(b: Back
         (Some("b:1"), "Kept")
     );
 
-    // A released lease is free at once, and only its holder can release it.
+    // A released lease is free at once, its holder's renewals do not take it back, and only its
+    // holder can release it.
     assert_eq!(store.release_leases("c:1", &[mine.id]).await.unwrap(), 0);
     assert_eq!(store.release_leases("b:1", &[mine.id]).await.unwrap(), 1);
+    assert!(store.renew_leases(&b1).await.unwrap().is_empty());
     let taken = store.claim_orphans(&claim(c1, false, true)).await.unwrap();
     assert_eq!(taken.iter().map(|o| o.reply.id).collect::<Vec<_>>(), [mine.id]);
-    assert_eq!(taken[0].previous_owner.as_deref(), Some("b:1"));
+    assert_eq!(taken[0].previous_owner, None, "a released lease names nobody");
 }
 
 fn call(

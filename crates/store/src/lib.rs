@@ -428,8 +428,9 @@ pub trait Store: Send + Sync + 'static {
     /// Extends the lease of every unfinished reply `lease.owner` holds; returns those replies
     /// (a reply missing from the list is no longer this owner's).
     async fn renew_leases(&self, lease: &Lease) -> Result<Vec<MessageId>>;
-    /// Lets the leases of `replies` held by `owner` expire now, for another instance to take
-    /// them over; returns how many were released.
+    /// Gives up the leases of `replies` held by `owner` (nobody holds them then, so another
+    /// instance takes them over at its next sweep, and no renewal of `owner` takes them back);
+    /// returns how many were released.
     async fn release_leases(&self, owner: &str, replies: &[MessageId]) -> Result<u64>;
     /// Atomically claims unfinished replies whose lease has expired (or, with `own_previous`,
     /// that a previous run of the same owner held): each goes to exactly one claimant.
