@@ -56,6 +56,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       // Serve the e2e build from disk, whatever the binary embedded.
       PLANSMITH_HTTP__WEB_DIR: e2eWebDir,
       PLANSMITH_SHUTDOWN__GRACE_SECONDS: '1',
+      // Every test registers its own accounts from 127.0.0.1.
+      PLANSMITH_AUTH__SIGNUPS_PER_ADDRESS_PER_HOUR: '100000',
+      PLANSMITH_AUTH__SIGNUPS_PER_MINUTE: '100000',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -12,7 +12,7 @@ mod redis_stream_log;
 mod session_cache;
 mod stream_log;
 
-pub use limiter::{InProcessRateLimiter, RateLimiter};
+pub use limiter::{InProcessRateLimiter, RateLimiter, pause_after};
 pub use on_redis::{RedisConn, RedisRateLimiter, RedisSessionCache, RedisTarget};
 pub use redis_admission::RedisAdmission;
 pub use redis_stream_log::RedisStreamLog;

@@ -12,11 +12,44 @@ pub trait RateLimiter: Send + Sync + 'static {
     /// Counts one hit for `key`; a new window of `window` starts when none is running.
     async fn hit(&self, key: &str, window: Duration) -> crate::Result<u32>;
     async fn reset(&self, key: &str) -> crate::Result<()>;
+    /// Takes one of the `limit` attempts `key` has per window (the first attempt starts a
+    /// window of `window`), checking and counting in one step, so that concurrent attempts
+    /// cannot all pass: `None` when taken, or how long until the window ends.
+    async fn take(&self, key: &str, limit: u32, window: Duration) -> crate::Result<Option<Duration>>;
+    /// Returns one attempt taken with [`take`](Self::take) or [`take_paced`](Self::take_paced)
+    /// that should not count (e.g. a sign-in that succeeded), with the pause it started.
+    async fn give_back(&self, key: &str) -> crate::Result<()>;
+    /// Attempts with a growing pause: the first `free` in a window go at once; after them each
+    /// must wait for a pause since the one before it, one second doubling with every attempt up
+    /// to `max_pause`. `None` when taken, or how long until the next attempt may go.
+    async fn take_paced(
+        &self,
+        key: &str,
+        free: u32,
+        window: Duration,
+        max_pause: Duration,
+    ) -> crate::Result<Option<Duration>>;
+}
+
+/// The pause after the `n`th attempt (from 1) when `free` attempts go at once.
+pub fn pause_after(n: u32, free: u32, max_pause: Duration) -> Duration {
+    match n.checked_sub(free) {
+        None => Duration::ZERO,
+        Some(extra) => Duration::from_secs(1u64 << extra.min(30)).min(max_pause),
+    }
+}
+
+/// A key's window: when it ends, the attempts counted in it, and (for paced keys) when the
+/// next attempt may go.
+struct Window {
+    ends: Instant,
+    count: u32,
+    next: Instant,
 }
 
 #[derive(Default)]
 pub struct InProcessRateLimiter {
-    windows: Mutex<HashMap<String, (Instant, u32)>>,
+    windows: Mutex<HashMap<String, Window>>,
 }
 
 const PRUNE_ABOVE: usize = 100_000;
@@ -24,6 +57,25 @@ const PRUNE_ABOVE: usize = 100_000;
 impl InProcessRateLimiter {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Runs `f` on `key`'s running window (a new one of `window` when none runs).
+    fn with_window<T>(&self, key: &str, window: Duration, f: impl FnOnce(&mut Window, Instant) -> T) -> T {
+        let mut windows = self.windows.lock().expect("limiter lock");
+        let now = Instant::now();
+        if windows.len() > PRUNE_ABOVE {
+            windows.retain(|_, w| w.ends > now);
+        }
+        let fresh = || Window {
+            ends: now + window,
+            count: 0,
+            next: now,
+        };
+        let entry = windows.entry(key.to_owned()).or_insert_with(fresh);
+        if entry.ends <= now {
+            *entry = fresh();
+        }
+        f(entry, now)
     }
 }
 
@@ -34,27 +86,55 @@ impl RateLimiter for InProcessRateLimiter {
         let now = Instant::now();
         Ok(windows
             .get(key)
-            .filter(|(ends, count)| *ends > now && *count >= limit)
-            .map(|(ends, _)| *ends - now))
+            .filter(|w| w.ends > now && w.count >= limit)
+            .map(|w| w.ends - now))
     }
 
     async fn hit(&self, key: &str, window: Duration) -> crate::Result<u32> {
-        let mut windows = self.windows.lock().expect("limiter lock");
-        let now = Instant::now();
-        if windows.len() > PRUNE_ABOVE {
-            windows.retain(|_, (ends, _)| *ends > now);
-        }
-        let entry = windows.entry(key.to_owned()).or_insert((now + window, 0));
-        if entry.0 <= now {
-            *entry = (now + window, 0);
-        }
-        entry.1 += 1;
-        Ok(entry.1)
+        Ok(self.with_window(key, window, |w, _| {
+            w.count += 1;
+            w.count
+        }))
     }
 
     async fn reset(&self, key: &str) -> crate::Result<()> {
         self.windows.lock().expect("limiter lock").remove(key);
         Ok(())
+    }
+
+    async fn take(&self, key: &str, limit: u32, window: Duration) -> crate::Result<Option<Duration>> {
+        Ok(self.with_window(key, window, |w, now| {
+            if w.count >= limit {
+                return Some(w.ends - now);
+            }
+            w.count += 1;
+            None
+        }))
+    }
+
+    async fn give_back(&self, key: &str) -> crate::Result<()> {
+        if let Some(w) = self.windows.lock().expect("limiter lock").get_mut(key) {
+            w.count = w.count.saturating_sub(1);
+            w.next = w.next.min(Instant::now());
+        }
+        Ok(())
+    }
+
+    async fn take_paced(
+        &self,
+        key: &str,
+        free: u32,
+        window: Duration,
+        max_pause: Duration,
+    ) -> crate::Result<Option<Duration>> {
+        Ok(self.with_window(key, window, |w, now| {
+            if now < w.next {
+                return Some(w.next - now);
+            }
+            w.count += 1;
+            w.next = now + pause_after(w.count, free, max_pause);
+            None
+        }))
     }
 }
 

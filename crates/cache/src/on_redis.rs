@@ -254,6 +254,68 @@ return hits
     )
 });
 
+/// Takes an attempt when fewer than `ARGV[1]` were taken in the window (which the first
+/// starts, `ARGV[2]` ms long): -1, or the milliseconds until the window ends.
+static TAKE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local hits = tonumber(redis.call('GET', KEYS[1]) or '0')
+if hits >= tonumber(ARGV[1]) then
+  local left = redis.call('PTTL', KEYS[1])
+  if left >= 0 then return math.max(left, 1) end
+end
+hits = redis.call('INCR', KEYS[1])
+if hits == 1 or redis.call('PTTL', KEYS[1]) < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return -1
+",
+    )
+});
+
+/// Returns a taken attempt (a paced one with the pause it started).
+static GIVE_BACK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('TYPE', KEYS[1]).ok == 'hash' then
+  if tonumber(redis.call('HGET', KEYS[1], 'n') or '0') > 0 then redis.call('HINCRBY', KEYS[1], 'n', -1) end
+  redis.call('HDEL', KEYS[1], 'next')
+  return 0
+end
+local hits = tonumber(redis.call('GET', KEYS[1]) or '0')
+if hits > 0 then redis.call('DECR', KEYS[1]) end
+return hits
+",
+    )
+});
+
+/// A paced attempt by Redis's clock (one clock for every instance): -1 when taken, or the
+/// milliseconds until the next may go. `ARGV`: free attempts, window ms, maximum pause ms.
+static TAKE_PACED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local next_at = tonumber(redis.call('HGET', KEYS[1], 'next') or '0')
+if now < next_at then return next_at - now end
+local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+local extra = n - tonumber(ARGV[1])
+if extra >= 0 then
+  local pause = math.min(1000 * 2 ^ math.min(extra, 30), tonumber(ARGV[3]))
+  redis.call('HSET', KEYS[1], 'next', math.floor(now + pause))
+end
+if n == 1 or redis.call('PTTL', KEYS[1]) < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return -1
+",
+    )
+});
+
+fn millis(d: Duration) -> u64 {
+    d.as_millis().clamp(1, u128::from(u64::MAX)) as u64
+}
+
 #[async_trait]
 impl RateLimiter for RedisRateLimiter {
     async fn blocked_for(&self, key: &str, limit: u32) -> Result<Option<Duration>> {
@@ -271,6 +333,31 @@ impl RateLimiter for RedisRateLimiter {
             .query::<i64>(redis::cmd("DEL").arg(limit_key(key)))
             .await
             .map(drop)
+    }
+
+    async fn take(&self, key: &str, limit: u32, window: Duration) -> Result<Option<Duration>> {
+        let left: i64 = self
+            .conn
+            .run(TAKE.key(limit_key(key)).arg(limit).arg(millis(window)))
+            .await?;
+        Ok(u64::try_from(left).ok().map(Duration::from_millis))
+    }
+
+    async fn give_back(&self, key: &str) -> Result<()> {
+        self.conn.run::<i64>(&GIVE_BACK.key(limit_key(key))).await.map(drop)
+    }
+
+    async fn take_paced(
+        &self,
+        key: &str,
+        free: u32,
+        window: Duration,
+        max_pause: Duration,
+    ) -> Result<Option<Duration>> {
+        let mut script = TAKE_PACED.key(limit_key(key));
+        script.arg(free).arg(millis(window)).arg(millis(max_pause));
+        let left: i64 = self.conn.run(&script).await?;
+        Ok(u64::try_from(left).ok().map(Duration::from_millis))
     }
 }
 

@@ -90,6 +90,100 @@ async fn concurrent_hits_are_each_counted(limiter: Arc<dyn RateLimiter>) {
     assert_eq!(counts, (1..=50).collect::<Vec<u32>>(), "every hit got its own count");
 }
 
+/// 50 concurrent attempts at a limit of 5: exactly 5 are taken, the rest are told when the
+/// window ends; a returned attempt can be taken again.
+async fn concurrent_attempts_take_at_most_the_limit(limiter: Arc<dyn RateLimiter>) {
+    let key = fresh("take");
+    let window = Duration::from_secs(60);
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (limiter, key) = (Arc::clone(&limiter), key.clone());
+            tokio::spawn(async move { limiter.take(&key, 5, window).await.unwrap() })
+        })
+        .collect();
+    let mut refused = Vec::new();
+    for task in tasks {
+        if let Some(wait) = task.await.unwrap() {
+            refused.push(wait);
+        }
+    }
+    assert_eq!(refused.len(), 45, "exactly the limit was taken");
+    assert!(
+        refused.iter().all(|w| *w > Duration::ZERO && *w <= window),
+        "{refused:?}"
+    );
+    limiter.give_back(&key).await.unwrap();
+    assert_eq!(limiter.take(&key, 5, window).await.unwrap(), None, "a returned attempt");
+    assert!(limiter.take(&key, 5, window).await.unwrap().is_some());
+    let short = fresh("take-window");
+    assert_eq!(limiter.take(&short, 1, Duration::from_millis(300)).await.unwrap(), None);
+    assert!(
+        limiter
+            .take(&short, 1, Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(
+        limiter.take(&short, 1, Duration::from_millis(300)).await.unwrap(),
+        None,
+        "a new window"
+    );
+}
+
+/// After the free attempts every attempt waits for a pause that doubles, up to the maximum.
+async fn paced_attempts_wait_longer_each_time(limiter: Arc<dyn RateLimiter>) {
+    let key = fresh("paced");
+    let (window, max_pause) = (Duration::from_secs(60), Duration::from_secs(2));
+    for _ in 0..2 {
+        assert_eq!(limiter.take_paced(&key, 3, window, max_pause).await.unwrap(), None);
+    }
+    // The third (last free) attempt goes; a pause of 1 s follows it.
+    assert_eq!(limiter.take_paced(&key, 3, window, max_pause).await.unwrap(), None);
+    let wait = limiter
+        .take_paced(&key, 3, window, max_pause)
+        .await
+        .unwrap()
+        .expect("paused after the free attempts");
+    assert!(
+        wait > Duration::from_millis(500) && wait <= Duration::from_secs(1),
+        "{wait:?}"
+    );
+    tokio::time::sleep(wait + Duration::from_millis(50)).await;
+    assert_eq!(limiter.take_paced(&key, 3, window, max_pause).await.unwrap(), None);
+    let wait = limiter
+        .take_paced(&key, 3, window, max_pause)
+        .await
+        .unwrap()
+        .expect("a longer pause");
+    assert!(
+        wait > Duration::from_millis(1500) && wait <= max_pause,
+        "doubled: {wait:?}"
+    );
+    tokio::time::sleep(wait + Duration::from_millis(50)).await;
+    assert_eq!(limiter.take_paced(&key, 3, window, max_pause).await.unwrap(), None);
+    let wait = limiter
+        .take_paced(&key, 3, window, max_pause)
+        .await
+        .unwrap()
+        .expect("paused");
+    assert!(wait <= max_pause, "never above the maximum: {wait:?}");
+    // A returned attempt takes its pause with it.
+    limiter.give_back(&key).await.unwrap();
+    assert_eq!(limiter.take_paced(&key, 3, window, max_pause).await.unwrap(), None);
+    // Concurrent attempts during a pause are all refused.
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (limiter, key) = (Arc::clone(&limiter), key.clone());
+            tokio::spawn(async move { limiter.take_paced(&key, 3, window, max_pause).await.unwrap() })
+        })
+        .collect();
+    for task in tasks {
+        assert!(task.await.unwrap().is_some());
+    }
+}
+
 async fn cached_values_are_read_replaced_invalidated_and_expire(cache: Arc<dyn SessionCache>) {
     let key = fresh("owner");
     assert_eq!(cache.get(&key).await.unwrap(), None);
@@ -263,6 +357,8 @@ on_every_backend!(
     counts_hits_and_blocks_until_the_window_ends: limiter,
     reset_clears_a_counter: limiter,
     concurrent_hits_are_each_counted: limiter,
+    concurrent_attempts_take_at_most_the_limit: limiter,
+    paced_attempts_wait_longer_each_time: limiter,
     cached_values_are_read_replaced_invalidated_and_expire: cache,
     followers_replay_then_go_live_and_end_at_done: stream_log,
     a_retry_continues_numbering_and_old_errors_do_not_end_followers: stream_log,

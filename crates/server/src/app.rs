@@ -294,6 +294,11 @@ impl Application {
             stream_log,
             cache: shared.cache,
             limiter: shared.limiter,
+            // Checked with the rest of the settings before anything started.
+            proxies: Arc::new(
+                crate::client::TrustedProxies::parse(&settings.http.trusted_proxies)
+                    .map_err(|e| ConfigError::Invalid(format!("http.trusted_proxies: {e}")))?,
+            ),
             redis: shared.redis,
             generator,
             draining: Arc::new(AtomicBool::new(false)),

@@ -1,13 +1,14 @@
 //! Accounts: registration, sign-in with brute-force limits, sign-out, and the `AuthUser`
 //! extractor (Bearer token or HttpOnly cookie; tokens are random and stored hashed).
 
+use crate::client::ClientAddr;
 use crate::error::{ApiError, CommonError, ErrorCode, ErrorFamily, WithJsonBody, error_family};
 use crate::extract::ApiJson;
 use crate::state::AppState;
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::uri::Authority;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
@@ -19,7 +20,6 @@ use plansmith_domain::{Email, Plan, Role, UserId};
 use plansmith_store::{NewUser, User};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::net::SocketAddr;
 use std::time::Duration;
 use utoipa::ToSchema;
 
@@ -54,6 +54,13 @@ pub enum AuthError {
     SignInPaused {
         retry_after: Duration,
     },
+    /// Too many accounts created from the client's address (or by everyone, `everyone`).
+    SignUpPaused {
+        retry_after: Duration,
+        everyone: bool,
+    },
+    /// Every password-hashing slot is taken; the client should come back shortly.
+    HashingBusy,
     Common(CommonError),
 }
 
@@ -104,6 +111,28 @@ impl ErrorFamily for AuthError {
                 ErrorCode::RateLimited,
                 "Too many failed sign-in attempts. Sign-in is paused for a while to protect the account.",
                 *retry_after,
+            ),
+            Self::SignUpPaused {
+                retry_after,
+                everyone: false,
+            } => ApiError::wait_and_retry(
+                ErrorCode::RateLimited,
+                "Too many accounts were created from your network recently.",
+                *retry_after,
+            ),
+            Self::SignUpPaused {
+                retry_after,
+                everyone: true,
+            } => ApiError::wait_and_retry(
+                ErrorCode::RateLimited,
+                "Plansmith is taking more sign-ups than it can right now.",
+                *retry_after,
+            ),
+            Self::HashingBusy => ApiError::retry_later(
+                ErrorCode::Unavailable,
+                "The server is busy checking other passwords.",
+                "Try again in a few seconds.",
+                HASHING_RETRY_AFTER,
             ),
             Self::Common(e) => e.to_api_error(),
         }
@@ -269,10 +298,17 @@ impl FromRequestParts<AppState> for AuthUser {
 
 /// Password hashing is slow and takes 19 MiB per hash on purpose. It runs on a few threads of
 /// its own, one per core: more at once would only queue CPU work while each held its 19 MiB
-/// (with a blocking thread per request, a burst of sign-ups took memory per request).
+/// (with a blocking thread per request, a burst of sign-ups took memory per request). The
+/// queue in front of them is bounded (`auth.max_queued_password_hashes`): a flood of sign-ins
+/// is refused at once instead of making every later one wait behind it.
 struct Hashers {
     jobs: std::sync::Mutex<std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>>,
+    /// Jobs sent and not yet finished.
+    queued: std::sync::atomic::AtomicUsize,
 }
+
+/// How long a client refused for a full hashing queue is asked to wait.
+const HASHING_RETRY_AFTER: Duration = Duration::from_secs(2);
 
 static HASHERS: std::sync::LazyLock<Hashers> = std::sync::LazyLock::new(|| {
     let (tx, rx) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
@@ -296,13 +332,36 @@ static HASHERS: std::sync::LazyLock<Hashers> = std::sync::LazyLock::new(|| {
     }
     Hashers {
         jobs: std::sync::Mutex::new(tx),
+        queued: std::sync::atomic::AtomicUsize::new(0),
     }
 });
 
-/// Runs `work` on a hashing thread.
-async fn on_hasher<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, CommonError> {
+/// A place in the hashing queue, given up when its job finishes or is dropped unrun.
+struct QueuePlace;
+
+impl QueuePlace {
+    fn take(max: usize) -> Option<Self> {
+        use std::sync::atomic::Ordering;
+        HASHERS
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .ok()
+            .map(|_| Self)
+    }
+}
+
+impl Drop for QueuePlace {
+    fn drop(&mut self) {
+        HASHERS.queued.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// Runs `work` on a hashing thread, or refuses when `max` jobs are already queued.
+async fn on_hasher<T: Send + 'static>(max: usize, work: impl FnOnce() -> T + Send + 'static) -> Result<T, AuthError> {
+    let place = QueuePlace::take(max).ok_or(AuthError::HashingBusy)?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+        let _place = place;
         let _ = tx.send(work());
     });
     HASHERS
@@ -311,35 +370,35 @@ async fn on_hasher<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static)
         .map_err(|_| CommonError::internal("hashing queue poisoned"))?
         .send(job)
         .map_err(CommonError::internal)?;
-    rx.await.map_err(CommonError::internal)
+    Ok(rx.await.map_err(CommonError::internal)?)
 }
 
-async fn hash_password(password: String) -> Result<String, CommonError> {
-    on_hasher(move || {
+async fn hash_password(max: usize, password: String) -> Result<String, AuthError> {
+    let hashed = on_hasher(max, move || {
         Argon2::default()
             .hash_password(password.as_bytes())
             .map(|h| h.to_string())
     })
-    .await?
-    .map_err(CommonError::internal)
+    .await?;
+    Ok(hashed.map_err(CommonError::internal)?)
 }
 
-async fn verify_password(password: String, hash: String) -> Result<bool, CommonError> {
-    on_hasher(move || {
+async fn verify_password(max: usize, password: String, hash: String) -> Result<bool, AuthError> {
+    let verified = on_hasher(max, move || {
         let parsed = PasswordHash::new(&hash).map_err(|e| e.to_string())?;
         Ok::<bool, String>(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
     })
-    .await?
-    .map_err(CommonError::internal)
+    .await?;
+    Ok(verified.map_err(CommonError::internal)?)
 }
 
 /// A hash verified against when the account does not exist, so that sign-in takes as long for
 /// unknown emails as for wrong passwords. Made once, on a hashing thread.
 static DUMMY_HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
 
-async fn dummy_hash() -> Result<String, CommonError> {
+async fn dummy_hash(max: usize) -> Result<String, AuthError> {
     DUMMY_HASH
-        .get_or_try_init(|| hash_password("plansmith-timing-equaliser".into()))
+        .get_or_try_init(|| hash_password(max, "plansmith-timing-equaliser".into()))
         .await
         .cloned()
 }
@@ -373,14 +432,19 @@ async fn issue_token(state: &AppState, user: &User) -> Result<Response, CommonEr
 }
 
 /// Create an account and sign in.
+///
+/// Accounts created are limited per client address per hour (`auth.signups_per_address_per_hour`)
+/// and for everyone per minute (`auth.signups_per_minute`), counted before the password is hashed.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", operation_id = "register", request_body = RegisterRequest,
     responses((status = 201, body = AuthResponse), WithJsonBody<AuthError>))]
 pub async fn register(
     State(state): State<AppState>,
+    client: ClientAddr,
     ApiJson(body): ApiJson<RegisterRequest>,
 ) -> Result<Response, AuthError> {
+    let auth = &state.settings.auth;
     let email = Email::parse(&body.email).map_err(|e| AuthError::InvalidEmail(e.to_string()))?;
-    let min = state.settings.auth.min_password_chars;
+    let min = auth.min_password_chars;
     let chars = body.password.chars().count();
     if chars < min {
         return Err(AuthError::PasswordTooShort { min });
@@ -394,7 +458,26 @@ pub async fn register(
     if name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
         return Err(AuthError::NameTooLong { max: MAX_NAME_CHARS });
     }
-    let password_hash = hash_password(body.password).await?;
+    let address_key = format!("signup:address:{}", client.limit_key());
+    let limiter = &state.limiter;
+    if let Some(retry_after) = limiter
+        .take(&address_key, auth.signups_per_address_per_hour, HOUR)
+        .await?
+    {
+        return Err(AuthError::SignUpPaused {
+            retry_after,
+            everyone: false,
+        });
+    }
+    if let Some(retry_after) = limiter.take("signup:everyone", auth.signups_per_minute, MINUTE).await? {
+        // Refused for everyone's sake: this address's attempt did not happen.
+        limiter.give_back(&address_key).await?;
+        return Err(AuthError::SignUpPaused {
+            retry_after,
+            everyone: true,
+        });
+    }
+    let password_hash = hash_password(auth.max_queued_password_hashes, body.password).await?;
     let user = state
         .store
         .create_user(NewUser {
@@ -408,40 +491,81 @@ pub async fn register(
     Ok(response)
 }
 
-/// Sign in. Repeated failures for one account or from one address are refused for a while.
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+/// How long an address a user signed in from stays known (exempt from the account's pauses).
+const KNOWN_ADDRESS_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Sign in.
+///
+/// Every attempt is counted before the password is checked, in one step with the check of
+/// the limit, so parallel guesses cannot pass together:
+/// - per client address: `auth.max_failed_logins_per_ip` per window (a success is given back);
+/// - per account and address: `auth.max_failed_logins_per_account` per window, then refused
+///   until the window ends — a guesser locks out only themselves;
+/// - per account from addresses it was never signed in from: after the same number, a pause
+///   between attempts that doubles up to `auth.max_login_pause_seconds`. Guessing across many
+///   addresses slows to a crawl, while the owner, signing in from an address they used before,
+///   is not held up by someone else's guesses.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", operation_id = "login", request_body = LoginRequest,
     responses((status = 200, body = AuthResponse), WithJsonBody<AuthError>))]
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: ClientAddr,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Response, AuthError> {
     let auth = &state.settings.auth;
+    let limiter = &state.limiter;
     let window = Duration::from_secs(auth.failed_login_window_seconds);
-    let account_key = format!("login-fail:account:{}", body.email.trim().to_lowercase());
-    let ip_key = format!("login-fail:ip:{}", peer.ip());
-    for (key, limit) in [
-        (&account_key, auth.max_failed_logins_per_account),
-        (&ip_key, auth.max_failed_logins_per_ip),
-    ] {
-        if let Some(retry_after) = state.limiter.blocked_for(key, limit).await? {
-            return Err(AuthError::SignInPaused { retry_after });
+    let account = body.email.trim().to_lowercase();
+    let address = client.limit_key();
+    let address_key = format!("login:address:{address}");
+    let pair_key = format!("login:account-address:{account}:{address}");
+    let account_key = format!("login:account:{account}");
+    let known_key = format!("login:known:{account}:{address}");
+    let paused = |retry_after| Err(AuthError::SignInPaused { retry_after });
+    if let Some(retry_after) = limiter
+        .take(&address_key, auth.max_failed_logins_per_ip, window)
+        .await?
+    {
+        return paused(retry_after);
+    }
+    if let Some(retry_after) = limiter
+        .take(&pair_key, auth.max_failed_logins_per_account, window)
+        .await?
+    {
+        return paused(retry_after);
+    }
+    let new_address = limiter.blocked_for(&known_key, 1).await?.is_none();
+    if new_address {
+        let max_pause = Duration::from_secs(auth.max_login_pause_seconds);
+        if let Some(retry_after) = limiter
+            .take_paced(&account_key, auth.max_failed_logins_per_account, window, max_pause)
+            .await?
+        {
+            return paused(retry_after);
         }
     }
     let user = match Email::parse(&body.email) {
         Ok(email) => state.store.user_by_email(&email).await?,
         Err(_) => None,
     };
+    let max_queued = auth.max_queued_password_hashes;
     let hash = match &user {
         Some(u) => u.password_hash.clone(),
-        None => dummy_hash().await?,
+        None => dummy_hash(max_queued).await?,
     };
-    let valid = verify_password(body.password, hash).await? && user.is_some();
+    let valid = verify_password(max_queued, body.password, hash).await? && user.is_some();
     let Some(user) = user.filter(|_| valid) else {
-        state.limiter.hit(&account_key, window).await?;
-        state.limiter.hit(&ip_key, window).await?;
         return Err(AuthError::InvalidCredentials);
     };
+    // The owner's own attempts do not count against them.
+    limiter.give_back(&address_key).await?;
+    limiter.reset(&pair_key).await?;
+    if new_address {
+        limiter.give_back(&account_key).await?;
+        limiter.hit(&known_key, KNOWN_ADDRESS_FOR).await?;
+    }
     Ok(issue_token(&state, &user).await?)
 }
 
@@ -478,6 +602,15 @@ mod tests {
             AuthError::SignInPaused {
                 retry_after: Duration::from_secs(60),
             },
+            AuthError::SignUpPaused {
+                retry_after: Duration::from_secs(60),
+                everyone: false,
+            },
+            AuthError::SignUpPaused {
+                retry_after: Duration::from_secs(1),
+                everyone: true,
+            },
+            AuthError::HashingBusy,
             StoreError::EmailTaken.into(),
             CommonError::Unauthorized.into(),
             CommonError::CrossSiteRequest.into(),

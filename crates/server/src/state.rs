@@ -1,5 +1,6 @@
 //! Shared state of the HTTP app.
 
+use crate::client::TrustedProxies;
 use crate::config::Settings;
 use crate::generation::Generator;
 use plansmith_cache::{RateLimiter, RedisConn, SessionCache, StreamLog};
@@ -16,6 +17,8 @@ pub struct AppState {
     pub stream_log: Arc<dyn StreamLog>,
     pub cache: Arc<dyn SessionCache>,
     pub limiter: Arc<dyn RateLimiter>,
+    /// Whose `X-Forwarded-For` names the client (`http.trusted_proxies`).
+    pub proxies: Arc<TrustedProxies>,
     /// The shared Redis, when several instances share state through it (for readiness).
     pub redis: Option<RedisConn>,
     pub generator: Arc<Generator>,

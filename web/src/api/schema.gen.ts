@@ -67,7 +67,18 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Sign in. Repeated failures for one account or from one address are refused for a while. */
+        /**
+         * Sign in.
+         * @description Every attempt is counted before the password is checked, in one step with the check of
+         *     the limit, so parallel guesses cannot pass together:
+         *     - per client address: `auth.max_failed_logins_per_ip` per window (a success is given back);
+         *     - per account and address: `auth.max_failed_logins_per_account` per window, then refused
+         *       until the window ends — a guesser locks out only themselves;
+         *     - per account from addresses it was never signed in from: after the same number, a pause
+         *       between attempts that doubles up to `auth.max_login_pause_seconds`. Guessing across many
+         *       addresses slows to a crawl, while the owner, signing in from an address they used before,
+         *       is not held up by someone else's guesses.
+         */
         post: operations["login"];
         delete?: never;
         options?: never;
@@ -101,7 +112,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create an account and sign in. */
+        /**
+         * Create an account and sign in.
+         * @description Accounts created are limited per client address per hour (`auth.signups_per_address_per_hour`)
+         *     and for everyone per minute (`auth.signups_per_minute`), counted before the password is hashed.
+         */
         post: operations["register"];
         delete?: never;
         options?: never;

@@ -35,6 +35,10 @@ pub fn test_settings(dir: &std::path::Path) -> Settings {
     settings.llm.offline.tokens_per_second = 5000.0;
     settings.generation.checkpoint_interval_ms = 50;
     settings.shutdown.grace_seconds = 2.0;
+    // Tests register many accounts from 127.0.0.1 (on Redis, counted across tests and runs);
+    // the sign-up limits have tests of their own.
+    settings.auth.signups_per_address_per_hour = 1_000_000;
+    settings.auth.signups_per_minute = 1_000_000;
     settings
 }
 
@@ -344,6 +348,8 @@ pub async fn serve(dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
             format!("sqlite://{}/plansmith.db", dir.display()),
         )
         .env("PLANSMITH_GENERATION__CHECKPOINT_INTERVAL_MS", "50")
+        .env("PLANSMITH_AUTH__SIGNUPS_PER_ADDRESS_PER_HOUR", "1000000")
+        .env("PLANSMITH_AUTH__SIGNUPS_PER_MINUTE", "1000000")
         .current_dir(dir)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

@@ -373,3 +373,42 @@ async fn a_reply_goes_on_when_its_stream_keys_are_evicted() {
     let resumed = read_events(app.open_stream(url, &token, Some(seen[1].id)).await, usize::MAX).await;
     assert_eq!(saved["content"].as_str().unwrap(), text_of(&resumed));
 }
+
+/// Sign-ups from one address count on every instance: a client cannot get round the limit by
+/// landing on another instance.
+async fn sign_ups_count_on_every_instance(shared: impl Fn(&mut Settings)) {
+    let (a, b) = two_instances(|s| {
+        shared(s);
+        s.auth.signups_per_address_per_hour = 3;
+        s.http.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    // An address of its own for this run (the counters live in the shared Redis).
+    let n = uuid::Uuid::now_v7().as_u128();
+    let client = format!("10.{}.{}.{}", (n >> 16) as u8, (n >> 8) as u8, n as u8);
+    let sign_up = |app: &TestApp| {
+        app.client
+            .post(app.url("/api/v1/auth/register"))
+            .header("x-forwarded-for", client.clone())
+            .json(&json!({
+                "email": format!("signup-{}@example.com", uuid::Uuid::now_v7().simple()),
+                "password": "right password",
+            }))
+            .send()
+    };
+    assert_eq!(sign_up(&a).await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(sign_up(&b).await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(sign_up(&a).await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(sign_up(&b).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(sign_up(&a).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ups_count_on_every_instance_on_redis() {
+    sign_ups_count_on_every_instance(|s| s.cache.redis_url = Some(redis_url())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ups_count_on_every_instance_on_a_redis_cluster() {
+    sign_ups_count_on_every_instance(|s| s.cache.redis_cluster_nodes = cluster_nodes()).await;
+}

@@ -45,6 +45,7 @@ impl Default for HttpSettings {
             secure_cookies: None,
             hsts: false,
             web_dir: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -57,6 +58,10 @@ impl Default for AuthSettings {
             max_failed_logins_per_account: 5,
             max_failed_logins_per_ip: 20,
             failed_login_window_seconds: 15 * 60,
+            max_login_pause_seconds: 60,
+            signups_per_address_per_hour: 20,
+            signups_per_minute: 60,
+            max_queued_password_hashes: 64,
         }
     }
 }

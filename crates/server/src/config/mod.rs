@@ -106,6 +106,11 @@ pub struct HttpSettings {
     pub hsts: bool,
     /// Serve the web app from this folder instead of the files built into the binary.
     pub web_dir: Option<String>,
+    /// Proxies (addresses or CIDRs, e.g. `10.0.0.0/8`) whose `X-Forwarded-For` is believed:
+    /// a request from one of them is counted against the client address it forwarded for.
+    /// Empty (the default): the client address is the connection's peer.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -118,6 +123,15 @@ pub struct AuthSettings {
     /// Failed sign-ins allowed per client address in one window.
     pub max_failed_logins_per_ip: u32,
     pub failed_login_window_seconds: u64,
+    /// After `max_failed_logins_per_account` failures from addresses the account was never
+    /// signed in from, each further attempt waits for a pause (1 s, doubling) up to this.
+    pub max_login_pause_seconds: u64,
+    /// Accounts created per client address per hour.
+    pub signups_per_address_per_hour: u32,
+    /// Accounts created per minute by everyone together.
+    pub signups_per_minute: u32,
+    /// Password checks waiting for a hashing thread; beyond it sign-in and sign-up answer 503.
+    pub max_queued_password_hashes: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -44,6 +44,15 @@ impl Settings {
         if self.auth.max_failed_logins_per_account == 0 || self.auth.max_failed_logins_per_ip == 0 {
             problems.push("auth.max_failed_logins_per_*: must be at least 1".into());
         }
+        if self.auth.signups_per_address_per_hour == 0 || self.auth.signups_per_minute == 0 {
+            problems.push("auth.signups_per_*: must be at least 1".into());
+        }
+        if self.auth.max_queued_password_hashes == 0 || self.auth.max_login_pause_seconds == 0 {
+            problems.push("auth.max_queued_password_hashes / max_login_pause_seconds: must be at least 1".into());
+        }
+        if let Err(e) = crate::client::TrustedProxies::parse(&self.http.trusted_proxies) {
+            problems.push(format!("http.trusted_proxies: {e}"));
+        }
         let rate = self.llm.offline.tokens_per_second;
         if !(rate.is_finite() && rate > 0.0 && rate <= 1_000_000.0) {
             problems.push(format!(
