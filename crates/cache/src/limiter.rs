@@ -29,6 +29,15 @@ pub trait RateLimiter: Send + Sync + 'static {
         window: Duration,
         max_pause: Duration,
     ) -> crate::Result<Option<Duration>>;
+    /// Holds `weight` of `key`'s `capacity` for `holder` until [`release`](Self::release),
+    /// or until `ttl` passes without a [`renew`](Self::renew), so that the holds of an
+    /// instance that died come back by themselves. `false` (nothing held) when the live holds
+    /// and `weight` together would exceed `capacity`. Holding again under the same holder
+    /// replaces its weight.
+    async fn hold(&self, key: &str, holder: &str, weight: u64, capacity: u64, ttl: Duration) -> crate::Result<bool>;
+    /// Extends the holds of `holder` on `key` to `ttl` from now (holds that lapsed stay gone).
+    async fn renew(&self, key: &str, holders: &[String], ttl: Duration) -> crate::Result<()>;
+    async fn release(&self, key: &str, holder: &str) -> crate::Result<()>;
 }
 
 /// The pause after the `n`th attempt (from 1) when `free` attempts go at once.
@@ -50,7 +59,11 @@ struct Window {
 #[derive(Default)]
 pub struct InProcessRateLimiter {
     windows: Mutex<HashMap<String, Window>>,
+    holds: Mutex<HashMap<String, KeyHolds>>,
 }
+
+/// A key's holds: per holder, its weight and when it lapses.
+type KeyHolds = HashMap<String, (u64, Instant)>;
 
 const PRUNE_ABOVE: usize = 100_000;
 
@@ -135,6 +148,52 @@ impl RateLimiter for InProcessRateLimiter {
             w.next = now + pause_after(w.count, free, max_pause);
             None
         }))
+    }
+
+    async fn hold(&self, key: &str, holder: &str, weight: u64, capacity: u64, ttl: Duration) -> crate::Result<bool> {
+        let mut holds = self.holds.lock().expect("holds lock");
+        let now = Instant::now();
+        let key_holds = holds.entry(key.to_owned()).or_default();
+        key_holds.retain(|_, (_, until)| *until > now);
+        let others: u64 = key_holds
+            .iter()
+            .filter(|(h, _)| h.as_str() != holder)
+            .map(|(_, (w, _))| *w)
+            .sum();
+        if others.saturating_add(weight) > capacity {
+            if key_holds.is_empty() {
+                holds.remove(key);
+            }
+            return Ok(false);
+        }
+        key_holds.insert(holder.to_owned(), (weight, now + ttl));
+        Ok(true)
+    }
+
+    async fn renew(&self, key: &str, holders: &[String], ttl: Duration) -> crate::Result<()> {
+        let mut holds = self.holds.lock().expect("holds lock");
+        let now = Instant::now();
+        if let Some(key_holds) = holds.get_mut(key) {
+            for holder in holders {
+                if let Some((_, until)) = key_holds.get_mut(holder)
+                    && *until > now
+                {
+                    *until = now + ttl;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn release(&self, key: &str, holder: &str) -> crate::Result<()> {
+        let mut holds = self.holds.lock().expect("holds lock");
+        if let Some(key_holds) = holds.get_mut(key) {
+            key_holds.remove(holder);
+            if key_holds.is_empty() {
+                holds.remove(key);
+            }
+        }
+        Ok(())
     }
 }
 

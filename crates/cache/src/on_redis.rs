@@ -316,6 +316,71 @@ fn millis(d: Duration) -> u64 {
     d.as_millis().clamp(1, u128::from(u64::MAX)) as u64
 }
 
+/// The two keys of a held capacity: when each hold lapses (a sorted set) and its weight (a
+/// hash), in one cluster slot.
+fn hold_keys(key: &str) -> [String; 2] {
+    [
+        format!("plansmith:hold:{{{key}}}:until"),
+        format!("plansmith:hold:{{{key}}}:weight"),
+    ]
+}
+
+/// Drops lapsed holds, then holds `ARGV[2]` for holder `ARGV[1]` when the live holds of others
+/// and it fit in `ARGV[3]`, lapsing after `ARGV[4]` ms: 1, or 0 when they do not fit.
+static HOLD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for _, h in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
+  redis.call('HDEL', KEYS[2], h)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local used = 0
+for _, w in ipairs(redis.call('HVALS', KEYS[2])) do used = used + tonumber(w) end
+used = used - tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if used + tonumber(ARGV[2]) > tonumber(ARGV[3]) then return 0 end
+local ttl = tonumber(ARGV[4])
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
+return 1
+",
+    )
+});
+
+/// Extends the live holds named in `ARGV[2..]` to `ARGV[1]` ms from now.
+static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[1])
+for i = 2, #ARGV do
+  local until_ms = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if until_ms and tonumber(until_ms) > now then
+    redis.call('ZADD', KEYS[1], 'XX', now + ttl, ARGV[i])
+  end
+end
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
+return 1
+",
+    )
+});
+
+/// Gives a hold up.
+static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
+",
+    )
+});
+
 #[async_trait]
 impl RateLimiter for RedisRateLimiter {
     async fn blocked_for(&self, key: &str, limit: u32) -> Result<Option<Duration>> {
@@ -358,6 +423,36 @@ impl RateLimiter for RedisRateLimiter {
         script.arg(free).arg(millis(window)).arg(millis(max_pause));
         let left: i64 = self.conn.run(&script).await?;
         Ok(u64::try_from(left).ok().map(Duration::from_millis))
+    }
+
+    async fn hold(&self, key: &str, holder: &str, weight: u64, capacity: u64, ttl: Duration) -> Result<bool> {
+        let [until, weights] = hold_keys(key);
+        let mut script = HOLD.key(until);
+        script
+            .key(weights)
+            .arg(holder)
+            .arg(weight)
+            .arg(capacity)
+            .arg(millis(ttl));
+        let held: i64 = self.conn.run(&script).await?;
+        Ok(held == 1)
+    }
+
+    async fn renew(&self, key: &str, holders: &[String], ttl: Duration) -> Result<()> {
+        let [until, weights] = hold_keys(key);
+        let mut script = RENEW.key(until);
+        script.key(weights).arg(millis(ttl));
+        for holder in holders {
+            script.arg(holder);
+        }
+        self.conn.run::<i64>(&script).await.map(drop)
+    }
+
+    async fn release(&self, key: &str, holder: &str) -> Result<()> {
+        let [until, weights] = hold_keys(key);
+        let mut script = RELEASE.key(until);
+        script.key(weights).arg(holder);
+        self.conn.run::<i64>(&script).await.map(drop)
     }
 }
 

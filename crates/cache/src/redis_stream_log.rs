@@ -28,6 +28,15 @@ impl RedisStreamLog {
     pub fn new(conn: RedisConn) -> Self {
         Self { conn }
     }
+
+    async fn append_with(&self, reply: Uuid, event: &ReplyEvent, token: &str) -> Result<u64> {
+        let json = serde_json::to_string(event).map_err(malformed)?;
+        let terminal = u8::from(event.is_terminal());
+        let mut invocation = APPEND.key(meta_key(reply));
+        invocation.key(events_key(reply)).arg(json).arg(terminal).arg(token);
+        let id: i64 = self.conn.run(&invocation).await?;
+        u64::try_from(id).map_err(|_| CacheError::LogLost)
+    }
 }
 
 fn events_key(reply: Uuid) -> String {
@@ -58,11 +67,17 @@ return next
 /// Appends `ARGV[1]` (the event's JSON) as the next event; `ARGV[2]` = 1 closes the log.
 /// Without its meta (never opened, or lost: evicted, or Redis restarted empty) nothing is
 /// appended and the answer is -1: the writer opens the log again and sends what was lost.
+/// `ARGV[3]`, when not empty, is the event's token: the event last appended with the same
+/// token is not appended again (its id is the answer).
 static APPEND: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local next = tonumber(redis.call('HGET', KEYS[1], 'next') or '0')
 if next < 1 then return -1 end
+if ARGV[3] ~= '' then
+  if redis.call('HGET', KEYS[1], 'token') == ARGV[3] then return next - 1 end
+  redis.call('HSET', KEYS[1], 'token', ARGV[3])
+end
 redis.call('XADD', KEYS[2], next .. '-0', 'e', ARGV[1])
 redis.call('HSET', KEYS[1], 'next', next + 1)
 if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'closed', next) end
@@ -108,12 +123,11 @@ impl StreamLog for RedisStreamLog {
     }
 
     async fn append(&self, reply: Uuid, event: ReplyEvent) -> Result<u64> {
-        let json = serde_json::to_string(&event).map_err(malformed)?;
-        let terminal = u8::from(event.is_terminal());
-        let mut invocation = APPEND.key(meta_key(reply));
-        invocation.key(events_key(reply)).arg(json).arg(terminal);
-        let id: i64 = self.conn.run(&invocation).await?;
-        u64::try_from(id).map_err(|_| CacheError::LogLost)
+        self.append_with(reply, &event, "").await
+    }
+
+    async fn append_once(&self, reply: Uuid, event: ReplyEvent, token: u64) -> Result<u64> {
+        self.append_with(reply, &event, &token.to_string()).await
     }
 
     async fn events(&self, reply: Uuid) -> Result<Option<Vec<StreamEvent>>> {

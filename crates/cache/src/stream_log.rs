@@ -34,6 +34,14 @@ pub trait StreamLog: Send + Sync + 'static {
     async fn open(&self, reply: Uuid, last_id: u64) -> Result<()>;
     /// Appends an event and returns its id. A terminal event closes the log.
     async fn append(&self, reply: Uuid, event: ReplyEvent) -> Result<u64>;
+    /// Appends like [`append`](Self::append), at most once per `token` (unique per event):
+    /// when an append's answer was lost (the connection broke after the log took it), sending
+    /// it again with the same token returns the id it got instead of appending it twice. Only
+    /// the last event appended is remembered, so a writer resends only its latest event.
+    async fn append_once(&self, reply: Uuid, event: ReplyEvent, token: u64) -> Result<u64> {
+        let _ = token;
+        self.append(reply, event).await
+    }
     /// All events of a known log, in order; `None` when the log is not (or no longer) held.
     async fn events(&self, reply: Uuid) -> Result<Option<Vec<StreamEvent>>>;
     /// Events after `after`, then live ones, ending with the event that closes the log.

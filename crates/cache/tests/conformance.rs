@@ -184,6 +184,56 @@ async fn paced_attempts_wait_longer_each_time(limiter: Arc<dyn RateLimiter>) {
     }
 }
 
+/// Holds fit in the capacity by weight, are given back on release, lapse without renewal and
+/// stay while renewed; concurrent holders never exceed the capacity.
+async fn holds_fit_the_capacity_and_lapse_unless_renewed(limiter: Arc<dyn RateLimiter>) {
+    let key = fresh("hold");
+    let long = Duration::from_secs(60);
+    assert!(limiter.hold(&key, "a", 3, 5, long).await.unwrap());
+    assert!(limiter.hold(&key, "b", 2, 5, long).await.unwrap());
+    assert!(!limiter.hold(&key, "c", 1, 5, long).await.unwrap(), "full");
+    assert!(
+        limiter.hold(&key, "a", 2, 5, long).await.unwrap(),
+        "a hold's weight is replaced"
+    );
+    assert!(limiter.hold(&key, "c", 1, 5, long).await.unwrap());
+    limiter.release(&key, "b").await.unwrap();
+    assert!(
+        limiter.hold(&key, "d", 2, 5, long).await.unwrap(),
+        "a release gives room"
+    );
+
+    let short = fresh("lapse");
+    let ttl = Duration::from_millis(400);
+    assert!(limiter.hold(&short, "kept", 1, 2, ttl).await.unwrap());
+    assert!(limiter.hold(&short, "lost", 1, 2, ttl).await.unwrap());
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        limiter.renew(&short, &["kept".to_owned()], ttl).await.unwrap();
+    }
+    // "lost" lapsed (its holder died); "kept" is still held.
+    assert!(limiter.hold(&short, "new", 1, 2, ttl).await.unwrap());
+    assert!(!limiter.hold(&short, "more", 1, 2, ttl).await.unwrap());
+    limiter.renew(&short, &["lost".to_owned()], ttl).await.unwrap();
+    assert!(
+        !limiter.hold(&short, "more", 1, 2, ttl).await.unwrap(),
+        "a lapsed hold is not renewed"
+    );
+
+    let crowded = fresh("crowded");
+    let tasks: Vec<_> = (0..30)
+        .map(|n| {
+            let (limiter, key) = (Arc::clone(&limiter), crowded.clone());
+            tokio::spawn(async move { limiter.hold(&key, &format!("h{n}"), 1, 7, long).await.unwrap() })
+        })
+        .collect();
+    let mut held = 0;
+    for task in tasks {
+        held += usize::from(task.await.unwrap());
+    }
+    assert_eq!(held, 7);
+}
+
 async fn cached_values_are_read_replaced_invalidated_and_expire(cache: Arc<dyn SessionCache>) {
     let key = fresh("owner");
     assert_eq!(cache.get(&key).await.unwrap(), None);
@@ -359,6 +409,7 @@ on_every_backend!(
     concurrent_hits_are_each_counted: limiter,
     concurrent_attempts_take_at_most_the_limit: limiter,
     paced_attempts_wait_longer_each_time: limiter,
+    holds_fit_the_capacity_and_lapse_unless_renewed: limiter,
     cached_values_are_read_replaced_invalidated_and_expire: cache,
     followers_replay_then_go_live_and_end_at_done: stream_log,
     a_retry_continues_numbering_and_old_errors_do_not_end_followers: stream_log,
@@ -445,5 +496,25 @@ async fn unreachable_redis_is_unavailable_within_the_timeout() {
             "{outcome:?}"
         );
         assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    }
+}
+
+/// An append sent again with its token (its answer was lost) is not appended twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_resent_with_its_token_is_appended_once() {
+    for target in [node(), cluster()] {
+        let log = RedisStreamLog::new(connect(target).await);
+        let reply = uuid::Uuid::now_v7();
+        log.open(reply, 0).await.unwrap();
+        let first = log.append_once(reply, token("a"), 11).await.unwrap();
+        assert_eq!(
+            log.append_once(reply, token("a"), 11).await.unwrap(),
+            first,
+            "the same id"
+        );
+        let second = log.append_once(reply, token("a"), 12).await.unwrap();
+        assert_eq!(second, first + 1, "the same text with a new token is a new event");
+        let events = log.events(reply).await.unwrap().unwrap();
+        assert_eq!(events.len(), 2);
     }
 }

@@ -279,6 +279,18 @@ impl Gateway {
         self.prices.cost(model, usage).micros()
     }
 
+    /// What a call with `usage` costs at most, on the dearest target of the route (in
+    /// micro-dollars; models without a price count as free), for reserving a budget before
+    /// the call.
+    pub fn dearest_cost_micros(&self, usage: Usage) -> i64 {
+        self.targets
+            .iter()
+            .filter(|t| self.prices.price(t.provider.model()).is_some())
+            .map(|t| self.prices.cost(t.provider.model(), usage).micros())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The provider a reply starts on (the first target of the route).
     pub fn first(&self) -> (&str, &str) {
         self.targets

@@ -34,6 +34,8 @@ impl ErrorFamily for AdminError {
         ErrorCode::Unauthorized,
         ErrorCode::CrossSiteRequest,
         ErrorCode::Forbidden,
+        ErrorCode::RateLimited,
+        ErrorCode::LimitReached,
         ErrorCode::InternalError,
         ErrorCode::Unavailable,
     ];

@@ -293,6 +293,7 @@ impl Application {
             workflows,
             stream_log,
             cache: shared.cache,
+            holds: crate::holds::Holds::start(Arc::clone(&shared.limiter)),
             limiter: shared.limiter,
             // Checked with the rest of the settings before anything started.
             proxies: Arc::new(

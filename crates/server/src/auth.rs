@@ -74,6 +74,7 @@ impl ErrorFamily for AuthError {
         ErrorCode::CrossSiteRequest,
         ErrorCode::EmailTaken,
         ErrorCode::RateLimited,
+        ErrorCode::LimitReached,
         ErrorCode::InternalError,
         ErrorCode::Unavailable,
     ];
@@ -292,6 +293,14 @@ impl FromRequestParts<AppState> for AuthUser {
             .user_by_token(&token_hash, Utc::now())
             .await?
             .ok_or(CommonError::Unauthorized)?;
+        // Per user and per minute, on every instance (one counter in Redis when shared).
+        let limit = state.settings.limits.requests_per_user_per_minute;
+        let key = format!("requests:user:{}", user.id);
+        match state.limiter.take(&key, limit, Duration::from_secs(60)).await {
+            Ok(Some(retry_after)) => return Err(CommonError::RequestRate { limit, retry_after }),
+            Ok(None) => {}
+            Err(e) => crate::holds::unchecked("limits.requests_per_user_per_minute", &e),
+        }
         Ok(Self { user, token_hash })
     }
 }
@@ -458,25 +467,7 @@ pub async fn register(
     if name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
         return Err(AuthError::NameTooLong { max: MAX_NAME_CHARS });
     }
-    let address_key = format!("signup:address:{}", client.limit_key());
-    let limiter = &state.limiter;
-    if let Some(retry_after) = limiter
-        .take(&address_key, auth.signups_per_address_per_hour, HOUR)
-        .await?
-    {
-        return Err(AuthError::SignUpPaused {
-            retry_after,
-            everyone: false,
-        });
-    }
-    if let Some(retry_after) = limiter.take("signup:everyone", auth.signups_per_minute, MINUTE).await? {
-        // Refused for everyone's sake: this address's attempt did not happen.
-        limiter.give_back(&address_key).await?;
-        return Err(AuthError::SignUpPaused {
-            retry_after,
-            everyone: true,
-        });
-    }
+    check_signup_limits(&state, client).await?;
     let password_hash = hash_password(auth.max_queued_password_hashes, body.password).await?;
     let user = state
         .store
@@ -489,6 +480,42 @@ pub async fn register(
     let mut response = issue_token(&state, &user).await?;
     *response.status_mut() = StatusCode::CREATED;
     Ok(response)
+}
+
+/// Counts a sign-up from `client` against its address's hourly limit and everyone's limit per
+/// minute. The sign-up goes on unchecked while the shared limiter is unreachable (logged): an
+/// outage of Redis does not stop people from joining, and the hashing queue still bounds the
+/// work.
+async fn check_signup_limits(state: &AppState, client: ClientAddr) -> Result<(), AuthError> {
+    let (auth, limiter) = (&state.settings.auth, &state.limiter);
+    let address_key = format!("signup:address:{}", client.limit_key());
+    let checked = async {
+        if let Some(retry_after) = limiter
+            .take(&address_key, auth.signups_per_address_per_hour, HOUR)
+            .await?
+        {
+            return Ok(Err(AuthError::SignUpPaused {
+                retry_after,
+                everyone: false,
+            }));
+        }
+        if let Some(retry_after) = limiter.take("signup:everyone", auth.signups_per_minute, MINUTE).await? {
+            // Refused for everyone's sake: this address's attempt did not happen.
+            limiter.give_back(&address_key).await?;
+            return Ok(Err(AuthError::SignUpPaused {
+                retry_after,
+                everyone: true,
+            }));
+        }
+        Ok::<_, plansmith_cache::CacheError>(Ok(()))
+    };
+    match checked.await {
+        Ok(answer) => answer,
+        Err(e) => {
+            crate::holds::unchecked("auth.signups_per_*", &e);
+            Ok(())
+        }
+    }
 }
 
 const MINUTE: Duration = Duration::from_secs(60);

@@ -36,6 +36,8 @@ impl ErrorFamily for DocumentError {
         ErrorCode::AlreadyExists,
         ErrorCode::RevisionConflict,
         ErrorCode::SessionClosed,
+        ErrorCode::RateLimited,
+        ErrorCode::LimitReached,
         ErrorCode::InternalError,
         ErrorCode::Unavailable,
     ];

@@ -15,6 +15,7 @@
 //! `interrupted` with their partial text.
 
 use crate::config::Settings;
+use crate::holds::Hold;
 use crate::outbox::{Outbox, SendError};
 use futures::StreamExt;
 use plansmith_cache::{StreamEvent, StreamLog};
@@ -362,7 +363,7 @@ impl Generator {
             tracing::warn!(reply = %reply.id, error = %e, "could not save the restart of a reply taken over");
         }
         match self.store.get_session(orphan.user_id, reply.session_id).await {
-            Ok(Some(session)) => self.spawn(session, reply, orphan.plan != Plan::Free),
+            Ok(Some(session)) => self.spawn(session, reply, orphan.plan != Plan::Free, Vec::new()),
             Ok(None) => tracing::error!(reply = %reply.id, "the session of a reply taken over is gone"),
             Err(e) => self.give_back(reply.id, &e.to_string()).await,
         }
@@ -379,7 +380,9 @@ impl Generator {
 
     /// Starts generating `reply` in the background. The stream log must already be open.
     /// `paid`: the user's plan is a paid one (its replies go first when providers are busy).
-    pub fn spawn(self: &Arc<Self>, session: PlanningSession, reply: Message, paid: bool) {
+    /// Generates `reply` in the background; `held` (its user's caps and budget reservation) is
+    /// given back when the generation ends.
+    pub fn spawn(self: &Arc<Self>, session: PlanningSession, reply: Message, paid: bool, held: Vec<Hold>) {
         let this = Arc::clone(self);
         let released = CancellationToken::new();
         self.running
@@ -394,6 +397,7 @@ impl Generator {
             this.running.lock().expect("running lock").remove(&reply_id);
             this.checkpoints.lock().expect("checkpoints lock").remove(&reply_id);
             this.outbox.done(reply_id);
+            drop(held);
         });
     }
 

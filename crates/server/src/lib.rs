@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod generation;
 pub mod health;
+pub mod holds;
 pub mod messages;
 pub mod outbox;
 pub mod sessions;

@@ -17,7 +17,8 @@ const RETRY_EVERY: Duration = Duration::from_millis(250);
 
 #[derive(Default)]
 struct Pending {
-    events: VecDeque<ReplyEvent>,
+    /// Each with its token: a resend after a lost answer is not appended twice.
+    events: VecDeque<(u64, ReplyEvent)>,
     /// Number of the last event appended.
     last_id: u64,
     /// No append before then (the log failed just now).
@@ -51,7 +52,7 @@ impl Outbox {
     /// (an earlier one while events wait). Only the reply's own task sends its events.
     pub async fn send(&self, reply: MessageId, event: ReplyEvent) -> Result<u64, SendError> {
         let mut pending = self.take(reply);
-        pending.events.push_back(event);
+        pending.events.push_back((rand::random(), event));
         let flushed = self.flush(reply, &mut pending).await;
         let (last_id, held) = (pending.last_id, pending.events.len());
         self.pending.lock().expect("outbox lock").insert(reply, pending);
@@ -125,8 +126,8 @@ impl Outbox {
             return Ok(());
         }
         let held_back = pending.retry_at.is_some();
-        while let Some(event) = pending.events.front() {
-            match self.log.append(reply.0, event.clone()).await {
+        while let Some((token, event)) = pending.events.front() {
+            match self.log.append_once(reply.0, event.clone(), *token).await {
                 Ok(id) => {
                     pending.last_id = id;
                     pending.events.pop_front();

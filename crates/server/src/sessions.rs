@@ -53,6 +53,8 @@ impl ErrorFamily for SessionError {
         ErrorCode::StepNotCurrent,
         ErrorCode::StepsIncomplete,
         ErrorCode::StepIncomplete,
+        ErrorCode::RateLimited,
+        ErrorCode::LimitReached,
         ErrorCode::InternalError,
         ErrorCode::Unavailable,
     ];
@@ -268,6 +270,7 @@ pub async fn create(
                 title: s.document_title.clone(),
             })
             .collect(),
+        max_active: limits.active_sessions_per_user,
     };
     let session = state.store.create_session(new).await?;
     Ok((StatusCode::CREATED, Json(view(&state, &session))))

@@ -17,6 +17,8 @@ pub struct AppState {
     pub stream_log: Arc<dyn StreamLog>,
     pub cache: Arc<dyn SessionCache>,
     pub limiter: Arc<dyn RateLimiter>,
+    /// Per-user caps on open streams, replies in progress and budget reservations.
+    pub holds: Arc<crate::holds::Holds>,
     /// Whose `X-Forwarded-For` names the client (`http.trusted_proxies`).
     pub proxies: Arc<TrustedProxies>,
     /// The shared Redis, when several instances share state through it (for readiness).

@@ -92,6 +92,23 @@ pub(crate) async fn create_user(store: &PgStore, new: NewUser) -> Result<User> {
 pub(crate) async fn create_session(store: &PgStore, new: NewSession) -> Result<PlanningSession> {
     let now = Utc::now();
     let mut tx = store.begin().await?;
+    // The user's row is locked for the transaction, so that the user's concurrent creations
+    // count one after the other. The count is a statement of its own: it then sees what the
+    // creation that held the lock before committed.
+    sqlx::query!("SELECT id FROM users WHERE id = $1 FOR UPDATE", new.user_id.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    let active = sqlx::query_scalar!(
+        r#"SELECT COUNT(*) AS "active!" FROM planning_sessions WHERE user_id = $1 AND status = 'active'"#,
+        new.user_id.0
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    if active >= i64::from(new.max_active) {
+        return Err(StoreError::TooManyActiveSessions { max: new.max_active });
+    }
     sqlx::query!(
         "INSERT INTO planning_sessions
              (id, user_id, workflow_id, title, idea, status, current_step, created_at, updated_at)

@@ -59,6 +59,8 @@ statements! {
         WHERE s.id = ?";
     /// What the session rules look at.
     SESSION_STATE = "SELECT status, current_step FROM planning_sessions WHERE id = ?";
+    /// The user's active sessions (by `planning_sessions_user_recent`).
+    COUNT_ACTIVE_SESSIONS = "SELECT COUNT(*) FROM planning_sessions WHERE user_id = ? AND status = 'active'";
     INSERT_SESSION = "
         INSERT INTO planning_sessions
             (id, user_id, workflow_id, title, idea, status, current_step, created_at, updated_at)

@@ -204,6 +204,14 @@ fn fetch_message(conn: &Connection, id: Uuid) -> Result<Message> {
 }
 
 pub(crate) fn create_session(conn: &Connection, new: &NewSession) -> Result<PlanningSession> {
+    // The single writer makes the count and the insert one step.
+    let active: i64 = conn
+        .prepare_cached(sql::COUNT_ACTIVE_SESSIONS)
+        .and_then(|mut s| s.query_row([new.user_id.0], |r| r.get(0)))
+        .map_err(sql_err)?;
+    if active >= i64::from(new.max_active) {
+        return Err(StoreError::TooManyActiveSessions { max: new.max_active });
+    }
     let now = stamp(Utc::now());
     change(
         conn,

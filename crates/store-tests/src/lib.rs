@@ -86,6 +86,7 @@ macro_rules! conformance_tests {
             corrupted_revisions_are_detected_on_read,
             restore_makes_one_new_revision,
             a_sessions_documents_are_read_at_their_current_revision,
+            active_sessions_are_capped_per_user,
         );
     };
     (@each $backend:path; $($name:ident),* $(,)?) => {$(

@@ -8,6 +8,7 @@ use plansmith_store::{
     Checkpoint, DocumentUpdate, EndedReply, FinishedReply, Lease, LlmCall, NewDocument, NewSession, NewUser,
     OrphanClaim, ReplyRefusal, ReplyTransition, SessionClose, SessionRefusal, StepAdvance, Store, StoreError,
 };
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The instance most tests write as.
@@ -70,6 +71,7 @@ async fn session(store: &dyn Store, user: UserId, title: &str) -> (SessionId, Do
             title: "Project brief".into(),
         }],
         intro: "Welcome".into(),
+        max_active: 1000,
     };
     let created = store.create_session(new).await.unwrap();
     (created.id, doc)
@@ -703,6 +705,7 @@ pub async fn a_sessions_documents_are_read_at_their_current_revision(b: Backend)
                 },
             ],
             intro: "Welcome".into(),
+            max_active: 1000,
         })
         .await
         .unwrap()
@@ -851,4 +854,49 @@ pub async fn sqlite_serves_200_concurrent_writers_without_lock_errors(b: Backend
     for task in tasks {
         task.await.unwrap().expect("no 'database is locked'");
     }
+}
+
+/// A user's active sessions are capped when sessions are created, also when they are created
+/// at once; a closed session makes room; other users are not affected.
+pub async fn active_sessions_are_capped_per_user(b: Backend) {
+    let store = b.store.clone();
+    let owner = user(store.as_ref(), "cap").await;
+    let new = |max_active| NewSession {
+        id: SessionId::new(),
+        user_id: owner,
+        workflow_id: "quick-brief".into(),
+        title: "Capped".into(),
+        idea: "An idea".into(),
+        first_step: "brief".into(),
+        documents: vec![NewDocument {
+            id: DocumentId::new(),
+            step_id: "brief".into(),
+            title: "Project brief".into(),
+        }],
+        intro: "Welcome".into(),
+        max_active,
+    };
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let (store, new) = (Arc::clone(&store), new(5));
+            tokio::spawn(async move { store.create_session(new).await })
+        })
+        .collect();
+    let (mut created, mut refused) = (Vec::new(), 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(session) => created.push(session.id),
+            Err(StoreError::TooManyActiveSessions { max: 5 }) => refused += 1,
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!((created.len(), refused), (5, 7));
+    store.close_session(created[0], SessionClose::Abandon).await.unwrap();
+    store.create_session(new(5)).await.expect("a closed session makes room");
+    assert!(matches!(
+        store.create_session(new(5)).await,
+        Err(StoreError::TooManyActiveSessions { max: 5 })
+    ));
+    let other = user(store.as_ref(), "cap-other").await;
+    session(store.as_ref(), other, "Not capped by another user").await;
 }

@@ -48,6 +48,9 @@ pub enum StoreError {
     /// Stored data does not match its hash or constraints.
     #[error("data integrity check failed: {0}")]
     Integrity(String),
+    /// The user already has `max` active sessions.
+    #[error("{max} active sessions already")]
+    TooManyActiveSessions { max: u32 },
     /// The database cannot be reached or is overloaded; worth retrying later.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -154,6 +157,9 @@ pub struct NewSession {
     pub documents: Vec<NewDocument>,
     /// The agent's opening message for the first step.
     pub intro: String,
+    /// Active sessions the user may have, this one included; beyond it the session is not
+    /// created ([`StoreError::TooManyActiveSessions`]).
+    pub max_active: u32,
 }
 
 #[derive(Debug, Clone)]

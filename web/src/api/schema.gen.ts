@@ -554,7 +554,7 @@ export interface components {
          * @description Stable machine-readable code of an error response, e.g. `not_found`.
          * @enum {string}
          */
-        ErrorCode: "invalid_field" | "invalid_query" | "invalid_header" | "invalid_body" | "malformed_json" | "unsupported_content_type" | "unauthorized" | "invalid_credentials" | "cross_site_request" | "forbidden" | "not_found" | "route_not_found" | "web_app_not_built" | "method_not_allowed" | "email_taken" | "already_exists" | "revision_conflict" | "session_closed" | "step_not_current" | "steps_incomplete" | "step_incomplete" | "not_retryable" | "reply_changed" | "payload_too_large" | "rate_limited" | "busy" | "over_budget" | "internal_error" | "unavailable";
+        ErrorCode: "invalid_field" | "invalid_query" | "invalid_header" | "invalid_body" | "malformed_json" | "unsupported_content_type" | "unauthorized" | "invalid_credentials" | "cross_site_request" | "forbidden" | "not_found" | "route_not_found" | "web_app_not_built" | "method_not_allowed" | "email_taken" | "already_exists" | "revision_conflict" | "session_closed" | "step_not_current" | "steps_incomplete" | "step_incomplete" | "not_retryable" | "reply_changed" | "payload_too_large" | "rate_limited" | "busy" | "limit_reached" | "over_budget" | "internal_error" | "unavailable";
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
             /** @description What to do next. */
@@ -870,6 +870,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal Server Error: `internal_error` */
             500: {
                 headers: {
@@ -937,6 +948,17 @@ export interface operations {
             /** @description Forbidden: `cross_site_request`, `forbidden` */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1031,7 +1053,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too Many Requests: `rate_limited` */
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -1115,7 +1137,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too Many Requests: `rate_limited` */
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -1214,7 +1236,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too Many Requests: `rate_limited` */
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -1300,7 +1322,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too Many Requests: `rate_limited` */
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -1430,6 +1452,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal Server Error: `internal_error` */
             500: {
                 headers: {
@@ -1527,6 +1560,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal Server Error: `internal_error` */
             500: {
                 headers: {
@@ -1607,6 +1651,17 @@ export interface operations {
             /** @description Conflict: `session_closed`, `step_not_current`, `steps_incomplete`, `step_incomplete` */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1699,6 +1754,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal Server Error: `internal_error` */
             500: {
                 headers: {
@@ -1785,6 +1851,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal Server Error: `internal_error` */
             500: {
                 headers: {
@@ -1865,6 +1942,17 @@ export interface operations {
             /** @description Conflict: `already_exists`, `revision_conflict`, `session_closed` */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1961,6 +2049,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal Server Error: `internal_error` */
             500: {
                 headers: {
@@ -2045,6 +2144,17 @@ export interface operations {
             /** @description Conflict: `already_exists`, `revision_conflict`, `session_closed` */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2151,6 +2261,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal Server Error: `internal_error` */
             500: {
                 headers: {
@@ -2232,6 +2353,17 @@ export interface operations {
             /** @description Conflict: `already_exists`, `revision_conflict`, `session_closed` */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2339,6 +2471,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Internal Server Error: `internal_error` */
             500: {
                 headers: {
@@ -2425,7 +2568,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too Many Requests: `busy`, `over_budget` */
+            /** @description Too Many Requests: `rate_limited`, `busy`, `limit_reached`, `over_budget` */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -2538,7 +2681,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too Many Requests: `busy`, `over_budget` */
+            /** @description Too Many Requests: `rate_limited`, `busy`, `limit_reached`, `over_budget` */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -2636,7 +2779,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too Many Requests: `busy`, `over_budget` */
+            /** @description Too Many Requests: `rate_limited`, `busy`, `limit_reached`, `over_budget` */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -2740,7 +2883,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too Many Requests: `busy`, `over_budget` */
+            /** @description Too Many Requests: `rate_limited`, `busy`, `limit_reached`, `over_budget` */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -2832,6 +2975,17 @@ export interface operations {
             /** @description Conflict: `session_closed`, `step_not_current`, `steps_incomplete`, `step_incomplete` */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

@@ -39,6 +39,8 @@ pub fn test_settings(dir: &std::path::Path) -> Settings {
     // the sign-up limits have tests of their own.
     settings.auth.signups_per_address_per_hour = 1_000_000;
     settings.auth.signups_per_minute = 1_000_000;
+    // `wait_reply` polls; the per-user request rate has tests of its own.
+    settings.limits.requests_per_user_per_minute = 1_000_000;
     settings
 }
 
@@ -350,6 +352,7 @@ pub async fn serve(dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
         .env("PLANSMITH_GENERATION__CHECKPOINT_INTERVAL_MS", "50")
         .env("PLANSMITH_AUTH__SIGNUPS_PER_ADDRESS_PER_HOUR", "1000000")
         .env("PLANSMITH_AUTH__SIGNUPS_PER_MINUTE", "1000000")
+        .env("PLANSMITH_LIMITS__REQUESTS_PER_USER_PER_MINUTE", "1000000")
         .current_dir(dir)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

@@ -360,6 +360,7 @@ async fn lists_cost_one_statement(b: Backend) {
                         title: "Brief".into(),
                     }],
                     intro: "Hi".into(),
+                    max_active: u32::MAX,
                 })
                 .await
                 .unwrap();

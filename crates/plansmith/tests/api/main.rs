@@ -5,6 +5,7 @@ mod auth;
 mod bench;
 mod documents;
 mod errors;
+mod fairness;
 mod gateway;
 mod helpers;
 mod indexes;

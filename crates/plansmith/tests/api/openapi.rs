@@ -151,7 +151,10 @@ async fn error_responses_list_their_codes_by_status() {
         "#/components/schemas/ErrorBody"
     );
     let post = &doc["paths"]["/api/v1/sessions/{id}/messages"]["post"]["responses"];
-    assert_eq!(post["429"]["x-error-codes"], serde_json::json!(["busy", "over_budget"]));
+    assert_eq!(
+        post["429"]["x-error-codes"],
+        serde_json::json!(["rate_limited", "busy", "limit_reached", "over_budget"])
+    );
     for status in ["429", "503"] {
         assert_eq!(
             post[status]["headers"]["Retry-After"]["schema"]["type"], "integer",

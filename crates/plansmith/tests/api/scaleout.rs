@@ -412,3 +412,54 @@ async fn sign_ups_count_on_every_instance_on_redis() {
 async fn sign_ups_count_on_every_instance_on_a_redis_cluster() {
     sign_ups_count_on_every_instance(|s| s.cache.redis_cluster_nodes = cluster_nodes()).await;
 }
+
+/// A user's open reply streams count on every instance, and come back when closed.
+async fn streams_count_on_every_instance(shared: impl Fn(&mut Settings)) {
+    let (a, b) = two_instances(|s| {
+        shared(s);
+        s.limits.streams_per_user = 1;
+        s.llm.offline.tokens_per_second = 20.0;
+    })
+    .await;
+    let token = a.user().await;
+    let sid = a.session(&token, "quick-brief").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sent = a.say(&token, &sid, "Draft the rest").await;
+    let url = sent["reply"]["stream_url"].as_str().unwrap().to_owned();
+    let open = a.open_stream(&url, &token, None).await;
+    let refused = b.client.get(b.url(&url)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    drop(open);
+    let mut reopened = false;
+    for _ in 0..100 {
+        if b.client
+            .get(b.url(&url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == StatusCode::OK
+        {
+            reopened = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        reopened,
+        "the stream closed on one instance frees the place on the other"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_count_on_every_instance_on_redis() {
+    streams_count_on_every_instance(|s| s.cache.redis_url = Some(redis_url())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_count_on_every_instance_on_a_redis_cluster() {
+    streams_count_on_every_instance(|s| s.cache.redis_cluster_nodes = cluster_nodes()).await;
+}

@@ -204,7 +204,8 @@ async fn two_instances_share_one_provider_rate_limit() {
         format!(
             "[[llm.providers]]\nname = \"mock\"\nkind = \"openai\"\nbase_url = \"http://{mock_addr}/v1\"\n\
              model = \"gpt-4o-mini\"\nrequests_per_minute = 30\n\
-             [llm]\nroute = [\"mock\"]\n[llm.queue]\nmax_wait_seconds = 300\nper_user_concurrency = 100\n"
+             [llm]\nroute = [\"mock\"]\n[llm.queue]\nmax_wait_seconds = 300\nper_user_concurrency = 100\n\
+             [limits]\nqueued_replies_per_user = 100\n"
         ),
     )
     .unwrap();

@@ -110,6 +110,10 @@ impl Default for LimitSettings {
             max_section_chars: 50_000,
             max_title_chars: 200,
             max_idea_chars: 10_000,
+            streams_per_user: 20,
+            active_sessions_per_user: 50,
+            queued_replies_per_user: 10,
+            requests_per_user_per_minute: 600,
         }
     }
 }

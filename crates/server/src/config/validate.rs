@@ -78,6 +78,17 @@ impl Settings {
         {
             problems.push("generation.instance_id: must be 1 to 200 characters when set".into());
         }
+        let limits = &self.limits;
+        if [
+            limits.streams_per_user,
+            limits.active_sessions_per_user,
+            limits.queued_replies_per_user,
+            limits.requests_per_user_per_minute,
+        ]
+        .contains(&0)
+        {
+            problems.push("limits.streams_per_user / active_sessions_per_user / queued_replies_per_user / requests_per_user_per_minute: must be at least 1".into());
+        }
         if self.limits.max_message_chars == 0 || self.limits.max_section_chars == 0 {
             problems.push("limits: every limit must be at least 1".into());
         }

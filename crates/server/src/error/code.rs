@@ -85,6 +85,9 @@ error_codes! {
     RateLimited = "rate_limited" => TOO_MANY_REQUESTS,
     /// The planning agent's queue is full; see `Retry-After`.
     Busy = "busy" => TOO_MANY_REQUESTS,
+    /// A per-user cap is reached (active sessions, open reply streams, replies waiting for
+    /// the agent, requests per minute); the message names it.
+    LimitReached = "limit_reached" => TOO_MANY_REQUESTS,
     /// The plan's monthly budget is used up; `Retry-After` points at its reset.
     OverBudget = "over_budget" => TOO_MANY_REQUESTS,
     InternalError = "internal_error" => INTERNAL_SERVER_ERROR,

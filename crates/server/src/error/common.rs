@@ -24,6 +24,11 @@ pub enum CommonError {
     CrossSiteRequest,
     /// What was not found, e.g. "The planning session".
     NotFound(String),
+    /// The signed-in user made `limits.requests_per_user_per_minute` requests this minute.
+    RequestRate {
+        limit: u32,
+        retry_after: Duration,
+    },
     Store(StoreError),
     /// A dependency is down or the server is draining; the cause is logged, not shown.
     Unavailable(String),
@@ -87,6 +92,8 @@ impl ErrorFamily for CommonError {
         ErrorCode::StepsIncomplete,
         ErrorCode::NotRetryable,
         ErrorCode::ReplyChanged,
+        ErrorCode::RateLimited,
+        ErrorCode::LimitReached,
         ErrorCode::InternalError,
         ErrorCode::Unavailable,
     ];
@@ -138,6 +145,11 @@ impl ErrorFamily for CommonError {
                 format!("{what} was not found."),
                 "Check the id in the address; it may have been deleted or belong to another account.",
             ),
+            Self::RequestRate { limit, retry_after } => ApiError::wait_and_retry(
+                ErrorCode::RateLimited,
+                format!("You made more than {limit} requests in a minute."),
+                *retry_after,
+            ),
             Self::Store(e) => store_error(e),
             Self::Unavailable(cause) => {
                 tracing::warn!(request_id = %current_request_id(), error = %cause, "service unavailable");
@@ -181,6 +193,11 @@ fn store_error(e: &StoreError) -> ApiError {
             ErrorCode::RevisionConflict,
             format!("The document changed since you loaded it; it is now at revision {current}."),
             "Reload the document, reapply your change and send it with the current revision as base_revision.",
+        ),
+        StoreError::TooManyActiveSessions { max } => ApiError::new(
+            ErrorCode::LimitReached,
+            format!("You have {max} active planning sessions, the most an account can have at once."),
+            "Complete or abandon a session you no longer work on, then start the new one.",
         ),
         StoreError::Session(refusal) => session_refusal(refusal),
         StoreError::Reply(ReplyRefusal(transition)) => reply_refusal(*transition),
