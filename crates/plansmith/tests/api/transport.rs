@@ -551,12 +551,18 @@ impl TlsPostgres {
 }
 
 impl Drop for TlsPostgres {
-    /// A fast shutdown (SIGINT) that takes the server's own processes with it.
+    /// A fast shutdown (SIGINT), waited for: killed outright, the server would leave its
+    /// shared memory segment behind.
     fn drop(&mut self) {
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-INT", &pid.to_string()])
-                .status();
+        let Some(pid) = self.child.id() else { return };
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status();
+        for _ in 0..100 {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 }
