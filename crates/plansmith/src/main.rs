@@ -4,7 +4,7 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use plansmith_domain::{Email, Role};
-use plansmith_server::{Application, Settings, open_store, redact_url};
+use plansmith_server::{Application, Settings, TlsCerts, open_store, redact_url};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -206,6 +206,13 @@ async fn run(cli: Cli) -> Result<()> {
             println!("  listen       = {}", settings.listen);
             println!("  database.url = {}", redact_url(&settings.database.url));
             println!("  shared state = {}", settings.cache_mode());
+            match settings.tls_files() {
+                Some((cert, key)) => {
+                    TlsCerts::load(cert, key)?;
+                    println!("  tls          = on, certificate {cert}");
+                }
+                None => println!("  tls          = off (plain HTTP)"),
+            }
             println!(
                 "  llm          = offline planner at {} tokens/s",
                 settings.llm.offline.tokens_per_second
@@ -340,11 +347,41 @@ async fn mock_llm(args: MockArgs) -> Result<()> {
 async fn serve(settings: Settings) -> Result<()> {
     init_logging(&settings);
     let app = Application::build(settings).await?;
+    // Before the start is announced, so a SIGHUP right after it reloads instead of ending us.
+    reload_on_hangup(app.tls())?;
     let addr = app.local_addr();
-    tracing::info!(%addr, "plansmith is listening");
-    println!("Plansmith is running at http://{addr}");
+    tracing::info!(%addr, tls = app.tls().is_some(), "plansmith is listening");
+    println!("Plansmith is running at {}", app.base_url());
     app.run_until_stopped(shutdown_signal()).await.context("server error")?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// SIGHUP reads the listener's certificate and key again (a renewed certificate is served to
+/// new connections); a failed reload is logged and the certificate in use stays.
+#[cfg(unix)]
+fn reload_on_hangup(tls: Option<std::sync::Arc<TlsCerts>>) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let Some(tls) = &tls else {
+                tracing::info!("SIGHUP: nothing to reload (no http.tls_cert)");
+                continue;
+            };
+            match tls.reload() {
+                Ok(()) => tracing::info!(cert = %tls.cert_path().display(), "SIGHUP: TLS certificate reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: TLS certificate not reloaded; still serving the previous one")
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn reload_on_hangup(_: Option<std::sync::Arc<TlsCerts>>) -> Result<()> {
     Ok(())
 }
 

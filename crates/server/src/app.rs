@@ -1,9 +1,10 @@
 //! Building and running the application: store, workflows, generator, router and middleware.
 
 use crate::config::{ConfigError, ProviderKind, Settings};
-use crate::error::{CommonError, REQUEST_ID, SUPPORT_CONTACT};
+use crate::error::{ApiError, CommonError, ErrorCode, REQUEST_ID, SUPPORT_CONTACT, current_request_id};
 use crate::generation::Generator;
 use crate::state::AppState;
+use crate::transport::{self, TlsCerts, TlsError};
 use crate::{admin, auth, documents, health, messages, sessions, telemetry, web, workflows};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -63,6 +64,8 @@ pub enum StartError {
     Bind { addr: String, source: std::io::Error },
     #[error("cache: {0}")]
     Cache(#[from] plansmith_cache::CacheError),
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
 }
 
 /// What several instances share: in the process, or on Redis when it is configured.
@@ -244,6 +247,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    tls: Option<Arc<TlsCerts>>,
 }
 
 impl Application {
@@ -253,6 +257,11 @@ impl Application {
 
     pub async fn build_with(settings: Settings, overrides: Overrides) -> Result<Self, StartError> {
         settings.validate()?;
+        // Before the database: a wrong certificate path should not wait for migrations.
+        let tls = match settings.tls_files() {
+            Some((cert, key)) => Some(Arc::new(TlsCerts::load(cert, key)?)),
+            None => None,
+        };
         let settings = Arc::new(settings);
         let store = open_store(&settings, settings.database.migrate_on_start).await?;
         telemetry::install();
@@ -309,11 +318,23 @@ impl Application {
             listener,
             router,
             state,
+            tls,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// `https://` or `http://` and the address listened on.
+    pub fn base_url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.local_addr())
+    }
+
+    /// The listener's certificate, when it serves TLS: `reload` it on SIGHUP.
+    pub fn tls(&self) -> Option<Arc<TlsCerts>> {
+        self.tls.clone()
     }
 
     pub fn state(&self) -> &AppState {
@@ -327,6 +348,7 @@ impl Application {
             listener,
             router,
             state,
+            tls,
         } = self;
         let grace = state.settings.shutdown_grace();
         let (stopped_tx, stopped_rx) = tokio::sync::watch::channel(false);
@@ -337,16 +359,8 @@ impl Application {
             draining.store(true, Ordering::SeqCst);
             stopped_tx.send_replace(true);
         };
-        // Reply events are small writes that must leave at once: no Nagle delay behind an
-        // unacknowledged earlier write (a proxy in front acknowledges late).
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not turn off Nagle's algorithm on a connection");
-            }
-        });
-        let serve = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(signal)
-            .into_future();
+        let limits = transport::Limits::from_settings(&state.settings.http);
+        let serve = transport::serve(listener, router, limits, tls, signal);
         let generator = Arc::clone(&state.generator);
         let mut drain_rx = stopped_rx.clone();
         let drain = async move {
@@ -363,12 +377,12 @@ impl Application {
                 std::future::pending::<()>().await;
             }
         };
-        let result = tokio::select! {
-            (result, ()) = async { tokio::join!(serve, drain) } => result,
-            () = hard_stop => Ok(()),
-        };
+        tokio::select! {
+            ((), ()) = async { tokio::join!(serve, drain) } => {}
+            () = hard_stop => {}
+        }
         state.generator.shutdown(Duration::ZERO).await;
-        result
+        Ok(())
     }
 }
 
@@ -428,13 +442,14 @@ fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
     ));
     let hsts = state
         .settings
-        .http
-        .hsts
+        .hsts()
         .then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    let request_timeout = Duration::from_secs(state.settings.http.request_timeout_seconds);
     api.fallback(web::serve)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.settings.http.body_limit_bytes))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn_with_state(request_timeout, request_deadline))
         .layer(axum::middleware::from_fn(telemetry::track))
         .layer(axum::middleware::from_fn_with_state(state.clone(), request_context))
         .layer(TraceLayer::new_for_http())
@@ -495,6 +510,30 @@ async fn request_context(State(state): State<AppState>, request: Request, next: 
         response.headers_mut().insert(REQUEST_ID_HEADER.clone(), value);
     }
     response
+}
+
+/// Bounds the time to the start of an answer (`http.request_timeout_seconds`): an ordinary
+/// answer whole, a stream only until its head, since its events then flow for as long as the
+/// reply lasts. Inside `request_context`, so the error carries the request id.
+async fn request_deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    // Cheap clones (shared bytes), for the log line of a timeout.
+    let (method, uri) = (request.method().clone(), request.uri().clone());
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(request_id = %current_request_id(), %method, path = uri.path(), limit_seconds = limit.as_secs(), "request timed out");
+            ApiError::retry_later(
+                ErrorCode::Unavailable,
+                format!(
+                    "The server did not finish this request within {} seconds.",
+                    limit.as_secs()
+                ),
+                "Try again in a moment.",
+                Duration::from_secs(5),
+            )
+            .into_response()
+        }
+    }
 }
 
 fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {

@@ -1,6 +1,7 @@
 //! The HTTP application: the REST + SSE API under `/api/v1`, authentication, error mapping,
-//! request ids, health checks, the OpenAPI document and graceful shutdown. It wires the
-//! store, cache and LLM crates together and is the only crate that knows HTTP.
+//! request ids, health checks, the OpenAPI document, the listener (TLS, timeouts, the
+//! connection cap) and graceful shutdown. It wires the store, cache and LLM crates together and
+//! is the only crate that knows HTTP.
 
 pub mod admin;
 pub mod app;
@@ -18,8 +19,10 @@ pub mod outbox;
 pub mod sessions;
 pub mod state;
 pub mod telemetry;
+pub mod transport;
 pub mod web;
 pub mod workflows;
 
 pub use app::{Application, Overrides, StartError, open_store};
 pub use config::{ConfigError, Settings, redact_url};
+pub use transport::{TlsCerts, TlsError};

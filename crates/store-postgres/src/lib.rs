@@ -67,6 +67,11 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
             StoreError::Unavailable(e.to_string())
         }
+        // A connection closed while sqlx asks for TLS (`sslmode=prefer`, the default, and
+        // stricter modes) reads as a zero byte, which sqlx reports as a protocol error.
+        sqlx::Error::Protocol(message) if message.starts_with("unexpected response from SSLRequest") => {
+            StoreError::Unavailable(e.to_string())
+        }
         sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Duplicate,
         // Connection failures (08…), shutdown (57P…), statement timeout (57014), too many
         // connections (53300): the database is there but cannot serve right now.
@@ -321,4 +326,17 @@ async fn applied_migrations(pool: &PgPool) -> i64 {
         .fetch_one(pool)
         .await
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_lost_while_asking_for_tls_is_unavailable_not_a_database_error() {
+        let lost = sqlx::Error::Protocol("unexpected response from SSLRequest: 0x00".into());
+        assert!(matches!(db_err(lost), StoreError::Unavailable(_)));
+        let other = sqlx::Error::Protocol("unexpected message".into());
+        assert!(matches!(db_err(other), StoreError::Database(_)));
+    }
 }

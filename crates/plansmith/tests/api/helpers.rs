@@ -72,7 +72,7 @@ pub async fn start(settings: Settings, overrides: Overrides) -> TestApp {
     let app = Application::build_with(settings.clone(), overrides)
         .await
         .expect("app builds");
-    let base = format!("http://{}", app.local_addr());
+    let base = app.base_url();
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
@@ -369,7 +369,10 @@ pub async fn serve(dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
         .unwrap()
         .unwrap();
     let base = line.rsplit(' ').next().unwrap().to_owned();
-    assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+    assert!(
+        base.starts_with("http://127.0.0.1:") || base.starts_with("https://127.0.0.1:"),
+        "{line}"
+    );
     let mut app = start_remote(base);
     app.dir = dir.to_path_buf();
     Server { child, app }

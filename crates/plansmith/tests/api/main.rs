@@ -19,5 +19,6 @@ mod scaleout;
 mod security;
 mod sessions;
 mod takeover;
+mod transport;
 use plansmith_store_tests::testdb;
 mod web_app;

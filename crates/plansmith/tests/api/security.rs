@@ -18,7 +18,7 @@ async fn app_with_web_files(hsts: bool) -> (TestApp, tempfile::TempDir) {
     let app = spawn_with(
         move |s| {
             s.http.web_dir = Some(dir);
-            s.http.hsts = hsts;
+            s.http.hsts = Some(hsts);
         },
         Overrides::default(),
     )

@@ -43,9 +43,15 @@ impl Default for HttpSettings {
         Self {
             body_limit_bytes: 1024 * 1024,
             secure_cookies: None,
-            hsts: false,
+            hsts: None,
             web_dir: None,
             trusted_proxies: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            header_read_timeout_seconds: 10,
+            request_timeout_seconds: 30,
+            keep_alive_idle_seconds: 60,
+            max_connections: 10_000,
         }
     }
 }

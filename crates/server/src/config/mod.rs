@@ -73,6 +73,11 @@ pub struct CacheSettings {
     pub redis_cluster_nodes: Vec<String>,
 }
 
+/// A setting's text, unless it is missing or blank.
+pub(crate) fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
 /// A TOML list of strings, or one comma-separated string (as environment variables give it).
 fn list_or_comma_separated<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
@@ -101,9 +106,10 @@ pub struct HttpSettings {
     /// unless the server listens on a loopback address (127.0.0.0/8, ::1), where it is
     /// usually reached over plain HTTP.
     pub secure_cookies: Option<bool>,
-    /// Send `Strict-Transport-Security` (one year, subdomains included). Only when every
-    /// client reaches the server over HTTPS (a TLS proxy in front of it).
-    pub hsts: bool,
+    /// Send `Strict-Transport-Security` (one year, subdomains included). Default: on when the
+    /// server itself serves TLS (`tls_cert`); behind a TLS proxy, set it once every client
+    /// reaches the server over HTTPS.
+    pub hsts: Option<bool>,
     /// Serve the web app from this folder instead of the files built into the binary.
     pub web_dir: Option<String>,
     /// Proxies (addresses or CIDRs, e.g. `10.0.0.0/8`) whose `X-Forwarded-For` is believed:
@@ -111,6 +117,21 @@ pub struct HttpSettings {
     /// Empty (the default): the client address is the connection's peer.
     #[serde(deserialize_with = "list_or_comma_separated")]
     pub trusted_proxies: Vec<String>,
+    /// Serve HTTPS: the certificate chain (PEM, the server's certificate first) and its private
+    /// key (PEM: PKCS#8, PKCS#1 or SEC1). Both or neither; read again on SIGHUP.
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    /// A connection must send a request's head (request line and headers) within this long of
+    /// opening (or of its first byte after an idle pause); else it is closed. Also bounds the
+    /// TLS handshake.
+    pub header_read_timeout_seconds: u64,
+    /// Longest time to the start of an answer. Streams (a reply's events) are not cut: their
+    /// answer starts at once and then lasts as long as the reply.
+    pub request_timeout_seconds: u64,
+    /// A kept-alive connection with no request in progress is closed after this long.
+    pub keep_alive_idle_seconds: u64,
+    /// Open connections at most; further ones wait in the listen backlog until one closes.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -205,15 +226,27 @@ impl Settings {
         self.listen.parse().expect("validated in Settings::validate")
     }
 
-    /// Whether the sign-in cookie is `Secure`: `http.secure_cookies` when set, else on
-    /// unless the server listens on a loopback address.
+    /// Whether the sign-in cookie is `Secure`: `http.secure_cookies` when set, else on when
+    /// the server serves TLS or does not listen on a loopback address.
     pub fn secure_cookies(&self) -> bool {
         self.http.secure_cookies.unwrap_or_else(|| {
-            !self
-                .listen
-                .parse::<SocketAddr>()
-                .is_ok_and(|addr| addr.ip().is_loopback())
+            self.tls_files().is_some()
+                || !self
+                    .listen
+                    .parse::<SocketAddr>()
+                    .is_ok_and(|addr| addr.ip().is_loopback())
         })
+    }
+
+    /// Whether `Strict-Transport-Security` is sent: `http.hsts` when set, else when the server
+    /// serves TLS.
+    pub fn hsts(&self) -> bool {
+        self.http.hsts.unwrap_or_else(|| self.tls_files().is_some())
+    }
+
+    /// The certificate chain and key files when the server serves HTTPS (both set; validated).
+    pub fn tls_files(&self) -> Option<(&str, &str)> {
+        given(&self.http.tls_cert).zip(given(&self.http.tls_key))
     }
 
     pub fn shutdown_grace(&self) -> Duration {
@@ -265,5 +298,20 @@ mod tests {
         assert!(with("10.1.2.3:8080", None));
         assert!(with("127.0.0.1:8080", Some(true)));
         assert!(!with("0.0.0.0:8080", Some(false)));
+    }
+
+    #[test]
+    fn serving_tls_makes_cookies_secure_and_sends_hsts_unless_the_settings_say() {
+        let mut settings = Settings::default();
+        assert!(!settings.secure_cookies() && !settings.hsts(), "plain HTTP on loopback");
+        settings.http.tls_cert = Some("cert.pem".into());
+        settings.http.tls_key = Some("key.pem".into());
+        assert!(settings.secure_cookies() && settings.hsts(), "TLS on loopback");
+        settings.http.hsts = Some(false);
+        settings.http.secure_cookies = Some(false);
+        assert!(!settings.secure_cookies() && !settings.hsts());
+        let mut proxied = Settings::default();
+        proxied.http.hsts = Some(true);
+        assert!(proxied.hsts(), "behind a TLS proxy, by the setting");
     }
 }

@@ -38,6 +38,7 @@ impl Settings {
         if self.http.body_limit_bytes < 1024 {
             problems.push("http.body_limit_bytes: must be at least 1024".into());
         }
+        self.validate_transport(&mut problems);
         if self.auth.token_ttl_hours == 0 {
             problems.push("auth.token_ttl_hours: must be at least 1".into());
         }
@@ -165,8 +166,34 @@ impl Settings {
     }
 }
 
-/// A database URL without its password, for messages.
 impl Settings {
+    /// TLS files come as a pair; the listener's limits are positive and within reason. (The
+    /// files themselves are read at start, where a problem names the file.)
+    fn validate_transport(&self, problems: &mut Vec<String>) {
+        let http = &self.http;
+        if super::given(&http.tls_cert).is_some() != super::given(&http.tls_key).is_some() {
+            problems.push(
+                "http.tls_cert and http.tls_key: set both (the PEM files of the certificate chain and of its private key) or neither (plain HTTP)"
+                    .into(),
+            );
+        }
+        for (key, value) in [
+            ("http.header_read_timeout_seconds", http.header_read_timeout_seconds),
+            ("http.request_timeout_seconds", http.request_timeout_seconds),
+            ("http.keep_alive_idle_seconds", http.keep_alive_idle_seconds),
+        ] {
+            if !(1..=3600).contains(&value) {
+                problems.push(format!("{key}: {value} must be between 1 and 3600"));
+            }
+        }
+        if !(1..=1_000_000).contains(&http.max_connections) {
+            problems.push(format!(
+                "http.max_connections: {} must be between 1 and 1000000",
+                http.max_connections
+            ));
+        }
+    }
+
     /// A Redis address that is set must be usable: one of the two keys, `redis://` or
     /// `rediss://`, parseable. (Unreachable is not malformed: the server waits for Redis.)
     fn validate_cache(&self, problems: &mut Vec<String>) {
@@ -202,6 +229,7 @@ impl Settings {
     }
 }
 
+/// A database or Redis URL without its password, for messages.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
@@ -301,6 +329,44 @@ mod tests {
     }
 
     #[test]
+    fn transport_settings_come_from_the_environment_and_tls_urls_are_accepted() {
+        let s = load_toml(
+            "",
+            &[
+                ("PLANSMITH_HTTP__TLS_CERT", "/etc/plansmith/cert.pem"),
+                ("PLANSMITH_HTTP__TLS_KEY", "/etc/plansmith/key.pem"),
+                ("PLANSMITH_HTTP__HEADER_READ_TIMEOUT_SECONDS", "5"),
+                ("PLANSMITH_HTTP__REQUEST_TIMEOUT_SECONDS", "20"),
+                ("PLANSMITH_HTTP__KEEP_ALIVE_IDLE_SECONDS", "30"),
+                ("PLANSMITH_HTTP__MAX_CONNECTIONS", "500"),
+                (
+                    "PLANSMITH_DATABASE_URL",
+                    "postgres://app@db.internal:5432/plansmith?sslmode=verify-full&sslrootcert=/etc/ssl/db-ca.pem",
+                ),
+                ("PLANSMITH_REDIS_URL", "rediss://:pw@cache.internal:6380/0"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            s.tls_files(),
+            Some(("/etc/plansmith/cert.pem", "/etc/plansmith/key.pem"))
+        );
+        let http = &s.http;
+        assert_eq!(
+            (
+                http.header_read_timeout_seconds,
+                http.request_timeout_seconds,
+                http.keep_alive_idle_seconds,
+                http.max_connections
+            ),
+            (5, 20, 30, 500)
+        );
+        assert!(s.cache_mode().starts_with("Redis at rediss://"), "{}", s.cache_mode());
+        let plain = load_toml("", &[("PLANSMITH_HTTP__TLS_CERT", ""), ("PLANSMITH_HTTP__TLS_KEY", "")]).unwrap();
+        assert_eq!(plain.tls_files(), None, "empty values mean plain HTTP");
+    }
+
+    #[test]
     fn passwords_never_show_in_messages() {
         assert_eq!(
             redact_url("postgres://app:s3cret@db:5432/p"),
@@ -331,6 +397,24 @@ mod tests {
             ("PLANSMITH_GENERATION__LEASE_SECONDS", "0", "generation.lease_seconds"),
             ("PLANSMITH_GENERATION__INSTANCE_ID", " ", "generation.instance_id"),
             ("PLANSMITH_NOPE", "1", "nope"),
+            ("PLANSMITH_HTTP__TLS_CERT", "/etc/plansmith/cert.pem", "http.tls_key"),
+            ("PLANSMITH_HTTP__TLS_KEY", "/etc/plansmith/key.pem", "http.tls_cert"),
+            (
+                "PLANSMITH_HTTP__HEADER_READ_TIMEOUT_SECONDS",
+                "0",
+                "http.header_read_timeout_seconds",
+            ),
+            (
+                "PLANSMITH_HTTP__REQUEST_TIMEOUT_SECONDS",
+                "0",
+                "http.request_timeout_seconds",
+            ),
+            (
+                "PLANSMITH_HTTP__KEEP_ALIVE_IDLE_SECONDS",
+                "86400",
+                "http.keep_alive_idle_seconds",
+            ),
+            ("PLANSMITH_HTTP__MAX_CONNECTIONS", "0", "http.max_connections"),
         ];
         for (key, value, named) in cases {
             let err = Settings::load(None, env(&[(key, value)])).unwrap_err().to_string();
