@@ -125,7 +125,8 @@ pub async fn providers(State(state): State<AppState>, _admin: AdminUser) -> Json
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UsageQuery {
-    /// `provider`, `model`, `user` or `day`.
+    /// `provider` (default), `model`, `user` or `day`.
+    #[param(pattern = "^(provider|model|user|day)$")]
     pub group_by: Option<String>,
     /// Start (RFC 3339, inclusive); default 30 days before `to`.
     pub from: Option<DateTime<Utc>>,

@@ -636,12 +636,32 @@ export interface components {
             name?: string | null;
             password: string;
         };
+        /**
+         * @description The kinds of event of a reply's stream, by their SSE event names.
+         * @enum {string}
+         */
+        ReplyEventName: "token" | "section_draft" | "section" | "restart" | "done" | "error";
         ReplyRef: {
             /** Format: uuid */
             id: string;
             status: string;
             /** @description SSE stream of the reply (`token`, `section`, `restart`, `done`, `error` events). */
             stream_url: string;
+        };
+        /**
+         * @description One event of a reply's stream as its SSE fields carry it (keep-alive comments aside); the
+         *     OpenAPI document describes each event of the `text/event-stream` response with it.
+         */
+        ReplyStreamEvent: {
+            /**
+             * @description The event's payload, a JSON object: `token` {text}, `section_draft` {document_id,
+             *     section_id, text}, `section` {document_id, section_id, revision}, `restart` {reason},
+             *     `done` {reply_id, status}, `error` {code, message}.
+             */
+            data: string;
+            event: components["schemas"]["ReplyEventName"];
+            /** @description The event's number in the reply's stream: resume after it with `Last-Event-ID`. */
+            id: string;
         };
         RestoreRequest: {
             /** Format: int64 */
@@ -906,7 +926,7 @@ export interface operations {
     get_usage: {
         parameters: {
             query?: {
-                /** @description `provider`, `model`, `user` or `day`. */
+                /** @description `provider` (default), `model`, `user` or `day`. */
                 group_by?: string;
                 /** @description Start (RFC 3339, inclusive); default 30 days before `to`. */
                 from?: string;
@@ -2820,7 +2840,7 @@ export interface operations {
             };
             header?: {
                 /** @description Resume after this event id */
-                "Last-Event-ID"?: number | null;
+                "Last-Event-ID"?: number;
             };
             path: {
                 id: string;
@@ -2830,12 +2850,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description One `ReplyStreamEvent` per event, until `done` or `error` */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["ReplyStreamEvent"];
                 };
             };
             /** @description Bad Request: `invalid_field`, `invalid_query`, `invalid_header` */
