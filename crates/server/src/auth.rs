@@ -1,8 +1,10 @@
 //! Accounts: registration, sign-in with brute-force limits, sign-out, and the `AuthUser`
 //! extractor (Bearer token or HttpOnly cookie; tokens are random and stored hashed).
 
+use crate::client::Client;
 use crate::error::{ApiError, CommonError, ErrorCode, ErrorFamily, WithJsonBody, error_family};
 use crate::extract::ApiJson;
+use crate::security_events::{self, SecurityEvent, SecurityEventKind as Kind};
 use crate::state::AppState;
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
@@ -15,8 +17,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
-use plansmith_domain::{Email, Plan, Role, UserId};
-use plansmith_store::{NewUser, User};
+use plansmith_domain::{Email, Plan, Role, SignInId, UserId};
+use plansmith_store::{NewSignIn, NewUser, User};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
@@ -46,10 +48,14 @@ pub enum AuthError {
     PasswordTooLong {
         max: usize,
     },
+    /// The password is on the list of the most common passwords.
+    CommonPassword,
     NameTooLong {
         max: usize,
     },
     InvalidCredentials,
+    /// The right password, but an administrator disabled the account.
+    AccountDisabled,
     /// Too many failed sign-ins for the account or from the address.
     SignInPaused {
         retry_after: Duration,
@@ -64,6 +70,7 @@ impl ErrorFamily for AuthError {
         ErrorCode::InvalidField,
         ErrorCode::Unauthorized,
         ErrorCode::InvalidCredentials,
+        ErrorCode::AccountDisabled,
         ErrorCode::CrossSiteRequest,
         ErrorCode::EmailTaken,
         ErrorCode::RateLimited,
@@ -89,6 +96,7 @@ impl ErrorFamily for AuthError {
                 format_args!("must be at most {max} characters"),
                 "Choose a shorter password.",
             ),
+            Self::CommonPassword => common_password(),
             Self::NameTooLong { max } => ApiError::invalid(
                 field,
                 "name",
@@ -100,6 +108,11 @@ impl ErrorFamily for AuthError {
                 "The email or password is not correct.",
                 "Check both and try again, or register if you have no account yet.",
             ),
+            Self::AccountDisabled => ApiError::new(
+                ErrorCode::AccountDisabled,
+                "This account has been disabled by an administrator.",
+                "Contact support if you think this is a mistake.",
+            ),
             Self::SignInPaused { retry_after } => ApiError::wait_and_retry(
                 ErrorCode::RateLimited,
                 "Too many failed sign-in attempts. Sign-in is paused for a while to protect the account.",
@@ -110,7 +123,17 @@ impl ErrorFamily for AuthError {
     }
 }
 
-const MAX_PASSWORD_CHARS: usize = 256;
+/// The refusal of a password on the list of common ones (registration, password changes).
+pub(crate) fn common_password() -> ApiError {
+    ApiError::invalid(
+        ErrorCode::InvalidField,
+        "password",
+        "is one of the most common passwords",
+        "Choose a password that is not on lists of common passwords, e.g. a few unrelated words.",
+    )
+}
+
+pub(crate) const MAX_PASSWORD_CHARS: usize = 256;
 const MAX_NAME_CHARS: usize = 100;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -161,6 +184,8 @@ pub struct AuthResponse {
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub user: User,
+    /// Which of the user's sign-ins the request came with.
+    pub sign_in: SignInId,
     token_hash: Vec<u8>,
 }
 
@@ -258,12 +283,16 @@ impl FromRequestParts<AppState> for AuthUser {
             return Err(CommonError::Unauthorized);
         }
         let token_hash = hash_token(&token);
-        let user = state
+        let owner = state
             .store
-            .user_by_token(&token_hash, Utc::now())
+            .user_by_token(&token_hash, state.settings.token_life(Utc::now()))
             .await?
             .ok_or(CommonError::Unauthorized)?;
-        Ok(Self { user, token_hash })
+        Ok(Self {
+            user: owner.user,
+            sign_in: owner.sign_in,
+            token_hash,
+        })
     }
 }
 
@@ -314,7 +343,7 @@ async fn on_hasher<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static)
     rx.await.map_err(CommonError::internal)
 }
 
-async fn hash_password(password: String) -> Result<String, CommonError> {
+pub(crate) async fn hash_password(password: String) -> Result<String, CommonError> {
     on_hasher(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
@@ -324,7 +353,7 @@ async fn hash_password(password: String) -> Result<String, CommonError> {
     .map_err(CommonError::internal)
 }
 
-async fn verify_password(password: String, hash: String) -> Result<bool, CommonError> {
+pub(crate) async fn verify_password(password: String, hash: String) -> Result<bool, CommonError> {
     on_hasher(move || {
         let parsed = PasswordHash::new(&hash).map_err(|e| e.to_string())?;
         Ok::<bool, String>(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
@@ -345,20 +374,24 @@ async fn dummy_hash() -> Result<String, CommonError> {
 }
 
 /// The `Set-Cookie` value of the sign-in cookie (`Max-Age=0` clears it).
-fn session_cookie(state: &AppState, token: &str, max_age: i64) -> String {
+pub(crate) fn session_cookie(state: &AppState, token: &str, max_age: i64) -> String {
     let secure = state.settings.secure_cookies();
     let (name, attribute) = (cookie_name(secure), if secure { "; Secure" } else { "" });
     format!("{name}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{attribute}")
 }
 
-async fn issue_token(state: &AppState, user: &User) -> Result<Response, CommonError> {
+async fn issue_token(state: &AppState, user: &User, client: &Client) -> Result<Response, CommonError> {
     let bytes: [u8; 32] = rand::random();
     let token = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
     let ttl = chrono::Duration::hours(i64::from(state.settings.auth.token_ttl_hours));
-    state
-        .store
-        .create_auth_token(&hash_token(&token), user.id, Utc::now() + ttl)
-        .await?;
+    let sign_in = NewSignIn {
+        token_hash: hash_token(&token),
+        user_id: user.id,
+        expires_at: Utc::now() + ttl,
+        address: client.address_text(),
+        user_agent: client.user_agent.clone(),
+    };
+    state.store.create_auth_token(sign_in).await?;
     let cookie = session_cookie(state, &token, ttl.num_seconds());
     let body = AuthResponse {
         user: user.into(),
@@ -377,6 +410,7 @@ async fn issue_token(state: &AppState, user: &User) -> Result<Response, CommonEr
     responses((status = 201, body = AuthResponse), WithJsonBody<AuthError>))]
 pub async fn register(
     State(state): State<AppState>,
+    client: Client,
     ApiJson(body): ApiJson<RegisterRequest>,
 ) -> Result<Response, AuthError> {
     let email = Email::parse(&body.email).map_err(|e| AuthError::InvalidEmail(e.to_string()))?;
@@ -389,6 +423,9 @@ pub async fn register(
         return Err(AuthError::PasswordTooLong {
             max: MAX_PASSWORD_CHARS,
         });
+    }
+    if crate::common_passwords::is_common(&body.password) {
+        return Err(AuthError::CommonPassword);
     }
     let name = body.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
     if name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
@@ -403,7 +440,8 @@ pub async fn register(
             password_hash,
         })
         .await?;
-    let mut response = issue_token(&state, &user).await?;
+    let mut response = issue_token(&state, &user, &client).await?;
+    security_events::record(&state, SecurityEvent::success(Kind::SignUp, &client).user(user.id)).await;
     *response.status_mut() = StatusCode::CREATED;
     Ok(response)
 }
@@ -414,6 +452,7 @@ pub async fn register(
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Client,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Response, AuthError> {
     let auth = &state.settings.auth;
@@ -425,6 +464,11 @@ pub async fn login(
         (&ip_key, auth.max_failed_logins_per_ip),
     ] {
         if let Some(retry_after) = state.limiter.blocked_for(key, limit).await? {
+            security_events::record(
+                &state,
+                SecurityEvent::failure(Kind::Lockout, &client).detail(key.as_str()),
+            )
+            .await;
             return Err(AuthError::SignInPaused { retry_after });
         }
     }
@@ -437,19 +481,38 @@ pub async fn login(
         None => dummy_hash().await?,
     };
     let valid = verify_password(body.password, hash).await? && user.is_some();
+    let known = user.as_ref().map(|u| u.id);
     let Some(user) = user.filter(|_| valid) else {
+        security_events::record(&state, sign_in_failed(&client, known, "wrong email or password")).await;
         state.limiter.hit(&account_key, window).await?;
         state.limiter.hit(&ip_key, window).await?;
         return Err(AuthError::InvalidCredentials);
     };
-    Ok(issue_token(&state, &user).await?)
+    if user.disabled {
+        security_events::record(&state, sign_in_failed(&client, Some(user.id), "account disabled")).await;
+        return Err(AuthError::AccountDisabled);
+    }
+    let response = issue_token(&state, &user, &client).await?;
+    security_events::record(&state, SecurityEvent::success(Kind::SignIn, &client).user(user.id)).await;
+    Ok(response)
+}
+
+/// A failed sign-in, of the account when it exists.
+fn sign_in_failed(client: &Client, user: Option<UserId>, why: &str) -> SecurityEvent {
+    let event = SecurityEvent::failure(Kind::SignInFailed, client).detail(why);
+    match user {
+        Some(user) => event.user(user),
+        None => event,
+    }
 }
 
 /// Sign out: the token stops working and the cookie is cleared.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", operation_id = "logout",
     responses((status = 204), AuthError))]
-pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Response, AuthError> {
+pub async fn logout(State(state): State<AppState>, auth: AuthUser, client: Client) -> Result<Response, AuthError> {
     state.store.delete_auth_token(&auth.token_hash).await?;
+    let event = SecurityEvent::success(Kind::TokenRevoked, &client).user(auth.id());
+    security_events::record(&state, event.detail(format!("signed out (sign-in {})", auth.sign_in))).await;
     let cookie = session_cookie(&state, "", 0);
     Ok(([(header::SET_COOKIE, cookie)], StatusCode::NO_CONTENT).into_response())
 }
@@ -473,8 +536,10 @@ mod tests {
             AuthError::InvalidEmail("no @".into()),
             AuthError::PasswordTooShort { min: 8 },
             AuthError::PasswordTooLong { max: 256 },
+            AuthError::CommonPassword,
             AuthError::NameTooLong { max: 100 },
             AuthError::InvalidCredentials,
+            AuthError::AccountDisabled,
             AuthError::SignInPaused {
                 retry_after: Duration::from_secs(60),
             },

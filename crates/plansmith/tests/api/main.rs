@@ -1,5 +1,6 @@
 //! API integration tests: the real server over HTTP, one module per feature.
 
+mod accounts;
 mod auth;
 mod bench;
 mod documents;
