@@ -50,7 +50,7 @@ function PasswordForm({ onChanged }: { onChanged: () => void }) {
   }
 
   return (
-    <section aria-labelledby="password-heading">
+    <section className="account-section" aria-labelledby="password-heading">
       <h2 id="password-heading">Password</h2>
       <form onSubmit={submit} className="form" aria-describedby={error ? 'password-error' : undefined}>
         <div className="field">
@@ -143,7 +143,7 @@ function SignIns({ version }: { version: number }) {
   }
 
   return (
-    <section aria-labelledby="sign-ins-heading">
+    <section className="account-section" aria-labelledby="sign-ins-heading">
       <h2 id="sign-ins-heading">Where you are signed in</h2>
       {error !== null && <ErrorNotice error={error} onRetry={() => void load()} />}
       {items === null && error === null && <p aria-busy="true">Loading your sign-ins…</p>}
