@@ -3,8 +3,10 @@
 //! model, user or day.
 
 use crate::auth::AuthUser;
+use crate::client::Client;
 use crate::error::{ApiError, CommonError, ErrorCode, ErrorFamily, error_family};
 use crate::extract::ApiQuery;
+use crate::security_events::{self, SecurityEvent, SecurityEventKind};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
@@ -64,18 +66,36 @@ impl ErrorFamily for AdminError {
     }
 }
 
-/// A signed-in admin; anyone else gets 403.
+/// A signed-in admin; anyone else gets 403 (401 when not signed in). Every admin route takes
+/// it, so it records each refusal as an `admin_denied` security event.
 pub struct AdminUser(pub AuthUser);
+
+impl AdminUser {
+    pub fn id(&self) -> plansmith_domain::UserId {
+        self.0.id()
+    }
+}
 
 impl FromRequestParts<AppState> for AdminUser {
     type Rejection = AdminError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let user = AuthUser::from_request_parts(parts, state).await?;
-        if user.user.role != Role::Admin {
-            return Err(AdminError::Forbidden);
+        let (user, code, error) = match AuthUser::from_request_parts(parts, state).await {
+            Ok(user) if user.user.role == Role::Admin => return Ok(Self(user)),
+            Ok(user) => (Some(user.id()), ErrorCode::Forbidden, AdminError::Forbidden),
+            Err(e @ CommonError::Unauthorized) => (None, ErrorCode::Unauthorized, e.into()),
+            Err(e @ CommonError::CrossSiteRequest) => (None, ErrorCode::CrossSiteRequest, e.into()),
+            // Not a refusal: the store or the limiter failed; answered (and logged) as such.
+            Err(e) => return Err(e.into()),
+        };
+        let client = Client::of(parts, state);
+        let what = format!("{} {}: {}", parts.method, parts.uri.path(), code.as_str());
+        let mut event = SecurityEvent::failure(SecurityEventKind::AdminDenied, &client).detail(what);
+        if let Some(user) = user {
+            event = event.user(user);
         }
-        Ok(Self(user))
+        security_events::record(state, event).await;
+        Err(error)
     }
 }
 
