@@ -594,22 +594,27 @@ pub async fn login(
     let pair_key = format!("login:account-address:{account}:{address}");
     let account_key = format!("login:account:{account}");
     let known_key = format!("login:known:{account}:{address}");
-    let paused = async |retry_after, counter: &str| {
-        let event = SecurityEvent::failure(Kind::Lockout, &client).detail(format!("sign-in paused: {counter}"));
-        security_events::record(&state, event).await;
+    // A pause is recorded once per counter and window, not for every refused attempt: a flood
+    // of guesses must not become a flood of writes.
+    let paused = async |retry_after, counter: &str, key: &str| {
+        let first = limiter.take(&format!("lockout-recorded:{key}"), 1, window).await;
+        if matches!(first, Ok(None)) {
+            let event = SecurityEvent::failure(Kind::Lockout, &client).detail(format!("sign-in paused: {counter}"));
+            security_events::record(&state, event).await;
+        }
         Err(AuthError::SignInPaused { retry_after })
     };
     if let Some(retry_after) = limiter
         .take(&address_key, auth.max_failed_logins_per_ip, window)
         .await?
     {
-        return paused(retry_after, "client address").await;
+        return paused(retry_after, "client address", &address_key).await;
     }
     if let Some(retry_after) = limiter
         .take(&pair_key, auth.max_failed_logins_per_account, window)
         .await?
     {
-        return paused(retry_after, "account from this address").await;
+        return paused(retry_after, "account from this address", &pair_key).await;
     }
     let new_address = limiter.blocked_for(&known_key, 1).await?.is_none();
     if new_address {
@@ -618,7 +623,7 @@ pub async fn login(
             .take_paced(&account_key, auth.max_failed_logins_per_account, window, max_pause)
             .await?
         {
-            return paused(retry_after, "account from new addresses").await;
+            return paused(retry_after, "account from new addresses", &account_key).await;
         }
     }
     let user = match Email::parse(&body.email) {

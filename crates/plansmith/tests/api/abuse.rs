@@ -218,3 +218,40 @@ async fn a_full_hashing_queue_answers_503_with_retry_after() {
     let late = register(&app, None, &email("after-burst")).await;
     assert_eq!(late.status(), StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn a_pause_is_recorded_once_not_for_every_refused_attempt() {
+    let app = app(|s| s.auth.max_failed_logins_per_account = 2).await;
+    let root = email("root");
+    let admin: Value = register(&app, None, &root).await.json().await.unwrap();
+    let admin = admin["token"].as_str().unwrap().to_owned();
+    let store = plansmith_server::open_store(&app.settings, false).await.unwrap();
+    let root = plansmith_domain::Email::parse(&root).unwrap();
+    assert!(store.set_user_role(&root, plansmith_domain::Role::Admin).await.unwrap());
+    let victim = email("flooded");
+    assert_eq!(register(&app, None, &victim).await.status(), StatusCode::CREATED);
+    for _ in 0..2 {
+        assert_eq!(login(&app, None, &victim, "guess").await, StatusCode::UNAUTHORIZED);
+    }
+    // Refused attempts count too: after 20 from the address, the address pauses as well.
+    for _ in 0..40 {
+        assert_eq!(login(&app, None, &victim, "guess").await, StatusCode::TOO_MANY_REQUESTS);
+    }
+    let (status, events) = app.get("/api/v1/admin/security-events?kind=lockout", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{events}");
+    let mut details: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    details.sort_unstable();
+    assert_eq!(
+        details,
+        [
+            "sign-in paused: account from this address",
+            "sign-in paused: client address"
+        ],
+        "each pause once"
+    );
+}
