@@ -21,7 +21,11 @@ use utoipa::{IntoParams, ToSchema};
 pub enum AdminError {
     /// Signed in, but not an admin.
     Forbidden,
+    /// An admin without two-factor sign-in while `auth.require_mfa_for_admins` is on.
+    MfaEnrolmentRequired,
     UnknownGrouping(String),
+    /// A page size out of range.
+    InvalidLimit(u32),
     EmptyRange,
     Common(CommonError),
 }
@@ -34,6 +38,7 @@ impl ErrorFamily for AdminError {
         ErrorCode::Unauthorized,
         ErrorCode::CrossSiteRequest,
         ErrorCode::Forbidden,
+        ErrorCode::MfaEnrolmentRequired,
         ErrorCode::RateLimited,
         ErrorCode::LimitReached,
         ErrorCode::InternalError,
@@ -46,6 +51,17 @@ impl ErrorFamily for AdminError {
                 ErrorCode::Forbidden,
                 "This part of the API is for administrators.",
                 "Ask an administrator to grant you the admin role (plansmith users set-role EMAIL admin).",
+            ),
+            Self::MfaEnrolmentRequired => ApiError::new(
+                ErrorCode::MfaEnrolmentRequired,
+                "Administrators must use two-factor sign-in here.",
+                "Turn it on first: POST /api/v1/me/mfa/totp, then confirm with a code at POST /api/v1/me/mfa/totp/confirm.",
+            ),
+            Self::InvalidLimit(limit) => ApiError::invalid(
+                ErrorCode::InvalidQuery,
+                "limit",
+                format_args!("{limit} is not between 1 and 100"),
+                "Ask for 1 to 100 items per page.",
             ),
             Self::UnknownGrouping(group_by) => ApiError::invalid(
                 ErrorCode::InvalidQuery,
@@ -64,7 +80,8 @@ impl ErrorFamily for AdminError {
     }
 }
 
-/// A signed-in admin; anyone else gets 403.
+/// A signed-in admin; anyone else gets 403 (and so does an admin without two-factor sign-in
+/// while `auth.require_mfa_for_admins` is on).
 pub struct AdminUser(pub AuthUser);
 
 impl FromRequestParts<AppState> for AdminUser {
@@ -74,6 +91,9 @@ impl FromRequestParts<AppState> for AdminUser {
         let user = AuthUser::from_request_parts(parts, state).await?;
         if user.user.role != Role::Admin {
             return Err(AdminError::Forbidden);
+        }
+        if !crate::mfa::admin_may_proceed(state, &user.user).await? {
+            return Err(AdminError::MfaEnrolmentRequired);
         }
         Ok(Self(user))
     }
@@ -240,6 +260,8 @@ mod tests {
             AdminError::Forbidden,
             AdminError::UnknownGrouping("week".into()),
             AdminError::EmptyRange,
+            AdminError::MfaEnrolmentRequired,
+            AdminError::InvalidLimit(0),
             CommonError::Unauthorized.into(),
         ]);
     }

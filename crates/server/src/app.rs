@@ -5,7 +5,7 @@ use crate::error::{ApiError, CommonError, ErrorCode, REQUEST_ID, SUPPORT_CONTACT
 use crate::generation::Generator;
 use crate::state::AppState;
 use crate::transport::{self, TlsCerts, TlsError};
-use crate::{admin, auth, documents, health, messages, sessions, telemetry, web, workflows};
+use crate::{admin, auth, documents, health, mail, messages, mfa, recovery, sessions, telemetry, web, workflows};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
@@ -293,6 +293,8 @@ impl Application {
             instance,
             shared.redis.is_some(),
         ));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let mailer = Arc::new(crate::mail::Mailer::new(&settings, &format!("{scheme}://{local}"))?);
         // Replies a previous run of this instance (or a dead instance) left are taken over
         // before serving, so their followers find their streams open.
         generator.start().await?;
@@ -311,6 +313,7 @@ impl Application {
             ),
             redis: shared.redis,
             generator,
+            mailer,
             draining: Arc::new(AtomicBool::new(false)),
         };
         let router = router(state.clone(), overrides.routes);
@@ -361,6 +364,7 @@ impl Application {
         };
         let limits = transport::Limits::from_settings(&state.settings.http);
         let serve = transport::serve(listener, router, limits, tls, signal);
+        let sender = tokio::spawn(Arc::clone(&state.mailer).run(Arc::clone(&state.store)));
         let generator = Arc::clone(&state.generator);
         let mut drain_rx = stopped_rx.clone();
         let drain = async move {
@@ -382,6 +386,8 @@ impl Application {
             () = hard_stop => {}
         }
         state.generator.shutdown(Duration::ZERO).await;
+        // An email being sent now stays claimed for a while, then goes out again.
+        sender.abort();
         Ok(())
     }
 }
@@ -393,6 +399,12 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
+        .routes(routes!(recovery::verify_email))
+        .routes(routes!(recovery::request_reset))
+        .routes(routes!(recovery::confirm_reset))
+        .routes(routes!(mfa::status))
+        .routes(routes!(mfa::start, mfa::disable))
+        .routes(routes!(mfa::confirm))
         .routes(routes!(workflows::list))
         .routes(routes!(sessions::create, sessions::list))
         .routes(routes!(sessions::get))
@@ -413,6 +425,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi_json))
         .routes(routes!(admin::providers))
         .routes(routes!(admin::usage))
+        .routes(routes!(mail::list))
         .routes(routes!(telemetry::render))
         .routes(routes!(telemetry::rum))
 }

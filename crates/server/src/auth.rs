@@ -61,6 +61,10 @@ pub enum AuthError {
     },
     /// Every password-hashing slot is taken; the client should come back shortly.
     HashingBusy,
+    /// The password was right, but the account has two-factor sign-in on and no code came.
+    MfaRequired,
+    /// The password was right, the two-factor code not (or it was used already).
+    MfaInvalid,
     Common(CommonError),
 }
 
@@ -71,6 +75,8 @@ impl ErrorFamily for AuthError {
         ErrorCode::InvalidField,
         ErrorCode::Unauthorized,
         ErrorCode::InvalidCredentials,
+        ErrorCode::MfaRequired,
+        ErrorCode::MfaInvalid,
         ErrorCode::CrossSiteRequest,
         ErrorCode::EmailTaken,
         ErrorCode::RateLimited,
@@ -135,6 +141,16 @@ impl ErrorFamily for AuthError {
                 "Try again in a few seconds.",
                 HASHING_RETRY_AFTER,
             ),
+            Self::MfaRequired => ApiError::new(
+                ErrorCode::MfaRequired,
+                "This account signs in with a second factor.",
+                "Send the sign-in again with `totp`: the 6-digit code of your authenticator app.",
+            ),
+            Self::MfaInvalid => ApiError::new(
+                ErrorCode::MfaInvalid,
+                "The two-factor code is not correct, or was used already.",
+                "Type the code your authenticator app shows now (each code works once); if it keeps failing, check the device's clock.",
+            ),
             Self::Common(e) => e.to_api_error(),
         }
     }
@@ -155,6 +171,9 @@ pub struct RegisterRequest {
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
+    /// The current code of the authenticator app, for accounts with two-factor sign-in on.
+    #[serde(default)]
+    pub totp: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -200,7 +219,7 @@ impl AuthUser {
     }
 }
 
-fn hash_token(token: &str) -> Vec<u8> {
+pub(crate) fn hash_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
@@ -382,7 +401,7 @@ async fn on_hasher<T: Send + 'static>(max: usize, work: impl FnOnce() -> T + Sen
     Ok(rx.await.map_err(CommonError::internal)?)
 }
 
-async fn hash_password(max: usize, password: String) -> Result<String, AuthError> {
+pub(crate) async fn hash_password(max: usize, password: String) -> Result<String, AuthError> {
     let hashed = on_hasher(max, move || {
         Argon2::default()
             .hash_password(password.as_bytes())
@@ -399,6 +418,26 @@ async fn verify_password(max: usize, password: String, hash: String) -> Result<b
     })
     .await?;
     Ok(verified.map_err(CommonError::internal)?)
+}
+
+/// Whether `password` is the account's.
+pub(crate) async fn verify_account_password(state: &AppState, user: &User, password: String) -> Result<bool, AuthError> {
+    let max = state.settings.auth.max_queued_password_hashes;
+    verify_password(max, password, user.password_hash.clone()).await
+}
+
+/// The length rules of a new password.
+pub(crate) fn check_new_password(min: usize, password: &str) -> Result<(), AuthError> {
+    let chars = password.chars().count();
+    if chars < min {
+        return Err(AuthError::PasswordTooShort { min });
+    }
+    if chars > MAX_PASSWORD_CHARS {
+        return Err(AuthError::PasswordTooLong {
+            max: MAX_PASSWORD_CHARS,
+        });
+    }
+    Ok(())
 }
 
 /// A hash verified against when the account does not exist, so that sign-in takes as long for
@@ -453,16 +492,7 @@ pub async fn register(
 ) -> Result<Response, AuthError> {
     let auth = &state.settings.auth;
     let email = Email::parse(&body.email).map_err(|e| AuthError::InvalidEmail(e.to_string()))?;
-    let min = auth.min_password_chars;
-    let chars = body.password.chars().count();
-    if chars < min {
-        return Err(AuthError::PasswordTooShort { min });
-    }
-    if chars > MAX_PASSWORD_CHARS {
-        return Err(AuthError::PasswordTooLong {
-            max: MAX_PASSWORD_CHARS,
-        });
-    }
+    check_new_password(auth.min_password_chars, &body.password)?;
     let name = body.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
     if name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
         return Err(AuthError::NameTooLong { max: MAX_NAME_CHARS });
@@ -479,6 +509,7 @@ pub async fn register(
         .await?;
     let mut response = issue_token(&state, &user).await?;
     *response.status_mut() = StatusCode::CREATED;
+    crate::recovery::send_verification(&state, &user).await;
     Ok(response)
 }
 
@@ -586,6 +617,8 @@ pub async fn login(
     let Some(user) = user.filter(|_| valid) else {
         return Err(AuthError::InvalidCredentials);
     };
+    // A missing or wrong second factor counts as a failed attempt (nothing is given back).
+    crate::mfa::check_sign_in(&state, &user, body.totp.as_deref()).await?;
     // The owner's own attempts do not count against them.
     limiter.give_back(&address_key).await?;
     limiter.reset(&pair_key).await?;
@@ -593,6 +626,7 @@ pub async fn login(
         limiter.give_back(&account_key).await?;
         limiter.hit(&known_key, KNOWN_ADDRESS_FOR).await?;
     }
+    crate::mail::after_sign_in(&state, &user, &account, client, new_address).await;
     Ok(issue_token(&state, &user).await?)
 }
 
@@ -638,6 +672,8 @@ mod tests {
                 everyone: true,
             },
             AuthError::HashingBusy,
+            AuthError::MfaRequired,
+            AuthError::MfaInvalid,
             StoreError::EmailTaken.into(),
             CommonError::Unauthorized.into(),
             CommonError::CrossSiteRequest.into(),
