@@ -421,7 +421,11 @@ async fn verify_password(max: usize, password: String, hash: String) -> Result<b
 }
 
 /// Whether `password` is the account's.
-pub(crate) async fn verify_account_password(state: &AppState, user: &User, password: String) -> Result<bool, AuthError> {
+pub(crate) async fn verify_account_password(
+    state: &AppState,
+    user: &User,
+    password: String,
+) -> Result<bool, AuthError> {
     let max = state.settings.auth.max_queued_password_hashes;
     verify_password(max, password, user.password_hash.clone()).await
 }

@@ -55,9 +55,7 @@ impl Mailer {
             None => None,
             Some(url) => Some(
                 AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                    .map_err(|e| {
-                        ConfigError::Invalid(format!("email.smtp_url '{}': {e}", crate::redact_url(url)))
-                    })?
+                    .map_err(|e| ConfigError::Invalid(format!("email.smtp_url '{}': {e}", crate::redact_url(url))))?
                     .timeout(Some(timeout))
                     .build(),
             ),
@@ -111,7 +109,8 @@ impl Mailer {
     /// One round: claims due emails and sends each; returns how many were claimed.
     async fn send_due(&self, store: &dyn Store) -> Result<usize, plansmith_store::StoreError> {
         let now = Utc::now();
-        let hold = chrono::Duration::from_std(self.timeout * 2 + Duration::from_secs(30)).unwrap_or(chrono::Duration::MAX);
+        let hold =
+            chrono::Duration::from_std(self.timeout * 2 + Duration::from_secs(30)).unwrap_or(chrono::Duration::MAX);
         let claimed = store
             .claim_emails(EmailClaim {
                 now,
@@ -168,7 +167,9 @@ impl Mailer {
 /// The pause before the next attempt after `attempts` failed ones: 5 s, doubling, at most 15 min.
 fn retry_pause(attempts: i64) -> chrono::Duration {
     let doublings = u32::try_from(attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
-    let pause = FIRST_RETRY.saturating_mul(2u32.saturating_pow(doublings)).min(LONGEST_RETRY);
+    let pause = FIRST_RETRY
+        .saturating_mul(2u32.saturating_pow(doublings))
+        .min(LONGEST_RETRY);
     chrono::Duration::from_std(pause).unwrap_or(chrono::Duration::MAX)
 }
 
@@ -276,7 +277,9 @@ pub async fn list(
         return Err(AdminError::InvalidLimit(limit));
     }
     let items = state.store.list_emails(q.before, limit).await?;
-    let next = (items.len() == limit as usize).then(|| items.last().map(|e| e.id)).flatten();
+    let next = (items.len() == limit as usize)
+        .then(|| items.last().map(|e| e.id))
+        .flatten();
     Ok(Json(EmailList {
         items: items.into_iter().map(Into::into).collect(),
         next,

@@ -124,7 +124,10 @@ pub async fn check_sign_in(state: &AppState, user: &User, code: Option<&str>) ->
     let Some(secret) = security.totp_secret.as_deref().filter(|_| security.totp_enabled()) else {
         return Ok(());
     };
-    let code = code.map(str::trim).filter(|c| !c.is_empty()).ok_or(AuthError::MfaRequired)?;
+    let code = code
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .ok_or(AuthError::MfaRequired)?;
     let step = matching_step(&stored_totp(secret, &user.email)?, code).ok_or(AuthError::MfaInvalid)?;
     if !state.store.use_totp_step(user.id, step).await? {
         return Err(AuthError::MfaInvalid);
@@ -245,8 +248,7 @@ pub async fn disable(
     let security = state.store.account_security(auth.id()).await?.unwrap_or_default();
     let secret = security.totp_secret.ok_or(MfaError::NotEnrolling)?;
     if security.totp_enabled_at.is_some() {
-        let step =
-            matching_step(&stored_totp(&secret, &auth.user.email)?, &body.code).ok_or(MfaError::WrongCode)?;
+        let step = matching_step(&stored_totp(&secret, &auth.user.email)?, &body.code).ok_or(MfaError::WrongCode)?;
         if !state.store.use_totp_step(auth.id(), step).await? {
             return Err(MfaError::WrongCode);
         }

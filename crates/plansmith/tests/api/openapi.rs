@@ -5,6 +5,8 @@ use plansmith_server::documents::DocumentError;
 use plansmith_server::error::{ErrorCode, ErrorFamily, JSON_BODY_CODES};
 use plansmith_server::health::HealthError;
 use plansmith_server::messages::MessageError;
+use plansmith_server::mfa::MfaError;
+use plansmith_server::recovery::RecoveryError;
 use plansmith_server::sessions::SessionError;
 use plansmith_server::telemetry::RumError;
 
@@ -27,6 +29,13 @@ async fn openapi_document_covers_every_route() {
         ("post", "/api/v1/auth/login"),
         ("post", "/api/v1/auth/logout"),
         ("get", "/api/v1/me"),
+        ("post", "/api/v1/auth/verify-email"),
+        ("post", "/api/v1/auth/password-reset"),
+        ("post", "/api/v1/auth/password-reset/confirm"),
+        ("get", "/api/v1/me/mfa"),
+        ("post", "/api/v1/me/mfa/totp"),
+        ("delete", "/api/v1/me/mfa/totp"),
+        ("post", "/api/v1/me/mfa/totp/confirm"),
         ("get", "/api/v1/workflows"),
         ("post", "/api/v1/sessions"),
         ("get", "/api/v1/sessions"),
@@ -51,6 +60,7 @@ async fn openapi_document_covers_every_route() {
         ("post", "/api/v1/rum"),
         ("get", "/api/v1/admin/llm/providers"),
         ("get", "/api/v1/admin/llm/usage"),
+        ("get", "/api/v1/admin/emails"),
     ];
     for (method, path) in expected {
         assert!(
@@ -125,6 +135,13 @@ async fn each_route_documents_the_codes_of_its_error_family() {
             with_body(DocumentError::CODES),
         ),
         ("get", "/api/v1/admin/llm/usage", AdminError::CODES.to_vec()),
+        ("get", "/api/v1/admin/emails", AdminError::CODES.to_vec()),
+        ("post", "/api/v1/me/mfa/totp/confirm", with_body(MfaError::CODES)),
+        (
+            "post",
+            "/api/v1/auth/password-reset/confirm",
+            with_body(RecoveryError::CODES),
+        ),
         ("get", "/readyz", HealthError::CODES.to_vec()),
         ("post", "/api/v1/rum", RumError::CODES.to_vec()),
     ];

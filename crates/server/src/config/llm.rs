@@ -88,7 +88,11 @@ impl BudgetsSettings {
 
     /// The budget of an account: its plan's, or `unverified` until its email is verified.
     pub fn for_account(&self, plan: Plan, email_verified: bool) -> &BudgetSettings {
-        if email_verified { self.for_plan(plan) } else { &self.unverified }
+        if email_verified {
+            self.for_plan(plan)
+        } else {
+            &self.unverified
+        }
     }
 }
 

@@ -257,9 +257,7 @@ impl Settings {
         if let Some(base) = super::given(&email.link_base)
             && !(base.starts_with("https://") || base.starts_with("http://"))
         {
-            problems.push(format!(
-                "email.link_base: '{base}' must start with https:// or http://"
-            ));
+            problems.push(format!("email.link_base: '{base}' must start with https:// or http://"));
         }
         if email.max_attempts == 0 || email.smtp_timeout_seconds == 0 {
             problems.push("email.max_attempts / smtp_timeout_seconds: must be at least 1".into());
