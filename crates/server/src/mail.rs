@@ -202,11 +202,11 @@ pub async fn after_sign_in(state: &AppState, user: &User, account: &str, client:
             "Someone signed in to your Plansmith account ({email}) from the address {client}, \
              which has not signed in to it before, at {at} (UTC).\n\n\
              If this was you, there is nothing to do.\n\n\
-             If it was not, reset your password now: {reset}\n\
+             If it was not, reset your password now: {base}/reset-password\n\
              (A reset signs out every device.)\n",
             email = user.email,
             at = Utc::now().format("%Y-%m-%d %H:%M"),
-            reset = format!("{}/reset-password", mailer.link_base),
+            base = mailer.link_base,
         ),
         kind: "new_sign_in".into(),
     };
