@@ -5,6 +5,7 @@ import { Link } from './components/Link';
 import { currentUser, signOut } from './lib/auth';
 import { navigate, parseRoute, useLocation } from './lib/router';
 import { useStore } from './lib/store';
+import { AccountPage } from './pages/AccountPage';
 import { AuthPage } from './pages/AuthPage';
 import { NewSessionPage } from './pages/NewSessionPage';
 import { SessionsPage } from './pages/SessionsPage';
@@ -52,6 +53,7 @@ export function App() {
           <nav aria-label="Main">
             <Link href="/">Sessions</Link>
             <Link href="/sessions/new">New session</Link>
+            <Link href="/account">Account</Link>
             <span className="muted small user-email">{user.name || user.email}</span>
             <button type="button" className="button small" onClick={() => void signOut()}>
               Sign out
@@ -73,6 +75,10 @@ export function App() {
           </ErrorBoundary>
         ) : route.name === 'session' ? (
           <SessionPage key={route.id} id={route.id} />
+        ) : route.name === 'account' ? (
+          <ErrorBoundary panel="account" label="account page">
+            <AccountPage />
+          </ErrorBoundary>
         ) : (
           <>
             <h1>Page not found</h1>

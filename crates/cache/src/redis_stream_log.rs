@@ -147,6 +147,13 @@ impl StreamLog for RedisStreamLog {
         if !exists {
             return Ok(None);
         }
+        // Resumed at or after the event that closed the log: nothing more will come.
+        if closed_at(&self.conn, reply)
+            .await?
+            .is_some_and(|closed| closed <= after)
+        {
+            return Ok(Some(Box::pin(futures::stream::empty())));
+        }
         let follower = Follower {
             conn: self.conn.clone(),
             reply,
@@ -168,6 +175,11 @@ impl StreamLog for RedisStreamLog {
         invocation.key(events_key(reply)).arg(ttl_ms);
         self.conn.run::<i64>(&invocation).await.map(drop)
     }
+}
+
+/// The number of the event that closed the log, while it is closed.
+async fn closed_at(conn: &RedisConn, reply: Uuid) -> Result<Option<u64>> {
+    conn.query(redis::cmd("HGET").arg(meta_key(reply)).arg("closed")).await
 }
 
 /// Reads a log from `cursor` on, blocking for new entries, until the event that closes it.
@@ -205,14 +217,11 @@ impl Follower {
                     failures = 0;
                     self.buffer.extend(events);
                 }
-                // Nothing new within the block time: is the log still there?
-                Ok(None) => match self
-                    .conn
-                    .query::<bool>(redis::cmd("EXISTS").arg(meta_key(self.reply)))
-                    .await
-                {
-                    Ok(true) => {}
-                    Ok(false) => return None,
+                // Nothing new within the block time: is the log still there, and still open
+                // or closed after the cursor?
+                Ok(None) => match self.ended().await {
+                    Ok(false) => {}
+                    Ok(true) => return None,
                     Err(_) => failures += 1,
                 },
                 Err(e) => {
@@ -226,6 +235,16 @@ impl Follower {
                 }
             }
         }
+    }
+
+    /// Whether nothing more will come: the log is gone, or it closed at or before the cursor.
+    async fn ended(&self) -> Result<bool> {
+        let exists: bool = self.conn.query(redis::cmd("EXISTS").arg(meta_key(self.reply))).await?;
+        if !exists {
+            return Ok(true);
+        }
+        let closed = closed_at(&self.conn, self.reply).await?;
+        Ok(closed.is_some_and(|closed| closed <= self.cursor))
     }
 
     /// Whether event `id` is the one that closes the log now (an older `error` of a reply that

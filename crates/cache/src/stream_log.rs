@@ -204,6 +204,10 @@ impl Follower {
                         break;
                     }
                 }
+                // Resumed at or after the event that closed the log: nothing more will come.
+                if self.buffer.is_empty() && log.closed_at.is_some_and(|closed| closed <= self.cursor) {
+                    return None;
+                }
             }
             if let Some((event, _)) = self.buffer.back() {
                 self.cursor = event.id;

@@ -323,6 +323,27 @@ async fn a_retry_continues_numbering_and_old_errors_do_not_end_followers(log: Ar
     );
 }
 
+async fn a_follower_resuming_after_the_closing_event_ends(log: Arc<dyn StreamLog>) {
+    let reply = uuid::Uuid::now_v7();
+    log.open(reply, 0).await.unwrap();
+    log.append(reply, token("a")).await.unwrap();
+    // Resumed past the end of a reply still being written (a client's wrong Last-Event-ID).
+    let ahead = log.follow(reply, 9).await.unwrap().expect("an open log");
+    assert_eq!(log.append(reply, done(reply)).await.unwrap(), 2);
+    let rest: Vec<StreamEvent> = tokio::time::timeout(Duration::from_secs(10), ahead.collect())
+        .await
+        .expect("ends once the log closes");
+    assert!(rest.is_empty(), "{rest:?}");
+    // Resumed at or after the closing event of a finished reply: ends at once.
+    for after in [2, 9] {
+        let follower = log.follow(reply, after).await.unwrap().expect("a closed log is held");
+        let rest: Vec<StreamEvent> = tokio::time::timeout(Duration::from_secs(1), follower.collect())
+            .await
+            .unwrap_or_else(|_| panic!("a follower after event {after} of a closed log waits for nothing"));
+        assert!(rest.is_empty(), "{rest:?}");
+    }
+}
+
 async fn a_reopened_log_numbers_after_the_saved_events(log: Arc<dyn StreamLog>) {
     // After the log expired, a retry reopens it after the last event the database kept.
     let reply = uuid::Uuid::now_v7();
@@ -413,6 +434,7 @@ on_every_backend!(
     cached_values_are_read_replaced_invalidated_and_expire: cache,
     followers_replay_then_go_live_and_end_at_done: stream_log,
     a_retry_continues_numbering_and_old_errors_do_not_end_followers: stream_log,
+    a_follower_resuming_after_the_closing_event_ends: stream_log,
     a_reopened_log_numbers_after_the_saved_events: stream_log,
     unknown_logs_are_none_and_closed_logs_expire: stream_log,
 );

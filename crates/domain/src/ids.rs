@@ -36,4 +36,4 @@ macro_rules! id_type {
     )*};
 }
 
-id_type!(UserId, SessionId, MessageId, DocumentId);
+id_type!(UserId, SessionId, MessageId, DocumentId, SignInId);

@@ -14,7 +14,7 @@ pub mod workflow;
 
 pub use document::{Author, DocumentContent, Revision, content_hash};
 pub use events::{ReplyEvent, RestartReason};
-pub use ids::{DocumentId, MessageId, SessionId, UserId};
+pub use ids::{DocumentId, MessageId, SessionId, SignInId, UserId};
 pub use money::{Money, MoneyError};
 pub use user::{Email, Plan, Role};
 pub use workflow::{SectionDef, StepDef, Workflow, WorkflowError, Workflows};

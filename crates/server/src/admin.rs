@@ -3,8 +3,10 @@
 //! model, user or day.
 
 use crate::auth::AuthUser;
+use crate::client::Client;
 use crate::error::{ApiError, CommonError, ErrorCode, ErrorFamily, error_family};
 use crate::extract::ApiQuery;
+use crate::security_events::{self, SecurityEvent, SecurityEventKind};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
@@ -80,22 +82,43 @@ impl ErrorFamily for AdminError {
     }
 }
 
-/// A signed-in admin; anyone else gets 403 (and so does an admin without two-factor sign-in
-/// while `auth.require_mfa_for_admins` is on).
+/// A signed-in admin; anyone else gets 403 (401 when not signed in), and so does an admin
+/// without two-factor sign-in while `auth.require_mfa_for_admins` is on. Every admin route takes
+/// it, so it records each refusal as an `admin_denied` security event.
 pub struct AdminUser(pub AuthUser);
+
+impl AdminUser {
+    pub fn id(&self) -> plansmith_domain::UserId {
+        self.0.id()
+    }
+}
 
 impl FromRequestParts<AppState> for AdminUser {
     type Rejection = AdminError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let user = AuthUser::from_request_parts(parts, state).await?;
-        if user.user.role != Role::Admin {
-            return Err(AdminError::Forbidden);
+        let (user, code, error) = match AuthUser::from_request_parts(parts, state).await {
+            Ok(user) if user.user.role == Role::Admin => {
+                if crate::mfa::admin_may_proceed(state, &user.user).await? {
+                    return Ok(Self(user));
+                }
+                let id = Some(user.id());
+                (id, ErrorCode::MfaEnrolmentRequired, AdminError::MfaEnrolmentRequired)
+            }
+            Ok(user) => (Some(user.id()), ErrorCode::Forbidden, AdminError::Forbidden),
+            Err(e @ CommonError::Unauthorized) => (None, ErrorCode::Unauthorized, e.into()),
+            Err(e @ CommonError::CrossSiteRequest) => (None, ErrorCode::CrossSiteRequest, e.into()),
+            // Not a refusal: the store or the limiter failed; answered (and logged) as such.
+            Err(e) => return Err(e.into()),
+        };
+        let client = Client::of(parts, state);
+        let what = format!("{} {}: {}", parts.method, parts.uri.path(), code.as_str());
+        let mut event = SecurityEvent::failure(SecurityEventKind::AdminDenied, &client).detail(what);
+        if let Some(user) = user {
+            event = event.user(user);
         }
-        if !crate::mfa::admin_may_proceed(state, &user.user).await? {
-            return Err(AdminError::MfaEnrolmentRequired);
-        }
-        Ok(Self(user))
+        security_events::record(state, event).await;
+        Err(error)
     }
 }
 
@@ -145,7 +168,8 @@ pub async fn providers(State(state): State<AppState>, _admin: AdminUser) -> Json
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UsageQuery {
-    /// `provider`, `model`, `user` or `day`.
+    /// `provider` (default), `model`, `user` or `day`.
+    #[param(pattern = "^(provider|model|user|day)$")]
     pub group_by: Option<String>,
     /// Start (RFC 3339, inclusive); default 30 days before `to`.
     pub from: Option<DateTime<Utc>>,

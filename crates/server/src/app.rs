@@ -5,7 +5,10 @@ use crate::error::{ApiError, CommonError, ErrorCode, REQUEST_ID, SUPPORT_CONTACT
 use crate::generation::Generator;
 use crate::state::AppState;
 use crate::transport::{self, TlsCerts, TlsError};
-use crate::{admin, auth, documents, health, mail, messages, mfa, recovery, sessions, telemetry, web, workflows};
+use crate::{
+    accounts, admin, auth, documents, health, mail, messages, mfa, recovery, security_events, sessions, telemetry, web,
+    workflows,
+};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
@@ -45,7 +48,7 @@ use utoipa_axum::routes;
         (name = "messages", description = "Conversation and streamed replies"),
         (name = "documents", description = "Versioned planning documents"),
         (name = "health", description = "Liveness and readiness"),
-        (name = "admin", description = "Operations: providers and usage (admin role)"),
+        (name = "admin", description = "Operations: providers, usage, accounts and security events (admin role)"),
     ),
     // Referenced by the error responses each family documents (`error::error_responses`).
     components(schemas(crate::error::ErrorBody))
@@ -365,6 +368,7 @@ impl Application {
         let limits = transport::Limits::from_settings(&state.settings.http);
         let serve = transport::serve(listener, router, limits, tls, signal);
         let sender = tokio::spawn(Arc::clone(&state.mailer).run(Arc::clone(&state.store)));
+        tokio::spawn(accounts::purge_tokens(state.clone(), stopped_rx.clone()));
         let generator = Arc::clone(&state.generator);
         let mut drain_rx = stopped_rx.clone();
         let drain = async move {
@@ -405,6 +409,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(mfa::status))
         .routes(routes!(mfa::start, mfa::disable))
         .routes(routes!(mfa::confirm))
+        .routes(routes!(accounts::change_password))
+        .routes(routes!(accounts::list_sign_ins))
+        .routes(routes!(accounts::revoke_sign_in))
+        .routes(routes!(accounts::revoke_all_sign_ins))
         .routes(routes!(workflows::list))
         .routes(routes!(sessions::create, sessions::list))
         .routes(routes!(sessions::get))
@@ -426,6 +434,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::providers))
         .routes(routes!(admin::usage))
         .routes(routes!(mail::list))
+        .routes(routes!(accounts::list_users))
+        .routes(routes!(accounts::update_user))
+        .routes(routes!(accounts::revoke_user_sign_ins))
+        .routes(routes!(security_events::list))
         .routes(routes!(telemetry::render))
         .routes(routes!(telemetry::rum))
 }

@@ -1,9 +1,10 @@
 //! Accounts: registration, sign-in with brute-force limits, sign-out, and the `AuthUser`
 //! extractor (Bearer token or HttpOnly cookie; tokens are random and stored hashed).
 
-use crate::client::ClientAddr;
+use crate::client::{Client, ClientAddr};
 use crate::error::{ApiError, CommonError, ErrorCode, ErrorFamily, WithJsonBody, error_family};
 use crate::extract::ApiJson;
+use crate::security_events::{self, SecurityEvent, SecurityEventKind as Kind};
 use crate::state::AppState;
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
@@ -16,8 +17,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
-use plansmith_domain::{Email, Plan, Role, UserId};
-use plansmith_store::{NewUser, User};
+use plansmith_domain::{Email, Plan, Role, SignInId, UserId};
+use plansmith_store::{NewSignIn, NewUser, User};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -46,10 +47,14 @@ pub enum AuthError {
     PasswordTooLong {
         max: usize,
     },
+    /// The password is on the list of the most common passwords.
+    CommonPassword,
     NameTooLong {
         max: usize,
     },
     InvalidCredentials,
+    /// The right password, but an administrator disabled the account.
+    AccountDisabled,
     /// Too many failed sign-ins for the account or from the address.
     SignInPaused {
         retry_after: Duration,
@@ -77,6 +82,7 @@ impl ErrorFamily for AuthError {
         ErrorCode::InvalidCredentials,
         ErrorCode::MfaRequired,
         ErrorCode::MfaInvalid,
+        ErrorCode::AccountDisabled,
         ErrorCode::CrossSiteRequest,
         ErrorCode::EmailTaken,
         ErrorCode::RateLimited,
@@ -103,6 +109,7 @@ impl ErrorFamily for AuthError {
                 format_args!("must be at most {max} characters"),
                 "Choose a shorter password.",
             ),
+            Self::CommonPassword => common_password(),
             Self::NameTooLong { max } => ApiError::invalid(
                 field,
                 "name",
@@ -113,6 +120,11 @@ impl ErrorFamily for AuthError {
                 ErrorCode::InvalidCredentials,
                 "The email or password is not correct.",
                 "Check both and try again, or register if you have no account yet.",
+            ),
+            Self::AccountDisabled => ApiError::new(
+                ErrorCode::AccountDisabled,
+                "This account has been disabled by an administrator.",
+                "Contact support if you think this is a mistake.",
             ),
             Self::SignInPaused { retry_after } => ApiError::wait_and_retry(
                 ErrorCode::RateLimited,
@@ -156,7 +168,17 @@ impl ErrorFamily for AuthError {
     }
 }
 
-const MAX_PASSWORD_CHARS: usize = 256;
+/// The refusal of a password on the list of common ones (registration, password changes).
+pub(crate) fn common_password() -> ApiError {
+    ApiError::invalid(
+        ErrorCode::InvalidField,
+        "password",
+        "is one of the most common passwords",
+        "Choose a password that is not on lists of common passwords, e.g. a few unrelated words.",
+    )
+}
+
+pub(crate) const MAX_PASSWORD_CHARS: usize = 256;
 const MAX_NAME_CHARS: usize = 100;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -210,6 +232,8 @@ pub struct AuthResponse {
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub user: User,
+    /// Which of the user's sign-ins the request came with.
+    pub sign_in: SignInId,
     token_hash: Vec<u8>,
 }
 
@@ -307,20 +331,24 @@ impl FromRequestParts<AppState> for AuthUser {
             return Err(CommonError::Unauthorized);
         }
         let token_hash = hash_token(&token);
-        let user = state
+        let owner = state
             .store
-            .user_by_token(&token_hash, Utc::now())
+            .user_by_token(&token_hash, state.settings.token_life(Utc::now()))
             .await?
             .ok_or(CommonError::Unauthorized)?;
         // Per user and per minute, on every instance (one counter in Redis when shared).
         let limit = state.settings.limits.requests_per_user_per_minute;
-        let key = format!("requests:user:{}", user.id);
+        let key = format!("requests:user:{}", owner.user.id);
         match state.limiter.take(&key, limit, Duration::from_secs(60)).await {
             Ok(Some(retry_after)) => return Err(CommonError::RequestRate { limit, retry_after }),
             Ok(None) => {}
             Err(e) => crate::holds::unchecked("limits.requests_per_user_per_minute", &e),
         }
-        Ok(Self { user, token_hash })
+        Ok(Self {
+            user: owner.user,
+            sign_in: owner.sign_in,
+            token_hash,
+        })
     }
 }
 
@@ -411,7 +439,7 @@ pub(crate) async fn hash_password(max: usize, password: String) -> Result<String
     Ok(hashed.map_err(CommonError::internal)?)
 }
 
-async fn verify_password(max: usize, password: String, hash: String) -> Result<bool, AuthError> {
+pub(crate) async fn verify_password(max: usize, password: String, hash: String) -> Result<bool, AuthError> {
     let verified = on_hasher(max, move || {
         let parsed = PasswordHash::new(&hash).map_err(|e| e.to_string())?;
         Ok::<bool, String>(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
@@ -441,6 +469,9 @@ pub(crate) fn check_new_password(min: usize, password: &str) -> Result<(), AuthE
             max: MAX_PASSWORD_CHARS,
         });
     }
+    if crate::common_passwords::is_common(password) {
+        return Err(AuthError::CommonPassword);
+    }
     Ok(())
 }
 
@@ -456,20 +487,24 @@ async fn dummy_hash(max: usize) -> Result<String, AuthError> {
 }
 
 /// The `Set-Cookie` value of the sign-in cookie (`Max-Age=0` clears it).
-fn session_cookie(state: &AppState, token: &str, max_age: i64) -> String {
+pub(crate) fn session_cookie(state: &AppState, token: &str, max_age: i64) -> String {
     let secure = state.settings.secure_cookies();
     let (name, attribute) = (cookie_name(secure), if secure { "; Secure" } else { "" });
     format!("{name}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{attribute}")
 }
 
-async fn issue_token(state: &AppState, user: &User) -> Result<Response, CommonError> {
+async fn issue_token(state: &AppState, user: &User, client: &Client) -> Result<Response, CommonError> {
     let bytes: [u8; 32] = rand::random();
     let token = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
     let ttl = chrono::Duration::hours(i64::from(state.settings.auth.token_ttl_hours));
-    state
-        .store
-        .create_auth_token(&hash_token(&token), user.id, Utc::now() + ttl)
-        .await?;
+    let sign_in = NewSignIn {
+        token_hash: hash_token(&token),
+        user_id: user.id,
+        expires_at: Utc::now() + ttl,
+        address: client.address_text(),
+        user_agent: client.user_agent.clone(),
+    };
+    state.store.create_auth_token(sign_in).await?;
     let cookie = session_cookie(state, &token, ttl.num_seconds());
     let body = AuthResponse {
         user: user.into(),
@@ -491,7 +526,7 @@ async fn issue_token(state: &AppState, user: &User) -> Result<Response, CommonEr
     responses((status = 201, body = AuthResponse), WithJsonBody<AuthError>))]
 pub async fn register(
     State(state): State<AppState>,
-    client: ClientAddr,
+    client: Client,
     ApiJson(body): ApiJson<RegisterRequest>,
 ) -> Result<Response, AuthError> {
     let auth = &state.settings.auth;
@@ -501,7 +536,7 @@ pub async fn register(
     if name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
         return Err(AuthError::NameTooLong { max: MAX_NAME_CHARS });
     }
-    check_signup_limits(&state, client).await?;
+    check_signup_limits(&state, client.addr).await?;
     let password_hash = hash_password(auth.max_queued_password_hashes, body.password).await?;
     let user = state
         .store
@@ -511,10 +546,19 @@ pub async fn register(
             password_hash,
         })
         .await?;
-    let mut response = issue_token(&state, &user).await?;
+    let mut response = issue_token(&state, &user, &client).await?;
+    security_events::record(&state, SecurityEvent::success(Kind::SignUp, &client).user(user.id)).await;
     *response.status_mut() = StatusCode::CREATED;
     crate::recovery::send_verification(&state, &user).await;
     Ok(response)
+}
+
+/// For other handlers: a full hashing queue is "unavailable, try again shortly".
+pub(crate) fn hashing_unavailable(error: AuthError) -> CommonError {
+    match error {
+        AuthError::Common(e) => e,
+        other => CommonError::unavailable(format_args!("{other:?}")),
+    }
 }
 
 /// Counts a sign-up from `client` against its address's hourly limit and everyone's limit per
@@ -573,30 +617,34 @@ const KNOWN_ADDRESS_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
     responses((status = 200, body = AuthResponse), WithJsonBody<AuthError>))]
 pub async fn login(
     State(state): State<AppState>,
-    client: ClientAddr,
+    client: Client,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Response, AuthError> {
     let auth = &state.settings.auth;
     let limiter = &state.limiter;
     let window = Duration::from_secs(auth.failed_login_window_seconds);
     let account = body.email.trim().to_lowercase();
-    let address = client.limit_key();
+    let address = client.addr.limit_key();
     let address_key = format!("login:address:{address}");
     let pair_key = format!("login:account-address:{account}:{address}");
     let account_key = format!("login:account:{account}");
     let known_key = format!("login:known:{account}:{address}");
-    let paused = |retry_after| Err(AuthError::SignInPaused { retry_after });
+    let paused = async |retry_after, counter: &str| {
+        let event = SecurityEvent::failure(Kind::Lockout, &client).detail(format!("sign-in paused: {counter}"));
+        security_events::record(&state, event).await;
+        Err(AuthError::SignInPaused { retry_after })
+    };
     if let Some(retry_after) = limiter
         .take(&address_key, auth.max_failed_logins_per_ip, window)
         .await?
     {
-        return paused(retry_after);
+        return paused(retry_after, "client address").await;
     }
     if let Some(retry_after) = limiter
         .take(&pair_key, auth.max_failed_logins_per_account, window)
         .await?
     {
-        return paused(retry_after);
+        return paused(retry_after, "account from this address").await;
     }
     let new_address = limiter.blocked_for(&known_key, 1).await?.is_none();
     if new_address {
@@ -605,7 +653,7 @@ pub async fn login(
             .take_paced(&account_key, auth.max_failed_logins_per_account, window, max_pause)
             .await?
         {
-            return paused(retry_after);
+            return paused(retry_after, "account from new addresses").await;
         }
     }
     let user = match Email::parse(&body.email) {
@@ -618,11 +666,21 @@ pub async fn login(
         None => dummy_hash(max_queued).await?,
     };
     let valid = verify_password(max_queued, body.password, hash).await? && user.is_some();
+    let known = user.as_ref().map(|u| u.id);
     let Some(user) = user.filter(|_| valid) else {
+        security_events::record(&state, sign_in_failed(&client, known, "wrong email or password")).await;
         return Err(AuthError::InvalidCredentials);
     };
     // A missing or wrong second factor counts as a failed attempt (nothing is given back).
-    crate::mfa::check_sign_in(&state, &user, body.totp.as_deref()).await?;
+    if let Err(e) = crate::mfa::check_sign_in(&state, &user, body.totp.as_deref()).await {
+        let why = match e {
+            AuthError::MfaRequired => "two-factor code missing",
+            AuthError::MfaInvalid => "two-factor code wrong or used",
+            _ => return Err(e),
+        };
+        security_events::record(&state, sign_in_failed(&client, Some(user.id), why)).await;
+        return Err(e);
+    }
     // The owner's own attempts do not count against them.
     limiter.give_back(&address_key).await?;
     limiter.reset(&pair_key).await?;
@@ -630,15 +688,32 @@ pub async fn login(
         limiter.give_back(&account_key).await?;
         limiter.hit(&known_key, KNOWN_ADDRESS_FOR).await?;
     }
-    crate::mail::after_sign_in(&state, &user, &account, client, new_address).await;
-    Ok(issue_token(&state, &user).await?)
+    if user.disabled {
+        security_events::record(&state, sign_in_failed(&client, Some(user.id), "account disabled")).await;
+        return Err(AuthError::AccountDisabled);
+    }
+    crate::mail::after_sign_in(&state, &user, &account, client.addr, new_address).await;
+    let response = issue_token(&state, &user, &client).await?;
+    security_events::record(&state, SecurityEvent::success(Kind::SignIn, &client).user(user.id)).await;
+    Ok(response)
+}
+
+/// A failed sign-in, of the account when it exists.
+fn sign_in_failed(client: &Client, user: Option<UserId>, why: &str) -> SecurityEvent {
+    let event = SecurityEvent::failure(Kind::SignInFailed, client).detail(why);
+    match user {
+        Some(user) => event.user(user),
+        None => event,
+    }
 }
 
 /// Sign out: the token stops working and the cookie is cleared.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", operation_id = "logout",
     responses((status = 204), AuthError))]
-pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Response, AuthError> {
+pub async fn logout(State(state): State<AppState>, auth: AuthUser, client: Client) -> Result<Response, AuthError> {
     state.store.delete_auth_token(&auth.token_hash).await?;
+    let event = SecurityEvent::success(Kind::TokenRevoked, &client).user(auth.id());
+    security_events::record(&state, event.detail(format!("signed out (sign-in {})", auth.sign_in))).await;
     let cookie = session_cookie(&state, "", 0);
     Ok(([(header::SET_COOKIE, cookie)], StatusCode::NO_CONTENT).into_response())
 }
@@ -662,8 +737,10 @@ mod tests {
             AuthError::InvalidEmail("no @".into()),
             AuthError::PasswordTooShort { min: 8 },
             AuthError::PasswordTooLong { max: 256 },
+            AuthError::CommonPassword,
             AuthError::NameTooLong { max: 100 },
             AuthError::InvalidCredentials,
+            AuthError::AccountDisabled,
             AuthError::SignInPaused {
                 retry_after: Duration::from_secs(60),
             },

@@ -1,11 +1,13 @@
-//! Who a request comes from: the client's address, for limits and the security log. Behind
-//! a proxy the connection's peer is the proxy, so `X-Forwarded-For` is read, but only from
-//! proxies named in `http.trusted_proxies`: anyone else could write any address into it.
+//! Who a request comes from: the client's address, for limits, sign-in records and the
+//! security log, with its user agent and the request's id. Behind a proxy the connection's
+//! peer is the proxy, so `X-Forwarded-For` is read, but only from proxies named in
+//! `http.trusted_proxies`: anyone else could write any address into it.
 
+use crate::error::current_request_id;
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use ipnet::IpNet;
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -97,17 +99,63 @@ impl std::fmt::Display for ClientAddr {
     }
 }
 
-impl FromRequestParts<AppState> for ClientAddr {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
+impl ClientAddr {
+    pub fn of(parts: &Parts, state: &AppState) -> Self {
         // Every connection the server accepts carries its peer; a request built in a test
         // without one is counted as coming from an unspecified address.
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |ConnectInfo(peer)| peer.ip());
-        Ok(Self(state.proxies.client_of(peer, &parts.headers)))
+        Self(state.proxies.client_of(peer, &parts.headers))
+    }
+}
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
+        Ok(Self::of(parts, state))
+    }
+}
+
+/// Longest user agent kept; longer ones are cut (they are only shown to their user).
+const MAX_USER_AGENT_CHARS: usize = 256;
+
+/// Who is calling, for sign-in records and security events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub addr: ClientAddr,
+    pub user_agent: Option<String>,
+    /// Empty outside a request.
+    pub request_id: String,
+}
+
+impl Client {
+    pub fn of(parts: &Parts, state: &AppState) -> Self {
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().chars().take(MAX_USER_AGENT_CHARS).collect::<String>())
+            .filter(|v| !v.is_empty());
+        Self {
+            addr: ClientAddr::of(parts, state),
+            user_agent,
+            request_id: current_request_id(),
+        }
+    }
+
+    pub fn address_text(&self) -> Option<String> {
+        Some(self.addr.to_string())
+    }
+}
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(parts, state))
     }
 }
 

@@ -3,10 +3,12 @@
 //! connection cap) and graceful shutdown. It wires the store, cache and LLM crates together and
 //! is the only crate that knows HTTP.
 
+pub mod accounts;
 pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod client;
+pub mod common_passwords;
 pub mod config;
 pub mod documents;
 pub mod error;
@@ -19,6 +21,7 @@ pub mod messages;
 pub mod mfa;
 pub mod outbox;
 pub mod recovery;
+pub mod security_events;
 pub mod sessions;
 pub mod state;
 pub mod telemetry;

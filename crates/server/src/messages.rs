@@ -225,6 +225,85 @@ pub struct StreamQuery {
     pub after: Option<u64>,
 }
 
+/// One event of a reply's stream as its SSE fields carry it (keep-alive comments aside); the
+/// OpenAPI document describes each event of the `text/event-stream` response with it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplyStreamEvent {
+    /// The event's number in the reply's stream: resume after it with `Last-Event-ID`.
+    #[schema(pattern = "^[0-9]+$")]
+    pub id: String,
+    pub event: ReplyEventName,
+    /// The event's payload, a JSON object: `token` {text}, `section_draft` {document_id,
+    /// section_id, text}, `section` {document_id, section_id, revision}, `restart` {reason},
+    /// `done` {reply_id, status}, `error` {code, message}.
+    #[schema(content_media_type = "application/json")]
+    pub data: String,
+}
+
+/// The kinds of event of a reply's stream, by their SSE event names.
+// Spelled as `plansmith_domain::ReplyEvent::name` spells them (a test checks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyEventName {
+    Token,
+    SectionDraft,
+    Section,
+    Restart,
+    Done,
+    Error,
+}
+
+#[cfg(test)]
+mod stream_event_tests {
+    use super::ReplyEventName;
+    use plansmith_domain::{DocumentId, MessageId, MessageStatus, ReplyEvent, RestartReason, Revision};
+
+    /// Exhaustive, so a new kind of event does not compile until it is documented.
+    fn documented_name(event: &ReplyEvent) -> ReplyEventName {
+        match event {
+            ReplyEvent::Token { .. } => ReplyEventName::Token,
+            ReplyEvent::SectionDraft { .. } => ReplyEventName::SectionDraft,
+            ReplyEvent::Section { .. } => ReplyEventName::Section,
+            ReplyEvent::Restart { .. } => ReplyEventName::Restart,
+            ReplyEvent::Done { .. } => ReplyEventName::Done,
+            ReplyEvent::Error { .. } => ReplyEventName::Error,
+        }
+    }
+
+    #[test]
+    fn the_documented_event_names_are_the_ones_sent() {
+        let document = DocumentId(uuid::Uuid::nil());
+        let events = [
+            ReplyEvent::Token { text: "Hi".into() },
+            ReplyEvent::SectionDraft {
+                document_id: document,
+                section_id: "summary".into(),
+                text: "Draft".into(),
+            },
+            ReplyEvent::Section {
+                document_id: document,
+                section_id: "summary".into(),
+                revision: Revision(2),
+            },
+            ReplyEvent::Restart {
+                reason: RestartReason::Retry,
+            },
+            ReplyEvent::Done {
+                reply_id: MessageId(uuid::Uuid::nil()),
+                status: MessageStatus::Complete,
+            },
+            ReplyEvent::Error {
+                code: "provider_error".into(),
+                message: "The model provider failed.".into(),
+            },
+        ];
+        for event in &events {
+            let documented = serde_json::to_value(documented_name(event)).unwrap();
+            assert_eq!(documented, event.name(), "{event:?}");
+        }
+    }
+}
+
 pub fn message_view(m: &Message) -> MessageView {
     MessageView {
         id: m.id.0,
@@ -457,8 +536,9 @@ pub async fn list(
 /// follows live until `done` or `error`.
 #[utoipa::path(get, path = "/api/v1/sessions/{id}/replies/{reply_id}/stream", tag = "messages", operation_id = "stream_reply",
     params(("id" = Uuid, Path), ("reply_id" = Uuid, Path), StreamQuery,
-        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event id")),
-    responses((status = 200, content_type = "text/event-stream", body = String), MessageError))]
+        ("Last-Event-ID" = Option<u64>, Header, nullable = false, description = "Resume after this event id")),
+    responses((status = 200, content_type = "text/event-stream", body = ReplyStreamEvent,
+        description = "One `ReplyStreamEvent` per event, until `done` or `error`"), MessageError))]
 pub async fn stream(
     State(state): State<AppState>,
     auth: AuthUser,

@@ -9,6 +9,7 @@ use crate::auth::{AuthError, check_new_password, hash_password, hash_token};
 use crate::client::ClientAddr;
 use crate::error::{ApiError, CommonError, ErrorCode, ErrorFamily, WithJsonBody, error_family};
 use crate::extract::ApiJson;
+use crate::security_events::{SecurityEvent, SecurityEventKind};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -245,6 +246,7 @@ impl std::fmt::Debug for PasswordResetConfirm {
     request_body = PasswordResetConfirm, responses((status = 204), WithJsonBody<RecoveryError>))]
 pub async fn confirm_reset(
     State(state): State<AppState>,
+    client: crate::client::Client,
     ApiJson(body): ApiJson<PasswordResetConfirm>,
 ) -> Result<StatusCode, RecoveryError> {
     let auth = &state.settings.auth;
@@ -257,6 +259,10 @@ pub async fn confirm_reset(
         .await?
         .ok_or(RecoveryError::InvalidToken)?;
     tracing::info!(user = %user, "password reset; every sign-in of the account revoked");
+    let event = SecurityEvent::success(SecurityEventKind::PasswordChanged, &client)
+        .user(user)
+        .detail("reset by an emailed link; every sign-in ended");
+    crate::security_events::record(&state, event).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

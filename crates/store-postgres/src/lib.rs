@@ -4,18 +4,20 @@
 //! `read.rs`, writes in `write.rs`; what a write does is decided by the store's rules. Knows no
 //! HTTP.
 
+mod accounts;
 mod mfa_email;
 mod read;
 mod write;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use plansmith_domain::{DocumentId, Email, MessageId, Revision, Role, SessionId, UserId};
+use plansmith_domain::{DocumentId, Email, MessageId, Revision, Role, SessionId, SignInId, UserId};
 use plansmith_store::{AccountSecurity, EmailClaim, NewEmail, NewOneTimeToken, OutboxEmail};
 use plansmith_store::{
     AppliedRevision, Checkpoint, DocumentSnapshot, DocumentSummary, EndedReply, FinishedReply, Lease, LlmCall, Message,
-    NewSession, NewUser, Orphan, OrphanClaim, PlanningSession, PoolStats, PostedMessage, Result, RevisionInfo,
-    SessionClose, StepAdvance, Store, StoreError, UsageTotals, User,
+    NewSecurityEvent, NewSession, NewSignIn, NewUser, Orphan, OrphanClaim, PlanningSession, PoolStats, PostedMessage,
+    Result, RevisionInfo, SecurityEvent, SecurityEventQuery, SessionClose, SignIn, StepAdvance, Store, StoreError,
+    TokenLife, TokenOwner, UsageTotals, User, UserUpdate,
 };
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -182,16 +184,56 @@ impl Store for PgStore {
         write::set_user_role(self, email, role).await
     }
 
-    async fn create_auth_token(&self, token_hash: &[u8], user: UserId, expires_at: DateTime<Utc>) -> Result<()> {
-        write::create_auth_token(self, token_hash, user, expires_at).await
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>> {
+        accounts::user_by_id(self, id).await
     }
 
-    async fn user_by_token(&self, token_hash: &[u8], now: DateTime<Utc>) -> Result<Option<User>> {
-        read::user_by_token(self, token_hash, now).await
+    async fn list_users(&self, before: Option<UserId>, limit: u32) -> Result<Vec<User>> {
+        accounts::list_users(self, before, limit).await
+    }
+
+    async fn update_user(&self, id: UserId, update: UserUpdate) -> Result<Option<User>> {
+        accounts::update_user(self, id, update).await
+    }
+
+    async fn set_password(&self, user: UserId, password_hash: &str, keep: Option<SignInId>) -> Result<u64> {
+        accounts::set_password(self, user, password_hash, keep).await
+    }
+
+    async fn create_auth_token(&self, new: NewSignIn) -> Result<SignInId> {
+        accounts::create_auth_token(self, new).await
+    }
+
+    async fn user_by_token(&self, token_hash: &[u8], life: TokenLife) -> Result<Option<TokenOwner>> {
+        accounts::user_by_token(self, token_hash, life).await
     }
 
     async fn delete_auth_token(&self, token_hash: &[u8]) -> Result<()> {
         write::delete_auth_token(self, token_hash).await
+    }
+
+    async fn list_sign_ins(&self, user: UserId, life: TokenLife) -> Result<Vec<SignIn>> {
+        accounts::list_sign_ins(self, user, life).await
+    }
+
+    async fn revoke_sign_in(&self, user: UserId, id: SignInId) -> Result<bool> {
+        accounts::revoke_sign_in(self, user, id).await
+    }
+
+    async fn revoke_sign_ins(&self, user: UserId, keep: Option<SignInId>) -> Result<u64> {
+        accounts::revoke_sign_ins(self, user, keep).await
+    }
+
+    async fn purge_auth_tokens(&self, life: TokenLife) -> Result<u64> {
+        accounts::purge_auth_tokens(self, life).await
+    }
+
+    async fn record_security_event(&self, event: NewSecurityEvent) -> Result<SecurityEvent> {
+        accounts::record_security_event(self, event).await
+    }
+
+    async fn security_events(&self, query: &SecurityEventQuery) -> Result<Vec<SecurityEvent>> {
+        accounts::security_events(self, query).await
     }
 
     async fn create_session(&self, new: NewSession) -> Result<PlanningSession> {

@@ -13,24 +13,9 @@ use plansmith_store::{
 pub(crate) async fn user_by_email(store: &PgStore, email: &Email) -> Result<Option<User>> {
     let row: Option<UserRow> = sqlx::query_as!(
         UserRow,
-        "SELECT id, email, name, password_hash, role, plan, created_at FROM users WHERE email = $1",
+        "SELECT id, email, name, password_hash, role, plan, plan_override, disabled, created_at
+         FROM users WHERE email = $1",
         email.as_str()
-    )
-    .fetch_optional(&mut *store.conn().await?)
-    .await
-    .map_err(db_err)?;
-    row.map(TryInto::try_into).transpose()
-}
-
-pub(crate) async fn user_by_token(store: &PgStore, token_hash: &[u8], now: DateTime<Utc>) -> Result<Option<User>> {
-    let row: Option<UserRow> = sqlx::query_as!(
-        UserRow,
-        "SELECT u.id, u.email, u.name, u.password_hash, u.role, u.plan, u.created_at
-         FROM auth_tokens t
-         JOIN users u ON u.id = t.user_id
-         WHERE t.token_hash = $1 AND t.expires_at > $2",
-        token_hash,
-        now
     )
     .fetch_optional(&mut *store.conn().await?)
     .await

@@ -85,6 +85,8 @@ pub(crate) async fn create_user(store: &PgStore, new: NewUser) -> Result<User> {
         password_hash: new.password_hash,
         role: Role::Member,
         plan: plansmith_domain::Plan::Free,
+        plan_override: None,
+        disabled: false,
         created_at: now,
     })
 }
@@ -731,7 +733,7 @@ pub(crate) async fn claim_orphans(store: &PgStore, claim: &OrphanClaim) -> Resul
         let found = sqlx::query!(
             r#"SELECT m.id, m.session_id, m.seq, m.role, m.step_id, m.content, m.status, m.error_code,
                       m.error_message, m.provider, m.model, m.created_at, m.updated_at,
-                      s.user_id, u.plan
+                      s.user_id, COALESCE(u.plan_override, u.plan) AS "plan!"
                FROM messages m
                JOIN planning_sessions s ON s.id = m.session_id
                JOIN users u ON u.id = s.user_id
@@ -808,25 +810,6 @@ pub(crate) async fn set_user_role(store: &PgStore, email: &Email, role: Role) ->
     .await
     .map_err(db_err)?;
     Ok(done.rows_affected() == 1)
-}
-
-pub(crate) async fn create_auth_token(
-    store: &PgStore,
-    token_hash: &[u8],
-    user: UserId,
-    expires_at: DateTime<Utc>,
-) -> Result<()> {
-    sqlx::query!(
-        "INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
-        token_hash,
-        user.0,
-        Utc::now(),
-        expires_at
-    )
-    .execute(&mut *store.conn().await?)
-    .await
-    .map_err(db_err)?;
-    Ok(())
 }
 
 pub(crate) async fn delete_auth_token(store: &PgStore, token_hash: &[u8]) -> Result<()> {

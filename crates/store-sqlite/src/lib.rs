@@ -3,6 +3,7 @@
 //! the operations that queued meanwhile together (`writer.rs`); reads go through a pool of WAL
 //! readers. Owns its schema in `migrations/`. Knows no HTTP.
 
+mod accounts;
 mod mfa_email;
 mod sql;
 mod write;
@@ -10,15 +11,16 @@ mod writer;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use plansmith_domain::{DocumentId, Email, MessageId, Revision, Role, SessionId, UserId};
+use plansmith_domain::{DocumentId, Email, MessageId, Revision, Role, SessionId, SignInId, UserId};
 use plansmith_store::rows::{
     DocumentRevisionRow, DocumentRow, LlmCallRow, MessageRow, RevisionRow, SessionRow, UserRow,
 };
 use plansmith_store::{AccountSecurity, EmailClaim, NewEmail, NewOneTimeToken, OutboxEmail};
 use plansmith_store::{
     AppliedRevision, Checkpoint, DocumentSnapshot, DocumentSummary, EndedReply, FinishedReply, Lease, LlmCall, Message,
-    NewSession, NewUser, Orphan, OrphanClaim, PlanningSession, PoolStats, PostedMessage, Result, RevisionInfo,
-    SessionClose, StepAdvance, Store, StoreError, UsageTotals, User,
+    NewSecurityEvent, NewSession, NewSignIn, NewUser, Orphan, OrphanClaim, PlanningSession, PoolStats, PostedMessage,
+    Result, RevisionInfo, SecurityEvent, SecurityEventQuery, SessionClose, SignIn, StepAdvance, Store, StoreError,
+    TokenLife, TokenOwner, UsageTotals, User, UserUpdate,
 };
 use rusqlite::OpenFlags;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -159,6 +161,8 @@ impl Store for SqliteStore {
             password_hash: new.password_hash,
             role: Role::Member,
             plan: plansmith_domain::Plan::Free,
+            plan_override: None,
+            disabled: false,
             created_at: Utc::now(),
         };
         self.writer
@@ -173,11 +177,84 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn create_auth_token(&self, token_hash: &[u8], user: UserId, expires_at: DateTime<Utc>) -> Result<()> {
-        let token_hash = token_hash.to_vec();
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>> {
+        accounts::user_by_id(&self.reader, id).await
+    }
+
+    async fn list_users(&self, before: Option<UserId>, limit: u32) -> Result<Vec<User>> {
+        accounts::list_users(&self.reader, before, limit).await
+    }
+
+    async fn update_user(&self, id: UserId, update: UserUpdate) -> Result<Option<User>> {
+        self.writer.run(move |conn| write::update_user(conn, id, &update)).await
+    }
+
+    async fn set_password(&self, user: UserId, password_hash: &str, keep: Option<SignInId>) -> Result<u64> {
+        let password_hash = password_hash.to_owned();
         self.writer
-            .run(move |conn| write::create_auth_token(conn, &token_hash, user.0, expires_at))
+            .run(move |conn| write::set_password(conn, user, &password_hash, keep))
             .await
+    }
+
+    async fn create_auth_token(&self, new: NewSignIn) -> Result<SignInId> {
+        let id = SignInId::new();
+        self.writer
+            .run(move |conn| write::create_auth_token(conn, id, &new).map(|()| id))
+            .await
+    }
+
+    async fn user_by_token(&self, token_hash: &[u8], life: TokenLife) -> Result<Option<TokenOwner>> {
+        let Some(row) = accounts::token_owner(&self.reader, token_hash, life).await? else {
+            return Ok(None);
+        };
+        let (user, sign_in, last_used_at) = row.split()?;
+        let stale = life.now - life.touch_every();
+        if last_used_at < stale {
+            let token_hash = token_hash.to_vec();
+            self.writer
+                .run(move |conn| write::touch_auth_token(conn, &token_hash, life.now, stale))
+                .await?;
+        }
+        Ok(Some(TokenOwner { user, sign_in }))
+    }
+
+    async fn list_sign_ins(&self, user: UserId, life: TokenLife) -> Result<Vec<SignIn>> {
+        accounts::list_sign_ins(&self.reader, user, life).await
+    }
+
+    async fn revoke_sign_in(&self, user: UserId, id: SignInId) -> Result<bool> {
+        self.writer.run(move |conn| write::revoke_sign_in(conn, user, id)).await
+    }
+
+    async fn revoke_sign_ins(&self, user: UserId, keep: Option<SignInId>) -> Result<u64> {
+        self.writer
+            .run(move |conn| write::revoke_sign_ins(conn, user, keep))
+            .await
+    }
+
+    async fn purge_auth_tokens(&self, life: TokenLife) -> Result<u64> {
+        self.writer.run(move |conn| write::purge_auth_tokens(conn, life)).await
+    }
+
+    async fn record_security_event(&self, event: NewSecurityEvent) -> Result<SecurityEvent> {
+        let event = SecurityEvent {
+            id: Uuid::now_v7(),
+            // As PostgreSQL keeps it: the same events read back on every backend.
+            at: chrono::SubsecRound::trunc_subsecs(Utc::now(), 6),
+            kind: event.kind,
+            user_id: event.user_id,
+            address: event.address,
+            request_id: event.request_id,
+            outcome: event.outcome,
+            detail: event.detail,
+        };
+        self.writer
+            .run(move |conn| write::record_security_event(conn, &event).map(|()| event))
+            .await
+    }
+
+    async fn security_events(&self, query: &SecurityEventQuery) -> Result<Vec<SecurityEvent>> {
+        accounts::security_events(&self.reader, query).await
     }
 
     async fn delete_auth_token(&self, token_hash: &[u8]) -> Result<()> {
@@ -316,28 +393,11 @@ impl Store for SqliteStore {
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>> {
         let row: Option<UserRow> = sqlx::query_as!(
             UserRow,
-            "SELECT id AS \"id: Uuid\", email, name, password_hash, role, plan,
-                     created_at AS \"created_at: DateTime<Utc>\"
+            "SELECT id AS \"id: Uuid\", email, name, password_hash, role, plan, plan_override,
+                     disabled AS \"disabled: bool\", created_at AS \"created_at: DateTime<Utc>\"
                  FROM users
                  WHERE email = ?",
             email.as_str()
-        )
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(db_err)?;
-        row.map(TryInto::try_into).transpose()
-    }
-
-    async fn user_by_token(&self, token_hash: &[u8], now: DateTime<Utc>) -> Result<Option<User>> {
-        let row: Option<UserRow> = sqlx::query_as!(
-            UserRow,
-            "SELECT u.id AS \"id: Uuid\", u.email, u.name, u.password_hash, u.role, u.plan,
-                 u.created_at AS \"created_at: DateTime<Utc>\"
-             FROM auth_tokens t
-             JOIN users u ON u.id = t.user_id
-             WHERE t.token_hash = ? AND t.expires_at > ?",
-            token_hash,
-            now
         )
         .fetch_optional(&self.reader)
         .await

@@ -45,10 +45,31 @@ statements! {
         INSERT INTO users (id, email, name, password_hash, role, plan, created_at)
         VALUES (?, ?, ?, ?, 'member', 'free', ?)";
     SET_USER_ROLE = "UPDATE users SET role = ? WHERE email = ?";
+    /// An admin's change: ?1 role, ?2 whether to set the plan override to ?3, ?4 disabled;
+    /// each left as it is when null (?2 false).
+    UPDATE_USER = "
+        UPDATE users
+        SET role = COALESCE(?1, role),
+            plan_override = CASE WHEN ?2 THEN ?3 ELSE plan_override END,
+            disabled = COALESCE(?4, disabled)
+        WHERE id = ?5
+        RETURNING id, email, name, password_hash, role, plan, plan_override, disabled, created_at";
+    SET_PASSWORD = "UPDATE users SET password_hash = ? WHERE id = ?";
     INSERT_AUTH_TOKEN = "
-        INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at)
-        VALUES (?, ?, ?, ?)";
+        INSERT INTO auth_tokens
+            (token_hash, id, user_id, created_at, expires_at, last_used_at, address, user_agent)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?4, ?6, ?7)";
     DELETE_AUTH_TOKEN = "DELETE FROM auth_tokens WHERE token_hash = ?";
+    /// Notes a token's use at ?1 unless it was noted since ?3 (so concurrent requests write once).
+    TOUCH_AUTH_TOKEN = "UPDATE auth_tokens SET last_used_at = ?1 WHERE token_hash = ?2 AND last_used_at < ?3";
+    /// Every token of user ?1 but sign-in ?2 (none when null).
+    DELETE_USER_TOKENS = "DELETE FROM auth_tokens WHERE user_id = ?1 AND (?2 IS NULL OR id <> ?2)";
+    DELETE_SIGN_IN = "DELETE FROM auth_tokens WHERE user_id = ? AND id = ?";
+    /// Tokens expired at ?1 or last used before ?2.
+    PURGE_AUTH_TOKENS = "DELETE FROM auth_tokens WHERE expires_at <= ?1 OR last_used_at <= ?2";
+    INSERT_SECURITY_EVENT = "
+        INSERT INTO security_events (id, at, kind, user_id, address, request_id, outcome, detail)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
 
     /// A session with its filled-section count.
     SESSION = "
@@ -164,7 +185,7 @@ statements! {
     /// Unfinished replies whose lease expired (or that none holds), or (?2) that owner ?1 held
     /// before, oldest first, with the previous owner, checkpoint and the session's user and plan.
     ORPHANS = concat!("
-        SELECT m.id, l.owner, m.last_event_id, m.content, s.user_id, u.plan
+        SELECT m.id, l.owner, m.last_event_id, m.content, s.user_id, COALESCE(u.plan_override, u.plan)
         FROM messages m
         LEFT JOIN reply_leases l ON l.message_id = m.id
         JOIN planning_sessions s ON s.id = m.session_id

@@ -6,13 +6,15 @@ use crate::sql;
 use crate::writer::sql_err;
 use chrono::{DateTime, SecondsFormat, Utc};
 use plansmith_domain::{
-    Author, DocumentContent, DocumentId, MessageId, MessageStatus, Revision, SessionId, SessionStatus, content_hash,
+    Author, DocumentContent, DocumentId, MessageId, MessageStatus, Revision, SessionId, SessionStatus, SignInId,
+    UserId, content_hash,
 };
-use plansmith_store::rows::{MessageRow, RevisionRow, SessionRow};
+use plansmith_store::rows::{MessageRow, RevisionRow, SessionRow, UserRow};
 use plansmith_store::{
-    AppliedRevision, Checkpoint, CloseOutcome, EndedReply, FinishedReply, Lease, LlmCall, Message, NewSession, Orphan,
-    OrphanClaim, PlanningSession, PostedMessage, ReplyRefusal, ReplyTransition, Result, SessionClose, SessionState,
-    StepAdvance, StoreError, User, apply_sections, check_revision, edit_revision, replayed,
+    AppliedRevision, Checkpoint, CloseOutcome, EndedReply, FinishedReply, Lease, LlmCall, Message, NewSession,
+    NewSignIn, Orphan, OrphanClaim, PlanningSession, PostedMessage, ReplyRefusal, ReplyTransition, Result,
+    SecurityEvent, SessionClose, SessionState, StepAdvance, StoreError, TokenLife, User, UserUpdate, apply_sections,
+    check_revision, edit_revision, replayed,
 };
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -143,16 +145,116 @@ pub(crate) fn set_user_role(conn: &Connection, email: &str, role: &str) -> Resul
     Ok(change(conn, sql::SET_USER_ROLE, params![role, email])? == 1)
 }
 
-pub(crate) fn create_auth_token(
-    conn: &Connection,
-    token_hash: &[u8],
-    user: Uuid,
-    expires_at: DateTime<Utc>,
-) -> Result<()> {
+pub(crate) fn create_auth_token(conn: &Connection, id: SignInId, new: &NewSignIn) -> Result<()> {
     change(
         conn,
         sql::INSERT_AUTH_TOKEN,
-        params![token_hash, user, stamp(Utc::now()), stamp(expires_at)],
+        params![
+            new.token_hash,
+            id.0,
+            new.user_id.0,
+            stamp(Utc::now()),
+            stamp(new.expires_at),
+            new.address,
+            new.user_agent
+        ],
+    )?;
+    Ok(())
+}
+
+/// Notes a token's use at `now` unless it was noted since `stale`.
+pub(crate) fn touch_auth_token(
+    conn: &Connection,
+    token_hash: &[u8],
+    now: DateTime<Utc>,
+    stale: DateTime<Utc>,
+) -> Result<()> {
+    change(
+        conn,
+        sql::TOUCH_AUTH_TOKEN,
+        params![stamp(now), token_hash, stamp(stale)],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn revoke_sign_in(conn: &Connection, user: UserId, id: SignInId) -> Result<bool> {
+    Ok(change(conn, sql::DELETE_SIGN_IN, params![user.0, id.0])? == 1)
+}
+
+pub(crate) fn revoke_sign_ins(conn: &Connection, user: UserId, keep: Option<SignInId>) -> Result<u64> {
+    Ok(change(conn, sql::DELETE_USER_TOKENS, params![user.0, keep.map(|k| k.0)])? as u64)
+}
+
+pub(crate) fn purge_auth_tokens(conn: &Connection, life: TokenLife) -> Result<u64> {
+    Ok(change(
+        conn,
+        sql::PURGE_AUTH_TOKENS,
+        params![stamp(life.now), stamp(life.idle_cutoff())],
+    )? as u64)
+}
+
+pub(crate) fn set_password(
+    conn: &Connection,
+    user: UserId,
+    password_hash: &str,
+    keep: Option<SignInId>,
+) -> Result<u64> {
+    if change(conn, sql::SET_PASSWORD, params![password_hash, user.0])? != 1 {
+        return Err(StoreError::NotFound);
+    }
+    revoke_sign_ins(conn, user, keep)
+}
+
+pub(crate) fn update_user(conn: &Connection, id: UserId, update: &UserUpdate) -> Result<Option<User>> {
+    let row = conn
+        .prepare_cached(sql::UPDATE_USER)
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    update.role.map(|r| r.as_str()),
+                    update.plan_override.is_some(),
+                    update.plan_override.flatten().map(|p| p.as_str()),
+                    update.disabled,
+                    id.0
+                ],
+                |row| {
+                    Ok(UserRow {
+                        id: row.get(0)?,
+                        email: row.get(1)?,
+                        name: row.get(2)?,
+                        password_hash: row.get(3)?,
+                        role: row.get(4)?,
+                        plan: row.get(5)?,
+                        plan_override: row.get(6)?,
+                        disabled: row.get(7)?,
+                        created_at: time(row, 8)?,
+                    })
+                },
+            )
+            .optional()
+        })
+        .map_err(sql_err)?;
+    let Some(row) = row else { return Ok(None) };
+    if update.disabled == Some(true) {
+        revoke_sign_ins(conn, id, None)?;
+    }
+    row.try_into().map(Some)
+}
+
+pub(crate) fn record_security_event(conn: &Connection, event: &SecurityEvent) -> Result<()> {
+    change(
+        conn,
+        sql::INSERT_SECURITY_EVENT,
+        params![
+            event.id,
+            stamp(event.at),
+            event.kind,
+            event.user_id.map(|u| u.0),
+            event.address,
+            event.request_id,
+            event.outcome,
+            event.detail
+        ],
     )?;
     Ok(())
 }

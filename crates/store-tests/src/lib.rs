@@ -76,6 +76,12 @@ macro_rules! conformance_tests {
     ($backend:path) => {
         $crate::conformance_tests!(@each $backend;
             users_tokens_and_roles,
+            sign_ins_slide_with_use_and_expire_when_idle,
+            sign_ins_are_listed_and_revoked_per_user,
+            a_password_change_keeps_only_the_current_sign_in,
+            admins_change_roles_plans_and_disable_accounts,
+            expired_and_idle_tokens_are_purged,
+            security_events_are_filtered_and_paged_newest_first,
             sessions_are_listed_newest_first_per_user,
             steps_advance_and_sessions_close,
             closed_sessions_take_no_messages_steps_or_edits,

@@ -4,7 +4,7 @@
 use crate::Backend;
 use chrono::{Duration as ChronoDuration, Utc};
 use plansmith_domain::{Email, UserId};
-use plansmith_store::{EmailClaim, NewEmail, NewOneTimeToken, NewUser, Store, TokenPurpose};
+use plansmith_store::{EmailClaim, NewEmail, NewOneTimeToken, NewSignIn, NewUser, Store, TokenLife, TokenPurpose};
 
 async fn user(store: &dyn Store) -> UserId {
     let email = Email::parse(&format!("mfa-{}@example.com", uuid::Uuid::now_v7().simple())).unwrap();
@@ -118,9 +118,20 @@ pub async fn one_time_tokens_work_once_before_they_expire(b: Backend) {
     assert_eq!(store.confirm_email(b"verify-1", now).await.unwrap(), None, "used");
 
     store
-        .create_auth_token(b"signed-in", id, now + ChronoDuration::hours(1))
+        .create_auth_token(NewSignIn {
+            token_hash: b"signed-in".to_vec(),
+            user_id: id,
+            expires_at: now + ChronoDuration::hours(1),
+            address: None,
+            user_agent: None,
+        })
         .await
         .unwrap();
+    let life = TokenLife {
+        now,
+        idle: std::time::Duration::from_secs(3600),
+    };
+    assert!(store.user_by_token(b"signed-in", life).await.unwrap().is_some());
     assert_eq!(
         store.reset_password(b"verify-1", "$argon2id$new", now).await.unwrap(),
         None
@@ -130,7 +141,7 @@ pub async fn one_time_tokens_work_once_before_they_expire(b: Backend) {
         Some(id)
     );
     assert!(
-        store.user_by_token(b"signed-in", now).await.unwrap().is_none(),
+        store.user_by_token(b"signed-in", life).await.unwrap().is_none(),
         "a reset revokes every sign-in"
     );
     assert_eq!(

@@ -3,10 +3,13 @@
 
 use crate::Backend;
 use chrono::{Duration as ChronoDuration, Utc};
-use plansmith_domain::{DocumentId, Email, MessageStatus, Revision, Role, SessionId, SessionStatus, UserId};
+use plansmith_domain::{
+    DocumentId, Email, MessageStatus, Plan, Revision, Role, SessionId, SessionStatus, SignInId, UserId,
+};
 use plansmith_store::{
-    Checkpoint, DocumentUpdate, EndedReply, FinishedReply, Lease, LlmCall, NewDocument, NewSession, NewUser,
-    OrphanClaim, ReplyRefusal, ReplyTransition, SessionClose, SessionRefusal, StepAdvance, Store, StoreError,
+    Checkpoint, DocumentUpdate, EndedReply, FinishedReply, Lease, LlmCall, NewDocument, NewSecurityEvent, NewSession,
+    NewSignIn, NewUser, OrphanClaim, ReplyRefusal, ReplyTransition, SecurityEventQuery, SessionClose, SessionRefusal,
+    StepAdvance, Store, StoreError, TokenLife, UserUpdate,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,26 +109,369 @@ pub async fn users_tokens_and_roles(b: Backend) {
     );
 
     let now = Utc::now();
-    store
-        .create_auth_token(b"live-token-hash", created.id, now + ChronoDuration::hours(1))
-        .await
-        .unwrap();
-    store
-        .create_auth_token(b"old-token-hash", created.id, now - ChronoDuration::hours(1))
-        .await
-        .unwrap();
+    token(store, b"live-token-hash", created.id, now + ChronoDuration::hours(1)).await;
+    token(store, b"old-token-hash", created.id, now - ChronoDuration::hours(1)).await;
     let found = store
-        .user_by_token(b"live-token-hash", now)
+        .user_by_token(b"live-token-hash", life(now, 3600))
         .await
         .unwrap()
         .expect("live token");
-    assert_eq!(found.role, Role::Admin);
+    assert_eq!(found.user.role, Role::Admin);
     assert!(
-        store.user_by_token(b"old-token-hash", now).await.unwrap().is_none(),
+        store
+            .user_by_token(b"old-token-hash", life(now, 3600))
+            .await
+            .unwrap()
+            .is_none(),
         "expired tokens do not work"
     );
     store.delete_auth_token(b"live-token-hash").await.unwrap();
-    assert!(store.user_by_token(b"live-token-hash", now).await.unwrap().is_none());
+    assert!(
+        store
+            .user_by_token(b"live-token-hash", life(now, 3600))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+fn life(now: chrono::DateTime<Utc>, idle_seconds: u64) -> TokenLife {
+    TokenLife {
+        now,
+        idle: Duration::from_secs(idle_seconds),
+    }
+}
+
+async fn token(store: &dyn Store, hash: &[u8], user: UserId, expires_at: chrono::DateTime<Utc>) -> SignInId {
+    store
+        .create_auth_token(NewSignIn {
+            token_hash: hash.to_vec(),
+            user_id: user,
+            expires_at,
+            address: Some("192.0.2.7".into()),
+            user_agent: Some("Test/1.0".into()),
+        })
+        .await
+        .unwrap()
+}
+
+/// The idle timeout slides with use, which is written at most once per `touch_every`; the
+/// absolute expiry holds whatever the use.
+pub async fn sign_ins_slide_with_use_and_expire_when_idle(b: Backend) {
+    let store = b.store.as_ref();
+    let ada = user(store, "ada").await;
+    let start = Utc::now();
+    let id = token(store, b"sliding", ada, start + ChronoDuration::hours(1)).await;
+    let at = |seconds: i64| start + ChronoDuration::seconds(seconds);
+    let last_used = || async {
+        let sign_ins = store.list_sign_ins(ada, life(at(0), 3600)).await.unwrap();
+        assert_eq!(sign_ins.len(), 1);
+        assert_eq!(sign_ins[0].id, id);
+        sign_ins[0].last_used_at
+    };
+    let created = last_used().await;
+    assert!(
+        (created - start).num_seconds().abs() < 5,
+        "last used = created at first"
+    );
+
+    // Within a minute of the last noted use: found, nothing written.
+    let owner = store.user_by_token(b"sliding", life(at(30), 300)).await.unwrap();
+    assert_eq!(owner.map(|o| (o.user.id, o.sign_in)), Some((ada, id)));
+    assert_eq!(last_used().await, created);
+    // Later: the use is noted, and the idle timeout counts from it.
+    assert!(
+        store
+            .user_by_token(b"sliding", life(at(240), 300))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let noted = last_used().await;
+    assert!(
+        (noted - at(240)).num_milliseconds().abs() < 1000,
+        "{noted} vs {}",
+        at(240)
+    );
+    assert!(
+        store
+            .user_by_token(b"sliding", life(at(480), 300))
+            .await
+            .unwrap()
+            .is_some(),
+        "480 s after the start but 240 s after the last use: still signed in"
+    );
+    assert!(
+        store
+            .user_by_token(b"sliding", life(at(1200), 300))
+            .await
+            .unwrap()
+            .is_none(),
+        "idle for longer than the timeout"
+    );
+    assert!(
+        store.list_sign_ins(ada, life(at(1200), 300)).await.unwrap().is_empty(),
+        "an idle sign-in is not listed"
+    );
+    assert!(
+        store
+            .user_by_token(b"sliding", life(at(7200), 1_000_000))
+            .await
+            .unwrap()
+            .is_none(),
+        "past the absolute expiry"
+    );
+}
+
+pub async fn sign_ins_are_listed_and_revoked_per_user(b: Backend) {
+    let store = b.store.as_ref();
+    let (ada, bob) = (user(store, "ada").await, user(store, "bob").await);
+    let later = Utc::now() + ChronoDuration::hours(1);
+    let first = token(store, b"ada-1", ada, later).await;
+    let second = token(store, b"ada-2", ada, later).await;
+    let third = token(store, b"ada-3", ada, later).await;
+    let bobs = token(store, b"bob-1", bob, later).await;
+    let now = life(Utc::now(), 3600);
+    let listed = store.list_sign_ins(ada, now).await.unwrap();
+    let ids: Vec<SignInId> = listed.iter().map(|s| s.id).collect();
+    assert_eq!(ids, vec![third, second, first], "newest first, only the user's");
+    assert_eq!(
+        (
+            listed[0].address.as_deref(),
+            listed[0].user_agent.as_deref(),
+            listed[0].user_id
+        ),
+        (Some("192.0.2.7"), Some("Test/1.0"), ada)
+    );
+    assert!(
+        !store.revoke_sign_in(bob, first).await.unwrap(),
+        "another user's sign-in is not revoked"
+    );
+    assert!(store.revoke_sign_in(ada, first).await.unwrap());
+    assert!(!store.revoke_sign_in(ada, first).await.unwrap(), "once");
+    assert!(store.user_by_token(b"ada-1", now).await.unwrap().is_none());
+    assert_eq!(store.revoke_sign_ins(ada, Some(third)).await.unwrap(), 1);
+    let left: Vec<SignInId> = store
+        .list_sign_ins(ada, now)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(left, vec![third]);
+    assert_eq!(store.revoke_sign_ins(ada, None).await.unwrap(), 1);
+    assert!(store.list_sign_ins(ada, now).await.unwrap().is_empty());
+    let bob_left: Vec<SignInId> = store
+        .list_sign_ins(bob, now)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(bob_left, vec![bobs], "other users keep theirs");
+}
+
+pub async fn a_password_change_keeps_only_the_current_sign_in(b: Backend) {
+    let store = b.store.as_ref();
+    let ada = user(store, "ada").await;
+    let later = Utc::now() + ChronoDuration::hours(1);
+    let current = token(store, b"current", ada, later).await;
+    token(store, b"phone", ada, later).await;
+    token(store, b"laptop", ada, later).await;
+    assert_eq!(
+        store.set_password(ada, "$argon2id$new", Some(current)).await.unwrap(),
+        2
+    );
+    let now = life(Utc::now(), 3600);
+    let owner = store.user_by_token(b"current", now).await.unwrap().expect("kept");
+    assert_eq!(owner.user.password_hash, "$argon2id$new");
+    assert!(store.user_by_token(b"phone", now).await.unwrap().is_none());
+    assert!(matches!(
+        store.set_password(UserId::new(), "h", None).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn admins_change_roles_plans_and_disable_accounts(b: Backend) {
+    let store = b.store.as_ref();
+    let ada = user(store, "ada").await;
+    let mut ids = vec![ada];
+    for n in 0..4 {
+        ids.push(user(store, &format!("u{n}")).await);
+    }
+    ids.reverse();
+    let first = store.list_users(None, 3).await.unwrap();
+    let second = store.list_users(Some(first[2].id), 3).await.unwrap();
+    let seen: Vec<UserId> = first.iter().chain(&second).map(|u| u.id).collect();
+    assert_eq!(seen, ids, "newest first, paged");
+
+    token(store, b"ada", ada, Utc::now() + ChronoDuration::hours(1)).await;
+    let set = |update: UserUpdate| store.update_user(ada, update);
+    let admin = set(UserUpdate {
+        role: Some(Role::Admin),
+        plan_override: Some(Some(Plan::Team)),
+        ..UserUpdate::default()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        (admin.role, admin.plan, admin.plan_override, admin.disabled),
+        (Role::Admin, Plan::Team, Some(Plan::Team), false),
+        "the override is the plan in force"
+    );
+    let now = life(Utc::now(), 3600);
+    assert!(
+        store.user_by_token(b"ada", now).await.unwrap().is_some(),
+        "still signed in"
+    );
+    let disabled = set(UserUpdate {
+        disabled: Some(true),
+        ..UserUpdate::default()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(disabled.disabled && disabled.plan_override == Some(Plan::Team) && disabled.role == Role::Admin);
+    assert!(
+        store.user_by_token(b"ada", now).await.unwrap().is_none(),
+        "sign-ins revoked"
+    );
+    token(store, b"ada-again", ada, Utc::now() + ChronoDuration::hours(1)).await;
+    assert!(
+        store.user_by_token(b"ada-again", now).await.unwrap().is_none(),
+        "a disabled account's tokens do not work"
+    );
+    let found = store.user_by_id(ada).await.unwrap().unwrap();
+    assert!(found.disabled);
+    let email = Email::parse(&found.email).unwrap();
+    assert!(store.user_by_email(&email).await.unwrap().unwrap().disabled);
+    let enabled = set(UserUpdate {
+        disabled: Some(false),
+        plan_override: Some(None),
+        ..UserUpdate::default()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        (enabled.plan, enabled.plan_override, enabled.disabled),
+        (Plan::Free, None, false),
+        "without the override, the billed plan"
+    );
+    assert!(
+        store.user_by_token(b"ada-again", now).await.unwrap().is_some(),
+        "enabled again"
+    );
+    assert!(
+        store
+            .update_user(UserId::new(), UserUpdate::default())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.user_by_id(UserId::new()).await.unwrap().is_none());
+}
+
+pub async fn expired_and_idle_tokens_are_purged(b: Backend) {
+    let store = b.store.as_ref();
+    let ada = user(store, "ada").await;
+    let now = Utc::now();
+    token(store, b"expired", ada, now - ChronoDuration::minutes(1)).await;
+    token(store, b"live", ada, now + ChronoDuration::hours(1)).await;
+    token(store, b"idle", ada, now + ChronoDuration::hours(1)).await;
+    // 40 minutes on, with a 30-minute idle timeout: "live" was used 10 minutes ago.
+    let later = now + ChronoDuration::minutes(30);
+    assert!(store.user_by_token(b"live", life(later, 1800)).await.unwrap().is_some());
+    let purge_at = life(now + ChronoDuration::minutes(40), 1800);
+    assert_eq!(store.purge_auth_tokens(purge_at).await.unwrap(), 2);
+    assert_eq!(
+        store.purge_auth_tokens(purge_at).await.unwrap(),
+        0,
+        "nothing left to purge"
+    );
+    let left = store.list_sign_ins(ada, life(now, 1_000_000)).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert!(store.user_by_token(b"live", purge_at).await.unwrap().is_some());
+}
+
+pub async fn security_events_are_filtered_and_paged_newest_first(b: Backend) {
+    let store = b.store.as_ref();
+    let (ada, bob) = (user(store, "ada").await, user(store, "bob").await);
+    let event = |kind: &str, user: Option<UserId>, outcome: &str| NewSecurityEvent {
+        kind: kind.into(),
+        user_id: user,
+        address: Some("192.0.2.7".into()),
+        request_id: Some("req-1".into()),
+        outcome: outcome.into(),
+        detail: Some(format!("{kind} detail")),
+    };
+    let before = Utc::now() - ChronoDuration::seconds(1);
+    let mut recorded = Vec::new();
+    for (kind, user, outcome) in [
+        ("sign_up", Some(ada), "success"),
+        ("sign_in_failed", Some(ada), "failure"),
+        ("sign_in", Some(ada), "success"),
+        ("sign_up", Some(bob), "success"),
+        ("admin_denied", None, "failure"),
+    ] {
+        recorded.push(store.record_security_event(event(kind, user, outcome)).await.unwrap());
+    }
+    let after = Utc::now() + ChronoDuration::seconds(1);
+    let query = |user: Option<UserId>, kind: Option<&str>| SecurityEventQuery {
+        user_id: user,
+        kind: kind.map(str::to_owned),
+        limit: 100,
+        ..SecurityEventQuery::default()
+    };
+    let kinds =
+        |events: Vec<plansmith_store::SecurityEvent>| -> Vec<String> { events.into_iter().map(|e| e.kind).collect() };
+    let all = store.security_events(&query(None, None)).await.unwrap();
+    assert_eq!(all.len(), 5);
+    assert_eq!(all[0], recorded[4], "stored as recorded");
+    assert_eq!(
+        kinds(all),
+        ["admin_denied", "sign_up", "sign_in", "sign_in_failed", "sign_up"],
+        "newest first"
+    );
+    assert_eq!(
+        kinds(store.security_events(&query(Some(ada), None)).await.unwrap()),
+        ["sign_in", "sign_in_failed", "sign_up"]
+    );
+    let bob_sign_ups = store.security_events(&query(Some(bob), Some("sign_up"))).await.unwrap();
+    assert_eq!(bob_sign_ups, vec![recorded[3].clone()]);
+    let page = SecurityEventQuery {
+        limit: 2,
+        ..query(None, None)
+    };
+    let first = store.security_events(&page).await.unwrap();
+    let second = store
+        .security_events(&SecurityEventQuery {
+            before: Some(first[1].id),
+            ..page.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        first.iter().chain(&second).map(|e| e.id).collect::<Vec<_>>(),
+        vec![recorded[4].id, recorded[3].id, recorded[2].id, recorded[1].id]
+    );
+    let in_range = SecurityEventQuery {
+        from: Some(before),
+        to: Some(after),
+        ..query(None, Some("sign_up"))
+    };
+    assert_eq!(store.security_events(&in_range).await.unwrap().len(), 2);
+    let earlier = SecurityEventQuery {
+        to: Some(before),
+        ..query(None, None)
+    };
+    assert!(store.security_events(&earlier).await.unwrap().is_empty());
+    let later = SecurityEventQuery {
+        from: Some(after),
+        ..query(None, None)
+    };
+    assert!(store.security_events(&later).await.unwrap().is_empty());
 }
 
 pub async fn sessions_are_listed_newest_first_per_user(b: Backend) {

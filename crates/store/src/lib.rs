@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use plansmith_domain::{
     Author, DocumentContent, DocumentId, Email, MessageId, MessageRole, MessageStatus, Plan, Revision, Role, SessionId,
-    SessionStatus, UserId,
+    SessionStatus, SignInId, UserId,
 };
 
 mod mfa_email;
@@ -78,7 +78,12 @@ pub struct User {
     pub name: Option<String>,
     pub password_hash: String,
     pub role: Role,
+    /// The plan in force: the admin's override when there is one, else the billed plan.
     pub plan: Plan,
+    /// Set by an admin (e.g. a complimentary account); wins over the billed plan.
+    pub plan_override: Option<Plan>,
+    /// A disabled account cannot sign in and its tokens do not work.
+    pub disabled: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -91,6 +96,8 @@ impl std::fmt::Debug for User {
             .field("name", &self.name)
             .field("role", &self.role)
             .field("plan", &self.plan)
+            .field("plan_override", &self.plan_override)
+            .field("disabled", &self.disabled)
             .field("created_at", &self.created_at)
             .finish_non_exhaustive()
     }
@@ -110,6 +117,122 @@ impl std::fmt::Debug for NewUser {
             .field("name", &self.name)
             .finish_non_exhaustive()
     }
+}
+
+/// A sign-in being made: the token (hashed) and where it was made from.
+#[derive(Clone)]
+pub struct NewSignIn {
+    pub token_hash: Vec<u8>,
+    pub user_id: UserId,
+    pub expires_at: DateTime<Utc>,
+    pub address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl std::fmt::Debug for NewSignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSignIn")
+            .field("user_id", &self.user_id)
+            .field("expires_at", &self.expires_at)
+            .field("address", &self.address)
+            .field("user_agent", &self.user_agent)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One of a user's sign-ins (a token that works), as the user sees it: never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignIn {
+    pub id: SignInId,
+    pub user_id: UserId,
+    pub created_at: DateTime<Utc>,
+    /// Updated at most once a minute ([`TokenLife::touch_every`]).
+    pub last_used_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// When a token stops working: at its absolute expiry, or after `idle` without use (sliding:
+/// each use renews it). The time of use is written at most once per `touch_every`, so a
+/// token's requests do not each write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenLife {
+    pub now: DateTime<Utc>,
+    pub idle: std::time::Duration,
+}
+
+impl TokenLife {
+    /// Longest between two writes of a token's last use: a minute, or less for idle timeouts
+    /// under two minutes (a token in use must not expire between two writes).
+    pub fn touch_every(&self) -> chrono::Duration {
+        let idle = chrono::Duration::from_std(self.idle).unwrap_or(chrono::Duration::MAX);
+        (idle / 2).min(chrono::Duration::minutes(1))
+    }
+
+    /// Tokens last used before this have been idle too long.
+    pub fn idle_cutoff(&self) -> DateTime<Utc> {
+        let idle = chrono::Duration::from_std(self.idle).unwrap_or(chrono::Duration::MAX);
+        self.now.checked_sub_signed(idle).unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+}
+
+/// The owner of a working token, and which sign-in it is.
+#[derive(Debug, Clone)]
+pub struct TokenOwner {
+    pub user: User,
+    pub sign_in: SignInId,
+}
+
+/// An admin's change of an account; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserUpdate {
+    pub role: Option<Role>,
+    /// `Some(None)` removes the override.
+    pub plan_override: Option<Option<Plan>>,
+    /// Disabling also revokes every sign-in of the account.
+    pub disabled: Option<bool>,
+}
+
+/// A security event to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSecurityEvent {
+    /// `sign_up`, `sign_in`, `sign_in_failed`, ... (the server owns the list).
+    pub kind: String,
+    pub user_id: Option<UserId>,
+    pub address: Option<String>,
+    pub request_id: Option<String>,
+    /// `success` or `failure`.
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+/// A recorded security event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityEvent {
+    /// UUIDv7: the order of the log.
+    pub id: uuid::Uuid,
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub user_id: Option<UserId>,
+    pub address: Option<String>,
+    pub request_id: Option<String>,
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+/// Which security events to list: every filter that is set must match; newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecurityEventQuery {
+    pub user_id: Option<UserId>,
+    pub kind: Option<String>,
+    /// Inclusive.
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub to: Option<DateTime<Utc>>,
+    /// The cursor: only events older than this one (the last id of the previous page).
+    pub before: Option<uuid::Uuid>,
+    pub limit: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -386,10 +509,33 @@ pub trait Store: Send + Sync + 'static {
     /// Returns false when no user has that email.
     async fn set_user_role(&self, email: &Email, role: Role) -> Result<bool>;
 
-    async fn create_auth_token(&self, token_hash: &[u8], user: UserId, expires_at: DateTime<Utc>) -> Result<()>;
-    /// The user owning an unexpired token.
-    async fn user_by_token(&self, token_hash: &[u8], now: DateTime<Utc>) -> Result<Option<User>>;
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>>;
+    /// Every account, newest first; `before` is the cursor (the last id of the previous page).
+    async fn list_users(&self, before: Option<UserId>, limit: u32) -> Result<Vec<User>>;
+    /// An admin's change of an account (disabling it revokes its sign-ins, in the same
+    /// transaction); the account as changed, `None` when there is no such account.
+    async fn update_user(&self, id: UserId, update: UserUpdate) -> Result<Option<User>>;
+    /// Replaces the password hash and revokes every sign-in of the user but `keep`, in one
+    /// transaction; returns how many sign-ins were revoked.
+    async fn set_password(&self, user: UserId, password_hash: &str, keep: Option<SignInId>) -> Result<u64>;
+
+    async fn create_auth_token(&self, new: NewSignIn) -> Result<SignInId>;
+    /// The owner of a token that works under `life` (not expired, not idle too long, its
+    /// account not disabled). Notes the use, at most once per [`TokenLife::touch_every`].
+    async fn user_by_token(&self, token_hash: &[u8], life: TokenLife) -> Result<Option<TokenOwner>>;
     async fn delete_auth_token(&self, token_hash: &[u8]) -> Result<()>;
+    /// The user's sign-ins that still work under `life`, newest first.
+    async fn list_sign_ins(&self, user: UserId, life: TokenLife) -> Result<Vec<SignIn>>;
+    /// Revokes one sign-in of the user; false when the user has no such sign-in.
+    async fn revoke_sign_in(&self, user: UserId, id: SignInId) -> Result<bool>;
+    /// Revokes every sign-in of the user but `keep`; returns how many.
+    async fn revoke_sign_ins(&self, user: UserId, keep: Option<SignInId>) -> Result<u64>;
+    /// Deletes the tokens that no longer work under `life` (expired or idle too long);
+    /// returns how many.
+    async fn purge_auth_tokens(&self, life: TokenLife) -> Result<u64>;
+
+    async fn record_security_event(&self, event: NewSecurityEvent) -> Result<SecurityEvent>;
+    async fn security_events(&self, query: &SecurityEventQuery) -> Result<Vec<SecurityEvent>>;
 
     async fn create_session(&self, new: NewSession) -> Result<PlanningSession>;
     /// Newest first; `before` is the cursor (the last id of the previous page).

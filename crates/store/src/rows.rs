@@ -1,6 +1,6 @@
 //! Row types as the SQL backends return them, and their conversion into Store records.
 
-use crate::{DocumentSummary, Message, PlanningSession, RevisionInfo, StoreError, User};
+use crate::{DocumentSummary, Message, PlanningSession, RevisionInfo, SecurityEvent, SignIn, StoreError, User};
 use chrono::{DateTime, Utc};
 use plansmith_domain::{
     Author, DocumentContent, DocumentId, MessageRole, MessageStatus, Plan, Revision, Role, SessionStatus, content_hash,
@@ -19,21 +19,117 @@ pub struct UserRow {
     pub password_hash: String,
     pub role: String,
     pub plan: String,
+    pub plan_override: Option<String>,
+    pub disabled: bool,
     pub created_at: DateTime<Utc>,
 }
 
 impl TryFrom<UserRow> for User {
     type Error = StoreError;
     fn try_from(r: UserRow) -> Result<Self, StoreError> {
+        let plan_override = r
+            .plan_override
+            .map(|p| Plan::parse(&p).ok_or_else(|| bad("users.plan_override", &p)))
+            .transpose()?;
+        let billed = Plan::parse(&r.plan).ok_or_else(|| bad("users.plan", &r.plan))?;
         Ok(User {
             id: r.id.into(),
             role: Role::parse(&r.role).ok_or_else(|| bad("users.role", &r.role))?,
-            plan: Plan::parse(&r.plan).ok_or_else(|| bad("users.plan", &r.plan))?,
+            plan: plan_override.unwrap_or(billed),
+            plan_override,
+            disabled: r.disabled,
             email: r.email,
             name: r.name,
             password_hash: r.password_hash,
             created_at: r.created_at,
         })
+    }
+}
+
+/// A user joined to one of their tokens: the sign-in id and when it was last used.
+#[derive(sqlx::FromRow)]
+pub struct TokenOwnerRow {
+    pub id: Uuid,
+    pub email: String,
+    pub name: Option<String>,
+    pub password_hash: String,
+    pub role: String,
+    pub plan: String,
+    pub plan_override: Option<String>,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub sign_in: Uuid,
+    pub last_used_at: DateTime<Utc>,
+}
+
+impl TokenOwnerRow {
+    /// The user, the sign-in and when it was last used.
+    pub fn split(self) -> Result<(User, plansmith_domain::SignInId, DateTime<Utc>), StoreError> {
+        let (sign_in, last_used_at) = (self.sign_in.into(), self.last_used_at);
+        let user = UserRow {
+            id: self.id,
+            email: self.email,
+            name: self.name,
+            password_hash: self.password_hash,
+            role: self.role,
+            plan: self.plan,
+            plan_override: self.plan_override,
+            disabled: self.disabled,
+            created_at: self.created_at,
+        };
+        Ok((user.try_into()?, sign_in, last_used_at))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct SignInRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl From<SignInRow> for SignIn {
+    fn from(r: SignInRow) -> Self {
+        SignIn {
+            id: r.id.into(),
+            user_id: r.user_id.into(),
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+            expires_at: r.expires_at,
+            address: r.address,
+            user_agent: r.user_agent,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct SecurityEventRow {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub user_id: Option<Uuid>,
+    pub address: Option<String>,
+    pub request_id: Option<String>,
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+impl From<SecurityEventRow> for SecurityEvent {
+    fn from(r: SecurityEventRow) -> Self {
+        SecurityEvent {
+            id: r.id,
+            at: r.at,
+            kind: r.kind,
+            user_id: r.user_id.map(Into::into),
+            address: r.address,
+            request_id: r.request_id,
+            outcome: r.outcome,
+            detail: r.detail,
+        }
     }
 }
 

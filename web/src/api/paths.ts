@@ -24,6 +24,10 @@ const doc = (id: string, docId: string) => ({ id, doc_id: docId });
 export const paths = {
   healthz: () => route('/healthz', {}),
   me: () => route('/api/v1/me', {}),
+  changePassword: () => route('/api/v1/me/password', {}),
+  signIns: () => route('/api/v1/me/sign-ins', {}),
+  signIn: (id: string) => route('/api/v1/me/sign-ins/{id}', { id }),
+  revokeAllSignIns: () => route('/api/v1/me/sign-ins/revoke-all', {}),
   login: () => route('/api/v1/auth/login', {}),
   register: () => route('/api/v1/auth/register', {}),
   logout: () => route('/api/v1/auth/logout', {}),

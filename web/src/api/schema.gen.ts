@@ -75,6 +75,77 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/security-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Security events, newest first, filtered by user, kind and time. */
+        get: operations["list_security_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every account with its role, plan and status, newest first. */
+        get: operations["list_users"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/users/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Change an account's role, plan override or disabled state. Disabling revokes its sign-ins
+         *     at once. An admin cannot remove their own admin role or disable their own account.
+         */
+        put: operations["update_user"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/users/{id}/revoke-sign-ins": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Revoke every sign-in of an account (it must sign in again). */
+        post: operations["revoke_user_sign_ins"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/login": {
         parameters: {
             query?: never;
@@ -278,6 +349,74 @@ export interface paths {
         /** Confirm enrolment with a code from the app: two-factor sign-in is on from now. */
         post: operations["confirm_totp"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Change the password. Every other sign-in of the account is revoked; this one stays. */
+        post: operations["change_password"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/sign-ins": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The signed-in user's sign-ins that still work. */
+        get: operations["list_sign_ins"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/sign-ins/revoke-all": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sign out everywhere: every sign-in of the user is revoked, this one included. */
+        post: operations["revoke_all_sign_ins"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/sign-ins/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke one of the signed-in user's sign-ins (revoking this request's own signs it out). */
+        delete: operations["revoke_sign_in"];
         options?: never;
         head?: never;
         patch?: never;
@@ -633,6 +772,43 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AccountChange: {
+            /** @description `true` disables the account and revokes its sign-ins; `false` enables it again. */
+            disabled?: boolean | null;
+            /** @description The plan override: `free`, `pro` or `team`; null removes it; absent leaves it. */
+            plan?: string | null;
+            /** @description `member` or `admin`. */
+            role?: string | null;
+        };
+        AccountList: {
+            /** @description Newest first. */
+            items: components["schemas"]["AccountView"][];
+            /** @description Pass as `cursor` to get the next page; null on the last page. */
+            next_cursor?: string | null;
+        };
+        AccountView: {
+            /** Format: date-time */
+            created_at: string;
+            disabled: boolean;
+            email: string;
+            /** Format: uuid */
+            id: string;
+            name?: string | null;
+            /**
+             * @description The plan in force: the override when set, else the billed plan.
+             * @example free
+             */
+            plan: string;
+            /**
+             * @description Set by an admin (e.g. a complimentary account); wins over billing.
+             * @example pro
+             */
+            plan_override?: string | null;
+            /** @example member */
+            role: string;
+            /** @description `active` or `disabled`. */
+            status: string;
+        };
         AuthResponse: {
             /** @description Send as `Authorization: Bearer <token>`; also set as an HttpOnly cookie. */
             token: string;
@@ -732,7 +908,7 @@ export interface components {
          * @description Stable machine-readable code of an error response, e.g. `not_found`.
          * @enum {string}
          */
-        ErrorCode: "invalid_field" | "invalid_query" | "invalid_header" | "invalid_body" | "malformed_json" | "unsupported_content_type" | "unauthorized" | "invalid_credentials" | "mfa_required" | "mfa_invalid" | "mfa_enrolment_required" | "invalid_token" | "cross_site_request" | "forbidden" | "not_found" | "route_not_found" | "web_app_not_built" | "method_not_allowed" | "email_taken" | "already_exists" | "mfa_already_enabled" | "mfa_not_enrolling" | "revision_conflict" | "session_closed" | "step_not_current" | "steps_incomplete" | "step_incomplete" | "not_retryable" | "reply_changed" | "payload_too_large" | "rate_limited" | "busy" | "limit_reached" | "over_budget" | "internal_error" | "unavailable";
+        ErrorCode: "invalid_field" | "invalid_query" | "invalid_header" | "invalid_body" | "malformed_json" | "unsupported_content_type" | "unauthorized" | "invalid_credentials" | "mfa_required" | "mfa_invalid" | "mfa_enrolment_required" | "invalid_token" | "account_disabled" | "cross_site_request" | "forbidden" | "not_found" | "route_not_found" | "web_app_not_built" | "method_not_allowed" | "email_taken" | "already_exists" | "mfa_already_enabled" | "mfa_not_enrolling" | "revision_conflict" | "session_closed" | "step_not_current" | "steps_incomplete" | "step_incomplete" | "not_retryable" | "self_lockout" | "reply_changed" | "payload_too_large" | "rate_limited" | "busy" | "limit_reached" | "over_budget" | "internal_error" | "unavailable";
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
             /** @description What to do next. */
@@ -791,6 +967,15 @@ export interface components {
             /** @description An enrolment was started and not confirmed yet. */
             totp_pending: boolean;
         };
+        /**
+         * @description Whether what was attempted happened.
+         * @enum {string}
+         */
+        Outcome: "success" | "failure";
+        PasswordChange: {
+            current_password: string;
+            new_password: string;
+        };
         PasswordResetConfirm: {
             new_password: string;
             /** @description The token of the link in the reset email. */
@@ -831,12 +1016,32 @@ export interface components {
             name?: string | null;
             password: string;
         };
+        /**
+         * @description The kinds of event of a reply's stream, by their SSE event names.
+         * @enum {string}
+         */
+        ReplyEventName: "token" | "section_draft" | "section" | "restart" | "done" | "error";
         ReplyRef: {
             /** Format: uuid */
             id: string;
             status: string;
             /** @description SSE stream of the reply (`token`, `section`, `restart`, `done`, `error` events). */
             stream_url: string;
+        };
+        /**
+         * @description One event of a reply's stream as its SSE fields carry it (keep-alive comments aside); the
+         *     OpenAPI document describes each event of the `text/event-stream` response with it.
+         */
+        ReplyStreamEvent: {
+            /**
+             * @description The event's payload, a JSON object: `token` {text}, `section_draft` {document_id,
+             *     section_id, text}, `section` {document_id, section_id, revision}, `restart` {reason},
+             *     `done` {reply_id, status}, `error` {code, message}.
+             */
+            data: string;
+            event: components["schemas"]["ReplyEventName"];
+            /** @description The event's number in the reply's stream: resume after it with `Last-Event-ID`. */
+            id: string;
         };
         RestoreRequest: {
             /** Format: int64 */
@@ -864,6 +1069,10 @@ export interface components {
             /** Format: int64 */
             revision: number;
         };
+        RevokedSignIns: {
+            /** Format: int64 */
+            revoked: number;
+        };
         /** @description One Web Vitals measurement from a browser. */
         RumMetric: {
             id?: string | null;
@@ -889,6 +1098,32 @@ export interface components {
             id: string;
             purpose: string;
             title: string;
+        };
+        /**
+         * @description What happened.
+         * @enum {string}
+         */
+        SecurityEventKind: "sign_up" | "sign_in" | "sign_in_failed" | "lockout" | "password_changed" | "token_revoked" | "admin_action" | "role_changed" | "admin_denied";
+        SecurityEventList: {
+            /** @description Newest first. */
+            items: components["schemas"]["SecurityEventView"][];
+            /** @description Pass as `cursor` to get the next (older) page; null on the last page. */
+            next_cursor?: string | null;
+        };
+        SecurityEventView: {
+            /** @description The client's address. */
+            address?: string | null;
+            /** Format: date-time */
+            at: string;
+            detail?: string | null;
+            /** Format: uuid */
+            id: string;
+            kind: components["schemas"]["SecurityEventKind"];
+            outcome: components["schemas"]["Outcome"];
+            /** @description The id of the request that caused it (as in error bodies and logs). */
+            request_id?: string | null;
+            /** Format: uuid */
+            user_id?: string | null;
         };
         SessionList: {
             items: components["schemas"]["SessionView"][];
@@ -921,6 +1156,32 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
             workflow_id: string;
+        };
+        SignInList: {
+            /** @description Newest first. */
+            items: components["schemas"]["SignInView"][];
+        };
+        SignInView: {
+            /** @description The client address it signed in from. */
+            address?: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** @description The sign-in of this request. */
+            current: boolean;
+            /**
+             * Format: date-time
+             * @description When it stops working at the latest (it stops earlier when unused for
+             *     `auth.idle_timeout_minutes`).
+             */
+            expires_at: string;
+            /** Format: uuid */
+            id: string;
+            /**
+             * Format: date-time
+             * @description Recorded at most once a minute.
+             */
+            last_used_at: string;
+            user_agent?: string | null;
         };
         StepProgress: {
             id: string;
@@ -1197,7 +1458,7 @@ export interface operations {
     get_usage: {
         parameters: {
             query?: {
-                /** @description `provider`, `model`, `user` or `day`. */
+                /** @description `provider` (default), `model`, `user` or `day`. */
                 group_by?: string;
                 /** @description Start (RFC 3339, inclusive); default 30 days before `to`. */
                 from?: string;
@@ -1278,6 +1539,361 @@ export interface operations {
             };
         };
     };
+    list_security_events: {
+        parameters: {
+            query?: {
+                /** @description Only events of this user (id). */
+                user?: string;
+                /** @description Only events of this kind (see `SecurityEventKind`). */
+                kind?: string;
+                /** @description From this time (RFC 3339, inclusive). */
+                from?: string;
+                /** @description Until this time (RFC 3339, exclusive). */
+                to?: string;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+                /** @description Page size, 1–200 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecurityEventList"];
+                };
+            };
+            /** @description Bad Request: `invalid_query` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_users: {
+        parameters: {
+            query?: {
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+                /** @description Page size, 1–200 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountList"];
+                };
+            };
+            /** @description Bad Request: `invalid_field`, `invalid_query` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict: `self_lockout` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AccountChange"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountView"];
+                };
+            };
+            /** @description Bad Request: `invalid_field`, `invalid_query`, `invalid_body`, `malformed_json`, `unsupported_content_type` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict: `self_lockout` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Payload Too Large: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revoke_user_sign_ins: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The account's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevokedSignIns"];
+                };
+            };
+            /** @description Bad Request: `invalid_field`, `invalid_query` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict: `self_lockout` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     login: {
         parameters: {
             query?: never;
@@ -1308,7 +1924,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unauthorized: `unauthorized`, `invalid_credentials`, `mfa_required`, `mfa_invalid` */
+            /** @description Unauthorized: `unauthorized`, `invalid_credentials`, `mfa_required`, `mfa_invalid`, `account_disabled` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1401,7 +2017,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unauthorized: `unauthorized`, `invalid_credentials`, `mfa_required`, `mfa_invalid` */
+            /** @description Unauthorized: `unauthorized`, `invalid_credentials`, `mfa_required`, `mfa_invalid`, `account_disabled` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1631,7 +2247,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unauthorized: `unauthorized`, `invalid_credentials`, `mfa_required`, `mfa_invalid` */
+            /** @description Unauthorized: `unauthorized`, `invalid_credentials`, `mfa_required`, `mfa_invalid`, `account_disabled` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1796,7 +2412,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Unauthorized: `unauthorized`, `invalid_credentials`, `mfa_required`, `mfa_invalid` */
+            /** @description Unauthorized: `unauthorized`, `invalid_credentials`, `mfa_required`, `mfa_invalid`, `account_disabled` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2182,6 +2798,360 @@ export interface operations {
             };
             /** @description Payload Too Large: `payload_too_large` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    change_password: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordChange"];
+            };
+        };
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request: `invalid_field`, `invalid_body`, `malformed_json`, `unsupported_content_type` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized`, `invalid_credentials` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Payload Too Large: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_sign_ins: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignInList"];
+                };
+            };
+            /** @description Bad Request: `invalid_field` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized`, `invalid_credentials` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revoke_all_sign_ins: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request: `invalid_field` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized`, `invalid_credentials` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revoke_sign_in: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The sign-in's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request: `invalid_field` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized`, `invalid_credentials` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3687,7 +4657,7 @@ export interface operations {
             };
             header?: {
                 /** @description Resume after this event id */
-                "Last-Event-ID"?: number | null;
+                "Last-Event-ID"?: number;
             };
             path: {
                 id: string;
@@ -3697,12 +4667,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description One `ReplyStreamEvent` per event, until `done` or `error` */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": string;
+                    "text/event-stream": components["schemas"]["ReplyStreamEvent"];
                 };
             };
             /** @description Bad Request: `invalid_field`, `invalid_query`, `invalid_header` */

@@ -13,6 +13,9 @@ export type User = Schemas['UserView'];
 export type AuthResponse = Schemas['AuthResponse'];
 export type LoginRequest = Schemas['LoginRequest'];
 export type RegisterRequest = Schemas['RegisterRequest'];
+export type PasswordChange = Schemas['PasswordChange'];
+export type SignIn = Schemas['SignInView'];
+export type SignInList = Schemas['SignInList'];
 
 export type Workflow = Schemas['WorkflowView'];
 export type WorkflowList = Schemas['WorkflowList'];

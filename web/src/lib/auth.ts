@@ -53,10 +53,15 @@ export async function signOut(): Promise<void> {
   try {
     await api.post(paths.logout());
   } finally {
-    await clearSavedData();
-    currentUser.set(null);
-    navigate('/signin', { replace: true });
+    await forgetSignIn();
   }
+}
+
+/** Forgets the signed-in user on this device, once the server has ended the sign-in. */
+export async function forgetSignIn(): Promise<void> {
+  await clearSavedData();
+  currentUser.set(null);
+  navigate('/signin', { replace: true });
 }
 
 export function installUnauthorizedRedirect(): void {

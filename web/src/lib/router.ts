@@ -1,4 +1,4 @@
-// A small client-side router over the History API: the app has five screens.
+// A small client-side router over the History API: the app has six screens.
 
 import { useSyncExternalStore } from 'react';
 
@@ -8,6 +8,7 @@ export type Route =
   | { name: 'sessions' }
   | { name: 'new-session' }
   | { name: 'session'; id: string }
+  | { name: 'account' }
   | { name: 'not-found' };
 
 export function parseRoute(pathname: string, search = ''): Route {
@@ -17,6 +18,7 @@ export function parseRoute(pathname: string, search = ''): Route {
   if (path === '/signup') return { name: 'signup', next: safeNext(params.get('next')) };
   if (path === '/' || path === '/sessions') return { name: 'sessions' };
   if (path === '/sessions/new') return { name: 'new-session' };
+  if (path === '/account') return { name: 'account' };
   const m = /^\/sessions\/([^/]+)$/.exec(path);
   if (m) return { name: 'session', id: decodeURIComponent(m[1]) };
   return { name: 'not-found' };
@@ -36,6 +38,8 @@ export function routePattern(pathname: string): string {
       return '/sessions/new';
     case 'session':
       return '/sessions/:id';
+    case 'account':
+      return '/account';
     default:
       return '/other';
   }

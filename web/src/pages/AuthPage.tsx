@@ -58,7 +58,7 @@ export function AuthPage({ mode, next }: { mode: 'signin' | 'signup'; next: stri
           />
           {isSignUp && (
             <p id="password-help" className="muted small">
-              At least 8 characters.
+              At least 8 characters, and not one of the most common passwords.
             </p>
           )}
         </div>

@@ -82,9 +82,11 @@ async fn run(label: &str, store: Arc<dyn Store>, sample: Sample) {
     );
     rows.push(
         measure("user by token", |i| async move {
-            st.user_by_token(&s.tokens[i % s.tokens.len()], chrono::Utc::now())
-                .await
-                .unwrap();
+            let life = plansmith_store::TokenLife {
+                now: chrono::Utc::now(),
+                idle: std::time::Duration::from_secs(86_400),
+            };
+            st.user_by_token(&s.tokens[i % s.tokens.len()], life).await.unwrap();
         })
         .await,
     );
@@ -183,8 +185,8 @@ async fn bench_sqlite() {
         ),
         format!(
             "WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < 100) \
-                 INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at) \
-                 SELECT randomblob(32), u.id, {now}, '2100-01-01T00:00:00Z' FROM users u, g"
+                 INSERT INTO auth_tokens (token_hash, id, user_id, created_at, expires_at, last_used_at) \
+                 SELECT randomblob(32), randomblob(16), u.id, {now}, '2100-01-01T00:00:00Z', {now} FROM users u, g"
         ),
         "ANALYZE".to_owned(),
     ];

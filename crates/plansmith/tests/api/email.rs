@@ -289,6 +289,22 @@ async fn a_reset_link_works_once_sets_the_password_and_signs_out_everywhere() {
         StatusCode::OK,
         "the second use changed nothing"
     );
+
+    let store = plansmith_server::open_store(&app.settings, false).await.unwrap();
+    let user = store
+        .user_by_email(&plansmith_domain::Email::parse(&email).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let query = plansmith_store::SecurityEventQuery {
+        user_id: Some(user.id),
+        kind: Some("password_changed".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let events = store.security_events(&query).await.unwrap();
+    assert_eq!(events.len(), 1, "the reset is in the security log: {events:?}");
+    assert_eq!(events[0].outcome, "success");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! API integration tests: the real server over HTTP, one module per feature.
 
 mod abuse;
+mod accounts;
 mod auth;
 mod bench;
 mod documents;

@@ -1,4 +1,5 @@
 use crate::helpers::spawn_app;
+use plansmith_server::accounts::{AccountError, AdminUsersError};
 use plansmith_server::admin::AdminError;
 use plansmith_server::auth::AuthError;
 use plansmith_server::documents::DocumentError;
@@ -7,6 +8,7 @@ use plansmith_server::health::HealthError;
 use plansmith_server::messages::MessageError;
 use plansmith_server::mfa::MfaError;
 use plansmith_server::recovery::RecoveryError;
+use plansmith_server::security_events::SecurityEventsError;
 use plansmith_server::sessions::SessionError;
 use plansmith_server::telemetry::RumError;
 
@@ -36,6 +38,10 @@ async fn openapi_document_covers_every_route() {
         ("post", "/api/v1/me/mfa/totp"),
         ("delete", "/api/v1/me/mfa/totp"),
         ("post", "/api/v1/me/mfa/totp/confirm"),
+        ("post", "/api/v1/me/password"),
+        ("get", "/api/v1/me/sign-ins"),
+        ("delete", "/api/v1/me/sign-ins/{id}"),
+        ("post", "/api/v1/me/sign-ins/revoke-all"),
         ("get", "/api/v1/workflows"),
         ("post", "/api/v1/sessions"),
         ("get", "/api/v1/sessions"),
@@ -61,6 +67,10 @@ async fn openapi_document_covers_every_route() {
         ("get", "/api/v1/admin/llm/providers"),
         ("get", "/api/v1/admin/llm/usage"),
         ("get", "/api/v1/admin/emails"),
+        ("get", "/api/v1/admin/users"),
+        ("put", "/api/v1/admin/users/{id}"),
+        ("post", "/api/v1/admin/users/{id}/revoke-sign-ins"),
+        ("get", "/api/v1/admin/security-events"),
     ];
     for (method, path) in expected {
         assert!(
@@ -142,6 +152,16 @@ async fn each_route_documents_the_codes_of_its_error_family() {
             "/api/v1/auth/password-reset/confirm",
             with_body(RecoveryError::CODES),
         ),
+        ("post", "/api/v1/me/password", with_body(AccountError::CODES)),
+        ("get", "/api/v1/me/sign-ins", AccountError::CODES.to_vec()),
+        ("delete", "/api/v1/me/sign-ins/{id}", AccountError::CODES.to_vec()),
+        ("get", "/api/v1/admin/users", AdminUsersError::CODES.to_vec()),
+        ("put", "/api/v1/admin/users/{id}", with_body(AdminUsersError::CODES)),
+        (
+            "get",
+            "/api/v1/admin/security-events",
+            SecurityEventsError::CODES.to_vec(),
+        ),
         ("get", "/readyz", HealthError::CODES.to_vec()),
         ("post", "/api/v1/rum", RumError::CODES.to_vec()),
     ];
@@ -202,6 +222,14 @@ async fn query_parameters_are_declared_in_the_query() {
         ("get", "/api/v1/admin/llm/usage", "group_by"),
         ("get", "/api/v1/admin/llm/usage", "from"),
         ("get", "/api/v1/admin/llm/usage", "to"),
+        ("get", "/api/v1/admin/users", "cursor"),
+        ("get", "/api/v1/admin/users", "limit"),
+        ("get", "/api/v1/admin/security-events", "user"),
+        ("get", "/api/v1/admin/security-events", "kind"),
+        ("get", "/api/v1/admin/security-events", "from"),
+        ("get", "/api/v1/admin/security-events", "to"),
+        ("get", "/api/v1/admin/security-events", "cursor"),
+        ("get", "/api/v1/admin/security-events", "limit"),
     ] {
         let p = parameter(method, path, name);
         assert_eq!(p["in"], "query", "{method} {path} {name}");
@@ -219,4 +247,26 @@ async fn rum_takes_one_measurement_or_an_array() {
     assert_eq!(one_of[0]["$ref"], "#/components/schemas/RumMetric");
     assert_eq!(one_of[1]["type"], "array");
     assert_eq!(one_of[1]["items"]["$ref"], "#/components/schemas/RumMetric");
+}
+
+#[tokio::test]
+async fn security_event_kinds_are_an_enum_in_the_document() {
+    let doc = served_document().await;
+    let kinds = &doc["components"]["schemas"]["SecurityEventKind"]["enum"];
+    assert_eq!(
+        kinds,
+        &serde_json::json!([
+            "sign_up",
+            "sign_in",
+            "sign_in_failed",
+            "lockout",
+            "password_changed",
+            "token_revoked",
+            "admin_action",
+            "role_changed",
+            "admin_denied"
+        ])
+    );
+    let view = &doc["components"]["schemas"]["SecurityEventView"]["properties"]["kind"];
+    assert_eq!(view["$ref"], "#/components/schemas/SecurityEventKind");
 }

@@ -108,6 +108,28 @@ async fn finished_replies_replay_their_whole_log_ending_with_done() {
 }
 
 #[tokio::test]
+async fn resuming_a_finished_reply_after_its_last_event_ends_the_stream() {
+    let app = spawn_app().await;
+    let token = app.user().await;
+    let sid = app.session(&token, "quick-brief").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sent = app.say(&token, &sid, "hello").await;
+    let url = sent["reply"]["stream_url"].as_str().unwrap();
+    let all = app.stream_all(url, &token, None).await;
+    let last = all.last().expect("a reply has events");
+    assert_eq!(last.event, "done");
+    // Found by fuzzing: a resume at or past the closing event waited for events that never come.
+    for after in [last.id, last.id + 100] {
+        let rest = tokio::time::timeout(Duration::from_secs(5), app.stream_all(url, &token, Some(after)))
+            .await
+            .unwrap_or_else(|_| panic!("the stream resumed after event {after} did not end"));
+        assert!(rest.is_empty(), "{rest:?}");
+    }
+}
+
+#[tokio::test]
 async fn reply_survives_client_disconnect() {
     let app = spawn_with(|s| s.llm.offline.tokens_per_second = 300.0, Overrides::default()).await;
     let token = app.user().await;

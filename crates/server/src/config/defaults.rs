@@ -61,6 +61,7 @@ impl Default for AuthSettings {
     fn default() -> Self {
         Self {
             token_ttl_hours: 24 * 30,
+            idle_timeout_minutes: 24.0 * 60.0,
             min_password_chars: 8,
             max_failed_logins_per_account: 5,
             max_failed_logins_per_ip: 20,

@@ -138,7 +138,11 @@ pub struct HttpSettings {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
+    /// Absolute lifetime of a sign-in.
     pub token_ttl_hours: u32,
+    /// A sign-in unused for this long stops working (sliding: each use renews it). Fractions
+    /// of a minute are allowed (tests use a few seconds).
+    pub idle_timeout_minutes: f64,
     pub min_password_chars: usize,
     /// Failed sign-ins allowed per account in one window.
     pub max_failed_logins_per_account: u32,
@@ -284,6 +288,14 @@ impl Settings {
     /// The certificate chain and key files when the server serves HTTPS (both set; validated).
     pub fn tls_files(&self) -> Option<(&str, &str)> {
         given(&self.http.tls_cert).zip(given(&self.http.tls_key))
+    }
+
+    /// When sign-ins stop working, as of `now`.
+    pub fn token_life(&self, now: chrono::DateTime<chrono::Utc>) -> plansmith_store::TokenLife {
+        plansmith_store::TokenLife {
+            now,
+            idle: Duration::from_secs_f64(self.auth.idle_timeout_minutes * 60.0),
+        }
     }
 
     pub fn shutdown_grace(&self) -> Duration {

@@ -42,6 +42,13 @@ impl Settings {
         if self.auth.token_ttl_hours == 0 {
             problems.push("auth.token_ttl_hours: must be at least 1".into());
         }
+        let idle = self.auth.idle_timeout_minutes;
+        // At most a year: beyond it, the absolute lifetime ends every sign-in first anyway.
+        if !(0.01..=525_600.0).contains(&idle) {
+            problems.push(format!(
+                "auth.idle_timeout_minutes: {idle} must be between 0.01 and 525600 (a year)"
+            ));
+        }
         if self.auth.max_failed_logins_per_account == 0 || self.auth.max_failed_logins_per_ip == 0 {
             problems.push("auth.max_failed_logins_per_*: must be at least 1".into());
         }

@@ -64,6 +64,8 @@ error_codes! {
     MfaEnrolmentRequired = "mfa_enrolment_required" => FORBIDDEN,
     /// A password-reset or email-verification token that is unknown, used or expired.
     InvalidToken = "invalid_token" => BAD_REQUEST,
+    /// Sign-in with the right password to an account an administrator disabled.
+    AccountDisabled = "account_disabled" => UNAUTHORIZED,
     /// A change signed in by the cookie that did not come from the app's own origin (CSRF).
     CrossSiteRequest = "cross_site_request" => FORBIDDEN,
     /// Signed in, but without the role this needs.
@@ -92,6 +94,8 @@ error_codes! {
     /// Completing a step whose document still has empty sections.
     StepIncomplete = "step_incomplete" => CONFLICT,
     NotRetryable = "not_retryable" => CONFLICT,
+    /// An administrator removing their own admin role or disabling their own account.
+    SelfLockout = "self_lockout" => CONFLICT,
     /// The reply changed while the request was handled.
     ReplyChanged = "reply_changed" => CONFLICT,
     PayloadTooLarge = "payload_too_large" => PAYLOAD_TOO_LARGE,
