@@ -23,7 +23,11 @@ use utoipa::{IntoParams, ToSchema};
 pub enum AdminError {
     /// Signed in, but not an admin.
     Forbidden,
+    /// An admin without two-factor sign-in while `auth.require_mfa_for_admins` is on.
+    MfaEnrolmentRequired,
     UnknownGrouping(String),
+    /// A page size out of range.
+    InvalidLimit(u32),
     EmptyRange,
     Common(CommonError),
 }
@@ -36,6 +40,7 @@ impl ErrorFamily for AdminError {
         ErrorCode::Unauthorized,
         ErrorCode::CrossSiteRequest,
         ErrorCode::Forbidden,
+        ErrorCode::MfaEnrolmentRequired,
         ErrorCode::RateLimited,
         ErrorCode::LimitReached,
         ErrorCode::InternalError,
@@ -48,6 +53,17 @@ impl ErrorFamily for AdminError {
                 ErrorCode::Forbidden,
                 "This part of the API is for administrators.",
                 "Ask an administrator to grant you the admin role (plansmith users set-role EMAIL admin).",
+            ),
+            Self::MfaEnrolmentRequired => ApiError::new(
+                ErrorCode::MfaEnrolmentRequired,
+                "Administrators must use two-factor sign-in here.",
+                "Turn it on first: POST /api/v1/me/mfa/totp, then confirm with a code at POST /api/v1/me/mfa/totp/confirm.",
+            ),
+            Self::InvalidLimit(limit) => ApiError::invalid(
+                ErrorCode::InvalidQuery,
+                "limit",
+                format_args!("{limit} is not between 1 and 100"),
+                "Ask for 1 to 100 items per page.",
             ),
             Self::UnknownGrouping(group_by) => ApiError::invalid(
                 ErrorCode::InvalidQuery,
@@ -66,7 +82,8 @@ impl ErrorFamily for AdminError {
     }
 }
 
-/// A signed-in admin; anyone else gets 403 (401 when not signed in). Every admin route takes
+/// A signed-in admin; anyone else gets 403 (401 when not signed in), and so does an admin
+/// without two-factor sign-in while `auth.require_mfa_for_admins` is on. Every admin route takes
 /// it, so it records each refusal as an `admin_denied` security event.
 pub struct AdminUser(pub AuthUser);
 
@@ -81,7 +98,13 @@ impl FromRequestParts<AppState> for AdminUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let (user, code, error) = match AuthUser::from_request_parts(parts, state).await {
-            Ok(user) if user.user.role == Role::Admin => return Ok(Self(user)),
+            Ok(user) if user.user.role == Role::Admin => {
+                if crate::mfa::admin_may_proceed(state, &user.user).await? {
+                    return Ok(Self(user));
+                }
+                let id = Some(user.id());
+                (id, ErrorCode::MfaEnrolmentRequired, AdminError::MfaEnrolmentRequired)
+            }
             Ok(user) => (Some(user.id()), ErrorCode::Forbidden, AdminError::Forbidden),
             Err(e @ CommonError::Unauthorized) => (None, ErrorCode::Unauthorized, e.into()),
             Err(e @ CommonError::CrossSiteRequest) => (None, ErrorCode::CrossSiteRequest, e.into()),
@@ -261,6 +284,8 @@ mod tests {
             AdminError::Forbidden,
             AdminError::UnknownGrouping("week".into()),
             AdminError::EmptyRange,
+            AdminError::MfaEnrolmentRequired,
+            AdminError::InvalidLimit(0),
             CommonError::Unauthorized.into(),
         ]);
     }

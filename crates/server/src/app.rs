@@ -5,7 +5,10 @@ use crate::error::{ApiError, CommonError, ErrorCode, REQUEST_ID, SUPPORT_CONTACT
 use crate::generation::Generator;
 use crate::state::AppState;
 use crate::transport::{self, TlsCerts, TlsError};
-use crate::{accounts, admin, auth, documents, health, messages, security_events, sessions, telemetry, web, workflows};
+use crate::{
+    accounts, admin, auth, documents, health, mail, messages, mfa, recovery, security_events, sessions, telemetry, web,
+    workflows,
+};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
@@ -293,6 +296,8 @@ impl Application {
             instance,
             shared.redis.is_some(),
         ));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let mailer = Arc::new(crate::mail::Mailer::new(&settings, &format!("{scheme}://{local}"))?);
         // Replies a previous run of this instance (or a dead instance) left are taken over
         // before serving, so their followers find their streams open.
         generator.start().await?;
@@ -311,6 +316,7 @@ impl Application {
             ),
             redis: shared.redis,
             generator,
+            mailer,
             draining: Arc::new(AtomicBool::new(false)),
         };
         let router = router(state.clone(), overrides.routes);
@@ -361,6 +367,7 @@ impl Application {
         };
         let limits = transport::Limits::from_settings(&state.settings.http);
         let serve = transport::serve(listener, router, limits, tls, signal);
+        let sender = tokio::spawn(Arc::clone(&state.mailer).run(Arc::clone(&state.store)));
         tokio::spawn(accounts::purge_tokens(state.clone(), stopped_rx.clone()));
         let generator = Arc::clone(&state.generator);
         let mut drain_rx = stopped_rx.clone();
@@ -383,6 +390,8 @@ impl Application {
             () = hard_stop => {}
         }
         state.generator.shutdown(Duration::ZERO).await;
+        // An email being sent now stays claimed for a while, then goes out again.
+        sender.abort();
         Ok(())
     }
 }
@@ -394,6 +403,12 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
+        .routes(routes!(recovery::verify_email))
+        .routes(routes!(recovery::request_reset))
+        .routes(routes!(recovery::confirm_reset))
+        .routes(routes!(mfa::status))
+        .routes(routes!(mfa::start, mfa::disable))
+        .routes(routes!(mfa::confirm))
         .routes(routes!(accounts::change_password))
         .routes(routes!(accounts::list_sign_ins))
         .routes(routes!(accounts::revoke_sign_in))
@@ -418,6 +433,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi_json))
         .routes(routes!(admin::providers))
         .routes(routes!(admin::usage))
+        .routes(routes!(mail::list))
         .routes(routes!(accounts::list_users))
         .routes(routes!(accounts::update_user))
         .routes(routes!(accounts::revoke_user_sign_ins))

@@ -66,6 +66,10 @@ pub enum AuthError {
     },
     /// Every password-hashing slot is taken; the client should come back shortly.
     HashingBusy,
+    /// The password was right, but the account has two-factor sign-in on and no code came.
+    MfaRequired,
+    /// The password was right, the two-factor code not (or it was used already).
+    MfaInvalid,
     Common(CommonError),
 }
 
@@ -76,6 +80,8 @@ impl ErrorFamily for AuthError {
         ErrorCode::InvalidField,
         ErrorCode::Unauthorized,
         ErrorCode::InvalidCredentials,
+        ErrorCode::MfaRequired,
+        ErrorCode::MfaInvalid,
         ErrorCode::AccountDisabled,
         ErrorCode::CrossSiteRequest,
         ErrorCode::EmailTaken,
@@ -147,6 +153,16 @@ impl ErrorFamily for AuthError {
                 "Try again in a few seconds.",
                 HASHING_RETRY_AFTER,
             ),
+            Self::MfaRequired => ApiError::new(
+                ErrorCode::MfaRequired,
+                "This account signs in with a second factor.",
+                "Send the sign-in again with `totp`: the 6-digit code of your authenticator app.",
+            ),
+            Self::MfaInvalid => ApiError::new(
+                ErrorCode::MfaInvalid,
+                "The two-factor code is not correct, or was used already.",
+                "Type the code your authenticator app shows now (each code works once); if it keeps failing, check the device's clock.",
+            ),
             Self::Common(e) => e.to_api_error(),
         }
     }
@@ -177,6 +193,9 @@ pub struct RegisterRequest {
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
+    /// The current code of the authenticator app, for accounts with two-factor sign-in on.
+    #[serde(default)]
+    pub totp: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -224,7 +243,7 @@ impl AuthUser {
     }
 }
 
-fn hash_token(token: &str) -> Vec<u8> {
+pub(crate) fn hash_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
@@ -429,6 +448,33 @@ pub(crate) async fn verify_password(max: usize, password: String, hash: String) 
     Ok(verified.map_err(CommonError::internal)?)
 }
 
+/// Whether `password` is the account's.
+pub(crate) async fn verify_account_password(
+    state: &AppState,
+    user: &User,
+    password: String,
+) -> Result<bool, AuthError> {
+    let max = state.settings.auth.max_queued_password_hashes;
+    verify_password(max, password, user.password_hash.clone()).await
+}
+
+/// The length rules of a new password.
+pub(crate) fn check_new_password(min: usize, password: &str) -> Result<(), AuthError> {
+    let chars = password.chars().count();
+    if chars < min {
+        return Err(AuthError::PasswordTooShort { min });
+    }
+    if chars > MAX_PASSWORD_CHARS {
+        return Err(AuthError::PasswordTooLong {
+            max: MAX_PASSWORD_CHARS,
+        });
+    }
+    if crate::common_passwords::is_common(password) {
+        return Err(AuthError::CommonPassword);
+    }
+    Ok(())
+}
+
 /// A hash verified against when the account does not exist, so that sign-in takes as long for
 /// unknown emails as for wrong passwords. Made once, on a hashing thread.
 static DUMMY_HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
@@ -485,19 +531,7 @@ pub async fn register(
 ) -> Result<Response, AuthError> {
     let auth = &state.settings.auth;
     let email = Email::parse(&body.email).map_err(|e| AuthError::InvalidEmail(e.to_string()))?;
-    let min = auth.min_password_chars;
-    let chars = body.password.chars().count();
-    if chars < min {
-        return Err(AuthError::PasswordTooShort { min });
-    }
-    if chars > MAX_PASSWORD_CHARS {
-        return Err(AuthError::PasswordTooLong {
-            max: MAX_PASSWORD_CHARS,
-        });
-    }
-    if crate::common_passwords::is_common(&body.password) {
-        return Err(AuthError::CommonPassword);
-    }
+    check_new_password(auth.min_password_chars, &body.password)?;
     let name = body.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
     if name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
         return Err(AuthError::NameTooLong { max: MAX_NAME_CHARS });
@@ -515,6 +549,7 @@ pub async fn register(
     let mut response = issue_token(&state, &user, &client).await?;
     security_events::record(&state, SecurityEvent::success(Kind::SignUp, &client).user(user.id)).await;
     *response.status_mut() = StatusCode::CREATED;
+    crate::recovery::send_verification(&state, &user).await;
     Ok(response)
 }
 
@@ -641,6 +676,16 @@ pub async fn login(
         security_events::record(&state, sign_in_failed(&client, known, "wrong email or password")).await;
         return Err(AuthError::InvalidCredentials);
     };
+    // A missing or wrong second factor counts as a failed attempt (nothing is given back).
+    if let Err(e) = crate::mfa::check_sign_in(&state, &user, body.totp.as_deref()).await {
+        let why = match e {
+            AuthError::MfaRequired => "two-factor code missing",
+            AuthError::MfaInvalid => "two-factor code wrong or used",
+            _ => return Err(e),
+        };
+        security_events::record(&state, sign_in_failed(&client, Some(user.id), why)).await;
+        return Err(e);
+    }
     // The owner's own attempts do not count against them.
     limiter.give_back(&address_key).await?;
     limiter.reset(&pair_key).await?;
@@ -652,6 +697,7 @@ pub async fn login(
         security_events::record(&state, sign_in_failed(&client, Some(user.id), "account disabled")).await;
         return Err(AuthError::AccountDisabled);
     }
+    crate::mail::after_sign_in(&state, &user, &account, client.addr, new_address).await;
     let response = issue_token(&state, &user, &client).await?;
     security_events::record(&state, SecurityEvent::success(Kind::SignIn, &client).user(user.id)).await;
     Ok(response)
@@ -712,6 +758,8 @@ mod tests {
                 everyone: true,
             },
             AuthError::HashingBusy,
+            AuthError::MfaRequired,
+            AuthError::MfaInvalid,
             StoreError::EmailTaken.into(),
             CommonError::Unauthorized.into(),
             CommonError::CrossSiteRequest.into(),

@@ -24,6 +24,8 @@ pub struct AppState {
     /// The shared Redis, when several instances share state through it (for readiness).
     pub redis: Option<RedisConn>,
     pub generator: Arc<Generator>,
+    /// Queues emails; its sender drains the outbox.
+    pub mailer: Arc<crate::mail::Mailer>,
     pub draining: Arc<AtomicBool>,
 }
 

@@ -5,12 +5,14 @@
 //! HTTP.
 
 mod accounts;
+mod mfa_email;
 mod read;
 mod write;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use plansmith_domain::{DocumentId, Email, MessageId, Revision, Role, SessionId, SignInId, UserId};
+use plansmith_store::{AccountSecurity, EmailClaim, NewEmail, NewOneTimeToken, OutboxEmail};
 use plansmith_store::{
     AppliedRevision, Checkpoint, DocumentSnapshot, DocumentSummary, EndedReply, FinishedReply, Lease, LlmCall, Message,
     NewSecurityEvent, NewSession, NewSignIn, NewUser, Orphan, OrphanClaim, PlanningSession, PoolStats, PostedMessage,
@@ -359,6 +361,63 @@ impl Store for PgStore {
 
     async fn restore_revision(&self, id: DocumentId, revision: Revision) -> Result<Revision> {
         write::restore_revision(self, id, revision).await
+    }
+
+    async fn account_security(&self, user: UserId) -> Result<Option<AccountSecurity>> {
+        mfa_email::account_security(self, user).await
+    }
+
+    async fn start_totp(&self, user: UserId, secret: &str) -> Result<bool> {
+        mfa_email::start_totp(self, user, secret).await
+    }
+
+    async fn enable_totp(&self, user: UserId, step: i64, at: DateTime<Utc>) -> Result<bool> {
+        mfa_email::enable_totp(self, user, step, at).await
+    }
+
+    async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool> {
+        mfa_email::use_totp_step(self, user, step).await
+    }
+
+    async fn disable_totp(&self, user: UserId) -> Result<bool> {
+        mfa_email::disable_totp(self, user).await
+    }
+
+    async fn create_one_time_token(&self, new: NewOneTimeToken) -> Result<()> {
+        mfa_email::create_one_time_token(self, new).await
+    }
+
+    async fn confirm_email(&self, token_hash: &[u8], now: DateTime<Utc>) -> Result<Option<UserId>> {
+        mfa_email::confirm_email(self, token_hash, now).await
+    }
+
+    async fn reset_password(
+        &self,
+        token_hash: &[u8],
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserId>> {
+        mfa_email::reset_password(self, token_hash, password_hash, now).await
+    }
+
+    async fn queue_email(&self, new: NewEmail) -> Result<OutboxEmail> {
+        mfa_email::queue_email(self, new).await
+    }
+
+    async fn claim_emails(&self, claim: EmailClaim) -> Result<Vec<OutboxEmail>> {
+        mfa_email::claim_emails(self, claim).await
+    }
+
+    async fn email_sent(&self, id: uuid::Uuid, at: DateTime<Utc>) -> Result<()> {
+        mfa_email::email_sent(self, id, at).await
+    }
+
+    async fn email_failed(&self, id: uuid::Uuid, error: &str, next_attempt_at: DateTime<Utc>) -> Result<()> {
+        mfa_email::email_failed(self, id, error, next_attempt_at).await
+    }
+
+    async fn list_emails(&self, before: Option<uuid::Uuid>, limit: u32) -> Result<Vec<OutboxEmail>> {
+        mfa_email::list_emails(self, before, limit).await
     }
 }
 

@@ -4,6 +4,7 @@
 //! readers. Owns its schema in `migrations/`. Knows no HTTP.
 
 mod accounts;
+mod mfa_email;
 mod sql;
 mod write;
 mod writer;
@@ -14,6 +15,7 @@ use plansmith_domain::{DocumentId, Email, MessageId, Revision, Role, SessionId, 
 use plansmith_store::rows::{
     DocumentRevisionRow, DocumentRow, LlmCallRow, MessageRow, RevisionRow, SessionRow, UserRow,
 };
+use plansmith_store::{AccountSecurity, EmailClaim, NewEmail, NewOneTimeToken, OutboxEmail};
 use plansmith_store::{
     AppliedRevision, Checkpoint, DocumentSnapshot, DocumentSummary, EndedReply, FinishedReply, Lease, LlmCall, Message,
     NewSecurityEvent, NewSession, NewSignIn, NewUser, Orphan, OrphanClaim, PlanningSession, PoolStats, PostedMessage,
@@ -605,6 +607,96 @@ impl Store for SqliteStore {
         .await
         .map_err(db_err)?;
         rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn account_security(&self, user: UserId) -> Result<Option<AccountSecurity>> {
+        mfa_email::account_security(&self.reader, user).await
+    }
+
+    async fn start_totp(&self, user: UserId, secret: &str) -> Result<bool> {
+        let secret = secret.to_owned();
+        self.writer
+            .run(move |conn| mfa_email::start_totp(conn, user, &secret))
+            .await
+    }
+
+    async fn enable_totp(&self, user: UserId, step: i64, at: DateTime<Utc>) -> Result<bool> {
+        self.writer
+            .run(move |conn| mfa_email::enable_totp(conn, user, step, at))
+            .await
+    }
+
+    async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool> {
+        self.writer
+            .run(move |conn| mfa_email::use_totp_step(conn, user, step))
+            .await
+    }
+
+    async fn disable_totp(&self, user: UserId) -> Result<bool> {
+        self.writer.run(move |conn| mfa_email::disable_totp(conn, user)).await
+    }
+
+    async fn create_one_time_token(&self, new: NewOneTimeToken) -> Result<()> {
+        self.writer
+            .run(move |conn| mfa_email::create_one_time_token(conn, &new))
+            .await
+    }
+
+    async fn confirm_email(&self, token_hash: &[u8], now: DateTime<Utc>) -> Result<Option<UserId>> {
+        let token_hash = token_hash.to_vec();
+        self.writer
+            .run(move |conn| mfa_email::confirm_email(conn, &token_hash, now))
+            .await
+    }
+
+    async fn reset_password(
+        &self,
+        token_hash: &[u8],
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserId>> {
+        let (token_hash, password_hash) = (token_hash.to_vec(), password_hash.to_owned());
+        self.writer
+            .run(move |conn| mfa_email::reset_password(conn, &token_hash, &password_hash, now))
+            .await
+    }
+
+    async fn queue_email(&self, new: NewEmail) -> Result<OutboxEmail> {
+        let now = Utc::now();
+        let email = OutboxEmail {
+            id: Uuid::now_v7(),
+            to: new.to,
+            subject: new.subject,
+            body: new.body,
+            kind: new.kind,
+            created_at: now,
+            sent_at: None,
+            attempts: 0,
+            last_error: None,
+            next_attempt_at: now,
+        };
+        self.writer
+            .run(move |conn| mfa_email::queue_email(conn, &email).map(|()| email))
+            .await
+    }
+
+    async fn claim_emails(&self, claim: EmailClaim) -> Result<Vec<OutboxEmail>> {
+        self.writer.run(move |conn| mfa_email::claim_emails(conn, claim)).await
+    }
+
+    async fn email_sent(&self, id: Uuid, at: DateTime<Utc>) -> Result<()> {
+        self.writer.run(move |conn| mfa_email::email_sent(conn, id, at)).await
+    }
+
+    async fn email_failed(&self, id: Uuid, error: &str, next_attempt_at: DateTime<Utc>) -> Result<()> {
+        let error = error.to_owned();
+        self.writer
+            .run(move |conn| mfa_email::email_failed(conn, id, &error, next_attempt_at))
+            .await
+    }
+
+    async fn list_emails(&self, before: Option<Uuid>, limit: u32) -> Result<Vec<OutboxEmail>> {
+        mfa_email::list_emails(&self.reader, before, limit).await
     }
 }
 

@@ -3,6 +3,7 @@
 //! [`suite`] on a database of their own (see [`conformance_tests!`]). Also the throwaway
 //! PostgreSQL databases the API tests use ([`testdb`]).
 
+pub mod mfa_email;
 pub mod suite;
 pub mod testdb;
 
@@ -94,7 +95,21 @@ macro_rules! conformance_tests {
             a_sessions_documents_are_read_at_their_current_revision,
             active_sessions_are_capped_per_user,
         );
+        $crate::conformance_tests!(@mfa_email $backend;
+            totp_is_pending_until_enabled_and_each_step_is_used_once,
+            a_totp_step_is_accepted_once_under_concurrency,
+            one_time_tokens_work_once_before_they_expire,
+            a_password_reset_sets_the_new_hash,
+            emails_are_claimed_once_retried_and_listed_newest_first,
+            an_email_is_claimed_by_one_sender_at_a_time,
+        );
     };
+    (@mfa_email $backend:path; $($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            $crate::mfa_email::$name($backend().await).await;
+        }
+    )*};
     (@each $backend:path; $($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {

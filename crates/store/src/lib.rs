@@ -10,9 +10,12 @@ use plansmith_domain::{
     SessionStatus, SignInId, UserId,
 };
 
+mod mfa_email;
 #[cfg(feature = "sql-rows")]
 pub mod rows;
 mod rules;
+
+pub use mfa_email::{AccountSecurity, EmailClaim, NewEmail, NewOneTimeToken, OutboxEmail, TokenPurpose};
 
 pub use rules::{
     CloseOutcome, ReplyRefusal, ReplyTransition, SessionClose, SessionRefusal, SessionState, apply_sections,
@@ -611,4 +614,41 @@ pub trait Store: Send + Sync + 'static {
     /// Makes a new revision equal to `revision` (see [`check_revision`]); refused for documents
     /// of an abandoned session.
     async fn restore_revision(&self, id: DocumentId, revision: Revision) -> Result<Revision>;
+
+    /// The user's second factor and email verification; `None` when there is no such user.
+    async fn account_security(&self, user: UserId) -> Result<Option<AccountSecurity>>;
+    /// Stores a pending TOTP secret (replacing a pending one); false when TOTP is already on
+    /// (or there is no such user).
+    async fn start_totp(&self, user: UserId, secret: &str) -> Result<bool>;
+    /// Turns the pending secret on, with `step` as its last used step; false when there is no
+    /// pending secret.
+    async fn enable_totp(&self, user: UserId, step: i64, at: DateTime<Utc>) -> Result<bool>;
+    /// Records `step` as used, atomically: false when a code of this step or a later one was
+    /// accepted before (a code works once).
+    async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool>;
+    /// Removes the secret (pending or on); false when there was none.
+    async fn disable_totp(&self, user: UserId) -> Result<bool>;
+
+    async fn create_one_time_token(&self, new: NewOneTimeToken) -> Result<()>;
+    /// Uses an unexpired, unused email-verification token and marks its user verified (one
+    /// transaction); the user, or `None` when the token does not work.
+    async fn confirm_email(&self, token_hash: &[u8], now: DateTime<Utc>) -> Result<Option<UserId>>;
+    /// Uses an unexpired, unused password-reset token, sets the password hash and revokes every
+    /// sign-in of the user (one transaction); the user, or `None` when the token does not work.
+    async fn reset_password(
+        &self,
+        token_hash: &[u8],
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserId>>;
+
+    async fn queue_email(&self, new: NewEmail) -> Result<OutboxEmail>;
+    /// Claims due unsent emails (oldest first), counting an attempt on each; each email goes
+    /// to one claimant until `hold_until`.
+    async fn claim_emails(&self, claim: EmailClaim) -> Result<Vec<OutboxEmail>>;
+    async fn email_sent(&self, id: uuid::Uuid, at: DateTime<Utc>) -> Result<()>;
+    /// Records a failed attempt and when to try again.
+    async fn email_failed(&self, id: uuid::Uuid, error: &str, next_attempt_at: DateTime<Utc>) -> Result<()>;
+    /// The outbox, newest first; `before` is the cursor (the last id of the previous page).
+    async fn list_emails(&self, before: Option<uuid::Uuid>, limit: u32) -> Result<Vec<OutboxEmail>>;
 }

@@ -375,3 +375,54 @@ impl DocumentRevisionRow {
         })
     }
 }
+
+/// A user's second factor and email verification.
+#[derive(sqlx::FromRow)]
+pub struct AccountSecurityRow {
+    pub email_verified_at: Option<DateTime<Utc>>,
+    pub totp_secret: Option<String>,
+    pub totp_enabled_at: Option<DateTime<Utc>>,
+    pub totp_last_step: Option<i64>,
+}
+
+impl From<AccountSecurityRow> for crate::AccountSecurity {
+    fn from(r: AccountSecurityRow) -> Self {
+        Self {
+            email_verified_at: r.email_verified_at,
+            totp_secret: r.totp_secret,
+            totp_enabled_at: r.totp_enabled_at,
+            totp_last_step: r.totp_last_step,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct OutboxEmailRow {
+    pub id: Uuid,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    pub kind: String,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+impl From<OutboxEmailRow> for crate::OutboxEmail {
+    fn from(r: OutboxEmailRow) -> Self {
+        Self {
+            id: r.id,
+            to: r.to,
+            subject: r.subject,
+            body: r.body,
+            kind: r.kind,
+            created_at: r.created_at,
+            sent_at: r.sent_at,
+            attempts: r.attempts,
+            last_error: r.last_error,
+            next_attempt_at: r.next_attempt_at,
+        }
+    }
+}

@@ -41,6 +41,8 @@ pub fn test_settings(dir: &std::path::Path) -> Settings {
     settings.auth.signups_per_minute = 1_000_000;
     // `wait_reply` polls; the per-user request rate has tests of its own.
     settings.limits.requests_per_user_per_minute = 1_000_000;
+    // Test accounts are not verified; the unverified budget has tests of its own.
+    settings.llm.budgets.unverified = settings.llm.budgets.free.clone();
     settings
 }
 

@@ -6,6 +6,8 @@ use plansmith_server::documents::DocumentError;
 use plansmith_server::error::{ErrorCode, ErrorFamily, JSON_BODY_CODES};
 use plansmith_server::health::HealthError;
 use plansmith_server::messages::MessageError;
+use plansmith_server::mfa::MfaError;
+use plansmith_server::recovery::RecoveryError;
 use plansmith_server::security_events::SecurityEventsError;
 use plansmith_server::sessions::SessionError;
 use plansmith_server::telemetry::RumError;
@@ -29,6 +31,13 @@ async fn openapi_document_covers_every_route() {
         ("post", "/api/v1/auth/login"),
         ("post", "/api/v1/auth/logout"),
         ("get", "/api/v1/me"),
+        ("post", "/api/v1/auth/verify-email"),
+        ("post", "/api/v1/auth/password-reset"),
+        ("post", "/api/v1/auth/password-reset/confirm"),
+        ("get", "/api/v1/me/mfa"),
+        ("post", "/api/v1/me/mfa/totp"),
+        ("delete", "/api/v1/me/mfa/totp"),
+        ("post", "/api/v1/me/mfa/totp/confirm"),
         ("post", "/api/v1/me/password"),
         ("get", "/api/v1/me/sign-ins"),
         ("delete", "/api/v1/me/sign-ins/{id}"),
@@ -57,6 +66,7 @@ async fn openapi_document_covers_every_route() {
         ("post", "/api/v1/rum"),
         ("get", "/api/v1/admin/llm/providers"),
         ("get", "/api/v1/admin/llm/usage"),
+        ("get", "/api/v1/admin/emails"),
         ("get", "/api/v1/admin/users"),
         ("put", "/api/v1/admin/users/{id}"),
         ("post", "/api/v1/admin/users/{id}/revoke-sign-ins"),
@@ -135,6 +145,13 @@ async fn each_route_documents_the_codes_of_its_error_family() {
             with_body(DocumentError::CODES),
         ),
         ("get", "/api/v1/admin/llm/usage", AdminError::CODES.to_vec()),
+        ("get", "/api/v1/admin/emails", AdminError::CODES.to_vec()),
+        ("post", "/api/v1/me/mfa/totp/confirm", with_body(MfaError::CODES)),
+        (
+            "post",
+            "/api/v1/auth/password-reset/confirm",
+            with_body(RecoveryError::CODES),
+        ),
         ("post", "/api/v1/me/password", with_body(AccountError::CODES)),
         ("get", "/api/v1/me/sign-ins", AccountError::CODES.to_vec()),
         ("delete", "/api/v1/me/sign-ins/{id}", AccountError::CODES.to_vec()),

@@ -18,6 +18,7 @@ impl Default for Settings {
             shutdown: ShutdownSettings::default(),
             support: SupportSettings::default(),
             log: LogSettings::default(),
+            email: EmailSettings::default(),
         }
     }
 }
@@ -69,6 +70,23 @@ impl Default for AuthSettings {
             signups_per_address_per_hour: 20,
             signups_per_minute: 60,
             max_queued_password_hashes: 64,
+            require_mfa_for_admins: false,
+            password_reset_ttl_seconds: 30 * 60,
+            email_verification_ttl_hours: 48,
+            password_resets_per_address_per_hour: 20,
+            password_resets_per_account_per_hour: 5,
+        }
+    }
+}
+
+impl Default for EmailSettings {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            from: "Plansmith <no-reply@plansmith.dev>".into(),
+            link_base: None,
+            max_attempts: 8,
+            smtp_timeout_seconds: 30,
         }
     }
 }
@@ -172,6 +190,10 @@ impl Default for BudgetsSettings {
             team: BudgetSettings {
                 monthly_tokens: 100_000_000,
                 monthly_cost_usd: Money::from_dollars(250),
+            },
+            unverified: BudgetSettings {
+                monthly_tokens: 20_000,
+                monthly_cost_usd: Money::from_cents(10),
             },
         }
     }

@@ -64,6 +64,8 @@ pub struct BudgetsSettings {
     pub free: BudgetSettings,
     pub pro: BudgetSettings,
     pub team: BudgetSettings,
+    /// Until the account's email is verified, whatever its plan.
+    pub unverified: BudgetSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -81,6 +83,15 @@ impl BudgetsSettings {
             Plan::Free => &self.free,
             Plan::Pro => &self.pro,
             Plan::Team => &self.team,
+        }
+    }
+
+    /// The budget of an account: its plan's, or `unverified` until its email is verified.
+    pub fn for_account(&self, plan: Plan, email_verified: bool) -> &BudgetSettings {
+        if email_verified {
+            self.for_plan(plan)
+        } else {
+            &self.unverified
         }
     }
 }

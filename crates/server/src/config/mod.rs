@@ -36,6 +36,7 @@ pub struct Settings {
     pub shutdown: ShutdownSettings,
     pub support: SupportSettings,
     pub log: LogSettings,
+    pub email: EmailSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -157,6 +158,42 @@ pub struct AuthSettings {
     pub signups_per_minute: u32,
     /// Password checks waiting for a hashing thread; beyond it sign-in and sign-up answer 503.
     pub max_queued_password_hashes: usize,
+    /// Admins must turn TOTP on: until they do, the admin routes answer 403
+    /// `mfa_enrolment_required` (the rest of the API works as for a member, so they can enrol).
+    pub require_mfa_for_admins: bool,
+    /// How long a password-reset link works.
+    pub password_reset_ttl_seconds: u64,
+    /// How long an email-verification link works.
+    pub email_verification_ttl_hours: u64,
+    /// Password-reset requests per client address per hour, and per account per hour.
+    pub password_resets_per_address_per_hour: u32,
+    pub password_resets_per_account_per_hour: u32,
+}
+
+/// Outgoing email: an outbox in the database, drained by a sender in each instance.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailSettings {
+    /// `smtp://host:25` (no TLS), `smtp://host:587?tls=required` (STARTTLS) or
+    /// `smtps://user:pass@host:465`. Unset: emails are not sent but logged, and listed for
+    /// admins at `GET /api/v1/admin/emails`.
+    pub smtp_url: Option<String>,
+    /// The sender, e.g. `Plansmith <no-reply@plansmith.dev>`.
+    pub from: String,
+    /// The start of the links in emails (`https://plans.example.com`). Unset: the address the
+    /// server listens on (`http(s)://` and `listen`).
+    pub link_base: Option<String>,
+    /// Attempts to send an email before it is given up (failures wait 5 s, doubling, up to 15 min).
+    pub max_attempts: u32,
+    /// Longest one SMTP exchange may take.
+    pub smtp_timeout_seconds: u64,
+}
+
+impl EmailSettings {
+    /// The SMTP URL, unless it is missing or blank.
+    pub fn smtp_url(&self) -> Option<&str> {
+        given(&self.smtp_url)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -58,6 +58,7 @@ impl Settings {
         if self.auth.max_queued_password_hashes == 0 || self.auth.max_login_pause_seconds == 0 {
             problems.push("auth.max_queued_password_hashes / max_login_pause_seconds: must be at least 1".into());
         }
+        self.validate_email(&mut problems);
         if let Err(e) = crate::client::TrustedProxies::parse(&self.http.trusted_proxies) {
             problems.push(format!("http.trusted_proxies: {e}"));
         }
@@ -237,6 +238,40 @@ impl Settings {
 }
 
 /// A database or Redis URL without its password, for messages.
+impl Settings {
+    fn validate_email(&self, problems: &mut Vec<String>) {
+        let (auth, email) = (&self.auth, &self.email);
+        if auth.password_reset_ttl_seconds == 0 || auth.email_verification_ttl_hours == 0 {
+            problems.push("auth.password_reset_ttl_seconds / email_verification_ttl_hours: must be at least 1".into());
+        }
+        if auth.password_resets_per_address_per_hour == 0 || auth.password_resets_per_account_per_hour == 0 {
+            problems.push("auth.password_resets_per_*: must be at least 1".into());
+        }
+        if let Err(e) = email.from.parse::<lettre::message::Mailbox>() {
+            problems.push(format!(
+                "email.from: '{}' is not an address like 'Plansmith <no-reply@example.com>' ({e})",
+                email.from
+            ));
+        }
+        if let Some(url) = email.smtp_url()
+            && let Err(e) = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url)
+        {
+            problems.push(format!(
+                "email.smtp_url: '{}' is not usable ({e}); use smtp://host:25, smtp://host:587?tls=required or smtps://user:pass@host:465",
+                redact_url(url)
+            ));
+        }
+        if let Some(base) = super::given(&email.link_base)
+            && !(base.starts_with("https://") || base.starts_with("http://"))
+        {
+            problems.push(format!("email.link_base: '{base}' must start with https:// or http://"));
+        }
+        if email.max_attempts == 0 || email.smtp_timeout_seconds == 0 {
+            problems.push("email.max_attempts / smtp_timeout_seconds: must be at least 1".into());
+        }
+    }
+}
+
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {

@@ -54,6 +54,16 @@ error_codes! {
     Unauthorized = "unauthorized" => UNAUTHORIZED,
     /// Sign-in with a wrong email or password.
     InvalidCredentials = "invalid_credentials" => UNAUTHORIZED,
+    /// Sign-in with the right password to an account with two-factor sign-in on, without a
+    /// `totp` code.
+    MfaRequired = "mfa_required" => UNAUTHORIZED,
+    /// Sign-in with a wrong (or already used) two-factor code.
+    MfaInvalid = "mfa_invalid" => UNAUTHORIZED,
+    /// An admin who must use two-factor sign-in (`auth.require_mfa_for_admins`) has not
+    /// turned it on yet.
+    MfaEnrolmentRequired = "mfa_enrolment_required" => FORBIDDEN,
+    /// A password-reset or email-verification token that is unknown, used or expired.
+    InvalidToken = "invalid_token" => BAD_REQUEST,
     /// Sign-in with the right password to an account an administrator disabled.
     AccountDisabled = "account_disabled" => UNAUTHORIZED,
     /// A change signed in by the cookie that did not come from the app's own origin (CSRF).
@@ -70,6 +80,10 @@ error_codes! {
     MethodNotAllowed = "method_not_allowed" => METHOD_NOT_ALLOWED,
     EmailTaken = "email_taken" => CONFLICT,
     AlreadyExists = "already_exists" => CONFLICT,
+    /// Two-factor sign-in is already on (turn it off first to enrol again).
+    MfaAlreadyEnabled = "mfa_already_enabled" => CONFLICT,
+    /// Confirming two-factor sign-in that was not started (or is already on).
+    MfaNotEnrolling = "mfa_not_enrolling" => CONFLICT,
     /// The document moved on since the base revision.
     RevisionConflict = "revision_conflict" => CONFLICT,
     /// The session is completed or abandoned.
