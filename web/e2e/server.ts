@@ -59,6 +59,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       // Every test registers its own accounts from 127.0.0.1.
       PLANSMITH_AUTH__SIGNUPS_PER_ADDRESS_PER_HOUR: '100000',
       PLANSMITH_AUTH__SIGNUPS_PER_MINUTE: '100000',
+      // Test accounts never verify their email; the unverified budget has API tests of its own.
+      PLANSMITH_LLM__BUDGETS__UNVERIFIED__MONTHLY_TOKENS: '1000000000',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -42,7 +42,8 @@ pub fn test_settings(dir: &std::path::Path) -> Settings {
     // `wait_reply` polls; the per-user request rate has tests of its own.
     settings.limits.requests_per_user_per_minute = 1_000_000;
     // Test accounts are not verified; the unverified budget has tests of its own.
-    settings.llm.budgets.unverified = settings.llm.budgets.free.clone();
+    settings.llm.budgets.unverified.monthly_tokens = u64::MAX;
+    settings.llm.budgets.unverified.monthly_cost_usd = plansmith_domain::Money::from_dollars(1_000_000);
     settings
 }
 
@@ -355,6 +356,9 @@ pub async fn serve(dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
         .env("PLANSMITH_AUTH__SIGNUPS_PER_ADDRESS_PER_HOUR", "1000000")
         .env("PLANSMITH_AUTH__SIGNUPS_PER_MINUTE", "1000000")
         .env("PLANSMITH_LIMITS__REQUESTS_PER_USER_PER_MINUTE", "1000000")
+        // Test accounts are not verified; the unverified budget has tests of its own.
+        .env("PLANSMITH_LLM__BUDGETS__UNVERIFIED__MONTHLY_TOKENS", "1000000000")
+        .env("PLANSMITH_LLM__BUDGETS__UNVERIFIED__MONTHLY_COST_USD", "100000")
         .current_dir(dir)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

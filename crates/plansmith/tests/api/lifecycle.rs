@@ -322,7 +322,7 @@ async fn migrate_creates_the_database_and_set_role_grants_admin() {
     let (ok, out, err) = cli(&["migrate"], &env, dir.path()).await;
     assert!(ok, "{err}");
     assert!(
-        out.contains("5 migration(s) applied"),
+        out.contains("6 migration(s) applied"),
         "every migration on a fresh database: {out}"
     );
     let (ok, out, _) = cli(&["migrate"], &env, dir.path()).await;

@@ -86,12 +86,16 @@ impl BudgetsSettings {
         }
     }
 
-    /// The budget of an account: its plan's, or `unverified` until its email is verified.
-    pub fn for_account(&self, plan: Plan, email_verified: bool) -> &BudgetSettings {
+    /// The budget of an account: its plan's, and until its email is verified no more than
+    /// `unverified` (each limit the smaller of the two).
+    pub fn for_account(&self, plan: Plan, email_verified: bool) -> BudgetSettings {
+        let plan = self.for_plan(plan);
         if email_verified {
-            self.for_plan(plan)
-        } else {
-            &self.unverified
+            return plan.clone();
+        }
+        BudgetSettings {
+            monthly_tokens: plan.monthly_tokens.min(self.unverified.monthly_tokens),
+            monthly_cost_usd: plan.monthly_cost_usd.min(self.unverified.monthly_cost_usd),
         }
     }
 }
