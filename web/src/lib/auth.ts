@@ -2,7 +2,7 @@ import { api, ApiError, onUnauthorized } from '../api/client';
 import { paths } from '../api/paths';
 import type { AuthResponse, LoginRequest, RegisterRequest, User } from '../api/types';
 import { cachedGet, clearSavedData, saveCopy } from './cache';
-import { navigate } from './router';
+import { navigate, parseRoute, PUBLIC_ROUTES } from './router';
 import { createStore } from './store';
 
 const LAST_USER_KEY = 'plansmith_last_user';
@@ -72,6 +72,8 @@ export function installUnauthorizedRedirect(): void {
   onUnauthorized(() => {
     currentUser.set(null);
     const here = location.pathname + location.search;
-    if (!location.pathname.startsWith('/sign')) navigate(`/signin?next=${encodeURIComponent(here)}`, { replace: true });
+    // The sign-in pages, and the pages anyone may open (an emailed link), stay where they are.
+    if (location.pathname.startsWith('/sign') || PUBLIC_ROUTES.has(parseRoute(location.pathname).name)) return;
+    navigate(`/signin?next=${encodeURIComponent(here)}`, { replace: true });
   });
 }
