@@ -3,11 +3,12 @@ import { ConnectionBanner } from './components/ConnectionBanner';
 import { ErrorBoundary } from './components/ErrorBoundary';
 import { Link } from './components/Link';
 import { currentUser, signOut } from './lib/auth';
-import { navigate, parseRoute, useLocation } from './lib/router';
+import { navigate, parseRoute, PUBLIC_ROUTES, useLocation } from './lib/router';
 import { useStore } from './lib/store';
 import { AccountPage } from './pages/AccountPage';
 import { AuthPage } from './pages/AuthPage';
 import { NewSessionPage } from './pages/NewSessionPage';
+import { ForgotPasswordPage, ResetPasswordPage, VerifyEmailPage } from './pages/RecoveryPages';
 import { SessionsPage } from './pages/SessionsPage';
 import { SessionPage } from './session/SessionPage';
 
@@ -17,11 +18,14 @@ export function App() {
   const route = parseRoute(pathname, search ? `?${search}` : '');
   const user = useStore(currentUser);
   const isAuthPage = route.name === 'signin' || route.name === 'signup';
+  // Recovery pages and emailed links work signed in or out, and never redirect.
+  const isPublicPage = PUBLIC_ROUTES.has(route.name);
 
   useEffect(() => {
+    if (isPublicPage) return;
     if (user === null && !isAuthPage) navigate(`/signin?next=${encodeURIComponent(where)}`, { replace: true });
     if (user && isAuthPage) navigate(route.next ?? '/', { replace: true });
-  }, [user, isAuthPage, where, route]);
+  }, [user, isAuthPage, isPublicPage, where, route]);
 
   useEffect(() => {
     if (isAuthPage) document.title = route.name === 'signup' ? 'Create account · Plansmith' : 'Sign in · Plansmith';
@@ -63,7 +67,13 @@ export function App() {
       </header>
       <ConnectionBanner />
       <main id="main" className={route.name === 'session' ? 'wide' : undefined}>
-        {user === undefined && !isAuthPage ? (
+        {route.name === 'forgot-password' ? (
+          <ForgotPasswordPage />
+        ) : route.name === 'reset-password' ? (
+          <ResetPasswordPage key={route.token} token={route.token} />
+        ) : route.name === 'verify-email' ? (
+          <VerifyEmailPage key={route.token} token={route.token} />
+        ) : user === undefined && !isAuthPage ? (
           <p aria-busy="true">Loading…</p>
         ) : isAuthPage ? (
           <AuthPage mode={route.name === 'signup' ? 'signup' : 'signin'} next={route.name === 'signin' || route.name === 'signup' ? route.next : null} />

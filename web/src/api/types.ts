@@ -16,6 +16,13 @@ export type RegisterRequest = Schemas['RegisterRequest'];
 export type PasswordChange = Schemas['PasswordChange'];
 export type SignIn = Schemas['SignInView'];
 export type SignInList = Schemas['SignInList'];
+export type PasswordResetRequest = Schemas['PasswordResetRequest'];
+export type PasswordResetConfirm = Schemas['PasswordResetConfirm'];
+export type VerifyEmailRequest = Schemas['VerifyEmailRequest'];
+export type MfaStatus = Schemas['MfaStatus'];
+export type TotpEnrolment = Schemas['TotpEnrolment'];
+export type TotpCode = Schemas['TotpCode'];
+export type DisableTotp = Schemas['DisableTotp'];
 
 export type Workflow = Schemas['WorkflowView'];
 export type WorkflowList = Schemas['WorkflowList'];

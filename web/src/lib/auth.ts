@@ -2,7 +2,7 @@ import { api, ApiError, onUnauthorized } from '../api/client';
 import { paths } from '../api/paths';
 import type { AuthResponse, LoginRequest, RegisterRequest, User } from '../api/types';
 import { cachedGet, clearSavedData, saveCopy } from './cache';
-import { navigate } from './router';
+import { navigate, parseRoute, PUBLIC_ROUTES } from './router';
 import { createStore } from './store';
 
 const LAST_USER_KEY = 'plansmith_last_user';
@@ -28,8 +28,11 @@ export async function loadUser(): Promise<void> {
   }
 }
 
-export async function signIn(email: string, password: string): Promise<User> {
-  const { user } = await api.post<AuthResponse>(paths.login(), { email, password } satisfies LoginRequest, { quiet401: true });
+/** `totp`: the authenticator app's code, for accounts with two-step sign-in on (without it
+ * such an account answers 401 `mfa_required`). */
+export async function signIn(email: string, password: string, totp?: string): Promise<User> {
+  const body: LoginRequest = totp ? { email, password, totp } : { email, password };
+  const { user } = await api.post<AuthResponse>(paths.login(), body, { quiet401: true });
   await afterSignIn(user);
   return user;
 }
@@ -57,17 +60,20 @@ export async function signOut(): Promise<void> {
   }
 }
 
-/** Forgets the signed-in user on this device, once the server has ended the sign-in. */
-export async function forgetSignIn(): Promise<void> {
+/** Forgets the signed-in user on this device, once the server has ended the sign-in; then
+ * the sign-in page, unless `stay` (a page that explains what happened itself). */
+export async function forgetSignIn(options: { stay?: boolean } = {}): Promise<void> {
   await clearSavedData();
   currentUser.set(null);
-  navigate('/signin', { replace: true });
+  if (!options.stay) navigate('/signin', { replace: true });
 }
 
 export function installUnauthorizedRedirect(): void {
   onUnauthorized(() => {
     currentUser.set(null);
     const here = location.pathname + location.search;
-    if (!location.pathname.startsWith('/sign')) navigate(`/signin?next=${encodeURIComponent(here)}`, { replace: true });
+    // The sign-in pages, and the pages anyone may open (an emailed link), stay where they are.
+    if (location.pathname.startsWith('/sign') || PUBLIC_ROUTES.has(parseRoute(location.pathname).name)) return;
+    navigate(`/signin?next=${encodeURIComponent(here)}`, { replace: true });
   });
 }

@@ -31,3 +31,15 @@ export function humanError(error: unknown): HumanError {
     code: 'client_error',
   };
 }
+
+/** The same API error in the app's own words, where the API's would not fit the page (its hint
+ * may name an API route); the request id is kept. Anything else is returned as it is. */
+export function inOtherWords(error: unknown, message: string, hint = ''): unknown {
+  if (!(error instanceof ApiError)) return error;
+  return new ApiError(error.status, error.code, message, hint, error.requestId, error.retryAfterMs);
+}
+
+/** Whether `error` is the API's answer `code`. */
+export function isApiError(error: unknown, code: string): error is ApiError {
+  return error instanceof ApiError && error.code === code;
+}

@@ -9,6 +9,15 @@ it('parses the app routes', () => {
   expect(parseRoute('/signin', '?next=%2Fsessions%2Fx')).toEqual({ name: 'signin', next: '/sessions/x' });
 });
 
+it('parses the pages emailed links open, with their token (never in the route pattern)', () => {
+  expect(parseRoute('/forgot-password')).toEqual({ name: 'forgot-password' });
+  expect(parseRoute('/reset-password', '?token=abc')).toEqual({ name: 'reset-password', token: 'abc' });
+  expect(parseRoute('/reset-password')).toEqual({ name: 'reset-password', token: null });
+  expect(parseRoute('/verify-email/', '?token=xyz')).toEqual({ name: 'verify-email', token: 'xyz' });
+  expect(routePattern('/reset-password')).toBe('/reset-password');
+  expect(routePattern('/verify-email')).toBe('/verify-email');
+});
+
 it('only follows next= to a path of this app', () => {
   expect(parseRoute('/signin', '?next=https://evil.example')).toEqual({ name: 'signin', next: null });
   expect(parseRoute('/signin', '?next=//evil.example')).toEqual({ name: 'signin', next: null });

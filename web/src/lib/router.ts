@@ -1,6 +1,7 @@
-// A small client-side router over the History API: the app has six screens.
+// A small client-side router over the History API: the app has nine screens.
 
 import { useSyncExternalStore } from 'react';
+import { linkToken } from '../api/links';
 
 export type Route =
   | { name: 'signin'; next: string | null }
@@ -9,7 +10,14 @@ export type Route =
   | { name: 'new-session' }
   | { name: 'session'; id: string }
   | { name: 'account' }
+  | { name: 'forgot-password' }
+  /** The pages emailed links open; `token` is null when the link lost it. */
+  | { name: 'reset-password'; token: string | null }
+  | { name: 'verify-email'; token: string | null }
   | { name: 'not-found' };
+
+/** Pages anyone may open, signed in or not (the emailed links and asking for one). */
+export const PUBLIC_ROUTES: ReadonlySet<Route['name']> = new Set(['forgot-password', 'reset-password', 'verify-email']);
 
 export function parseRoute(pathname: string, search = ''): Route {
   const params = new URLSearchParams(search);
@@ -19,6 +27,9 @@ export function parseRoute(pathname: string, search = ''): Route {
   if (path === '/' || path === '/sessions') return { name: 'sessions' };
   if (path === '/sessions/new') return { name: 'new-session' };
   if (path === '/account') return { name: 'account' };
+  if (path === '/forgot-password') return { name: 'forgot-password' };
+  if (path === '/reset-password') return { name: 'reset-password', token: linkToken(search) };
+  if (path === '/verify-email') return { name: 'verify-email', token: linkToken(search) };
   const m = /^\/sessions\/([^/]+)$/.exec(path);
   if (m) return { name: 'session', id: decodeURIComponent(m[1]) };
   return { name: 'not-found' };
@@ -40,6 +51,12 @@ export function routePattern(pathname: string): string {
       return '/sessions/:id';
     case 'account':
       return '/account';
+    case 'forgot-password':
+      return '/forgot-password';
+    case 'reset-password':
+      return '/reset-password';
+    case 'verify-email':
+      return '/verify-email';
     default:
       return '/other';
   }

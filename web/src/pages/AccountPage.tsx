@@ -1,11 +1,12 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { api } from '../api/client';
 import { paths } from '../api/paths';
-import type { PasswordChange, SignIn, SignInList } from '../api/types';
+import type { DisableTotp, MfaStatus, PasswordChange, SignIn, SignInList, TotpCode, TotpEnrolment } from '../api/types';
 import { ErrorNotice } from '../components/ErrorNotice';
 import { forgetSignIn } from '../lib/auth';
+import { codeDigits, groupSecret } from '../lib/twoStep';
 
-/** The signed-in person's account: change the password, see and end sign-ins. */
+/** The signed-in person's account: change the password, two-step sign-in, see and end sign-ins. */
 export function AccountPage() {
   useEffect(() => {
     document.title = 'Your account · Plansmith';
@@ -16,6 +17,7 @@ export function AccountPage() {
     <>
       <h1>Your account</h1>
       <PasswordForm onChanged={() => setVersion((v) => v + 1)} />
+      <TwoStep />
       <SignIns version={version} />
     </>
   );
@@ -94,6 +96,195 @@ function PasswordForm({ onChanged }: { onChanged: () => void }) {
           {busy ? 'Please wait…' : 'Change password'}
         </button>
       </form>
+    </section>
+  );
+}
+
+/** Two-step sign-in with an authenticator app (TOTP): turn it on (enrol, then confirm with a
+ * code) or off (with the password and a code). */
+function TwoStep() {
+  const [status, setStatus] = useState<MfaStatus | null>(null);
+  const [enrolment, setEnrolment] = useState<TotpEnrolment | null>(null);
+  const [turningOff, setTurningOff] = useState(false);
+  const [code, setCode] = useState('');
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState<unknown>(null);
+  const [news, setNews] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const load = useCallback(async () => {
+    setError(null);
+    try {
+      setStatus(await api.get<MfaStatus>(paths.mfa()));
+    } catch (err) {
+      setError(err);
+    }
+  }, []);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  async function act(action: () => Promise<void>) {
+    setBusy(true);
+    setError(null);
+    setNews(null);
+    try {
+      await action();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  function reset() {
+    setEnrolment(null);
+    setTurningOff(false);
+    setCode('');
+    setPassword('');
+    setError(null);
+  }
+
+  const start = () =>
+    act(async () => {
+      setEnrolment(await api.post<TotpEnrolment>(paths.totp()));
+      setCode('');
+    });
+
+  const confirm = (e: FormEvent) => {
+    e.preventDefault();
+    return act(async () => {
+      await api.post(paths.confirmTotp(), { code: codeDigits(code) } satisfies TotpCode);
+      reset();
+      setNews('Two-step sign-in is on. From now on, signing in asks for a code from your authenticator app.');
+      await load();
+    });
+  };
+
+  const turnOff = (e: FormEvent) => {
+    e.preventDefault();
+    // A wrong password is a 401 that must not sign this device out.
+    return act(async () => {
+      await api.delete(paths.totp(), { quiet401: true }, { password, code: codeDigits(code) } satisfies DisableTotp);
+      reset();
+      setNews('Two-step sign-in is off. Signing in asks only for your password.');
+      await load();
+    });
+  };
+
+  const codeField = (id: string) => (
+    <div className="field">
+      <label htmlFor={id}>Code from the app</label>
+      <input
+        id={id}
+        autoComplete="one-time-code"
+        inputMode="numeric"
+        pattern="[0-9 ]*"
+        maxLength={7}
+        required
+        value={code}
+        onChange={(e) => setCode(e.target.value)}
+      />
+    </div>
+  );
+
+  return (
+    <section className="account-section" aria-labelledby="two-step-heading">
+      <h2 id="two-step-heading">Two-step sign-in</h2>
+      {status === null && error === null && <p aria-busy="true">Loading…</p>}
+      {status !== null && (
+        <p>
+          {status.totp_enabled
+            ? 'On: signing in asks for your password and a code from your authenticator app.'
+            : 'Off: signing in asks only for your password. Turn it on to also ask for a code from an authenticator app on your phone.'}
+        </p>
+      )}
+      {news && (
+        <p className="notice notice-info" role="status">
+          {news}
+        </p>
+      )}
+      {enrolment ? (
+        <form onSubmit={confirm} className="form" aria-describedby={error ? 'two-step-error' : undefined}>
+          <p>
+            Add Plansmith to your authenticator app: on the device with the app,{' '}
+            <a href={enrolment.otpauth_uri}>open this link in the app</a>, or type this key into it:
+          </p>
+          <p>
+            <code className="totp-secret">
+              {groupSecret(enrolment.secret)}
+            </code>
+          </p>
+          <p className="muted small">The key is shown only now. Then type the 6-digit code the app shows.</p>
+          {codeField('totp-confirm-code')}
+          {error !== null && (
+            <div id="two-step-error">
+              <ErrorNotice error={error} />
+            </div>
+          )}
+          <div className="row">
+            <button type="submit" className="button primary" disabled={busy}>
+              {busy ? 'Please wait…' : 'Confirm and turn on'}
+            </button>
+            <button type="button" className="button" disabled={busy} onClick={reset}>
+              Cancel
+            </button>
+          </div>
+        </form>
+      ) : turningOff ? (
+        <form onSubmit={turnOff} className="form" aria-describedby={error ? 'two-step-error' : undefined}>
+          <div className="field">
+            <label htmlFor="totp-off-password">Password</label>
+            <input
+              id="totp-off-password"
+              type="password"
+              autoComplete="current-password"
+              required
+              value={password}
+              onChange={(e) => setPassword(e.target.value)}
+            />
+          </div>
+          {codeField('totp-off-code')}
+          {error !== null && (
+            <div id="two-step-error">
+              <ErrorNotice error={error} />
+            </div>
+          )}
+          <div className="row">
+            <button type="submit" className="button primary" disabled={busy}>
+              {busy ? 'Please wait…' : 'Turn off two-step sign-in'}
+            </button>
+            <button type="button" className="button" disabled={busy} onClick={reset}>
+              Cancel
+            </button>
+          </div>
+        </form>
+      ) : (
+        <>
+          {error !== null && <ErrorNotice error={error} onRetry={status === null ? () => void load() : undefined} />}
+          {status?.totp_enabled ? (
+            <button
+              type="button"
+              className="button"
+              disabled={busy}
+              onClick={() => {
+                reset();
+                setNews(null);
+                setTurningOff(true);
+              }}
+            >
+              Turn off
+            </button>
+          ) : (
+            status !== null && (
+              <button type="button" className="button" disabled={busy} onClick={() => void start()}>
+                Turn on
+              </button>
+            )
+          )}
+        </>
+      )}
     </section>
   );
 }

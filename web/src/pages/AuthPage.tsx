@@ -1,7 +1,10 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { signIn, signUp } from '../lib/auth';
+import { inOtherWords, isApiError } from '../lib/errors';
 import { navigate } from '../lib/router';
+import { codeDigits } from '../lib/twoStep';
 import { ErrorNotice } from '../components/ErrorNotice';
+import { Link } from '../components/Link';
 
 export function AuthPage({ mode, next }: { mode: 'signin' | 'signup'; next: string | null }) {
   const [email, setEmail] = useState('');
@@ -9,7 +12,15 @@ export function AuthPage({ mode, next }: { mode: 'signin' | 'signup'; next: stri
   const [name, setName] = useState('');
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  // Two-step sign-in: the server asked for the authenticator app's code.
+  const [needsCode, setNeedsCode] = useState(false);
+  const [code, setCode] = useState('');
+  const codeInput = useRef<HTMLInputElement>(null);
   const isSignUp = mode === 'signup';
+
+  useEffect(() => {
+    if (needsCode) codeInput.current?.focus();
+  }, [needsCode]);
 
   async function submit(e: FormEvent) {
     e.preventDefault();
@@ -17,10 +28,18 @@ export function AuthPage({ mode, next }: { mode: 'signin' | 'signup'; next: stri
     setError(null);
     try {
       if (isSignUp) await signUp(email.trim(), password, name.trim());
-      else await signIn(email.trim(), password);
+      else await signIn(email.trim(), password, needsCode ? codeDigits(code) : undefined);
       navigate(next ?? '/', { replace: true });
     } catch (err) {
-      setError(err);
+      if (isApiError(err, 'mfa_required')) {
+        setNeedsCode(true);
+      } else if (isApiError(err, 'mfa_invalid')) {
+        setCode('');
+        setError(inOtherWords(err, 'That code is not right or was already used; wait for the next one.', "If it keeps failing, check that this device's clock is right."));
+        codeInput.current?.focus();
+      } else {
+        setError(err);
+      }
     } finally {
       setBusy(false);
     }
@@ -61,7 +80,33 @@ export function AuthPage({ mode, next }: { mode: 'signin' | 'signup'; next: stri
               At least 8 characters, and not one of the most common passwords.
             </p>
           )}
+          {!isSignUp && (
+            <p className="small">
+              <Link href="/forgot-password">Forgot your password?</Link>
+            </p>
+          )}
         </div>
+        {needsCode && (
+          <div className="field">
+            <label htmlFor="totp">Authentication code</label>
+            <input
+              id="totp"
+              name="totp"
+              ref={codeInput}
+              autoComplete="one-time-code"
+              inputMode="numeric"
+              pattern="[0-9 ]*"
+              maxLength={7}
+              required
+              aria-describedby="totp-help"
+              value={code}
+              onChange={(e) => setCode(e.target.value)}
+            />
+            <p id="totp-help" className="muted small">
+              This account uses two-step sign-in: type the 6-digit code your authenticator app shows for Plansmith.
+            </p>
+          </div>
+        )}
         {error !== null && (
           <div id="auth-error">
             <ErrorNotice error={error} />
