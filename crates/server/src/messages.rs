@@ -432,11 +432,14 @@ async fn admit_reply(state: &AppState, auth: &AuthUser, input_chars: usize) -> R
     let next_month = month_start
         .checked_add_months(chrono::Months::new(1))
         .expect("dates within range");
-    let verified = state
-        .store
-        .account_security(auth.id())
-        .await?
-        .is_some_and(|s| s.email_verified());
+    // Without a mail server (the embedded default) no verification mail can reach anyone, so
+    // the small budget of unverified accounts applies only when mail is sent.
+    let verified = state.settings.email.smtp_url.is_none()
+        || state
+            .store
+            .account_security(auth.id())
+            .await?
+            .is_some_and(|s| s.email_verified());
     let budget = state.settings.llm.budgets.for_account(auth.user.plan, verified);
     let used = state.store.usage_since(auth.id(), month_start).await?;
     let used_cost = Money::from_micros(used.cost_micros);

@@ -448,3 +448,24 @@ async fn without_smtp_emails_are_logged_and_listed_for_admins() {
         (StatusCode::BAD_REQUEST, &json!("invalid_query"))
     );
 }
+
+/// Without a mail server no verification mail can reach anyone: the small budget does not
+/// apply (the embedded default).
+#[tokio::test]
+async fn without_a_mail_server_the_unverified_budget_does_not_apply() {
+    let app = crate::helpers::spawn_with(
+        |s| {
+            s.llm.budgets.unverified = BudgetSettings {
+                monthly_tokens: 0,
+                monthly_cost_usd: plansmith_domain::Money::from_cents(10),
+            };
+        },
+        plansmith_server::Overrides::default(),
+    )
+    .await;
+    let token = app.user().await;
+    let session = app.session(&token, "quick-brief").await;
+    let path = format!("/api/v1/sessions/{}/messages", session["id"].as_str().unwrap());
+    let (status, body) = app.post(&path, &token, json!({"content": "A recipe app."})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}
