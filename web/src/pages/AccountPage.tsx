@@ -189,6 +189,25 @@ function TwoStep() {
     </div>
   );
 
+  /** The error of the form (if any), its submit button and Cancel. */
+  const formEnd = (submitLabel: string) => (
+    <>
+      {error !== null && (
+        <div id="two-step-error">
+          <ErrorNotice error={error} />
+        </div>
+      )}
+      <div className="row">
+        <button type="submit" className="button primary" disabled={busy}>
+          {busy ? 'Please wait…' : submitLabel}
+        </button>
+        <button type="button" className="button" disabled={busy} onClick={reset}>
+          Cancel
+        </button>
+      </div>
+    </>
+  );
+
   return (
     <section className="account-section" aria-labelledby="two-step-heading">
       <h2 id="two-step-heading">Two-step sign-in</h2>
@@ -218,19 +237,7 @@ function TwoStep() {
           </p>
           <p className="muted small">The key is shown only now. Then type the 6-digit code the app shows.</p>
           {codeField('totp-confirm-code')}
-          {error !== null && (
-            <div id="two-step-error">
-              <ErrorNotice error={error} />
-            </div>
-          )}
-          <div className="row">
-            <button type="submit" className="button primary" disabled={busy}>
-              {busy ? 'Please wait…' : 'Confirm and turn on'}
-            </button>
-            <button type="button" className="button" disabled={busy} onClick={reset}>
-              Cancel
-            </button>
-          </div>
+          {formEnd('Confirm and turn on')}
         </form>
       ) : turningOff ? (
         <form onSubmit={turnOff} className="form" aria-describedby={error ? 'two-step-error' : undefined}>
@@ -246,19 +253,7 @@ function TwoStep() {
             />
           </div>
           {codeField('totp-off-code')}
-          {error !== null && (
-            <div id="two-step-error">
-              <ErrorNotice error={error} />
-            </div>
-          )}
-          <div className="row">
-            <button type="submit" className="button primary" disabled={busy}>
-              {busy ? 'Please wait…' : 'Turn off two-step sign-in'}
-            </button>
-            <button type="button" className="button" disabled={busy} onClick={reset}>
-              Cancel
-            </button>
-          </div>
+          {formEnd('Turn off two-step sign-in')}
         </form>
       ) : (
         <>
