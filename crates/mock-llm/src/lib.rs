@@ -120,7 +120,9 @@ enum Protocol {
     Anthropic,
 }
 
-/// The mock's routes: `POST /v1/chat/completions` and `POST /v1/messages`.
+/// The mock's routes: `POST /v1/chat/completions` and `POST /v1/messages`, plus
+/// `POST /mock/heal` (stop injecting the fault: the provider recovers) and `POST /mock/break`
+/// (inject it again), for drills that run the mock as its own process.
 pub fn router(options: MockOptions) -> (Router, Arc<MockStats>) {
     let stats = Arc::new(MockStats::default());
     let mock = Arc::new(Mock {
@@ -132,8 +134,20 @@ pub fn router(options: MockOptions) -> (Router, Arc<MockStats>) {
         .route("/chat/completions", post(openai))
         .route("/v1/messages", post(anthropic))
         .route("/messages", post(anthropic))
+        .route("/mock/heal", post(heal))
+        .route("/mock/break", post(unheal))
         .with_state(mock);
     (router, stats)
+}
+
+async fn heal(State(mock): State<Arc<Mock>>) -> StatusCode {
+    mock.stats.healed.store(true, Ordering::SeqCst);
+    StatusCode::NO_CONTENT
+}
+
+async fn unheal(State(mock): State<Arc<Mock>>) -> StatusCode {
+    mock.stats.healed.store(false, Ordering::SeqCst);
+    StatusCode::NO_CONTENT
 }
 
 async fn openai(State(mock): State<Arc<Mock>>, body: Bytes) -> Response {
@@ -381,5 +395,25 @@ mod tests {
             stats: Arc::default(),
         };
         assert!((0..10).all(|n| none.faulty(n).is_none()));
+    }
+
+    #[tokio::test]
+    async fn heal_and_break_switch_the_fault_off_and_on() {
+        use tower::ServiceExt;
+        let (router, stats) = router(MockOptions {
+            fault: Some(Fault::ServerError),
+            ..Default::default()
+        });
+        let post = |path: &str| {
+            axum::http::Request::post(path)
+                .body(Body::empty())
+                .expect("request")
+        };
+        let answer = router.clone().oneshot(post("/mock/heal")).await.expect("heal");
+        assert_eq!(answer.status(), StatusCode::NO_CONTENT);
+        assert!(stats.healed.load(Ordering::SeqCst));
+        let answer = router.oneshot(post("/mock/break")).await.expect("break");
+        assert_eq!(answer.status(), StatusCode::NO_CONTENT);
+        assert!(!stats.healed.load(Ordering::SeqCst));
     }
 }
