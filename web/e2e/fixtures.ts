@@ -1,5 +1,5 @@
-import { test as base, expect, type APIRequestContext, type Page } from '@playwright/test';
-import { startServer, type RunningServer } from './server';
+import { test as base, expect, request as apiRequest, type APIRequestContext, type Page } from '@playwright/test';
+import { setRole, startServer, type RunningServer } from './server';
 
 export interface Account {
   email: string;
@@ -80,4 +80,16 @@ export async function waitForReplies(page: Page, sessionId: string, messages: nu
       { timeout, intervals: [250, 500, 1000] },
     )
     .toBe(true);
+}
+
+/** An API client signed in (bearer token) as a new account the operator made an admin. */
+export async function adminApi(server: RunningServer): Promise<APIRequestContext> {
+  const email = uniqueEmail();
+  const anonymous = await apiRequest.newContext({ baseURL: server.url });
+  const res = await anonymous.post('/api/v1/auth/register', { data: { email, password: 'correct horse battery', name: 'E2E Admin' } });
+  expect(res.status()).toBe(201);
+  const { token } = (await res.json()) as { token: string };
+  await anonymous.dispose();
+  await setRole(server, email, 'admin');
+  return apiRequest.newContext({ baseURL: server.url, extraHTTPHeaders: { authorization: `Bearer ${token}` } });
 }

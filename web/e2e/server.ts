@@ -2,12 +2,13 @@
 // an OS-chosen port, the web app from web/dist-e2e (the production build plus the test hooks,
 // `npm run build:e2e`). The binary prints its address first thing.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 /** `metrics.token` of the test servers: /metrics answers to it as a bearer token. */
 export const METRICS_TOKEN = 'e2e-metrics-token-0123456789';
@@ -41,6 +42,26 @@ export interface ServerOptions {
 /** The e2e build: what web/dist has, plus the hooks the tests drive streams with. */
 const e2eWebDir = join(webDir, 'dist-e2e');
 
+/** The environment the binary runs with against the database in `dir`: the server and the
+ * operator commands (`plansmith users …`) alike. */
+function settingsEnv(dir: string): NodeJS.ProcessEnv {
+  return {
+    // PLANSMITH_BIN is ours, not a setting: the binary rejects unknown PLANSMITH_* keys.
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'PLANSMITH_BIN')),
+    PLANSMITH_DATABASE_URL: `sqlite://${join(dir, 'db.sqlite')}`,
+  };
+}
+
+/** Gives an account a role the way an operator does: `plansmith users set-role EMAIL ROLE`
+ * on the server's database (it takes effect on the account's next request). */
+export async function setRole(server: RunningServer, email: string, role: 'admin' | 'member'): Promise<void> {
+  await promisify(execFile)(binaryPath(), ['users', 'set-role', email, role], {
+    cwd: repoRoot,
+    env: settingsEnv(server.dataDir),
+    timeout: 30_000,
+  });
+}
+
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   if (!existsSync(join(e2eWebDir, 'index.html'))) {
     throw new Error(`${e2eWebDir} is missing: build the app for the tests first (npm run build:e2e in web/)`);
@@ -49,10 +70,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const child: ChildProcess = spawn(binaryPath(), ['serve'], {
     cwd: repoRoot,
     env: {
-      // PLANSMITH_BIN is ours, not a setting: the binary rejects unknown PLANSMITH_* keys.
-      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'PLANSMITH_BIN')),
+      ...settingsEnv(dir),
       PLANSMITH_LISTEN: options.listen ?? '127.0.0.1:0',
-      PLANSMITH_DATABASE_URL: `sqlite://${join(dir, 'db.sqlite')}`,
       PLANSMITH_LLM__OFFLINE__TOKENS_PER_SECOND: String(options.tokensPerSecond ?? 60),
       PLANSMITH_LOG__FORMAT: 'pretty',
       PLANSMITH_LOG__LEVEL: process.env.PLANSMITH_LOG__LEVEL ?? 'warn',

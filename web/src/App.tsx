@@ -3,6 +3,7 @@ import { ConnectionBanner } from './components/ConnectionBanner';
 import { ErrorBoundary } from './components/ErrorBoundary';
 import { Link } from './components/Link';
 import { currentUser, signOut } from './lib/auth';
+import { useCrashTrigger } from './lib/crash';
 import { navigate, parseRoute, PUBLIC_ROUTES, useLocation } from './lib/router';
 import { useStore } from './lib/store';
 import { AccountPage } from './pages/AccountPage';
@@ -13,6 +14,7 @@ import { SessionsPage } from './pages/SessionsPage';
 import { SessionPage } from './session/SessionPage';
 
 export function App() {
+  useCrashTrigger('app');
   const where = useLocation();
   const [pathname, search = ''] = where.split('?');
   const route = parseRoute(pathname, search ? `?${search}` : '');

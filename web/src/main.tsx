@@ -4,12 +4,15 @@ import { App } from './App';
 import { ErrorBoundary } from './components/ErrorBoundary';
 import { currentUser, installUnauthorizedRedirect, loadUser } from './lib/auth';
 import { installConnectionWatch } from './lib/connection';
+import { installErrorReporting } from './lib/errorReport';
 import { reconnectAll } from './lib/streams';
 import { flush, refreshOutbox, setUnauthorizedHandler } from './lib/sync';
 import { installTestHooks } from './lib/testHooks';
 import { startVitals } from './lib/vitals';
 import './styles.css';
 
+// First, so that an error in what follows is reported too.
+installErrorReporting();
 installUnauthorizedRedirect();
 installConnectionWatch(() => {
   reconnectAll();
@@ -36,7 +39,7 @@ if (import.meta.env.PROD && 'serviceWorker' in navigator) {
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>
-    <ErrorBoundary panel="app" label="app">
+    <ErrorBoundary panel="app" label="app" root>
       <App />
     </ErrorBoundary>
   </StrictMode>,

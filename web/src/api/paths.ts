@@ -38,6 +38,7 @@ export const paths = {
   confirmPasswordReset: () => route('/api/v1/auth/password-reset/confirm', {}),
   verifyEmail: () => route('/api/v1/auth/verify-email', {}),
   rum: () => route('/api/v1/rum', {}),
+  clientErrors: () => route('/api/v1/client-errors', {}),
   workflows: () => route('/api/v1/workflows', {}),
 
   sessions: (query: { limit?: number; cursor?: string | null } = {}) => route('/api/v1/sessions', {}, query),

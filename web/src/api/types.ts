@@ -52,4 +52,5 @@ export type RevisionResponse = Schemas['RevisionResponse'];
 
 export type RumMetric = Schemas['RumMetric'];
 export type RumReport = Schemas['RumReport'];
+export type ClientErrorReport = Schemas['ClientErrorReport'];
 export type ApiErrorBody = Schemas['ErrorBody'];

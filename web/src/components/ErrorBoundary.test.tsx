@@ -1,9 +1,15 @@
 // @vitest-environment jsdom
 import { act, cleanup, fireEvent, render, screen } from '@testing-library/react';
 import { afterEach, expect, it, vi } from 'vitest';
+import { reportError } from '../lib/errorReport';
 import { ErrorBoundary } from './ErrorBoundary';
 
-afterEach(cleanup);
+vi.mock('../lib/errorReport', () => ({ reportError: vi.fn() }));
+
+afterEach(() => {
+  cleanup();
+  vi.mocked(reportError).mockClear();
+});
 
 let broken = true;
 function Fragile() {
@@ -11,7 +17,8 @@ function Fragile() {
   return <p>document works</p>;
 }
 
-it('a render error in one panel leaves the others working and offers try again', () => {
+it('a render error in one panel leaves the others working, is reported with its id and offers try again', () => {
+  broken = true;
   vi.spyOn(console, 'error').mockImplementation(() => {});
   render(
     <>
@@ -27,7 +34,15 @@ it('a render error in one panel leaves the others working and offers try again',
   const fallback = screen.getByRole('alert');
   expect(fallback.textContent).toContain('The document could not be shown');
   expect(fallback.textContent).toContain('support@plansmith.dev');
-  expect(fallback.querySelector('code')?.textContent).toMatch(/^web-/);
+  const errorId = fallback.querySelector('code')?.textContent;
+  expect(errorId).toMatch(/^web-/);
+
+  expect(reportError).toHaveBeenCalledTimes(1);
+  const [error, source, context] = vi.mocked(reportError).mock.calls[0];
+  expect((error as Error).message).toBe('render failed');
+  expect(source).toBe('boundary');
+  expect(context?.errorId).toBe(errorId);
+  expect(context?.componentStack).toContain('Fragile');
 
   broken = false;
   act(() => {
@@ -35,4 +50,20 @@ it('a render error in one panel leaves the others working and offers try again',
   });
   expect(screen.getByText('document works')).toBeTruthy();
   expect(screen.queryByRole('alert')).toBeNull();
+});
+
+it('the app-wide boundary shows a page of its own that offers a reload', () => {
+  broken = true;
+  vi.spyOn(console, 'error').mockImplementation(() => {});
+  render(
+    <ErrorBoundary panel="app" label="app" root>
+      <Fragile />
+    </ErrorBoundary>,
+  );
+  const main = screen.getByRole('main');
+  expect(main.querySelector('h1')?.textContent).toBe('Plansmith stopped working on this page');
+  expect(screen.getByRole('alert').textContent).toContain('Nothing you already sent is lost');
+  expect(screen.getByRole('button', { name: 'Reload the page' })).toBeTruthy();
+  expect(main.querySelector('code')?.textContent).toMatch(/^web-/);
+  expect(reportError).toHaveBeenCalledWith(expect.any(Error), 'boundary', expect.objectContaining({ errorId: expect.stringMatching(/^web-/) }));
 });

@@ -1,12 +1,15 @@
 import { Component, type ErrorInfo, type ReactNode } from 'react';
 import { ApiError } from '../api/client';
 import { disarmCrash } from '../lib/crash';
+import { reportError } from '../lib/errorReport';
 import { SUPPORT_CONTACT } from '../lib/errors';
 
 interface Props {
   /** Which panel this guards, e.g. "chat"; used in the message and for `?crash=`. */
   panel: string;
   label: string;
+  /** Guards the whole app: the fallback is the page, and it offers a reload. */
+  root?: boolean;
   children: ReactNode;
 }
 
@@ -16,7 +19,8 @@ interface State {
 }
 
 /** Keeps a render error inside one panel: the rest of the page keeps working, and this panel
- * offers "try again", an id to quote and where to get help. */
+ * offers "try again", an id to quote and where to get help. The error is reported to the server
+ * with that id. */
 export class ErrorBoundary extends Component<Props, State> {
   state: State = { error: null, errorId: null };
 
@@ -30,6 +34,7 @@ export class ErrorBoundary extends Component<Props, State> {
 
   componentDidCatch(error: Error, info: ErrorInfo): void {
     console.error(`[plansmith] ${this.props.panel} panel crashed (${this.state.errorId ?? ''})`, error, info.componentStack);
+    reportError(error, 'boundary', { errorId: this.state.errorId, componentStack: info.componentStack });
   }
 
   private reset = () => {
@@ -39,6 +44,7 @@ export class ErrorBoundary extends Component<Props, State> {
 
   render() {
     if (!this.state.error) return this.props.children;
+    if (this.props.root) return <AppCrashed errorId={this.state.errorId} />;
     return (
       <div className="panel-error" role="alert" data-testid={`boundary-${this.props.panel}`}>
         <h2>The {this.props.label} could not be shown</h2>
@@ -55,4 +61,38 @@ export class ErrorBoundary extends Component<Props, State> {
       </div>
     );
   }
+}
+
+/** The whole app failed, its top bar with it: the page becomes this notice, with landmarks and
+ * a heading of its own and a reload. What was sent offline waits in IndexedDB (the outbox) and
+ * goes out after the reload. */
+function AppCrashed({ errorId }: { errorId: string | null }) {
+  return (
+    <>
+      <header className="topbar">
+        {/* A full page load, not the app's router: the app is what failed. */}
+        <a href="/" className="brand">
+          Plansmith
+        </a>
+      </header>
+      <main id="main">
+        <div className="panel-error" role="alert" data-testid="boundary-app">
+          <h1>Plansmith stopped working on this page</h1>
+          <p>
+            Something went wrong in the app. Reloading the page usually fixes it. Nothing you already sent is lost: what
+            has not reached the server yet waits on this device and goes out after the reload.
+          </p>
+          <p>
+            <button type="button" className="button primary" onClick={() => location.reload()}>
+              Reload the page
+            </button>
+          </p>
+          <p className="muted small">
+            If it keeps happening, write to <a href={`mailto:${SUPPORT_CONTACT}`}>{SUPPORT_CONTACT}</a> and quote the
+            error id <code>{errorId}</code>.
+          </p>
+        </div>
+      </main>
+    </>
+  );
 }
