@@ -120,6 +120,9 @@ impl Provider for AnthropicProvider {
             .post(&self.url)
             .header("anthropic-version", API_VERSION)
             .json(&body);
+        for (name, value) in crate::trace_headers() {
+            http = http.header(name, value);
+        }
         if let Some(key) = &self.api_key {
             http = http.header("x-api-key", key.expose_secret());
         }

@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
@@ -334,7 +335,9 @@ impl Gateway {
     ) -> BoxStream<'static, GatewayEvent> {
         let (tx, rx) = mpsc::channel(64);
         let this = Arc::clone(self);
-        tokio::spawn(async move { this.drive(request, caller, tx).await });
+        tokio::spawn(tracing::Instrument::in_current_span(async move {
+            this.drive(request, caller, tx).await
+        }));
         Box::pin(futures::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|e| (e, rx))
         }))
@@ -387,12 +390,30 @@ impl Gateway {
                 }
                 attempts += 1;
                 target.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let outcome = self.attempt(target, request.clone(), &tx, &mut emitted, deadline).await;
+                let span = tracing::info_span!(
+                    "llm.attempt",
+                    otel.name = %format_args!("llm {}", target.provider.name()),
+                    otel.kind = "client",
+                    gen_ai.provider.name = target.provider.name(),
+                    gen_ai.request.model = target.provider.model(),
+                    attempt = attempts,
+                    gen_ai.usage.input_tokens = tracing::field::Empty,
+                    gen_ai.usage.output_tokens = tracing::field::Empty,
+                    outcome = tracing::field::Empty,
+                );
+                let outcome = self
+                    .attempt(target, request.clone(), &tx, &mut emitted, deadline)
+                    .instrument(span.clone())
+                    .await;
+                if let Ok(usage) = &outcome {
+                    span.record("gen_ai.usage.input_tokens", usage.input_tokens);
+                    span.record("gen_ai.usage.output_tokens", usage.output_tokens);
+                }
                 target.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 let used = outcome.as_ref().map_or(0, |u| u.input_tokens + u.output_tokens);
                 permit.reconcile(used);
                 drop(permit);
-                self.count_attempt(target, &outcome);
+                self.count_attempt(target, &outcome, &span);
                 let ok = outcome.is_ok();
                 target
                     .breaker
@@ -441,8 +462,9 @@ impl Gateway {
             .await;
     }
 
-    /// `plansmith_llm_requests_total` by outcome, and the tokens and cost of a successful call.
-    fn count_attempt(&self, target: &Target, outcome: &Result<Usage, AttemptError>) {
+    /// `plansmith_llm_requests_total` by outcome, and the tokens and cost of a successful call;
+    /// the outcome also goes on the attempt's span.
+    fn count_attempt(&self, target: &Target, outcome: &Result<Usage, AttemptError>, span: &tracing::Span) {
         let (provider, model) = (target.provider.name().to_owned(), target.provider.model().to_owned());
         let outcome_label = match outcome {
             Ok(_) => "ok",
@@ -451,6 +473,7 @@ impl Gateway {
             Err(Failed(LlmError::Timeout(_))) => "timeout",
             Err(Failed(_)) => "error",
         };
+        span.record("outcome", outcome_label);
         metrics::counter!("plansmith_llm_requests_total", "provider" => provider.clone(), "model" => model.clone(), "outcome" => outcome_label)
             .increment(1);
         if let Ok(usage) = outcome {

@@ -206,6 +206,23 @@ fn parse_reset(value: &str) -> Option<Duration> {
     Some(Duration::from_secs_f64(total.min(3600.0)))
 }
 
+/// The W3C trace context (`traceparent`, `tracestate`) of the current span, for the request to
+/// a provider, so its side of the call joins the trace. Empty when traces are not exported
+/// (no propagator is installed then).
+pub fn trace_headers() -> Vec<(String, String)> {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    struct Headers(Vec<(String, String)>);
+    impl opentelemetry::propagation::Injector for Headers {
+        fn set(&mut self, key: &str, value: String) {
+            self.0.push((key.to_owned(), value));
+        }
+    }
+    let context = tracing::Span::current().context();
+    let mut headers = Headers(Vec::new());
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&context, &mut headers));
+    headers.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

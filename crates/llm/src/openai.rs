@@ -91,6 +91,9 @@ impl Provider for OpenAiProvider {
             "stream_options": { "include_usage": true },
         });
         let mut http = self.client.post(&self.url).json(&body);
+        for (name, value) in crate::trace_headers() {
+            http = http.header(name, value);
+        }
         if let Some(key) = &self.api_key {
             http = http.bearer_auth(key.expose_secret());
         }

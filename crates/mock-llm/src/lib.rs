@@ -100,12 +100,27 @@ pub struct MockStats {
     pub output_tokens: AtomicU64,
     started: std::sync::OnceLock<Instant>,
     arrivals: std::sync::Mutex<Vec<Duration>>,
+    traceparents: std::sync::Mutex<Vec<String>>,
 }
 
 impl MockStats {
     /// Arrival times of requests, relative to the first one.
     pub fn arrivals(&self) -> Vec<Duration> {
         self.arrivals.lock().expect("arrivals lock").clone()
+    }
+
+    /// The W3C `traceparent` header of each request that carried one.
+    pub fn traceparents(&self) -> Vec<String> {
+        self.traceparents.lock().expect("traceparents lock").clone()
+    }
+
+    fn saw(&self, headers: &axum::http::HeaderMap) {
+        if let Some(value) = headers.get("traceparent").and_then(|v| v.to_str().ok()) {
+            self.traceparents
+                .lock()
+                .expect("traceparents lock")
+                .push(value.to_owned());
+        }
     }
 }
 
@@ -150,11 +165,13 @@ async fn unheal(State(mock): State<Arc<Mock>>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn openai(State(mock): State<Arc<Mock>>, body: Bytes) -> Response {
+async fn openai(State(mock): State<Arc<Mock>>, headers: axum::http::HeaderMap, body: Bytes) -> Response {
+    mock.stats.saw(&headers);
     mock.answer(Protocol::OpenAi, &body).await
 }
 
-async fn anthropic(State(mock): State<Arc<Mock>>, body: Bytes) -> Response {
+async fn anthropic(State(mock): State<Arc<Mock>>, headers: axum::http::HeaderMap, body: Bytes) -> Response {
+    mock.stats.saw(&headers);
     mock.answer(Protocol::Anthropic, &body).await
 }
 

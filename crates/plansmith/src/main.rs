@@ -234,7 +234,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            init_logging(&settings);
+            let _logging = plansmith_server::traces::init(&settings);
             let store = open_store(&settings, false).await?;
             let applied = store.migrate().await.context("migration failed")?;
             println!("{applied} migration(s) applied; the database is up to date");
@@ -361,7 +361,8 @@ async fn mock_llm(args: MockArgs) -> Result<()> {
 }
 
 async fn serve(settings: Settings) -> Result<()> {
-    init_logging(&settings);
+    // Held to the end: dropping it flushes the traces still queued.
+    let _logging = plansmith_server::traces::init(&settings);
     let app = Application::build(settings).await?;
     // Before the start is announced, so a SIGHUP right after it reloads instead of ending us.
     reload_on_hangup(app.tls())?;
@@ -425,23 +426,5 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
-    }
-}
-
-fn init_logging(settings: &Settings) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("PLANSMITH_LOG")
-        .or_else(|_| EnvFilter::try_new(&settings.log.level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let result = if settings.log.format == "json" {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
-    if let Err(e) = result {
-        eprintln!("warning: logging not initialised: {e}");
     }
 }

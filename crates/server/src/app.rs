@@ -269,6 +269,12 @@ impl Application {
         };
         let settings = Arc::new(settings);
         let store = open_store(&settings, settings.database.migrate_on_start).await?;
+        // A span per store operation, when spans are exported.
+        let store: Arc<dyn Store> = if crate::traces::exporting() {
+            Arc::new(plansmith_store::traced::TracedStore::new(store))
+        } else {
+            store
+        };
         crate::monitoring::install();
         let workflows = Arc::new(workflows::builtin()?);
         let shared = SharedState::open(&settings)?;

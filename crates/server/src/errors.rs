@@ -419,6 +419,10 @@ pub async fn client_error(State(state): State<AppState>, request: Request) -> Re
         })
         .unwrap_or("");
     let mut detail = truncate(message, 2000);
+    if let Some(page) = report.url.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        detail.push_str("\n\npage: ");
+        detail.push_str(&truncate(page, 200));
+    }
     if let Some(stack) = &report.stack {
         detail.push_str("\n\n");
         detail.push_str(&truncate(stack, 8000));

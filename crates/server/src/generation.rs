@@ -389,7 +389,8 @@ impl Generator {
             .lock()
             .expect("running lock")
             .insert(reply.id, released.clone());
-        self.tracker.spawn(async move {
+        // The reply's spans belong to the request that asked for it (when traced).
+        self.tracker.spawn(tracing::Instrument::in_current_span(async move {
             let reply_id = reply.id;
             if let Err(e) = this.run(session, reply, paid, released).await {
                 tracing::error!(reply = %reply_id, error = %e, "generation could not be recorded");
@@ -398,7 +399,7 @@ impl Generator {
             this.checkpoints.lock().expect("checkpoints lock").remove(&reply_id);
             this.outbox.done(reply_id);
             drop(held);
-        });
+        }));
     }
 
     /// The gateway replies are generated through.

@@ -27,6 +27,7 @@ pub mod security_events;
 pub mod sessions;
 pub mod state;
 pub mod telemetry;
+pub mod traces;
 pub mod transport;
 pub mod web;
 pub mod workflows;

@@ -20,6 +20,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -306,16 +307,21 @@ pub async fn track(State(state): State<AppState>, mut request: Request, next: Ne
     let method = request.method().as_str().to_owned();
     let user = RequestUser::default();
     request.extensions_mut().insert(user.clone());
+    let request_id = current_request_id();
+    let span = crate::traces::request_span(&method, &route, request.headers(), &request_id);
     let started = Instant::now();
-    let response = next.run(request).await;
+    let response = next.run(request).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     let status = response.status();
+    let user_id = user.get();
+    span.record("http.response.status_code", status.as_u16());
+    if let Some(user) = user_id {
+        span.record("user_id", tracing::field::display(user));
+    }
     metrics::counter!("plansmith_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.as_str().to_owned())
         .increment(1);
     metrics::histogram!("plansmith_http_request_duration_seconds", "method" => method.clone(), "route" => route.clone())
         .record(elapsed.as_secs_f64());
-    let request_id = current_request_id();
-    let user_id = user.get();
     tracing::info!(
         target: "plansmith::access",
         method = %method,

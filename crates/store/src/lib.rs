@@ -14,6 +14,7 @@ mod mfa_email;
 #[cfg(feature = "sql-rows")]
 pub mod rows;
 mod rules;
+pub mod traced;
 
 pub use mfa_email::{AccountSecurity, EmailClaim, NewEmail, NewOneTimeToken, OutboxEmail, TokenPurpose};
 

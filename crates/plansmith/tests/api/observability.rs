@@ -622,6 +622,10 @@ async fn errors_reach_sentry_with_request_user_release_and_environment() {
     assert_eq!(browser["tags"]["request_id"], client_request_id.as_str());
     assert_eq!(browser["user"]["id"], me["id"]);
     assert!(browser["message"].as_str().unwrap().contains("x is undefined"));
+    assert!(
+        browser["message"].as_str().unwrap().contains("page: /sessions/:id"),
+        "{browser}"
+    );
 }
 
 #[tokio::test]
@@ -765,4 +769,188 @@ async fn every_request_writes_one_json_access_log_line_without_secrets() {
     assert!(lines.len() >= 4, "sign-up, session, read and me: {}", lines.len());
     assert!(!text.contains(&token), "no token in the log");
     assert!(!text.contains("correct horse battery"), "no password in the log");
+}
+
+/// Spans received by a small OTLP/HTTP receiver of ours (`POST /v1/traces`, protobuf).
+#[derive(Clone, Default)]
+struct Collector {
+    spans: Arc<Mutex<Vec<ReceivedSpan>>>,
+}
+
+#[derive(Clone, Debug)]
+struct ReceivedSpan {
+    name: String,
+    trace_id: String,
+    span_id: String,
+    parent_span_id: String,
+    attributes: std::collections::BTreeMap<String, String>,
+    service: String,
+}
+
+impl Collector {
+    async fn start() -> (Self, String) {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+        use prost::Message;
+        let collector = Self::default();
+        async fn take(State(c): State<Collector>, headers: axum::http::HeaderMap, body: Bytes) -> AxumStatus {
+            assert_eq!(headers["content-type"], "application/x-protobuf");
+            let Ok(request) = ExportTraceServiceRequest::decode(body) else {
+                return AxumStatus::BAD_REQUEST;
+            };
+            let text = |v: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>| match v
+                .as_ref()
+                .and_then(|v| v.value.as_ref())
+            {
+                Some(Any::StringValue(s)) => s.clone(),
+                Some(Any::IntValue(i)) => i.to_string(),
+                Some(Any::BoolValue(b)) => b.to_string(),
+                Some(Any::DoubleValue(d)) => d.to_string(),
+                _ => String::new(),
+            };
+            let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+            let mut spans = c.spans.lock().unwrap();
+            for resource in request.resource_spans {
+                let service = resource
+                    .resource
+                    .iter()
+                    .flat_map(|r| &r.attributes)
+                    .find(|a| a.key == "service.name")
+                    .map(|a| text(&a.value))
+                    .unwrap_or_default();
+                for span in resource.scope_spans.into_iter().flat_map(|s| s.spans) {
+                    spans.push(ReceivedSpan {
+                        name: span.name,
+                        trace_id: hex(&span.trace_id),
+                        span_id: hex(&span.span_id),
+                        parent_span_id: hex(&span.parent_span_id),
+                        attributes: span
+                            .attributes
+                            .iter()
+                            .map(|a| (a.key.clone(), text(&a.value)))
+                            .collect(),
+                        service: service.clone(),
+                    });
+                }
+            }
+            AxumStatus::OK
+        }
+        let app = Router::new()
+            .route("/v1/traces", post(take))
+            .with_state(collector.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (collector, format!("http://{addr}"))
+    }
+
+    fn spans(&self) -> Vec<ReceivedSpan> {
+        self.spans.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_reach_an_otlp_collector_and_the_provider_joins_them() {
+    let (collector, endpoint) = Collector::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mock_addr = listener.local_addr().unwrap();
+    let (router, stats) = plansmith_mock_llm::router(plansmith_mock_llm::MockOptions {
+        time_to_first_token: Duration::from_millis(10),
+        tokens_per_second: 2000.0,
+        reply_tokens: 20,
+        ..plansmith_mock_llm::MockOptions::default()
+    });
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let dir = tempfile::TempDir::new().unwrap();
+    let config = dir.path().join("plansmith.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[llm.providers]]\nname = \"mock\"\nkind = \"openai\"\nbase_url = \"http://{mock_addr}/v1\"\n\
+             model = \"gpt-4o-mini\"\n[llm]\nroute = [\"mock\"]\n"
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
+    let server = crate::helpers::serve_logged(
+        dir.path(),
+        &[
+            ("PLANSMITH_CONFIG", config.to_str().unwrap()),
+            ("PLANSMITH_TELEMETRY__OTLP_ENDPOINT", &endpoint),
+        ],
+        log,
+    )
+    .await;
+    let app = &server.app;
+    let token = app.user().await;
+    let session = app.session(&token, "quick-brief").await;
+    let sid = session["id"].as_str().unwrap();
+    // The caller's trace context is continued.
+    let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let posted = app
+        .client
+        .post(app.url(&format!("/api/v1/sessions/{sid}/messages")))
+        .bearer_auth(&token)
+        .header("traceparent", format!("00-{caller_trace}-00f067aa0ba902b7-01"))
+        .json(&json!({"content": "Who are the users?"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), StatusCode::ACCEPTED);
+    let request_id = posted.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body: Value = posted.json().await.unwrap();
+    app.wait_reply(&token, sid, body["reply"]["id"].as_str().unwrap()).await;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let spans = loop {
+        let spans = collector.spans();
+        let has_attempt = spans
+            .iter()
+            .any(|s| s.name == "llm mock" && s.attributes.contains_key("outcome"));
+        if has_attempt || tokio::time::Instant::now() > deadline {
+            break spans;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let names: BTreeSet<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    let request = spans
+        .iter()
+        .find(|s| s.name == "POST /api/v1/sessions/{id}/messages")
+        .unwrap_or_else(|| panic!("no request span in {names:?}"));
+    assert_eq!(request.service, "plansmith");
+    assert_eq!(request.trace_id, caller_trace, "the caller's trace goes on");
+    assert_eq!(request.parent_span_id, "00f067aa0ba902b7");
+    assert_eq!(request.attributes["request_id"], request_id);
+    assert_eq!(request.attributes["http.route"], "/api/v1/sessions/{id}/messages");
+    assert_eq!(request.attributes["http.response.status_code"], "202");
+    assert!(request.attributes.contains_key("user_id"), "{request:?}");
+    let store_ops: Vec<&ReceivedSpan> = spans
+        .iter()
+        .filter(|s| s.name.starts_with("store.") && s.trace_id == caller_trace)
+        .collect();
+    assert!(
+        store_ops.iter().any(|s| s.name == "store.post_message"),
+        "a span per store operation in the request's trace: {names:?}"
+    );
+    let attempt = spans
+        .iter()
+        .find(|s| s.name == "llm mock")
+        .unwrap_or_else(|| panic!("no model call span in {names:?}"));
+    assert_eq!(
+        attempt.trace_id, caller_trace,
+        "the reply belongs to the request's trace"
+    );
+    assert_eq!(attempt.attributes["gen_ai.provider.name"], "mock");
+    assert_eq!(attempt.attributes["gen_ai.request.model"], "gpt-4o-mini");
+    assert_eq!(attempt.attributes["outcome"], "ok");
+    assert!(attempt.attributes["gen_ai.usage.output_tokens"].parse::<u64>().unwrap() > 0);
+    // The provider received the attempt's context: same trace, the attempt as parent.
+    let sent = stats.traceparents();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let parts: Vec<&str> = sent[0].split('-').collect();
+    assert_eq!(
+        (parts[1], parts[2]),
+        (caller_trace, attempt.span_id.as_str()),
+        "{sent:?}"
+    );
 }

@@ -276,7 +276,7 @@ impl std::fmt::Debug for MetricsSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MetricsSettings")
             .field("listen", &self.listen)
-            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("token", &self.token.as_ref().map(|_| "(set)"))
             .field("refresh_seconds", &self.refresh_seconds)
             .finish()
     }
