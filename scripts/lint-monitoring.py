@@ -11,7 +11,9 @@ scripts/check-alerting, from the repository's root):
   its Prometheus data source from the `datasource` variable, and every recording rule a
   query uses (a name with a colon) is defined in the rules.
 
-Prints one line per problem and exits 1 when there is any.
+Prints one line per problem and exits 1 when there is any. With `--queries-as-rules FILE` it
+also writes every dashboard query (Grafana's variables replaced by plain values) as a recording
+rule to FILE, for `promtool check rules` to parse.
 """
 import json
 import pathlib
@@ -81,6 +83,7 @@ def panels(items):
         yield from panels(panel.get("panels", []))
 
 
+queries = []
 RECORDING_NAME = re.compile(r"\b[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z0-9_:]*[a-zA-Z0-9_]")
 dashboards = sorted(ROOT.glob("deploy/grafana/dashboards/*.json"))
 if not dashboards:
@@ -114,11 +117,29 @@ for path in dashboards:
             expr = target.get("expr", "")
             if not expr:
                 problems.append(f"{path}: panel {title!r}: a target without expr")
+                continue
+            queries.append((f"{path.name}: {title}", expr))
             # Range selectors like [5m:1m] and label values hold colons too.
             stripped = re.sub(r'"[^"]*"|\[[^\]]*\]', "", expr)
             for name in RECORDING_NAME.findall(stripped):
                 if name not in records:
                     problems.append(f"{path}: panel {title!r}: {name} is not a recording rule in deploy/prometheus/rules/")
+
+if len(sys.argv) == 3 and sys.argv[1] == "--queries-as-rules":
+    plain = {"$__rate_interval": "5m", "$instance": ".*", "$provider": ".*", "$workflow": ".*"}
+
+    def substitute(expr):
+        for variable, value in plain.items():
+            expr = expr.replace(variable, value)
+        return expr
+
+    rules = [{"record": f"dashboard:query_{i}:check", "expr": substitute(expr), "labels": {"panel": where}}
+             for i, (where, expr) in enumerate(queries)]
+    with open(sys.argv[2], "w", encoding="utf-8") as f:
+        yaml.safe_dump({"groups": [{"name": "dashboard-queries", "rules": rules}]}, f, sort_keys=False)
+    leftover = [r["expr"] for r in rules if "$" in r["expr"]]
+    for expr in leftover:
+        problems.append(f"a dashboard query uses a variable this check does not know: {expr}")
 
 for problem in problems:
     print(problem)
