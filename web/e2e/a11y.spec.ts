@@ -1,6 +1,7 @@
 import AxeBuilder from '@axe-core/playwright';
 import type { Page } from '@playwright/test';
 import { createSession, expect, test, waitForReplies } from './fixtures';
+import { METRICS_TOKEN } from './server';
 
 async function expectNoAxeViolations(page: Page) {
   const results = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
@@ -102,7 +103,7 @@ test.describe('field measurements', () => {
     // scrapes (so it holds whether the exporter keeps totals or resets them on each scrape).
     const seen: Record<string, number> = { LCP: 0, TTFB: 0, FCP: 0 };
     const scrape = async () => {
-      const text = await (await page.request.get('/metrics')).text();
+      const text = await (await page.request.get('/metrics', { headers: { Authorization: `Bearer ${METRICS_TOKEN}` } })).text();
       for (const line of text.split('\n')) {
         if (!line.startsWith('plansmith_web_vitals_count{') || !line.includes('page="/sessions/:id"')) continue;
         const name = /name="(\w+)"/.exec(line)?.[1];

@@ -9,6 +9,9 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
+/** `metrics.token` of the test servers: /metrics answers to it as a bearer token. */
+export const METRICS_TOKEN = 'e2e-metrics-token-0123456789';
+
 const webDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const repoRoot = resolve(webDir, '..');
 
@@ -56,6 +59,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       // Serve the e2e build from disk, whatever the binary embedded.
       PLANSMITH_HTTP__WEB_DIR: e2eWebDir,
       PLANSMITH_SHUTDOWN__GRACE_SECONDS: '1',
+      // The Web Vitals test reads /metrics on the main listener with this token.
+      PLANSMITH_METRICS__TOKEN: METRICS_TOKEN,
       // Every test registers its own accounts from 127.0.0.1.
       PLANSMITH_AUTH__SIGNUPS_PER_ADDRESS_PER_HOUR: '100000',
       PLANSMITH_AUTH__SIGNUPS_PER_MINUTE: '100000',

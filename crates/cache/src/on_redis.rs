@@ -185,30 +185,49 @@ impl RedisConn {
     }
 
     pub async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
-        match &self.inner {
-            Inner::Node(manager) => cmd.query_async(&mut manager.clone()).await.map_err(unavailable),
-            Inner::Cluster(cluster) => {
-                let mut cluster = Self::cluster(cluster).await?;
-                cmd.query_async(&mut cluster).await.map_err(unavailable)
+        measured(async {
+            match &self.inner {
+                Inner::Node(manager) => cmd.query_async(&mut manager.clone()).await.map_err(unavailable),
+                Inner::Cluster(cluster) => {
+                    let mut cluster = Self::cluster(cluster).await?;
+                    cmd.query_async(&mut cluster).await.map_err(unavailable)
+                }
             }
-        }
+        })
+        .await
     }
 
     /// Runs a Lua script (by its hash, loading it on first use).
     pub async fn run<T: FromRedisValue>(&self, script: &ScriptInvocation<'_>) -> Result<T> {
-        match &self.inner {
-            Inner::Node(manager) => script.invoke_async(&mut manager.clone()).await.map_err(unavailable),
-            Inner::Cluster(cluster) => {
-                let mut cluster = Self::cluster(cluster).await?;
-                script.invoke_async(&mut cluster).await.map_err(unavailable)
+        measured(async {
+            match &self.inner {
+                Inner::Node(manager) => script.invoke_async(&mut manager.clone()).await.map_err(unavailable),
+                Inner::Cluster(cluster) => {
+                    let mut cluster = Self::cluster(cluster).await?;
+                    script.invoke_async(&mut cluster).await.map_err(unavailable)
+                }
             }
-        }
+        })
+        .await
     }
 
     /// A round trip, for readiness checks.
     pub async fn ping(&self) -> Result<()> {
         self.query::<String>(&redis::cmd("PING")).await.map(drop)
     }
+}
+
+/// Times a command (`plansmith_redis_command_duration_seconds`) and counts its failures
+/// (`plansmith_redis_command_errors_total`). Blocking reads of stream logs are not measured
+/// here: their time is the wait for new events, not Redis's latency.
+async fn measured<T>(command: impl Future<Output = Result<T>>) -> Result<T> {
+    let started = std::time::Instant::now();
+    let result = command.await;
+    metrics::histogram!("plansmith_redis_command_duration_seconds").record(started.elapsed().as_secs_f64());
+    if result.is_err() {
+        metrics::counter!("plansmith_redis_command_errors_total").increment(1);
+    }
+    result
 }
 
 /// Fixed-window counters shared by every instance: one key per counter, expiring with its

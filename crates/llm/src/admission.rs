@@ -548,6 +548,11 @@ impl Admission {
     }
 
     /// Whether a new request would be refused at once.
+    /// Waiting requests beyond which new ones are refused at once.
+    pub fn capacity(&self) -> usize {
+        self.queue.max_length
+    }
+
     pub fn is_full(&self) -> bool {
         self.depth() >= self.queue.max_length
     }

@@ -210,6 +210,8 @@ pub struct TargetSnapshot {
     pub in_flight: u64,
     /// Requests waiting for admission.
     pub queue_depth: usize,
+    /// Waiting requests beyond which new ones are refused.
+    pub queue_capacity: usize,
     pub limits: crate::Limits,
 }
 
@@ -307,6 +309,7 @@ impl Gateway {
                 breaker: t.breaker.lock().expect("breaker lock").state,
                 in_flight: t.in_flight.load(std::sync::atomic::Ordering::Relaxed),
                 queue_depth: t.admission.depth(),
+                queue_capacity: t.admission.capacity(),
                 limits: t.admission.limits(),
             })
             .collect()
@@ -389,6 +392,7 @@ impl Gateway {
                 let used = outcome.as_ref().map_or(0, |u| u.input_tokens + u.output_tokens);
                 permit.reconcile(used);
                 drop(permit);
+                self.count_attempt(target, &outcome);
                 let ok = outcome.is_ok();
                 target
                     .breaker
@@ -435,6 +439,29 @@ impl Gateway {
                 attempts,
             })
             .await;
+    }
+
+    /// `plansmith_llm_requests_total` by outcome, and the tokens and cost of a successful call.
+    fn count_attempt(&self, target: &Target, outcome: &Result<Usage, AttemptError>) {
+        let (provider, model) = (target.provider.name().to_owned(), target.provider.model().to_owned());
+        let outcome_label = match outcome {
+            Ok(_) => "ok",
+            Err(Abandoned) => "cancelled",
+            Err(Failed(LlmError::RateLimited { .. })) => "rate_limited",
+            Err(Failed(LlmError::Timeout(_))) => "timeout",
+            Err(Failed(_)) => "error",
+        };
+        metrics::counter!("plansmith_llm_requests_total", "provider" => provider.clone(), "model" => model.clone(), "outcome" => outcome_label)
+            .increment(1);
+        if let Ok(usage) = outcome {
+            for (direction, tokens) in [("input", usage.input_tokens), ("output", usage.output_tokens)] {
+                metrics::counter!("plansmith_llm_tokens_total", "provider" => provider.clone(), "model" => model.clone(), "direction" => direction)
+                    .increment(tokens);
+            }
+            let cost = self.prices.cost(&model, *usage).micros();
+            metrics::counter!("plansmith_llm_cost_microdollars_total", "provider" => provider, "model" => model)
+                .increment(cost.max(0) as u64);
+        }
     }
 
     /// One call to one target, forwarding its text. Errors include timeouts and streams that
@@ -501,6 +528,10 @@ impl Gateway {
                     };
                 };
                 if !text.is_empty() {
+                    if first {
+                        metrics::histogram!("plansmith_llm_time_to_first_token_seconds", "provider" => target.provider.name().to_owned())
+                            .record(started.elapsed().as_secs_f64());
+                    }
                     first = false;
                     *emitted = true;
                     if tx.send(GatewayEvent::Text(text)).await.is_err() {

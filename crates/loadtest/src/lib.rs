@@ -29,6 +29,10 @@ pub struct Options {
     /// Values the provider is configured with, echoed in the report for comparison.
     pub provider_ttft: Option<Duration>,
     pub provider_tokens_per_second: Option<f64>,
+    /// Where the server's CPU and memory are read: its `metrics.listen` address, or its main
+    /// listener with `metrics_token` (default `{url}/metrics`).
+    pub metrics_url: Option<String>,
+    pub metrics_token: Option<String>,
 }
 
 /// Everything measured during a run.
@@ -107,7 +111,9 @@ pub async fn run(options: Options) -> Result<Report, LoadError> {
     let recorder = Recorder::new(think_mean);
     let tokens = user::sign_up_all(&client, &base, options.sessions, options.seed, &recorder).await?;
     // The server's CPU is counted from here: the timed phase, without the sign-ups' hashing.
-    let before = report::server_figures(&client, &base).await;
+    let metrics_url = options.metrics_url.clone().unwrap_or_else(|| format!("{base}/metrics"));
+    let metrics = (metrics_url.as_str(), options.metrics_token.as_deref());
+    let before = report::server_figures(&client, metrics).await;
 
     let started = Instant::now();
     let deadline = started + options.duration;
@@ -137,6 +143,6 @@ pub async fn run(options: Options) -> Result<Report, LoadError> {
         let _ = task.await;
     }
     let elapsed = started.elapsed();
-    let after = report::server_figures(&client, &base).await;
+    let after = report::server_figures(&client, metrics).await;
     Ok(Report::build(&options, &recorder, elapsed, before, after))
 }

@@ -67,10 +67,18 @@ fn figures(h: &hdrhistogram::Histogram<u64>, seconds: f64) -> Figures {
     }
 }
 
-pub async fn server_figures(client: &reqwest::Client, base: &str) -> ServerFigures {
-    let Ok(response) = client.get(format!("{base}/metrics")).send().await else {
+/// `(url, bearer token)` of the server's `/metrics`.
+pub async fn server_figures(client: &reqwest::Client, (url, token): (&str, Option<&str>)) -> ServerFigures {
+    let mut request = client.get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let Ok(response) = request.send().await else {
         return ServerFigures::default();
     };
+    if !response.status().is_success() {
+        return ServerFigures::default();
+    }
     let text = response.text().await.unwrap_or_default();
     let value = |name: &str| {
         text.lines()

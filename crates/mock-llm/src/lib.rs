@@ -404,11 +404,7 @@ mod tests {
             fault: Some(Fault::ServerError),
             ..Default::default()
         });
-        let post = |path: &str| {
-            axum::http::Request::post(path)
-                .body(Body::empty())
-                .expect("request")
-        };
+        let post = |path: &str| axum::http::Request::post(path).body(Body::empty()).expect("request");
         let answer = router.clone().oneshot(post("/mock/heal")).await.expect("heal");
         assert_eq!(answer.status(), StatusCode::NO_CONTENT);
         assert!(stats.healed.load(Ordering::SeqCst));

@@ -4,6 +4,7 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use plansmith_domain::{Email, Role};
+use plansmith_server::config::given;
 use plansmith_server::{Application, Settings, TlsCerts, open_store, redact_url};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,7 +50,7 @@ enum Command {
     /// documents and complete the step. Writes report.json and report.md (p50/p95/p99 per
     /// endpoint, time to first token, errors, server CPU and memory). Exits non-zero when
     /// requests failed or a threshold is crossed.
-    Loadtest(LoadArgs),
+    Loadtest(Box<LoadArgs>),
     /// Manage user accounts.
     Users {
         #[command(subcommand)]
@@ -128,6 +129,13 @@ struct LoadArgs {
     /// Thresholds from a TOML file (keys p95_ms, p99_ms, max_error_rate); options win.
     #[arg(long)]
     thresholds: Option<PathBuf>,
+    /// The server's metrics, for its CPU and memory in the report: its `metrics.listen`
+    /// address (e.g. http://127.0.0.1:9464/metrics). Default: /metrics on --url.
+    #[arg(long)]
+    metrics_url: Option<String>,
+    /// Bearer token for /metrics on the main listener (the server's `metrics.token`).
+    #[arg(long)]
+    metrics_token: Option<String>,
     /// The provider's configured time to first token (ms), for the report.
     #[arg(long)]
     provider_ttft_ms: Option<u64>,
@@ -194,7 +202,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<()> {
     let cli = match cli.command {
         Command::MockLlm(args) => return mock_llm(args).await,
-        Command::Loadtest(args) => return loadtest(args).await,
+        Command::Loadtest(args) => return loadtest(*args).await,
         _ => cli,
     };
     let settings = Settings::load(cli.config.as_deref(), std::env::vars())?;
@@ -206,6 +214,12 @@ async fn run(cli: Cli) -> Result<()> {
             println!("  listen       = {}", settings.listen);
             println!("  database.url = {}", redact_url(&settings.database.url));
             println!("  shared state = {}", settings.cache_mode());
+            let metrics = match (given(&settings.metrics.listen), &settings.metrics.token) {
+                (Some(addr), _) => format!("on http://{addr}/metrics"),
+                (None, Some(_)) => "on /metrics of the main listener, with metrics.token".into(),
+                (None, None) => "not served (set metrics.listen or metrics.token)".into(),
+            };
+            println!("  metrics      = {metrics}");
             match settings.tls_files() {
                 Some((cert, key)) => {
                     TlsCerts::load(cert, key)?;
@@ -293,6 +307,8 @@ async fn loadtest(args: LoadArgs) -> Result<()> {
         workflow: args.workflow,
         provider_ttft: args.provider_ttft_ms.map(std::time::Duration::from_millis),
         provider_tokens_per_second: args.provider_tokens_per_second,
+        metrics_url: args.metrics_url,
+        metrics_token: args.metrics_token,
     };
     let report = plansmith_loadtest::run(options).await?;
     report

@@ -248,6 +248,8 @@ fn default_instance_id(local: SocketAddr) -> String {
 
 pub struct Application {
     listener: TcpListener,
+    /// `metrics.listen`, when set: `/metrics` alone.
+    metrics_listener: Option<TcpListener>,
     router: Router,
     state: AppState,
     tls: Option<Arc<TlsCerts>>,
@@ -267,12 +269,19 @@ impl Application {
         };
         let settings = Arc::new(settings);
         let store = open_store(&settings, settings.database.migrate_on_start).await?;
-        telemetry::install();
+        crate::monitoring::install();
         let workflows = Arc::new(workflows::builtin()?);
         let shared = SharedState::open(&settings)?;
         tracing::info!(cache = %settings.cache_mode(), "shared state");
         let stream_log = shared.stream_log;
         let gateway = Arc::new(build_gateway(&settings, overrides.provider, shared.redis.as_ref())?);
+        let metrics_listener = match crate::config::given(&settings.metrics.listen) {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| StartError::Bind {
+                addr: addr.to_owned(),
+                source,
+            })?),
+            None => None,
+        };
         let addr = settings.listen.clone();
         let listener = TcpListener::bind(&addr)
             .await
@@ -301,6 +310,8 @@ impl Application {
         // Replies a previous run of this instance (or a dead instance) left are taken over
         // before serving, so their followers find their streams open.
         generator.start().await?;
+        let errors = crate::errors::ErrorTracker::start(Arc::clone(&store), &settings);
+        crate::errors::install_panic_hook(&errors);
         let state = AppState {
             settings: Arc::clone(&settings),
             store,
@@ -318,10 +329,13 @@ impl Application {
             generator,
             mailer,
             draining: Arc::new(AtomicBool::new(false)),
+            errors,
+            probes: Arc::default(),
         };
         let router = router(state.clone(), overrides.routes);
         Ok(Self {
             listener,
+            metrics_listener,
             router,
             state,
             tls,
@@ -330,6 +344,11 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Where `/metrics` is served on its own (`metrics.listen`), if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// `https://` or `http://` and the address listened on.
@@ -352,6 +371,7 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let Self {
             listener,
+            metrics_listener,
             router,
             state,
             tls,
@@ -369,6 +389,19 @@ impl Application {
         let serve = transport::serve(listener, router, limits, tls, signal);
         let sender = tokio::spawn(Arc::clone(&state.mailer).run(Arc::clone(&state.store)));
         tokio::spawn(accounts::purge_tokens(state.clone(), stopped_rx.clone()));
+        crate::monitoring::spawn_collectors(state.clone(), stopped_rx.clone());
+        if let Some(metrics_listener) = metrics_listener {
+            let app = crate::monitoring::listener_router(state.clone());
+            let mut stop = stopped_rx.clone();
+            tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                };
+                if let Err(e) = axum::serve(metrics_listener, app).with_graceful_shutdown(stopped).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            });
+        }
         let generator = Arc::clone(&state.generator);
         let mut drain_rx = stopped_rx.clone();
         let drain = async move {
@@ -438,8 +471,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::update_user))
         .routes(routes!(accounts::revoke_user_sign_ins))
         .routes(routes!(security_events::list))
-        .routes(routes!(telemetry::render))
+        .routes(routes!(crate::monitoring::render))
         .routes(routes!(telemetry::rum))
+        .routes(routes!(crate::errors::client_error))
+        .routes(routes!(crate::errors::list))
 }
 
 /// The OpenAPI document of the API, as served at `/api/openapi.json`.
@@ -475,7 +510,10 @@ fn router(state: AppState, extra: Option<Router<AppState>>) -> Router {
         .layer(DefaultBodyLimit::max(state.settings.http.body_limit_bytes))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn_with_state(request_timeout, request_deadline))
-        .layer(axum::middleware::from_fn(telemetry::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::monitoring::track,
+        ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), request_context))
         .layer(TraceLayer::new_for_http())
         // On every response: API, web pages, assets, errors and panics alike.
@@ -567,7 +605,10 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .map(String::as_str)
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("unknown panic");
-    CommonError::internal(format_args!("handler panicked: {detail}")).into_response()
+    let mut response = CommonError::internal(format_args!("handler panicked: {detail}")).into_response();
+    let location = crate::errors::take_panic_location().unwrap_or_else(|| "unknown".into());
+    response.extensions_mut().insert(crate::monitoring::Panicked(location));
+    response
 }
 
 async fn method_not_allowed(request: Request) -> web::RoutingError {
@@ -626,8 +667,10 @@ mod tests {
             let documents_body_codes = operation["responses"]["400"][ERROR_CODES_EXTENSION]
                 .as_array()
                 .is_some_and(|codes| codes.iter().any(|c| c == "malformed_json"));
-            // The RUM route reads raw bytes (any content type, for sendBeacon), not `ApiJson`.
-            let reads_json = operation.get("requestBody").is_some() && path != "/api/v1/rum";
+            // The RUM and client error routes read raw bytes (any content type, for
+            // sendBeacon, and a body limit of their own), not `ApiJson`.
+            let raw = ["/api/v1/rum", "/api/v1/client-errors"];
+            let reads_json = operation.get("requestBody").is_some() && !raw.contains(&path.as_str());
             assert_eq!(documents_body_codes, reads_json, "{method} {path}");
         }
     }

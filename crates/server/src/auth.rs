@@ -344,6 +344,9 @@ impl FromRequestParts<AppState> for AuthUser {
             Ok(None) => {}
             Err(e) => crate::holds::unchecked("limits.requests_per_user_per_minute", &e),
         }
+        if let Some(slot) = parts.extensions.get::<crate::monitoring::RequestUser>() {
+            slot.set(owner.user.id);
+        }
         Ok(Self {
             user: owner.user,
             sign_in: owner.sign_in,

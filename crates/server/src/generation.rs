@@ -529,6 +529,8 @@ impl Generator {
         let mut checkpointed = 0;
         let mut last_id = 0;
         let mut first = true;
+        // When the provider that answers took the request: what came before is our overhead.
+        let mut admitted_at = started;
         loop {
             let event = tokio::select! {
                 () = released.cancelled() => return Err(Stop::Released),
@@ -537,6 +539,7 @@ impl Generator {
             };
             let pieces = match event {
                 Some(GatewayEvent::Admitted { provider, model }) => {
+                    admitted_at = Instant::now();
                     // The reply stays `queued` (with its queue position) until a provider takes it.
                     if reply_started {
                         continue;
@@ -564,6 +567,10 @@ impl Generator {
                         stats.ttft = Some(started.elapsed());
                         metrics::histogram!("plansmith_reply_first_token_seconds")
                             .record(started.elapsed().as_secs_f64());
+                        // End to end minus the provider's own time to first token: waiting for
+                        // admission, failed attempts and our own work.
+                        metrics::histogram!("plansmith_reply_first_token_overhead_seconds")
+                            .record(admitted_at.duration_since(started).as_secs_f64());
                     }
                     parser.push(&text)
                 }
@@ -742,6 +749,7 @@ impl Generator {
                 return Err(e);
             }
         };
+        metrics::counter!("plansmith_replies_total", "outcome" => MessageStatus::Complete.as_str()).increment(1);
         for revision in &applied {
             for (section_id, _) in &updates {
                 let event = ReplyEvent::Section {

@@ -595,10 +595,11 @@ pub async fn stream(
             .into());
         }
     };
+    let connected = crate::monitoring::ConnectedStream::connect();
     let sse = events
         .map(move |e| {
-            // The stream counts against its user while it is open.
-            let _open = &open;
+            // The stream counts against its user (and in the metrics) while it is open.
+            let _open = (&open, &connected);
             Ok::<_, Infallible>(
                 Event::default()
                     .id(e.id.to_string())

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use plansmith_domain::planner::step_intro;
-use plansmith_domain::{DocumentId, SessionId, Workflow};
+use plansmith_domain::{DocumentId, SessionId, SessionStatus, Workflow};
 use plansmith_store::{NewDocument, NewSession, PlanningSession, SessionClose, StepAdvance};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -274,6 +274,7 @@ pub async fn create(
         max_active: limits.active_sessions_per_user,
     };
     let session = state.store.create_session(new).await?;
+    crate::monitoring::session_started(&session.workflow_id);
     Ok((StatusCode::CREATED, Json(view(&state, &session))))
 }
 
@@ -359,7 +360,23 @@ pub async fn complete_step(
         },
         None => StepAdvance::Finish,
     };
+    let before = session.status;
     let session = state.store.complete_step(session.id, &step.id, advance).await?;
+    // The step began when its introduction was posted (the first, when the session started).
+    let began = state
+        .store
+        .list_messages(session.id)
+        .await
+        .ok()
+        .and_then(|messages| {
+            messages
+                .into_iter()
+                .find(|m| m.step_id == step.id)
+                .map(|m| m.created_at)
+        })
+        .unwrap_or(session.created_at);
+    crate::monitoring::step_completed(&session.workflow_id, &step.id, Utc::now() - began);
+    count_closing(&session, before);
     Ok(Json(view(&state, &session)))
 }
 
@@ -373,7 +390,9 @@ pub async fn complete(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<SessionView>, SessionError> {
     let session = owned(&state, &auth, id).await?;
+    let before = session.status;
     let session = state.store.close_session(session.id, SessionClose::Complete).await?;
+    count_closing(&session, before);
     Ok(Json(view(&state, &session)))
 }
 
@@ -386,8 +405,26 @@ pub async fn abandon(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<SessionView>, SessionError> {
     let session = owned(&state, &auth, id).await?;
+    let before = session.status;
     let session = state.store.close_session(session.id, SessionClose::Abandon).await?;
+    count_closing(&session, before);
     Ok(Json(view(&state, &session)))
+}
+
+/// Counts a session that was active and is now completed or abandoned (once: closing a closed
+/// session again changes nothing).
+fn count_closing(session: &PlanningSession, before: SessionStatus) {
+    if before != SessionStatus::Active {
+        return;
+    }
+    match session.status {
+        SessionStatus::Completed => crate::monitoring::session_completed(
+            &session.workflow_id,
+            session.completed_at.unwrap_or_else(Utc::now) - session.created_at,
+        ),
+        SessionStatus::Abandoned => crate::monitoring::session_abandoned(&session.workflow_id),
+        SessionStatus::Active => {}
+    }
 }
 
 /// Checks that the session exists and belongs to the caller, through the session cache

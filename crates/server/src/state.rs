@@ -27,6 +27,10 @@ pub struct AppState {
     /// Queues emails; its sender drains the outbox.
     pub mailer: Arc<crate::mail::Mailer>,
     pub draining: Arc<AtomicBool>,
+    /// Server and browser errors: grouped, sent to Sentry, notified.
+    pub errors: Arc<crate::errors::ErrorTracker>,
+    /// What the metrics collectors last saw of the dependencies.
+    pub probes: Arc<crate::monitoring::Probes>,
 }
 
 impl AppState {

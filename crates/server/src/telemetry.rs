@@ -1,105 +1,12 @@
-//! Prometheus metrics at `/metrics`: HTTP requests by route and status, replies, and the web
-//! app's field measurements (Web Vitals) reported to `POST /api/v1/rum`.
+//! The web app's field measurements (Web Vitals) reported to `POST /api/v1/rum`, kept as
+//! histograms in `/metrics` (see `monitoring`).
 
 use crate::error::{ApiError, ErrorCode, ErrorFamily, error_family};
-use crate::state::AppState;
 use axum::body::Bytes;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use std::sync::OnceLock;
-use std::time::Instant;
 use utoipa::ToSchema;
-
-static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-
-/// Installs the process-wide recorder once; later calls (more apps in one process) share it.
-pub fn install() -> Option<&'static PrometheusHandle> {
-    HANDLE
-        .get_or_init(|| {
-            let seconds = &[
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-            ];
-            let vitals_ms = &[
-                50.0, 100.0, 200.0, 500.0, 800.0, 1000.0, 1800.0, 2500.0, 3000.0, 4000.0, 6000.0, 10000.0,
-            ];
-            let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), seconds)
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Full("plansmith_web_vitals".into()), vitals_ms));
-            match builder.and_then(|b| b.install_recorder()) {
-                Ok(handle) => Some(handle),
-                Err(e) => {
-                    tracing::warn!(error = %e, "metrics recorder not installed");
-                    None
-                }
-            }
-        })
-        .as_ref()
-}
-
-/// Prometheus text exposition of every metric.
-#[utoipa::path(get, path = "/metrics", tag = "health", operation_id = "metrics", responses((status = 200, content_type = "text/plain", body = String)))]
-pub async fn render(State(state): State<AppState>) -> Response {
-    metrics::gauge!("plansmith_replies_in_flight").set(state.generator.in_flight() as f64);
-    for target in state.generator.gateway().snapshot() {
-        let value = match target.breaker {
-            plansmith_llm::BreakerState::Closed => 0.0,
-            plansmith_llm::BreakerState::HalfOpen => 1.0,
-            plansmith_llm::BreakerState::Open => 2.0,
-        };
-        metrics::gauge!("plansmith_llm_breaker_state", "target" => target.name, "model" => target.model).set(value);
-    }
-    if let Some((cpu, rss)) = process_figures() {
-        metrics::gauge!("process_cpu_seconds_total").set(cpu);
-        metrics::gauge!("process_resident_memory_bytes").set(rss);
-    }
-    let pool = state.store.pool_stats();
-    metrics::gauge!("plansmith_db_pool_connections", "state" => "in_use")
-        .set(f64::from(pool.size.saturating_sub(pool.idle)));
-    metrics::gauge!("plansmith_db_pool_connections", "state" => "idle").set(f64::from(pool.idle));
-    metrics::gauge!("plansmith_db_pool_waiting").set(pool.waiting as f64);
-    metrics::gauge!("plansmith_db_pool_acquisitions").set(pool.acquisitions as f64);
-    metrics::gauge!("plansmith_db_pool_acquire_seconds_total").set(pool.acquire_micros_total as f64 / 1e6);
-    let body = install().map(PrometheusHandle::render).unwrap_or_default();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
-}
-
-/// CPU seconds used and resident memory of this process (Linux `/proc`).
-fn process_figures() -> Option<(f64, f64)> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    // After the command: state is field 0, utime 11, stime 12 (clock ticks), rss 21 (pages).
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
-    let cpu = (ticks(11)? + ticks(12)?) / 100.0;
-    let rss = ticks(21)? * 4096.0;
-    Some((cpu, rss))
-}
-
-/// Counts every request and its latency by route template and status.
-pub async fn track(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| {
-            if request.uri().path().starts_with("/api/") {
-                "unmatched".into()
-            } else {
-                "web".into()
-            }
-        });
-    let method = request.method().as_str().to_owned();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!("plansmith_http_requests_total", &labels).increment(1);
-    metrics::histogram!("plansmith_http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
-    response
-}
 
 /// One Web Vitals measurement from a browser.
 #[derive(Debug, Deserialize, ToSchema)]

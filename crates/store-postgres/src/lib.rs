@@ -6,6 +6,7 @@
 
 mod accounts;
 mod mfa_email;
+mod monitoring;
 mod read;
 mod write;
 
@@ -153,6 +154,8 @@ impl Store for PgStore {
             waiting: a.waiting.load(Ordering::Relaxed),
             acquisitions: a.count.load(Ordering::Relaxed),
             acquire_micros_total: a.total_micros.load(Ordering::Relaxed),
+            max_size: self.pool.options().get_max_connections(),
+            write_queue: None,
         }
     }
     async fn ping(&self) -> Result<()> {
@@ -418,6 +421,18 @@ impl Store for PgStore {
 
     async fn list_emails(&self, before: Option<uuid::Uuid>, limit: u32) -> Result<Vec<OutboxEmail>> {
         mfa_email::list_emails(self, before, limit).await
+    }
+
+    async fn activity_counts(&self, now: DateTime<Utc>) -> Result<plansmith_store::ActivityCounts> {
+        monitoring::activity_counts(self, now).await
+    }
+
+    async fn record_error(&self, event: plansmith_store::NewErrorEvent) -> Result<i64> {
+        monitoring::record_error(self, event).await
+    }
+
+    async fn list_error_groups(&self, limit: u32) -> Result<Vec<plansmith_store::ErrorGroup>> {
+        monitoring::list_error_groups(self, limit).await
     }
 }
 

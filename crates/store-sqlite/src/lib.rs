@@ -5,6 +5,7 @@
 
 mod accounts;
 mod mfa_email;
+mod monitoring;
 mod sql;
 mod write;
 mod writer;
@@ -139,6 +140,8 @@ impl Store for SqliteStore {
             idle: self.reader.num_idle() as u32 + u32::from(writes == 0),
             // Writes beyond the one running wait their turn.
             waiting: writes.saturating_sub(1),
+            max_size: self.reader.options().get_max_connections() + 1,
+            write_queue: Some(writes),
             ..PoolStats::default()
         }
     }
@@ -697,6 +700,20 @@ impl Store for SqliteStore {
 
     async fn list_emails(&self, before: Option<Uuid>, limit: u32) -> Result<Vec<OutboxEmail>> {
         mfa_email::list_emails(&self.reader, before, limit).await
+    }
+
+    async fn activity_counts(&self, now: DateTime<Utc>) -> Result<plansmith_store::ActivityCounts> {
+        monitoring::activity_counts(&self.reader, now).await
+    }
+
+    async fn record_error(&self, event: plansmith_store::NewErrorEvent) -> Result<i64> {
+        self.writer
+            .run(move |conn| monitoring::record_error(conn, &event))
+            .await
+    }
+
+    async fn list_error_groups(&self, limit: u32) -> Result<Vec<plansmith_store::ErrorGroup>> {
+        monitoring::list_error_groups(&self.reader, limit).await
     }
 }
 

@@ -41,6 +41,19 @@ macro_rules! unfinished {
 }
 
 statements! {
+    /// ?1 fingerprint … ?8 release; answers the group's count after this occurrence.
+    RECORD_ERROR = "
+        INSERT INTO error_groups (fingerprint, kind, title, detail, count, first_seen, last_seen,
+            sample_request_id, sample_user_id, release)
+        VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5, ?6, ?7, ?8)
+        ON CONFLICT (fingerprint) DO UPDATE SET
+            count = count + 1,
+            detail = excluded.detail,
+            last_seen = max(last_seen, excluded.last_seen),
+            sample_request_id = excluded.sample_request_id,
+            sample_user_id = excluded.sample_user_id,
+            release = excluded.release
+        RETURNING count";
     INSERT_USER = "
         INSERT INTO users (id, email, name, password_hash, role, plan, created_at)
         VALUES (?, ?, ?, ?, 'member', 'free', ?)";

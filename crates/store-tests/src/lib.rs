@@ -94,6 +94,8 @@ macro_rules! conformance_tests {
             restore_makes_one_new_revision,
             a_sessions_documents_are_read_at_their_current_revision,
             active_sessions_are_capped_per_user,
+            activity_is_counted_for_the_business_gauges,
+            errors_are_grouped_and_exactly_one_recorder_sees_a_new_group,
         );
         $crate::conformance_tests!(@mfa_email $backend;
             totp_is_pending_until_enabled_and_each_step_is_used_once,

@@ -1246,3 +1246,71 @@ pub async fn active_sessions_are_capped_per_user(b: Backend) {
     let other = user(store.as_ref(), "cap-other").await;
     session(store.as_ref(), other, "Not capped by another user").await;
 }
+
+pub async fn activity_is_counted_for_the_business_gauges(b: Backend) {
+    let store = b.store.as_ref();
+    let (worker, other) = (user(store, "worker").await, user(store, "other").await);
+    user(store, "payer").await;
+    b.execute("UPDATE users SET plan = 'pro' WHERE email LIKE 'payer-%'")
+        .await;
+    let (kept, _) = session(store, worker, "Kept").await;
+    let (dropped, _) = session(store, worker, "Dropped").await;
+    session(store, other, "Other").await;
+    store.close_session(dropped, SessionClose::Abandon).await.unwrap();
+    let now = Utc::now();
+    let counts = store.activity_counts(now).await.unwrap();
+    assert_eq!(
+        (counts.users, counts.paying_users, counts.sessions_in_progress),
+        (3, 1, 2)
+    );
+    assert_eq!((counts.active_1d, counts.active_7d, counts.active_30d), (2, 2, 2));
+    let later = store.activity_counts(now + ChronoDuration::days(3)).await.unwrap();
+    assert_eq!((later.active_1d, later.active_7d, later.active_30d), (0, 2, 2));
+    let much_later = store.activity_counts(now + ChronoDuration::days(40)).await.unwrap();
+    assert_eq!(much_later.active_30d, 0);
+    store.close_session(kept, SessionClose::Complete).await.ok();
+}
+
+pub async fn errors_are_grouped_and_exactly_one_recorder_sees_a_new_group(b: Backend) {
+    let store = b.store.clone();
+    let event = |fingerprint: &str, detail: &str, at| plansmith_store::NewErrorEvent {
+        fingerprint: fingerprint.into(),
+        kind: "http_5xx".into(),
+        title: "GET /api/v1/sessions/{id}: 500 internal_error".into(),
+        detail: detail.into(),
+        request_id: Some(format!("req-{detail}")),
+        user_id: None,
+        release: "1.0.0".into(),
+        at,
+    };
+    let t0 = Utc::now() - ChronoDuration::minutes(5);
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let (store, e) = (Arc::clone(&store), event("aaa", &i.to_string(), t0));
+            tokio::spawn(async move { store.record_error(e).await })
+        })
+        .collect();
+    let mut counts = Vec::new();
+    for task in tasks {
+        counts.push(task.await.unwrap().unwrap());
+    }
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=10).collect::<Vec<i64>>(), "every occurrence counted once");
+    let owner = user(store.as_ref(), "err").await;
+    let mut later = event("bbb", "last", t0 + ChronoDuration::minutes(1));
+    later.kind = "panic".into();
+    later.user_id = Some(owner);
+    assert_eq!(store.record_error(later).await.unwrap(), 1);
+    let groups = store.list_error_groups(10).await.unwrap();
+    assert_eq!(groups.len(), 2);
+    let (newest, oldest) = (&groups[0], &groups[1]);
+    assert_eq!(
+        (newest.fingerprint.as_str(), newest.kind.as_str(), newest.count),
+        ("bbb", "panic", 1)
+    );
+    assert_eq!(newest.sample_user_id, Some(owner));
+    assert_eq!(newest.sample_request_id.as_deref(), Some("req-last"));
+    assert_eq!((oldest.fingerprint.as_str(), oldest.count), ("aaa", 10));
+    assert_eq!(oldest.first_seen.timestamp(), t0.timestamp());
+    assert_eq!(store.list_error_groups(1).await.unwrap().len(), 1);
+}

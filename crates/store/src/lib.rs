@@ -378,6 +378,53 @@ pub struct UsageTotals {
     pub cost_micros: i64,
 }
 
+/// Who uses the platform, for the business gauges of `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ActivityCounts {
+    pub users: i64,
+    /// Users on a paid plan (pro or team).
+    pub paying_users: i64,
+    /// Users who worked on a session in the last day, 7 days and 30 days.
+    pub active_1d: i64,
+    pub active_7d: i64,
+    pub active_30d: i64,
+    /// Sessions neither completed nor abandoned.
+    pub sessions_in_progress: i64,
+}
+
+/// One occurrence of a server or browser error, grouped by its fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewErrorEvent {
+    /// Stable for "the same error": e.g. kind, route, status and code, hashed.
+    pub fingerprint: String,
+    /// `http_5xx`, `panic` or `client`.
+    pub kind: String,
+    /// One line naming the error, e.g. `GET /api/v1/sessions/{id}: 500 internal_error`.
+    pub title: String,
+    /// The latest occurrence's message (never a request body or a token).
+    pub detail: String,
+    pub request_id: Option<String>,
+    pub user_id: Option<UserId>,
+    pub release: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A group of errors with the same fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorGroup {
+    pub fingerprint: String,
+    pub kind: String,
+    pub title: String,
+    pub detail: String,
+    pub count: i64,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    /// The latest occurrence's request id and user, to find its log lines.
+    pub sample_request_id: Option<String>,
+    pub sample_user_id: Option<UserId>,
+    pub release: String,
+}
+
 /// A reply that finished successfully, committed with its document changes.
 #[derive(Debug, Clone)]
 pub struct FinishedReply {
@@ -494,6 +541,10 @@ pub struct PoolStats {
     /// Connections handed out so far, and the total time spent waiting for them.
     pub acquisitions: u64,
     pub acquire_micros_total: u64,
+    /// Connections the pool opens at most.
+    pub max_size: u32,
+    /// SQLite: writes queued for the one writer, the running one included (`None` elsewhere).
+    pub write_queue: Option<u64>,
 }
 
 #[async_trait]
@@ -651,4 +702,13 @@ pub trait Store: Send + Sync + 'static {
     async fn email_failed(&self, id: uuid::Uuid, error: &str, next_attempt_at: DateTime<Utc>) -> Result<()>;
     /// The outbox, newest first; `before` is the cursor (the last id of the previous page).
     async fn list_emails(&self, before: Option<uuid::Uuid>, limit: u32) -> Result<Vec<OutboxEmail>>;
+
+    /// Users, paying users, active users and sessions in progress as of `now`.
+    async fn activity_counts(&self, now: DateTime<Utc>) -> Result<ActivityCounts>;
+    /// Adds an occurrence to its group (made on the first one); returns the group's count
+    /// after it, so 1 means the group is new. Atomic: of many instances recording the same
+    /// new error at once, exactly one sees 1.
+    async fn record_error(&self, event: NewErrorEvent) -> Result<i64>;
+    /// Error groups, the most recently seen first.
+    async fn list_error_groups(&self, limit: u32) -> Result<Vec<ErrorGroup>>;
 }

@@ -41,6 +41,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/errors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Error groups (server errors, panics and the web app's errors), the most recently seen
+         *     first. Admins only.
+         */
+        get: operations["list_error_groups"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/llm/providers": {
         parameters: {
             query?: never;
@@ -271,6 +291,27 @@ export interface paths {
          * @description Until then the account's model budget is `llm.budgets.unverified`.
          */
         post: operations["verify_email"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/client-errors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Report an error the web app caught. Grouped with the same error of other browsers, sent
+         *     to Sentry when configured, with this request's id and the signed-in user (if any). At most
+         *     60 reports a minute per address and 64 KiB each.
+         */
+        post: operations["report_client_error"];
         delete?: never;
         options?: never;
         head?: never;
@@ -738,7 +779,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Prometheus text exposition of every metric. */
+        /**
+         * Prometheus text exposition of every metric, to `Authorization: Bearer <metrics.token>`
+         *     when `metrics.token` is set and `metrics.listen` is not; 404 otherwise (then scrape the
+         *     `metrics.listen` address).
+         */
         get: operations["metrics"];
         put?: never;
         post?: never;
@@ -823,6 +868,19 @@ export interface components {
              *     instance out of the load balancer at once.
              */
             redis?: string | null;
+        };
+        /** @description An error the web app caught (error boundary, `window.onerror`, unhandled rejection). */
+        ClientErrorReport: {
+            /** @description The error's message (at most 2,000 characters are kept). */
+            message: string;
+            /** @description The web app's build. */
+            release?: string | null;
+            /** @description `boundary`, `onerror` or `unhandledrejection`. */
+            source?: string | null;
+            /** @description Its stack trace, if any. */
+            stack?: string | null;
+            /** @description The page it happened on (its route pattern or path). */
+            url?: string | null;
         };
         CreateSession: {
             /** @description The project idea in the user's words. */
@@ -917,6 +975,29 @@ export interface components {
             message: string;
             /** @description Quote this when contacting support. */
             request_id: string;
+        };
+        ErrorGroupList: {
+            items: components["schemas"]["ErrorGroupView"][];
+        };
+        /** @description A group of errors with the same fingerprint. */
+        ErrorGroupView: {
+            /** Format: int64 */
+            count: number;
+            /** @description The latest occurrence's message. */
+            detail: string;
+            fingerprint: string;
+            /** Format: date-time */
+            first_seen: string;
+            /** @description `http_5xx`, `panic` or `client`. */
+            kind: string;
+            /** Format: date-time */
+            last_seen: string;
+            release: string;
+            /** @description The latest occurrence's request id: search the access log for it. */
+            sample_request_id?: string | null;
+            /** Format: uuid */
+            sample_user_id?: string | null;
+            title: string;
         };
         Health: {
             checks?: components["schemas"]["Checks"] | null;
@@ -1316,6 +1397,86 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["EmailList"];
+                };
+            };
+            /** @description Bad Request: `invalid_query` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `mfa_enrolment_required`, `cross_site_request`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_error_groups: {
+        parameters: {
+            query?: {
+                /** @description At most this many groups (1–100, default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorGroupList"];
                 };
             };
             /** @description Bad Request: `invalid_query` */
@@ -2375,6 +2536,56 @@ export interface operations {
             };
             /** @description Service Unavailable: `unavailable` */
             503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    report_client_error: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClientErrorReport"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request: `invalid_field`, `invalid_body` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Payload Too Large: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited` */
+            429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: number;
@@ -4905,6 +5116,24 @@ export interface operations {
                 };
                 content: {
                     "text/plain": string;
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

@@ -255,19 +255,11 @@ async fn the_breaker_opens_after_failures_and_probes_after_a_pause() {
         2,
         "once open, the failing provider is skipped"
     );
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics
             .lines()
-            .any(|l| l.starts_with("plansmith_llm_breaker_state") && l.contains("primary") && l.ends_with(" 2")),
+            .any(|l| l == "plansmith_llm_breaker_open{provider=\"primary\"} 1"),
         "breaker state is exported:\n{metrics}"
     );
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -288,19 +280,11 @@ async fn the_breaker_opens_after_failures_and_probes_after_a_pause() {
         reply["provider"], "primary",
         "closed again: every reply goes to the primary"
     );
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics
             .lines()
-            .any(|l| l.starts_with("plansmith_llm_breaker_state") && l.contains("primary") && l.ends_with(" 0")),
+            .any(|l| l == "plansmith_llm_breaker_open{provider=\"primary\"} 0"),
         "breaker closed in metrics:\n{metrics}"
     );
 }

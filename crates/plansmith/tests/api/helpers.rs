@@ -44,8 +44,13 @@ pub fn test_settings(dir: &std::path::Path) -> Settings {
     // Test accounts are not verified; the unverified budget has tests of its own.
     settings.llm.budgets.unverified.monthly_tokens = u64::MAX;
     settings.llm.budgets.unverified.monthly_cost_usd = plansmith_domain::Money::from_dollars(1_000_000);
+    // Tests read /metrics on the main listener with this token.
+    settings.metrics.token = Some(METRICS_TOKEN.into());
     settings
 }
+
+/// `metrics.token` of the test servers.
+pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789";
 
 pub async fn spawn_app() -> TestApp {
     spawn_with(|_| {}, Overrides::default()).await
@@ -103,6 +108,23 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// The server's `/metrics` text (main listener, with the test token).
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .client
+            .get(self.url("/metrics"))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await
+            .expect("metrics answer");
+        assert_eq!(
+            response.status(),
+            reqwest::StatusCode::OK,
+            "metrics are served to the token"
+        );
+        response.text().await.expect("metrics text")
     }
 
     /// Gracefully stops the server and waits until it has.
@@ -342,6 +364,15 @@ pub struct Server {
 /// Starts the real binary on a free port with a SQLite database in `dir`; `env` adds or
 /// overrides settings (e.g. `PLANSMITH_DATABASE_URL`).
 pub async fn serve(dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
+    serve_to(dir, env, std::process::Stdio::null()).await
+}
+
+/// Like [`serve`], with the server's log (standard error) written to `log`.
+pub async fn serve_logged(dir: &std::path::Path, env: &[(&str, &str)], log: std::fs::File) -> Server {
+    serve_to(dir, env, log.into()).await
+}
+
+async fn serve_to(dir: &std::path::Path, env: &[(&str, &str)], stderr: std::process::Stdio) -> Server {
     use tokio::io::AsyncBufReadExt;
     let mut command = tokio::process::Command::new(BIN);
     command
@@ -361,7 +392,7 @@ pub async fn serve(dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
         .env("PLANSMITH_LLM__BUDGETS__UNVERIFIED__MONTHLY_COST_USD", "100000")
         .current_dir(dir)
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(stderr)
         .kill_on_drop(true);
     for (k, v) in env {
         command.env(k, v);

@@ -53,6 +53,8 @@ async fn fifty_sessions_plan_to_completion_without_errors() {
             "10s",
             "--ramp-up",
             "2s",
+            "--metrics-token",
+            crate::helpers::METRICS_TOKEN,
         ])
         .args([
             "--think-time",

@@ -14,6 +14,7 @@ mod indexes;
 mod lifecycle;
 mod loadtest;
 mod mfa;
+mod observability;
 mod openapi;
 mod outage;
 mod providers;

@@ -64,6 +64,8 @@ async fn openapi_document_covers_every_route() {
         ("get", "/api/openapi.json"),
         ("get", "/metrics"),
         ("post", "/api/v1/rum"),
+        ("post", "/api/v1/client-errors"),
+        ("get", "/api/v1/admin/errors"),
         ("get", "/api/v1/admin/llm/providers"),
         ("get", "/api/v1/admin/llm/usage"),
         ("get", "/api/v1/admin/emails"),

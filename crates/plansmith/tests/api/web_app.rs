@@ -138,15 +138,7 @@ async fn web_vitals_are_kept_as_histograms_by_page() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     let lcp_count = metrics
         .lines()
         .find(|l| {

@@ -19,6 +19,9 @@ impl Default for Settings {
             support: SupportSettings::default(),
             log: LogSettings::default(),
             email: EmailSettings::default(),
+            metrics: MetricsSettings::default(),
+            telemetry: TelemetrySettings::default(),
+            alerts: AlertSettings::default(),
         }
     }
 }
@@ -153,6 +156,27 @@ impl Default for SupportSettings {
     fn default() -> Self {
         Self {
             contact: "support@plansmith.dev".into(),
+        }
+    }
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            token: None,
+            refresh_seconds: 60,
+        }
+    }
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            sentry_dsn: None,
+            environment: "production".into(),
+            trace_sample_ratio: 1.0,
         }
     }
 }

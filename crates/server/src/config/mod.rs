@@ -37,6 +37,9 @@ pub struct Settings {
     pub support: SupportSettings,
     pub log: LogSettings,
     pub email: EmailSettings,
+    pub metrics: MetricsSettings,
+    pub telemetry: TelemetrySettings,
+    pub alerts: AlertSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -75,7 +78,7 @@ pub struct CacheSettings {
 }
 
 /// A setting's text, unless it is missing or blank.
-pub(crate) fn given(value: &Option<String>) -> Option<&str> {
+pub fn given(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
@@ -252,6 +255,57 @@ pub struct LogSettings {
     pub format: String,
     /// A tracing filter, e.g. `info` or `plansmith=debug,info`.
     pub level: String,
+}
+
+/// Who may read `/metrics`: a listener of its own (for a Prometheus on the private network), or
+/// the main listener with a bearer token. With neither, the main listener answers 404 there.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Serve `/metrics` (and nothing else) on this address, e.g. `127.0.0.1:9464`.
+    pub listen: Option<String>,
+    /// When `listen` is unset: the main listener serves `/metrics` to `Authorization: Bearer
+    /// <token>` (at least 16 characters).
+    pub token: Option<String>,
+    /// How often the business gauges (users, active users, paying users, sessions in
+    /// progress) are read from the database, in seconds.
+    pub refresh_seconds: u64,
+}
+
+impl std::fmt::Debug for MetricsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsSettings")
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("refresh_seconds", &self.refresh_seconds)
+            .finish()
+    }
+}
+
+/// Traces and error tracking, both off unless configured.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// OTLP over HTTP/protobuf, e.g. `http://collector:4318` (`/v1/traces` is added).
+    pub otlp_endpoint: Option<String>,
+    /// Sentry (or a Sentry-compatible service such as GlitchTip): panics, 5xx answers and the
+    /// web app's errors go there.
+    pub sentry_dsn: Option<String>,
+    /// `environment` of errors and traces, e.g. `production` or `staging`.
+    pub environment: String,
+    /// Share of requests traced, 0.0–1.0.
+    pub trace_sample_ratio: f64,
+}
+
+/// Where alerts raised by the server itself go, and thresholds the alert rules read.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertSettings {
+    /// A new kind of server error (5xx or panic) is posted here as JSON, once per kind.
+    pub webhook_url: Option<String>,
+    /// Exported as `plansmith_daily_spend_threshold_microdollars`: the `DailySpendHigh` alert
+    /// fires when model calls cost more than this in 24 hours.
+    pub daily_spend_usd: Option<plansmith_domain::Money>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,7 @@
 //! Checks of value ranges and formats that types alone do not make, each naming the wrong key.
 //! Every problem is reported, not just the first.
 
-use super::{ConfigError, ProviderKind, Settings};
+use super::{ConfigError, ProviderKind, Settings, given};
 use plansmith_domain::Money;
 use std::net::SocketAddr;
 
@@ -39,6 +39,7 @@ impl Settings {
             problems.push("http.body_limit_bytes: must be at least 1024".into());
         }
         self.validate_transport(&mut problems);
+        self.validate_telemetry(&mut problems);
         if self.auth.token_ttl_hours == 0 {
             problems.push("auth.token_ttl_hours: must be at least 1".into());
         }
@@ -272,6 +273,49 @@ impl Settings {
     }
 }
 
+impl Settings {
+    fn validate_telemetry(&self, problems: &mut Vec<String>) {
+        if let Some(listen) = given(&self.metrics.listen)
+            && listen.parse::<SocketAddr>().is_err()
+        {
+            problems.push(format!(
+                "metrics.listen: '{listen}' is not an address like 127.0.0.1:9464"
+            ));
+        }
+        if let Some(token) = &self.metrics.token
+            && token.trim().len() < 16
+        {
+            problems.push("metrics.token: must be at least 16 characters (e.g. openssl rand -hex 24)".into());
+        }
+        let http_url = |key: &str, value: &Option<String>, problems: &mut Vec<String>| {
+            if let Some(url) = given(value)
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                problems.push(format!(
+                    "{key}: '{}' must be an http:// or https:// URL",
+                    redact_url(url)
+                ));
+            }
+        };
+        http_url("telemetry.otlp_endpoint", &self.telemetry.otlp_endpoint, problems);
+        http_url("alerts.webhook_url", &self.alerts.webhook_url, problems);
+        if let Some(dsn) = given(&self.telemetry.sentry_dsn)
+            && crate::errors::parse_dsn(dsn).is_none()
+        {
+            problems.push(format!(
+                "telemetry.sentry_dsn: '{}' is not a DSN like https://PUBLIC_KEY@host/PROJECT_ID",
+                redact_url(dsn)
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.telemetry.trace_sample_ratio) {
+            problems.push("telemetry.trace_sample_ratio: must be between 0.0 and 1.0".into());
+        }
+        if self.alerts.daily_spend_usd.is_some_and(|m| m.micros() <= 0) {
+            problems.push("alerts.daily_spend_usd: must be above 0".into());
+        }
+    }
+}
+
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
@@ -290,6 +334,41 @@ mod tests {
     use super::super::load::tests::{env, load_toml};
     use super::*;
     use plansmith_cache::RedisTarget;
+
+    #[test]
+    fn metrics_telemetry_and_alert_settings_are_checked() {
+        let good = load_toml(
+            "[metrics]\nlisten = \"127.0.0.1:9464\"\n[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318\"\n\
+             sentry_dsn = \"https://key@sentry.example.com/42\"\n[alerts]\nwebhook_url = \"https://hooks.example.com/x\"\n\
+             daily_spend_usd = 25.0\n",
+            &[("PLANSMITH_METRICS__TOKEN", "0123456789abcdef0123")],
+        )
+        .unwrap();
+        assert_eq!(good.metrics.listen.as_deref(), Some("127.0.0.1:9464"));
+        assert_eq!(good.metrics.token.as_deref(), Some("0123456789abcdef0123"));
+        assert!(
+            !format!("{:?}", good.metrics).contains("0123456789abcdef0123"),
+            "the token is not logged"
+        );
+        assert_eq!(good.alerts.daily_spend_usd, Some(Money::from_dollars(25)));
+        let bad = load_toml(
+            "[metrics]\nlisten = \"everywhere\"\ntoken = \"short\"\n[telemetry]\notlp_endpoint = \"collector:4318\"\n\
+             sentry_dsn = \"not a dsn\"\ntrace_sample_ratio = 2.0\n[alerts]\nwebhook_url = \"ftp://x\"\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        for key in [
+            "metrics.listen",
+            "metrics.token",
+            "telemetry.otlp_endpoint",
+            "telemetry.sentry_dsn",
+            "telemetry.trace_sample_ratio",
+            "alerts.webhook_url",
+        ] {
+            assert!(bad.contains(key), "{key} in {bad}");
+        }
+    }
 
     #[test]
     fn providers_and_route_are_checked() {

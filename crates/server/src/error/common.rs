@@ -159,6 +159,7 @@ impl ErrorFamily for CommonError {
                     "",
                     Duration::from_secs(5),
                 )
+                .with_cause(cause.as_str())
             }
             Self::Internal(cause) => {
                 tracing::error!(request_id = %current_request_id(), error = %cause, "internal error");
@@ -167,6 +168,7 @@ impl ErrorFamily for CommonError {
                     "Something went wrong on our side. Your work so far is saved.",
                     "",
                 )
+                .with_cause(cause.as_str())
             }
         }
     }

@@ -65,7 +65,14 @@ pub struct ApiError {
     message: String,
     hint: String,
     retry_after: Option<Duration>,
+    /// What really happened, for error tracking only (never in the body).
+    cause: Option<String>,
 }
+
+/// The cause of a server error, left on its response for error tracking (the access log and
+/// the error groups read it; the client never sees it).
+#[derive(Debug, Clone)]
+pub struct ErrorCause(pub String);
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>, hint: impl Into<String>) -> Self {
@@ -74,7 +81,14 @@ impl ApiError {
             message: message.into(),
             hint: hint.into(),
             retry_after: None,
+            cause: None,
         }
+    }
+
+    /// Records what really happened, for error tracking.
+    pub fn with_cause(mut self, cause: impl Into<String>) -> Self {
+        self.cause = Some(cause.into());
+        self
     }
 
     /// A problem with one named input (a body field, query parameter or header):
@@ -151,8 +165,11 @@ impl IntoResponse for ApiError {
         {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }
-        // For middleware (the debug check of documented codes).
+        // For middleware (the debug check of documented codes, error tracking).
         response.extensions_mut().insert(self.code);
+        if let Some(cause) = self.cause {
+            response.extensions_mut().insert(ErrorCause(cause));
+        }
         response
     }
 }

@@ -1,0 +1,88 @@
+//! What the server's metrics and error tracking read and write: activity counts for the
+//! business gauges, and error groups.
+
+use crate::{PgStore, db_err};
+use chrono::{DateTime, Duration, Utc};
+use plansmith_domain::UserId;
+use plansmith_store::{ActivityCounts, ErrorGroup, NewErrorEvent, Result};
+
+pub(crate) async fn activity_counts(store: &PgStore, now: DateTime<Utc>) -> Result<ActivityCounts> {
+    let row = sqlx::query!(
+        "SELECT (SELECT COUNT(*) FROM users) AS \"users!\",
+             (SELECT COUNT(*) FROM users WHERE plan IN ('pro', 'team')) AS \"paying!\",
+             COUNT(DISTINCT user_id) FILTER (WHERE updated_at >= $1) AS \"active_1d!\",
+             COUNT(DISTINCT user_id) FILTER (WHERE updated_at >= $2) AS \"active_7d!\",
+             COUNT(DISTINCT user_id) FILTER (WHERE updated_at >= $3) AS \"active_30d!\",
+             COUNT(*) FILTER (WHERE status = 'active') AS \"in_progress!\"
+         FROM planning_sessions",
+        now - Duration::days(1),
+        now - Duration::days(7),
+        now - Duration::days(30),
+    )
+    .fetch_one(&mut *store.conn().await?)
+    .await
+    .map_err(db_err)?;
+    Ok(ActivityCounts {
+        users: row.users,
+        paying_users: row.paying,
+        active_1d: row.active_1d,
+        active_7d: row.active_7d,
+        active_30d: row.active_30d,
+        sessions_in_progress: row.in_progress,
+    })
+}
+
+pub(crate) async fn record_error(store: &PgStore, e: NewErrorEvent) -> Result<i64> {
+    let count = sqlx::query_scalar!(
+        "INSERT INTO error_groups (fingerprint, kind, title, detail, count, first_seen, last_seen,
+             sample_request_id, sample_user_id, release)
+         VALUES ($1, $2, $3, $4, 1, $5, $5, $6, $7, $8)
+         ON CONFLICT (fingerprint) DO UPDATE SET
+             count = error_groups.count + 1,
+             detail = EXCLUDED.detail,
+             last_seen = GREATEST(error_groups.last_seen, EXCLUDED.last_seen),
+             sample_request_id = EXCLUDED.sample_request_id,
+             sample_user_id = EXCLUDED.sample_user_id,
+             release = EXCLUDED.release
+         RETURNING count",
+        e.fingerprint,
+        e.kind,
+        e.title,
+        e.detail,
+        e.at,
+        e.request_id,
+        e.user_id.map(|u| u.0),
+        e.release,
+    )
+    .fetch_one(&mut *store.conn().await?)
+    .await
+    .map_err(db_err)?;
+    Ok(count)
+}
+
+pub(crate) async fn list_error_groups(store: &PgStore, limit: u32) -> Result<Vec<ErrorGroup>> {
+    let rows = sqlx::query!(
+        "SELECT fingerprint, kind, title, detail, count, first_seen, last_seen, sample_request_id,
+             sample_user_id, release
+         FROM error_groups ORDER BY last_seen DESC, fingerprint LIMIT $1",
+        i64::from(limit)
+    )
+    .fetch_all(&mut *store.conn().await?)
+    .await
+    .map_err(db_err)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ErrorGroup {
+            fingerprint: r.fingerprint,
+            kind: r.kind,
+            title: r.title,
+            detail: r.detail,
+            count: r.count,
+            first_seen: r.first_seen,
+            last_seen: r.last_seen,
+            sample_request_id: r.sample_request_id,
+            sample_user_id: r.sample_user_id.map(UserId),
+            release: r.release,
+        })
+        .collect())
+}

@@ -1,0 +1,91 @@
+//! What the server's metrics and error tracking read and write: activity counts for the
+//! business gauges (through the reader pool), and error groups (written by the writer).
+
+use crate::db_err;
+use crate::write::stamp;
+use crate::writer::sql_err;
+use chrono::{DateTime, Duration, Utc};
+use plansmith_domain::UserId;
+use plansmith_store::{ActivityCounts, ErrorGroup, NewErrorEvent, Result};
+use rusqlite::{Connection, params};
+use sqlx::SqlitePool;
+use uuid::Uuid;
+
+pub(crate) async fn activity_counts(pool: &SqlitePool, now: DateTime<Utc>) -> Result<ActivityCounts> {
+    let (day, week, month) = (
+        now - Duration::days(1),
+        now - Duration::days(7),
+        now - Duration::days(30),
+    );
+    let row = sqlx::query!(
+        r#"SELECT (SELECT COUNT(*) FROM users) AS "users!: i64",
+               (SELECT COUNT(*) FROM users WHERE plan IN ('pro', 'team')) AS "paying!: i64",
+               COUNT(DISTINCT CASE WHEN updated_at >= ?1 THEN user_id END) AS "active_1d!: i64",
+               COUNT(DISTINCT CASE WHEN updated_at >= ?2 THEN user_id END) AS "active_7d!: i64",
+               COUNT(DISTINCT CASE WHEN updated_at >= ?3 THEN user_id END) AS "active_30d!: i64",
+               COALESCE(SUM(status = 'active'), 0) AS "in_progress!: i64"
+           FROM planning_sessions"#,
+        day,
+        week,
+        month,
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(db_err)?;
+    Ok(ActivityCounts {
+        users: row.users,
+        paying_users: row.paying,
+        active_1d: row.active_1d,
+        active_7d: row.active_7d,
+        active_30d: row.active_30d,
+        sessions_in_progress: row.in_progress,
+    })
+}
+
+pub(crate) fn record_error(conn: &Connection, e: &NewErrorEvent) -> Result<i64> {
+    conn.prepare_cached(crate::sql::RECORD_ERROR)
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    e.fingerprint,
+                    e.kind,
+                    e.title,
+                    e.detail,
+                    stamp(e.at),
+                    e.request_id,
+                    e.user_id.map(|u| u.0),
+                    e.release
+                ],
+                |row| row.get(0),
+            )
+        })
+        .map_err(sql_err)
+}
+
+pub(crate) async fn list_error_groups(pool: &SqlitePool, limit: u32) -> Result<Vec<ErrorGroup>> {
+    let rows = sqlx::query!(
+        r#"SELECT fingerprint AS "fingerprint!", kind, title, detail, count,
+               first_seen AS "first_seen: DateTime<Utc>", last_seen AS "last_seen: DateTime<Utc>",
+               sample_request_id, sample_user_id AS "sample_user_id: Uuid", release
+           FROM error_groups ORDER BY last_seen DESC, fingerprint LIMIT ?"#,
+        limit
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ErrorGroup {
+            fingerprint: r.fingerprint,
+            kind: r.kind,
+            title: r.title,
+            detail: r.detail,
+            count: r.count,
+            first_seen: r.first_seen,
+            last_seen: r.last_seen,
+            sample_request_id: r.sample_request_id,
+            sample_user_id: r.sample_user_id.map(UserId),
+            release: r.release,
+        })
+        .collect())
+}
