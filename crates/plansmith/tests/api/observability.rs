@@ -582,6 +582,8 @@ async fn errors_reach_sentry_with_request_user_release_and_environment() {
         .request(reqwest::Method::GET, "/api/v1/test/fail", Some(&token), None)
         .await;
     let request_id = answer.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let panicked = app.request(reqwest::Method::GET, "/api/v1/test/panic", None, None).await;
+    let panic_request_id = panicked.headers()["x-request-id"].to_str().unwrap().to_owned();
     let reported = app
         .client
         .post(app.url("/api/v1/client-errors"))
@@ -593,8 +595,8 @@ async fn errors_reach_sentry_with_request_user_release_and_environment() {
     assert_eq!(reported.status(), StatusCode::ACCEPTED);
     let client_request_id = reported.headers()["x-request-id"].to_str().unwrap().to_owned();
 
-    let envelopes = sentry.wait_for(2, Duration::from_secs(10)).await;
-    assert!(envelopes.len() >= 2, "{envelopes:?}");
+    let envelopes = sentry.wait_for(3, Duration::from_secs(10)).await;
+    assert!(envelopes.len() >= 3, "{envelopes:?}");
     let events: Vec<Value> = envelopes
         .iter()
         .map(|(path, envelope)| {
@@ -620,6 +622,12 @@ async fn errors_reach_sentry_with_request_user_release_and_environment() {
         .find(|e| e["tags"]["kind"] == "client")
         .expect("the browser's event");
     assert_eq!(browser["tags"]["request_id"], client_request_id.as_str());
+    let panic = events
+        .iter()
+        .find(|e| e["tags"]["kind"] == "panic")
+        .expect("the panic's event");
+    assert_eq!(panic["tags"]["request_id"], panic_request_id.as_str());
+    assert!(panic["message"].as_str().unwrap().contains("the handler gave up"), "{panic}");
     assert_eq!(browser["user"]["id"], me["id"]);
     assert!(browser["message"].as_str().unwrap().contains("x is undefined"));
     assert!(

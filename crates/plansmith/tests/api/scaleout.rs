@@ -111,6 +111,21 @@ async fn readiness_reports_each_dependency() {
         body,
         json!({"status": "ready", "checks": {"database": "up", "redis": "up"}})
     );
+    // Redis commands are timed, and the instance measures its own round trip to Redis.
+    shared.user().await;
+    let metrics = shared.metrics().await;
+    assert!(count(&metrics, "plansmith_redis_command_duration_seconds_count{") >= 1.0, "{metrics}");
+    assert!(count(&metrics, "plansmith_dependency_latency_seconds_count{dependency=\"redis\"}") >= 1.0);
+    assert_eq!(count(&metrics, "plansmith_redis_command_errors_total"), 0.0);
+}
+
+/// The sum of the samples whose series starts with `series`.
+fn count(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(series))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
 }
 
 /// Redis down (here: nothing listens where it should be): the instance starts, stays ready and
@@ -169,6 +184,8 @@ async fn without_redis_an_instance_starts_stays_ready_and_serves_reads() {
         1,
         "nothing half-written: only the intro"
     );
+    let metrics = app.metrics().await;
+    assert!(count(&metrics, "plansmith_redis_command_errors_total") >= 1.0, "failed commands are counted");
 }
 
 /// A reply generated on A is streamed from B, live, and resumed on B by `Last-Event-ID`

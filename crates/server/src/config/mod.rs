@@ -303,7 +303,7 @@ pub struct TelemetrySettings {
 pub struct AlertSettings {
     /// A new kind of server error (5xx or panic) is posted here as JSON, once per kind.
     pub webhook_url: Option<String>,
-    /// Exported as `plansmith_daily_spend_threshold_microdollars`: the `DailySpendHigh` alert
+    /// Exported as `plansmith_daily_spend_threshold_microdollars`: the `LLMDailySpendExceeded` alert
     /// fires when model calls cost more than this in 24 hours.
     pub daily_spend_usd: Option<plansmith_domain::Money>,
 }
