@@ -64,7 +64,11 @@ pub fn install() -> Option<&'static PrometheusHandle> {
                 builder = builder.and_then(|b| b.set_buckets_for_metric(Matcher::Full(name.into()), bounds));
             }
             match builder.and_then(|b| b.install_recorder()) {
-                Ok(handle) => Some(handle),
+                Ok(handle) => {
+                    // Present from the start (at 0), not only once the first stream opens.
+                    metrics::gauge!("plansmith_active_streams").increment(0.0);
+                    Some(handle)
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "metrics recorder not installed");
                     None

@@ -582,7 +582,9 @@ async fn errors_reach_sentry_with_request_user_release_and_environment() {
         .request(reqwest::Method::GET, "/api/v1/test/fail", Some(&token), None)
         .await;
     let request_id = answer.headers()["x-request-id"].to_str().unwrap().to_owned();
-    let panicked = app.request(reqwest::Method::GET, "/api/v1/test/panic", None, None).await;
+    let panicked = app
+        .request(reqwest::Method::GET, "/api/v1/test/panic", None, None)
+        .await;
     let panic_request_id = panicked.headers()["x-request-id"].to_str().unwrap().to_owned();
     let reported = app
         .client
@@ -627,7 +629,10 @@ async fn errors_reach_sentry_with_request_user_release_and_environment() {
         .find(|e| e["tags"]["kind"] == "panic")
         .expect("the panic's event");
     assert_eq!(panic["tags"]["request_id"], panic_request_id.as_str());
-    assert!(panic["message"].as_str().unwrap().contains("the handler gave up"), "{panic}");
+    assert!(
+        panic["message"].as_str().unwrap().contains("the handler gave up"),
+        "{panic}"
+    );
     assert_eq!(browser["user"]["id"], me["id"]);
     assert!(browser["message"].as_str().unwrap().contains("x is undefined"));
     assert!(

@@ -114,8 +114,16 @@ async fn readiness_reports_each_dependency() {
     // Redis commands are timed, and the instance measures its own round trip to Redis.
     shared.user().await;
     let metrics = shared.metrics().await;
-    assert!(count(&metrics, "plansmith_redis_command_duration_seconds_count{") >= 1.0, "{metrics}");
-    assert!(count(&metrics, "plansmith_dependency_latency_seconds_count{dependency=\"redis\"}") >= 1.0);
+    assert!(
+        count(&metrics, "plansmith_redis_command_duration_seconds_count ") >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        count(
+            &metrics,
+            "plansmith_dependency_latency_seconds_count{dependency=\"redis\"}"
+        ) >= 1.0
+    );
     assert_eq!(count(&metrics, "plansmith_redis_command_errors_total"), 0.0);
 }
 
@@ -185,7 +193,10 @@ async fn without_redis_an_instance_starts_stays_ready_and_serves_reads() {
         "nothing half-written: only the intro"
     );
     let metrics = app.metrics().await;
-    assert!(count(&metrics, "plansmith_redis_command_errors_total") >= 1.0, "failed commands are counted");
+    assert!(
+        count(&metrics, "plansmith_redis_command_errors_total") >= 1.0,
+        "failed commands are counted"
+    );
 }
 
 /// A reply generated on A is streamed from B, live, and resumed on B by `Last-Event-ID`
