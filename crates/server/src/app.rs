@@ -385,10 +385,16 @@ impl Application {
         let grace = state.settings.shutdown_grace();
         let (stopped_tx, stopped_rx) = tokio::sync::watch::channel(false);
         let draining = Arc::clone(&state.draining);
+        let readiness_delay = Duration::from_secs_f64(state.settings.shutdown.readiness_delay_seconds);
         let signal = async move {
             shutdown.await;
-            tracing::info!("shutting down: no new connections; letting replies finish");
+            // Not ready first: load balancers stop sending while requests are still served.
             draining.store(true, Ordering::SeqCst);
+            if !readiness_delay.is_zero() {
+                tracing::info!(seconds = readiness_delay.as_secs_f64(), "shutting down: not ready; still serving while load balancers stop sending");
+                tokio::time::sleep(readiness_delay).await;
+            }
+            tracing::info!("shutting down: no new connections; letting replies finish");
             stopped_tx.send_replace(true);
         };
         let limits = transport::Limits::from_settings(&state.settings.http);

@@ -83,6 +83,39 @@ async fn readiness_fails_while_draining() {
     );
 }
 
+/// On SIGTERM with `shutdown.readiness_delay_seconds`, readiness turns 503 at once while every
+/// other request is still served; only after the delay does the listener close.
+#[tokio::test]
+async fn after_sigterm_readiness_fails_first_and_requests_are_served_for_the_delay() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let env = [("PLANSMITH_SHUTDOWN__READINESS_DELAY_SECONDS", "2")];
+    let mut server = serve(dir.path(), &env).await;
+    let app = server.app.clone_remote();
+    let token = app.user().await;
+    crate::helpers::signal(&server.child, "-TERM").await;
+    let signalled = std::time::Instant::now();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE, "not ready at once");
+    // A new connection is still accepted and served during the delay.
+    let fresh = reqwest::Client::new();
+    let (status, _) = app.get("/api/v1/workflows", &token).await;
+    assert_eq!(status, StatusCode::OK);
+    let me = fresh.get(app.url("/api/v1/me")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(me.status(), StatusCode::OK, "still serving {:?} after SIGTERM", signalled.elapsed());
+    assert!(signalled.elapsed() < std::time::Duration::from_secs(2));
+    let status = tokio::time::timeout(std::time::Duration::from_secs(15), server.child.wait())
+        .await
+        .expect("exits after the delay")
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        signalled.elapsed() >= std::time::Duration::from_secs(2),
+        "kept serving for the whole delay: {:?}",
+        signalled.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn sigterm_lets_short_replies_finish_and_saves_the_rest_as_interrupted() {
     let dir = tempfile::TempDir::new().unwrap();
