@@ -14,10 +14,13 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `plansmith --version`: the release and the commit it was built from.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("PLANSMITH_COMMIT"), ")");
+
 #[derive(Parser)]
 #[command(
     name = "plansmith",
-    version,
+    version = VERSION,
     about = "Plansmith: plan software projects with an AI planning agent."
 )]
 struct Cli {
@@ -176,8 +179,12 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Subcommand)]
 enum ConfigCommand {
-    /// Validate the configuration (file and environment) without starting anything.
-    Check,
+    /// Validate the configuration (file and environment) without starting anything; every
+    /// problem is reported. `--connect` also checks that the database and Redis answer.
+    Check {
+        #[arg(long)]
+        connect: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -251,9 +258,16 @@ async fn run(cli: Cli) -> Result<()> {
     let settings = Settings::load(cli.config.as_deref(), std::env::vars())?;
     match cli.command {
         Command::Config {
-            command: ConfigCommand::Check,
+            command: ConfigCommand::Check { connect },
         } => {
-            println!("configuration is valid");
+            let problems = plansmith_server::app::check_dependencies(&settings, connect).await;
+            if !problems.is_empty() {
+                bail!("invalid configuration:\n  {}", problems.join("\n  "));
+            }
+            println!(
+                "configuration is valid{}",
+                if connect { "; the database and Redis answer" } else { "" }
+            );
             println!("  listen       = {}", settings.listen);
             println!("  database.url = {}", redact_url(&settings.database.url));
             println!("  shared state = {}", settings.cache_mode());
@@ -270,10 +284,24 @@ async fn run(cli: Cli) -> Result<()> {
                 }
                 None => println!("  tls          = off (plain HTTP)"),
             }
-            println!(
-                "  llm          = offline planner at {} tokens/s",
-                settings.llm.offline.tokens_per_second
-            );
+            let route: Vec<String> = settings
+                .llm
+                .route
+                .iter()
+                .map(|name| match settings.llm.providers.iter().find(|p| &p.name == name) {
+                    Some(p) => format!(
+                        "{name} ({:?}, {}, {})",
+                        p.kind,
+                        p.model.as_deref().unwrap_or("default model"),
+                        p.base_url.as_deref().unwrap_or("the provider's API")
+                    ),
+                    None => format!(
+                        "{name} (built-in planner, {} tokens/s)",
+                        settings.llm.offline.tokens_per_second
+                    ),
+                })
+                .collect();
+            println!("  llm route    = {}", route.join(" → "));
             Ok(())
         }
         Command::Migrate { list: true } => {

@@ -78,7 +78,9 @@ impl Settings {
         problems.extend(self.llm_problems());
         let delay = self.shutdown.readiness_delay_seconds;
         if !(0.0..=600.0).contains(&delay) {
-            problems.push(format!("shutdown.readiness_delay_seconds: {delay} must be between 0 and 600"));
+            problems.push(format!(
+                "shutdown.readiness_delay_seconds: {delay} must be between 0 and 600"
+            ));
         }
         let grace = self.shutdown.grace_seconds;
         if !(grace.is_finite() && (0.0..=3600.0).contains(&grace)) {
