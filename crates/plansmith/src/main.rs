@@ -40,6 +40,8 @@ enum Command {
         /// List every migration with its version and whether it is applied; change nothing.
         #[arg(long)]
         list: bool,
+        #[command(subcommand)]
+        command: Option<MigrateCommand>,
     },
     /// Back up the database, verify a backup, or restore one. Exit codes: 0 success, 1 the
     /// backup does not verify (or the operation failed), 2 a usage error.
@@ -188,6 +190,17 @@ enum ConfigCommand {
 }
 
 #[derive(Subcommand)]
+enum MigrateCommand {
+    /// Revert migrations above VERSION with their down scripts, newest first; VERSION stays
+    /// applied (0: an empty database). Versions are those `migrate --list` prints. Back up
+    /// first: what a reverted migration added is dropped.
+    Down {
+        #[arg(long, value_name = "VERSION")]
+        to: i64,
+    },
+}
+
+#[derive(Subcommand)]
 enum BackupCommand {
     /// Back up the configured database (`database.url`) to PATH: encrypted with `backup.key`
     /// (AES-256-GCM), checksummed, with a manifest of row counts and content digests. Safe
@@ -304,7 +317,24 @@ async fn run(cli: Cli) -> Result<()> {
             println!("  llm route    = {}", route.join(" → "));
             Ok(())
         }
-        Command::Migrate { list: true } => {
+        Command::Migrate {
+            command: Some(MigrateCommand::Down { to }),
+            ..
+        } => {
+            let store = open_store(&settings, false).await?;
+            let known = store.migrations().await?;
+            if to != 0 && !known.iter().any(|m| m.version == to) {
+                let versions: Vec<String> = known.iter().map(|m| m.version.to_string()).collect();
+                bail!(
+                    "{to} is not a migration version; use 0 or one of {}",
+                    versions.join(", ")
+                );
+            }
+            let reverted = store.migrate_down(to).await.context("migration down failed")?;
+            println!("{reverted} migration(s) reverted; the database is at version {to}");
+            Ok(())
+        }
+        Command::Migrate { list: true, .. } => {
             let store = open_store(&settings, false).await?;
             for m in store.migrations().await? {
                 let state = if m.applied { "applied" } else { "pending" };
@@ -312,7 +342,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Migrate { list: false } => {
+        Command::Migrate { list: false, .. } => {
             let _logging = plansmith_server::traces::init(&settings);
             let store = open_store(&settings, false).await?;
             let applied = store.migrate().await.context("migration failed")?;

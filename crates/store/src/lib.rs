@@ -564,6 +564,9 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<()>;
     /// Applies pending migrations; returns how many were applied.
     async fn migrate(&self) -> Result<usize>;
+    /// Reverts every applied migration above `version` with its down script, newest first;
+    /// `version` stays applied (0: back to an empty database). Returns how many were reverted.
+    async fn migrate_down(&self, version: i64) -> Result<usize>;
     /// Every migration the binary knows, in order, with whether this database has it applied.
     async fn migrations(&self) -> Result<Vec<MigrationInfo>>;
 

@@ -30,6 +30,10 @@ impl Store for TracedStore {
         self.inner.ping().instrument(span("ping")).await
     }
 
+    async fn migrate_down(&self, version: i64) -> Result<usize> {
+        self.inner.migrate_down(version).instrument(span("migrate_down")).await
+    }
+
     async fn migrations(&self) -> Result<Vec<MigrationInfo>> {
         self.inner.migrations().instrument(span("migrations")).await
     }
