@@ -112,7 +112,10 @@ pub fn validate(key: &str, flag: &FlagDefinition) -> Result<(), String> {
         ));
     }
     if flag.rollout_percent > 100 {
-        return Err(format!("rollout_percent: {} must be between 0 and 100", flag.rollout_percent));
+        return Err(format!(
+            "rollout_percent: {} must be between 0 and 100",
+            flag.rollout_percent
+        ));
     }
     if flag.variants.iter().any(|v| v.name.trim().is_empty()) {
         return Err("variants: every variant needs a name".into());
@@ -158,9 +161,11 @@ pub fn evaluate(key: &str, flag: &FlagDefinition, who: &Subject) -> Evaluation {
     } else {
         let plan_ok = t.plans.is_empty() || who.plan.as_ref().is_some_and(|p| t.plans.contains(p));
         let domain_ok = t.email_domains.is_empty()
-            || who.email.as_ref().and_then(|e| e.rsplit_once('@')).is_some_and(|(_, domain)| {
-                t.email_domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
-            });
+            || who
+                .email
+                .as_ref()
+                .and_then(|e| e.rsplit_once('@'))
+                .is_some_and(|(_, domain)| t.email_domains.iter().any(|d| d.eq_ignore_ascii_case(domain)));
         let after_ok = t
             .signed_up_after
             .is_none_or(|after| who.signed_up_at.is_some_and(|at| at >= after));
@@ -221,7 +226,9 @@ mod tests {
             user_id: Some(format!("user-{n}")),
             plan: Some(if n % 3 == 0 { "pro" } else { "free" }.into()),
             email: Some(format!("u{n}@{}", if n % 2 == 0 { "example.com" } else { "other.org" })),
-            signed_up_at: Some("2026-06-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap() + chrono::Duration::days(n as i64 % 200)),
+            signed_up_at: Some(
+                "2026-06-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap() + chrono::Duration::days(n as i64 % 200),
+            ),
         }
     }
 
@@ -239,8 +246,13 @@ mod tests {
     fn a_user_keeps_their_answer_when_the_rollout_grows() {
         let mut was_on = Vec::new();
         for percent in [0u8, 10, 25, 50, 75, 100] {
-            let on: Vec<usize> = (0..2000).filter(|n| evaluate("gallery", &flag(percent), &user(*n)).on).collect();
-            assert!(was_on.iter().all(|n| on.contains(n)), "everyone on at a lower percentage stays on at {percent}");
+            let on: Vec<usize> = (0..2000)
+                .filter(|n| evaluate("gallery", &flag(percent), &user(*n)).on)
+                .collect();
+            assert!(
+                was_on.iter().all(|n| on.contains(n)),
+                "everyone on at a lower percentage stays on at {percent}"
+            );
             was_on = on;
         }
         assert_eq!(was_on.len(), 2000);
@@ -249,7 +261,9 @@ mod tests {
     #[test]
     fn the_share_that_is_on_is_within_two_points_at_ten_thousand_users() {
         for percent in [5u8, 20, 50, 80] {
-            let on = (0..10_000).filter(|n| evaluate("new-gallery", &flag(percent), &user(*n)).on).count();
+            let on = (0..10_000)
+                .filter(|n| evaluate("new-gallery", &flag(percent), &user(*n)).on)
+                .count();
             let share = on as f64 / 100.0;
             assert!((share - f64::from(percent)).abs() <= 2.0, "{percent} %: {share} %");
         }
@@ -259,12 +273,23 @@ mod tests {
     fn variants_follow_their_weights_and_stick() {
         let mut f = flag(100);
         f.variants = vec![
-            Variant { name: "a".into(), weight: 70 },
-            Variant { name: "b".into(), weight: 30 },
+            Variant {
+                name: "a".into(),
+                weight: 70,
+            },
+            Variant {
+                name: "b".into(),
+                weight: 30,
+            },
         ];
-        let a = (0..10_000).filter(|n| evaluate("test", &f, &user(*n)).variant == "a").count();
+        let a = (0..10_000)
+            .filter(|n| evaluate("test", &f, &user(*n)).variant == "a")
+            .count();
         assert!((a as f64 / 100.0 - 70.0).abs() <= 2.0, "{a}");
-        assert_eq!(evaluate("test", &f, &user(7)).variant, evaluate("test", &f, &user(7)).variant);
+        assert_eq!(
+            evaluate("test", &f, &user(7)).variant,
+            evaluate("test", &f, &user(7)).variant
+        );
     }
 
     #[test]
@@ -272,7 +297,11 @@ mod tests {
         let mut f = flag(100);
         f.targeting.plans = vec!["pro".into()];
         f.targeting.email_domains = vec!["example.com".into()];
-        assert_eq!(evaluate("x", &f, &user(6)).reason, Reason::TargetingMatch, "pro at example.com");
+        assert_eq!(
+            evaluate("x", &f, &user(6)).reason,
+            Reason::TargetingMatch,
+            "pro at example.com"
+        );
         assert!(!evaluate("x", &f, &user(3)).on, "pro at other.org");
         assert!(!evaluate("x", &f, &user(2)).on, "free at example.com");
         f.targeting.user_ids = vec!["user-5".into()];
@@ -299,12 +328,19 @@ mod tests {
     #[test]
     fn bad_definitions_name_the_field() {
         assert!(validate("Bad Key", &flag(10)).unwrap_err().starts_with("key:"));
-        assert!(validate("ok.key", &flag(101)).unwrap_err().starts_with("rollout_percent"));
+        assert!(
+            validate("ok.key", &flag(101))
+                .unwrap_err()
+                .starts_with("rollout_percent")
+        );
         let mut f = flag(10);
         f.targeting.plans = vec!["gold".into()];
         assert!(validate("ok", &f).unwrap_err().contains("gold"));
         f.targeting.plans.clear();
-        f.variants = vec![Variant { name: "a".into(), weight: 0 }];
+        f.variants = vec![Variant {
+            name: "a".into(),
+            weight: 0,
+        }];
         assert!(validate("ok", &f).unwrap_err().starts_with("variants"));
         assert!(validate("workflow:product-plan", &flag(50)).is_ok());
     }

@@ -469,6 +469,18 @@ impl Store for PgStore {
     async fn list_error_groups(&self, limit: u32) -> Result<Vec<plansmith_store::ErrorGroup>> {
         monitoring::list_error_groups(self, limit).await
     }
+
+    async fn list_flags(&self) -> Result<Vec<plansmith_store::StoredFlag>> {
+        monitoring::list_flags(self).await
+    }
+
+    async fn put_flag(&self, flag: plansmith_store::StoredFlag) -> Result<()> {
+        monitoring::put_flag(self, flag).await
+    }
+
+    async fn delete_flag(&self, key: &str) -> Result<bool> {
+        monitoring::delete_flag(self, key).await
+    }
 }
 
 async fn applied_migrations(pool: &PgPool) -> i64 {

@@ -750,6 +750,19 @@ impl Store for SqliteStore {
     async fn list_error_groups(&self, limit: u32) -> Result<Vec<plansmith_store::ErrorGroup>> {
         monitoring::list_error_groups(&self.reader, limit).await
     }
+
+    async fn list_flags(&self) -> Result<Vec<plansmith_store::StoredFlag>> {
+        monitoring::list_flags(&self.reader).await
+    }
+
+    async fn put_flag(&self, flag: plansmith_store::StoredFlag) -> Result<()> {
+        self.writer.run(move |conn| monitoring::put_flag(conn, &flag)).await
+    }
+
+    async fn delete_flag(&self, key: &str) -> Result<bool> {
+        let key = key.to_owned();
+        self.writer.run(move |conn| monitoring::delete_flag(conn, &key)).await
+    }
 }
 
 async fn applied_migrations(pool: &SqlitePool) -> i64 {

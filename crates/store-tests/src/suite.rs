@@ -1362,3 +1362,29 @@ pub async fn migrations_go_down_and_up_again_with_data(b: Backend) {
     assert!(store.user_by_id(owner).await.unwrap().is_none());
     user(store, "fresh").await;
 }
+
+pub async fn flags_are_stored_replaced_listed_and_deleted(b: Backend) {
+    let store = b.store.as_ref();
+    assert!(store.list_flags().await.unwrap().is_empty());
+    let admin = user(store, "flags").await;
+    let flag = |key: &str, definition: &str| plansmith_store::StoredFlag {
+        key: key.into(),
+        definition: definition.into(),
+        updated_at: Utc::now(),
+        updated_by: Some(admin),
+    };
+    store.put_flag(flag("b.gallery", r#"{"enabled":false}"#)).await.unwrap();
+    store.put_flag(flag("a.workflow", r#"{"enabled":true}"#)).await.unwrap();
+    store
+        .put_flag(flag("b.gallery", r#"{"enabled":true,"rollout_percent":10}"#))
+        .await
+        .unwrap();
+    let flags = store.list_flags().await.unwrap();
+    let keys: Vec<&str> = flags.iter().map(|f| f.key.as_str()).collect();
+    assert_eq!(keys, ["a.workflow", "b.gallery"], "by key, replaced not duplicated");
+    assert_eq!(flags[1].definition, r#"{"enabled":true,"rollout_percent":10}"#);
+    assert_eq!(flags[1].updated_by, Some(admin));
+    assert!(store.delete_flag("b.gallery").await.unwrap());
+    assert!(!store.delete_flag("b.gallery").await.unwrap());
+    assert_eq!(store.list_flags().await.unwrap().len(), 1);
+}

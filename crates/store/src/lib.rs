@@ -379,6 +379,15 @@ pub struct UsageTotals {
     pub cost_micros: i64,
 }
 
+/// A feature flag as stored: its definition is JSON (`plansmith_domain::flags::FlagDefinition`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFlag {
+    pub key: String,
+    pub definition: String,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: Option<UserId>,
+}
+
 /// Who uses the platform, for the business gauges of `/metrics`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ActivityCounts {
@@ -726,4 +735,11 @@ pub trait Store: Send + Sync + 'static {
     async fn record_error(&self, event: NewErrorEvent) -> Result<i64>;
     /// Error groups, the most recently seen first.
     async fn list_error_groups(&self, limit: u32) -> Result<Vec<ErrorGroup>>;
+
+    /// Every feature flag, by key.
+    async fn list_flags(&self) -> Result<Vec<StoredFlag>>;
+    /// Creates or replaces a flag.
+    async fn put_flag(&self, flag: StoredFlag) -> Result<()>;
+    /// Deletes a flag; false when there was none.
+    async fn delete_flag(&self, key: &str) -> Result<bool>;
 }
