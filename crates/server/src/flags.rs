@@ -221,7 +221,7 @@ pub async fn put(
     flags::validate(&key, &definition).map_err(FlagError::Invalid)?;
     let stored = StoredFlag {
         key: key.clone(),
-        definition: serde_json::to_string(&definition).map_err(|e| CommonError::internal(e))?,
+        definition: serde_json::to_string(&definition).map_err(CommonError::internal)?,
         updated_at: Utc::now(),
         updated_by: Some(admin.id()),
     };
