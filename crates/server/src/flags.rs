@@ -334,17 +334,14 @@ fn success(key: &str, flag: &FlagDefinition, e: Evaluation) -> EvaluationSuccess
     }
 }
 
-fn parse_request(key: &str, body: &Bytes) -> Result<EvaluationRequest, Response> {
+fn parse_request(key: &str, body: &Bytes) -> Result<EvaluationRequest, EvaluationFailure> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(EvaluationRequest::default());
     }
-    serde_json::from_slice(body).map_err(|e| {
-        let failure = EvaluationFailure {
-            key: key.to_owned(),
-            error_code: "INVALID_CONTEXT".into(),
-            error_details: format!("the body must be {{\"context\": {{…}}}}: {e}"),
-        };
-        (StatusCode::BAD_REQUEST, Json(failure)).into_response()
+    serde_json::from_slice(body).map_err(|e| EvaluationFailure {
+        key: key.to_owned(),
+        error_code: "INVALID_CONTEXT".into(),
+        error_details: format!("the body must be {{\"context\": {{…}}}}: {e}"),
     })
 }
 
@@ -366,7 +363,7 @@ pub async fn evaluate(
 ) -> Result<Response, OfrepError> {
     let request = match parse_request(&key, &body) {
         Ok(request) => request,
-        Err(response) => return Ok(response),
+        Err(failure) => return Ok((StatusCode::BAD_REQUEST, Json(failure)).into_response()),
     };
     let flags = all(&state).await?;
     let Some(flag) = flags.get(&key) else {
@@ -394,7 +391,7 @@ pub async fn evaluate_all(
 ) -> Result<Response, OfrepError> {
     let request = match parse_request("", &body) {
         Ok(request) => request,
-        Err(response) => return Ok(response),
+        Err(failure) => return Ok((StatusCode::BAD_REQUEST, Json(failure)).into_response()),
     };
     let who = subject(&user, targeting_key(&request));
     let flags = all(&state).await?;
