@@ -396,6 +396,7 @@ impl Application {
         let sender = tokio::spawn(Arc::clone(&state.mailer).run(Arc::clone(&state.store)));
         tokio::spawn(accounts::purge_tokens(state.clone(), stopped_rx.clone()));
         crate::monitoring::spawn_collectors(state.clone(), stopped_rx.clone());
+        crate::backups::spawn_scheduled(state.clone(), stopped_rx.clone());
         if let Some(metrics_listener) = metrics_listener {
             let app = crate::monitoring::listener_router(state.clone());
             let mut stop = stopped_rx.clone();
@@ -467,6 +468,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(documents::revisions))
         .routes(routes!(documents::restore))
         .routes(routes!(documents::export))
+        .routes(routes!(documents::at))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(openapi_json))

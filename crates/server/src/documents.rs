@@ -96,6 +96,22 @@ pub struct RevisionQuery {
     pub revision: Option<i64>,
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AtQuery {
+    /// The moment to look at, RFC 3339 (e.g. `2026-12-03T15:00:00Z`).
+    pub time: DateTime<Utc>,
+}
+
+/// A session's documents as they were at a moment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionAt {
+    pub time: DateTime<Utc>,
+    /// Each document at its last revision made at or before `time`; revision 0 (every section
+    /// empty) before its first. Empty when the session did not exist yet.
+    pub documents: Vec<DocumentView>,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct EditSection {
     pub content: String,
@@ -211,6 +227,66 @@ pub async fn get(
     let doc = load(&state, session, doc_id, q.revision.map(Revision)).await?;
     let step = step_of(&state, &auth, id, &doc.step_id).await?;
     Ok(Json(document_view(&step, &doc)))
+}
+
+/// The session's documents as they were at `time`: each at its last revision made at or
+/// before then (point-in-time view; restore a revision to bring it back).
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/at", tag = "documents", operation_id = "session_at",
+    params(("id" = Uuid, Path), AtQuery),
+    responses((status = 200, body = SessionAt), DocumentError))]
+pub async fn at(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<AtQuery>,
+) -> Result<Json<SessionAt>, DocumentError> {
+    let session = owned(&state, &auth, id).await?;
+    let workflow = workflow_of(&state, &session)?;
+    let mut documents = Vec::new();
+    if session.created_at > q.time {
+        return Ok(Json(SessionAt {
+            time: q.time,
+            documents,
+        }));
+    }
+    for summary in state.store.list_documents(session.id).await? {
+        let Some(step) = workflow.steps.iter().find(|s| s.id == summary.step_id) else {
+            continue;
+        };
+        let revisions = state.store.list_revisions(summary.id).await?;
+        let then = revisions
+            .iter()
+            .filter(|r| r.created_at <= q.time)
+            .max_by_key(|r| r.revision.get());
+        documents.push(match then {
+            Some(then) => document_view(
+                step,
+                &load(&state, session.id, summary.id.0, Some(then.revision)).await?,
+            ),
+            // Made with the session, not written yet: every section empty (revision 0).
+            None => DocumentView {
+                id: summary.id.0,
+                step_id: summary.step_id.clone(),
+                title: summary.title.clone(),
+                revision: 0,
+                content_hash: String::new(),
+                sections: step
+                    .sections
+                    .iter()
+                    .map(|s| SectionContent {
+                        id: s.id.clone(),
+                        title: s.title.clone(),
+                        content: String::new(),
+                    })
+                    .collect(),
+                created_at: session.created_at,
+            },
+        });
+    }
+    Ok(Json(SessionAt {
+        time: q.time,
+        documents,
+    }))
 }
 
 /// Replace one section's Markdown. `base_revision` must be the current revision, otherwise

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod backups;
 pub mod client;
 pub mod common_passwords;
 pub mod config;

@@ -530,6 +530,15 @@ pub struct OrphanClaim {
     pub limit: u32,
 }
 
+/// A schema migration: its version (the number `plansmith migrate --list` prints), what it
+/// does, and whether it is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationInfo {
+    pub version: i64,
+    pub description: String,
+    pub applied: bool,
+}
+
 /// Connection pool figures, for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PoolStats {
@@ -555,6 +564,8 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<()>;
     /// Applies pending migrations; returns how many were applied.
     async fn migrate(&self) -> Result<usize>;
+    /// Every migration the binary knows, in order, with whether this database has it applied.
+    async fn migrations(&self) -> Result<Vec<MigrationInfo>>;
 
     async fn create_user(&self, new: NewUser) -> Result<User>;
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>>;

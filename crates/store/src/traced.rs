@@ -30,6 +30,10 @@ impl Store for TracedStore {
         self.inner.ping().instrument(span("ping")).await
     }
 
+    async fn migrations(&self) -> Result<Vec<MigrationInfo>> {
+        self.inner.migrations().instrument(span("migrations")).await
+    }
+
     async fn migrate(&self) -> Result<usize> {
         self.inner.migrate().instrument(span("migrate")).await
     }

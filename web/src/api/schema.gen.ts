@@ -535,6 +535,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/sessions/{id}/at": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The session's documents as they were at `time`: each at its last revision made at or
+         *     before then (point-in-time view; restore a revision to bring it back).
+         */
+        get: operations["session_at"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/sessions/{id}/complete": {
         parameters: {
             query?: never;
@@ -1205,6 +1225,16 @@ export interface components {
             request_id?: string | null;
             /** Format: uuid */
             user_id?: string | null;
+        };
+        /** @description A session's documents as they were at a moment. */
+        SessionAt: {
+            /**
+             * @description Each document at its last revision made at or before `time`; revision 0 (every section
+             *     empty) before its first. Empty when the session did not exist yet.
+             */
+            documents: components["schemas"]["DocumentView"][];
+            /** Format: date-time */
+            time: string;
         };
         SessionList: {
             items: components["schemas"]["SessionView"][];
@@ -3794,6 +3824,106 @@ export interface operations {
                 };
             };
             /** @description Conflict: `session_closed`, `step_not_current`, `steps_incomplete`, `step_incomplete` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    session_at: {
+        parameters: {
+            query: {
+                /** @description The moment to look at, RFC 3339 (e.g. `2026-12-03T15:00:00Z`). */
+                time: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionAt"];
+                };
+            };
+            /** @description Bad Request: `invalid_field`, `invalid_query` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict: `already_exists`, `revision_conflict`, `session_closed` */
             409: {
                 headers: {
                     [name: string]: unknown;

@@ -3,6 +3,7 @@
 mod abuse;
 mod accounts;
 mod auth;
+mod backups;
 mod bench;
 mod documents;
 mod email;

@@ -59,6 +59,7 @@ async fn openapi_document_covers_every_route() {
         ("get", "/api/v1/sessions/{id}/documents/{doc_id}/revisions"),
         ("post", "/api/v1/sessions/{id}/documents/{doc_id}/restore"),
         ("get", "/api/v1/sessions/{id}/documents/{doc_id}/export.md"),
+        ("get", "/api/v1/sessions/{id}/at"),
         ("get", "/healthz"),
         ("get", "/readyz"),
         ("get", "/api/openapi.json"),

@@ -22,6 +22,7 @@ impl Default for Settings {
             metrics: MetricsSettings::default(),
             telemetry: TelemetrySettings::default(),
             alerts: AlertSettings::default(),
+            backup: BackupSettings::default(),
         }
     }
 }
@@ -156,6 +157,17 @@ impl Default for SupportSettings {
     fn default() -> Self {
         Self {
             contact: "support@plansmith.dev".into(),
+        }
+    }
+}
+
+impl Default for BackupSettings {
+    fn default() -> Self {
+        Self {
+            key: None,
+            schedule: None,
+            dir: "data/backups".into(),
+            keep: 7,
         }
     }
 }

@@ -40,6 +40,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub telemetry: TelemetrySettings,
     pub alerts: AlertSettings,
+    pub backup: BackupSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -276,9 +277,65 @@ impl std::fmt::Debug for MetricsSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MetricsSettings")
             .field("listen", &self.listen)
-            .field("token", &self.token.as_ref().map(|_| "(set)"))
             .field("refresh_seconds", &self.refresh_seconds)
+            // The token is left out: settings are logged.
+            .finish_non_exhaustive()
+    }
+}
+
+/// Backups (`plansmith backup …`, and scheduled ones inside `serve`).
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupSettings {
+    /// 32 bytes in base64 (`openssl rand -base64 32`): backups are encrypted with it
+    /// (AES-256-GCM). Keep it apart from the backups.
+    pub key: Option<String>,
+    /// Take a backup inside `serve` this often: `hourly`, `daily`, or a duration such as `6h`
+    /// or `30m`. Unset: no scheduled backups (use a cron job or the Kubernetes CronJob).
+    pub schedule: Option<String>,
+    /// Where scheduled backups are written (`plansmith-<time>.backup`).
+    pub dir: String,
+    /// Scheduled backups kept; older ones are deleted.
+    pub keep: usize,
+}
+
+impl std::fmt::Debug for BackupSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackupSettings")
+            .field("key", &self.key.as_ref().map(|_| "(set)"))
+            .field("schedule", &self.schedule)
+            .field("dir", &self.dir)
+            .field("keep", &self.keep)
             .finish()
+    }
+}
+
+impl BackupSettings {
+    /// The schedule's period.
+    pub fn period(&self) -> Result<Option<std::time::Duration>, String> {
+        let Some(schedule) = given(&self.schedule) else {
+            return Ok(None);
+        };
+        let hours = |h: u64| Ok(Some(std::time::Duration::from_secs(h * 3600)));
+        match schedule {
+            "hourly" => hours(1),
+            "daily" => hours(24),
+            other => {
+                let (number, unit) = other.split_at(other.len() - 1);
+                let n: u64 = number
+                    .parse()
+                    .map_err(|_| format!("'{other}' is not hourly, daily or a duration like 6h or 30m"))?;
+                let seconds = match unit {
+                    "h" => n * 3600,
+                    "m" => n * 60,
+                    _ => return Err(format!("'{other}' is not hourly, daily or a duration like 6h or 30m")),
+                };
+                if seconds < 60 {
+                    return Err("scheduled backups at most once a minute".into());
+                }
+                Ok(Some(std::time::Duration::from_secs(seconds)))
+            }
+        }
     }
 }
 

@@ -310,6 +310,21 @@ impl Settings {
         if !(0.0..=1.0).contains(&self.telemetry.trace_sample_ratio) {
             problems.push("telemetry.trace_sample_ratio: must be between 0.0 and 1.0".into());
         }
+        if let Some(key) = given(&self.backup.key)
+            && let Err(e) = plansmith_backup::BackupKey::from_base64(key)
+        {
+            problems.push(e.to_string());
+        }
+        match self.backup.period() {
+            Err(e) => problems.push(format!("backup.schedule: {e}")),
+            Ok(Some(_)) if given(&self.backup.key).is_none() => {
+                problems.push("backup.schedule: scheduled backups need backup.key (openssl rand -base64 32)".into())
+            }
+            Ok(_) => {}
+        }
+        if self.backup.keep == 0 {
+            problems.push("backup.keep: must be at least 1".into());
+        }
         if self.alerts.daily_spend_usd.is_some_and(|m| m.micros() <= 0) {
             problems.push("alerts.daily_spend_usd: must be above 0".into());
         }
@@ -358,6 +373,29 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
+        let err = load_toml(
+            "[backup]\nkey = \"c2hvcnQ=\"\nschedule = \"sometimes\"\nkeep = 0\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        for problem in ["backup.key must be 32 bytes", "backup.schedule", "backup.keep"] {
+            assert!(err.contains(problem), "{problem} in {err}");
+        }
+        let err = load_toml("[backup]\nschedule = \"daily\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("need backup.key"), "{err}");
+        let daily = load_toml(
+            "[backup]\nschedule = \"6h\"\n",
+            &[("PLANSMITH_BACKUP__KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")],
+        )
+        .unwrap();
+        assert_eq!(
+            daily.backup.period(),
+            Ok(Some(std::time::Duration::from_secs(6 * 3600)))
+        );
+        assert!(!format!("{:?}", daily.backup).contains("MDEy"), "the key is not logged");
         for key in [
             "metrics.listen",
             "metrics.token",
