@@ -30,9 +30,12 @@ OVERLAYS = ["staging", "production", "no-keda"]
 # The oldest Kubernetes we support and the newest schema kubernetes-validate ships.
 K8S_VERSIONS = ["1.29.0", "1.37.0"]
 CURVE = os.path.join(K8S, "testdata", "load-curve.csv")
-SECRET_ENV = re.compile(r"(DATABASE_URL|REDIS_URL|REDIS_CLUSTER_NODES|API_KEY|TOKEN|BACKUP__KEY|PASSWORD|SECRET|DSN|SMTP_URL)$")
+SECRET_ENV = re.compile(r"(DATABASE_URL|REDIS_URL|REDIS_CLUSTER_NODES|SCRATCH_URL|WEBHOOK_URL|API_KEY|TOKEN|"
+                        r"BACKUP__KEY|PASSWORD|SECRET|DSN|SMTP_URL)$")
 # Settings being added on main; the binary at hand may not know them yet.
-PENDING_SETTINGS = {"shutdown.readiness_delay_seconds", "backup.key", "backup"}
+PENDING_SETTINGS = {"shutdown.readiness_delay_seconds"}
+# Connections a backup takes besides its pool: pg_dump or pg_restore, and the scratch database.
+BACKUP_TOOL_CONNECTIONS = 2
 HASHED_CONFIG_MAP = re.compile(r"plansmith-config-[a-z0-9]{10}")
 
 failures = 0
@@ -78,6 +81,8 @@ def problems_to_failure(problems: list[str]):
 # ---- rendering ---------------------------------------------------------------------------------
 
 def kubectl_render(directory: str) -> list[dict] | None:
+    if os.environ.get("CHECK_DEPLOY_RENDERER") == "lite":  # as on a machine without kubectl
+        return None
     for command in (["kubectl", "kustomize", directory], ["kustomize", "build", directory]):
         if shutil.which(command[0]):
             result = subprocess.run(command, capture_output=True, text=True)
@@ -175,6 +180,8 @@ def placeholder_secret(name: str, key: str) -> str:
         return "postgres://plansmith:placeholder@postgres:5432/plansmith"
     if name.endswith("REDIS_URL"):
         return "redis://:placeholder@redis:6379"
+    if name.endswith("BACKUP__KEY"):
+        return "cGxhY2Vob2xkZXIgYmFja3VwIGtleSBvZiAzMiBieXQ="  # 32 bytes, base64
     return "placeholder-" + "x" * 32
 
 
@@ -473,8 +480,8 @@ def check_ingress_and_jobs(overlay: str):
         problems.append(f"label plansmith.dev/phase=migrate: on the Job, its ConfigMap and ServiceAccount only, not {sorted(phase)}")
     cron = one(resources, "CronJob")
     script = " ".join(pod_spec(cron)["containers"][0].get("args", []))
-    if "plansmith backup create --out \"$out\"" not in script or 'out="/backups/' not in script \
-            or "plansmith backup verify \"$out\"" not in script:
+    if 'plansmith backup create --out "$out"' not in script or 'out="/backups/' not in script \
+            or 'plansmith backup verify "$out"' not in script:
         problems.append("CronJob: plansmith backup create --out /backups/… then plansmith backup verify of the same file")
     if cron["spec"].get("concurrencyPolicy") != "Forbid":
         problems.append("CronJob: concurrencyPolicy Forbid")
@@ -508,6 +515,8 @@ def connection_budget(overlay: str):
             continue
         env = container_env(resources, pod_spec(workload)["containers"][0])
         jobs += int(env.get("PLANSMITH_DATABASE__MAX_CONNECTIONS", per_pod))
+        if "PLANSMITH_BACKUP__KEY" in env:
+            jobs += BACKUP_TOOL_CONNECTIONS
     service = one(resources, "Service", "postgres")["metadata"].get("annotations", {})
     require("plansmith.dev/postgres-max-connections" in service,
             "Service postgres: annotation plansmith.dev/postgres-max-connections (PostgreSQL's max_connections)")
@@ -528,7 +537,7 @@ ALLOWED_DIFFERENCES = [
     r"^ConfigMap/.*:data\.",
     r"^(Deployment|Job|CronJob)/[^:]*:spec\.(jobTemplate\.spec\.)?template\.spec\.containers\[[^]]+\]\.resources\.",
     r"^ScaledObject/[^:]*:spec\.(min|max)ReplicaCount$",
-    r"^ScaledObject/[^:]*:spec\.triggers\[\d+\]\.metadata\.query$",  # the namespace (checked above)
+    r"^ScaledObject/[^:]*:spec\.triggers\[[^]]+\]\.metadata\.query$",  # the namespace (checked above)
     r"^HorizontalPodAutoscaler/[^:]*:spec\.(min|max)Replicas$",
     r"^Ingress/[^:]*:spec\.(rules\[\d+\]\.host|tls\[\d+\]\.hosts\[\d+\])$",
     r"^Service/(postgres|redis):spec\.externalName$",
@@ -748,15 +757,24 @@ def check_pgbouncer():
 
 
 def check_prometheus_fragment():
-    if not shutil.which("promtool"):
-        return "skip: promtool is not installed"
     with open(os.path.join(K8S, "prometheus-pods.yml"), encoding="utf-8") as f:
         fragment = yaml.safe_load(f)
+    job = fragment["scrape_configs"][0]
+    labels = {r.get("target_label") for r in job["relabel_configs"]}
+    require({"namespace", "pod", "instance"} <= labels, "the job must set the namespace, pod and instance labels "
+                                                         "(the KEDA queries select by namespace)")
+    for rule in job["relabel_configs"]:
+        re.compile(rule.get("regex", "(.*)"))
+    if not shutil.which("promtool"):
+        return "skip: promtool is not installed; labels and regular expressions checked"
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "prometheus.yml")
         with open(path, "w", encoding="utf-8") as f:
             yaml.safe_dump({"global": {"scrape_interval": "15s"}, **fragment}, f)
         result = subprocess.run(["promtool", "check", "config", path], capture_output=True, text=True)
+        if "kubernetes_sd_configs not found" in result.stdout + result.stderr:
+            return ("skip: this promtool is built without Kubernetes discovery (Debian's is); labels and "
+                    "regular expressions checked")
         require(result.returncode == 0, result.stdout + result.stderr)
     return "promtool check config"
 
@@ -808,7 +826,7 @@ def scaling_simulation(overlay: str, report_dir: str | None):
 
 
 def main() -> int:
-    report_dir = os.environ.get("PLANSMITH_REPORTS_DIR")
+    report_dir = os.environ.get("PLANSMITH_TEST_REPORTS_DIR")
     if report_dir:
         report_dir = os.path.join(report_dir, "deploy")
         os.makedirs(report_dir, exist_ok=True)
