@@ -591,10 +591,11 @@ def overlays_differ_only_in_values():
 # ---- the binary's own check of the settings -----------------------------------------------------
 
 def find_binary() -> str | None:
-    candidates = [os.environ.get("PLANSMITH_BIN", ""),
-                  os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "debug", "plansmith"),
-                  os.path.join(ROOT, "target", "release", "plansmith")]
-    return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
+    """PLANSMITH_BIN only: a binary found lying around may be older than the settings."""
+    binary = os.environ.get("PLANSMITH_BIN", "")
+    if binary and not os.access(binary, os.X_OK):
+        raise CheckFailed(f"PLANSMITH_BIN={binary} is not an executable")
+    return binary or None
 
 
 def config_check(overlay: str):
@@ -602,7 +603,7 @@ def config_check(overlay: str):
     settings refuse unknown keys) and invalid values before a pod does."""
     binary = find_binary()
     if not binary:
-        return "skip: no plansmith binary (PLANSMITH_BIN or ${CARGO_TARGET_DIR:-target}/debug/plansmith)"
+        return "skip: no binary; PLANSMITH_BIN=… runs it (scripts/test does, after the build)"
     resources = rendered[overlay]
     pending_seen = set()
     checked = 0
@@ -826,6 +827,16 @@ def scaling_simulation(overlay: str, report_dir: str | None):
 
 
 def main() -> int:
+    if sys.argv[1:] == ["--config-check"]:
+        check("render overlays " + ", ".join(OVERLAYS), render_all)
+        for overlay in OVERLAYS if len(rendered) == len(OVERLAYS) else []:
+            check(f"{overlay}: plansmith config check of each workload's environment", config_check, overlay)
+        for note in notes:
+            print(f"note  {note}")
+        return 1 if failures or len(rendered) != len(OVERLAYS) else 0
+    if sys.argv[1:]:
+        print("usage: scripts/check-deploy [--config-check]", file=sys.stderr)
+        return 2
     report_dir = os.environ.get("PLANSMITH_TEST_REPORTS_DIR")
     if report_dir:
         report_dir = os.path.join(report_dir, "deploy")
