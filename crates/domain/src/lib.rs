@@ -4,6 +4,7 @@
 
 pub mod document;
 pub mod events;
+pub mod flags;
 pub mod ids;
 pub mod money;
 pub mod output;

@@ -14,10 +14,13 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `plansmith --version`: the release and the commit it was built from.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("PLANSMITH_COMMIT"), ")");
+
 #[derive(Parser)]
 #[command(
     name = "plansmith",
-    version,
+    version = VERSION,
     about = "Plansmith: plan software projects with an AI planning agent."
 )]
 struct Cli {
@@ -37,6 +40,8 @@ enum Command {
         /// List every migration with its version and whether it is applied; change nothing.
         #[arg(long)]
         list: bool,
+        #[command(subcommand)]
+        command: Option<MigrateCommand>,
     },
     /// Back up the database, verify a backup, or restore one. Exit codes: 0 success, 1 the
     /// backup does not verify (or the operation failed), 2 a usage error.
@@ -176,8 +181,23 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Subcommand)]
 enum ConfigCommand {
-    /// Validate the configuration (file and environment) without starting anything.
-    Check,
+    /// Validate the configuration (file and environment) without starting anything; every
+    /// problem is reported. `--connect` also checks that the database and Redis answer.
+    Check {
+        #[arg(long)]
+        connect: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum MigrateCommand {
+    /// Revert migrations above VERSION with their down scripts, newest first; VERSION stays
+    /// applied (0: an empty database). Versions are those `migrate --list` prints. Back up
+    /// first: what a reverted migration added is dropped.
+    Down {
+        #[arg(long, value_name = "VERSION")]
+        to: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -251,9 +271,16 @@ async fn run(cli: Cli) -> Result<()> {
     let settings = Settings::load(cli.config.as_deref(), std::env::vars())?;
     match cli.command {
         Command::Config {
-            command: ConfigCommand::Check,
+            command: ConfigCommand::Check { connect },
         } => {
-            println!("configuration is valid");
+            let problems = plansmith_server::app::check_dependencies(&settings, connect).await;
+            if !problems.is_empty() {
+                bail!("invalid configuration:\n  {}", problems.join("\n  "));
+            }
+            println!(
+                "configuration is valid{}",
+                if connect { "; the database and Redis answer" } else { "" }
+            );
             println!("  listen       = {}", settings.listen);
             println!("  database.url = {}", redact_url(&settings.database.url));
             println!("  shared state = {}", settings.cache_mode());
@@ -270,13 +297,44 @@ async fn run(cli: Cli) -> Result<()> {
                 }
                 None => println!("  tls          = off (plain HTTP)"),
             }
-            println!(
-                "  llm          = offline planner at {} tokens/s",
-                settings.llm.offline.tokens_per_second
-            );
+            let route: Vec<String> = settings
+                .llm
+                .route
+                .iter()
+                .map(|name| match settings.llm.providers.iter().find(|p| &p.name == name) {
+                    Some(p) => format!(
+                        "{name} ({:?}, {}, {})",
+                        p.kind,
+                        p.model.as_deref().unwrap_or("default model"),
+                        p.base_url.as_deref().unwrap_or("the provider's API")
+                    ),
+                    None => format!(
+                        "{name} (built-in planner, {} tokens/s)",
+                        settings.llm.offline.tokens_per_second
+                    ),
+                })
+                .collect();
+            println!("  llm route    = {}", route.join(" → "));
             Ok(())
         }
-        Command::Migrate { list: true } => {
+        Command::Migrate {
+            command: Some(MigrateCommand::Down { to }),
+            ..
+        } => {
+            let store = open_store(&settings, false).await?;
+            let known = store.migrations().await?;
+            if to != 0 && !known.iter().any(|m| m.version == to) {
+                let versions: Vec<String> = known.iter().map(|m| m.version.to_string()).collect();
+                bail!(
+                    "{to} is not a migration version; use 0 or one of {}",
+                    versions.join(", ")
+                );
+            }
+            let reverted = store.migrate_down(to).await.context("migration down failed")?;
+            println!("{reverted} migration(s) reverted; the database is at version {to}");
+            Ok(())
+        }
+        Command::Migrate { list: true, .. } => {
             let store = open_store(&settings, false).await?;
             for m in store.migrations().await? {
                 let state = if m.applied { "applied" } else { "pending" };
@@ -284,7 +342,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Migrate { list: false } => {
+        Command::Migrate { list: false, .. } => {
             let _logging = plansmith_server::traces::init(&settings);
             let store = open_store(&settings, false).await?;
             let applied = store.migrate().await.context("migration failed")?;

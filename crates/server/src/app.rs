@@ -1,6 +1,6 @@
 //! Building and running the application: store, workflows, generator, router and middleware.
 
-use crate::config::{ConfigError, ProviderKind, Settings};
+use crate::config::{ConfigError, ProviderKind, Settings, redact_url};
 use crate::error::{ApiError, CommonError, ErrorCode, REQUEST_ID, SUPPORT_CONTACT, current_request_id};
 use crate::generation::Generator;
 use crate::state::AppState;
@@ -141,6 +141,51 @@ pub async fn open_store(settings: &Settings, migrate: bool) -> Result<Arc<dyn St
         }
     }
     Ok(store)
+}
+
+/// What `config check` finds beyond the settings' own checks: provider keys named by
+/// `api_key_env` but not set, and (with `connect`) a database or Redis that does not answer.
+/// Every problem, not just the first.
+pub async fn check_dependencies(settings: &Settings, connect: bool) -> Vec<String> {
+    let mut problems = Vec::new();
+    for provider in settings
+        .llm
+        .providers
+        .iter()
+        .filter(|p| settings.llm.route.contains(&p.name))
+    {
+        if let Err(e) = provider.api_key() {
+            problems.push(e.to_string());
+        }
+    }
+    if !connect {
+        return problems;
+    }
+    match open_store(settings, false).await {
+        Ok(store) => {
+            if let Err(e) = store.ping().await {
+                problems.push(format!(
+                    "database.url: {} does not answer: {e}",
+                    redact_url(&settings.database.url)
+                ));
+            }
+        }
+        Err(e) => problems.push(format!(
+            "database.url: cannot open {}: {e}",
+            redact_url(&settings.database.url)
+        )),
+    }
+    if let Some(target) = settings.redis_target() {
+        match RedisConn::open(&target) {
+            Ok(conn) => match tokio::time::timeout(Duration::from_secs(5), conn.ping()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => problems.push(format!("{}: Redis does not answer: {e}", settings.cache_mode())),
+                Err(_) => problems.push(format!("{}: Redis did not answer within 5 s", settings.cache_mode())),
+            },
+            Err(e) => problems.push(format!("{}: {e}", settings.cache_mode())),
+        }
+    }
+    problems
 }
 
 /// The LLM gateway over the configured route (or over the one provider given in tests). With
@@ -385,10 +430,19 @@ impl Application {
         let grace = state.settings.shutdown_grace();
         let (stopped_tx, stopped_rx) = tokio::sync::watch::channel(false);
         let draining = Arc::clone(&state.draining);
+        let readiness_delay = Duration::from_secs_f64(state.settings.shutdown.readiness_delay_seconds);
         let signal = async move {
             shutdown.await;
-            tracing::info!("shutting down: no new connections; letting replies finish");
+            // Not ready first: load balancers stop sending while requests are still served.
             draining.store(true, Ordering::SeqCst);
+            if !readiness_delay.is_zero() {
+                tracing::info!(
+                    seconds = readiness_delay.as_secs_f64(),
+                    "shutting down: not ready; still serving while load balancers stop sending"
+                );
+                tokio::time::sleep(readiness_delay).await;
+            }
+            tracing::info!("shutting down: no new connections; letting replies finish");
             stopped_tx.send_replace(true);
         };
         let limits = transport::Limits::from_settings(&state.settings.http);

@@ -160,11 +160,26 @@ impl Files<'_> {
 
     fn response(&self, name: &str, cache: &'static str, headers: &HeaderMap) -> Option<Response> {
         let (data, hash) = self.get(name)?;
-        let etag = format!("\"{hash}\"");
         let accepts = headers
             .get(header::ACCEPT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
+        let encoded = [("br", ".br"), ("gzip", ".gz")]
+            .into_iter()
+            .find_map(|(encoding, suffix)| {
+                let accepted = accepts
+                    .split(',')
+                    .any(|a| a.split(';').next().is_some_and(|e| e.trim() == encoding));
+                accepted
+                    .then(|| self.get(&format!("{name}{suffix}")).map(|(data, _)| (encoding, data)))
+                    .flatten()
+            });
+        // Each encoding is its own representation with its own strong ETag (RFC 9110 8.8.3): a
+        // cache must not answer a gzip request's revalidation with the brotli body.
+        let etag = match &encoded {
+            Some((encoding, _)) => format!("\"{hash}-{encoding}\""),
+            None => format!("\"{hash}\""),
+        };
         let mut builder = Response::builder()
             .header(header::CACHE_CONTROL, cache)
             .header(header::ETAG, &etag)
@@ -176,18 +191,11 @@ impl Files<'_> {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
         if not_modified {
+            if let Some((encoding, _)) = encoded {
+                builder = builder.header(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
+            }
             return builder.status(StatusCode::NOT_MODIFIED).body(Body::empty()).ok();
         }
-        let encoded = [("br", ".br"), ("gzip", ".gz")]
-            .into_iter()
-            .find_map(|(encoding, suffix)| {
-                let accepted = accepts
-                    .split(',')
-                    .any(|a| a.split(';').next().is_some_and(|e| e.trim() == encoding));
-                accepted
-                    .then(|| self.get(&format!("{name}{suffix}")).map(|(data, _)| (encoding, data)))
-                    .flatten()
-            });
         let body = match encoded {
             Some((encoding, compressed)) => {
                 builder = builder.header(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));

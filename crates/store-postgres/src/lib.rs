@@ -165,6 +165,16 @@ impl Store for PgStore {
             .map_err(db_err)?;
         Ok(())
     }
+    async fn migrate_down(&self, version: i64) -> Result<usize> {
+        let before: i64 = applied_migrations(&self.pool).await;
+        MIGRATOR
+            .undo(&self.pool, version)
+            .await
+            .map_err(|e| StoreError::Database(format!("migration down failed: {e}")))?;
+        let after: i64 = applied_migrations(&self.pool).await;
+        Ok((before - after).max(0) as usize)
+    }
+
     async fn migrations(&self) -> Result<Vec<plansmith_store::MigrationInfo>> {
         // The table does not exist before the first migration: nothing applied then.
         let applied: Vec<i64> = match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
@@ -458,6 +468,18 @@ impl Store for PgStore {
 
     async fn list_error_groups(&self, limit: u32) -> Result<Vec<plansmith_store::ErrorGroup>> {
         monitoring::list_error_groups(self, limit).await
+    }
+
+    async fn list_flags(&self) -> Result<Vec<plansmith_store::StoredFlag>> {
+        monitoring::list_flags(self).await
+    }
+
+    async fn put_flag(&self, flag: plansmith_store::StoredFlag) -> Result<()> {
+        monitoring::put_flag(self, flag).await
+    }
+
+    async fn delete_flag(&self, key: &str) -> Result<bool> {
+        monitoring::delete_flag(self, key).await
     }
 }
 

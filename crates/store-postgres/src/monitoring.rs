@@ -86,3 +86,43 @@ pub(crate) async fn list_error_groups(store: &PgStore, limit: u32) -> Result<Vec
         })
         .collect())
 }
+
+pub(crate) async fn list_flags(store: &PgStore) -> Result<Vec<plansmith_store::StoredFlag>> {
+    let rows = sqlx::query!("SELECT key, definition, updated_at, updated_by FROM feature_flags ORDER BY key")
+        .fetch_all(&mut *store.conn().await?)
+        .await
+        .map_err(db_err)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| plansmith_store::StoredFlag {
+            key: r.key,
+            definition: r.definition,
+            updated_at: r.updated_at,
+            updated_by: r.updated_by.map(UserId),
+        })
+        .collect())
+}
+
+pub(crate) async fn put_flag(store: &PgStore, flag: plansmith_store::StoredFlag) -> Result<()> {
+    sqlx::query!(
+        "INSERT INTO feature_flags (key, definition, updated_at, updated_by) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (key) DO UPDATE SET definition = EXCLUDED.definition,
+             updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by",
+        flag.key,
+        flag.definition,
+        flag.updated_at,
+        flag.updated_by.map(|u| u.0)
+    )
+    .execute(&mut *store.conn().await?)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+pub(crate) async fn delete_flag(store: &PgStore, key: &str) -> Result<bool> {
+    let done = sqlx::query!("DELETE FROM feature_flags WHERE key = $1", key)
+        .execute(&mut *store.conn().await?)
+        .await
+        .map_err(db_err)?;
+    Ok(done.rows_affected() > 0)
+}

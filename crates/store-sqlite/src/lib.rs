@@ -146,6 +146,16 @@ impl Store for SqliteStore {
         }
     }
 
+    async fn migrate_down(&self, version: i64) -> Result<usize> {
+        let before: i64 = applied_migrations(&self.schema).await;
+        MIGRATOR
+            .undo(&self.schema, version)
+            .await
+            .map_err(|e| StoreError::Database(format!("migration down failed: {e}")))?;
+        let after: i64 = applied_migrations(&self.schema).await;
+        Ok((before - after).max(0) as usize)
+    }
+
     async fn migrations(&self) -> Result<Vec<plansmith_store::MigrationInfo>> {
         // The table does not exist before the first migration: nothing applied then.
         let applied: Vec<i64> = match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
@@ -739,6 +749,19 @@ impl Store for SqliteStore {
 
     async fn list_error_groups(&self, limit: u32) -> Result<Vec<plansmith_store::ErrorGroup>> {
         monitoring::list_error_groups(&self.reader, limit).await
+    }
+
+    async fn list_flags(&self) -> Result<Vec<plansmith_store::StoredFlag>> {
+        monitoring::list_flags(&self.reader).await
+    }
+
+    async fn put_flag(&self, flag: plansmith_store::StoredFlag) -> Result<()> {
+        self.writer.run(move |conn| monitoring::put_flag(conn, &flag)).await
+    }
+
+    async fn delete_flag(&self, key: &str) -> Result<bool> {
+        let key = key.to_owned();
+        self.writer.run(move |conn| monitoring::delete_flag(conn, &key)).await
     }
 }
 

@@ -89,3 +89,44 @@ pub(crate) async fn list_error_groups(pool: &SqlitePool, limit: u32) -> Result<V
         })
         .collect())
 }
+
+pub(crate) async fn list_flags(pool: &SqlitePool) -> Result<Vec<plansmith_store::StoredFlag>> {
+    let rows = sqlx::query!(
+        r#"SELECT key AS "key!", definition, updated_at AS "updated_at: DateTime<Utc>",
+               updated_by AS "updated_by: Uuid"
+           FROM feature_flags ORDER BY key"#
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| plansmith_store::StoredFlag {
+            key: r.key,
+            definition: r.definition,
+            updated_at: r.updated_at,
+            updated_by: r.updated_by.map(UserId),
+        })
+        .collect())
+}
+
+pub(crate) fn put_flag(conn: &Connection, flag: &plansmith_store::StoredFlag) -> Result<()> {
+    conn.prepare_cached(crate::sql::PUT_FLAG)
+        .and_then(|mut s| {
+            s.execute(params![
+                flag.key,
+                flag.definition,
+                stamp(flag.updated_at),
+                flag.updated_by.map(|u| u.0)
+            ])
+        })
+        .map_err(sql_err)?;
+    Ok(())
+}
+
+pub(crate) fn delete_flag(conn: &Connection, key: &str) -> Result<bool> {
+    conn.prepare_cached(crate::sql::DELETE_FLAG)
+        .and_then(|mut s| s.execute(params![key]))
+        .map(|n| n > 0)
+        .map_err(sql_err)
+}

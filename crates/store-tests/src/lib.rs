@@ -66,6 +66,16 @@ impl Backend {
         }
         .expect("raw SQL runs");
     }
+
+    /// The one integer a literal query answers (e.g. a `COUNT(*)`), bypassing the store.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match &self.raw {
+            Raw::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+            Raw::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        }
+        .expect("raw SQL answers")
+    }
 }
 
 /// One `#[tokio::test]` per conformance test, each on a fresh backend from `$backend`
@@ -96,6 +106,8 @@ macro_rules! conformance_tests {
             active_sessions_are_capped_per_user,
             activity_is_counted_for_the_business_gauges,
             errors_are_grouped_and_exactly_one_recorder_sees_a_new_group,
+            migrations_go_down_and_up_again_with_data,
+            flags_are_stored_replaced_listed_and_deleted,
         );
         $crate::conformance_tests!(@mfa_email $backend;
             totp_is_pending_until_enabled_and_each_step_is_used_once,

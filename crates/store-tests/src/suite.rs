@@ -1314,3 +1314,77 @@ pub async fn errors_are_grouped_and_exactly_one_recorder_sees_a_new_group(b: Bac
     assert_eq!(oldest.first_seen.timestamp(), t0.timestamp());
     assert_eq!(store.list_error_groups(1).await.unwrap().len(), 1);
 }
+
+pub async fn migrations_go_down_and_up_again_with_data(b: Backend) {
+    let store = b.store.as_ref();
+    let applied = |list: &[plansmith_store::MigrationInfo]| list.iter().filter(|m| m.applied).count();
+    let all = store.migrations().await.unwrap();
+    assert!(all.len() >= 7 && applied(&all) == all.len(), "{all:?}");
+    let owner = user(store, "migrations").await;
+    let (sid, _) = session(store, owner, "Kept through the migrations").await;
+    store
+        .record_security_event(NewSecurityEvent {
+            kind: "sign_in".into(),
+            user_id: Some(owner),
+            address: None,
+            request_id: None,
+            outcome: "success".into(),
+            detail: None,
+        })
+        .await
+        .unwrap();
+
+    // Down to 3: what 4 and later added is gone, what 1–3 hold is kept.
+    let reverted = store.migrate_down(3).await.unwrap();
+    assert_eq!(reverted, all.len() - 3);
+    let now = store.migrations().await.unwrap();
+    assert_eq!(applied(&now), 3, "3 stays applied: {now:?}");
+    assert!(now.iter().take(3).all(|m| m.applied));
+    assert_eq!(b.scalar("SELECT COUNT(*) FROM users").await, 1);
+    assert_eq!(b.scalar("SELECT COUNT(*) FROM planning_sessions").await, 1);
+    assert_eq!(
+        b.scalar("SELECT COUNT(*) FROM messages").await,
+        1,
+        "the session's introduction"
+    );
+
+    // Up again: the data is still there and the store works on it.
+    store.migrate().await.unwrap();
+    assert_eq!(applied(&store.migrations().await.unwrap()), all.len());
+    assert!(store.user_by_id(owner).await.unwrap().is_some());
+    assert!(store.get_session(owner, sid).await.unwrap().is_some());
+    session(store, owner, "Made after going up again").await;
+
+    // Down to nothing and up: an empty, working database.
+    store.migrate_down(0).await.unwrap();
+    assert_eq!(applied(&store.migrations().await.unwrap()), 0);
+    store.migrate().await.unwrap();
+    assert!(store.user_by_id(owner).await.unwrap().is_none());
+    user(store, "fresh").await;
+}
+
+pub async fn flags_are_stored_replaced_listed_and_deleted(b: Backend) {
+    let store = b.store.as_ref();
+    assert!(store.list_flags().await.unwrap().is_empty());
+    let admin = user(store, "flags").await;
+    let flag = |key: &str, definition: &str| plansmith_store::StoredFlag {
+        key: key.into(),
+        definition: definition.into(),
+        updated_at: Utc::now(),
+        updated_by: Some(admin),
+    };
+    store.put_flag(flag("b.gallery", r#"{"enabled":false}"#)).await.unwrap();
+    store.put_flag(flag("a.workflow", r#"{"enabled":true}"#)).await.unwrap();
+    store
+        .put_flag(flag("b.gallery", r#"{"enabled":true,"rollout_percent":10}"#))
+        .await
+        .unwrap();
+    let flags = store.list_flags().await.unwrap();
+    let keys: Vec<&str> = flags.iter().map(|f| f.key.as_str()).collect();
+    assert_eq!(keys, ["a.workflow", "b.gallery"], "by key, replaced not duplicated");
+    assert_eq!(flags[1].definition, r#"{"enabled":true,"rollout_percent":10}"#);
+    assert_eq!(flags[1].updated_by, Some(admin));
+    assert!(store.delete_flag("b.gallery").await.unwrap());
+    assert!(!store.delete_flag("b.gallery").await.unwrap());
+    assert_eq!(store.list_flags().await.unwrap().len(), 1);
+}

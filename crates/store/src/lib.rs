@@ -379,6 +379,15 @@ pub struct UsageTotals {
     pub cost_micros: i64,
 }
 
+/// A feature flag as stored: its definition is JSON (`plansmith_domain::flags::FlagDefinition`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFlag {
+    pub key: String,
+    pub definition: String,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: Option<UserId>,
+}
+
 /// Who uses the platform, for the business gauges of `/metrics`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ActivityCounts {
@@ -564,6 +573,9 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<()>;
     /// Applies pending migrations; returns how many were applied.
     async fn migrate(&self) -> Result<usize>;
+    /// Reverts every applied migration above `version` with its down script, newest first;
+    /// `version` stays applied (0: back to an empty database). Returns how many were reverted.
+    async fn migrate_down(&self, version: i64) -> Result<usize>;
     /// Every migration the binary knows, in order, with whether this database has it applied.
     async fn migrations(&self) -> Result<Vec<MigrationInfo>>;
 
@@ -723,4 +735,11 @@ pub trait Store: Send + Sync + 'static {
     async fn record_error(&self, event: NewErrorEvent) -> Result<i64>;
     /// Error groups, the most recently seen first.
     async fn list_error_groups(&self, limit: u32) -> Result<Vec<ErrorGroup>>;
+
+    /// Every feature flag, by key.
+    async fn list_flags(&self) -> Result<Vec<StoredFlag>>;
+    /// Creates or replaces a flag.
+    async fn put_flag(&self, flag: StoredFlag) -> Result<()>;
+    /// Deletes a flag; false when there was none.
+    async fn delete_flag(&self, key: &str) -> Result<bool>;
 }

@@ -30,6 +30,22 @@ impl Store for TracedStore {
         self.inner.ping().instrument(span("ping")).await
     }
 
+    async fn list_flags(&self) -> Result<Vec<StoredFlag>> {
+        self.inner.list_flags().instrument(span("list_flags")).await
+    }
+
+    async fn put_flag(&self, flag: StoredFlag) -> Result<()> {
+        self.inner.put_flag(flag).instrument(span("put_flag")).await
+    }
+
+    async fn delete_flag(&self, key: &str) -> Result<bool> {
+        self.inner.delete_flag(key).instrument(span("delete_flag")).await
+    }
+
+    async fn migrate_down(&self, version: i64) -> Result<usize> {
+        self.inner.migrate_down(version).instrument(span("migrate_down")).await
+    }
+
     async fn migrations(&self) -> Result<Vec<MigrationInfo>> {
         self.inner.migrations().instrument(span("migrations")).await
     }

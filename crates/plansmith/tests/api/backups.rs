@@ -199,6 +199,7 @@ async fn backups_that_do_not_verify_exit_1_and_usage_errors_exit_2() {
     assert_eq!(code, 0);
     let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../store-sqlite/migrations"))
         .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".up.sql"))
         .count();
     assert_eq!(
         out.lines().filter(|l| l.contains("applied")).count(),
@@ -206,6 +207,29 @@ async fn backups_that_do_not_verify_exit_1_and_usage_errors_exit_2() {
         "{out}"
     );
     assert!(out.lines().next().unwrap().trim_start().starts_with("1 "), "{out}");
+
+    // Down to 5 and up again through the command line.
+    let (code, out, err) = plansmith(&["migrate", "down", "--to", "5"], &env, work.path()).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("{} migration(s) reverted", migrations - 5)),
+        "{out}"
+    );
+    let (_, list, _) = plansmith(&["migrate", "--list"], &env, work.path()).await;
+    assert_eq!(
+        list.lines().filter(|l| l.contains("pending")).count(),
+        migrations - 5,
+        "{list}"
+    );
+    let (code, _, err) = plansmith(&["migrate", "down", "--to", "42"], &env, work.path()).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("not a migration version"), "{err}");
+    let (code, out, _) = plansmith(&["migrate"], &env, work.path()).await;
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(&format!("{} migration(s) applied", migrations - 5)),
+        "{out}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -83,6 +83,49 @@ async fn readiness_fails_while_draining() {
     );
 }
 
+/// On SIGTERM with `shutdown.readiness_delay_seconds`, readiness turns 503 at once while every
+/// other request is still served; only after the delay does the listener close.
+#[tokio::test]
+async fn after_sigterm_readiness_fails_first_and_requests_are_served_for_the_delay() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let env = [("PLANSMITH_SHUTDOWN__READINESS_DELAY_SECONDS", "2")];
+    let mut server = serve(dir.path(), &env).await;
+    let app = server.app.clone_remote();
+    let token = app.user().await;
+    crate::helpers::signal(&server.child, "-TERM").await;
+    let signalled = std::time::Instant::now();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE, "not ready at once");
+    // A new connection is still accepted and served during the delay.
+    let fresh = reqwest::Client::new();
+    let (status, _) = app.get("/api/v1/workflows", &token).await;
+    assert_eq!(status, StatusCode::OK);
+    let me = fresh
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        me.status(),
+        StatusCode::OK,
+        "still serving {:?} after SIGTERM",
+        signalled.elapsed()
+    );
+    assert!(signalled.elapsed() < std::time::Duration::from_secs(2));
+    let status = tokio::time::timeout(std::time::Duration::from_secs(15), server.child.wait())
+        .await
+        .expect("exits after the delay")
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        signalled.elapsed() >= std::time::Duration::from_secs(2),
+        "kept serving for the whole delay: {:?}",
+        signalled.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn sigterm_lets_short_replies_finish_and_saves_the_rest_as_interrupted() {
     let dir = tempfile::TempDir::new().unwrap();
@@ -308,7 +351,51 @@ async fn config_check_names_the_wrong_key() {
     let (ok, _, err) = cli(&["--config", "missing.toml", "config", "check"], &[], dir.path()).await;
     assert!(!ok);
     assert!(err.contains("missing.toml"), "{err}");
+    std::fs::remove_file(dir.path().join("plansmith.toml")).unwrap();
+    // The real route, a missing provider key, and with --connect every dependency that does
+    // not answer: all reported at once.
+    std::fs::write(
+        dir.path().join("routed.toml"),
+        "[[llm.providers]]\nname = \"primary\"\nkind = \"anthropic\"\nmodel = \"claude-x\"\n\
+         api_key_env = \"PLANSMITH_TEST_MISSING_KEY\"\n[llm]\nroute = [\"primary\", \"offline\"]\n",
+    )
+    .unwrap();
+    let (ok, _, err) = cli(&["--config", "routed.toml", "config", "check"], &[], dir.path()).await;
+    assert!(!ok);
+    assert!(err.contains("PLANSMITH_TEST_MISSING_KEY is not set"), "{err}");
+    let key = [("PLANSMITH_TEST_MISSING_KEY", "sk-test")];
+    let (ok, out, err) = cli(&["--config", "routed.toml", "config", "check"], &key, dir.path()).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("primary (Anthropic, claude-x") && out.contains("→ offline"),
+        "{out}"
+    );
+    let unreachable = [
+        ("PLANSMITH_TEST_MISSING_KEY", "sk-test"),
+        ("PLANSMITH_DATABASE_URL", "postgres://nobody:secret@127.0.0.1:1/none"),
+        ("PLANSMITH_REDIS_URL", "redis://127.0.0.1:1"),
+    ];
+    let (ok, _, err) = cli(
+        &["--config", "routed.toml", "config", "check", "--connect"],
+        &unreachable,
+        dir.path(),
+    )
+    .await;
+    assert!(!ok);
+    assert!(
+        err.contains("database.url") && err.contains("Redis"),
+        "both reported: {err}"
+    );
+    assert!(!err.contains("secret"), "the password is redacted: {err}");
+    let (ok, out, _) = cli(&["config", "check", "--connect"], &[], dir.path()).await;
+    assert!(ok && out.contains("answer"), "{out}");
+    let (ok, out, _) = cli(&["--version"], &[], dir.path()).await;
+    assert!(
+        ok && out.contains(env!("CARGO_PKG_VERSION")) && out.contains("commit "),
+        "{out}"
+    );
     // Invalid settings stop `serve` before it starts.
+    std::fs::write(dir.path().join("plansmith.toml"), "listen = \"nowhere\"\n").unwrap();
     let (ok, _, err) = cli(&["serve"], &[], dir.path()).await;
     assert!(!ok);
     assert!(err.contains("listen"), "{err}");
@@ -323,6 +410,7 @@ async fn migrate_creates_the_database_and_set_role_grants_admin() {
     assert!(ok, "{err}");
     let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../store-sqlite/migrations"))
         .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".up.sql"))
         .count();
     assert!(
         out.contains(&format!("{migrations} migration(s) applied")),

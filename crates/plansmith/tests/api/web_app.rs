@@ -12,6 +12,7 @@ async fn app_with_web_files() -> (TestApp, tempfile::TempDir) {
     std::fs::write(web.path().join("index.html"), "<!doctype html><title>Plansmith</title>").unwrap();
     std::fs::write(web.path().join("assets/app-3f2a1b.js"), "console.log('plansmith')").unwrap();
     std::fs::write(web.path().join("assets/app-3f2a1b.js.br"), b"\x0b\x02brotli-bytes").unwrap();
+    std::fs::write(web.path().join("assets/app-3f2a1b.js.gz"), b"\x1f\x8bgzip-bytes").unwrap();
     std::fs::write(web.path().join("sw.js"), "self.addEventListener('fetch', () => {})").unwrap();
     let dir = web.path().display().to_string();
     let app = spawn_with(move |s| s.http.web_dir = Some(dir), Overrides::default()).await;
@@ -48,7 +49,48 @@ async fn hashed_assets_are_immutable_and_precompressed() {
         .unwrap();
     assert_eq!(response.headers()[CONTENT_ENCODING], "br");
     assert_eq!(response.headers()["vary"], "Accept-Encoding");
+    let brotli_etag = response.headers()["etag"].to_str().unwrap().to_owned();
     assert_eq!(response.bytes().await.unwrap().as_ref(), b"\x0b\x02brotli-bytes");
+
+    // Each encoding is its own representation: its own strong ETag, and a revalidation with
+    // another encoding's ETag gets the full body, not a 304.
+    let etag_for = |encoding: &'static str| {
+        let raw = raw.clone();
+        let url = app.url("/assets/app-3f2a1b.js");
+        async move {
+            let response = raw.get(url).header(ACCEPT_ENCODING, encoding).send().await.unwrap();
+            response.headers()["etag"].to_str().unwrap().to_owned()
+        }
+    };
+    let identity_etag = etag_for("identity").await;
+    let gzip_etag = etag_for("gzip").await;
+    let etags: std::collections::BTreeSet<&str> =
+        [identity_etag.as_str(), gzip_etag.as_str(), brotli_etag.as_str()].into();
+    assert_eq!(etags.len(), 3, "{etags:?}");
+    assert!(
+        etags.iter().all(|e| e.starts_with('"') && !e.starts_with("W/")),
+        "strong: {etags:?}"
+    );
+    let crossed = raw
+        .get(app.url("/assets/app-3f2a1b.js"))
+        .header(ACCEPT_ENCODING, "gzip")
+        .header(IF_NONE_MATCH, &brotli_etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        crossed.status(),
+        StatusCode::OK,
+        "the brotli ETag does not validate the gzip body"
+    );
+    let same = raw
+        .get(app.url("/assets/app-3f2a1b.js"))
+        .header(ACCEPT_ENCODING, "gzip")
+        .header(IF_NONE_MATCH, &gzip_etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same.status(), StatusCode::NOT_MODIFIED);
 
     let response = app.client.get(app.url("/assets/missing-000.js")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);

@@ -149,7 +149,10 @@ impl Default for LimitSettings {
 
 impl Default for ShutdownSettings {
     fn default() -> Self {
-        Self { grace_seconds: 10.0 }
+        Self {
+            grace_seconds: 10.0,
+            readiness_delay_seconds: 0.0,
+        }
     }
 }
 

@@ -240,6 +240,10 @@ pub struct LimitSettings {
 pub struct ShutdownSettings {
     /// Time in-flight replies get to finish after SIGTERM.
     pub grace_seconds: f64,
+    /// After SIGTERM, `/readyz` answers 503 at once but the server keeps serving for this long
+    /// before it stops accepting connections, so load balancers (and Kubernetes endpoints)
+    /// stop sending it requests first. 0: stop accepting at once (one instance, no balancer).
+    pub readiness_delay_seconds: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

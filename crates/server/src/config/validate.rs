@@ -76,6 +76,12 @@ impl Settings {
             problems.push("llm.max_tokens: must be at least 1".into());
         }
         problems.extend(self.llm_problems());
+        let delay = self.shutdown.readiness_delay_seconds;
+        if !(0.0..=600.0).contains(&delay) {
+            problems.push(format!(
+                "shutdown.readiness_delay_seconds: {delay} must be between 0 and 600"
+            ));
+        }
         let grace = self.shutdown.grace_seconds;
         if !(grace.is_finite() && (0.0..=3600.0).contains(&grace)) {
             problems.push(format!("shutdown.grace_seconds: {grace} must be between 0 and 3600"));
