@@ -22,6 +22,7 @@ import traceback
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no __pycache__ in scripts/
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import kustomize_lite  # noqa: E402
 
