@@ -224,8 +224,15 @@ mod tests {
         Subject {
             targeting_key: format!("user-{n}"),
             user_id: Some(format!("user-{n}")),
-            plan: Some(if n % 3 == 0 { "pro" } else { "free" }.into()),
-            email: Some(format!("u{n}@{}", if n % 2 == 0 { "example.com" } else { "other.org" })),
+            plan: Some(if n.is_multiple_of(3) { "pro" } else { "free" }.into()),
+            email: Some(format!(
+                "u{n}@{}",
+                if n.is_multiple_of(2) {
+                    "example.com"
+                } else {
+                    "other.org"
+                }
+            )),
             signed_up_at: Some(
                 "2026-06-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap() + chrono::Duration::days(n as i64 % 200),
             ),

@@ -48,7 +48,8 @@ use utoipa_axum::routes;
         (name = "messages", description = "Conversation and streamed replies"),
         (name = "documents", description = "Versioned planning documents"),
         (name = "health", description = "Liveness and readiness"),
-        (name = "admin", description = "Operations: providers, usage, accounts and security events (admin role)"),
+        (name = "admin", description = "Operations: providers, usage, accounts, security events, errors and feature flags (admin role)"),
+        (name = "flags", description = "Feature flags for the signed-in user (OpenFeature Remote Evaluation Protocol)"),
     ),
     // Referenced by the error responses each family documents (`error::error_responses`).
     components(schemas(crate::error::ErrorBody))
@@ -537,6 +538,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(telemetry::rum))
         .routes(routes!(crate::errors::client_error))
         .routes(routes!(crate::errors::list))
+        .routes(routes!(crate::flags::list))
+        .routes(routes!(crate::flags::get, crate::flags::put, crate::flags::delete))
+        .routes(routes!(crate::flags::evaluate))
+        .routes(routes!(crate::flags::evaluate_all))
 }
 
 /// The OpenAPI document of the API, as served at `/api/openapi.json`.
@@ -730,8 +735,14 @@ mod tests {
                 .as_array()
                 .is_some_and(|codes| codes.iter().any(|c| c == "malformed_json"));
             // The RUM and client error routes read raw bytes (any content type, for
-            // sendBeacon, and a body limit of their own), not `ApiJson`.
-            let raw = ["/api/v1/rum", "/api/v1/client-errors"];
+            // sendBeacon, and a body limit of their own), and OFREP answers bad bodies in its
+            // own shape: none of them reads `ApiJson`.
+            let raw = [
+                "/api/v1/rum",
+                "/api/v1/client-errors",
+                "/ofrep/v1/evaluate/flags",
+                "/ofrep/v1/evaluate/flags/{key}",
+            ];
             let reads_json = operation.get("requestBody").is_some() && !raw.contains(&path.as_str());
             assert_eq!(documents_body_codes, reads_json, "{method} {path}");
         }

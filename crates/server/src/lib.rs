@@ -15,6 +15,7 @@ pub mod documents;
 pub mod error;
 pub mod errors;
 pub mod extract;
+pub mod flags;
 pub mod generation;
 pub mod health;
 pub mod holds;

@@ -242,14 +242,15 @@ pub async fn create(
     auth: AuthUser,
     ApiJson(body): ApiJson<CreateSession>,
 ) -> Result<(StatusCode, Json<SessionView>), SessionError> {
-    let workflow = state
-        .workflows
-        .get(&body.workflow_id)
-        .cloned()
-        .ok_or_else(|| SessionError::UnknownWorkflow {
-            given: body.workflow_id.clone(),
-            known: state.workflows.ids().iter().map(ToString::to_string).collect(),
-        })?;
+    let unknown = || SessionError::UnknownWorkflow {
+        given: body.workflow_id.clone(),
+        known: state.workflows.ids().iter().map(ToString::to_string).collect(),
+    };
+    let workflow = state.workflows.get(&body.workflow_id).cloned().ok_or_else(unknown)?;
+    // A workflow a feature flag keeps back from this user does not exist for them.
+    if !crate::flags::workflow_open(&state, Some(&auth), &workflow.id).await? {
+        return Err(unknown());
+    }
     let limits = &state.settings.limits;
     let title = check_text("title", &body.title, limits.max_title_chars)?;
     let idea = check_text("idea", &body.idea, limits.max_idea_chars)?;

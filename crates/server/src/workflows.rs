@@ -52,12 +52,27 @@ pub struct SectionView {
     pub purpose: String,
 }
 
-/// The workflows a planning session can follow.
+/// The workflows a planning session can follow: those a `workflow:<id>` feature flag keeps
+/// back from the caller (signed in or not) are left out.
 #[utoipa::path(get, path = "/api/v1/workflows", tag = "workflows", operation_id = "list_workflows", responses((status = 200, body = WorkflowList)))]
-pub async fn list(State(state): State<AppState>) -> Json<WorkflowList> {
-    let items = state
-        .workflows
-        .iter()
+pub async fn list(State(state): State<AppState>, request: axum::extract::Request) -> Json<WorkflowList> {
+    use axum::extract::FromRequestParts;
+    let (mut parts, _) = request.into_parts();
+    // Signed in or not: a visitor sees the workflows open to everyone.
+    let user = crate::auth::AuthUser::from_request_parts(&mut parts, &state).await.ok();
+    let mut open = Vec::new();
+    for w in state.workflows.iter() {
+        match crate::flags::workflow_open(&state, user.as_ref(), &w.id).await {
+            Ok(false) => {}
+            Ok(true) => open.push(w),
+            Err(e) => {
+                tracing::warn!(workflow = %w.id, error = ?e, "flags unreadable; the workflow is listed");
+                open.push(w);
+            }
+        }
+    }
+    let items = open
+        .into_iter()
         .map(|w| WorkflowView {
             id: w.id.clone(),
             name: w.name.clone(),

@@ -9,6 +9,7 @@ mod documents;
 mod email;
 mod errors;
 mod fairness;
+mod flags;
 mod gateway;
 mod helpers;
 mod indexes;

@@ -1,0 +1,427 @@
+//! Feature flags: stored in the database, cached in the shared cache (Redis when configured,
+//! so a change made on one instance is seen by every instance at once), edited by admins at
+//! `/api/v1/admin/flags/{key}` and evaluated for signed-in users through the OpenFeature Remote
+//! Evaluation Protocol (`POST /ofrep/v1/evaluate/flags[/{key}]`). Evaluation rules are in
+//! `plansmith_domain::flags`.
+//!
+//! A flag named `workflow:<id>` gates that workflow: it is listed and can be started only by
+//! users the flag is on for.
+
+use crate::admin::{AdminError, AdminUser};
+use crate::auth::AuthUser;
+use crate::error::{ApiError, CommonError, ErrorCode, ErrorFamily, WithJsonBody, error_family};
+use crate::extract::{ApiJson, ApiPath};
+use crate::state::AppState;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use plansmith_domain::flags::{self, Evaluation, FlagDefinition, Subject};
+use plansmith_store::StoredFlag;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+const CACHE_KEY: &str = "flags:all";
+
+type Flags = BTreeMap<String, FlagDefinition>;
+
+/// Every flag, from the shared cache or (on a miss) the database.
+pub async fn all(state: &AppState) -> Result<Arc<Flags>, CommonError> {
+    match state.cache.get(CACHE_KEY).await {
+        Ok(Some(cached)) => match serde_json::from_str::<Flags>(&cached) {
+            Ok(flags) => return Ok(Arc::new(flags)),
+            Err(e) => tracing::warn!(error = %e, "cached flags unreadable; reading the database"),
+        },
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "the shared cache is unreachable; reading flags from the database"),
+    }
+    let mut flags = Flags::new();
+    for stored in state.store.list_flags().await? {
+        match serde_json::from_str(&stored.definition) {
+            Ok(definition) => {
+                flags.insert(stored.key, definition);
+            }
+            Err(e) => {
+                tracing::error!(flag = %stored.key, error = %e, "a stored flag is unreadable; it is treated as absent")
+            }
+        }
+    }
+    if let Ok(json) = serde_json::to_string(&flags)
+        && let Err(e) = state.cache.put(CACHE_KEY, json).await
+    {
+        tracing::warn!(error = %e, "flags not cached");
+    }
+    Ok(Arc::new(flags))
+}
+
+async fn changed(state: &AppState) {
+    if let Err(e) = state.cache.invalidate(CACHE_KEY).await {
+        tracing::error!(error = %e, "cached flags not invalidated: other instances see the change when the cache expires");
+    }
+}
+
+fn subject(user: &AuthUser, targeting_key: Option<&str>) -> Subject {
+    let user = &user.user;
+    Subject {
+        targeting_key: targeting_key
+            .filter(|k| !k.trim().is_empty())
+            .map_or_else(|| user.id.to_string(), str::to_owned),
+        user_id: Some(user.id.to_string()),
+        plan: Some(user.plan.as_str().to_owned()),
+        email: Some(user.email.clone()),
+        signed_up_at: Some(user.created_at),
+    }
+}
+
+/// Whether the workflow is open to this user (or to anyone, with no user): no
+/// `workflow:<id>` flag, or one that is on for them.
+pub async fn workflow_open(state: &AppState, user: Option<&AuthUser>, workflow: &str) -> Result<bool, CommonError> {
+    let flags = all(state).await?;
+    let key = format!("workflow:{workflow}");
+    let Some(flag) = flags.get(&key) else {
+        return Ok(true);
+    };
+    let who = match user {
+        Some(user) => subject(user, None),
+        None => Subject {
+            targeting_key: String::new(),
+            user_id: None,
+            plan: None,
+            email: None,
+            signed_up_at: None,
+        },
+    };
+    Ok(flags::evaluate(&key, flag, &who).on)
+}
+
+/// A flag as admins see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FlagView {
+    pub key: String,
+    #[schema(value_type = Object)]
+    pub definition: FlagDefinition,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: Option<uuid::Uuid>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FlagList {
+    pub items: Vec<FlagView>,
+}
+
+fn view(stored: StoredFlag) -> Option<FlagView> {
+    Some(FlagView {
+        definition: serde_json::from_str(&stored.definition).ok()?,
+        key: stored.key,
+        updated_at: stored.updated_at,
+        updated_by: stored.updated_by.map(|u| u.0),
+    })
+}
+
+/// Every feature flag. Admins only.
+#[utoipa::path(get, path = "/api/v1/admin/flags", tag = "admin", operation_id = "list_flags",
+    responses((status = 200, body = FlagList), AdminError))]
+pub async fn list(State(state): State<AppState>, _admin: AdminUser) -> Result<Json<FlagList>, AdminError> {
+    let items = state.store.list_flags().await?.into_iter().filter_map(view).collect();
+    Ok(Json(FlagList { items }))
+}
+
+/// Why a flag could not be read or changed.
+#[derive(Debug)]
+pub enum FlagError {
+    Invalid(String),
+    NotFound(String),
+    Admin(AdminError),
+}
+
+impl From<AdminError> for FlagError {
+    fn from(e: AdminError) -> Self {
+        Self::Admin(e)
+    }
+}
+
+impl From<CommonError> for FlagError {
+    fn from(e: CommonError) -> Self {
+        Self::Admin(AdminError::Common(e))
+    }
+}
+
+impl From<plansmith_store::StoreError> for FlagError {
+    fn from(e: plansmith_store::StoreError) -> Self {
+        Self::Admin(AdminError::Common(e.into()))
+    }
+}
+
+error_family!(FlagError);
+
+impl ErrorFamily for FlagError {
+    const CODES: &'static [ErrorCode] = &[
+        ErrorCode::InvalidField,
+        ErrorCode::InvalidQuery,
+        ErrorCode::NotFound,
+        ErrorCode::Unauthorized,
+        ErrorCode::CrossSiteRequest,
+        ErrorCode::Forbidden,
+        ErrorCode::MfaEnrolmentRequired,
+        ErrorCode::RateLimited,
+        ErrorCode::LimitReached,
+        ErrorCode::InternalError,
+        ErrorCode::Unavailable,
+    ];
+
+    fn to_api_error(&self) -> ApiError {
+        match self {
+            Self::Invalid(problem) => ApiError::new(
+                ErrorCode::InvalidField,
+                problem.clone(),
+                "Fix the flag definition and send it again.",
+            ),
+            Self::NotFound(key) => CommonError::not_found(format!("The flag '{key}'")).to_api_error(),
+            Self::Admin(e) => e.to_api_error(),
+        }
+    }
+}
+
+/// One flag. Admins only.
+#[utoipa::path(get, path = "/api/v1/admin/flags/{key}", tag = "admin", operation_id = "get_flag",
+    params(("key" = String, Path)), responses((status = 200, body = FlagView), FlagError))]
+pub async fn get(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    ApiPath(key): ApiPath<String>,
+) -> Result<Json<FlagView>, FlagError> {
+    state
+        .store
+        .list_flags()
+        .await?
+        .into_iter()
+        .find(|f| f.key == key)
+        .and_then(view)
+        .map(Json)
+        .ok_or(FlagError::NotFound(key))
+}
+
+/// Create or replace a flag: `{enabled, description?, rollout_percent? (0–100, default 100),
+/// targeting? {user_ids, plans, email_domains, signed_up_after, signed_up_before}, variants?
+/// [{name, weight}]}`. Every instance sees the change at once. Admins only.
+#[utoipa::path(put, path = "/api/v1/admin/flags/{key}", tag = "admin", operation_id = "put_flag",
+    params(("key" = String, Path)), request_body(content = Object),
+    responses((status = 200, body = FlagView), WithJsonBody<FlagError>))]
+pub async fn put(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    ApiPath(key): ApiPath<String>,
+    ApiJson(definition): ApiJson<FlagDefinition>,
+) -> Result<Json<FlagView>, FlagError> {
+    flags::validate(&key, &definition).map_err(FlagError::Invalid)?;
+    let stored = StoredFlag {
+        key: key.clone(),
+        definition: serde_json::to_string(&definition).map_err(CommonError::internal)?,
+        updated_at: Utc::now(),
+        updated_by: Some(admin.id()),
+    };
+    state.store.put_flag(stored.clone()).await?;
+    changed(&state).await;
+    tracing::info!(flag = %key, admin = %admin.id(), "flag changed");
+    Ok(Json(FlagView {
+        key,
+        definition,
+        updated_at: stored.updated_at,
+        updated_by: stored.updated_by.map(|u| u.0),
+    }))
+}
+
+/// Delete a flag (a `workflow:<id>` flag deleted opens the workflow to everyone). Admins only.
+#[utoipa::path(delete, path = "/api/v1/admin/flags/{key}", tag = "admin", operation_id = "delete_flag",
+    params(("key" = String, Path)), responses((status = 204), FlagError))]
+pub async fn delete(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    ApiPath(key): ApiPath<String>,
+) -> Result<StatusCode, FlagError> {
+    if !state.store.delete_flag(&key).await? {
+        return Err(FlagError::NotFound(key));
+    }
+    changed(&state).await;
+    tracing::info!(flag = %key, admin = %admin.id(), "flag deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What an OFREP request can fail with besides OFREP's own answers: sign-in and our side.
+#[derive(Debug)]
+pub enum OfrepError {
+    Common(CommonError),
+}
+
+error_family!(OfrepError, common);
+
+impl ErrorFamily for OfrepError {
+    const CODES: &'static [ErrorCode] = &[
+        ErrorCode::Unauthorized,
+        ErrorCode::CrossSiteRequest,
+        ErrorCode::RateLimited,
+        ErrorCode::InternalError,
+        ErrorCode::Unavailable,
+    ];
+
+    fn to_api_error(&self) -> ApiError {
+        match self {
+            Self::Common(e) => e.to_api_error(),
+        }
+    }
+}
+
+/// OFREP's evaluation request: `{"context": {"targetingKey": …, …}}` (other context fields are
+/// accepted and ignored: the server knows the user's plan, email and sign-up date).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct EvaluationRequest {
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub context: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One flag's value (OFREP).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EvaluationSuccess {
+    pub key: String,
+    /// `true`/`false`, or the variant's name for a flag with variants.
+    #[schema(value_type = Object)]
+    pub value: serde_json::Value,
+    /// `DISABLED`, `TARGETING_MATCH`, `SPLIT` or `DEFAULT`.
+    pub reason: String,
+    pub variant: String,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// OFREP's error body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EvaluationFailure {
+    pub key: String,
+    /// `FLAG_NOT_FOUND`, `INVALID_CONTEXT` or `PARSE_ERROR`.
+    #[serde(rename = "errorCode")]
+    pub error_code: String,
+    #[serde(rename = "errorDetails")]
+    pub error_details: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkEvaluation {
+    pub flags: Vec<EvaluationSuccess>,
+}
+
+fn success(key: &str, flag: &FlagDefinition, e: Evaluation) -> EvaluationSuccess {
+    let value = if flag.variants.is_empty() {
+        serde_json::Value::Bool(e.on)
+    } else {
+        serde_json::Value::String(e.variant.clone())
+    };
+    let reason = serde_json::to_value(e.reason)
+        .ok()
+        .and_then(|r| r.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    EvaluationSuccess {
+        key: key.to_owned(),
+        value,
+        reason,
+        variant: e.variant,
+        metadata: serde_json::Map::new(),
+    }
+}
+
+fn parse_request(key: &str, body: &Bytes) -> Result<EvaluationRequest, EvaluationFailure> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(EvaluationRequest::default());
+    }
+    serde_json::from_slice(body).map_err(|e| EvaluationFailure {
+        key: key.to_owned(),
+        error_code: "INVALID_CONTEXT".into(),
+        error_details: format!("the body must be {{\"context\": {{…}}}}: {e}"),
+    })
+}
+
+fn targeting_key(request: &EvaluationRequest) -> Option<&str> {
+    request.context.get("targetingKey").and_then(|v| v.as_str())
+}
+
+/// Evaluate one flag for the signed-in user (OpenFeature Remote Evaluation Protocol). The
+/// bucket comes from the context's `targetingKey` (default: the user's id).
+#[utoipa::path(post, path = "/ofrep/v1/evaluate/flags/{key}", tag = "flags", operation_id = "ofrep_evaluate_flag",
+    params(("key" = String, Path)), request_body = EvaluationRequest,
+    responses((status = 200, body = EvaluationSuccess), (status = 400, body = EvaluationFailure),
+        (status = 404, body = EvaluationFailure), OfrepError))]
+pub async fn evaluate(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(key): ApiPath<String>,
+    body: Bytes,
+) -> Result<Response, OfrepError> {
+    let request = match parse_request(&key, &body) {
+        Ok(request) => request,
+        Err(failure) => return Ok((StatusCode::BAD_REQUEST, Json(failure)).into_response()),
+    };
+    let flags = all(&state).await?;
+    let Some(flag) = flags.get(&key) else {
+        let failure = EvaluationFailure {
+            key: key.clone(),
+            error_code: "FLAG_NOT_FOUND".into(),
+            error_details: format!("There is no flag '{key}'."),
+        };
+        return Ok((StatusCode::NOT_FOUND, Json(failure)).into_response());
+    };
+    let evaluation = flags::evaluate(&key, flag, &subject(&user, targeting_key(&request)));
+    Ok(Json(success(&key, flag, evaluation)).into_response())
+}
+
+/// Evaluate every flag for the signed-in user (OFREP bulk evaluation). Answers with an `ETag`;
+/// `If-None-Match` with it gets `304` while nothing changed for this user.
+#[utoipa::path(post, path = "/ofrep/v1/evaluate/flags", tag = "flags", operation_id = "ofrep_evaluate_flags",
+    request_body = EvaluationRequest,
+    responses((status = 200, body = BulkEvaluation), (status = 304), (status = 400, body = EvaluationFailure), OfrepError))]
+pub async fn evaluate_all(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OfrepError> {
+    let request = match parse_request("", &body) {
+        Ok(request) => request,
+        Err(failure) => return Ok((StatusCode::BAD_REQUEST, Json(failure)).into_response()),
+    };
+    let who = subject(&user, targeting_key(&request));
+    let flags = all(&state).await?;
+    let evaluated: Vec<EvaluationSuccess> = flags
+        .iter()
+        .map(|(key, flag)| success(key, flag, flags::evaluate(key, flag, &who)))
+        .collect();
+    let digest = Sha256::digest(serde_json::to_vec(&evaluated).unwrap_or_default());
+    let etag = format!(
+        "\"{}\"",
+        digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let unchanged = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    if unchanged {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    Ok(([(header::ETAG, etag)], Json(BulkEvaluation { flags: evaluated })).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::testing::assert_listed;
+
+    #[test]
+    fn every_variant_answers_a_listed_code() {
+        assert_listed(&[FlagError::Invalid("key: bad".into()), FlagError::NotFound("x".into())]);
+        assert_listed(&[OfrepError::Common(CommonError::Unauthorized)]);
+    }
+}
