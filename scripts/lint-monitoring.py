@@ -4,7 +4,8 @@ scripts/check-alerting, from the repository's root):
 
 - every alert in deploy/prometheus/rules/*.yml has a severity (page, ticket or info), a
   summary, a description and runbook_url = RUNBOOKS/<alertname>.md, and that runbook exists
-  in docs/runbooks/ (and every runbook there belongs to an alert);
+  in docs/runbooks/ (and every runbook there named like an alert, in CamelCase, belongs to
+  one; the operational runbooks have lowercase names: deploy.md, rollback.md, …);
 - every alert is tested in deploy/prometheus/tests/*.yml both ways: firing on synthetic
   series, and silent (exp_alerts: []) on healthy ones;
 - every Grafana dashboard in deploy/grafana/dashboards/ is JSON with a uid and a title, takes
@@ -62,7 +63,9 @@ for path, rule in rules():
 runbooks = {p.stem for p in ROOT.glob("docs/runbooks/*.md")}
 for name in sorted(set(alerts) - runbooks):
     problems.append(f"{alerts[name]}: alert {name} has no runbook docs/runbooks/{name}.md")
-for name in sorted(runbooks - set(alerts) - {"README"}):
+# Operational runbooks (deploy, rollback, restore-from-backup, …) are named in lowercase.
+alert_runbooks = {name for name in runbooks if not re.fullmatch(r"[a-z0-9-]+", name)}
+for name in sorted(alert_runbooks - set(alerts) - {"README"}):
     problems.append(f"docs/runbooks/{name}.md: no alert of that name in deploy/prometheus/rules/")
 
 fires, silent = set(), set()
