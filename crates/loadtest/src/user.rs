@@ -69,7 +69,8 @@ pub struct VirtualUser {
 impl VirtualUser {
     async fn call(&self, name: &str, request: reqwest::RequestBuilder) -> Option<Value> {
         let started = Instant::now();
-        let response = request.bearer_auth(&self.token).send().await;
+        let request = request.bearer_auth(&self.token);
+        let response = send_retrying(request).await;
         let elapsed = started.elapsed();
         match response {
             Ok(r) if r.status().is_success() => {
@@ -128,10 +129,16 @@ impl VirtualUser {
             };
             let posted_at = Instant::now();
             let url = format!("{}/api/v1/sessions/{id}/messages", self.base);
+            // Sent with an idempotency key, as the web app does: a resend after a dropped
+            // connection gets the first answer instead of a second message.
+            let key = format!("load-{}-{k}-{}", self.seed, rand::random::<u64>());
             let Some(sent) = self
                 .call(
                     "POST /sessions/{id}/messages",
-                    self.client.post(url).json(&json!({"content": content})),
+                    self.client
+                        .post(url)
+                        .header("idempotency-key", key)
+                        .json(&json!({"content": content})),
                 )
                 .await
             else {
@@ -205,24 +212,19 @@ impl VirtualUser {
 
     /// Reads a reply's stream to its end; records time to first token and reply duration.
     async fn read_stream(&self, path: &str, posted_at: Instant) -> bool {
-        let response = match self
-            .client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-        {
-            Ok(r) if r.status().is_success() => r,
-            Ok(r) => {
-                self.recorder
-                    .error(&format!("GET stream: HTTP {}", r.status().as_u16()));
-                return false;
-            }
-            Err(_) => {
-                self.recorder.error("GET stream: connection");
-                return false;
-            }
-        };
+        let response =
+            match send_retrying(self.client.get(format!("{}{path}", self.base)).bearer_auth(&self.token)).await {
+                Ok(r) if r.status().is_success() => r,
+                Ok(r) => {
+                    self.recorder
+                        .error(&format!("GET stream: HTTP {}", r.status().as_u16()));
+                    return false;
+                }
+                Err(_) => {
+                    self.recorder.error("GET stream: connection");
+                    return false;
+                }
+            };
         let mut body = response.bytes_stream();
         let mut buffer = String::new();
         let mut first_token = None;
@@ -263,6 +265,27 @@ impl VirtualUser {
 }
 
 /// The reply event of one SSE block; `None` for a block without an event name (a keep-alive).
+/// Sends a request; a request that is safe to send again (GET, or one with an idempotency
+/// key) is sent once more when its connection dropped before an answer, as browsers do with a
+/// kept-alive connection the server (or a proxy reloading) closed just as it was reused.
+async fn send_retrying(request: reqwest::RequestBuilder) -> reqwest::Result<reqwest::Response> {
+    let again = request.try_clone().and_then(|copy| {
+        let built = copy.try_clone()?.build().ok()?;
+        let safe = built.method() == reqwest::Method::GET || built.headers().contains_key("idempotency-key");
+        safe.then_some(copy)
+    });
+    match request.send().await {
+        Err(e) if !e.is_timeout() && (e.is_connect() || e.is_request()) => match again {
+            Some(again) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                again.send().await
+            }
+            None => Err(e),
+        },
+        other => other,
+    }
+}
+
 fn sse_event(block: &str) -> Option<Result<ReplyEvent, serde_json::Error>> {
     let mut name = None;
     let mut data = String::new();

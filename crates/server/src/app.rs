@@ -381,6 +381,7 @@ impl Application {
             generator,
             mailer,
             draining: Arc::new(AtomicBool::new(false)),
+            stopping: Arc::new(AtomicBool::new(false)),
             errors,
             probes: Arc::default(),
         };
@@ -431,6 +432,7 @@ impl Application {
         let grace = state.settings.shutdown_grace();
         let (stopped_tx, stopped_rx) = tokio::sync::watch::channel(false);
         let draining = Arc::clone(&state.draining);
+        let stopping = Arc::clone(&state.stopping);
         let readiness_delay = Duration::from_secs_f64(state.settings.shutdown.readiness_delay_seconds);
         let signal = async move {
             shutdown.await;
@@ -444,6 +446,7 @@ impl Application {
                 tokio::time::sleep(readiness_delay).await;
             }
             tracing::info!("shutting down: no new connections; letting replies finish");
+            stopping.store(true, Ordering::SeqCst);
             stopped_tx.send_replace(true);
         };
         let limits = transport::Limits::from_settings(&state.settings.http);

@@ -402,6 +402,12 @@ impl Generator {
         }));
     }
 
+    /// Whether replies still running when this instance stops are handed over to other
+    /// instances (scaled-out mode) rather than interrupted.
+    pub fn hands_over(&self) -> bool {
+        self.hand_over
+    }
+
     /// The gateway replies are generated through.
     pub fn gateway(&self) -> &Gateway {
         &self.gateway

@@ -349,7 +349,10 @@ pub async fn post(
     let session = owned(&state, &auth, id).await?;
     // Checked before the budget and queue (the store decides again when it writes).
     session.state().step_for_message()?;
-    if state.is_draining() {
+    // While only unready (the readiness delay), messages are still taken: a proxy may send a
+    // few more before it notices. Once stopping, a reply started here would be interrupted
+    // (one instance) — unless another instance takes it over (scaled out), so then it is taken.
+    if state.is_stopping() && !state.generator.hands_over() {
         return Err(CommonError::unavailable("server is shutting down").into());
     }
     let content = body.content.trim();

@@ -26,7 +26,10 @@ pub struct AppState {
     pub generator: Arc<Generator>,
     /// Queues emails; its sender drains the outbox.
     pub mailer: Arc<crate::mail::Mailer>,
+    /// Not ready (set at once on shutdown): `/readyz` answers 503.
     pub draining: Arc<AtomicBool>,
+    /// Stopping (set after `shutdown.readiness_delay_seconds`): no new replies are started.
+    pub stopping: Arc<AtomicBool>,
     /// Server and browser errors: grouped, sent to Sentry, notified.
     pub errors: Arc<crate::errors::ErrorTracker>,
     /// What the metrics collectors last saw of the dependencies.
@@ -36,5 +39,9 @@ pub struct AppState {
 impl AppState {
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 }
