@@ -58,7 +58,7 @@ export default defineConfig(({ mode }) => ({
     target: 'es2022',
   },
   server: {
-    proxy: { '/api': 'http://127.0.0.1:8080' },
+    proxy: { '/api': 'http://127.0.0.1:8080', '/ofrep': 'http://127.0.0.1:8080' },
   },
   test: {
     environment: 'node',

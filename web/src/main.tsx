@@ -5,6 +5,7 @@ import { ErrorBoundary } from './components/ErrorBoundary';
 import { currentUser, installUnauthorizedRedirect, loadUser } from './lib/auth';
 import { installConnectionWatch } from './lib/connection';
 import { installErrorReporting } from './lib/errorReport';
+import { installFlags } from './lib/flags';
 import { reconnectAll } from './lib/streams';
 import { flush, refreshOutbox, setUnauthorizedHandler } from './lib/sync';
 import { installTestHooks } from './lib/testHooks';
@@ -25,6 +26,8 @@ startVitals();
 currentUser.subscribe(() => {
   if (currentUser.get()) void refreshOutbox().then(flush);
 });
+// Feature flags follow whoever is signed in (defaults for visitors).
+installFlags(currentUser);
 void loadUser();
 
 // The e2e build only (`vite build --mode e2e`): Vite replaces MODE with a string at build time,

@@ -121,6 +121,24 @@ export interface RequestOptions {
 }
 
 export async function request<T>(method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<T> {
+  return readBody<T>(await send(method, path, body, options));
+}
+
+/** The answer to a conditional request: `notModified` (304) when the copy named by the ETag
+ * sent is still current, otherwise the new data and its ETag. */
+export type Conditional<T> = { notModified: true; etag: string | null } | { notModified: false; data: T; etag: string | null };
+
+/** POST with `If-None-Match: <etag>` (when there is one), for endpoints that evaluate rather
+ * than change something (OFREP's bulk evaluation); a 304 is an answer here, not an error. */
+export async function conditionalPost<T>(path: string, body: unknown, etag: string | null, options: RequestOptions = {}): Promise<Conditional<T>> {
+  const headers = etag ? { ...options.headers, 'if-none-match': etag } : options.headers;
+  const response = await send('POST', path, body, { ...options, headers }, true);
+  const answered = response.headers.get('etag');
+  if (response.status === 304) return { notModified: true, etag: answered ?? etag };
+  return { notModified: false, data: await readBody<T>(response), etag: answered };
+}
+
+async function send(method: string, path: string, body: unknown, options: RequestOptions, notModifiedOk = false): Promise<Response> {
   let response: Response;
   try {
     response = await fetch(path, {
@@ -140,11 +158,15 @@ export async function request<T>(method: string, path: string, body?: unknown, o
     throw networkError();
   }
   reportReachable(response.status !== 502 && response.status !== 503 && response.status !== 504);
-  if (!response.ok) {
+  if (!response.ok && !(notModifiedOk && response.status === 304)) {
     const error = await errorFromResponse(response);
     if (response.status === 401 && !options.quiet401) unauthorizedListeners.forEach((l) => l());
     throw error;
   }
+  return response;
+}
+
+async function readBody<T>(response: Response): Promise<T> {
   if (response.status === 204) return undefined as T;
   const type = response.headers.get('content-type') || '';
   if (type.includes('application/json')) return (await response.json()) as T;

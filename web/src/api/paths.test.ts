@@ -13,6 +13,7 @@ describe('paths', () => {
     expect(paths.document('s', 'd')).toBe('/api/v1/sessions/s/documents/d');
     expect(paths.document('s', 'd', 3)).toBe('/api/v1/sessions/s/documents/d?revision=3');
     expect(paths.replyStream('s', 'r')).toBe('/api/v1/sessions/s/replies/r/stream');
+    expect(paths.evaluateFlags()).toBe('/ofrep/v1/evaluate/flags');
   });
 });
 
@@ -31,6 +32,6 @@ it('no source outside src/api spells an API address (they are built in src/api/p
   const offenders = files
     .map((file) => relative(src, file).split('\\').join('/'))
     .filter((name) => !name.startsWith('api/') && !/\.test\.tsx?$/.test(name))
-    .filter((name) => readFileSync(join(src, name), 'utf8').includes('/api/v1'));
+    .filter((name) => /\/(api|ofrep)\/v1/.test(readFileSync(join(src, name), 'utf8')));
   expect(offenders).toEqual([]);
 });

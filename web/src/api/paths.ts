@@ -40,6 +40,8 @@ export const paths = {
   rum: () => route('/api/v1/rum', {}),
   clientErrors: () => route('/api/v1/client-errors', {}),
   workflows: () => route('/api/v1/workflows', {}),
+  /** Every feature flag, evaluated for the signed-in user (OpenFeature Remote Evaluation Protocol). */
+  evaluateFlags: () => route('/ofrep/v1/evaluate/flags', {}),
 
   sessions: (query: { limit?: number; cursor?: string | null } = {}) => route('/api/v1/sessions', {}, query),
   session: (id: string) => route('/api/v1/sessions/{id}', session(id)),

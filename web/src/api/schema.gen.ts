@@ -1117,16 +1117,16 @@ export interface components {
          *     accepted and ignored: the server knows the user's plan, email and sign-up date).
          */
         EvaluationRequest: {
-            context?: Record<string, never>;
+            context?: Record<string, unknown>;
         };
         /** @description One flag's value (OFREP). */
         EvaluationSuccess: {
             key: string;
-            metadata: Record<string, never>;
+            metadata: Record<string, unknown>;
             /** @description `DISABLED`, `TARGETING_MATCH`, `SPLIT` or `DEFAULT`. */
             reason: string;
             /** @description `true`/`false`, or the variant's name for a flag with variants. */
-            value: Record<string, never>;
+            value: Record<string, unknown>;
             variant: string;
         };
         FlagList: {
@@ -1134,7 +1134,7 @@ export interface components {
         };
         /** @description A flag as admins see it. */
         FlagView: {
-            definition: Record<string, never>;
+            definition: Record<string, unknown>;
             key: string;
             /** Format: date-time */
             updated_at: string;
@@ -1524,7 +1524,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": Record<string, unknown>;
                 };
             };
         };
@@ -1867,7 +1867,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": Record<string, never>;
+                "application/json": Record<string, unknown>;
             };
         };
         responses: {

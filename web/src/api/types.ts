@@ -52,5 +52,9 @@ export type RevisionResponse = Schemas['RevisionResponse'];
 
 export type RumMetric = Schemas['RumMetric'];
 export type RumReport = Schemas['RumReport'];
+export type FlagEvaluationRequest = Schemas['EvaluationRequest'];
+/** `value` is typed as an object by the document; it is a boolean or a variant's name. */
+export type FlagEvaluation = Schemas['EvaluationSuccess'];
+export type BulkFlagEvaluation = Schemas['BulkEvaluation'];
 export type ClientErrorReport = Schemas['ClientErrorReport'];
 export type ApiErrorBody = Schemas['ErrorBody'];

@@ -3,8 +3,30 @@ import { api } from '../api/client';
 import { paths } from '../api/paths';
 import type { CreateSession, Session, WorkflowList } from '../api/types';
 import { ErrorNotice } from '../components/ErrorNotice';
+import { useFlag } from '../lib/flags';
 import { navigate } from '../lib/router';
 import { useResource } from '../lib/useResource';
+
+interface Example {
+  title: string;
+  idea: string;
+}
+
+/** Sample ideas that fill the form, for people who want to see how a session goes first. */
+const EXAMPLES: readonly Example[] = [
+  {
+    title: 'Recipe Box',
+    idea: "Families share their recipes and plan the week's meals together; the shopping list fills itself from the plan, and whoever is at the shop ticks things off.",
+  },
+  {
+    title: 'Tool Library',
+    idea: 'Neighbours lend and borrow tools instead of each buying their own: list what you have, reserve what you need for a weekend, and get a reminder to bring it back.',
+  },
+  {
+    title: 'Clinic Reminders',
+    idea: 'Small physiotherapy and dental practices cut missed appointments with text reminders that patients can confirm or move with one tap, without calling the front desk.',
+  },
+];
 
 export function NewSessionPage() {
   useEffect(() => {
@@ -16,13 +38,28 @@ export function NewSessionPage() {
   const [idea, setIdea] = useState('');
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const showExamples = useFlag('new-session.examples', false);
+  const [picked, setPicked] = useState('');
+
+  const items = workflows.data?.items ?? [];
+  // The workflow asked for, or the first one offered when it is not (a feature flag can keep
+  // one back from this person).
+  const selected = items.find((w) => w.id === workflowId) ?? items[0];
+
+  function fillExample(example: Example) {
+    const untouched = (title === '' && idea === '') || EXAMPLES.some((e) => e.title === title && e.idea === idea);
+    if (!untouched && !window.confirm('Replace your title and idea with this example?')) return;
+    setTitle(example.title);
+    setIdea(example.idea);
+    setPicked(`The “${example.title}” example is in the title and idea fields; change it as you like.`);
+  }
 
   async function submit(e: FormEvent) {
     e.preventDefault();
     setBusy(true);
     setError(null);
     try {
-      const body: CreateSession = { workflow_id: workflowId, title: title.trim(), idea: idea.trim() };
+      const body: CreateSession = { workflow_id: selected?.id ?? workflowId, title: title.trim(), idea: idea.trim() };
       const session = await api.post<Session>(paths.sessions(), body);
       navigate(`/sessions/${session.id}`, { replace: true });
     } catch (err) {
@@ -31,8 +68,6 @@ export function NewSessionPage() {
     }
   }
 
-  const items = workflows.data?.items ?? [];
-  const selected = items.find((w) => w.id === workflowId);
   return (
     <>
       <h1>Start a planning session</h1>
@@ -43,7 +78,7 @@ export function NewSessionPage() {
           {items.length === 0 && !workflows.error && <p aria-busy="true">Loading workflows…</p>}
           {items.map((w) => (
             <label key={w.id} className="choice">
-              <input type="radio" name="workflow" value={w.id} checked={workflowId === w.id} onChange={() => setWorkflowId(w.id)} />
+              <input type="radio" name="workflow" value={w.id} checked={selected?.id === w.id} onChange={() => setWorkflowId(w.id)} />
               <span>
                 <strong>{w.name}</strong>
                 <span className="muted small"> — {w.steps.map((s) => s.title).join(' → ')}</span>
@@ -52,6 +87,21 @@ export function NewSessionPage() {
           ))}
           {selected?.description && <p className="muted small">{selected.description}</p>}
         </fieldset>
+        {showExamples && (
+          <fieldset className="field">
+            <legend>Start from an example</legend>
+            <div className="row">
+              {EXAMPLES.map((example) => (
+                <button key={example.title} type="button" className="button small" onClick={() => fillExample(example)}>
+                  {example.title}
+                </button>
+              ))}
+            </div>
+            <p className="visually-hidden" role="status">
+              {picked}
+            </p>
+          </fieldset>
+        )}
         <div className="field">
           <label htmlFor="title">Title</label>
           <input id="title" required maxLength={200} value={title} onChange={(e) => setTitle(e.target.value)} placeholder="e.g. Recipe Box" />
