@@ -290,13 +290,22 @@ pub struct EvaluationRequest {
 pub struct EvaluationSuccess {
     pub key: String,
     /// `true`/`false`, or the variant's name for a flag with variants.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = flag_value)]
     pub value: serde_json::Value,
     /// `DISABLED`, `TARGETING_MATCH`, `SPLIT` or `DEFAULT`.
     pub reason: String,
     pub variant: String,
     #[schema(value_type = Object)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A flag's value in the OpenAPI document: a boolean, or a variant's name.
+fn flag_value() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Boolean))
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .into()
 }
 
 /// OFREP's error body.

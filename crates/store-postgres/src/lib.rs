@@ -176,28 +176,10 @@ impl Store for PgStore {
     }
 
     async fn migrations(&self) -> Result<Vec<plansmith_store::MigrationInfo>> {
-        // The table does not exist before the first migration: nothing applied then.
-        let applied: Vec<i64> = match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+        let applied = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
             .fetch_all(&self.pool)
-            .await
-        {
-            Ok(applied) => applied,
-            Err(sqlx::Error::Database(e))
-                if e.code().as_deref() == Some("42P01") || e.message().contains("no such table") =>
-            {
-                Vec::new()
-            }
-            Err(e) => return Err(db_err(e)),
-        };
-        Ok(MIGRATOR
-            .iter()
-            .filter(|m| m.migration_type.is_up_migration())
-            .map(|m| plansmith_store::MigrationInfo {
-                version: m.version,
-                description: m.description.to_string(),
-                applied: applied.contains(&m.version),
-            })
-            .collect())
+            .await;
+        plansmith_store::rows::migration_infos(&MIGRATOR, applied).map_err(db_err)
     }
 
     async fn migrate(&self) -> Result<usize> {

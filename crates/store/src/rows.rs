@@ -7,6 +7,33 @@ use plansmith_domain::{
 };
 use uuid::Uuid;
 
+/// Every up migration of `migrator` with whether it is applied, from the versions the
+/// `_sqlx_migrations` query answered; `Err` of that query because the table does not exist
+/// yet (a new database) means none applied, any other error is the caller's.
+pub fn migration_infos(
+    migrator: &sqlx::migrate::Migrator,
+    applied: Result<Vec<i64>, sqlx::Error>,
+) -> Result<Vec<crate::MigrationInfo>, sqlx::Error> {
+    let applied = match applied {
+        Ok(applied) => applied,
+        Err(sqlx::Error::Database(e))
+            if e.code().as_deref() == Some("42P01") || e.message().contains("no such table") =>
+        {
+            Vec::new()
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(migrator
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .map(|m| crate::MigrationInfo {
+            version: m.version,
+            description: m.description.to_string(),
+            applied: applied.contains(&m.version),
+        })
+        .collect())
+}
+
 fn bad(column: &str, value: &str) -> StoreError {
     StoreError::Integrity(format!("unexpected value {value:?} in column {column}"))
 }

@@ -1125,8 +1125,7 @@ export interface components {
             metadata: Record<string, unknown>;
             /** @description `DISABLED`, `TARGETING_MATCH`, `SPLIT` or `DEFAULT`. */
             reason: string;
-            /** @description `true`/`false`, or the variant's name for a flag with variants. */
-            value: Record<string, unknown>;
+            value: boolean | string;
             variant: string;
         };
         FlagList: {

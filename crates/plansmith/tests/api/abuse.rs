@@ -214,9 +214,17 @@ async fn a_full_hashing_queue_answers_503_with_retry_after() {
         }
     }
     assert!(created >= 1 && busy >= 1, "created {created}, busy {busy}");
-    // The queue drains: the next sign-up goes through.
-    let late = register(&app, None, &email("after-burst")).await;
-    assert_eq!(late.status(), StatusCode::CREATED);
+    // The queue drains: a sign-up after the burst goes through (the last hashes of the burst
+    // may still be finishing on a busy machine, so it may take a moment).
+    let mut late = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..50 {
+        late = register(&app, None, &email("after-burst")).await.status();
+        if late != StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(late, StatusCode::CREATED);
 }
 
 #[tokio::test]
