@@ -187,6 +187,16 @@ enum ConfigCommand {
         #[arg(long)]
         connect: bool,
     },
+    /// List the settings two configurations give differently (secrets redacted). A and B are
+    /// TOML files (`*.toml`) or files of `PLANSMITH_*=value` lines; `--base` files are layered
+    /// under both, in order. Exit 0 when they agree, 1 when they differ, 2 on an error.
+    Diff {
+        /// Layered under both sides, in order (e.g. deploy/k8s/base/config.env).
+        #[arg(long, value_name = "FILE")]
+        base: Vec<PathBuf>,
+        a: PathBuf,
+        b: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -252,7 +262,13 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(QuietExit(code)) = e.downcast_ref::<QuietExit>() {
+                return ExitCode::from(*code);
+            }
             eprintln!("error: {e:#}");
+            if let Some(UsageError(_)) = e.downcast_ref::<UsageError>() {
+                return ExitCode::from(2);
+            }
             match e.downcast_ref::<BackupFailure>() {
                 Some(failure) => ExitCode::from(failure.0.exit_code()),
                 None => ExitCode::FAILURE,
@@ -266,6 +282,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::MockLlm(args) => return mock_llm(args).await,
         Command::Loadtest(args) => return loadtest(*args).await,
         Command::Backup { command } => return backup(cli.config.as_deref(), command).await,
+        Command::Config {
+            command: ConfigCommand::Diff { base, a, b },
+        } => return config_diff(&base, &a, &b),
         _ => cli,
     };
     let settings = Settings::load(cli.config.as_deref(), std::env::vars())?;
@@ -364,7 +383,12 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Serve => serve(settings).await,
-        Command::MockLlm(_) | Command::Loadtest(_) | Command::Backup { .. } => {
+        Command::MockLlm(_)
+        | Command::Loadtest(_)
+        | Command::Backup { .. }
+        | Command::Config {
+            command: ConfigCommand::Diff { .. },
+        } => {
             unreachable!("handled before the settings are loaded")
         }
     }
@@ -483,6 +507,56 @@ impl std::fmt::Display for BackupFailure {
 }
 
 impl std::error::Error for BackupFailure {}
+
+/// Ends the command with this exit status after it printed what it had to say (e.g. `config
+/// diff` found differences: 1).
+#[derive(Debug)]
+struct QuietExit(u8);
+
+impl std::fmt::Display for QuietExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for QuietExit {}
+
+/// A command used wrongly (a missing or unreadable file, an invalid setting): exit status 2.
+#[derive(Debug)]
+struct UsageError(String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// `plansmith config diff [--base FILE]… A B`.
+fn config_diff(base: &[PathBuf], a: &std::path::Path, b: &std::path::Path) -> Result<()> {
+    let load = |side: &std::path::Path| {
+        let files: Vec<&std::path::Path> = base.iter().map(PathBuf::as_path).chain([side]).collect();
+        Settings::load_files(&files).map_err(|e| UsageError(format!("{}: {e}", side.display())))
+    };
+    let (left, right) = (load(a)?, load(b)?);
+    let differences = plansmith_server::config::diff::diff(&left, &right);
+    if differences.is_empty() {
+        println!("{} and {} give the same settings", a.display(), b.display());
+        return Ok(());
+    }
+    println!(
+        "{} setting{} differ between {} and {}:",
+        differences.len(),
+        if differences.len() == 1 { "" } else { "s" },
+        a.display(),
+        b.display()
+    );
+    for d in &differences {
+        println!("  {d}");
+    }
+    Err(QuietExit(1).into())
+}
 
 async fn backup(config: Option<&std::path::Path>, command: BackupCommand) -> Result<()> {
     use plansmith_backup::{BackupError, BackupKey, Database};

@@ -543,6 +543,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::errors::list))
         .routes(routes!(crate::flags::list))
         .routes(routes!(crate::flags::get, crate::flags::put, crate::flags::delete))
+        .routes(routes!(crate::flags::list_client_keys, crate::flags::create_client_key))
+        .routes(routes!(crate::flags::revoke_client_key))
         .routes(routes!(crate::flags::evaluate))
         .routes(routes!(crate::flags::evaluate_all))
 }

@@ -1,8 +1,9 @@
 //! Feature flags: stored in the database, cached in the shared cache (Redis when configured,
 //! so a change made on one instance is seen by every instance at once), edited by admins at
 //! `/api/v1/admin/flags/{key}` and evaluated for signed-in users through the OpenFeature Remote
-//! Evaluation Protocol (`POST /ofrep/v1/evaluate/flags[/{key}]`). Evaluation rules are in
-//! `plansmith_domain::flags`.
+//! Evaluation Protocol (`POST /ofrep/v1/evaluate/flags[/{key}]`), by signed-in users or by
+//! services holding a client key an admin issued (`/api/v1/admin/flag-client-keys`).
+//! Evaluation rules are in `plansmith_domain::flags`.
 //!
 //! A flag named `workflow:<id>` gates that workflow: it is listed and can be started only by
 //! users the flag is on for.
@@ -14,12 +15,15 @@ use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use plansmith_domain::flags::{self, Evaluation, FlagDefinition, Subject};
-use plansmith_store::StoredFlag;
+use plansmith_store::{StoredClientKey, StoredFlag};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -75,6 +79,89 @@ fn subject(user: &AuthUser, targeting_key: Option<&str>) -> Subject {
         plan: Some(user.plan.as_str().to_owned()),
         email: Some(user.email.clone()),
         signed_up_at: Some(user.created_at),
+    }
+}
+
+/// What every flag client key starts with (a user's token starts with `ps_`).
+pub const CLIENT_KEY_PREFIX: &str = "pfk_";
+
+/// Who asks for an evaluation: a signed-in user, or a service presenting an admin-issued
+/// client key as `Authorization: Bearer pfk_…` (it names the user in the context).
+pub enum FlagCaller {
+    User(Box<AuthUser>),
+    Client,
+}
+
+impl FromRequestParts<AppState> for FlagCaller {
+    type Rejection = CommonError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let client_key = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|key| key.starts_with(CLIENT_KEY_PREFIX));
+        let Some(key) = client_key else {
+            return AuthUser::from_request_parts(parts, state)
+                .await
+                .map(|user| Self::User(Box::new(user)));
+        };
+        if key.len() > 100 {
+            return Err(CommonError::Unauthorized);
+        }
+        let hash = hex(&crate::auth::hash_token(key));
+        state
+            .store
+            .find_client_key(&hash)
+            .await?
+            .ok_or(CommonError::Unauthorized)?;
+        Ok(Self::Client)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The subject of an evaluation. A user is who they are (the context may only name another
+/// targeting key); a client key's caller describes the user in the context: `targetingKey`
+/// (required: the user id), and optionally `plan`, `email`, `signedUpAt` (RFC 3339).
+fn caller_subject(caller: &FlagCaller, request: &EvaluationRequest) -> Result<Subject, EvaluationFailure> {
+    match caller {
+        FlagCaller::User(user) => Ok(subject(user, targeting_key(request))),
+        FlagCaller::Client => {
+            let Some(key) = targeting_key(request).filter(|k| !k.trim().is_empty()) else {
+                return Err(EvaluationFailure {
+                    key: String::new(),
+                    error_code: "TARGETING_KEY_MISSING".into(),
+                    error_details: "A client key evaluates for the user named by the context's targetingKey; send {\"context\": {\"targetingKey\": \"<user id>\"}}.".into(),
+                });
+            };
+            let text = |name: &str| request.context.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+            let signed_up_at = match text("signedUpAt") {
+                None => None,
+                Some(raw) => Some(
+                    DateTime::parse_from_rfc3339(&raw)
+                        .map_err(|e| EvaluationFailure {
+                            key: String::new(),
+                            error_code: "INVALID_CONTEXT".into(),
+                            error_details: format!(
+                                "signedUpAt must be an RFC 3339 time such as 2026-01-31T00:00:00Z: {e}"
+                            ),
+                        })?
+                        .with_timezone(&Utc),
+                ),
+            };
+            Ok(Subject {
+                targeting_key: key.to_owned(),
+                user_id: Some(key.to_owned()),
+                plan: text("plan"),
+                email: text("email"),
+                signed_up_at,
+            })
+        }
     }
 }
 
@@ -136,6 +223,7 @@ pub async fn list(State(state): State<AppState>, _admin: AdminUser) -> Result<Js
 pub enum FlagError {
     Invalid(String),
     NotFound(String),
+    UnknownClientKey(uuid::Uuid),
     Admin(AdminError),
 }
 
@@ -182,6 +270,7 @@ impl ErrorFamily for FlagError {
                 "Fix the flag definition and send it again.",
             ),
             Self::NotFound(key) => CommonError::not_found(format!("The flag '{key}'")).to_api_error(),
+            Self::UnknownClientKey(id) => CommonError::not_found(format!("The client key {id}")).to_api_error(),
             Self::Admin(e) => e.to_api_error(),
         }
     }
@@ -252,6 +341,117 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A flag client key as admins see it (the key itself is shown once, when issued).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientKeyView {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: Option<uuid::Uuid>,
+    /// When it was revoked; a revoked key is refused.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<StoredClientKey> for ClientKeyView {
+    fn from(k: StoredClientKey) -> Self {
+        Self {
+            id: k.id,
+            name: k.name,
+            created_at: k.created_at,
+            created_by: k.created_by.map(|u| u.0),
+            revoked_at: k.revoked_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientKeyList {
+    pub items: Vec<ClientKeyView>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewClientKey {
+    /// What uses the key (1–100 characters), e.g. "billing service".
+    pub name: String,
+}
+
+/// A newly issued client key: `key` is shown only now; keep it secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssuedClientKey {
+    pub key: String,
+    #[serde(flatten)]
+    pub info: ClientKeyView,
+}
+
+/// Every flag client key, revoked ones too, newest first. Admins only.
+#[utoipa::path(get, path = "/api/v1/admin/flag-client-keys", tag = "admin", operation_id = "list_flag_client_keys",
+    responses((status = 200, body = ClientKeyList), AdminError))]
+pub async fn list_client_keys(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> Result<Json<ClientKeyList>, AdminError> {
+    let items = state
+        .store
+        .list_client_keys()
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(Json(ClientKeyList { items }))
+}
+
+/// Issue a client key for flag evaluation by a service (OFREP with `Authorization: Bearer
+/// pfk_…`). The answer holds the key once; only its hash is stored. Admins only.
+#[utoipa::path(post, path = "/api/v1/admin/flag-client-keys", tag = "admin", operation_id = "create_flag_client_key",
+    request_body = NewClientKey,
+    responses((status = 201, body = IssuedClientKey), WithJsonBody<FlagError>))]
+pub async fn create_client_key(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    ApiJson(body): ApiJson<NewClientKey>,
+) -> Result<(StatusCode, Json<IssuedClientKey>), FlagError> {
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(FlagError::Invalid(
+            "name: give the key a name of 1 to 100 characters that says what uses it".into(),
+        ));
+    }
+    let bytes: [u8; 32] = rand::random();
+    let key = format!("{CLIENT_KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+    let stored = StoredClientKey {
+        id: uuid::Uuid::now_v7(),
+        name: name.to_owned(),
+        key_hash: hex(&crate::auth::hash_token(&key)),
+        created_at: Utc::now(),
+        created_by: Some(admin.id()),
+        revoked_at: None,
+    };
+    state.store.create_client_key(stored.clone()).await?;
+    tracing::info!(client_key = %stored.id, admin = %admin.id(), "flag client key issued");
+    Ok((
+        StatusCode::CREATED,
+        Json(IssuedClientKey {
+            key,
+            info: stored.into(),
+        }),
+    ))
+}
+
+/// Revoke a flag client key: it is refused from now on, on every instance. Admins only.
+#[utoipa::path(delete, path = "/api/v1/admin/flag-client-keys/{id}", tag = "admin", operation_id = "revoke_flag_client_key",
+    params(("id" = uuid::Uuid, Path)), responses((status = 204), FlagError))]
+pub async fn revoke_client_key(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+) -> Result<StatusCode, FlagError> {
+    if !state.store.revoke_client_key(id, Utc::now()).await? {
+        return Err(FlagError::UnknownClientKey(id));
+    }
+    tracing::info!(client_key = %id, admin = %admin.id(), "flag client key revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// What an OFREP request can fail with besides OFREP's own answers: sign-in and our side.
 #[derive(Debug)]
 pub enum OfrepError {
@@ -312,7 +512,7 @@ fn flag_value() -> utoipa::openapi::schema::Schema {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EvaluationFailure {
     pub key: String,
-    /// `FLAG_NOT_FOUND`, `INVALID_CONTEXT` or `PARSE_ERROR`.
+    /// `FLAG_NOT_FOUND`, `INVALID_CONTEXT`, `TARGETING_KEY_MISSING` or `PARSE_ERROR`.
     #[serde(rename = "errorCode")]
     pub error_code: String,
     #[serde(rename = "errorDetails")]
@@ -358,21 +558,29 @@ fn targeting_key(request: &EvaluationRequest) -> Option<&str> {
     request.context.get("targetingKey").and_then(|v| v.as_str())
 }
 
-/// Evaluate one flag for the signed-in user (OpenFeature Remote Evaluation Protocol). The
-/// bucket comes from the context's `targetingKey` (default: the user's id).
+/// Evaluate one flag (OpenFeature Remote Evaluation Protocol) for the signed-in user, or, with
+/// an admin-issued client key (`Authorization: Bearer pfk_…`), for the user the context
+/// describes (`targetingKey` required; `plan`, `email`, `signedUpAt` optional). The bucket comes
+/// from the context's `targetingKey` (default: the user's id).
 #[utoipa::path(post, path = "/ofrep/v1/evaluate/flags/{key}", tag = "flags", operation_id = "ofrep_evaluate_flag",
     params(("key" = String, Path)), request_body = EvaluationRequest,
     responses((status = 200, body = EvaluationSuccess), (status = 400, body = EvaluationFailure),
         (status = 404, body = EvaluationFailure), OfrepError))]
 pub async fn evaluate(
     State(state): State<AppState>,
-    user: AuthUser,
+    caller: FlagCaller,
     ApiPath(key): ApiPath<String>,
     body: Bytes,
 ) -> Result<Response, OfrepError> {
-    let request = match parse_request(&key, &body) {
-        Ok(request) => request,
-        Err(failure) => return Ok((StatusCode::BAD_REQUEST, Json(failure)).into_response()),
+    let who = match parse_request(&key, &body).and_then(|request| caller_subject(&caller, &request)) {
+        Ok(who) => who,
+        Err(failure) => {
+            let failure = EvaluationFailure {
+                key: key.clone(),
+                ..failure
+            };
+            return Ok((StatusCode::BAD_REQUEST, Json(failure)).into_response());
+        }
     };
     let flags = all(&state).await?;
     let Some(flag) = flags.get(&key) else {
@@ -383,26 +591,25 @@ pub async fn evaluate(
         };
         return Ok((StatusCode::NOT_FOUND, Json(failure)).into_response());
     };
-    let evaluation = flags::evaluate(&key, flag, &subject(&user, targeting_key(&request)));
+    let evaluation = flags::evaluate(&key, flag, &who);
     Ok(Json(success(&key, flag, evaluation)).into_response())
 }
 
-/// Evaluate every flag for the signed-in user (OFREP bulk evaluation). Answers with an `ETag`;
+/// Evaluate every flag for the signed-in user or a client key's user (OFREP bulk evaluation). Answers with an `ETag`;
 /// `If-None-Match` with it gets `304` while nothing changed for this user.
 #[utoipa::path(post, path = "/ofrep/v1/evaluate/flags", tag = "flags", operation_id = "ofrep_evaluate_flags",
     request_body = EvaluationRequest,
     responses((status = 200, body = BulkEvaluation), (status = 304), (status = 400, body = EvaluationFailure), OfrepError))]
 pub async fn evaluate_all(
     State(state): State<AppState>,
-    user: AuthUser,
+    caller: FlagCaller,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OfrepError> {
-    let request = match parse_request("", &body) {
-        Ok(request) => request,
+    let who = match parse_request("", &body).and_then(|request| caller_subject(&caller, &request)) {
+        Ok(who) => who,
         Err(failure) => return Ok((StatusCode::BAD_REQUEST, Json(failure)).into_response()),
     };
-    let who = subject(&user, targeting_key(&request));
     let flags = all(&state).await?;
     let evaluated: Vec<EvaluationSuccess> = flags
         .iter()

@@ -463,6 +463,22 @@ impl Store for PgStore {
     async fn delete_flag(&self, key: &str) -> Result<bool> {
         monitoring::delete_flag(self, key).await
     }
+
+    async fn create_client_key(&self, key: plansmith_store::StoredClientKey) -> Result<()> {
+        monitoring::create_client_key(self, key).await
+    }
+
+    async fn list_client_keys(&self) -> Result<Vec<plansmith_store::StoredClientKey>> {
+        monitoring::list_client_keys(self, None).await
+    }
+
+    async fn find_client_key(&self, key_hash: &str) -> Result<Option<plansmith_store::StoredClientKey>> {
+        Ok(monitoring::list_client_keys(self, Some(key_hash)).await?.pop())
+    }
+
+    async fn revoke_client_key(&self, id: uuid::Uuid, at: chrono::DateTime<chrono::Utc>) -> Result<bool> {
+        monitoring::revoke_client_key(self, id, at).await
+    }
 }
 
 async fn applied_migrations(pool: &PgPool) -> i64 {

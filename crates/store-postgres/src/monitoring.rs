@@ -4,7 +4,7 @@
 use crate::{PgStore, db_err};
 use chrono::{DateTime, Duration, Utc};
 use plansmith_domain::UserId;
-use plansmith_store::{ActivityCounts, ErrorGroup, NewErrorEvent, Result};
+use plansmith_store::{ActivityCounts, ErrorGroup, NewErrorEvent, Result, StoredClientKey};
 
 pub(crate) async fn activity_counts(store: &PgStore, now: DateTime<Utc>) -> Result<ActivityCounts> {
     let row = sqlx::query!(
@@ -124,5 +124,58 @@ pub(crate) async fn delete_flag(store: &PgStore, key: &str) -> Result<bool> {
         .execute(&mut *store.conn().await?)
         .await
         .map_err(db_err)?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub(crate) async fn create_client_key(store: &PgStore, key: StoredClientKey) -> Result<()> {
+    sqlx::query!(
+        "INSERT INTO flag_client_keys (id, name, key_hash, created_at, created_by, revoked_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        key.id,
+        key.name,
+        key.key_hash,
+        key.created_at,
+        key.created_by.map(|u| u.0),
+        key.revoked_at
+    )
+    .execute(&mut *store.conn().await?)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Every key, newest first; with `key_hash`, only the unrevoked key with that hash.
+pub(crate) async fn list_client_keys(store: &PgStore, key_hash: Option<&str>) -> Result<Vec<StoredClientKey>> {
+    let rows = sqlx::query!(
+        "SELECT id, name, key_hash, created_at, created_by, revoked_at FROM flag_client_keys
+         WHERE $1::TEXT IS NULL OR (key_hash = $1 AND revoked_at IS NULL)
+         ORDER BY created_at DESC, id",
+        key_hash
+    )
+    .fetch_all(&mut *store.conn().await?)
+    .await
+    .map_err(db_err)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| StoredClientKey {
+            id: r.id,
+            name: r.name,
+            key_hash: r.key_hash,
+            created_at: r.created_at,
+            created_by: r.created_by.map(UserId),
+            revoked_at: r.revoked_at,
+        })
+        .collect())
+}
+
+pub(crate) async fn revoke_client_key(store: &PgStore, id: uuid::Uuid, at: DateTime<Utc>) -> Result<bool> {
+    let done = sqlx::query!(
+        "UPDATE flag_client_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+        id,
+        at
+    )
+    .execute(&mut *store.conn().await?)
+    .await
+    .map_err(db_err)?;
     Ok(done.rows_affected() > 0)
 }

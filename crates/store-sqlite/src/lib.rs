@@ -745,6 +745,32 @@ impl Store for SqliteStore {
         let key = key.to_owned();
         self.writer.run(move |conn| monitoring::delete_flag(conn, &key)).await
     }
+
+    async fn create_client_key(&self, key: plansmith_store::StoredClientKey) -> Result<()> {
+        self.writer
+            .run(move |conn| monitoring::create_client_key(conn, &key))
+            .await
+    }
+
+    async fn list_client_keys(&self) -> Result<Vec<plansmith_store::StoredClientKey>> {
+        monitoring::list_client_keys(&self.reader, None).await
+    }
+
+    async fn find_client_key(&self, key_hash: &str) -> Result<Option<plansmith_store::StoredClientKey>> {
+        Ok(monitoring::list_client_keys(&self.reader, Some(key_hash)).await?.pop())
+    }
+
+    async fn revoke_client_key(&self, id: uuid::Uuid, at: DateTime<Utc>) -> Result<bool> {
+        self.writer
+            .run(move |conn| monitoring::revoke_client_key(conn, id, at))
+            .await
+    }
+}
+
+/// Every statement the writer connection runs (name, SQL): with the query macros' offline data
+/// they are all the SQL this build sends, which the N-1 compatibility test records per release.
+pub fn writer_statements() -> &'static [(&'static str, &'static str)] {
+    sql::ALL
 }
 
 async fn applied_migrations(pool: &SqlitePool) -> i64 {

@@ -6,7 +6,7 @@ use crate::write::stamp;
 use crate::writer::sql_err;
 use chrono::{DateTime, Duration, Utc};
 use plansmith_domain::UserId;
-use plansmith_store::{ActivityCounts, ErrorGroup, NewErrorEvent, Result};
+use plansmith_store::{ActivityCounts, ErrorGroup, NewErrorEvent, Result, StoredClientKey};
 use rusqlite::{Connection, params};
 use sqlx::SqlitePool;
 use uuid::Uuid;
@@ -127,6 +127,55 @@ pub(crate) fn put_flag(conn: &Connection, flag: &plansmith_store::StoredFlag) ->
 pub(crate) fn delete_flag(conn: &Connection, key: &str) -> Result<bool> {
     conn.prepare_cached(crate::sql::DELETE_FLAG)
         .and_then(|mut s| s.execute(params![key]))
+        .map(|n| n > 0)
+        .map_err(sql_err)
+}
+
+pub(crate) fn create_client_key(conn: &Connection, key: &StoredClientKey) -> Result<()> {
+    conn.prepare_cached(crate::sql::CREATE_CLIENT_KEY)
+        .and_then(|mut s| {
+            s.execute(params![
+                key.id,
+                key.name,
+                key.key_hash,
+                stamp(key.created_at),
+                key.created_by.map(|u| u.0),
+                key.revoked_at.map(stamp)
+            ])
+        })
+        .map_err(sql_err)?;
+    Ok(())
+}
+
+/// Every key, newest first; with `key_hash`, only the unrevoked key with that hash.
+pub(crate) async fn list_client_keys(pool: &SqlitePool, key_hash: Option<&str>) -> Result<Vec<StoredClientKey>> {
+    let rows = sqlx::query!(
+        r#"SELECT id AS "id!: Uuid", name, key_hash, created_at AS "created_at: DateTime<Utc>",
+               created_by AS "created_by: Uuid", revoked_at AS "revoked_at: DateTime<Utc>"
+           FROM flag_client_keys
+           WHERE ?1 IS NULL OR (key_hash = ?1 AND revoked_at IS NULL)
+           ORDER BY created_at DESC, id"#,
+        key_hash
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| StoredClientKey {
+            id: r.id,
+            name: r.name,
+            key_hash: r.key_hash,
+            created_at: r.created_at,
+            created_by: r.created_by.map(UserId),
+            revoked_at: r.revoked_at,
+        })
+        .collect())
+}
+
+pub(crate) fn revoke_client_key(conn: &Connection, id: Uuid, at: DateTime<Utc>) -> Result<bool> {
+    conn.prepare_cached(crate::sql::REVOKE_CLIENT_KEY)
+        .and_then(|mut s| s.execute(params![id, stamp(at)]))
         .map(|n| n > 0)
         .map_err(sql_err)
 }

@@ -1,11 +1,11 @@
 //! Every statement the writer runs, declared once here. `ALL` lists them for the test that
-//! prepares each against the migrated schema, so a typo or a renamed column fails `cargo test`.
+//! prepares each against the migrated schema, so a typo or a renamed column fails `cargo test`,
+//! and for the recording of a release's statements (the N-1 compatibility test).
 
 macro_rules! statements {
     ($($(#[doc = $doc:literal])* $name:ident = $sql:expr;)*) => {
         $($(#[doc = $doc])* pub(crate) const $name: &str = $sql;)*
         /// Every statement above, by name.
-        #[cfg(test)]
         pub(crate) const ALL: &[(&str, &str)] = &[$((stringify!($name), $name)),*];
     };
 }
@@ -46,6 +46,10 @@ statements! {
         ON CONFLICT (key) DO UPDATE SET definition = excluded.definition,
             updated_at = excluded.updated_at, updated_by = excluded.updated_by";
     DELETE_FLAG = "DELETE FROM feature_flags WHERE key = ?1";
+    CREATE_CLIENT_KEY = "
+        INSERT INTO flag_client_keys (id, name, key_hash, created_at, created_by, revoked_at)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    REVOKE_CLIENT_KEY = "UPDATE flag_client_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL";
     /// ?1 fingerprint … ?8 release; answers the group's count after this occurrence.
     RECORD_ERROR = "
         INSERT INTO error_groups (fingerprint, kind, title, detail, count, first_seen, last_seen,

@@ -388,6 +388,17 @@ pub struct StoredFlag {
     pub updated_by: Option<UserId>,
 }
 
+/// A client key an admin issued for flag evaluation; only the key's SHA-256 (hex) is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredClientKey {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub key_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: Option<UserId>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
 /// Who uses the platform, for the business gauges of `/metrics`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ActivityCounts {
@@ -742,4 +753,12 @@ pub trait Store: Send + Sync + 'static {
     async fn put_flag(&self, flag: StoredFlag) -> Result<()>;
     /// Deletes a flag; false when there was none.
     async fn delete_flag(&self, key: &str) -> Result<bool>;
+    /// Stores a newly issued flag client key.
+    async fn create_client_key(&self, key: StoredClientKey) -> Result<()>;
+    /// Every flag client key, revoked ones too, newest first.
+    async fn list_client_keys(&self) -> Result<Vec<StoredClientKey>>;
+    /// The unrevoked client key with this hash.
+    async fn find_client_key(&self, key_hash: &str) -> Result<Option<StoredClientKey>>;
+    /// Revokes a client key; false when there is no unrevoked key with this id.
+    async fn revoke_client_key(&self, id: uuid::Uuid, at: DateTime<Utc>) -> Result<bool>;
 }

@@ -42,6 +42,31 @@ impl Store for TracedStore {
         self.inner.delete_flag(key).instrument(span("delete_flag")).await
     }
 
+    async fn create_client_key(&self, key: StoredClientKey) -> Result<()> {
+        self.inner
+            .create_client_key(key)
+            .instrument(span("create_client_key"))
+            .await
+    }
+
+    async fn list_client_keys(&self) -> Result<Vec<StoredClientKey>> {
+        self.inner.list_client_keys().instrument(span("list_client_keys")).await
+    }
+
+    async fn find_client_key(&self, key_hash: &str) -> Result<Option<StoredClientKey>> {
+        self.inner
+            .find_client_key(key_hash)
+            .instrument(span("find_client_key"))
+            .await
+    }
+
+    async fn revoke_client_key(&self, id: uuid::Uuid, at: DateTime<Utc>) -> Result<bool> {
+        self.inner
+            .revoke_client_key(id, at)
+            .instrument(span("revoke_client_key"))
+            .await
+    }
+
     async fn migrate_down(&self, version: i64) -> Result<usize> {
         self.inner.migrate_down(version).instrument(span("migrate_down")).await
     }

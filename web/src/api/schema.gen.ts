@@ -61,6 +61,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/flag-client-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every flag client key, revoked ones too, newest first. Admins only. */
+        get: operations["list_flag_client_keys"];
+        put?: never;
+        /**
+         * Issue a client key for flag evaluation by a service (OFREP with `Authorization: Bearer
+         *     pfk_…`). The answer holds the key once; only its hash is stored. Admins only.
+         */
+        post: operations["create_flag_client_key"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/flag-client-keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke a flag client key: it is refused from now on, on every instance. Admins only. */
+        delete: operations["revoke_flag_client_key"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/flags": {
         parameters: {
             query?: never;
@@ -866,7 +904,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Evaluate every flag for the signed-in user (OFREP bulk evaluation). Answers with an `ETag`;
+         * Evaluate every flag for the signed-in user or a client key's user (OFREP bulk evaluation). Answers with an `ETag`;
          *     `If-None-Match` with it gets `304` while nothing changed for this user.
          */
         post: operations["ofrep_evaluate_flags"];
@@ -886,8 +924,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Evaluate one flag for the signed-in user (OpenFeature Remote Evaluation Protocol). The
-         *     bucket comes from the context's `targetingKey` (default: the user's id).
+         * Evaluate one flag (OpenFeature Remote Evaluation Protocol) for the signed-in user, or, with
+         *     an admin-issued client key (`Authorization: Bearer pfk_…`), for the user the context
+         *     describes (`targetingKey` required; `plan`, `email`, `signedUpAt` optional). The bucket comes
+         *     from the context's `targetingKey` (default: the user's id).
          */
         post: operations["ofrep_evaluate_flag"];
         delete?: never;
@@ -987,6 +1027,24 @@ export interface components {
             stack?: string | null;
             /** @description The page it happened on (its route pattern or path). */
             url?: string | null;
+        };
+        ClientKeyList: {
+            items: components["schemas"]["ClientKeyView"][];
+        };
+        /** @description A flag client key as admins see it (the key itself is shown once, when issued). */
+        ClientKeyView: {
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            created_by?: string | null;
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /**
+             * Format: date-time
+             * @description When it was revoked; a revoked key is refused.
+             */
+            revoked_at?: string | null;
         };
         CreateSession: {
             /** @description The project idea in the user's words. */
@@ -1107,7 +1165,7 @@ export interface components {
         };
         /** @description OFREP's error body. */
         EvaluationFailure: {
-            /** @description `FLAG_NOT_FOUND`, `INVALID_CONTEXT` or `PARSE_ERROR`. */
+            /** @description `FLAG_NOT_FOUND`, `INVALID_CONTEXT`, `TARGETING_KEY_MISSING` or `PARSE_ERROR`. */
             errorCode: string;
             errorDetails: string;
             key: string;
@@ -1143,6 +1201,10 @@ export interface components {
         Health: {
             checks?: components["schemas"]["Checks"] | null;
             status: string;
+        };
+        /** @description A newly issued client key: `key` is shown only now; keep it secret. */
+        IssuedClientKey: components["schemas"]["ClientKeyView"] & {
+            key: string;
         };
         LoginRequest: {
             email: string;
@@ -1188,6 +1250,10 @@ export interface components {
             totp_enabled: boolean;
             /** @description An enrolment was started and not confirmed yet. */
             totp_pending: boolean;
+        };
+        NewClientKey: {
+            /** @description What uses the key (1–100 characters), e.g. "billing service". */
+            name: string;
         };
         /**
          * @description Whether what was attempted happened.
@@ -1650,6 +1716,268 @@ export interface operations {
             };
             /** @description Forbidden: `mfa_enrolment_required`, `cross_site_request`, `forbidden` */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_flag_client_keys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientKeyList"];
+                };
+            };
+            /** @description Bad Request: `invalid_query` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `mfa_enrolment_required`, `cross_site_request`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_flag_client_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewClientKey"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssuedClientKey"];
+                };
+            };
+            /** @description Bad Request: `invalid_field`, `invalid_query`, `invalid_body`, `malformed_json`, `unsupported_content_type` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `mfa_enrolment_required`, `cross_site_request`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Payload Too Large: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revoke_flag_client_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request: `invalid_field`, `invalid_query` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `mfa_enrolment_required`, `cross_site_request`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -328,3 +328,107 @@ async fn a_change_on_one_instance_is_seen_on_another_at_once() {
         "no stale cache on B"
     );
 }
+
+#[tokio::test]
+async fn admin_issued_client_keys_evaluate_for_the_user_in_the_context_until_revoked() {
+    let app = spawn_app().await;
+    let admin = admin(&app).await;
+    let member = app.user().await;
+    let (status, _) = put_flag(
+        &app,
+        &admin,
+        "pro.export",
+        json!({"enabled": true, "targeting": {"plans": ["pro"]}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Only admins issue keys, and a key needs a name.
+    let issue = |token: String, body: Value| {
+        let app = &app;
+        async move {
+            app.json(Method::POST, "/api/v1/admin/flag-client-keys", Some(&token), Some(body))
+                .await
+        }
+    };
+    let (status, _) = issue(member.clone(), json!({"name": "billing"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = issue(admin.clone(), json!({"name": "  "})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("name"), "{body}");
+    let (status, issued) = issue(admin.clone(), json!({"name": "billing service"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let key = issued["key"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("pfk_") && key.len() > 40, "{key}");
+    let id = issued["id"].as_str().unwrap().to_owned();
+
+    // The list never shows the key again.
+    let (status, list) = app.get("/api/v1/admin/flag-client-keys", &admin).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["items"][0]["id"], id.as_str());
+    assert_eq!(list["items"][0]["name"], "billing service");
+    assert!(list["items"][0]["revoked_at"].is_null());
+    assert!(!list.to_string().contains(&key));
+
+    // The context describes the user: their plan decides here.
+    let (status, body) = ofrep(&app, &key, "pro.export", json!({"targetingKey": "u-1", "plan": "pro"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["value"], true);
+    assert_eq!(body["reason"], "TARGETING_MATCH");
+    let (_, body) = ofrep(&app, &key, "pro.export", json!({"targetingKey": "u-2", "plan": "free"})).await;
+    assert_eq!(body["value"], false);
+    let (status, body) = ofrep(&app, &key, "pro.export", json!({"plan": "pro"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["errorCode"], "TARGETING_KEY_MISSING");
+    assert_eq!(body["key"], "pro.export");
+    let (status, body) = ofrep(
+        &app,
+        &key,
+        "pro.export",
+        json!({"targetingKey": "u-1", "signedUpAt": "yesterday"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["errorCode"], "INVALID_CONTEXT");
+    let (status, bulk) = app
+        .json(
+            Method::POST,
+            "/ofrep/v1/evaluate/flags",
+            Some(&key),
+            Some(json!({"context": {"targetingKey": "u-1", "plan": "pro"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{bulk}");
+    assert_eq!(bulk["flags"][0]["key"], "pro.export");
+    assert_eq!(bulk["flags"][0]["value"], true);
+    // A key is not a user's token.
+    let (status, _) = app.get("/api/v1/me", &key).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // A made-up key is refused.
+    let (status, _) = ofrep(&app, "pfk_not-a-key", "pro.export", json!({"targetingKey": "u-1"})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Revoked: refused at once; revoking again is a 404.
+    let (status, _) = app
+        .json(
+            Method::DELETE,
+            &format!("/api/v1/admin/flag-client-keys/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = ofrep(&app, &key, "pro.export", json!({"targetingKey": "u-1"})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app
+        .json(
+            Method::DELETE,
+            &format!("/api/v1/admin/flag-client-keys/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, list) = app.get("/api/v1/admin/flag-client-keys", &admin).await;
+    assert!(list["items"][0]["revoked_at"].is_string());
+}

@@ -443,3 +443,85 @@ async fn migrate_creates_the_database_and_set_role_grants_admin() {
     let (ok, _, err) = cli(&["users", "set-role", "ghost@example.com", "admin"], &env, dir.path()).await;
     assert!(!ok && err.contains("no user"), "{err}");
 }
+
+/// Environment parity: staging and production (deploy/k8s/overlays over the base) differ only
+/// in the values meant to differ, as `config diff` lists them; exit status 0 same, 1 different,
+/// 2 error; secrets never printed.
+#[tokio::test]
+async fn config_diff_lists_what_differs_between_the_overlays() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let k8s = repo.join("deploy/k8s");
+    let run = |args: Vec<String>| async move {
+        let output = Command::new(BIN).args(&args).env_clear().output().await.unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let path = |p: &str| k8s.join(p).display().to_string();
+    let (code, out, err) = run(vec![
+        "config".into(),
+        "diff".into(),
+        "--base".into(),
+        path("base/config.env"),
+        path("overlays/staging/config.env"),
+        path("overlays/production/config.env"),
+    ])
+    .await;
+    assert_eq!(code, Some(1), "{out}{err}");
+    let keys: Vec<&str> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.trim().split(':').next().unwrap())
+        .collect();
+    // Changing what differs between environments is deliberate: update this list with it.
+    assert_eq!(
+        keys,
+        [
+            "alerts.daily_spend_usd",
+            "database.max_connections",
+            "email.link_base",
+            "telemetry.environment"
+        ],
+        "{out}"
+    );
+    assert!(out.contains("database.max_connections: 8 → 16"), "{out}");
+
+    let (code, out, _) = run(vec![
+        "config".into(),
+        "diff".into(),
+        path("overlays/staging/config.env"),
+        path("overlays/staging/config.env"),
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{out}");
+
+    let dir = tempfile::TempDir::new().unwrap();
+    let secret = dir.path().join("secret.toml");
+    std::fs::write(
+        &secret,
+        "[metrics]\ntoken = \"s3cret-metrics-token-0000\"\n[database]\nurl = \"postgres://app:pw123@db/p\"\n",
+    )
+    .unwrap();
+    let (code, out, _) = run(vec![
+        "config".into(),
+        "diff".into(),
+        path("overlays/staging/config.env"),
+        secret.display().to_string(),
+    ])
+    .await;
+    assert_eq!(code, Some(1));
+    assert!(out.contains("metrics.token: differs (secret, not shown)"), "{out}");
+    assert!(!out.contains("s3cret") && !out.contains("pw123"), "{out}");
+
+    let (code, _, err) = run(vec![
+        "config".into(),
+        "diff".into(),
+        path("overlays/staging/config.env"),
+        "missing.toml".into(),
+    ])
+    .await;
+    assert_eq!(code, Some(2));
+    assert!(err.contains("missing.toml"), "{err}");
+}

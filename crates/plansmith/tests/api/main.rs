@@ -5,6 +5,7 @@ mod accounts;
 mod auth;
 mod backups;
 mod bench;
+mod compat;
 mod documents;
 mod email;
 mod errors;

@@ -28,17 +28,22 @@ impl Settings {
             let Some(name) = env_key(key) else { continue };
             figment = figment.merge(Serialized::default(&name, parse_env_value(value)));
         }
-        let settings: Settings = figment.extract().map_err(|e| {
-            let messages: Vec<String> = e.into_iter().map(describe_figment_error).collect();
-            ConfigError::Invalid(messages.join("; "))
-        })?;
-        settings.validate()?;
-        Ok(settings)
+        extract(figment)
     }
 }
 
+/// The settings a figment holds, validated; errors name the key.
+pub(super) fn extract(figment: Figment) -> Result<Settings, ConfigError> {
+    let settings: Settings = figment.extract().map_err(|e| {
+        let messages: Vec<String> = e.into_iter().map(describe_figment_error).collect();
+        ConfigError::Invalid(messages.join("; "))
+    })?;
+    settings.validate()?;
+    Ok(settings)
+}
+
 /// `PLANSMITH_LLM__OFFLINE__TOKENS_PER_SECOND` → `llm.offline.tokens_per_second`.
-fn env_key(var: &str) -> Option<String> {
+pub(super) fn env_key(var: &str) -> Option<String> {
     let rest = var.strip_prefix("PLANSMITH_")?;
     match rest {
         // Not settings: the config path, the log filter, and variables of the project's tools
@@ -53,7 +58,7 @@ fn env_key(var: &str) -> Option<String> {
 }
 
 /// Environment values are parsed the way figment parses them: numbers, booleans, else strings.
-fn parse_env_value(raw: &str) -> figment::value::Value {
+pub(super) fn parse_env_value(raw: &str) -> figment::value::Value {
     match raw.parse::<figment::value::Value>() {
         Ok(value) => value,
         Err(never) => match never {},

@@ -6,6 +6,7 @@
 //! `defaults`, reading the file and the environment in `load`, the checks in `validate`.
 
 mod defaults;
+pub mod diff;
 mod llm;
 mod load;
 mod validate;
