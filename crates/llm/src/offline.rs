@@ -150,7 +150,10 @@ template = "{title} is {idea}. {answer}"
             .collect();
         assert!(matches!(chunks.last(), Some(Chunk::Usage(u)) if u.output_tokens == tokenize(&text).len() as u64));
         assert_eq!(text, offline_reply(&context));
-        assert!(text.contains("Atlas is a map of team skills. For managers."));
+        assert!(
+            text.contains("**Atlas** is a map of team skills.") && text.contains("**For:** Managers"),
+            "{text}"
+        );
         let expected = Duration::from_secs_f64(tokenize(&text).len() as f64 / 1000.0);
         assert!(
             started.elapsed() >= expected,
