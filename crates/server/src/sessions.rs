@@ -8,8 +8,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use plansmith_domain::planner::step_intro;
-use plansmith_domain::{DocumentId, SessionId, SessionStatus, Workflow};
+use plansmith_domain::planner::{PlanningContext, Turn, step_intro, step_intro_in};
+use plansmith_domain::{DocumentId, MessageRole, MessageStatus, SessionId, SessionStatus, Workflow};
 use plansmith_store::{NewDocument, NewSession, PlanningSession, SessionClose, StepAdvance};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -354,27 +354,46 @@ pub async fn complete_step(
             empty_sections,
         });
     }
+    let messages = state.store.list_messages(session.id).await?;
     let advance = match workflow.steps.get(index + 1) {
-        Some(next) => StepAdvance::Next {
-            step_id: next.id.clone(),
-            intro: step_intro(&workflow, next, &session.title, &session.idea),
-        },
+        Some(next) => {
+            // The next role opens without asking what the conversation already answered.
+            let context = PlanningContext {
+                title: session.title.clone(),
+                idea: session.idea.clone(),
+                workflow: workflow.clone(),
+                step_id: next.id.clone(),
+                documents: state
+                    .store
+                    .current_documents(session.id)
+                    .await?
+                    .into_iter()
+                    .map(|doc| (doc.step_id, doc.content))
+                    .collect(),
+                history: messages
+                    .iter()
+                    .filter(|m| m.status == MessageStatus::Complete || m.role == MessageRole::User)
+                    .map(|m| Turn {
+                        role: m.role,
+                        step_id: m.step_id.clone(),
+                        content: m.content.clone(),
+                    })
+                    .collect(),
+            };
+            StepAdvance::Next {
+                step_id: next.id.clone(),
+                intro: step_intro_in(&context, next),
+            }
+        }
         None => StepAdvance::Finish,
     };
     let before = session.status;
     let session = state.store.complete_step(session.id, &step.id, advance).await?;
     // The step began when its introduction was posted (the first, when the session started).
-    let began = state
-        .store
-        .list_messages(session.id)
-        .await
-        .ok()
-        .and_then(|messages| {
-            messages
-                .into_iter()
-                .find(|m| m.step_id == step.id)
-                .map(|m| m.created_at)
-        })
+    let began = messages
+        .iter()
+        .find(|m| m.step_id == step.id)
+        .map(|m| m.created_at)
         .unwrap_or(session.created_at);
     crate::monitoring::step_completed(&session.workflow_id, &step.id, Utc::now() - began);
     count_closing(&session, before);

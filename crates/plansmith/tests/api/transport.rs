@@ -393,7 +393,7 @@ async fn a_slow_request_answers_unavailable_but_a_longer_reply_stream_is_not_cut
     let app = spawn_with(
         |s| {
             s.http.request_timeout_seconds = 1;
-            s.llm.offline.tokens_per_second = 400.0;
+            s.llm.offline.tokens_per_second = 100.0;
         },
         Overrides {
             routes: Some(slow),
