@@ -126,9 +126,9 @@ fn is_secret(key: &str) -> bool {
     if name.ends_with("_env") || name.ends_with("_file") || name == "tls_key" {
         return false;
     }
-    ["token", "key", "keys", "password", "secret", "dsn"]
-        .iter()
-        .any(|s| name == *s || name.ends_with(&format!("_{s}")))
+    "token key keys password secret dsn"
+        .split(' ')
+        .any(|s| name == s || name.ends_with(&format!("_{s}")))
 }
 
 fn shown(key: &str, value: &Value) -> String {
