@@ -139,6 +139,12 @@ pub struct RevisionView {
     /// The reply that made an AI revision.
     pub message_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
+    /// The earlier revision this one restored: its content equals that revision's, which is
+    /// not the one just before it.
+    pub restored_from: Option<i64>,
+    /// Ids of the sections this revision changed from the one before (revision 1: the
+    /// sections it wrote), in the step's order.
+    pub changed_sections: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -327,7 +333,8 @@ pub async fn edit_section(
     }))
 }
 
-/// The document's revisions, newest first.
+/// The document's revisions, newest first, each with the sections it changed and, for a
+/// restore, the revision it restored.
 #[utoipa::path(get, path = "/api/v1/sessions/{id}/documents/{doc_id}/revisions", tag = "documents", operation_id = "list_revisions",
     params(("id" = Uuid, Path), ("doc_id" = Uuid, Path)),
     responses((status = 200, body = RevisionList), DocumentError))]
@@ -337,20 +344,43 @@ pub async fn revisions(
     ApiPath((id, doc_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<Json<RevisionList>, DocumentError> {
     let session = check_owner(&state, &auth, id).await?;
-    load(&state, session, doc_id, None).await?;
-    let items = state
-        .store
-        .list_revisions(DocumentId(doc_id))
-        .await?
-        .into_iter()
-        .map(|r| RevisionView {
-            revision: r.revision.get(),
-            author: r.author.as_str().into(),
-            content_hash: r.content_hash,
-            message_id: r.message_id.map(|m| m.0),
-            created_at: r.created_at,
-        })
-        .collect();
+    let current = load(&state, session, doc_id, None).await?;
+    let step = step_of(&state, &auth, id, &current.step_id).await?;
+    // Oldest first, to compare each with the one before it.
+    let mut infos = state.store.list_revisions(DocumentId(doc_id)).await?;
+    infos.sort_by_key(|r| r.revision);
+    let mut items = Vec::with_capacity(infos.len());
+    let mut before = plansmith_domain::DocumentContent::default();
+    for (i, info) in infos.iter().enumerate() {
+        let content = load(&state, session, doc_id, Some(info.revision)).await?.content;
+        let changed_sections = step
+            .sections
+            .iter()
+            .filter(|s| content.section(&s.id).trim() != before.section(&s.id).trim())
+            .map(|s| s.id.clone())
+            .collect();
+        let previous_hash = i.checked_sub(1).map(|p| infos[p].content_hash.as_str());
+        let restored_from = (previous_hash != Some(info.content_hash.as_str()))
+            .then(|| {
+                infos[..i.saturating_sub(1)]
+                    .iter()
+                    .rev()
+                    .find(|earlier| earlier.content_hash == info.content_hash)
+                    .map(|earlier| earlier.revision.get())
+            })
+            .flatten();
+        items.push(RevisionView {
+            revision: info.revision.get(),
+            author: info.author.as_str().into(),
+            content_hash: info.content_hash.clone(),
+            message_id: info.message_id.map(|m| m.0),
+            created_at: info.created_at,
+            restored_from,
+            changed_sections,
+        });
+        before = content;
+    }
+    items.reverse();
     Ok(Json(RevisionList { items }))
 }
 
@@ -416,6 +446,124 @@ pub async fn export(
         markdown,
     )
         .into_response())
+}
+
+/// The session's documents in workflow order, each with its step's sections (title, Markdown).
+async fn plan_of(
+    state: &AppState,
+    auth: &AuthUser,
+    id: Uuid,
+) -> Result<(plansmith_store::PlanningSession, Vec<(StepDef, DocumentSnapshot)>), DocumentError> {
+    let session = owned(state, auth, id).await?;
+    let workflow = workflow_of(state, &session)?;
+    let mut documents = state.store.current_documents(session.id).await?;
+    let mut plan = Vec::new();
+    for step in &workflow.steps {
+        if let Some(i) = documents.iter().position(|d| d.step_id == step.id) {
+            plan.push((step.clone(), documents.swap_remove(i)));
+        }
+    }
+    Ok((session, plan))
+}
+
+fn attachment(content_type: &str, filename: String, body: impl IntoResponse) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// A file name from a title: letters, digits and dashes.
+fn file_stem(title: &str) -> String {
+    let stem: String = title
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let stem = stem.split('-').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("-");
+    if stem.is_empty() {
+        "plan".into()
+    } else {
+        stem.chars().take(60).collect()
+    }
+}
+
+/// The whole plan as one Markdown file: every document of the session in workflow order.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/export.md", tag = "documents", operation_id = "export_plan_markdown",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, content_type = "text/markdown", body = String), DocumentError))]
+pub async fn export_plan_markdown(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, DocumentError> {
+    let (session, plan) = plan_of(&state, &auth, id).await?;
+    let mut markdown = format!("# {}\n\n> {}\n\n", session.title, session.idea.replace('\n', "\n> "));
+    for (step, doc) in &plan {
+        markdown.push_str(&format!("## {}\n\n", doc.title));
+        for section in &step.sections {
+            let content = doc.content.section(&section.id).trim();
+            // Section headings one level below the document's; the section's own headings
+            // keep their Markdown.
+            markdown.push_str(&format!(
+                "### {}\n\n{}\n\n",
+                section.title,
+                if content.is_empty() {
+                    "_Not written yet._"
+                } else {
+                    content
+                }
+            ));
+        }
+    }
+    Ok(attachment(
+        "text/markdown; charset=utf-8",
+        format!("{}.md", file_stem(&session.title)),
+        markdown,
+    ))
+}
+
+/// The whole plan as a Word document (`.docx`): every document of the session in workflow
+/// order, headings, lists, emphasis and tables kept.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/export.docx", tag = "documents", operation_id = "export_plan_docx",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.wordprocessingml.document", body = Vec<u8>), DocumentError))]
+pub async fn export_plan_docx(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, DocumentError> {
+    let (session, plan) = plan_of(&state, &auth, id).await?;
+    let parts: Vec<crate::docx::Part<'_>> = plan
+        .iter()
+        .map(|(step, doc)| crate::docx::Part {
+            title: &doc.title,
+            sections: step
+                .sections
+                .iter()
+                .map(|s| (s.title.as_str(), doc.content.section(&s.id)))
+                .collect(),
+        })
+        .collect();
+    let subtitle = format!("Plan made with Plansmith, {}", Utc::now().format("%-d %B %Y"));
+    let bytes = crate::docx::plan(&session.title, &subtitle, &parts).map_err(CommonError::internal)?;
+    Ok(attachment(
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        format!("{}.docx", file_stem(&session.title)),
+        bytes,
+    ))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod client;
 pub mod common_passwords;
 pub mod config;
 pub mod documents;
+mod docx;
 pub mod error;
 pub mod errors;
 pub mod extract;

@@ -32,6 +32,8 @@ pub enum SessionError {
     },
     InvalidLimit,
     InvalidCursor,
+    /// A reply of the session is still being written.
+    ReplyInProgress,
     /// The step's document still has empty sections (their titles).
     StepIncomplete {
         document: String,
@@ -53,6 +55,7 @@ impl ErrorFamily for SessionError {
         ErrorCode::StepNotCurrent,
         ErrorCode::StepsIncomplete,
         ErrorCode::StepIncomplete,
+        ErrorCode::ReplyInProgress,
         ErrorCode::RateLimited,
         ErrorCode::LimitReached,
         ErrorCode::InternalError,
@@ -66,6 +69,11 @@ impl ErrorFamily for SessionError {
                 "workflow_id",
                 format_args!("there is no workflow '{given}'"),
                 format!("Use one of: {}.", known.join(", ")),
+            ),
+            Self::ReplyInProgress => ApiError::new(
+                ErrorCode::ReplyInProgress,
+                "The planning agent is still writing a reply in this session.",
+                "Wait until the reply is finished (a few seconds), then delete the session.",
             ),
             Self::EmptyText { field } => ApiError::invalid(
                 ErrorCode::InvalidField,
@@ -312,6 +320,62 @@ pub async fn get(
 ) -> Result<Json<SessionView>, SessionError> {
     let session = owned(&state, &auth, id).await?;
     Ok(Json(view(&state, &session)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RenameSession {
+    /// The new title (1 to `limits.max_title_chars` characters; spaces around it are dropped).
+    pub title: String,
+}
+
+/// Rename a session.
+#[utoipa::path(patch, path = "/api/v1/sessions/{id}", tag = "sessions", operation_id = "rename_session",
+    params(("id" = Uuid, Path)), request_body = RenameSession,
+    responses((status = 200, body = SessionView), WithJsonBody<SessionError>))]
+pub async fn rename(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<RenameSession>,
+) -> Result<Json<SessionView>, SessionError> {
+    let title = check_text("title", &body.title, state.settings.limits.max_title_chars)?;
+    let session = owned(&state, &auth, id).await?;
+    let renamed = state
+        .store
+        .rename_session(auth.id(), session.id, &title)
+        .await?
+        .ok_or_else(|| CommonError::not_found("The session"))?;
+    Ok(Json(view(&state, &renamed)))
+}
+
+/// Delete a session for good: its messages, documents and revisions go with it. Refused
+/// (409 `reply_in_progress`) while the agent is writing a reply in it.
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "sessions", operation_id = "delete_session",
+    params(("id" = Uuid, Path)), responses((status = 204), SessionError))]
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, SessionError> {
+    let session = owned(&state, &auth, id).await?;
+    let writing = state
+        .store
+        .list_messages(session.id)
+        .await?
+        .iter()
+        .any(|m| matches!(m.status, MessageStatus::Queued | MessageStatus::Streaming));
+    if writing {
+        return Err(SessionError::ReplyInProgress);
+    }
+    if !state.store.delete_session(auth.id(), session.id).await? {
+        return Err(CommonError::not_found("The session").into());
+    }
+    // Every instance forgets the owner at once (the shared cache when configured).
+    if let Err(e) = state.cache.invalidate(&format!("session-owner:{id}")).await {
+        tracing::warn!(session = %session.id, error = %e, "the deleted session's owner stays cached until it expires");
+    }
+    tracing::info!(session = %session.id, user = %auth.id(), "session deleted");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Complete the current step once every section of its document has content.

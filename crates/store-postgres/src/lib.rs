@@ -276,6 +276,17 @@ impl Store for PgStore {
         write::close_session(self, id, close).await
     }
 
+    async fn rename_session(&self, user: UserId, id: SessionId, title: &str) -> Result<Option<PlanningSession>> {
+        if !write::rename_session(self, user, id, title).await? {
+            return Ok(None);
+        }
+        read::get_session(self, user, id).await
+    }
+
+    async fn delete_session(&self, user: UserId, id: SessionId) -> Result<bool> {
+        write::delete_session(self, user, id).await
+    }
+
     async fn post_message(
         &self,
         session: SessionId,

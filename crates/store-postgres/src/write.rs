@@ -827,3 +827,29 @@ pub(crate) async fn save_reply_events(store: &PgStore, reply: MessageId, events:
         .map_err(db_err)?;
     Ok(())
 }
+
+pub(crate) async fn rename_session(store: &PgStore, user: UserId, id: SessionId, title: &str) -> Result<bool> {
+    let done = sqlx::query!(
+        "UPDATE planning_sessions SET title = $1, updated_at = $2 WHERE id = $3 AND user_id = $4",
+        title,
+        Utc::now(),
+        id.0,
+        user.0
+    )
+    .execute(&mut *store.conn().await?)
+    .await
+    .map_err(db_err)?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub(crate) async fn delete_session(store: &PgStore, user: UserId, id: SessionId) -> Result<bool> {
+    let done = sqlx::query!(
+        "DELETE FROM planning_sessions WHERE id = $1 AND user_id = $2",
+        id.0,
+        user.0
+    )
+    .execute(&mut *store.conn().await?)
+    .await
+    .map_err(db_err)?;
+    Ok(done.rows_affected() == 1)
+}

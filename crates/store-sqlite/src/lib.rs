@@ -299,6 +299,32 @@ impl Store for SqliteStore {
         self.writer.run(move |conn| write::close_session(conn, id, close)).await
     }
 
+    async fn rename_session(&self, user: UserId, id: SessionId, title: &str) -> Result<Option<PlanningSession>> {
+        let title = title.to_owned();
+        let renamed = self
+            .writer
+            .run(move |conn| {
+                write::change(
+                    conn,
+                    sql::RENAME_SESSION,
+                    rusqlite::params![title, write::stamp(Utc::now()), id.0, user.0],
+                )
+            })
+            .await?;
+        if renamed != 1 {
+            return Ok(None);
+        }
+        self.get_session(user, id).await
+    }
+
+    async fn delete_session(&self, user: UserId, id: SessionId) -> Result<bool> {
+        let deleted = self
+            .writer
+            .run(move |conn| write::change(conn, sql::DELETE_SESSION, rusqlite::params![id.0, user.0]))
+            .await?;
+        Ok(deleted == 1)
+    }
+
     async fn post_message(
         &self,
         session: SessionId,

@@ -133,6 +133,9 @@ statements! {
         SET updated_at = ?1, first_message_at = COALESCE(first_message_at, ?1)
         WHERE id = ?2 AND status = 'active'";
     TOUCH_SESSION = "UPDATE planning_sessions SET updated_at = ? WHERE id = ?";
+    RENAME_SESSION = "UPDATE planning_sessions SET title = ?1, updated_at = ?2 WHERE id = ?3 AND user_id = ?4";
+    /// Messages, documents and revisions go with it (foreign keys cascade); cost records stay.
+    DELETE_SESSION = "DELETE FROM planning_sessions WHERE id = ?1 AND user_id = ?2";
 
     /// Appends a message at the next position of its session.
     INSERT_MESSAGE = concat!("

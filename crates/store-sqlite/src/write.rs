@@ -103,7 +103,7 @@ fn session_state(conn: &Connection, id: SessionId) -> Result<SessionState> {
 }
 
 /// Runs a statement that changes rows; returns how many it changed.
-fn change(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
+pub(crate) fn change(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
     conn.prepare_cached(sql)
         .and_then(|mut s| s.execute(params))
         .map_err(sql_err)

@@ -632,6 +632,11 @@ pub trait Store: Send + Sync + 'static {
     /// Completes or abandons the session (see [`SessionState::close`]); closing it the way it
     /// is already closed returns it unchanged.
     async fn close_session(&self, id: SessionId, close: SessionClose) -> Result<PlanningSession>;
+    /// Gives the user's session a new title; `None` when the user has no such session.
+    async fn rename_session(&self, user: UserId, id: SessionId, title: &str) -> Result<Option<PlanningSession>>;
+    /// Deletes the user's session with its messages, documents and revisions (the cost
+    /// records stay, without the session); false when the user has no such session.
+    async fn delete_session(&self, user: UserId, id: SessionId) -> Result<bool>;
 
     /// Persists the user message, to the current step of the active session, and a `queued`
     /// assistant reply in one transaction. With a `client_key` seen before in this session,

@@ -201,6 +201,20 @@ impl Store for TracedStore {
             .await
     }
 
+    async fn rename_session(&self, user: UserId, id: SessionId, title: &str) -> Result<Option<PlanningSession>> {
+        self.inner
+            .rename_session(user, id, title)
+            .instrument(span("rename_session"))
+            .await
+    }
+
+    async fn delete_session(&self, user: UserId, id: SessionId) -> Result<bool> {
+        self.inner
+            .delete_session(user, id)
+            .instrument(span("delete_session"))
+            .await
+    }
+
     async fn close_session(&self, id: SessionId, close: SessionClose) -> Result<PlanningSession> {
         self.inner
             .close_session(id, close)

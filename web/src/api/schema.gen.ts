@@ -590,10 +590,15 @@ export interface paths {
         get: operations["get_session"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete a session for good: its messages, documents and revisions go with it. Refused
+         *     (409 `reply_in_progress`) while the agent is writing a reply in it.
+         */
+        delete: operations["delete_session"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Rename a session. */
+        patch: operations["rename_session"];
         trace?: never;
     };
     "/api/v1/sessions/{id}/abandon": {
@@ -728,7 +733,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The document's revisions, newest first. */
+        /**
+         * The document's revisions, newest first, each with the sections it changed and, for a
+         *     restore, the revision it restored.
+         */
         get: operations["list_revisions"];
         put?: never;
         post?: never;
@@ -751,6 +759,43 @@ export interface paths {
          *     409 tells the current one.
          */
         put: operations["edit_section"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sessions/{id}/export.docx": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The whole plan as a Word document (`.docx`): every document of the session in workflow
+         *     order, headings, lists, emphasis and tables kept.
+         */
+        get: operations["export_plan_docx"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sessions/{id}/export.md": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The whole plan as one Markdown file: every document of the session in workflow order. */
+        get: operations["export_plan_markdown"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -1130,7 +1175,7 @@ export interface components {
          * @description Stable machine-readable code of an error response, e.g. `not_found`.
          * @enum {string}
          */
-        ErrorCode: "invalid_field" | "invalid_query" | "invalid_header" | "invalid_body" | "malformed_json" | "unsupported_content_type" | "unauthorized" | "invalid_credentials" | "mfa_required" | "mfa_invalid" | "mfa_enrolment_required" | "invalid_token" | "account_disabled" | "cross_site_request" | "forbidden" | "not_found" | "route_not_found" | "web_app_not_built" | "method_not_allowed" | "email_taken" | "already_exists" | "mfa_already_enabled" | "mfa_not_enrolling" | "revision_conflict" | "session_closed" | "step_not_current" | "steps_incomplete" | "step_incomplete" | "not_retryable" | "self_lockout" | "reply_changed" | "payload_too_large" | "rate_limited" | "busy" | "limit_reached" | "over_budget" | "internal_error" | "unavailable";
+        ErrorCode: "invalid_field" | "invalid_query" | "invalid_header" | "invalid_body" | "malformed_json" | "unsupported_content_type" | "unauthorized" | "invalid_credentials" | "mfa_required" | "mfa_invalid" | "mfa_enrolment_required" | "invalid_token" | "account_disabled" | "cross_site_request" | "forbidden" | "not_found" | "route_not_found" | "web_app_not_built" | "method_not_allowed" | "email_taken" | "already_exists" | "mfa_already_enabled" | "mfa_not_enrolling" | "revision_conflict" | "session_closed" | "step_not_current" | "steps_incomplete" | "step_incomplete" | "not_retryable" | "self_lockout" | "reply_changed" | "reply_in_progress" | "payload_too_large" | "rate_limited" | "busy" | "limit_reached" | "over_budget" | "internal_error" | "unavailable";
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
             /** @description What to do next. */
@@ -1304,6 +1349,10 @@ export interface components {
             name?: string | null;
             password: string;
         };
+        RenameSession: {
+            /** @description The new title (1 to `limits.max_title_chars` characters; spaces around it are dropped). */
+            title: string;
+        };
         /**
          * @description The kinds of event of a reply's stream, by their SSE event names.
          * @enum {string}
@@ -1346,6 +1395,11 @@ export interface components {
         RevisionView: {
             /** @description `ai` or `user`. */
             author: string;
+            /**
+             * @description Ids of the sections this revision changed from the one before (revision 1: the
+             *     sections it wrote), in the step's order.
+             */
+            changed_sections: string[];
             content_hash: string;
             /** Format: date-time */
             created_at: string;
@@ -1354,6 +1408,12 @@ export interface components {
              * @description The reply that made an AI revision.
              */
             message_id?: string | null;
+            /**
+             * Format: int64
+             * @description The earlier revision this one restored: its content equals that revision's, which is
+             *     not the one just before it.
+             */
+            restored_from?: number | null;
             /** Format: int64 */
             revision: number;
         };
@@ -4322,7 +4382,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Conflict: `session_closed`, `step_not_current`, `steps_incomplete`, `step_incomplete` */
+            /** @description Conflict: `session_closed`, `step_not_current`, `steps_incomplete`, `step_incomplete`, `reply_in_progress` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4421,7 +4481,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Conflict: `session_closed`, `step_not_current`, `steps_incomplete`, `step_incomplete` */
+            /** @description Conflict: `session_closed`, `step_not_current`, `steps_incomplete`, `step_incomplete`, `reply_in_progress` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4527,8 +4587,213 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Conflict: `session_closed`, `step_not_current`, `steps_incomplete`, `step_incomplete` */
+            /** @description Conflict: `session_closed`, `step_not_current`, `steps_incomplete`, `step_incomplete`, `reply_in_progress` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_session: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request: `invalid_field`, `invalid_query` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict: `session_closed`, `step_not_current`, `steps_incomplete`, `step_incomplete`, `reply_in_progress` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    rename_session: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RenameSession"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionView"];
+                };
+            };
+            /** @description Bad Request: `invalid_field`, `invalid_query`, `invalid_body`, `malformed_json`, `unsupported_content_type` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict: `session_closed`, `step_not_current`, `steps_incomplete`, `step_incomplete`, `reply_in_progress` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Payload Too Large: `payload_too_large` */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4624,7 +4889,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Conflict: `session_closed`, `step_not_current`, `steps_incomplete`, `step_incomplete` */
+            /** @description Conflict: `session_closed`, `step_not_current`, `steps_incomplete`, `step_incomplete`, `reply_in_progress` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4821,7 +5086,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Conflict: `session_closed`, `step_not_current`, `steps_incomplete`, `step_incomplete` */
+            /** @description Conflict: `session_closed`, `step_not_current`, `steps_incomplete`, `step_incomplete`, `reply_in_progress` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5483,6 +5748,200 @@ export interface operations {
             };
         };
     };
+    export_plan_docx: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": number[];
+                };
+            };
+            /** @description Bad Request: `invalid_field`, `invalid_query` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict: `already_exists`, `revision_conflict`, `session_closed` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    export_plan_markdown: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/markdown": string;
+                };
+            };
+            /** @description Bad Request: `invalid_field`, `invalid_query` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict: `already_exists`, `revision_conflict`, `session_closed` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_messages: {
         parameters: {
             query?: never;
@@ -5952,7 +6411,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Conflict: `session_closed`, `step_not_current`, `steps_incomplete`, `step_incomplete` */
+            /** @description Conflict: `session_closed`, `step_not_current`, `steps_incomplete`, `step_incomplete`, `reply_in_progress` */
             409: {
                 headers: {
                     [name: string]: unknown;

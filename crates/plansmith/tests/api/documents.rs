@@ -100,6 +100,15 @@ async fn revisions_can_be_read_listed_restored_and_exported() {
     assert_eq!(authors, ["user", "user", "ai"]);
     assert_eq!(items[2]["content_hash"], v1["content_hash"]);
     assert!(items[2]["created_at"].is_string());
+    // Each revision names the sections it changed.
+    assert_eq!(items[0]["changed_sections"], json!(["risks"]));
+    assert_eq!(items[1]["changed_sections"], json!(["summary"]));
+    assert_eq!(
+        items[2]["changed_sections"].as_array().unwrap().len(),
+        v1["sections"].as_array().unwrap().len(),
+        "the first draft wrote every section"
+    );
+    assert!(items.iter().all(|r| r["restored_from"].is_null()));
 
     let (status, old) = app.get(&format!("{base}?revision=1"), &token).await;
     assert_eq!(status, StatusCode::OK);
@@ -118,6 +127,10 @@ async fn revisions_can_be_read_listed_restored_and_exported() {
     assert_eq!(restored["content_hash"], v1["content_hash"]);
     let (_, now) = app.get(&base, &token).await;
     assert_eq!(now["sections"], v1["sections"]);
+    let (_, revisions) = app.get(&format!("{base}/revisions"), &token).await;
+    assert_eq!(revisions["items"][0]["revision"], 4);
+    assert_eq!(revisions["items"][0]["restored_from"], 1, "{revisions}");
+    assert_eq!(revisions["items"][0]["changed_sections"], json!(["summary", "risks"]));
     let (status, _) = app
         .post(&format!("{base}/restore"), &token, json!({"revision": 42}))
         .await;
@@ -137,4 +150,86 @@ async fn revisions_can_be_read_listed_restored_and_exported() {
     assert!(markdown.starts_with("# Project brief — Recipe Box\n"), "{markdown}");
     assert!(markdown.contains("## Executive summary\n"));
     assert!(markdown.contains(v1["sections"][0]["content"].as_str().unwrap()));
+}
+
+#[tokio::test]
+async fn the_whole_plan_exports_as_markdown_and_as_a_word_document() {
+    let app = spawn_app().await;
+    let token = app.user().await;
+    let (sid, doc) = drafted_brief(&app, &token).await;
+    edit(
+        &app,
+        &token,
+        &sid,
+        &doc,
+        "summary",
+        "**Bold** start & <end>\n\n- one\n- two",
+        1,
+    )
+    .await;
+
+    let response = app
+        .request(
+            Method::GET,
+            &format!("/api/v1/sessions/{sid}/export.md"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/markdown")
+    );
+    assert_eq!(
+        response.headers()["content-disposition"],
+        "attachment; filename=\"recipe-box.md\""
+    );
+    let markdown = response.text().await.unwrap();
+    assert!(
+        markdown.starts_with("# Recipe Box\n\n> An app where families"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("## Project brief\n\n### Executive summary\n\n**Bold** start & <end>"),
+        "{markdown}"
+    );
+
+    let response = app
+        .request(
+            Method::GET,
+            &format!("/api/v1/sessions/{sid}/export.docx"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    );
+    let bytes = response.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"PK\x03\x04"), "a zip package");
+    // The document part is stored uncompressed: its text is in the file as written.
+    let text = String::from_utf8_lossy(&bytes);
+    for expected in [
+        "word/document.xml",
+        "[Content_Types].xml",
+        "<w:pStyle w:val=\"Title\"/></w:pPr><w:r><w:t xml:space=\"preserve\">Recipe Box",
+        ">Project brief</w:t>",
+        ">Executive summary</w:t>",
+        "<w:b/></w:rPr><w:t xml:space=\"preserve\">Bold</w:t>",
+        "start &amp; ",
+        "&lt;end&gt;",
+        "• </w:t>",
+    ] {
+        assert!(text.contains(expected), "{expected} missing");
+    }
+
+    // Someone else's plan is not theirs to export.
+    let other = app.user().await;
+    let (status, _) = app.get(&format!("/api/v1/sessions/{sid}/export.md"), &other).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -46,6 +46,10 @@ async fn openapi_document_covers_every_route() {
         ("post", "/api/v1/sessions"),
         ("get", "/api/v1/sessions"),
         ("get", "/api/v1/sessions/{id}"),
+        ("patch", "/api/v1/sessions/{id}"),
+        ("delete", "/api/v1/sessions/{id}"),
+        ("get", "/api/v1/sessions/{id}/export.md"),
+        ("get", "/api/v1/sessions/{id}/export.docx"),
         ("post", "/api/v1/sessions/{id}/messages"),
         ("get", "/api/v1/sessions/{id}/messages"),
         ("get", "/api/v1/sessions/{id}/replies/{reply_id}/stream"),
@@ -193,7 +197,7 @@ async fn error_responses_list_their_codes_by_status() {
     let responses = &doc["paths"]["/api/v1/sessions/{id}/steps/{step_id}/complete"]["post"]["responses"];
     assert_eq!(
         responses["409"]["description"],
-        "Conflict: `session_closed`, `step_not_current`, `steps_incomplete`, `step_incomplete`"
+        "Conflict: `session_closed`, `step_not_current`, `steps_incomplete`, `step_incomplete`, `reply_in_progress`"
     );
     assert_eq!(
         responses["404"]["content"]["application/json"]["schema"]["$ref"],

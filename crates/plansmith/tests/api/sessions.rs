@@ -1,4 +1,5 @@
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_with};
+use plansmith_server::Overrides;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -317,4 +318,92 @@ async fn abandon_closes_the_session() {
         .post(&format!("/api/v1/sessions/{sid}/complete"), &token, json!({}))
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn sessions_are_renamed_and_deleted_by_their_owner_only() {
+    let app = spawn_app().await;
+    let token = app.user().await;
+    let other = app.user().await;
+    let sid = app.session(&token, "quick-brief").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/sessions/{sid}");
+
+    let (status, renamed) = app
+        .json(
+            Method::PATCH,
+            &path,
+            Some(&token),
+            Some(json!({"title": "  Family recipes  "})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{renamed}");
+    assert_eq!(renamed["title"], "Family recipes");
+    let (_, list) = app.get("/api/v1/sessions", &token).await;
+    assert_eq!(list["items"][0]["title"], "Family recipes");
+    let (status, body) = app
+        .json(Method::PATCH, &path, Some(&token), Some(json!({"title": " "})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "invalid_field");
+    let long = "x".repeat(app.settings.limits.max_title_chars + 1);
+    let (status, body) = app
+        .json(Method::PATCH, &path, Some(&token), Some(json!({"title": long})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _) = app
+        .json(Method::PATCH, &path, Some(&other), Some(json!({"title": "Mine now"})))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Not while a reply is being written; then for good, with its documents.
+    let slow = spawn_with(|s| s.llm.offline.tokens_per_second = 150.0, Overrides::default()).await;
+    let slow_token = slow.user().await;
+    let busy = slow.session(&slow_token, "quick-brief").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sent = slow.say(&slow_token, &busy, "draft the rest").await;
+    let (status, body) = slow
+        .json(
+            Method::DELETE,
+            &format!("/api/v1/sessions/{busy}"),
+            Some(&slow_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "reply_in_progress");
+    slow.wait_reply(&slow_token, &busy, sent["reply"]["id"].as_str().unwrap())
+        .await;
+    let (status, _) = slow
+        .json(
+            Method::DELETE,
+            &format!("/api/v1/sessions/{busy}"),
+            Some(&slow_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let (_, docs) = app.get(&format!("{path}/documents"), &token).await;
+    assert_eq!(
+        docs["items"].as_array().unwrap().len(),
+        1,
+        "documents are read once, caching the owner"
+    );
+    let (status, _) = app.json(Method::DELETE, &path, Some(&other), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app.json(Method::DELETE, &path, Some(&token), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for gone in [path.clone(), format!("{path}/documents"), format!("{path}/messages")] {
+        let (status, _) = app.get(&gone, &token).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{gone}");
+    }
+    let (_, list) = app.get("/api/v1/sessions", &token).await;
+    assert!(list["items"].as_array().unwrap().is_empty());
+    let (status, _) = app.json(Method::DELETE, &path, Some(&token), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -98,6 +98,8 @@ error_codes! {
     SelfLockout = "self_lockout" => CONFLICT,
     /// The reply changed while the request was handled.
     ReplyChanged = "reply_changed" => CONFLICT,
+    /// Deleting a session while the agent is still writing a reply in it.
+    ReplyInProgress = "reply_in_progress" => CONFLICT,
     PayloadTooLarge = "payload_too_large" => PAYLOAD_TOO_LARGE,
     /// Too many attempts; see `Retry-After`.
     RateLimited = "rate_limited" => TOO_MANY_REQUESTS,
