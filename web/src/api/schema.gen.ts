@@ -1178,6 +1178,11 @@ export interface components {
         ErrorCode: "invalid_field" | "invalid_query" | "invalid_header" | "invalid_body" | "malformed_json" | "unsupported_content_type" | "unauthorized" | "invalid_credentials" | "mfa_required" | "mfa_invalid" | "mfa_enrolment_required" | "invalid_token" | "account_disabled" | "cross_site_request" | "forbidden" | "not_found" | "route_not_found" | "web_app_not_built" | "method_not_allowed" | "email_taken" | "already_exists" | "mfa_already_enabled" | "mfa_not_enrolling" | "revision_conflict" | "session_closed" | "step_not_current" | "steps_incomplete" | "step_incomplete" | "not_retryable" | "self_lockout" | "reply_changed" | "reply_in_progress" | "payload_too_large" | "rate_limited" | "busy" | "limit_reached" | "over_budget" | "internal_error" | "unavailable";
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
+            /**
+             * @description The input the error is about (a body field, query parameter or header), when it is
+             *     about one: clients show the message next to it.
+             */
+            field?: string | null;
             /** @description What to do next. */
             hint: string;
             /** @description What went wrong, for a person. */

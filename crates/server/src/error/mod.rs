@@ -55,6 +55,10 @@ pub struct ErrorDetail {
     pub hint: String,
     /// Quote this when contacting support.
     pub request_id: String,
+    /// The input the error is about (a body field, query parameter or header), when it is
+    /// about one: clients show the message next to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 /// An error response: a code with its words, made once by an error enum's `to_api_error`
@@ -65,6 +69,7 @@ pub struct ApiError {
     message: String,
     hint: String,
     retry_after: Option<Duration>,
+    field: Option<String>,
     /// What really happened, for error tracking only (never in the body).
     cause: Option<String>,
 }
@@ -81,6 +86,7 @@ impl ApiError {
             message: message.into(),
             hint: hint.into(),
             retry_after: None,
+            field: None,
             cause: None,
         }
     }
@@ -94,7 +100,10 @@ impl ApiError {
     /// A problem with one named input (a body field, query parameter or header):
     /// `"{name}: {problem}"`.
     pub fn invalid(code: ErrorCode, name: &str, problem: impl std::fmt::Display, hint: impl Into<String>) -> Self {
-        Self::new(code, format!("{name}: {problem}"), hint)
+        Self {
+            field: Some(name.to_owned()),
+            ..Self::new(code, format!("{name}: {problem}"), hint)
+        }
     }
 
     /// An error that tells the client when to try again (`Retry-After`, whole seconds, at
@@ -108,7 +117,7 @@ impl ApiError {
 
     /// A refusal for now, with the wait in its hint as well as in `Retry-After`.
     pub fn wait_and_retry(code: ErrorCode, message: impl Into<String>, after: Duration) -> Self {
-        let hint = format!("Wait {} seconds and try again.", whole_seconds(after));
+        let hint = format!("Wait {} and try again.", human_wait(after));
         Self::retry_later(code, message, hint, after)
     }
 
@@ -130,6 +139,17 @@ impl ApiError {
 
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
+    }
+}
+
+/// A wait in the words a person uses: "30 seconds", "about 15 minutes", "about 2 hours".
+pub fn human_wait(after: Duration) -> String {
+    let seconds = whole_seconds(after);
+    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    match seconds {
+        0..=59 => plural(seconds, "second"),
+        60..=3599 => format!("about {}", plural(seconds.div_ceil(60), "minute")),
+        _ => format!("about {}", plural(seconds.div_ceil(3600), "hour")),
     }
 }
 
@@ -157,6 +177,7 @@ impl IntoResponse for ApiError {
                 message: self.message,
                 hint,
                 request_id: current_request_id(),
+                field: self.field,
             },
         };
         let mut response = (status, axum::Json(body)).into_response();
@@ -302,6 +323,33 @@ mod tests {
     use plansmith_domain::SessionStatus;
     use plansmith_store::{SessionRefusal, StoreError};
 
+    #[test]
+    fn waits_read_as_people_say_them() {
+        let wait = |s: u64| human_wait(Duration::from_secs(s));
+        assert_eq!(wait(0), "1 second");
+        assert_eq!(wait(30), "30 seconds");
+        assert_eq!(wait(60), "about 1 minute");
+        assert_eq!(wait(895), "about 15 minutes");
+        assert_eq!(wait(3600), "about 1 hour");
+        assert_eq!(wait(7201), "about 3 hours");
+    }
+
+    #[tokio::test]
+    async fn an_error_about_an_input_names_it() {
+        let response = ApiError::invalid(
+            ErrorCode::InvalidField,
+            "title",
+            "must not be empty",
+            "Give it a title.",
+        )
+        .into_response();
+        let (_, _, error) = read(response).await;
+        assert_eq!(error["field"], "title");
+        let response = ApiError::new(ErrorCode::NotFound, "Gone.", "Look elsewhere.").into_response();
+        let (_, _, error) = read(response).await;
+        assert!(error.get("field").is_none());
+    }
+
     #[tokio::test]
     async fn the_store_refusals_are_worded_by_the_common_mapping() {
         let closed = CommonError::from(SessionRefusal::Closed(SessionStatus::Abandoned));
@@ -334,7 +382,7 @@ mod tests {
     fn a_wait_is_whole_seconds_and_at_least_one() {
         let error = ApiError::wait_and_retry(ErrorCode::RateLimited, "Slow down.", Duration::from_millis(200));
         assert_eq!(error.retry_after(), Some(Duration::from_secs(1)));
-        assert_eq!(error.hint(), "Wait 1 seconds and try again.");
+        assert_eq!(error.hint(), "Wait 1 second and try again.");
         let error = ApiError::wait_and_retry(ErrorCode::Busy, "Busy.", Duration::from_millis(30_900));
         assert_eq!(error.retry_after(), Some(Duration::from_secs(30)));
     }
