@@ -530,6 +530,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(documents::export_plan_docx))
         .routes(routes!(documents::at))
         .routes(routes!(health::healthz))
+        .routes(routes!(health::about))
         .routes(routes!(health::readyz))
         .routes(routes!(openapi_json))
         .routes(routes!(admin::providers))

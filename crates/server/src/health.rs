@@ -96,3 +96,26 @@ mod tests {
         assert_listed(&[HealthError::NotReady("draining".into())]);
     }
 }
+
+/// What the web app shows about this installation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct About {
+    /// The server's version.
+    pub version: String,
+    /// Where people get help (`support.contact`).
+    pub support_contact: String,
+    /// True when replies come from the built-in offline planner first (no model provider is
+    /// first in `llm.route`): the app says so and how to connect one.
+    pub offline_planner: bool,
+}
+
+/// The installation as the web app presents it: version, support contact, whether the
+/// offline planner answers. Public.
+#[utoipa::path(get, path = "/api/v1/about", tag = "health", operation_id = "about", responses((status = 200, body = About)))]
+pub async fn about(State(state): State<AppState>) -> Json<About> {
+    Json(About {
+        version: env!("CARGO_PKG_VERSION").into(),
+        support_contact: state.settings.support.contact.clone(),
+        offline_planner: state.settings.llm.route.first().is_none_or(|p| p == "offline"),
+    })
+}

@@ -24,6 +24,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/about": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The installation as the web app presents it: version, support contact, whether the
+         *     offline planner answers. Public.
+         */
+        get: operations["about"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/emails": {
         parameters: {
             query?: never;
@@ -1005,6 +1025,18 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description What the web app shows about this installation. */
+        About: {
+            /**
+             * @description True when replies come from the built-in offline planner first (no model provider is
+             *     first in `llm.route`): the app says so and how to connect one.
+             */
+            offline_planner: boolean;
+            /** @description Where people get help (`support.contact`). */
+            support_contact: string;
+            /** @description The server's version. */
+            version: string;
+        };
         AccountChange: {
             /** @description `true` disables the account and revokes its sign-ins; `false` enables it again. */
             disabled?: boolean | null;
@@ -1655,6 +1687,25 @@ export interface operations {
                 };
                 content: {
                     "application/json": Record<string, unknown>;
+                };
+            };
+        };
+    };
+    about: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["About"];
                 };
             };
         };

@@ -39,7 +39,7 @@ fn fast(fault: Option<Fault>) -> MockOptions {
     }
 }
 
-fn provider(name: &str, kind: ProviderKind, url: &str) -> ProviderSettings {
+pub fn provider(name: &str, kind: ProviderKind, url: &str) -> ProviderSettings {
     ProviderSettings {
         name: name.into(),
         kind,

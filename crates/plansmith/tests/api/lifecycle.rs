@@ -525,3 +525,33 @@ async fn config_diff_lists_what_differs_between_the_overlays() {
     assert_eq!(code, Some(2));
     assert!(err.contains("missing.toml"), "{err}");
 }
+
+/// The web app reads the support contact and whether the offline planner answers from the
+/// server's settings, not from its own code.
+#[tokio::test]
+async fn about_tells_the_support_contact_and_the_planner() {
+    let app = crate::helpers::spawn_with(
+        |s| s.support.contact = "help@garden.example".into(),
+        plansmith_server::Overrides::default(),
+    )
+    .await;
+    let (status, about) = app.json(reqwest::Method::GET, "/api/v1/about", None, None).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert_eq!(about["support_contact"], "help@garden.example");
+    assert_eq!(about["offline_planner"], true);
+    assert_eq!(about["version"], env!("CARGO_PKG_VERSION"));
+    let routed = crate::helpers::spawn_with(
+        |s| {
+            s.llm.providers = vec![crate::gateway::provider(
+                "primary",
+                plansmith_server::config::ProviderKind::OpenAi,
+                "http://127.0.0.1:9",
+            )];
+            s.llm.route = vec!["primary".into(), "offline".into()];
+        },
+        plansmith_server::Overrides::default(),
+    )
+    .await;
+    let (_, about) = routed.json(reqwest::Method::GET, "/api/v1/about", None, None).await;
+    assert_eq!(about["offline_planner"], false);
+}

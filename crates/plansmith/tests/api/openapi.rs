@@ -65,6 +65,7 @@ async fn openapi_document_covers_every_route() {
         ("get", "/api/v1/sessions/{id}/documents/{doc_id}/export.md"),
         ("get", "/api/v1/sessions/{id}/at"),
         ("get", "/healthz"),
+        ("get", "/api/v1/about"),
         ("get", "/readyz"),
         ("get", "/api/openapi.json"),
         ("get", "/metrics"),
