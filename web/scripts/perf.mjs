@@ -4,17 +4,31 @@
 // loopback and on a simulated slow 4G link with a 4x slower CPU.
 //
 //   npm run build && PLANSMITH_BIN=/path/to/plansmith node scripts/perf.mjs [--runs 5]
+//
+// Options: --url URL measures a server that is already running (scripts/bench-page-load runs
+// it under the session benchmark's load) instead of starting one; --profiles loopback picks
+// network profiles by name (comma-separated); --pages session picks pages the same way;
+// --json FILE also writes every run and the p50/p95 of each figure. Each run also reads the
+// app's own Web Vitals (the LCP, FCP and TTFB the page reports to /api/v1/rum once the user
+// interacts).
 import { chromium } from '@playwright/test';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, isAbsolute } from 'node:path';
 import { createInterface } from 'node:readline';
 
 const webDir = new URL('..', import.meta.url).pathname;
 const repo = resolve(webDir, '..');
-const runsArg = process.argv.indexOf('--runs');
-const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 5;
+const option = (name) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+};
+const RUNS = Number(option('--runs') ?? 5);
+const URL_GIVEN = option('--url');
+const ONLY_PROFILES = option('--profiles')?.split(',');
+const ONLY_PAGES = option('--pages')?.split(',');
+const JSON_OUT = option('--json');
 const binEnv = process.env.PLANSMITH_BIN;
 const bin = binEnv ? (isAbsolute(binEnv) ? binEnv : resolve(repo, binEnv)) : resolve(repo, process.env.CARGO_TARGET_DIR ?? 'target', 'debug', 'plansmith');
 
@@ -52,7 +66,7 @@ async function measure(page, url, waitFor) {
   await page.goto(url, { waitUntil: 'load' });
   await page.locator(waitFor).first().waitFor();
   await page.waitForTimeout(300);
-  return page.evaluate(
+  const figures = await page.evaluate(
     () =>
       new Promise((done) => {
         new PerformanceObserver((list) => {
@@ -69,6 +83,14 @@ async function measure(page, url, waitFor) {
         }).observe({ type: 'largest-contentful-paint', buffered: true });
       }),
   );
+  // The app's own report: LCP is final at the first interaction, when the app sends it.
+  const rum = page
+    .waitForRequest((r) => r.url().endsWith('/api/v1/rum') && r.method() === 'POST', { timeout: 5000 })
+    .then((r) => JSON.parse(r.postData() ?? '[]'))
+    .catch(() => []);
+  await page.keyboard.press('Shift');
+  const reported = Object.fromEntries((await rum).map((m) => [m.name, m.value]));
+  return { ...figures, appLcp: reported.LCP ?? NaN };
 }
 
 async function throttle(context, page, profile) {
@@ -83,8 +105,13 @@ const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
 };
+/** Nearest-rank percentile. */
+const percentile = (xs, p) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  return s.length ? s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)] : NaN;
+};
 
-const server = await startServer();
+const server = URL_GIVEN ? { url: URL_GIVEN.replace(/\/$/, ''), stop: () => {} } : await startServer();
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -101,6 +128,17 @@ try {
     if (items.length >= 3 && items.every((m) => m.status === 'complete' || m.role === 'user')) break;
     await new Promise((r) => setTimeout(r, 250));
   }
+  // Whatever the provider wrote (a mock under load may write no sections), the first section
+  // has content, as a user's edit.
+  const docs = (await (await setup.request.get(`/api/v1/sessions/${session.id}/documents`)).json()).items;
+  const doc = (await (await setup.request.get(`/api/v1/sessions/${session.id}/documents/${docs[0].id}`)).json());
+  const first = doc.sections[0];
+  if (!first.content) {
+    const edited = await setup.request.put(`/api/v1/sessions/${session.id}/documents/${doc.id}/sections/${first.id}`, {
+      data: { content: 'Families share recipes and plan weekly meals together.\n\n- shared recipe box\n- weekly plan', base_revision: doc.revision },
+    });
+    if (!edited.ok()) throw new Error(`could not write a section: ${edited.status()} ${await edited.text()}`);
+  }
   const storage = await setup.storageState();
   await setup.close();
 
@@ -109,8 +147,11 @@ try {
     { name: 'sign-in page', path: '/signin', waitFor: 'form', anonymous: true },
   ];
   const rows = [];
+  const runs = [];
   for (const [profileName, profile] of Object.entries(PROFILES)) {
+    if (ONLY_PROFILES && !ONLY_PROFILES.some((p) => profileName.startsWith(p))) continue;
     for (const target of pages) {
+      if (ONLY_PAGES && !ONLY_PAGES.some((p) => target.name.startsWith(p))) continue;
       const cold = [];
       const warm = [];
       for (let i = 0; i < RUNS; i++) {
@@ -126,6 +167,14 @@ try {
         await context.close();
       }
       for (const [cache, xs] of [['cold', cold], ['warm', warm]]) {
+        runs.push({
+          profile: profileName,
+          page: target.name,
+          cache,
+          runs: xs,
+          p50: { lcp: percentile(xs.map((x) => x.lcp), 50), appLcp: percentile(xs.map((x) => x.appLcp), 50), load: percentile(xs.map((x) => x.load), 50) },
+          p95: { lcp: percentile(xs.map((x) => x.lcp), 95), appLcp: percentile(xs.map((x) => x.appLcp), 95), load: percentile(xs.map((x) => x.load), 95) },
+        });
         rows.push({
           profile: profileName,
           page: target.name,
@@ -143,6 +192,11 @@ try {
   console.log('| network | page | cache | LCP ms | load ms | TTFB ms | FCP ms | KB transferred |');
   console.log('|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.profile} | ${r.page} | ${r.cache} | ${r['LCP ms']} | ${r['load ms']} | ${r['TTFB ms']} | ${r['FCP ms']} | ${r['KB transferred']} |`);
+  console.log('');
+  console.log('| network | page | cache | LCP p50 ms | LCP p95 ms | app-reported LCP p50 ms | app-reported LCP p95 ms |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const r of runs) console.log(`| ${r.profile} | ${r.page} | ${r.cache} | ${Math.round(r.p50.lcp)} | ${Math.round(r.p95.lcp)} | ${Math.round(r.p50.appLcp)} | ${Math.round(r.p95.appLcp)} |`);
+  if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify({ chromium: browser.version(), url: server.url, runsPerCache: RUNS, results: runs }, null, 2));
 } finally {
   await browser.close();
   server.stop();
