@@ -47,7 +47,7 @@ export function App() {
   }, [pathname]);
 
   return (
-    <>
+    <div className={route.name === 'session' && user ? 'shell shell-app' : 'shell'}>
       <a className="skip-link" href="#main">
         Skip to content
       </a>
@@ -68,7 +68,7 @@ export function App() {
         )}
       </header>
       <ConnectionBanner />
-      <main id="main" className={route.name === 'session' ? 'wide' : undefined}>
+      <main id="main" className={route.name === 'session' ? 'wide session-main' : undefined}>
         {route.name === 'forgot-password' ? (
           <ForgotPasswordPage />
         ) : route.name === 'reset-password' ? (
@@ -100,6 +100,6 @@ export function App() {
           </>
         )}
       </main>
-    </>
+    </div>
   );
 }
