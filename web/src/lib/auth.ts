@@ -73,7 +73,8 @@ export function installUnauthorizedRedirect(): void {
     currentUser.set(null);
     const here = location.pathname + location.search;
     // The sign-in pages, and the pages anyone may open (an emailed link), stay where they are.
-    if (location.pathname.startsWith('/sign') || PUBLIC_ROUTES.has(parseRoute(location.pathname).name)) return;
+    // So does the front page, which shows visitors what Plansmith is.
+    if (location.pathname === '/' || location.pathname.startsWith('/sign') || PUBLIC_ROUTES.has(parseRoute(location.pathname).name)) return;
     navigate(`/signin?next=${encodeURIComponent(here)}`, { replace: true });
   });
 }
