@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { api } from '../api/client';
 import { paths } from '../api/paths';
 import type { PlanDocument, Session } from '../api/types';
@@ -28,6 +28,14 @@ export function StepsBar({ session, onChanged, currentDoc, filled, drafting, onD
   const active = session.status === 'active';
   const empty = currentDoc ? emptySections(currentDoc) : [];
   const left = drafting ? 0 : empty.length;
+  const progressText = useRef<HTMLSpanElement>(null);
+
+  // The buttons that ask for drafts go away once asked: keep the keyboard's place on the progress,
+  // which says that the agent is drafting.
+  function draft() {
+    onDraftTheRest();
+    requestAnimationFrame(() => progressText.current?.focus());
+  }
 
   useEffect(() => {
     if (left === 0) setOffer(false);
@@ -80,14 +88,14 @@ export function StepsBar({ session, onChanged, currentDoc, filled, drafting, onD
       <div className="steps-actions">
         <div className="progress-row">
           <progress max={total || 1} value={filled} aria-label="Sections written" data-testid="progress" />
-          <span className="small" data-testid="progress-text">
+          <span className="small" data-testid="progress-text" ref={progressText} tabIndex={-1}>
             {filled} of {total} sections written
             {drafting && ' · the agent is drafting'}
           </span>
         </div>
         <div className="row">
           {active && current && left > 0 && (
-            <button type="button" className="button primary" disabled={busy} onClick={onDraftTheRest}>
+            <button type="button" className="button primary" disabled={busy} onClick={draft}>
               Draft the rest
             </button>
           )}
@@ -131,7 +139,7 @@ export function StepsBar({ session, onChanged, currentDoc, filled, drafting, onD
           </p>
           <p>Let the agent draft {left === 1 ? 'it' : 'them'} now, or write {left === 1 ? 'it' : 'them'} yourself in the document.</p>
           <div className="row">
-            <button type="button" className="button primary small" onClick={onDraftTheRest}>
+            <button type="button" className="button primary small" onClick={draft}>
               Draft the rest
             </button>
             <button type="button" className="button small" onClick={() => setOffer(false)}>
