@@ -92,3 +92,14 @@ test('the composer counts near the limit, keeps an over-long message instead of 
   await expect(composer).toHaveValue(refused);
   await expect(composer).toBeFocused();
 });
+
+test('sign-up: a password the server refuses is explained under the password field', async ({ page }) => {
+  await page.goto('/signup');
+  await page.getByLabel('Email').fill(`common-${Date.now()}@example.com`);
+  await page.getByLabel('Password').fill('password123');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  const note = page.locator('#password-error');
+  await expect(note).toContainText('The password is one of the most common passwords.');
+  await expect(page.getByLabel('Password')).toHaveAttribute('aria-invalid', 'true');
+  await expect(page.locator('body')).not.toContainText('password: ');
+});

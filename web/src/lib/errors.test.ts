@@ -30,10 +30,12 @@ describe('fieldError', () => {
     expect(fieldError(new ApiError(400, 'invalid_field', 'title: must not be empty', 'Give the session a title.', 'r'), labels)).toEqual({
       field: 'title',
       message: 'The title is empty: write a few words.',
+      hint: 'Give the session a title.',
     });
     expect(fieldError(new ApiError(400, 'invalid_field', 'idea: is longer than 10000 characters', '', 'r'), labels)).toEqual({
       field: 'idea',
       message: 'Your idea is too long: at most 10,000 characters.',
+      hint: '',
     });
   });
   it('is no field error for fields the form does not have or other codes', () => {

@@ -68,6 +68,8 @@ export function isApiError(error: unknown, code: string): error is ApiError {
 export interface FieldError {
   field: string;
   message: string;
+  /** The server's next step ("Choose a longer password."). */
+  hint: string;
 }
 
 /** The server names a refused field as `name: problem` ("title: must not be empty"). `labels`
@@ -79,8 +81,9 @@ export function fieldError(error: unknown, labels: Record<string, string>): Fiel
   if (!m || !Object.hasOwn(labels, m[1])) return null;
   const [, field, problem] = m;
   const label = labels[field];
+  const hint = humanWaits(error.hint);
   const tooLong = /^is longer than (\d+) characters$/.exec(problem);
-  if (problem === 'must not be empty') return { field, message: `${label} is empty: write a few words.` };
-  if (tooLong) return { field, message: `${label} is too long: at most ${Number(tooLong[1]).toLocaleString('en-US')} characters.` };
-  return { field, message: `${label} ${problem}.`.replace(/\.\.$/, '.') };
+  if (problem === 'must not be empty') return { field, message: `${label} is empty: write a few words.`, hint };
+  if (tooLong) return { field, message: `${label} is too long: at most ${Number(tooLong[1]).toLocaleString('en-US')} characters.`, hint };
+  return { field, message: `${label} ${problem}.`.replace(/\.\.$/, '.'), hint };
 }
