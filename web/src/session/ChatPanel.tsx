@@ -27,6 +27,8 @@ interface Props {
   onSection: (update: SectionUpdate) => void;
   onDrafts: (replyId: string, drafts: Record<string, SectionDraft>) => void;
   onReplyFinished: (replyId: string) => void;
+  /** A reply seen finished in the list (also one that finished before its stream was followed). */
+  onReplySettled: (replyId: string) => void;
 }
 
 /** Within this many pixels of the end, the list counts as read to the end and follows new text. */
@@ -34,7 +36,7 @@ const PINNED_PX = 48;
 
 const LIVE = new Set(['queued', 'streaming']);
 
-export function ChatPanel({ session, version, visible, onSend, onSection, onDrafts, onReplyFinished }: Props) {
+export function ChatPanel({ session, version, visible, onSend, onSection, onDrafts, onReplyFinished, onReplySettled }: Props) {
   useCrashTrigger('chat');
   const sessionId = session.id;
   const messages = useResource<MessageList>(paths.messages(sessionId), version);
@@ -115,6 +117,11 @@ export function ChatPanel({ session, version, visible, onSend, onSection, onDraf
   );
 
   const items = messages.data?.items ?? [];
+  useEffect(() => {
+    for (const m of messages.data?.items ?? []) {
+      if (m.role === 'assistant' && !LIVE.has(m.status) && existingStream(m.id)?.finished !== false) onReplySettled(m.id);
+    }
+  }, [messages.data, onReplySettled]);
 
   async function retryReply(m: Message) {
     try {

@@ -106,6 +106,8 @@ export function SessionPage({ id }: { id: string }) {
     [refreshAll],
   );
 
+  const onReplySettled = useCallback((replyId: string) => setDrafting((d) => (d && d.replyId === replyId ? null : d)), []);
+
   // Every message goes out through here: a request to draft the rest puts placeholders in the
   // sections still empty at once, before the agent's first word.
   const send = useCallback(
@@ -292,6 +294,7 @@ export function SessionPage({ id }: { id: string }) {
               onSection={onSection}
               onDrafts={onDrafts}
               onReplyFinished={onReplyFinished}
+              onReplySettled={onReplySettled}
             />
           </ErrorBoundary>
         </div>
