@@ -17,36 +17,37 @@ test('restore asks first, can be cancelled, and can be undone; revisions say whe
   await editFirstSection(page, id, 'Second words.');
   await page.goto(`/sessions/${id}`);
   const revisionText = page.locator('.document .sections > p.muted');
-  await expect(revisionText).toHaveText('Revision 3');
+  await expect(revisionText).toHaveText('Revision 2');
   const first = page.getByTestId('doc-section').first();
   await expect(first).toContainText('Second words.');
 
   await page.getByRole('button', { name: 'Show' }).click();
   await expect(page.getByTestId('revision').first()).toContainText('just now');
-  await page.getByRole('button', { name: /^Revision 2\b/ }).click();
+  await page.getByRole('button', { name: /^Revision 1\b/ }).click();
   const diff = page.getByTestId('revision-diff');
-  await diff.getByRole('button', { name: 'Restore revision 2…' }).click();
+  await diff.getByRole('button', { name: 'Restore revision 1…' }).click();
   await expect(diff.getByRole('group')).toContainText('you can undo');
   await diff.getByRole('button', { name: 'Cancel' }).click();
-  await expect(revisionText).toHaveText('Revision 3');
+  await expect(revisionText).toHaveText('Revision 2');
 
-  await diff.getByRole('button', { name: 'Restore revision 2…' }).click();
-  await diff.getByRole('button', { name: 'Yes, restore revision 2' }).click();
-  await expect(revisionText).toHaveText('Revision 4');
+  await diff.getByRole('button', { name: 'Restore revision 1…' }).click();
+  await diff.getByRole('button', { name: 'Yes, restore revision 1' }).click();
+  await expect(revisionText).toHaveText('Revision 3');
   await expect(first).toContainText('First words.');
   const notice = page.getByTestId('restore-notice');
-  await expect(notice).toContainText('Revision 2 restored, as the new revision 4');
+  await expect(notice).toContainText('Revision 1 restored, as the new revision 3');
 
-  // Undo: what was current before (revision 3) comes back.
+  // Undo: what was current before (revision 2) comes back.
   await notice.getByRole('button', { name: 'Undo' }).click();
-  await expect(revisionText).toHaveText('Revision 5');
+  await expect(revisionText).toHaveText('Revision 4');
   await expect(first).toContainText('Second words.');
-  await expect(notice).toContainText('Undone: revision 3 is back, as revision 5');
+  await expect(notice).toContainText('Undone: revision 2 is back, as revision 4');
 });
 
 test('a revision says what it restored and which sections changed, when the server tells', async ({ signedIn: page }) => {
   const { id } = await createSession(page, { title: 'Changes Plan' });
-  const { sectionTitle } = await editFirstSection(page, id, 'Some words.');
+  await editFirstSection(page, id, 'Some words.');
+  const { sectionTitle } = await editFirstSection(page, id, 'Other words.');
   // The server is adding `restored_from` and `changed_sections` to this list: until it does,
   // add them to its real answer here.
   await page.route(`**/api/v1/sessions/${id}/documents/*/revisions`, async (route) => {

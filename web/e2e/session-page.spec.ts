@@ -133,7 +133,7 @@ test.describe('desktop, 1280×800', () => {
     const session = await (await page.request.get(`/api/v1/sessions/${id}`)).json();
     const nextDoc = docs.find((d) => d.step_id === session.current_step)!;
     await expect(page.locator('#doc-title')).toHaveText(nextDoc.title);
-    await expect(page.getByRole('button', { name: new RegExp(nextDoc.title) })).toHaveAttribute('aria-pressed', 'true');
+    await expect(page.getByRole('group', { name: 'Documents' }).getByRole('button', { name: nextDoc.title })).toHaveAttribute('aria-pressed', 'true');
     await expect(page.getByRole('button', { name: /Complete step/ })).toContainText('sections left');
     expect(navigations).toEqual([]);
   });
