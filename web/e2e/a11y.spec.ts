@@ -146,7 +146,7 @@ test('keyboard only: a whole session, from the new-session form to "Finish sessi
   await page.keyboard.press('Enter');
   await expect(page.getByRole('heading', { name: 'Start a planning session' })).toBeVisible();
   const quick = page.getByLabel(/Quick brief/i);
-  await tabTo(page, page.getByRole('radio').first());
+  await tabTo(page, page.getByRole('radio', { checked: true }));
   for (let i = 0; i < 5 && !(await quick.isChecked()); i++) await page.keyboard.press('ArrowDown');
   await expect(quick).toBeChecked();
   await tabTo(page, page.getByLabel('Title'));
