@@ -29,6 +29,9 @@ export function StepsBar({ session, onChanged, currentDoc, filled, drafting, onD
   const empty = currentDoc ? emptySections(currentDoc) : [];
   const left = drafting ? 0 : empty.length;
   const progressText = useRef<HTMLSpanElement>(null);
+  // What the last action did, said where the keyboard lands afterwards (its button may be gone).
+  const [done, setDone] = useState('');
+  const doneNote = useRef<HTMLParagraphElement>(null);
 
   // The buttons that ask for drafts go away once asked: keep the keyboard's place on the progress,
   // which says that the agent is drafting.
@@ -41,11 +44,17 @@ export function StepsBar({ session, onChanged, currentDoc, filled, drafting, onD
     if (left === 0) setOffer(false);
   }, [left]);
 
-  async function run(path: string) {
+  async function run(path: string, said?: (next: Session) => string) {
     setBusy(true);
     setError(null);
+    setDone('');
     try {
-      onChanged(await api.post<Session>(path));
+      const next = await api.post<Session>(path);
+      onChanged(next);
+      if (said) {
+        setDone(said(next));
+        requestAnimationFrame(() => doneNote.current?.focus());
+      }
     } catch (e) {
       setError(e);
     } finally {
@@ -59,7 +68,12 @@ export function StepsBar({ session, onChanged, currentDoc, filled, drafting, onD
       setOffer(true);
       return;
     }
-    void run(paths.completeStep(session.id, current.id));
+    const title = current.title;
+    void run(paths.completeStep(session.id, current.id), (next) => {
+      const upcoming = next.steps.find((s) => s.id === next.current_step);
+      if (upcoming) return `“${title}” is complete. Next: ${upcoming.title}.`;
+      return next.status === 'completed' ? `“${title}” is complete, and so is the session.` : `“${title}” is complete: finish the session when you are ready.`;
+    });
   }
 
   const total = session.sections_total;
@@ -112,7 +126,7 @@ export function StepsBar({ session, onChanged, currentDoc, filled, drafting, onD
             </button>
           )}
           {active && !current && (
-            <button type="button" className="button primary" disabled={busy} onClick={() => run(paths.completeSession(session.id))}>
+            <button type="button" className="button primary" disabled={busy} onClick={() => run(paths.completeSession(session.id), () => 'The session is complete.')}>
               Finish session
             </button>
           )}
@@ -147,6 +161,11 @@ export function StepsBar({ session, onChanged, currentDoc, filled, drafting, onD
             </button>
           </div>
         </div>
+      )}
+      {done && (
+        <p className="step-done small" role="status" tabIndex={-1} ref={doneNote} data-testid="step-done">
+          {done}
+        </p>
       )}
       {error !== null && <ErrorNotice error={error} compact />}
     </section>
