@@ -84,7 +84,7 @@ export function App() {
         )}
       </header>
       <ConnectionBanner />
-      <main id="main" className={route.name === 'session' ? 'wide session-main' : undefined}>
+      <main id="main" className={route.name === 'session' ? 'wide session-main' : route.name === 'admin' ? 'wide' : undefined}>
         {route.name === 'forgot-password' ? (
           <ForgotPasswordPage />
         ) : route.name === 'reset-password' ? (
