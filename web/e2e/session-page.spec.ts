@@ -44,10 +44,11 @@ test.describe('desktop, 1280×800', () => {
     await page.goto(`/sessions/${id}`);
     const composer = page.getByLabel('Your message');
     // Enough conversation to overflow the list.
-    for (const answer of ['Families who cook together.', 'Shared shopping lists.']) {
+    for (const [i, answer] of ['Families who cook together.', 'Shared shopping lists.'].entries()) {
       await composer.fill(answer);
       await composer.press('Enter');
-      await waitForReplies(page, id, (await serverMessages(page.request, id)).length + 1);
+      // The introduction, then a message and its reply per answer.
+      await waitForReplies(page, id, 3 + 2 * i);
     }
     const list = page.getByRole('list', { name: 'Messages' });
     expect(await list.evaluate((el) => el.scrollHeight > el.clientHeight)).toBe(true);

@@ -43,6 +43,9 @@ export function StepsBar({ session, onChanged, currentDoc, filled, drafting, onD
   useEffect(() => {
     if (left === 0) setOffer(false);
   }, [left]);
+  useEffect(() => {
+    if (done) doneNote.current?.focus();
+  }, [done]);
 
   async function run(path: string, said?: (next: Session) => string) {
     setBusy(true);
@@ -51,10 +54,7 @@ export function StepsBar({ session, onChanged, currentDoc, filled, drafting, onD
     try {
       const next = await api.post<Session>(path);
       onChanged(next);
-      if (said) {
-        setDone(said(next));
-        requestAnimationFrame(() => doneNote.current?.focus());
-      }
+      if (said) setDone(said(next));
     } catch (e) {
       setError(e);
     } finally {
