@@ -53,6 +53,9 @@ test('the admin console: its own chunk, every page of it, and changes to an acco
   await expect(adminNav.getByRole('link', { name: 'Usage and cost' })).toHaveAttribute('aria-current', 'page');
   await expect(page.getByTestId('usage-table')).toContainText('offline');
   await expect(page.getByRole('img', { name: /Cost by provider/ })).toBeVisible();
+  // By user: named by email, not by id.
+  await page.getByLabel('Group by').selectOption('user');
+  await expect(page.getByTestId('usage-table')).toContainText(email);
   await page.getByLabel('Group by').selectOption('day');
   await expect(page.getByRole('img', { name: /per day/ })).toBeVisible();
   await page.getByLabel('Chart').selectOption('calls');

@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { paths } from '../../api/paths';
-import type { UsageReport, UsageRow } from '../../api/types';
+import type { AccountList, UsageReport, UsageRow } from '../../api/types';
 import { BarChart, ColumnChart } from '../charts';
 import { count, money, ms, percent } from '../format';
 import { LoadState } from '../Loading';
@@ -39,10 +39,14 @@ export function UsagePage() {
   const [from] = useState(() => new Map<number, string>());
   if (!from.has(days)) from.set(days, since(days));
   const res = useFetch<UsageReport>(paths.adminUsage({ group_by: group, from: from.get(days) }));
+  // Usage by user is keyed by user id: name them by email where the newest accounts say.
+  const accounts = useFetch<AccountList>(group === 'user' ? paths.adminUsers({ limit: 200 }) : null);
+  const emails = new Map((accounts.data?.items ?? []).map((a) => [a.id, a.email]));
+  const name = (key: string) => (group === 'user' ? (emails.get(key) ?? key) : key);
   const m = METRICS[metric];
   const rows = res.data?.items ?? [];
   const chartRows = group === 'day' ? [...rows].sort((a, b) => a.key.localeCompare(b.key)) : [...rows].sort((a, b) => m.value(b) - m.value(a)).slice(0, 12);
-  const data = chartRows.map((r) => ({ label: r.key, value: m.value(r) }));
+  const data = chartRows.map((r) => ({ label: name(r.key), value: m.value(r) }));
   const total = rows.reduce(
     (t, r) => ({ calls: t.calls + r.calls, cost: t.cost + r.cost_micros, tokens: t.tokens + r.input_tokens + r.output_tokens }),
     { calls: 0, cost: 0, tokens: 0 },
@@ -97,14 +101,14 @@ export function UsagePage() {
           ) : (
             <BarChart title={`${m.label} by ${groupLabel.toLowerCase()}${rows.length > 12 ? ' (top 12)' : ''}`} data={data} format={m.format} />
           )}
-          {rows.length > 0 && <UsageTable rows={rows} groupLabel={groupLabel} />}
+          {rows.length > 0 && <UsageTable rows={rows} groupLabel={groupLabel} name={name} />}
         </>
       )}
     </>
   );
 }
 
-function UsageTable({ rows, groupLabel }: { rows: UsageRow[]; groupLabel: string }) {
+function UsageTable({ rows, groupLabel, name }: { rows: UsageRow[]; groupLabel: string; name: (key: string) => string }) {
   return (
     <div className="table-wrap" tabIndex={0} role="region" aria-label="Usage table">
       <table className="admin-table" data-testid="usage-table">
@@ -123,7 +127,7 @@ function UsageTable({ rows, groupLabel }: { rows: UsageRow[]; groupLabel: string
         <tbody>
           {rows.map((r) => (
             <tr key={r.key}>
-              <th scope="row">{r.key}</th>
+              <th scope="row">{name(r.key)}</th>
               <td className="num">{count(r.calls)}</td>
               <td className="num">{count(r.input_tokens)}</td>
               <td className="num">{count(r.output_tokens)}</td>
