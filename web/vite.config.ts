@@ -33,15 +33,20 @@ function precompress(): Plugin {
     name: 'plansmith-precompress',
     apply: 'build',
     enforce: 'post',
-    generateBundle(_options, bundle) {
-      for (const [name, file] of Object.entries(bundle)) {
-        if (!/\.(js|css|html|svg|json|webmanifest)$/.test(name)) continue;
-        const data = Buffer.from(file.type === 'chunk' ? file.code : file.source);
-        if (data.length < 512) continue;
-        const br = brotliCompressSync(data, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } });
-        this.emitFile({ type: 'asset', fileName: `${name}.br`, source: br });
-        this.emitFile({ type: 'asset', fileName: `${name}.gz`, source: gzipSync(data, { level: 9 }) });
-      }
+    // Last of all: Vite fills in chunks in its own generateBundle hooks (the preload helper of a
+    // lazy import), and a copy compressed before that would be served with a placeholder in it.
+    generateBundle: {
+      order: 'post',
+      handler(_options, bundle) {
+        for (const [name, file] of Object.entries(bundle)) {
+          if (!/\.(js|css|html|svg|json|webmanifest)$/.test(name)) continue;
+          const data = Buffer.from(file.type === 'chunk' ? file.code : file.source);
+          if (data.length < 512) continue;
+          const br = brotliCompressSync(data, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } });
+          this.emitFile({ type: 'asset', fileName: `${name}.br`, source: br });
+          this.emitFile({ type: 'asset', fileName: `${name}.gz`, source: gzipSync(data, { level: 9 }) });
+        }
+      },
     },
   };
 }

@@ -123,3 +123,83 @@ test.describe('field measurements', () => {
     await expect.poll(async () => Object.values(await scrape()).every((n) => n > 0), { intervals: [500, 1000] }).toBe(true);
   });
 });
+
+/** Presses Tab until `target` has focus (at most `limit` times), as a keyboard user would. */
+async function tabTo(page: Page, target: import('@playwright/test').Locator, limit = 60) {
+  for (let i = 0; i < limit && !(await target.evaluate((el) => el === document.activeElement).catch(() => false)); i++) await page.keyboard.press('Tab');
+  await expect(target).toBeFocused();
+}
+
+test('keyboard only: a whole session, from the new-session form to the completed session', async ({ page, account }) => {
+  test.setTimeout(120_000);
+  await page.goto('/signin');
+  await page.keyboard.press('Tab');
+  await tabTo(page, page.getByLabel('Email'));
+  await page.keyboard.type(account.email);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(account.password);
+  await page.keyboard.press('Enter');
+  await expect(page.getByRole('heading', { name: 'Your planning sessions' })).toBeVisible();
+
+  // New session, by keyboard: the nav link, the workflow, the title and the idea.
+  await tabTo(page, page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'New session' }));
+  await page.keyboard.press('Enter');
+  await expect(page.getByRole('heading', { name: 'Start a planning session' })).toBeVisible();
+  const quick = page.getByLabel(/Quick brief/i);
+  await tabTo(page, page.getByRole('radio', { checked: true }));
+  for (let i = 0; i < 5 && !(await quick.isChecked()); i++) await page.keyboard.press('ArrowDown');
+  await expect(quick).toBeChecked();
+  await tabTo(page, page.getByLabel('Title'));
+  await page.keyboard.type('Keyboard Session');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('A planner used without a mouse, from the first screen to the last.');
+  await tabTo(page, page.getByRole('button', { name: 'Start session' }));
+  await page.keyboard.press('Enter');
+  await expect(page.getByRole('heading', { level: 1, name: 'Keyboard Session' })).toBeVisible();
+  const id = page.url().split('/').pop()!;
+
+  // "Complete step" with sections left offers the drafts; Enter on the offer drafts the rest.
+  await tabTo(page, page.getByRole('button', { name: /Complete step/ }));
+  await page.keyboard.press('Enter');
+  const offer = page.getByTestId('step-offer');
+  await expect(offer).toBeVisible();
+  await tabTo(page, offer.getByRole('button', { name: 'Draft the rest' }));
+  await page.keyboard.press('Enter');
+  await waitForReplies(page, id, 3, 90_000);
+  await expect(page.locator('.empty-section')).toHaveCount(0);
+  await expectNoAxeViolations(page);
+
+  // The drafts are in: complete the only step, then finish the session.
+  const complete = page.getByRole('button', { name: /Complete step/ });
+  await expect(complete).not.toContainText('left');
+  await complete.focus();
+  await expect(complete).toBeFocused();
+  await page.keyboard.press('Enter');
+  // Its button is gone with the step: the keyboard lands on what happened.
+  const done = page.getByTestId('step-done');
+  await expect(done).toContainText('“Project brief” is complete');
+  await expect(done).toBeFocused();
+  // The last step done, the session is complete (or, on a server that waits for it, finished here).
+  const finish = page.getByRole('button', { name: 'Finish session' });
+  await expect(page.getByText('This session is completed.').or(finish)).toBeVisible();
+  if (await finish.isVisible()) {
+    await tabTo(page, finish);
+    await page.keyboard.press('Enter');
+  }
+  await expect(page.getByText('This session is completed.')).toBeVisible();
+  await expect(page.getByLabel('Your message')).toHaveCount(0);
+});
+
+test('axe: the session page on a phone (tabs) and with "Complete step" offering drafts', async ({ signedIn: page }) => {
+  const { id } = await createSession(page, { workflow_id: 'product-plan', title: 'Phone Axe' });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`/sessions/${id}`);
+  await expect(page.getByRole('tab', { name: 'Chat' })).toBeVisible();
+  await expectNoAxeViolations(page);
+  await page.getByRole('tab', { name: /Document/ }).click();
+  await expectNoAxeViolations(page);
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.getByRole('button', { name: /Complete step/ }).click();
+  await expect(page.getByTestId('step-offer')).toBeVisible();
+  await expectNoAxeViolations(page);
+});

@@ -86,7 +86,7 @@ test('verify email: a bad link says it was used or expired', async ({ page }) =>
   await expect(page.getByRole('heading', { name: 'Confirm your email' })).toBeVisible();
   await expect(page.getByText('This confirmation link was used already or has expired.')).toBeVisible();
   await expect(page.getByText('invalid_token')).toHaveCount(0);
-  await expect(page.getByRole('link', { name: 'Sign in' })).toBeVisible();
+  await expect(page.getByRole('main').getByRole('link', { name: 'Sign in' })).toBeVisible();
 });
 
 test('two-step sign-in: enrol on the account page, then signing in asks for the code', async ({ signedIn: page, account }) => {

@@ -1,10 +1,10 @@
 import { createSession, expect, serverMessages, test, uniqueEmail, waitForReplies } from './fixtures';
 
 test('whole session flow: sign up, start, chat with streaming, documents, edit, history, restore, export, steps', async ({ page }) => {
-  // Sign up through the UI.
+  // Sign up through the UI, from the front page.
   await page.goto('/');
-  await expect(page).toHaveURL(/\/signin/);
-  await page.getByRole('link', { name: 'Create an account' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: /Plan your software project/ })).toBeVisible();
+  await page.getByRole('link', { name: 'Create a free account' }).click();
   await page.getByLabel('Name (optional)').fill('Ada');
   await page.getByLabel('Email').fill(uniqueEmail());
   await page.getByLabel('Password').fill('correct horse battery');
@@ -25,11 +25,12 @@ test('whole session flow: sign up, start, chat with streaming, documents, edit, 
   await expect(messages.first()).toHaveAttribute('data-role', 'assistant');
   await expect(page.getByTestId('step').first()).toHaveAttribute('data-status', 'current');
 
-  // Completing the step too early gives a human message, not JSON.
+  // Completing the step too early says what is left and offers to draft it, without failing.
+  await expect(page.getByRole('button', { name: /Complete step/ })).toContainText('8 sections left');
   await page.getByRole('button', { name: /Complete step/ }).click();
-  const stepError = page.locator('.steps [role=alert]');
-  await expect(stepError).toBeVisible();
-  await expect(stepError).not.toContainText('{');
+  const offer = page.getByTestId('step-offer');
+  await expect(offer).toContainText('8 sections of the Project brief are still empty');
+  await expect(page.locator('.steps [role=alert]')).toHaveCount(0);
 
   // Ask for drafts: the reply streams token by token and sections light up.
   await page.getByLabel('Your message').fill('draft the rest');
@@ -66,6 +67,7 @@ test('whole session flow: sign up, start, chat with streaming, documents, edit, 
   const diff = page.getByTestId('revision-diff');
   await expect(diff.locator('.diff-added')).toContainText(['Our own words about the problem.']);
   await diff.getByRole('button', { name: `Restore revision ${afterEdit - 1}` }).click();
+  await diff.getByRole('button', { name: `Yes, restore revision ${afterEdit - 1}` }).click();
   await expect(revisionText).toHaveText(`Revision ${afterEdit + 1}`);
   await expect(firstSection).not.toContainText('Our own words about the problem.');
 

@@ -1,9 +1,11 @@
 // Fails when the production build (web/dist, what the release binary embeds) contains code that
-// must only exist in the end-to-end build: the `window.__plansmith` test hooks.
+// must only exist in the end-to-end build (the `window.__plansmith` test hooks), or when a
+// precompressed copy (.br, .gz, which the server prefers) differs from its file.
 //
 //   node scripts/check-dist.mjs   (npm run check:dist, after npm run build)
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -25,9 +27,17 @@ const found = files.flatMap((f) => {
   const text = readFileSync(join(dist, f), 'utf8');
   return FORBIDDEN.filter((s) => text.includes(s)).map((s) => `web/dist/${f} contains ${s}`);
 });
+// A copy compressed before the bundler finished the file would be served instead of it.
+for (const f of files) {
+  const original = readFileSync(join(dist, f));
+  for (const [ext, inflate] of [['.br', brotliDecompressSync], ['.gz', gunzipSync]]) {
+    const copy = join(dist, f + ext);
+    if (existsSync(copy) && !inflate(readFileSync(copy)).equals(original)) found.push(`web/dist/${f}${ext} is not a copy of web/dist/${f}`);
+  }
+}
 if (found.length > 0) {
   console.error(found.join('\n'));
-  console.error('check-dist: the production build contains end-to-end test hooks; they belong only in `npm run build:e2e`');
+  console.error('check-dist: the production build is not fit to ship: test hooks belong only in `npm run build:e2e`, and compressed copies must match their files');
   process.exit(1);
 }
-console.log(`check-dist: no test hooks in the production build (${files.length} files)`);
+console.log(`check-dist: no test hooks in the production build, compressed copies match (${files.length} files)`);

@@ -22,6 +22,12 @@ for (const src of initial) {
   total += gz;
   rows.push(`  ${src}  ${(data.length / 1024).toFixed(1)} KB raw, ${(gz / 1024).toFixed(1)} KB gzipped`);
 }
+// The admin console is for a few people: it must stay a chunk of its own, loaded on demand.
+const lazyOnly = [...initial].filter((src) => /\/AdminConsole-/.test(src));
+if (lazyOnly.length > 0) {
+  console.error(`size: the admin console is loaded up front (${lazyOnly.join(', ')}); keep it a lazy chunk`);
+  process.exit(1);
+}
 if (initial.size === 0) {
   console.error('size: no script found in dist/index.html; run `npm run build` first');
   process.exit(1);

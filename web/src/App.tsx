@@ -1,7 +1,8 @@
-import { useEffect, useRef } from 'react';
+import { lazy, Suspense, useEffect, useRef } from 'react';
 import { ConnectionBanner } from './components/ConnectionBanner';
 import { ErrorBoundary } from './components/ErrorBoundary';
 import { Link } from './components/Link';
+import { NavLink } from './components/NavLink';
 import { currentUser, signOut } from './lib/auth';
 import { useCrashTrigger } from './lib/crash';
 import { navigate, parseRoute, PUBLIC_ROUTES, useLocation } from './lib/router';
@@ -9,9 +10,14 @@ import { useStore } from './lib/store';
 import { AccountPage } from './pages/AccountPage';
 import { AuthPage } from './pages/AuthPage';
 import { NewSessionPage } from './pages/NewSessionPage';
+import { LandingPage } from './pages/LandingPage';
+import { NotFoundPage } from './pages/NotFoundPage';
 import { ForgotPasswordPage, ResetPasswordPage, VerifyEmailPage } from './pages/RecoveryPages';
 import { SessionsPage } from './pages/SessionsPage';
 import { SessionPage } from './session/SessionPage';
+
+// The admin console is a chunk of its own, loaded only when an admin opens it.
+const AdminConsole = lazy(() => import('./admin/AdminConsole'));
 
 export function App() {
   useCrashTrigger('app');
@@ -22,12 +28,15 @@ export function App() {
   const isAuthPage = route.name === 'signin' || route.name === 'signup';
   // Recovery pages and emailed links work signed in or out, and never redirect.
   const isPublicPage = PUBLIC_ROUTES.has(route.name);
+  // Visitors get the front page at / and a not-found page anywhere unknown, not the sign-in page.
+  const isLanding = user === null && pathname.replace(/\/+$/, '') === '';
+  const isOpenPage = isPublicPage || isLanding || route.name === 'not-found';
 
   useEffect(() => {
-    if (isPublicPage) return;
+    if (isOpenPage) return;
     if (user === null && !isAuthPage) navigate(`/signin?next=${encodeURIComponent(where)}`, { replace: true });
     if (user && isAuthPage) navigate(route.next ?? '/', { replace: true });
-  }, [user, isAuthPage, isPublicPage, where, route]);
+  }, [user, isAuthPage, isOpenPage, where, route]);
 
   useEffect(() => {
     if (isAuthPage) document.title = route.name === 'signup' ? 'Create account · Plansmith' : 'Sign in · Plansmith';
@@ -47,7 +56,7 @@ export function App() {
   }, [pathname]);
 
   return (
-    <>
+    <div className={route.name === 'session' && user ? 'shell shell-app' : 'shell'}>
       <a className="skip-link" href="#main">
         Skip to content
       </a>
@@ -57,18 +66,25 @@ export function App() {
         </Link>
         {user && (
           <nav aria-label="Main">
-            <Link href="/">Sessions</Link>
-            <Link href="/sessions/new">New session</Link>
-            <Link href="/account">Account</Link>
+            <NavLink href="/">Sessions</NavLink>
+            <NavLink href="/sessions/new">New session</NavLink>
+            <NavLink href="/account">Account</NavLink>
+            {user.role === 'admin' && <NavLink href="/admin">Admin</NavLink>}
             <span className="muted small user-email">{user.name || user.email}</span>
             <button type="button" className="button small" onClick={() => void signOut()}>
               Sign out
             </button>
           </nav>
         )}
+        {user === null && !isAuthPage && (
+          <nav aria-label="Main">
+            <NavLink href="/signin">Sign in</NavLink>
+            <NavLink href="/signup">Create an account</NavLink>
+          </nav>
+        )}
       </header>
       <ConnectionBanner />
-      <main id="main" className={route.name === 'session' ? 'wide' : undefined}>
+      <main id="main" className={route.name === 'session' ? 'wide session-main' : route.name === 'admin' ? 'wide' : undefined}>
         {route.name === 'forgot-password' ? (
           <ForgotPasswordPage />
         ) : route.name === 'reset-password' ? (
@@ -77,6 +93,10 @@ export function App() {
           <VerifyEmailPage key={route.token} token={route.token} />
         ) : user === undefined && !isAuthPage ? (
           <p aria-busy="true">Loading…</p>
+        ) : isLanding ? (
+          <LandingPage />
+        ) : route.name === 'not-found' ? (
+          <NotFoundPage signedIn={!!user} />
         ) : isAuthPage ? (
           <AuthPage mode={route.name === 'signup' ? 'signup' : 'signin'} next={route.name === 'signin' || route.name === 'signup' ? route.next : null} />
         ) : !user ? null : route.name === 'sessions' ? (
@@ -91,15 +111,20 @@ export function App() {
           <ErrorBoundary panel="account" label="account page">
             <AccountPage />
           </ErrorBoundary>
+        ) : route.name === 'admin' ? (
+          user.role === 'admin' ? (
+            <ErrorBoundary panel="admin" label="admin console">
+              <Suspense fallback={<p aria-busy="true">Loading the admin console…</p>}>
+                <AdminConsole page={route.page} />
+              </Suspense>
+            </ErrorBoundary>
+          ) : (
+            <NotFoundPage signedIn />
+          )
         ) : (
-          <>
-            <h1>Page not found</h1>
-            <p>
-              There is nothing at this address. <Link href="/">Go to your sessions</Link>.
-            </p>
-          </>
+          <NotFoundPage signedIn />
         )}
       </main>
-    </>
+    </div>
   );
 }

@@ -8,7 +8,7 @@ const json = (status: number, body: unknown, headers: Record<string, string> = {
 afterEach(() => vi.unstubAllGlobals());
 
 describe('API errors become human messages', () => {
-  it('uses the message, hint and request id of the API error shape', async () => {
+  it('uses the message and hint of the API error shape; no request id for a refusal (4xx)', async () => {
     const err = await errorFromResponse(
       json(409, {
         error: {
@@ -22,7 +22,7 @@ describe('API errors become human messages', () => {
     expect(humanError(err)).toEqual({
       message: 'Some sections of the Project brief are still empty.',
       hint: 'Ask the agent to draft them, or write them yourself.',
-      requestId: 'req-42',
+      requestId: null,
       code: 'step_incomplete',
     });
   });

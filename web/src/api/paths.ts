@@ -43,6 +43,18 @@ export const paths = {
   /** Every feature flag, evaluated for the signed-in user (OpenFeature Remote Evaluation Protocol). */
   evaluateFlags: () => route('/ofrep/v1/evaluate/flags', {}),
 
+  adminProviders: () => route('/api/v1/admin/llm/providers', {}),
+  adminUsage: (query: { group_by?: string; from?: string; to?: string } = {}) => route('/api/v1/admin/llm/usage', {}, query),
+  adminUsers: (query: { cursor?: string | null; limit?: number } = {}) => route('/api/v1/admin/users', {}, query),
+  adminUser: (id: string) => route('/api/v1/admin/users/{id}', { id }),
+  adminRevokeSignIns: (id: string) => route('/api/v1/admin/users/{id}/revoke-sign-ins', { id }),
+  adminFlags: () => route('/api/v1/admin/flags', {}),
+  adminFlag: (key: string) => route('/api/v1/admin/flags/{key}', { key }),
+  adminErrors: (query: { limit?: number } = {}) => route('/api/v1/admin/errors', {}, query),
+  adminSecurityEvents: (query: { kind?: string; user?: string; cursor?: string | null; limit?: number } = {}) =>
+    route('/api/v1/admin/security-events', {}, query),
+  adminEmails: (query: { before?: string | null; limit?: number } = {}) => route('/api/v1/admin/emails', {}, query),
+
   sessions: (query: { limit?: number; cursor?: string | null } = {}) => route('/api/v1/sessions', {}, query),
   session: (id: string) => route('/api/v1/sessions/{id}', session(id)),
   completeSession: (id: string) => route('/api/v1/sessions/{id}/complete', session(id)),

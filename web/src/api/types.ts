@@ -58,3 +58,22 @@ export type FlagEvaluation = Schemas['EvaluationSuccess'];
 export type BulkFlagEvaluation = Schemas['BulkEvaluation'];
 export type ClientErrorReport = Schemas['ClientErrorReport'];
 export type ApiErrorBody = Schemas['ErrorBody'];
+
+// The admin console.
+export type ProviderList = Schemas['ProviderList'];
+export type Provider = Schemas['ProviderView'];
+export type UsageReport = Schemas['UsageReport'];
+export type UsageRow = Schemas['UsageRow'];
+export type AccountList = Schemas['AccountList'];
+export type Account = Schemas['AccountView'];
+export type AccountChange = Schemas['AccountChange'];
+export type RevokedSignIns = Schemas['RevokedSignIns'];
+export type FlagList = Schemas['FlagList'];
+export type Flag = Schemas['FlagView'];
+export type ErrorGroupList = Schemas['ErrorGroupList'];
+export type ErrorGroup = Schemas['ErrorGroupView'];
+export type SecurityEventList = Schemas['SecurityEventList'];
+export type SecurityEvent = Schemas['SecurityEventView'];
+export type SecurityEventKind = Schemas['SecurityEventKind'];
+export type EmailList = Schemas['EmailList'];
+export type Email = Schemas['EmailView'];

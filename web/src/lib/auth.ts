@@ -73,7 +73,9 @@ export function installUnauthorizedRedirect(): void {
     currentUser.set(null);
     const here = location.pathname + location.search;
     // The sign-in pages, and the pages anyone may open (an emailed link), stay where they are.
-    if (location.pathname.startsWith('/sign') || PUBLIC_ROUTES.has(parseRoute(location.pathname).name)) return;
+    // So do the front page, which shows visitors what Plansmith is, and a page not found.
+    const route = parseRoute(location.pathname).name;
+    if (location.pathname === '/' || location.pathname.startsWith('/sign') || PUBLIC_ROUTES.has(route) || route === 'not-found') return;
     navigate(`/signin?next=${encodeURIComponent(here)}`, { replace: true });
   });
 }

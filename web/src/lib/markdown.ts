@@ -79,6 +79,15 @@ const marked = new Marked({
   },
 });
 
+/** Wide tables scroll sideways in their own box (focusable, so the keyboard can scroll it)
+ * instead of widening the page. Raw HTML in the source is escaped, so every `<table>` here is
+ * one that marked made. */
+function scrollableTables(html: string): string {
+  return html
+    .replace(/<table>/g, '<div class="table-scroll" tabindex="0" role="region" aria-label="Table (scrolls sideways)"><table>')
+    .replace(/<\/table>/g, '</table></div>');
+}
+
 export function renderMarkdown(source: string): string {
-  return marked.parse(source) as string;
+  return scrollableTables(marked.parse(source) as string);
 }

@@ -124,7 +124,7 @@ describe('offline outbox', () => {
     expect(server.sent).toEqual(['message:good']);
     const [left] = await idbOutboxStorage.all();
     expect(left.state).toBe('failed');
-    expect(left.error).toMatchObject({ message: 'content: is too long', hint: 'Split the text.', requestId: 'req-9' });
+    expect(left.error).toMatchObject({ message: 'Content is too long.', hint: 'Split the text.', requestId: null });
   });
 
   it('two offline edits of one document both apply: the second follows the first one’s revision', async () => {

@@ -28,3 +28,10 @@ it('reports route patterns, never ids', () => {
   expect(routePattern('/')).toBe('/sessions');
   expect(routePattern('/nope/deeper')).toBe('/other');
 });
+
+it('parses the admin console and its pages', () => {
+  expect(parseRoute('/admin')).toEqual({ name: 'admin', page: null });
+  expect(parseRoute('/admin/usage')).toEqual({ name: 'admin', page: 'usage' });
+  expect(parseRoute('/admin/usage/x')).toEqual({ name: 'not-found' });
+  expect(routePattern('/admin/users')).toBe('/admin/users');
+});

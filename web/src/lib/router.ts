@@ -10,6 +10,8 @@ export type Route =
   | { name: 'new-session' }
   | { name: 'session'; id: string }
   | { name: 'account' }
+  /** The admin console; `page` is the part after /admin/ (null for /admin itself). */
+  | { name: 'admin'; page: string | null }
   | { name: 'forgot-password' }
   /** The pages emailed links open; `token` is null when the link lost it. */
   | { name: 'reset-password'; token: string | null }
@@ -27,6 +29,9 @@ export function parseRoute(pathname: string, search = ''): Route {
   if (path === '/' || path === '/sessions') return { name: 'sessions' };
   if (path === '/sessions/new') return { name: 'new-session' };
   if (path === '/account') return { name: 'account' };
+  if (path === '/admin') return { name: 'admin', page: null };
+  const admin = /^\/admin\/([a-z0-9-]+)$/.exec(path);
+  if (admin) return { name: 'admin', page: admin[1] };
   if (path === '/forgot-password') return { name: 'forgot-password' };
   if (path === '/reset-password') return { name: 'reset-password', token: linkToken(search) };
   if (path === '/verify-email') return { name: 'verify-email', token: linkToken(search) };
@@ -51,6 +56,8 @@ export function routePattern(pathname: string): string {
       return '/sessions/:id';
     case 'account':
       return '/account';
+    case 'admin':
+      return r.page ? `/admin/${r.page}` : '/admin';
     case 'forgot-password':
       return '/forgot-password';
     case 'reset-password':

@@ -1,10 +1,13 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { signIn, signUp } from '../lib/auth';
-import { inOtherWords, isApiError } from '../lib/errors';
+import { fieldError, inOtherWords, isApiError } from '../lib/errors';
+import { describedBy, FieldNote } from '../components/FieldHelp';
 import { navigate } from '../lib/router';
 import { codeDigits } from '../lib/twoStep';
 import { ErrorNotice } from '../components/ErrorNotice';
 import { Link } from '../components/Link';
+
+const FIELD_LABELS = { email: 'The email address', password: 'The password', name: 'The name' };
 
 export function AuthPage({ mode, next }: { mode: 'signin' | 'signup'; next: string | null }) {
   const [email, setEmail] = useState('');
@@ -17,6 +20,9 @@ export function AuthPage({ mode, next }: { mode: 'signin' | 'signup'; next: stri
   const [code, setCode] = useState('');
   const codeInput = useRef<HTMLInputElement>(null);
   const isSignUp = mode === 'signup';
+  // A refused field (a too-short or too-common password, a malformed email) shows under it.
+  const refused = fieldError(error, FIELD_LABELS);
+  const noteFor = (field: string) => (refused?.field === field ? `${refused.message} ${refused.hint}`.trim() : null);
 
   useEffect(() => {
     if (needsCode) codeInput.current?.focus();
@@ -55,12 +61,32 @@ export function AuthPage({ mode, next }: { mode: 'signin' | 'signup'; next: stri
         {isSignUp && (
           <div className="field">
             <label htmlFor="name">Name (optional)</label>
-            <input id="name" name="name" autoComplete="name" value={name} onChange={(e) => setName(e.target.value)} />
+            <input
+              id="name"
+              name="name"
+              autoComplete="name"
+              value={name}
+              onChange={(e) => setName(e.target.value)}
+              aria-invalid={noteFor('name') ? true : undefined}
+              aria-describedby={describedBy(noteFor('name') && 'name-error')}
+            />
+            <FieldNote id="name-error" message={noteFor('name')} />
           </div>
         )}
         <div className="field">
           <label htmlFor="email">Email</label>
-          <input id="email" name="email" type="email" autoComplete="email" required value={email} onChange={(e) => setEmail(e.target.value)} />
+          <input
+            id="email"
+            name="email"
+            type="email"
+            autoComplete="email"
+            required
+            value={email}
+            onChange={(e) => setEmail(e.target.value)}
+            aria-invalid={noteFor('email') ? true : undefined}
+            aria-describedby={describedBy(noteFor('email') && 'email-error')}
+          />
+          <FieldNote id="email-error" message={noteFor('email')} />
         </div>
         <div className="field">
           <label htmlFor="password">Password</label>
@@ -71,10 +97,12 @@ export function AuthPage({ mode, next }: { mode: 'signin' | 'signup'; next: stri
             autoComplete={isSignUp ? 'new-password' : 'current-password'}
             required
             minLength={isSignUp ? 8 : undefined}
-            aria-describedby={isSignUp ? 'password-help' : undefined}
+            aria-invalid={noteFor('password') ? true : undefined}
+            aria-describedby={describedBy(noteFor('password') && 'password-error', isSignUp && 'password-help')}
             value={password}
             onChange={(e) => setPassword(e.target.value)}
           />
+          <FieldNote id="password-error" message={noteFor('password')} />
           {isSignUp && (
             <p id="password-help" className="muted small">
               At least 8 characters, and not one of the most common passwords.
@@ -107,7 +135,7 @@ export function AuthPage({ mode, next }: { mode: 'signin' | 'signup'; next: stri
             </p>
           </div>
         )}
-        {error !== null && (
+        {error !== null && !refused && (
           <div id="auth-error">
             <ErrorNotice error={error} />
           </div>

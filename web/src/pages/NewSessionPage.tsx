@@ -3,6 +3,9 @@ import { api } from '../api/client';
 import { paths } from '../api/paths';
 import type { CreateSession, Session, WorkflowList } from '../api/types';
 import { ErrorNotice } from '../components/ErrorNotice';
+import { CharCounter, describedBy, FieldNote } from '../components/FieldHelp';
+import { fieldError } from '../lib/errors';
+import { countChars, LIMITS } from '../lib/limits';
 import { useFlag } from '../lib/flags';
 import { navigate } from '../lib/router';
 import { useResource } from '../lib/useResource';
@@ -27,6 +30,8 @@ const EXAMPLES: readonly Example[] = [
     idea: 'Small physiotherapy and dental practices cut missed appointments with text reminders that patients can confirm or move with one tap, without calling the front desk.',
   },
 ];
+
+const FIELD_LABELS = { title: 'The title', idea: 'Your idea' };
 
 export function NewSessionPage() {
   useEffect(() => {
@@ -54,8 +59,25 @@ export function NewSessionPage() {
     setPicked(`The “${example.title}” example is in the title and idea fields; change it as you like.`);
   }
 
+  const titleCount = countChars(title.trim(), LIMITS.title);
+  const ideaCount = countChars(idea.trim(), LIMITS.idea);
+  // Checked here first (the server checks again): a title is never cut, it is refused whole.
+  const [checked, setChecked] = useState<Record<string, string>>({});
+  const serverField = fieldError(error, FIELD_LABELS);
+  const fieldMessage = (field: 'title' | 'idea') => checked[field] ?? (serverField?.field === field ? serverField.message : null);
+
   async function submit(e: FormEvent) {
     e.preventDefault();
+    const problems: Record<string, string> = {};
+    if (!title.trim()) problems.title = 'Give the session a title.';
+    else if (titleCount.over) problems.title = `The title is too long: at most ${LIMITS.title} characters. Shorten it; nothing is cut off for you.`;
+    if (!idea.trim()) problems.idea = 'Describe your idea in a few words.';
+    else if (ideaCount.over) problems.idea = `Your idea is too long: at most ${LIMITS.idea.toLocaleString('en-US')} characters.`;
+    setChecked(problems);
+    if (Object.keys(problems).length > 0) {
+      document.getElementById(problems.title ? 'title' : 'idea')?.focus();
+      return;
+    }
     setBusy(true);
     setError(null);
     try {
@@ -104,7 +126,17 @@ export function NewSessionPage() {
         )}
         <div className="field">
           <label htmlFor="title">Title</label>
-          <input id="title" required maxLength={200} value={title} onChange={(e) => setTitle(e.target.value)} placeholder="e.g. Recipe Box" />
+          <input
+            id="title"
+            required
+            value={title}
+            onChange={(e) => setTitle(e.target.value)}
+            placeholder="e.g. Recipe Box"
+            aria-invalid={fieldMessage('title') ? true : undefined}
+            aria-describedby={describedBy(fieldMessage('title') && 'title-error', titleCount.show && 'title-count')}
+          />
+          <FieldNote id="title-error" message={fieldMessage('title')} />
+          <CharCounter id="title-count" count={titleCount} />
         </div>
         <div className="field">
           <label htmlFor="idea">Your idea</label>
@@ -114,14 +146,17 @@ export function NewSessionPage() {
             rows={5}
             value={idea}
             onChange={(e) => setIdea(e.target.value)}
-            aria-describedby="idea-help"
+            aria-invalid={fieldMessage('idea') ? true : undefined}
+            aria-describedby={describedBy(fieldMessage('idea') && 'idea-error', 'idea-help', ideaCount.show && 'idea-count')}
             placeholder="What do you want to build, for whom, and why?"
           />
+          <FieldNote id="idea-error" message={fieldMessage('idea')} />
+          <CharCounter id="idea-count" count={ideaCount} />
           <p id="idea-help" className="muted small">
             A few sentences are enough; the planning agent will ask what it needs.
           </p>
         </div>
-        {error !== null && <ErrorNotice error={error} />}
+        {error !== null && !serverField && <ErrorNotice error={error} />}
         <button type="submit" className="button primary" disabled={busy}>
           {busy ? 'Starting…' : 'Start session'}
         </button>

@@ -1,33 +1,46 @@
-import { useCallback, useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import { api } from '../api/client';
 import { paths } from '../api/paths';
 import type { Message, MessageList, ReplyRef, Session } from '../api/types';
 import { ErrorNotice } from '../components/ErrorNotice';
+import { CharCounter, describedBy } from '../components/FieldHelp';
 import { Markdown } from '../components/Markdown';
 import { SavedCopyNote } from '../components/SavedCopyNote';
 import { connection, isOffline } from '../lib/connection';
 import { useCrashTrigger } from '../lib/crash';
+import { countChars, LIMITS } from '../lib/limits';
 import type { MessageItem } from '../lib/outbox';
 import type { SectionDraft, SectionUpdate, StreamState } from '../lib/replyStream';
 import { useStore } from '../lib/store';
 import { existingStream, stopStreams } from '../lib/streams';
-import { discardItem, onOutboxEvent, outboxItems, queueMessage, retryItem } from '../lib/sync';
+import { discardItem, onOutboxEvent, outboxItems, retryItem } from '../lib/sync';
 import { useResource } from '../lib/useResource';
 import { LiveReply } from './LiveReply';
 
 interface Props {
   session: Session;
+  /** Changes when the conversation must be loaded again (a step completed). */
+  version: number;
+  /** False while another tab of the phone layout is shown. */
+  visible: boolean;
+  onSend: (content: string) => Promise<void>;
   onSection: (update: SectionUpdate) => void;
   onDrafts: (replyId: string, drafts: Record<string, SectionDraft>) => void;
-  onReplyFinished: () => void;
+  onReplyFinished: (replyId: string) => void;
+  /** A reply seen finished in the list (also one that finished before its stream was followed). */
+  onReplySettled: (replyId: string) => void;
 }
+
+/** Within this many pixels of the end, the list counts as read to the end and follows new text. */
+const PINNED_PX = 48;
 
 const LIVE = new Set(['queued', 'streaming']);
 
-export function ChatPanel({ session, onSection, onDrafts, onReplyFinished }: Props) {
+export function ChatPanel({ session, version, visible, onSend, onSection, onDrafts, onReplyFinished, onReplySettled }: Props) {
   useCrashTrigger('chat');
   const sessionId = session.id;
-  const messages = useResource<MessageList>(paths.messages(sessionId));
+  const messages = useResource<MessageList>(paths.messages(sessionId), version);
+  const [text, setText] = useState('');
   const pending = useStore(outboxItems).filter((i): i is MessageItem => i.kind === 'message' && i.sessionId === sessionId);
   const offline = isOffline(useStore(connection));
   const [announce, setAnnounce] = useState('');
@@ -51,20 +64,64 @@ export function ChatPanel({ session, onSection, onDrafts, onReplyFinished }: Pro
   useEffect(() => () => stopStreams(ids.current), []);
 
   const finished = useCallback(
-    (state: StreamState) => {
+    (replyId: string, state: StreamState) => {
       setAnnounce(state.status === 'complete' ? 'The reply is complete.' : 'The reply failed.');
       reload();
-      onReplyFinished();
+      onReplyFinished(replyId);
     },
     [reload, onReplyFinished],
   );
 
-  const items = messages.data?.items ?? [];
-  const lastText = items.length ? items[items.length - 1].content.length : 0;
-  useEffect(() => {
+  // Follow the conversation's end while the person is there (new messages, streamed text);
+  // once they scroll up to read, stay put and offer a way back down.
+  const pinned = useRef(true);
+  const [unseen, setUnseen] = useState(false);
+  const toEnd = useCallback(() => {
     const list = listRef.current;
-    if (list) list.scrollTop = list.scrollHeight;
-  }, [items.length, pending.length, lastText]);
+    if (!list) return;
+    list.scrollTop = list.scrollHeight;
+    pinned.current = true;
+    setUnseen(false);
+  }, []);
+  useLayoutEffect(() => {
+    const list = listRef.current;
+    if (!list || typeof MutationObserver === 'undefined') return;
+    const observer = new MutationObserver(() => {
+      if (pinned.current) list.scrollTop = list.scrollHeight;
+      else setUnseen(true);
+    });
+    observer.observe(list, { childList: true, subtree: true, characterData: true });
+    return () => observer.disconnect();
+  }, []);
+  // The list has no size while its tab is hidden: back in view, show the end again.
+  useLayoutEffect(() => {
+    if (visible && pinned.current) toEnd();
+  }, [visible, toEnd]);
+  const hasData = messages.data !== undefined;
+  useLayoutEffect(() => {
+    if (hasData) toEnd();
+  }, [hasData, toEnd]);
+  function onScroll() {
+    const list = listRef.current;
+    if (!list || list.clientHeight === 0) return;
+    pinned.current = list.scrollHeight - list.scrollTop - list.clientHeight <= PINNED_PX;
+    if (pinned.current) setUnseen(false);
+  }
+
+  const send = useCallback(
+    async (content: string) => {
+      toEnd();
+      await onSend(content);
+    },
+    [onSend, toEnd],
+  );
+
+  const items = messages.data?.items ?? [];
+  useEffect(() => {
+    for (const m of messages.data?.items ?? []) {
+      if (m.role === 'assistant' && !LIVE.has(m.status) && existingStream(m.id)?.finished !== false) onReplySettled(m.id);
+    }
+  }, [messages.data, onReplySettled]);
 
   async function retryReply(m: Message) {
     try {
@@ -82,12 +139,12 @@ export function ChatPanel({ session, onSection, onDrafts, onReplyFinished }: Pro
       {messages.fromCache && <SavedCopyNote savedAt={messages.savedAt} />}
       {messages.error !== null && !messages.data && <ErrorNotice error={messages.error} onRetry={messages.reload} />}
       {!messages.data && messages.error === null && <p aria-busy="true">Loading the conversation…</p>}
-      <ol className="messages" ref={listRef} aria-label="Messages" tabIndex={0}>
+      <ol className="messages" ref={listRef} aria-label="Messages" tabIndex={0} onScroll={onScroll}>
         {items.map((m) => (
           <li key={m.id} className={`msg msg-${m.role}`} data-testid="message" data-role={m.role} data-status={m.status}>
             <span className="visually-hidden">{m.role === 'user' ? 'You said:' : 'Planning agent:'}</span>
             {m.role === 'assistant' && (LIVE.has(m.status) || existingStream(m.id)?.finished === false) ? (
-              <LiveReply sessionId={sessionId} message={m} onSection={onSection} onDrafts={onDrafts} onFinished={finished} />
+              <LiveReply sessionId={sessionId} message={m} onSection={onSection} onDrafts={onDrafts} onFinished={(state) => finished(m.id, state)} />
             ) : m.role === 'assistant' ? (
               <>
                 {m.content && <Markdown source={m.content} />}
@@ -114,12 +171,32 @@ export function ChatPanel({ session, onSection, onDrafts, onReplyFinished }: Pro
               <div className="notice notice-error compact" role="alert">
                 <p>Not sent: {p.error?.message}</p>
                 {p.error?.hint && <p className="small">{p.error.hint}</p>}
-                <button type="button" className="button small" onClick={() => retryItem(p)}>
-                  Send again
-                </button>{' '}
-                <button type="button" className="button small" onClick={() => discardItem(p)}>
-                  Discard
-                </button>
+                <div className="row">
+                  <button type="button" className="button small" onClick={() => retryItem(p)}>
+                    Send again
+                  </button>
+                  <button
+                    type="button"
+                    className="button small"
+                    onClick={() => {
+                      // Back into the composer, after whatever is being written there now.
+                      setText((t) => (t.trim() ? `${t.trimEnd()}\n\n${p.content}` : p.content));
+                      void discardItem(p);
+                      document.getElementById('composer-input')?.focus();
+                    }}
+                  >
+                    Edit
+                  </button>
+                  <button
+                    type="button"
+                    className="button small subtle"
+                    onClick={() => {
+                      if (window.confirm('Discard this message? Its text will be gone.')) void discardItem(p);
+                    }}
+                  >
+                    Discard
+                  </button>
+                </div>
               </div>
             ) : (
               <p className="muted small">{offline ? 'Waiting to send — will go out when you are back online.' : 'Sending…'}</p>
@@ -127,10 +204,15 @@ export function ChatPanel({ session, onSection, onDrafts, onReplyFinished }: Pro
           </li>
         ))}
       </ol>
+      {unseen && (
+        <button type="button" className="button small jump-latest" onClick={toEnd}>
+          ↓ Jump to the latest
+        </button>
+      )}
       <p className="visually-hidden" role="status">
         {announce}
       </p>
-      <Composer sessionId={sessionId} session={session} />
+      <Composer session={session} text={text} setText={setText} onSend={send} />
     </section>
   );
 }
@@ -160,16 +242,27 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : 'The retry could not be started.';
 }
 
-function Composer({ sessionId, session }: { sessionId: string; session: Session }) {
-  const [text, setText] = useState('');
+function Composer({
+  session,
+  text,
+  setText,
+  onSend,
+}: {
+  session: Session;
+  text: string;
+  setText: (t: string) => void;
+  onSend: (content: string) => Promise<void>;
+}) {
   const closed = session.status !== 'active';
+  const count = countChars(text.trim(), LIMITS.message);
 
   async function send(e?: FormEvent) {
     e?.preventDefault();
     const content = text.trim();
-    if (!content || closed) return;
+    // Over the limit the text stays here to be shortened: the server would refuse it.
+    if (!content || closed || count.over) return;
     setText('');
-    await queueMessage(sessionId, content);
+    await onSend(content);
   }
 
   function onKeyDown(e: KeyboardEvent<HTMLTextAreaElement>) {
@@ -180,7 +273,7 @@ function Composer({ sessionId, session }: { sessionId: string; session: Session 
   }
 
   if (closed) {
-    return <p className="muted">This session is {session.status}; it takes no more messages.</p>;
+    return <p className="muted composer-closed">This session is {session.status}; it takes no more messages.</p>;
   }
   return (
     <form className="composer" onSubmit={send}>
@@ -191,14 +284,21 @@ function Composer({ sessionId, session }: { sessionId: string; session: Session 
         value={text}
         onChange={(e) => setText(e.target.value)}
         onKeyDown={onKeyDown}
-        aria-describedby="composer-help"
+        aria-invalid={count.over || undefined}
+        aria-describedby={describedBy(count.show && 'composer-count', 'composer-help')}
         placeholder="Answer the agent's questions, or say “draft the rest”."
       />
+      <CharCounter id="composer-count" count={count} />
+      {count.over && (
+        <p className="field-error" role="alert">
+          This message is too long to send. Shorten it, or send it in parts.
+        </p>
+      )}
       <div className="composer-row">
         <p id="composer-help" className="muted small">
           Enter sends, Shift+Enter starts a new line. Works offline too: messages are sent when you are back.
         </p>
-        <button type="submit" className="button primary" disabled={!text.trim()}>
+        <button type="submit" className="button primary" disabled={!text.trim() || count.over}>
           Send
         </button>
       </div>

@@ -2,10 +2,12 @@ import { useEffect, useState } from 'react';
 import { paths } from '../api/paths';
 import type { DocumentSummary, PlanDocument, SectionContent } from '../api/types';
 import { ErrorNotice } from '../components/ErrorNotice';
+import { CharCounter } from '../components/FieldHelp';
 import { Markdown } from '../components/Markdown';
 import { SavedCopyNote } from '../components/SavedCopyNote';
 import { connection, isOffline } from '../lib/connection';
 import { useCrashTrigger } from '../lib/crash';
+import { countChars, LIMITS } from '../lib/limits';
 import type { Conflict, EditItem } from '../lib/outbox';
 import { useStore } from '../lib/store';
 import { conflicts as conflictStore, discardItem, outboxItems, queueEdit, resolveConflict, retryItem } from '../lib/sync';
@@ -21,11 +23,13 @@ interface Props {
   fresh: ReadonlySet<string>;
   /** Text of sections the agent is writing now (section id → Markdown), not yet committed. */
   drafts: ReadonlyMap<string, string>;
+  /** Section ids the agent was asked to draft and has not started yet. */
+  placeholders: ReadonlySet<string>;
   currentStep: string | null;
   editable: boolean;
 }
 
-export function DocumentPanel({ sessionId, documents, selectedId, onSelect, doc, fresh, drafts, currentStep, editable }: Props) {
+export function DocumentPanel({ sessionId, documents, selectedId, onSelect, doc, fresh, drafts, placeholders, currentStep, editable }: Props) {
   useCrashTrigger('document');
   const items = useStore(outboxItems);
   const allConflicts = useStore(conflictStore);
@@ -77,6 +81,7 @@ export function DocumentPanel({ sessionId, documents, selectedId, onSelect, doc,
               pending={edits.filter((e) => e.sectionId === s.id)}
               fresh={fresh.has(s.id)}
               agentDraft={drafts.get(s.id)}
+              awaitingDraft={placeholders.has(s.id) && !s.content.trim()}
               editable={editable}
             />
           ))}
@@ -93,6 +98,7 @@ function SectionView({
   pending,
   fresh,
   agentDraft,
+  awaitingDraft,
   editable,
 }: {
   sessionId: string;
@@ -101,6 +107,7 @@ function SectionView({
   pending: EditItem[];
   fresh: boolean;
   agentDraft: string | undefined;
+  awaitingDraft: boolean;
   editable: boolean;
 }) {
   const [editing, setEditing] = useState(false);
@@ -109,6 +116,8 @@ function SectionView({
   const [draft, setDraft] = useState(shown);
   const offline = isOffline(useStore(connection));
   const headingId = `section-${doc.id}-${section.id}`;
+  const count = countChars(draft, LIMITS.section);
+  const waiting = awaitingDraft && agentDraft === undefined && !shown;
 
   useEffect(() => {
     if (!editing) setDraft(shown);
@@ -116,6 +125,7 @@ function SectionView({
 
   async function save() {
     setEditing(false);
+    if (count.over) return;
     if (draft === shown) return;
     await queueEdit({
       sessionId,
@@ -135,13 +145,14 @@ function SectionView({
       data-testid="doc-section"
       data-section-id={section.id}
       data-fresh={fresh ? 'true' : undefined}
-      data-drafting={agentDraft !== undefined ? 'true' : undefined}
-      aria-busy={agentDraft !== undefined ? true : undefined}
+      data-drafting={agentDraft !== undefined ? 'true' : waiting ? 'waiting' : undefined}
+      aria-busy={agentDraft !== undefined || waiting ? true : undefined}
     >
       <div className="section-head">
         <h3 id={headingId}>{section.title}</h3>
         {fresh && <span className="badge badge-fresh">Just updated</span>}
         {agentDraft !== undefined && <span className="badge badge-drafting">The agent is writing…</span>}
+        {waiting && <span className="badge badge-drafting">Drafting…</span>}
         {last && (
           <span className="badge badge-pending" data-testid="pending-edit">
             {last.state === 'failed' ? 'Not saved' : offline ? 'Saved on this device — sent when online' : 'Saving…'}
@@ -163,10 +174,13 @@ function SectionView({
             rows={Math.min(20, Math.max(6, draft.split('\n').length + 1))}
             value={draft}
             onChange={(e) => setDraft(e.target.value)}
+            aria-invalid={count.over || undefined}
+            aria-describedby={count.show ? `${headingId}-count` : undefined}
             autoFocus
           />
+          <CharCounter id={`${headingId}-count`} count={count} />
           <div className="row">
-            <button type="button" className="button primary small" onClick={save}>
+            <button type="button" className="button primary small" onClick={save} disabled={count.over}>
               Save section
             </button>
             <button
@@ -183,6 +197,12 @@ function SectionView({
         </div>
       ) : agentDraft !== undefined ? (
         <Markdown source={agentDraft} />
+      ) : waiting ? (
+        <div className="drafting-placeholder" data-testid="drafting-placeholder">
+          <span className="skeleton" aria-hidden="true" />
+          <span className="skeleton short" aria-hidden="true" />
+          <span className="muted small">Drafting… the agent will write this section next.</span>
+        </div>
       ) : shown ? (
         <Markdown source={shown} />
       ) : (

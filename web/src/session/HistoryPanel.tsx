@@ -1,11 +1,12 @@
-import { useState } from 'react';
+import { useMemo, useState } from 'react';
 import { api } from '../api/client';
 import { paths } from '../api/paths';
-import type { PlanDocument, RestoreRequest, RevisionList } from '../api/types';
+import type { PlanDocument, RestoreRequest, RevisionResponse } from '../api/types';
 import { ErrorNotice } from '../components/ErrorNotice';
 import { useCrashTrigger } from '../lib/crash';
 import { diffLines } from '../lib/diff';
 import { useResource } from '../lib/useResource';
+import { describeRevision, type RevisionInfo } from './revisions';
 
 interface Props {
   sessionId: string;
@@ -15,10 +16,44 @@ interface Props {
   editable: boolean;
 }
 
+/** A restore just made: which revision came back, as which, and what was current before
+ * (restoring that is the undo). */
+interface Restored {
+  documentId: string;
+  from: number;
+  previous: number;
+  revision: number;
+  undone: boolean;
+}
+
+async function restoreRevision(sessionId: string, documentId: string, revision: number): Promise<number> {
+  const res = await api.post<RevisionResponse>(paths.restore(sessionId, documentId), { revision } satisfies RestoreRequest);
+  return res.revision;
+}
+
 export function HistoryPanel({ sessionId, current, version, onRestored, editable }: Props) {
   useCrashTrigger('history');
   const [open, setOpen] = useState(false);
+  const [restored, setRestored] = useState<Restored | null>(null);
+  const [undoError, setUndoError] = useState<unknown>(null);
+  const [undoing, setUndoing] = useState(false);
   const docId = current?.id ?? null;
+
+  async function undo(r: Restored) {
+    setUndoing(true);
+    setUndoError(null);
+    try {
+      const revision = await restoreRevision(sessionId, r.documentId, r.previous);
+      setRestored({ ...r, revision, undone: true });
+      onRestored();
+    } catch (e) {
+      setUndoError(e);
+    } finally {
+      setUndoing(false);
+    }
+  }
+
+  const shownRestore = restored && restored.documentId === docId ? restored : null;
   return (
     <section className="panel history" aria-labelledby="history-title">
       <div className="panel-head">
@@ -27,33 +62,84 @@ export function HistoryPanel({ sessionId, current, version, onRestored, editable
           {open ? 'Hide' : 'Show'}
         </button>
       </div>
+      {shownRestore && (
+        <div className="notice notice-info compact" role="status" data-testid="restore-notice">
+          {shownRestore.undone ? (
+            <p>Undone: revision {shownRestore.previous} is back, as revision {shownRestore.revision}.</p>
+          ) : (
+            <>
+              <p>
+                Revision {shownRestore.from} restored, as the new revision {shownRestore.revision}. Nothing is lost: revision{' '}
+                {shownRestore.previous} is still in the history.
+              </p>
+              {editable && (
+                <button type="button" className="button small" onClick={() => undo(shownRestore)} disabled={undoing}>
+                  {undoing ? 'Undoing…' : 'Undo'}
+                </button>
+              )}
+            </>
+          )}
+          {undoError !== null && <ErrorNotice error={undoError} compact />}
+        </div>
+      )}
       <div id="history-body" hidden={!open}>
         {open && docId && current && (
-          <RevisionList sessionId={sessionId} current={current} version={version} onRestored={onRestored} editable={editable} />
+          <RevisionList
+            sessionId={sessionId}
+            current={current}
+            version={version}
+            editable={editable}
+            onRestored={(r) => {
+              setRestored(r);
+              setUndoError(null);
+              onRestored();
+            }}
+          />
         )}
       </div>
     </section>
   );
 }
 
-function RevisionList({ sessionId, current, version, onRestored, editable }: Props & { current: PlanDocument }) {
-  const revisions = useResource<RevisionList>(paths.revisions(sessionId, current.id), version);
+function RevisionList({
+  sessionId,
+  current,
+  version,
+  onRestored,
+  editable,
+}: {
+  sessionId: string;
+  current: PlanDocument;
+  version: number;
+  onRestored: (r: Restored) => void;
+  editable: boolean;
+}) {
+  const revisions = useResource<{ items: RevisionInfo[] }>(paths.revisions(sessionId, current.id), version);
   const [selected, setSelected] = useState<number | null>(null);
+  const titles = useMemo(() => new Map(current.sections.map((s) => [s.id, s.title])), [current.sections]);
   if (revisions.error !== null && !revisions.data) return <ErrorNotice error={revisions.error} onRetry={revisions.reload} />;
   if (!revisions.data) return <p aria-busy="true">Loading revisions…</p>;
+  const now = Date.now();
   return (
     <div className="history-grid">
       <ol className="revisions" aria-label="Revisions, newest first">
-        {revisions.data.items.map((r) => (
-          <li key={r.revision}>
-            <button type="button" className="revision" aria-pressed={selected === r.revision} onClick={() => setSelected(r.revision)}>
-              <strong>Revision {r.revision}</strong>
-              <span className="muted small">
-                {r.author === 'ai' ? 'by the agent' : 'by you'} · {new Date(r.created_at).toLocaleString()}
-              </span>
-            </button>
-          </li>
-        ))}
+        {revisions.data.items.map((r) => {
+          const d = describeRevision(r, titles, now);
+          return (
+            <li key={r.revision}>
+              <button type="button" className="revision" aria-pressed={selected === r.revision} onClick={() => setSelected(r.revision)} data-testid="revision">
+                <strong>
+                  {d.title}
+                  {r.revision === current.revision && <span className="muted small"> (current)</span>}
+                </strong>
+                <span className="muted small">
+                  {d.origin} · <time dateTime={r.created_at} title={d.whenFull}>{d.when}</time>
+                </span>
+                {d.changed && <span className="small revision-changed">{d.changed}</span>}
+              </button>
+            </li>
+          );
+        })}
       </ol>
       {selected !== null && (
         <RevisionDiff
@@ -62,9 +148,9 @@ function RevisionList({ sessionId, current, version, onRestored, editable }: Pro
           current={current}
           revision={selected}
           editable={editable}
-          onRestored={() => {
+          onRestored={(r) => {
             setSelected(null);
-            onRestored();
+            onRestored(r);
           }}
         />
       )}
@@ -83,11 +169,12 @@ function RevisionDiff({
   current: PlanDocument;
   revision: number;
   editable: boolean;
-  onRestored: () => void;
+  onRestored: (r: Restored) => void;
 }) {
   const old = useResource<PlanDocument>(paths.document(sessionId, current.id, revision));
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const [confirming, setConfirming] = useState(false);
   if (old.error !== null && !old.data) return <ErrorNotice error={old.error} onRetry={old.reload} />;
   if (!old.data) return <p aria-busy="true">Loading revision {revision}…</p>;
   const oldDoc = old.data;
@@ -99,12 +186,12 @@ function RevisionDiff({
   async function restore() {
     setBusy(true);
     setError(null);
+    const previous = current.revision;
     try {
-      await api.post(paths.restore(sessionId, current.id), { revision } satisfies RestoreRequest);
-      onRestored();
+      const made = await restoreRevision(sessionId, current.id, revision);
+      onRestored({ documentId: current.id, from: revision, previous, revision: made, undone: false });
     } catch (e) {
       setError(e);
-    } finally {
       setBusy(false);
     }
   }
@@ -133,10 +220,26 @@ function RevisionDiff({
         ))
       )}
       {error !== null && <ErrorNotice error={error} compact />}
-      {editable && revision !== current.revision && (
-        <button type="button" className="button" onClick={restore} disabled={busy}>
-          {busy ? 'Restoring…' : `Restore revision ${revision}`}
+      {editable && revision !== current.revision && !confirming && (
+        <button type="button" className="button" onClick={() => setConfirming(true)}>
+          Restore revision {revision}…
         </button>
+      )}
+      {editable && revision !== current.revision && confirming && (
+        <div className="confirm" role="group" aria-labelledby="restore-question">
+          <p id="restore-question">
+            Restore revision {revision}? The document gets its text back as a new revision; the current revision {current.revision} stays in the
+            history, and you can undo.
+          </p>
+          <div className="row">
+            <button type="button" className="button primary" onClick={restore} disabled={busy} autoFocus>
+              {busy ? 'Restoring…' : `Yes, restore revision ${revision}`}
+            </button>
+            <button type="button" className="button" onClick={() => setConfirming(false)} disabled={busy}>
+              Cancel
+            </button>
+          </div>
+        </div>
       )}
     </div>
   );

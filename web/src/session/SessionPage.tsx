@@ -6,29 +6,49 @@ import { ErrorNotice } from '../components/ErrorNotice';
 import { SavedCopyNote } from '../components/SavedCopyNote';
 import { saveCopy } from '../lib/cache';
 import type { SectionDraft, SectionUpdate } from '../lib/replyStream';
-import { onOutboxEvent } from '../lib/sync';
+import { onOutboxEvent, queueMessage } from '../lib/sync';
+import { useMediaQuery } from '../lib/useMediaQuery';
 import { useResource } from '../lib/useResource';
 import { ChatPanel } from './ChatPanel';
 import { DocumentPanel } from './DocumentPanel';
+import { asksToDraftTheRest, DRAFT_THE_REST, emptySections, liveFilled, type Drafting } from './drafting';
 import { HistoryPanel } from './HistoryPanel';
 import { StepsBar } from './StepsBar';
 
 const FRESH_MS = 6000;
+/** Below this width the chat and the document are two tabs instead of two columns. */
+export const NARROW = '(max-width: 959px)';
+
+type Pane = 'chat' | 'document';
 
 export function SessionPage({ id }: { id: string }) {
   const [sessionVersion, setSessionVersion] = useState(0);
   const [docVersion, setDocVersion] = useState(0);
+  const [chatVersion, setChatVersion] = useState(0);
   const session = useResource<Session>(paths.session(id), sessionVersion);
   const documents = useResource<DocumentList>(paths.documents(id), docVersion);
   const [chosenDoc, setChosenDoc] = useState<string | null>(null);
   const [fresh, setFresh] = useState<Record<string, number>>({});
   // Sections the agent is writing now, per live reply, until they are committed.
   const [liveDrafts, setLiveDrafts] = useState<Record<string, Record<string, SectionDraft>>>({});
+  // Sections committed by a reply whose new revision is not loaded yet: their last draft stays
+  // on screen meanwhile instead of the older (often empty) text.
+  const [committed, setCommitted] = useState<Record<string, { text: string; revision: number }>>({});
+  // "Draft the rest" asked: which sections the agent is about to write.
+  const [drafting, setDrafting] = useState<Drafting | null>(null);
+  // The drafts as last reported, read when a section commits (before React renders again).
+  const liveDraftsNow = useRef<Record<string, Record<string, SectionDraft>>>({});
+  const narrow = useMediaQuery(NARROW);
+  const [pane, setPane] = useState<Pane>('chat');
 
   const s = session.data;
   const docs = documents.data?.items ?? [];
+  const currentDocId = docs.find((d) => d.step_id === s?.current_step)?.id ?? null;
   const selectedId = pickDocument(docs, chosenDoc, s?.current_step ?? null);
-  const doc = useResource<PlanDocument>(selectedId ? paths.document(id, selectedId) : null, docVersion);
+  // The current step's document (for what is left to write) and the one shown, when another.
+  const currentDoc = useResource<PlanDocument>(currentDocId ? paths.document(id, currentDocId) : null, docVersion);
+  const otherDoc = useResource<PlanDocument>(selectedId && selectedId !== currentDocId ? paths.document(id, selectedId) : null, docVersion);
+  const doc = selectedId === currentDocId ? currentDoc : otherDoc;
 
   useEffect(() => {
     if (s) document.title = `${s.title} · Plansmith`;
@@ -39,17 +59,36 @@ export function SessionPage({ id }: { id: string }) {
     setDocVersion((v) => v + 1);
   }, []);
 
-  // The agent wrote a section: show its document, reload it, and mark the section as fresh.
+  // Committed sections arrive in a burst at the end of a reply: one reload for the burst.
+  const refreshTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const refreshSoon = useCallback(() => {
+    if (refreshTimer.current) clearTimeout(refreshTimer.current);
+    refreshTimer.current = setTimeout(() => {
+      refreshTimer.current = null;
+      refreshAll();
+    }, 150);
+  }, [refreshAll]);
+  useEffect(() => () => void (refreshTimer.current && clearTimeout(refreshTimer.current)), []);
+
+  // The agent committed a section: show its document, keep its text until the new revision is
+  // loaded, mark it as fresh.
   const onSection = useCallback(
     (update: SectionUpdate) => {
+      const key = `${update.document_id}/${update.section_id}`;
       setChosenDoc(update.document_id);
-      setFresh((f) => ({ ...f, [`${update.document_id}/${update.section_id}`]: Date.now() }));
-      refreshAll();
+      setFresh((f) => ({ ...f, [key]: Date.now() }));
+      // The stream dropped the section's draft as it committed it; its last text is still here.
+      for (const drafts of Object.values(liveDraftsNow.current)) {
+        const text = drafts[key]?.text;
+        if (text !== undefined) setCommitted((c) => ({ ...c, [key]: { text, revision: update.revision } }));
+      }
+      refreshSoon();
     },
-    [refreshAll],
+    [refreshSoon],
   );
 
   const onDrafts = useCallback((replyId: string, drafts: Record<string, SectionDraft>) => {
+    if (Object.keys(drafts).length > 0) liveDraftsNow.current = { ...liveDraftsNow.current, [replyId]: drafts };
     setLiveDrafts((all) => {
       if (all[replyId] === drafts || (!all[replyId] && Object.keys(drafts).length === 0)) return all;
       const { [replyId]: _previous, ...others } = all;
@@ -57,24 +96,69 @@ export function SessionPage({ id }: { id: string }) {
     });
   }, []);
 
+  const onReplyFinished = useCallback(
+    (replyId: string) => {
+      const { [replyId]: _done, ...others } = liveDraftsNow.current;
+      liveDraftsNow.current = others;
+      setDrafting((d) => (d && d.replyId === replyId ? null : d));
+      refreshAll();
+    },
+    [refreshAll],
+  );
+
+  const onReplySettled = useCallback((replyId: string) => setDrafting((d) => (d && d.replyId === replyId ? null : d)), []);
+
+  // Every message goes out through here: a request to draft the rest puts placeholders in the
+  // sections still empty at once, before the agent's first word.
+  const send = useCallback(
+    async (content: string) => {
+      const current = currentDoc.data;
+      if (asksToDraftTheRest(content) && current && current.id === currentDocId) {
+        const sections = emptySections(current).map((sec) => sec.id);
+        if (sections.length > 0) {
+          setDrafting({ documentId: current.id, sections, replyId: null, content });
+          setChosenDoc(current.id);
+        }
+      }
+      await queueMessage(id, content);
+    },
+    [id, currentDoc.data, currentDocId],
+  );
+  const draftTheRest = useCallback(() => void send(DRAFT_THE_REST), [send]);
+
   useEffect(
     () =>
       onOutboxEvent((event) => {
         const sessionId = event.type === 'conflict' ? event.conflict.edit.sessionId : event.item.sessionId;
         if (sessionId !== id) return;
         if (event.type === 'saved' || event.type === 'conflict') refreshAll();
-        if (event.type === 'delivered') setSessionVersion((v) => v + 1);
+        if (event.type === 'delivered') {
+          setSessionVersion((v) => v + 1);
+          const { item, response } = event;
+          setDrafting((d) => (d && d.replyId === null && d.content === item.content ? { ...d, replyId: response.reply.id } : d));
+        }
+        if (event.type === 'failed' && event.item.kind === 'message') {
+          const content = event.item.content;
+          setDrafting((d) => (d && d.replyId === null && d.content === content ? null : d));
+        }
       }),
     [id, refreshAll],
   );
 
   // A newer revision of the shown document: mark the sections whose text changed (the agent's
-  // changes land with the end of its reply, edits and restores with their own revision).
+  // changes land with the end of its reply, edits and restores with their own revision), and
+  // forget the committed drafts it now holds.
   const previousDoc = useRef<PlanDocument | undefined>(undefined);
   useEffect(() => {
     const next = doc.data;
     const before = previousDoc.current;
     previousDoc.current = next;
+    if (next) {
+      setCommitted((c) => {
+        const keep = Object.entries(c).filter(([key, v]) => !(key.startsWith(`${next.id}/`) && next.revision >= v.revision));
+        return keep.length === Object.keys(c).length ? c : Object.fromEntries(keep);
+      });
+    }
     if (!next || !before || before.id !== next.id || next.revision <= before.revision) return;
     const old = new Map(before.sections.map((sec) => [sec.id, sec.content]));
     const changed = next.sections.filter((sec) => old.get(sec.id) !== sec.content);
@@ -104,21 +188,33 @@ export function SessionPage({ id }: { id: string }) {
     return set;
   }, [fresh, selectedId]);
 
-  const draftTexts = useMemo(() => {
-    const texts = new Map<string, string>();
-    for (const drafts of Object.values(liveDrafts)) {
-      for (const draft of Object.values(drafts)) {
-        if (draft.document_id === selectedId) texts.set(draft.section_id, draft.text);
+  /** Agent text per section of a document: live drafts, then committed ones not yet loaded. */
+  const agentTexts = useCallback(
+    (docId: string | null) => {
+      const texts = new Map<string, string>();
+      if (!docId) return texts;
+      for (const [key, value] of Object.entries(committed)) if (key.startsWith(`${docId}/`)) texts.set(key.slice(docId.length + 1), value.text);
+      for (const drafts of Object.values(liveDrafts)) {
+        for (const draft of Object.values(drafts)) if (draft.document_id === docId) texts.set(draft.section_id, draft.text);
       }
-    }
-    return texts;
-  }, [liveDrafts, selectedId]);
+      return texts;
+    },
+    [liveDrafts, committed],
+  );
+  const draftTexts = useMemo(() => agentTexts(selectedId), [agentTexts, selectedId]);
+  const placeholders = useMemo(
+    () => new Set(drafting && drafting.documentId === selectedId ? drafting.sections : []),
+    [drafting, selectedId],
+  );
 
   const onSessionChanged = useCallback(
     (next: Session) => {
       session.setData(() => next);
       void saveCopy(paths.session(id), next);
+      // A step completed: the next step's introduction, its document and its tab.
+      setChosenDoc(null);
       setDocVersion((v) => v + 1);
+      setChatVersion((v) => v + 1);
     },
     [session, id],
   );
@@ -134,19 +230,75 @@ export function SessionPage({ id }: { id: string }) {
   if (!s) return <p aria-busy="true">Loading the session…</p>;
 
   const editable = s.status === 'active';
+  const current = currentDoc.data && currentDoc.data.id === currentDocId ? currentDoc.data : undefined;
+  const filled = liveFilled(s, current, agentTexts(currentDocId));
+  const chatHidden = narrow && pane !== 'chat';
+  const docHidden = narrow && pane !== 'document';
+  const paneProps = (name: Pane) =>
+    narrow ? { role: 'tabpanel' as const, id: `pane-${name}`, 'aria-labelledby': `tab-${name}`, hidden: pane !== name } : {};
+
   return (
     <div className="session-page">
       <header className="session-head">
         <h1>{s.title}</h1>
-        <p className="muted idea">{s.idea}</p>
+        <details className="idea">
+          <summary>
+            <span className="idea-label">Idea</span> <span className="idea-preview muted">{s.idea}</span>
+          </summary>
+          <p className="idea-full">{s.idea}</p>
+        </details>
         {session.fromCache && <SavedCopyNote savedAt={session.savedAt} />}
       </header>
-      <StepsBar session={s} onChanged={onSessionChanged} />
+      <StepsBar
+        session={s}
+        onChanged={onSessionChanged}
+        currentDoc={current}
+        filled={filled}
+        drafting={drafting !== null}
+        onDraftTheRest={draftTheRest}
+      />
+      {narrow && (
+        <div className="pane-tabs" role="tablist" aria-label="Show">
+          {(['chat', 'document'] as const).map((name) => (
+            <button
+              key={name}
+              type="button"
+              role="tab"
+              id={`tab-${name}`}
+              aria-controls={`pane-${name}`}
+              aria-selected={pane === name}
+              tabIndex={pane === name ? 0 : -1}
+              className="pane-tab"
+              onClick={() => setPane(name)}
+              onKeyDown={(e) => {
+                if (e.key !== 'ArrowRight' && e.key !== 'ArrowLeft') return;
+                const other = name === 'chat' ? 'document' : 'chat';
+                setPane(other);
+                document.getElementById(`tab-${other}`)?.focus();
+              }}
+            >
+              {name === 'chat' ? 'Chat' : 'Document'}
+              {name === 'document' && drafting && <span className="tab-note"> · drafting</span>}
+            </button>
+          ))}
+        </div>
+      )}
       <div className="session-grid">
-        <ErrorBoundary panel="chat" label="conversation">
-          <ChatPanel session={s} onSection={onSection} onDrafts={onDrafts} onReplyFinished={refreshAll} />
-        </ErrorBoundary>
-        <div className="side">
+        <div className="pane pane-chat" {...paneProps('chat')}>
+          <ErrorBoundary panel="chat" label="conversation">
+            <ChatPanel
+              session={s}
+              version={chatVersion}
+              visible={!chatHidden}
+              onSend={send}
+              onSection={onSection}
+              onDrafts={onDrafts}
+              onReplyFinished={onReplyFinished}
+              onReplySettled={onReplySettled}
+            />
+          </ErrorBoundary>
+        </div>
+        <div className="pane pane-document side" {...paneProps('document')} data-hidden={docHidden || undefined}>
           <ErrorBoundary panel="document" label="document">
             {documents.error !== null && !documents.data ? (
               <ErrorNotice error={documents.error} onRetry={documents.reload} />
@@ -159,6 +311,7 @@ export function SessionPage({ id }: { id: string }) {
                 doc={doc}
                 fresh={freshSections}
                 drafts={draftTexts}
+                placeholders={placeholders}
                 currentStep={s.current_step ?? null}
                 editable={editable}
               />

@@ -1,0 +1,34 @@
+// The admin console's pages. Adding one for a new admin API: write its component in pages/,
+// then add an entry here; the navigation, the route (/admin/<slug>) and the title follow.
+
+import type { ComponentType } from 'react';
+import { EmailsPage } from './pages/EmailsPage';
+import { ErrorsPage } from './pages/ErrorsPage';
+import { FlagsPage } from './pages/FlagsPage';
+import { ProvidersPage } from './pages/ProvidersPage';
+import { SecurityEventsPage } from './pages/SecurityEventsPage';
+import { UsagePage } from './pages/UsagePage';
+import { UsersPage } from './pages/UsersPage';
+
+export interface AdminPage {
+  /** The path under /admin/. */
+  slug: string;
+  title: string;
+  /** One line under the title. */
+  description: string;
+  Component: ComponentType;
+}
+
+export const ADMIN_PAGES: readonly AdminPage[] = [
+  { slug: 'providers', title: 'Model providers', description: 'Each provider of the route: breaker, queue, calls in flight and limits.', Component: ProvidersPage },
+  { slug: 'usage', title: 'Usage and cost', description: 'Model calls, tokens and cost, by provider, model, user or day.', Component: UsagePage },
+  { slug: 'users', title: 'Users', description: 'Accounts with their role and plan; disable one, or end its sign-ins.', Component: UsersPage },
+  { slug: 'flags', title: 'Feature flags', description: 'What is switched on, for whom.', Component: FlagsPage },
+  { slug: 'errors', title: 'Errors', description: 'Server errors, panics and errors of the web app, grouped.', Component: ErrorsPage },
+  { slug: 'security', title: 'Security events', description: 'Sign-ins, lockouts, password and role changes.', Component: SecurityEventsPage },
+  { slug: 'emails', title: 'Emails', description: 'What was sent, what waits, what failed.', Component: EmailsPage },
+];
+
+export function findPage(slug: string | null): AdminPage | undefined {
+  return slug === null ? ADMIN_PAGES[0] : ADMIN_PAGES.find((p) => p.slug === slug);
+}
