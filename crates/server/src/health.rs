@@ -107,15 +107,32 @@ pub struct About {
     /// True when replies come from the built-in offline planner first (no model provider is
     /// first in `llm.route`): the app says so and how to connect one.
     pub offline_planner: bool,
+    /// The longest texts the server takes, in characters (`limits.*`), for the app's counters.
+    pub limits: TextLimits,
+}
+
+/// The longest texts the server takes, in characters.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TextLimits {
+    pub title_chars: usize,
+    pub idea_chars: usize,
+    pub message_chars: usize,
+    pub section_chars: usize,
 }
 
 /// The installation as the web app presents it: version, support contact, whether the
-/// offline planner answers. Public.
+/// offline planner answers, the text limits. Public.
 #[utoipa::path(get, path = "/api/v1/about", tag = "health", operation_id = "about", responses((status = 200, body = About)))]
 pub async fn about(State(state): State<AppState>) -> Json<About> {
     Json(About {
         version: env!("CARGO_PKG_VERSION").into(),
         support_contact: state.settings.support.contact.clone(),
         offline_planner: state.settings.llm.route.first().is_none_or(|p| p == "offline"),
+        limits: TextLimits {
+            title_chars: state.settings.limits.max_title_chars,
+            idea_chars: state.settings.limits.max_idea_chars,
+            message_chars: state.settings.limits.max_message_chars,
+            section_chars: state.settings.limits.max_section_chars,
+        },
     })
 }

@@ -33,7 +33,7 @@ export interface paths {
         };
         /**
          * The installation as the web app presents it: version, support contact, whether the
-         *     offline planner answers. Public.
+         *     offline planner answers, the text limits. Public.
          */
         get: operations["about"];
         put?: never;
@@ -1027,6 +1027,8 @@ export interface components {
     schemas: {
         /** @description What the web app shows about this installation. */
         About: {
+            /** @description The longest texts the server takes, in characters (`limits.*`), for the app's counters. */
+            limits: components["schemas"]["TextLimits"];
             /**
              * @description True when replies come from the built-in offline planner first (no model provider is
              *     first in `llm.route`): the app says so and how to connect one.
@@ -1590,6 +1592,13 @@ export interface components {
             role: string;
             sections: components["schemas"]["SectionView"][];
             title: string;
+        };
+        /** @description The longest texts the server takes, in characters. */
+        TextLimits: {
+            idea_chars: number;
+            message_chars: number;
+            section_chars: number;
+            title_chars: number;
         };
         TotpCode: {
             /** @description The 6-digit code the authenticator app shows. */

@@ -531,7 +531,10 @@ async fn config_diff_lists_what_differs_between_the_overlays() {
 #[tokio::test]
 async fn about_tells_the_support_contact_and_the_planner() {
     let app = crate::helpers::spawn_with(
-        |s| s.support.contact = "help@garden.example".into(),
+        |s| {
+            s.support.contact = "help@garden.example".into();
+            s.limits.max_title_chars = 120;
+        },
         plansmith_server::Overrides::default(),
     )
     .await;
@@ -540,6 +543,8 @@ async fn about_tells_the_support_contact_and_the_planner() {
     assert_eq!(about["support_contact"], "help@garden.example");
     assert_eq!(about["offline_planner"], true);
     assert_eq!(about["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(about["limits"]["title_chars"], 120);
+    assert_eq!(about["limits"]["message_chars"], app.settings.limits.max_message_chars);
     let routed = crate::helpers::spawn_with(
         |s| {
             s.llm.providers = vec![crate::gateway::provider(
