@@ -188,7 +188,7 @@ try {
       }
     }
   }
-  console.log(`Median of ${RUNS} runs each; Chromium ${browser.version()}; server ${bin}`);
+  console.log(`Median of ${RUNS} runs each; Chromium ${browser.version()}; server ${URL_GIVEN ? server.url : bin}`);
   console.log('| network | page | cache | LCP ms | load ms | TTFB ms | FCP ms | KB transferred |');
   console.log('|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.profile} | ${r.page} | ${r.cache} | ${r['LCP ms']} | ${r['load ms']} | ${r['TTFB ms']} | ${r['FCP ms']} | ${r['KB transferred']} |`);
