@@ -531,6 +531,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(documents::at))
         .routes(routes!(health::healthz))
         .routes(routes!(health::about))
+        .routes(routes!(crate::data_export::export))
         .routes(routes!(health::readyz))
         .routes(routes!(openapi_json))
         .routes(routes!(admin::providers))

@@ -575,3 +575,85 @@ async fn admin_changes_are_recorded_as_admin_actions_and_role_changes() {
     );
     assert_eq!(target[1]["detail"], format!("member -> admin by admin {admin_id}"));
 }
+
+/// GDPR access and portability: one JSON document with the account, every session with its
+/// messages and every revision of every document, usage and consents; nobody else's data.
+#[tokio::test]
+async fn a_user_exports_all_their_data_as_one_json_document() {
+    let app = crate::helpers::spawn_app().await;
+    let token = app.user().await;
+    let other = app.user().await;
+    let theirs = app.session(&other, "quick-brief").await;
+    let mut sessions = Vec::new();
+    // More sessions than one page of the stream.
+    for _ in 0..23 {
+        sessions.push(
+            app.session(&token, "quick-brief").await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let sid = &sessions[0];
+    let sent = app.say(&token, sid, "draft the rest").await;
+    app.wait_reply(&token, sid, sent["reply"]["id"].as_str().unwrap()).await;
+    let (_, docs) = app.get(&format!("/api/v1/sessions/{sid}/documents"), &token).await;
+    let doc = docs["items"][0]["id"].as_str().unwrap();
+    let (status, _) = app
+        .json(
+            reqwest::Method::PUT,
+            &format!("/api/v1/sessions/{sid}/documents/{doc}/sections/summary"),
+            Some(&token),
+            Some(serde_json::json!({"content": "Exported words.", "base_revision": 1})),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+
+    let response = app
+        .request(reqwest::Method::GET, "/api/v1/me/export", Some(&token), None)
+        .await;
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert!(
+        response.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment; filename=\"plansmith-export-")
+    );
+    let export: serde_json::Value = response.json().await.expect("one JSON document");
+    assert_eq!(export["format"], "plansmith-export-1");
+    let (_, me) = app.get("/api/v1/me", &token).await;
+    assert_eq!(export["account"]["email"], me["email"]);
+    let exported: Vec<&str> = export["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(exported.len(), 23);
+    assert!(sessions.iter().all(|s| exported.contains(&s.as_str())));
+    assert!(!exported.contains(&theirs["id"].as_str().unwrap()));
+    let planned = export["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == sid.as_str())
+        .unwrap();
+    assert_eq!(planned["title"], "Recipe Box");
+    let roles: Vec<&str> = planned["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["assistant", "user", "assistant"]);
+    let revisions = planned["documents"][0]["revisions"].as_array().unwrap();
+    assert_eq!(revisions.len(), 2, "every revision");
+    assert_eq!(revisions[1]["sections"]["summary"], "Exported words.");
+    assert_ne!(revisions[0]["sections"]["summary"], "Exported words.");
+    assert!(export["llm_usage"]["tokens"].as_i64().unwrap() > 0);
+    assert!(export["consents"].as_array().unwrap().is_empty());
+
+    let (status, _) = app.json(reqwest::Method::GET, "/api/v1/me/export", None, None).await;
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
+}

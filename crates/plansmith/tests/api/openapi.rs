@@ -31,6 +31,7 @@ async fn openapi_document_covers_every_route() {
         ("post", "/api/v1/auth/login"),
         ("post", "/api/v1/auth/logout"),
         ("get", "/api/v1/me"),
+        ("get", "/api/v1/me/export"),
         ("post", "/api/v1/auth/verify-email"),
         ("post", "/api/v1/auth/password-reset"),
         ("post", "/api/v1/auth/password-reset/confirm"),
