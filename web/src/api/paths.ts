@@ -23,6 +23,7 @@ const doc = (id: string, docId: string) => ({ id, doc_id: docId });
 
 export const paths = {
   healthz: () => route('/healthz', {}),
+  about: () => route('/api/v1/about', {}),
   me: () => route('/api/v1/me', {}),
   changePassword: () => route('/api/v1/me/password', {}),
   signIns: () => route('/api/v1/me/sign-ins', {}),

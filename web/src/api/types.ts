@@ -58,6 +58,7 @@ export type FlagEvaluation = Schemas['EvaluationSuccess'];
 export type BulkFlagEvaluation = Schemas['BulkEvaluation'];
 export type ClientErrorReport = Schemas['ClientErrorReport'];
 export type ApiErrorBody = Schemas['ErrorBody'];
+export type About = Schemas['About'];
 
 // The admin console.
 export type ProviderList = Schemas['ProviderList'];

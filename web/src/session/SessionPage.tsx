@@ -13,6 +13,7 @@ import { ChatPanel } from './ChatPanel';
 import { DocumentPanel } from './DocumentPanel';
 import { asksToDraftTheRest, DRAFT_THE_REST, emptySections, liveFilled, type Drafting } from './drafting';
 import { HistoryPanel } from './HistoryPanel';
+import { OfflinePlannerNote } from './OfflinePlannerNote';
 import { StepsBar } from './StepsBar';
 
 const FRESH_MS = 6000;
@@ -248,6 +249,7 @@ export function SessionPage({ id }: { id: string }) {
           <p className="idea-full">{s.idea}</p>
         </details>
         {session.fromCache && <SavedCopyNote savedAt={session.savedAt} />}
+        <OfflinePlannerNote />
       </header>
       <StepsBar
         session={s}
