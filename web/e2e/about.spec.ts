@@ -94,7 +94,7 @@ test('while the offline planner answers, the session page says so once, folded, 
   await expect(note).toHaveCount(1);
   await expect(note).toContainText('built-in offline planner');
   await expect(note.getByText('[[llm.providers]]')).toBeHidden();
-  await note.getByText('Replies come from the built-in offline planner').click();
+  await note.getByText('The built-in offline planner is answering.').click();
   await expect(note.getByText('[[llm.providers]]')).toBeVisible();
   await expect(note).toContainText('llm.route');
   await expect(note).toContainText('Model providers');

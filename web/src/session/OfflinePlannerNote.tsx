@@ -7,11 +7,11 @@ export function OfflinePlannerNote() {
   if (!useOfflinePlanner()) return null;
   return (
     <details className="planner-note" data-testid="offline-planner-note">
-      <summary>Replies come from the built-in offline planner, not an AI model.</summary>
+      <summary>The built-in offline planner is answering.</summary>
       <div className="planner-note-body">
         <p>
-          The offline planner asks its questions and drafts every section, so you can plan all the way through; an AI model gives
-          answers that fit your idea much more closely.
+          No AI model is connected to this Plansmith server, so the built-in offline planner answers. It asks its questions and drafts
+          every section, so you can plan all the way through; an AI model gives answers that fit your idea much more closely.
         </p>
         <p>
           To connect one, whoever runs this Plansmith server adds a model provider to its settings file, an{' '}
