@@ -203,3 +203,30 @@ test('axe: the session page on a phone (tabs) and with "Complete step" offering 
   await expect(page.getByTestId('step-offer')).toBeVisible();
   await expectNoAxeViolations(page);
 });
+
+test('axe: rename, delete and export on the session page and the list, and the offline planner notice opened', async ({ signedIn: page }) => {
+  const { id } = await createSession(page, { title: 'Axe Manage' });
+  await page.goto(`/sessions/${id}`);
+  await expect(page.getByTestId('export-plan')).toBeVisible();
+  await page.getByTestId('offline-planner-note').locator('summary').click();
+  await expectNoAxeViolations(page);
+  await page.getByRole('button', { name: 'Rename Axe Manage' }).click();
+  await page.getByLabel('New title').fill(' ');
+  await page.getByRole('button', { name: 'Save title' }).click();
+  await expect(page.locator('.rename-form .field-error')).toBeVisible();
+  await expectNoAxeViolations(page);
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await page.getByRole('button', { name: 'Delete Axe Manage' }).click();
+  await expect(page.getByTestId('delete-question')).toBeVisible();
+  await expectNoAxeViolations(page);
+
+  await page.goto('/');
+  const card = page.locator('.session-card', { hasText: 'Axe Manage' });
+  await card.getByRole('button', { name: 'Delete Axe Manage' }).click();
+  await card.getByRole('button', { name: 'Yes, delete it' }).click();
+  await expect(page.getByTestId('deleted-note')).toBeVisible();
+  await createSession(page, { title: 'Axe Listed' });
+  await page.reload();
+  await page.locator('.session-card', { hasText: 'Axe Listed' }).getByRole('button', { name: 'Rename Axe Listed' }).click();
+  await expectNoAxeViolations(page);
+});

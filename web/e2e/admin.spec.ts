@@ -124,3 +124,67 @@ test('the admin console on a phone: pages reachable, tables scroll inside their 
   await expect(page.getByTestId('users-table')).toBeVisible();
   expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
 });
+
+test('flag client keys: issue one, shown once with a copy button; it evaluates flags until it is revoked', async ({ page, server, request, context }) => {
+  await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+  const email = uniqueEmail();
+  const password = 'correct horse battery';
+  expect((await request.post(`${server.url}/api/v1/auth/register`, { data: { email, password } })).status()).toBe(201);
+  await setRole(server, email, 'admin');
+  await signIn(page, email, password);
+  await page.goto('/admin');
+  await page.getByRole('navigation', { name: 'Admin' }).getByRole('link', { name: 'Flag client keys' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Flag client keys' })).toBeVisible();
+  await expect(page.getByText('No client keys yet.')).toBeVisible();
+  await expectNoAxeViolations(page);
+
+  // A name is needed: said under the field, before asking the server.
+  await page.getByRole('button', { name: 'Issue key' }).click();
+  await expect(page.locator('#key-name-error')).toContainText('Give the key a name');
+  await expect(page.getByLabel('What will use the key')).toHaveAttribute('aria-invalid', 'true');
+
+  await page.getByLabel('What will use the key').fill('billing service');
+  await page.getByRole('button', { name: 'Issue key' }).click();
+  const shown = page.getByTestId('new-key');
+  await expect(shown).toContainText('it will not be shown again');
+  const key = await shown.getByLabel('New client key').inputValue();
+  expect(key).toMatch(/^pfk_\w{20,}/);
+  await shown.getByRole('button', { name: 'Copy key' }).click();
+  await expect(shown.getByRole('status')).toHaveText('Copied to the clipboard.');
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(key);
+  await expectNoAxeViolations(page);
+
+  const row = page.locator('[data-testid=client-key][data-name="billing service"]');
+  await expect(row).toContainText('Active');
+  await expect(row).toContainText('by you');
+  // The list never holds the key itself.
+  expect(JSON.stringify(await (await page.request.get('/api/v1/admin/flag-client-keys')).json())).not.toContain(key);
+
+  // Gone from the page once the admin says they kept it, and after a reload.
+  await shown.getByRole('button', { name: 'Done, I kept it' }).click();
+  await expect(shown).toHaveCount(0);
+  await page.reload();
+  await expect(row).toBeVisible();
+  await expect(page.locator('body')).not.toContainText(key);
+
+  // The key evaluates flags for a service.
+  const evaluate = () =>
+    request.post(`${server.url}/ofrep/v1/evaluate/flags`, {
+      headers: { authorization: `Bearer ${key}` },
+      data: { context: { targetingKey: 'service-user-1' } },
+    });
+  expect((await evaluate()).status()).toBe(200);
+
+  // Revoke asks first; cancelled, nothing happens.
+  page.once('dialog', (d) => d.dismiss());
+  await row.getByRole('button', { name: 'Revoke the key of billing service' }).click();
+  await expect(row).toContainText('Active');
+  page.once('dialog', (d) => {
+    expect(d.message()).toContain('Revoke the key of “billing service”?');
+    void d.accept();
+  });
+  await row.getByRole('button', { name: 'Revoke the key of billing service' }).click();
+  await expect(row).toContainText('Revoked');
+  await expect(row.getByRole('button')).toHaveCount(0);
+  expect((await evaluate()).status()).toBe(401);
+});

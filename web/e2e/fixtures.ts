@@ -6,7 +6,8 @@ export interface Account {
   password: string;
 }
 
-type WorkerFixtures = { server: RunningServer; tokensPerSecond: number };
+/** `serverSettings`: more `PLANSMITH_*` settings for the worker's server (a spec's `test.use`). */
+type WorkerFixtures = { server: RunningServer; tokensPerSecond: number; serverSettings: Record<string, string> };
 type TestFixtures = { account: Account; signedIn: Page };
 
 let counter = 0;
@@ -17,10 +18,11 @@ export function uniqueEmail(): string {
 
 export const test = base.extend<TestFixtures, WorkerFixtures>({
   tokensPerSecond: [150, { scope: 'worker', option: true }],
+  serverSettings: [{}, { scope: 'worker', option: true }],
   // One fresh server (and database) per worker.
   server: [
-    async ({ tokensPerSecond }, use) => {
-      const server = await startServer({ tokensPerSecond });
+    async ({ tokensPerSecond, serverSettings }, use) => {
+      const server = await startServer({ tokensPerSecond, settings: serverSettings });
       await use(server);
       await server.stop();
     },

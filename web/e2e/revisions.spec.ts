@@ -44,30 +44,24 @@ test('restore asks first, can be cancelled, and can be undone; revisions say whe
   await expect(notice).toContainText('Undone: revision 2 is back, as revision 4');
 });
 
-test('a revision says what it restored and which sections changed, when the server tells', async ({ signedIn: page }) => {
+test('each revision says what it restored and which sections it changed, as the server tells', async ({ signedIn: page }) => {
   const { id } = await createSession(page, { title: 'Changes Plan' });
-  await editFirstSection(page, id, 'Some words.');
-  const { sectionTitle } = await editFirstSection(page, id, 'Other words.');
-  // The server is adding `restored_from` and `changed_sections` to this list: until it does,
-  // add them to its real answer here.
-  await page.route(`**/api/v1/sessions/${id}/documents/*/revisions`, async (route) => {
-    const response = await route.fetch();
-    const body = await response.json();
-    const sectionIds = (await (await page.request.get(route.request().url().replace(/\/revisions$/, ''))).json()).sections.map(
-      (s: { id: string }) => s.id,
-    );
-    body.items = body.items.map((r: { revision: number }) => ({
-      ...r,
-      restored_from: r.revision === 2 ? 1 : null,
-      changed_sections: r.revision === 2 ? [sectionIds[0]] : [],
-    }));
-    await route.fulfill({ response, json: body });
-  });
+  const { docId, sectionTitle } = await editFirstSection(page, id, 'Some words.');
+  await editFirstSection(page, id, 'Other words.');
+  // Revision 3 brings revision 1 back.
+  expect((await page.request.post(`/api/v1/sessions/${id}/documents/${docId}/restore`, { data: { revision: 1 } })).ok()).toBeTruthy();
   await page.goto(`/sessions/${id}`);
   await page.getByRole('button', { name: 'Show' }).click();
-  const newest = page.getByTestId('revision').first();
-  await expect(newest).toContainText('Revision 2');
-  await expect(newest).toContainText('restored from revision 1');
-  await expect(newest).not.toContainText('by you');
-  await expect(newest).toContainText(`Changed: ${sectionTitle}`);
+  const revisions = page.getByTestId('revision');
+  await expect(revisions).toHaveCount(3);
+  const [third, second, first] = [revisions.nth(0), revisions.nth(1), revisions.nth(2)];
+  await expect(third).toContainText('Revision 3');
+  await expect(third).toContainText('restored from revision 1');
+  await expect(third).not.toContainText('by you');
+  await expect(third).toContainText(`Changed: ${sectionTitle}`);
+  await expect(second).toContainText('by you');
+  await expect(second).not.toContainText('restored');
+  await expect(second).toContainText(`Changed: ${sectionTitle}`);
+  // The first revision has nothing before it: it says what it wrote.
+  await expect(first).toContainText(`Wrote: ${sectionTitle}`);
 });

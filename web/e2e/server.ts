@@ -37,6 +37,8 @@ export interface ServerOptions {
   dataDir?: string;
   /** host:port to listen on; default an OS-chosen port. */
   listen?: string;
+  /** More `PLANSMITH_*` settings for this server (another support contact, other limits). */
+  settings?: Record<string, string>;
 }
 
 /** The e2e build: what web/dist has, plus the hooks the tests drive streams with. */
@@ -85,6 +87,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       PLANSMITH_AUTH__SIGNUPS_PER_MINUTE: '100000',
       // Test accounts never verify their email; the unverified budget has API tests of its own.
       PLANSMITH_LLM__BUDGETS__UNVERIFIED__MONTHLY_TOKENS: '1000000000',
+      ...options.settings,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -2,6 +2,7 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App';
 import { ErrorBoundary } from './components/ErrorBoundary';
+import { loadAbout } from './lib/about';
 import { currentUser, installUnauthorizedRedirect, loadUser } from './lib/auth';
 import { installConnectionWatch } from './lib/connection';
 import { installErrorReporting } from './lib/errorReport';
@@ -29,6 +30,8 @@ currentUser.subscribe(() => {
 // Feature flags follow whoever is signed in (defaults for visitors).
 installFlags(currentUser);
 void loadUser();
+// The support contact, the text limits, whether the offline planner answers: once per load.
+void loadAbout();
 
 // The e2e build only (`vite build --mode e2e`): Vite replaces MODE with a string at build time,
 // so in every other build this is `if (false)` and the hooks are not in the bundle at all.

@@ -4,6 +4,7 @@
 import type { ComponentType } from 'react';
 import { EmailsPage } from './pages/EmailsPage';
 import { ErrorsPage } from './pages/ErrorsPage';
+import { FlagKeysPage } from './pages/FlagKeysPage';
 import { FlagsPage } from './pages/FlagsPage';
 import { ProvidersPage } from './pages/ProvidersPage';
 import { SecurityEventsPage } from './pages/SecurityEventsPage';
@@ -24,6 +25,12 @@ export const ADMIN_PAGES: readonly AdminPage[] = [
   { slug: 'usage', title: 'Usage and cost', description: 'Model calls, tokens and cost, by provider, model, user or day.', Component: UsagePage },
   { slug: 'users', title: 'Users', description: 'Accounts with their role and plan; disable one, or end its sign-ins.', Component: UsersPage },
   { slug: 'flags', title: 'Feature flags', description: 'What is switched on, for whom.', Component: FlagsPage },
+  {
+    slug: 'flag-keys',
+    title: 'Flag client keys',
+    description: 'Keys that let other services evaluate feature flags; issue one, or revoke it.',
+    Component: FlagKeysPage,
+  },
   { slug: 'errors', title: 'Errors', description: 'Server errors, panics and errors of the web app, grouped.', Component: ErrorsPage },
   { slug: 'security', title: 'Security events', description: 'Sign-ins, lockouts, password and role changes.', Component: SecurityEventsPage },
   { slug: 'emails', title: 'Emails', description: 'What was sent, what waits, what failed.', Component: EmailsPage },

@@ -11,8 +11,18 @@ export class ApiError extends Error {
   readonly requestId: string | null;
   /** From Retry-After: how long the server asked us to wait before trying again. */
   readonly retryAfterMs: number | null;
+  /** The input a refusal is about (`title`), when the server names one: shown under it. */
+  readonly field: string | null;
 
-  constructor(status: number, code: string, message: string, hint: string, requestId: string | null, retryAfterMs: number | null = null) {
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    hint: string,
+    requestId: string | null,
+    retryAfterMs: number | null = null,
+    field: string | null = null,
+  ) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
@@ -20,6 +30,7 @@ export class ApiError extends Error {
     this.hint = hint;
     this.requestId = requestId;
     this.retryAfterMs = retryAfterMs;
+    this.field = field;
   }
 
   get isNetwork(): boolean {
@@ -63,6 +74,7 @@ export async function errorFromResponse(response: Response): Promise<ApiError> {
       detail.hint || fallbackHint(response.status),
       detail.request_id || requestId,
       retryAfterMs,
+      detail.field || null,
     );
   }
   return new ApiError(
@@ -177,6 +189,7 @@ export const api = {
   get: <T>(path: string, options?: RequestOptions) => request<T>('GET', path, undefined, options),
   post: <T>(path: string, body?: unknown, options?: RequestOptions) => request<T>('POST', path, body ?? {}, options),
   put: <T>(path: string, body: unknown, options?: RequestOptions) => request<T>('PUT', path, body, options),
+  patch: <T>(path: string, body: unknown, options?: RequestOptions) => request<T>('PATCH', path, body, options),
   /** `body` for the few deletions that must prove something (a password, a code). */
   delete: <T>(path: string, options?: RequestOptions, body?: unknown) => request<T>('DELETE', path, body, options),
 };

@@ -23,6 +23,7 @@ const doc = (id: string, docId: string) => ({ id, doc_id: docId });
 
 export const paths = {
   healthz: () => route('/healthz', {}),
+  about: () => route('/api/v1/about', {}),
   me: () => route('/api/v1/me', {}),
   changePassword: () => route('/api/v1/me/password', {}),
   signIns: () => route('/api/v1/me/sign-ins', {}),
@@ -53,10 +54,16 @@ export const paths = {
   adminErrors: (query: { limit?: number } = {}) => route('/api/v1/admin/errors', {}, query),
   adminSecurityEvents: (query: { kind?: string; user?: string; cursor?: string | null; limit?: number } = {}) =>
     route('/api/v1/admin/security-events', {}, query),
+  adminClientKeys: () => route('/api/v1/admin/flag-client-keys', {}),
+  adminClientKey: (id: string) => route('/api/v1/admin/flag-client-keys/{id}', { id }),
   adminEmails: (query: { before?: string | null; limit?: number } = {}) => route('/api/v1/admin/emails', {}, query),
 
   sessions: (query: { limit?: number; cursor?: string | null } = {}) => route('/api/v1/sessions', {}, query),
+  /** GET it; PATCH renames it; DELETE deletes it. */
   session: (id: string) => route('/api/v1/sessions/{id}', session(id)),
+  /** The whole plan, every document in step order, as one file to download. */
+  exportPlan: (id: string, format: 'md' | 'docx') =>
+    format === 'md' ? route('/api/v1/sessions/{id}/export.md', session(id)) : route('/api/v1/sessions/{id}/export.docx', session(id)),
   completeSession: (id: string) => route('/api/v1/sessions/{id}/complete', session(id)),
   abandonSession: (id: string) => route('/api/v1/sessions/{id}/abandon', session(id)),
   completeStep: (id: string, stepId: string) => route('/api/v1/sessions/{id}/steps/{step_id}/complete', { id, step_id: stepId }),

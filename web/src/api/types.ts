@@ -32,6 +32,7 @@ export type SectionDef = Schemas['SectionView'];
 export type Session = Schemas['SessionView'];
 export type SessionList = Schemas['SessionList'];
 export type CreateSession = Schemas['CreateSession'];
+export type RenameSession = Schemas['RenameSession'];
 export type StepProgress = Schemas['StepProgress'];
 
 export type Message = Schemas['MessageView'];
@@ -58,6 +59,7 @@ export type FlagEvaluation = Schemas['EvaluationSuccess'];
 export type BulkFlagEvaluation = Schemas['BulkEvaluation'];
 export type ClientErrorReport = Schemas['ClientErrorReport'];
 export type ApiErrorBody = Schemas['ErrorBody'];
+export type About = Schemas['About'];
 
 // The admin console.
 export type ProviderList = Schemas['ProviderList'];
@@ -76,4 +78,8 @@ export type SecurityEventList = Schemas['SecurityEventList'];
 export type SecurityEvent = Schemas['SecurityEventView'];
 export type SecurityEventKind = Schemas['SecurityEventKind'];
 export type EmailList = Schemas['EmailList'];
+export type ClientKeyList = Schemas['ClientKeyList'];
+export type ClientKey = Schemas['ClientKeyView'];
+export type NewClientKey = Schemas['NewClientKey'];
+export type IssuedClientKey = Schemas['IssuedClientKey'];
 export type Email = Schemas['EmailView'];

@@ -2,7 +2,8 @@ import { Component, type ErrorInfo, type ReactNode } from 'react';
 import { ApiError } from '../api/client';
 import { disarmCrash } from '../lib/crash';
 import { reportError } from '../lib/errorReport';
-import { SUPPORT_CONTACT } from '../lib/errors';
+import { useSupportContact } from '../lib/about';
+import { SupportLink } from './SupportLink';
 
 interface Props {
   /** Which panel this guards, e.g. "chat"; used in the message and for `?crash=`. */
@@ -54,10 +55,7 @@ export class ErrorBoundary extends Component<Props, State> {
             Try again
           </button>
         </p>
-        <p className="muted small">
-          If it keeps happening, write to <a href={`mailto:${SUPPORT_CONTACT}`}>{SUPPORT_CONTACT}</a> and quote the
-          error id <code>{this.state.errorId}</code>.
-        </p>
+        <AskSupport errorId={this.state.errorId} />
       </div>
     );
   }
@@ -87,12 +85,18 @@ function AppCrashed({ errorId }: { errorId: string | null }) {
               Reload the page
             </button>
           </p>
-          <p className="muted small">
-            If it keeps happening, write to <a href={`mailto:${SUPPORT_CONTACT}`}>{SUPPORT_CONTACT}</a> and quote the
-            error id <code>{errorId}</code>.
-          </p>
+          <AskSupport errorId={errorId} />
         </div>
       </main>
     </>
+  );
+}
+
+function AskSupport({ errorId }: { errorId: string | null }) {
+  const contact = useSupportContact();
+  return (
+    <p className="muted small">
+      If it keeps happening, write to <SupportLink contact={contact} /> and quote the error id <code>{errorId}</code>.
+    </p>
   );
 }

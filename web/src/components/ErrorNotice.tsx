@@ -1,10 +1,13 @@
-import { humanError, SUPPORT_CONTACT } from '../lib/errors';
+import { useSupportContact } from '../lib/about';
+import { humanError } from '../lib/errors';
+import { SupportLink } from './SupportLink';
 
 /** An API or app error as a person reads it: what happened, what to do; the request id only
  * for faults on the server's side (whose hint already names the support contact). */
 export function ErrorNotice({ error, onRetry, compact }: { error: unknown; onRetry?: () => void; compact?: boolean }) {
   const e = humanError(error);
-  const hintNamesContact = e.hint.includes('contact') || e.hint.includes(SUPPORT_CONTACT);
+  const contact = useSupportContact();
+  const hintNamesContact = e.hint.includes('contact') || e.hint.includes(contact);
   return (
     <div className={compact ? 'notice notice-error compact' : 'notice notice-error'} role="alert">
       <p className="notice-message">{e.message}</p>
@@ -17,7 +20,7 @@ export function ErrorNotice({ error, onRetry, compact }: { error: unknown; onRet
       {e.requestId && (
         <p className="muted small">
           Request id <code>{e.requestId}</code>
-          {hintNamesContact ? '' : <> — quote it to <a href={`mailto:${SUPPORT_CONTACT}`}>{SUPPORT_CONTACT}</a></>}.
+          {hintNamesContact ? '' : <> — quote it to <SupportLink contact={contact} /></>}.
         </p>
       )}
     </div>

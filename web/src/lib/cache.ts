@@ -2,7 +2,7 @@
 // path; when the network fails, the kept copy is returned (marked as saved, with its age).
 
 import { api, ApiError } from '../api/client';
-import { idbClear, idbGet, idbPut } from './idb';
+import { idbClear, idbDelete, idbGet, idbKeys, idbPut } from './idb';
 
 export interface Cached<T> {
   data: T;
@@ -35,6 +35,15 @@ export async function saveCopy<T>(path: string, data: T): Promise<void> {
   await idbPut<Entry<T>>('kv', { data, savedAt: Date.now() }, path).catch(() => {});
 }
 
+/** Drops every saved copy under `prefix` (a deleted session: it, its messages, its documents). */
+export async function forgetSaved(prefix: string): Promise<void> {
+  try {
+    const keys = await idbKeys('kv');
+    await Promise.all(keys.filter((k) => typeof k === 'string' && (k === prefix || k.startsWith(`${prefix}/`) || k.startsWith(`${prefix}?`))).map((k) => idbDelete('kv', k)));
+  } catch {
+    // No IndexedDB: nothing was saved.
+  }
+}
 
 /** Sign-out: nothing of this account stays on the device. */
 export async function clearSavedData(): Promise<void> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError } from '../api/client';
+import { ApiError, errorFromResponse } from '../api/client';
 import { fieldError, humanError, humanWaits } from './errors';
 
 describe('humanError', () => {
@@ -42,5 +42,35 @@ describe('fieldError', () => {
     expect(fieldError(new ApiError(400, 'invalid_field', 'workflow_id: unknown', '', 'r'), labels)).toBeNull();
     expect(fieldError(new ApiError(409, 'already_exists', 'title: taken', '', 'r'), labels)).toBeNull();
     expect(fieldError(new Error('title: x'), labels)).toBeNull();
+  });
+});
+
+describe('fieldError with the field named by the server (error.field)', () => {
+  const labels = { title: 'The title', name: 'The name' };
+  const refusal = (field: string | undefined, message: string, hint = '') =>
+    errorFromResponse(
+      new Response(JSON.stringify({ error: { code: 'invalid_field', message, hint, request_id: 'r', field } }), {
+        status: 400,
+        headers: { 'content-type': 'application/json' },
+      }),
+    );
+
+  it('places the message under the field the server names, without the "field: " prefix', async () => {
+    const err = await refusal('title', 'title: is longer than 200 characters', 'Shorten the title.');
+    expect(err.field).toBe('title');
+    expect(fieldError(err, labels)).toEqual({ field: 'title', message: 'The title is too long: at most 200 characters.', hint: 'Shorten the title.' });
+  });
+
+  it('trusts `field` over the message, which then need not start with it', async () => {
+    const err = await refusal('title', 'must not be empty');
+    expect(fieldError(err, labels)?.field).toBe('title');
+    expect(fieldError(err, labels)?.message).toBe('The title is empty: write a few words.');
+    expect(fieldError(await refusal('idea', 'title: must not be empty'), labels)).toBeNull();
+  });
+
+  it('makes a sentence of a problem that does not read on after the name', async () => {
+    const err = await refusal(undefined, 'name: give the key a name of 1 to 100 characters that says what uses it');
+    expect(fieldError(err, labels)).toMatchObject({ field: 'name', message: 'Give the key a name of 1 to 100 characters that says what uses it.' });
+    expect(humanError(err).message).toBe('Give the key a name of 1 to 100 characters that says what uses it.');
   });
 });

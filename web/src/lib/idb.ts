@@ -61,3 +61,7 @@ export async function idbAll<T>(name: StoreName): Promise<T[]> {
 export async function idbClear(name: StoreName): Promise<void> {
   await done((await store(name, 'readwrite')).clear());
 }
+
+export async function idbKeys(name: StoreName): Promise<IDBValidKey[]> {
+  return done((await store(name, 'readonly')).getAllKeys());
+}

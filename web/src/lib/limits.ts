@@ -1,13 +1,6 @@
-// The server's length limits (crates/server/src/config/defaults.rs, `limits.*`), so the app can
-// show a counter before the server refuses. The server stays the judge: a deployment that sets
-// other limits answers with its own, and the app shows that answer next to the field.
-
-export const LIMITS = {
-  title: 200,
-  idea: 10_000,
-  message: 20_000,
-  section: 50_000,
-} as const;
+// Character counters, so the app can show one before the server refuses. The limits come from
+// the server (its `about` answer, see about.ts); the server stays the judge, and the app shows
+// its refusal next to the field.
 
 /** From what share of the limit a counter is shown. */
 const SHOW_FROM = 0.8;

@@ -158,3 +158,17 @@ export async function resolveConflict(conflict: Conflict, choice: 'mine' | 'thei
   }
   await refreshOutbox();
 }
+
+/** A session is gone: nothing of it waits to be sent, no conflict of it waits for a choice. */
+export async function dropSession(sessionId: string): Promise<void> {
+  try {
+    const items = await idbOutboxStorage.all();
+    await Promise.all(items.filter((i) => i.sessionId === sessionId && i.id !== undefined).map((i) => idbDelete('outbox', i.id!)));
+    const open = await idbAll<Conflict>('conflicts');
+    await Promise.all(open.filter((c) => c.edit.sessionId === sessionId && c.id !== undefined).map((c) => idbDelete('conflicts', c.id!)));
+  } catch {
+    // No IndexedDB: the in-memory list is filtered below.
+  }
+  outboxItems.set((items) => items.filter((i) => i.sessionId !== sessionId));
+  conflicts.set((list) => list.filter((c) => c.edit.sessionId !== sessionId));
+}

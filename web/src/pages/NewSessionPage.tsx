@@ -5,7 +5,8 @@ import type { CreateSession, Session, WorkflowList } from '../api/types';
 import { ErrorNotice } from '../components/ErrorNotice';
 import { CharCounter, describedBy, FieldNote } from '../components/FieldHelp';
 import { fieldError } from '../lib/errors';
-import { countChars, LIMITS } from '../lib/limits';
+import { useLimits } from '../lib/about';
+import { countChars } from '../lib/limits';
 import { useFlag } from '../lib/flags';
 import { navigate } from '../lib/router';
 import { useResource } from '../lib/useResource';
@@ -59,8 +60,9 @@ export function NewSessionPage() {
     setPicked(`The “${example.title}” example is in the title and idea fields; change it as you like.`);
   }
 
-  const titleCount = countChars(title.trim(), LIMITS.title);
-  const ideaCount = countChars(idea.trim(), LIMITS.idea);
+  const limits = useLimits();
+  const titleCount = countChars(title.trim(), limits.title);
+  const ideaCount = countChars(idea.trim(), limits.idea);
   // Checked here first (the server checks again): a title is never cut, it is refused whole.
   const [checked, setChecked] = useState<Record<string, string>>({});
   const serverField = fieldError(error, FIELD_LABELS);
@@ -70,9 +72,9 @@ export function NewSessionPage() {
     e.preventDefault();
     const problems: Record<string, string> = {};
     if (!title.trim()) problems.title = 'Give the session a title.';
-    else if (titleCount.over) problems.title = `The title is too long: at most ${LIMITS.title} characters. Shorten it; nothing is cut off for you.`;
+    else if (titleCount.over) problems.title = `The title is too long: at most ${limits.title} characters. Shorten it; nothing is cut off for you.`;
     if (!idea.trim()) problems.idea = 'Describe your idea in a few words.';
-    else if (ideaCount.over) problems.idea = `Your idea is too long: at most ${LIMITS.idea.toLocaleString('en-US')} characters.`;
+    else if (ideaCount.over) problems.idea = `Your idea is too long: at most ${limits.idea.toLocaleString('en-US')} characters.`;
     setChecked(problems);
     if (Object.keys(problems).length > 0) {
       document.getElementById(problems.title ? 'title' : 'idea')?.focus();

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { api } from '../api/client';
 import { paths } from '../api/paths';
 import type { Session, SessionList } from '../api/types';
@@ -7,6 +7,9 @@ import { ErrorNotice } from '../components/ErrorNotice';
 import { Link } from '../components/Link';
 import { SavedCopyNote } from '../components/SavedCopyNote';
 import { useCrashTrigger } from '../lib/crash';
+import { lastDeleted } from '../lib/sessions';
+import { useStore } from '../lib/store';
+import { SessionControls } from '../session/SessionControls';
 import { useResource } from '../lib/useResource';
 
 const PAGE_SIZE = 20;
@@ -37,6 +40,10 @@ function SessionList() {
   const [cursor, setCursor] = useState<string | null | undefined>(undefined);
   const [moreError, setMoreError] = useState<unknown>(null);
   const [loadingMore, setLoadingMore] = useState(false);
+  const deleted = useStore(lastDeleted);
+  const deletedNote = useRef<HTMLParagraphElement>(null);
+  // The confirmation of a deletion is said once, here; leaving the list forgets it.
+  useEffect(() => () => lastDeleted.set(null), []);
 
   useEffect(() => {
     setMore([]);
@@ -47,7 +54,16 @@ function SessionList() {
   if (!first.data) return <p aria-busy="true">Loading your sessions…</p>;
 
   const next = cursor === undefined ? first.data.next_cursor : cursor;
-  const sessions = [...first.data.items, ...more];
+  // A session deleted from its own page may still be in a saved copy of the list.
+  const sessions = [...first.data.items, ...more].filter((s) => s.id !== deleted?.id);
+
+  /** The list as the server has it now, in the saved copy too (the first page). */
+  function changed(id: string, next: Session | null) {
+    const apply = (items: Session[]) => (next ? items.map((s) => (s.id === id ? next : s)) : items.filter((s) => s.id !== id));
+    first.setData((page) => page && { ...page, items: apply(page.items) });
+    setMore(apply);
+    if (!next) setTimeout(() => deletedNote.current?.focus(), 0);
+  }
 
   async function loadMore() {
     if (!next) return;
@@ -66,6 +82,9 @@ function SessionList() {
 
   return (
     <section aria-label="Sessions">
+      <p className="flash-note small" role="status" ref={deletedNote} tabIndex={-1} data-testid="deleted-note">
+        {deleted ? `“${deleted.title}” was deleted.` : ''}
+      </p>
       {first.fromCache && <SavedCopyNote savedAt={first.savedAt} />}
       {sessions.length === 0 ? (
         <div className="empty">
@@ -90,6 +109,7 @@ function SessionList() {
                   {s.sections_filled} of {s.sections_total} sections written
                 </span>
               </div>
+              <SessionControls session={s} fromCache={first.fromCache} onRenamed={(next) => changed(s.id, next)} onDeleted={() => changed(s.id, null)} />
             </li>
           ))}
         </ul>

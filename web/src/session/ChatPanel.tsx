@@ -8,7 +8,8 @@ import { Markdown } from '../components/Markdown';
 import { SavedCopyNote } from '../components/SavedCopyNote';
 import { connection, isOffline } from '../lib/connection';
 import { useCrashTrigger } from '../lib/crash';
-import { countChars, LIMITS } from '../lib/limits';
+import { useLimits } from '../lib/about';
+import { countChars } from '../lib/limits';
 import type { MessageItem } from '../lib/outbox';
 import type { SectionDraft, SectionUpdate, StreamState } from '../lib/replyStream';
 import { useStore } from '../lib/store';
@@ -254,7 +255,8 @@ function Composer({
   onSend: (content: string) => Promise<void>;
 }) {
   const closed = session.status !== 'active';
-  const count = countChars(text.trim(), LIMITS.message);
+  const maxChars = useLimits().message;
+  const count = countChars(text.trim(), maxChars);
 
   async function send(e?: FormEvent) {
     e?.preventDefault();

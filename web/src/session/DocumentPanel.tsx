@@ -7,7 +7,8 @@ import { Markdown } from '../components/Markdown';
 import { SavedCopyNote } from '../components/SavedCopyNote';
 import { connection, isOffline } from '../lib/connection';
 import { useCrashTrigger } from '../lib/crash';
-import { countChars, LIMITS } from '../lib/limits';
+import { useLimits } from '../lib/about';
+import { countChars } from '../lib/limits';
 import type { Conflict, EditItem } from '../lib/outbox';
 import { useStore } from '../lib/store';
 import { conflicts as conflictStore, discardItem, outboxItems, queueEdit, resolveConflict, retryItem } from '../lib/sync';
@@ -116,7 +117,8 @@ function SectionView({
   const [draft, setDraft] = useState(shown);
   const offline = isOffline(useStore(connection));
   const headingId = `section-${doc.id}-${section.id}`;
-  const count = countChars(draft, LIMITS.section);
+  const maxChars = useLimits().section;
+  const count = countChars(draft, maxChars);
   const waiting = awaitingDraft && agentDraft === undefined && !shown;
 
   useEffect(() => {

@@ -1,12 +1,12 @@
 import { useMemo, useState } from 'react';
 import { api } from '../api/client';
 import { paths } from '../api/paths';
-import type { PlanDocument, RestoreRequest, RevisionResponse } from '../api/types';
+import type { PlanDocument, RestoreRequest, RevisionList, RevisionResponse } from '../api/types';
 import { ErrorNotice } from '../components/ErrorNotice';
 import { useCrashTrigger } from '../lib/crash';
 import { diffLines } from '../lib/diff';
 import { useResource } from '../lib/useResource';
-import { describeRevision, type RevisionInfo } from './revisions';
+import { describeRevision } from './revisions';
 
 interface Props {
   sessionId: string;
@@ -114,7 +114,7 @@ function RevisionList({
   onRestored: (r: Restored) => void;
   editable: boolean;
 }) {
-  const revisions = useResource<{ items: RevisionInfo[] }>(paths.revisions(sessionId, current.id), version);
+  const revisions = useResource<RevisionList>(paths.revisions(sessionId, current.id), version);
   const [selected, setSelected] = useState<number | null>(null);
   const titles = useMemo(() => new Map(current.sections.map((s) => [s.id, s.title])), [current.sections]);
   if (revisions.error !== null && !revisions.data) return <ErrorNotice error={revisions.error} onRetry={revisions.reload} />;

@@ -5,6 +5,9 @@ import { ErrorBoundary } from '../components/ErrorBoundary';
 import { ErrorNotice } from '../components/ErrorNotice';
 import { SavedCopyNote } from '../components/SavedCopyNote';
 import { saveCopy } from '../lib/cache';
+import { connection, isOffline } from '../lib/connection';
+import { navigate } from '../lib/router';
+import { useStore } from '../lib/store';
 import type { SectionDraft, SectionUpdate } from '../lib/replyStream';
 import { onOutboxEvent, queueMessage } from '../lib/sync';
 import { useMediaQuery } from '../lib/useMediaQuery';
@@ -13,6 +16,8 @@ import { ChatPanel } from './ChatPanel';
 import { DocumentPanel } from './DocumentPanel';
 import { asksToDraftTheRest, DRAFT_THE_REST, emptySections, liveFilled, type Drafting } from './drafting';
 import { HistoryPanel } from './HistoryPanel';
+import { OfflinePlannerNote } from './OfflinePlannerNote';
+import { ExportLinks, SessionControls } from './SessionControls';
 import { StepsBar } from './StepsBar';
 
 const FRESH_MS = 6000;
@@ -40,6 +45,7 @@ export function SessionPage({ id }: { id: string }) {
   const liveDraftsNow = useRef<Record<string, Record<string, SectionDraft>>>({});
   const narrow = useMediaQuery(NARROW);
   const [pane, setPane] = useState<Pane>('chat');
+  const offline = isOffline(useStore(connection));
 
   const s = session.data;
   const docs = documents.data?.items ?? [];
@@ -241,6 +247,15 @@ export function SessionPage({ id }: { id: string }) {
     <div className="session-page">
       <header className="session-head">
         <h1>{s.title}</h1>
+        <div className="session-actions">
+          <ExportLinks sessionId={id} offline={offline || session.fromCache} />
+          <SessionControls
+            session={s}
+            fromCache={session.fromCache}
+            onRenamed={(next) => session.setData(() => next)}
+            onDeleted={() => navigate('/', { replace: true })}
+          />
+        </div>
         <details className="idea">
           <summary>
             <span className="idea-label">Idea</span> <span className="idea-preview muted">{s.idea}</span>
@@ -248,6 +263,7 @@ export function SessionPage({ id }: { id: string }) {
           <p className="idea-full">{s.idea}</p>
         </details>
         {session.fromCache && <SavedCopyNote savedAt={session.savedAt} />}
+        <OfflinePlannerNote />
       </header>
       <StepsBar
         session={s}

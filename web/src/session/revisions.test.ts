@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { describeRevision, type RevisionInfo } from './revisions';
+import type { Revision } from '../api/types';
+import { describeRevision } from './revisions';
 
 const titles = new Map([
   ['problem', 'Problem statement'],
@@ -9,12 +10,12 @@ const titles = new Map([
   ['mvp', 'MVP scope'],
 ]);
 const now = Date.parse('2026-03-10T12:00:00Z');
-const base: RevisionInfo = { revision: 4, author: 'user', content_hash: 'x', created_at: '2026-03-10T11:55:00Z' };
+const base: Revision = { revision: 4, author: 'user', content_hash: 'x', created_at: '2026-03-10T11:55:00Z', restored_from: null, changed_sections: ['problem'] };
 
 describe('describeRevision', () => {
-  it('names the author and a relative time when the server sends no new fields', () => {
+  it('names the author, what changed and a relative time', () => {
     const d = describeRevision(base, titles, now);
-    expect(d).toMatchObject({ title: 'Revision 4', origin: 'by you', changed: null, when: '5 minutes ago' });
+    expect(d).toMatchObject({ title: 'Revision 4', origin: 'by you', changed: 'Changed: Problem statement', when: '5 minutes ago' });
     expect(describeRevision({ ...base, author: 'ai' }, titles, now).origin).toBe('by the agent');
   });
 
@@ -36,5 +37,11 @@ describe('describeRevision', () => {
   it('says when nothing changed, except for the first revision', () => {
     expect(describeRevision({ ...base, changed_sections: [] }, titles, now).changed).toBe('No section changed');
     expect(describeRevision({ ...base, revision: 1, changed_sections: [] }, titles, now).changed).toBeNull();
+  });
+
+  it('says what the first revision wrote (it has no revision before it to differ from)', () => {
+    expect(describeRevision({ ...base, revision: 1, changed_sections: ['problem', 'goals'] }, titles, now).changed).toBe(
+      'Wrote: Problem statement, Goals & success metrics',
+    );
   });
 });

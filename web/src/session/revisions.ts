@@ -3,26 +3,17 @@
 import type { Revision } from '../api/types';
 import { fullTime, relativeTime } from '../lib/durations';
 
-/** A revision as listed, with the fields the server is adding to the list (`restored_from`, the
- * revision a restore brought back; `changed_sections`, the ids of sections that differ from the
- * revision before). Optional until the generated API types have them; once they do, this is the
- * same type. */
-export type RevisionInfo = Revision & {
-  restored_from?: number | null;
-  changed_sections?: string[] | null;
-};
-
 export interface RevisionSummary {
   title: string;
   /** "by the agent", "by you", "restored from revision 3". */
   origin: string;
-  /** "Changed: Problem statement, Goals", or null when the server did not say. */
+  /** "Changed: Problem statement, Goals"; for the first revision "Wrote: …"; null when it wrote nothing. */
   changed: string | null;
   when: string;
   whenFull: string;
 }
 
-export function describeRevision(r: RevisionInfo, sectionTitles: ReadonlyMap<string, string>, now: number = Date.now()): RevisionSummary {
+export function describeRevision(r: Revision, sectionTitles: ReadonlyMap<string, string>, now: number = Date.now()): RevisionSummary {
   const restored = typeof r.restored_from === 'number' ? r.restored_from : null;
   const origin =
     restored !== null ? `restored from revision ${restored}` : r.author === 'ai' ? 'by the agent' : r.author === 'user' ? 'by you' : `by ${r.author}`;
@@ -35,11 +26,15 @@ export function describeRevision(r: RevisionInfo, sectionTitles: ReadonlyMap<str
   };
 }
 
-function changedText(r: RevisionInfo, titles: ReadonlyMap<string, string>): string | null {
-  if (!Array.isArray(r.changed_sections)) return null;
-  if (r.changed_sections.length === 0) return r.revision === 1 ? null : 'No section changed';
-  const names = r.changed_sections.map((id) => titles.get(id) ?? id);
+// `changed_sections` compares with the revision before; the first one has none before it, so
+// its list is what it wrote.
+function changedText(r: Revision, titles: ReadonlyMap<string, string>): string | null {
+  const first = r.revision === 1;
+  // A copy saved on this device from an older server may not have the list.
+  const ids = r.changed_sections ?? [];
+  if (ids.length === 0) return first ? null : 'No section changed';
+  const names = ids.map((id) => titles.get(id) ?? id);
   const shown = names.slice(0, 4);
   const more = names.length - shown.length;
-  return `Changed: ${shown.join(', ')}${more > 0 ? ` and ${more} more` : ''}`;
+  return `${first ? 'Wrote' : 'Changed'}: ${shown.join(', ')}${more > 0 ? ` and ${more} more` : ''}`;
 }
