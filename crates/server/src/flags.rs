@@ -224,6 +224,8 @@ pub enum FlagError {
     Invalid(String),
     NotFound(String),
     UnknownClientKey(uuid::Uuid),
+    /// A client key's name is empty or longer than 100 characters.
+    ClientKeyName,
     Admin(AdminError),
 }
 
@@ -271,6 +273,12 @@ impl ErrorFamily for FlagError {
             ),
             Self::NotFound(key) => CommonError::not_found(format!("The flag '{key}'")).to_api_error(),
             Self::UnknownClientKey(id) => CommonError::not_found(format!("The client key {id}")).to_api_error(),
+            Self::ClientKeyName => ApiError::invalid(
+                ErrorCode::InvalidField,
+                "name",
+                "must be 1 to 100 characters",
+                "Name the key after what will use it, e.g. \"billing service\".",
+            ),
             Self::Admin(e) => e.to_api_error(),
         }
     }
@@ -412,9 +420,7 @@ pub async fn create_client_key(
 ) -> Result<(StatusCode, Json<IssuedClientKey>), FlagError> {
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(FlagError::Invalid(
-            "name: give the key a name of 1 to 100 characters that says what uses it".into(),
-        ));
+        return Err(FlagError::ClientKeyName);
     }
     let bytes: [u8; 32] = rand::random();
     let key = format!("{CLIENT_KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
@@ -637,7 +643,12 @@ mod tests {
 
     #[test]
     fn every_variant_answers_a_listed_code() {
-        assert_listed(&[FlagError::Invalid("key: bad".into()), FlagError::NotFound("x".into())]);
+        assert_listed(&[
+            FlagError::Invalid("key: bad".into()),
+            FlagError::NotFound("x".into()),
+            FlagError::UnknownClientKey(uuid::Uuid::nil()),
+            FlagError::ClientKeyName,
+        ]);
         assert_listed(&[OfrepError::Common(CommonError::Unauthorized)]);
     }
 }

@@ -355,7 +355,7 @@ async fn admin_issued_client_keys_evaluate_for_the_user_in_the_context_until_rev
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, body) = issue(admin.clone(), json!({"name": "  "})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("name"), "{body}");
+    assert_eq!(body["error"]["field"], "name", "{body}");
     let (status, issued) = issue(admin.clone(), json!({"name": "billing service"})).await;
     assert_eq!(status, StatusCode::CREATED, "{issued}");
     let key = issued["key"].as_str().unwrap().to_owned();
