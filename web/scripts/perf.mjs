@@ -64,7 +64,14 @@ async function startServer() {
 
 async function measure(page, url, waitFor) {
   await page.goto(url, { waitUntil: 'load' });
-  await page.locator(waitFor).first().waitFor();
+  await page
+    .locator(waitFor)
+    .first()
+    .waitFor()
+    .catch(async (e) => {
+      const text = (await page.locator('body').innerText().catch(() => '')).slice(0, 2000);
+      throw new Error(`${url}: ${waitFor} never showed; the page said:\n${text}\n${e.message}`);
+    });
   await page.waitForTimeout(300);
   const figures = await page.evaluate(
     () =>
@@ -75,6 +82,10 @@ async function measure(page, url, waitFor) {
           const fcp = performance.getEntriesByName('first-contentful-paint')[0];
           done({
             lcp: entries[entries.length - 1].startTime,
+            lcpElement: (() => {
+              const el = entries[entries.length - 1].element;
+              return el ? `${el.tagName.toLowerCase()}.${el.className}` : '';
+            })(),
             load: nav.loadEventEnd,
             ttfb: nav.responseStart,
             fcp: fcp ? fcp.startTime : NaN,
