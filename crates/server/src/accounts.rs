@@ -39,6 +39,12 @@ pub enum AccountError {
     TooManyAttempts {
         retry_after: Duration,
     },
+    /// The password given to erase the account is not the account's.
+    ErasurePassword,
+    /// Too many wrong passwords given to erase the account in a while.
+    ErasurePaused {
+        retry_after: Duration,
+    },
     Common(CommonError),
 }
 
@@ -82,9 +88,72 @@ impl ErrorFamily for AccountError {
                 "Too many wrong current passwords. Password changes are paused for a while to protect the account.",
                 *retry_after,
             ),
+            Self::ErasurePassword => ApiError::invalid(
+                ErrorCode::InvalidCredentials,
+                "password",
+                "is not the account's password",
+                "Type your password again; nothing was erased.",
+            ),
+            Self::ErasurePaused { retry_after } => ApiError::wait_and_retry(
+                ErrorCode::RateLimited,
+                "Too many wrong passwords. Erasing the account is paused for a while to protect it.",
+                *retry_after,
+            ),
             Self::Common(e) => e.to_api_error(),
         }
     }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AccountErasure {
+    /// The account's password, asked again before erasing it.
+    pub password: String,
+}
+
+/// Erase the signed-in account and everything in it (GDPR Art. 17): sessions, messages,
+/// documents with every revision, sign-ins and emails. What stays names nobody: model usage as
+/// monthly totals per provider and model, and security events with only the opaque user id.
+/// The password is asked again. Every sign-in of the account ends.
+#[utoipa::path(delete, path = "/api/v1/me", tag = "auth", operation_id = "erase_account",
+    request_body = AccountErasure, responses((status = 204), WithJsonBody<AccountError>))]
+pub async fn erase_account(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    client: Client,
+    ApiJson(body): ApiJson<AccountErasure>,
+) -> Result<StatusCode, AccountError> {
+    let settings = &state.settings.auth;
+    // Counted before the check, in one step with the limit: parallel guesses cannot pass.
+    let key = format!("erasure:user:{}", auth.id());
+    let window = Duration::from_secs(settings.failed_login_window_seconds);
+    if let Some(retry_after) = state
+        .limiter
+        .take(&key, settings.max_failed_logins_per_account, window)
+        .await?
+    {
+        let event = SecurityEvent::failure(Kind::Lockout, &client).user(auth.id());
+        security_events::record(&state, event.detail("account erasure paused")).await;
+        return Err(AccountError::ErasurePaused { retry_after });
+    }
+    let hash = auth.user.password_hash.clone();
+    if !verify_password(settings.max_queued_password_hashes, body.password, hash)
+        .await
+        .map_err(hashing_unavailable)?
+    {
+        let event = SecurityEvent::failure(Kind::AccountErased, &client).user(auth.id());
+        security_events::record(&state, event.detail("wrong password")).await;
+        return Err(AccountError::ErasurePassword);
+    }
+    state.limiter.give_back(&key).await?;
+    if !state.store.erase_user(auth.id(), &auth.user.email).await? {
+        return Err(CommonError::not_found("The account").into());
+    }
+    // Recorded after the erasure: it keeps only the opaque id.
+    let mut event = SecurityEvent::success(Kind::AccountErased, &client).user(auth.id());
+    event.address = None;
+    security_events::record(&state, event).await;
+    tracing::info!(user = %auth.id(), "account erased");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The length rule and the list of common passwords, for a new password.

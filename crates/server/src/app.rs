@@ -500,7 +500,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::register))
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
-        .routes(routes!(auth::me))
+        .routes(routes!(auth::me, accounts::erase_account))
         .routes(routes!(recovery::verify_email))
         .routes(routes!(recovery::request_reset))
         .routes(routes!(recovery::confirm_reset))

@@ -40,6 +40,8 @@ pub enum SecurityEventKind {
     RoleChanged,
     /// A request to the admin API refused (401 or 403).
     AdminDenied,
+    /// An account erased by its owner (GDPR Art. 17), or a refused attempt (wrong password).
+    AccountErased,
 }
 
 impl SecurityEventKind {
@@ -53,6 +55,7 @@ impl SecurityEventKind {
         Self::AdminAction,
         Self::RoleChanged,
         Self::AdminDenied,
+        Self::AccountErased,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -66,6 +69,7 @@ impl SecurityEventKind {
             Self::AdminAction => "admin_action",
             Self::RoleChanged => "role_changed",
             Self::AdminDenied => "admin_denied",
+            Self::AccountErased => "account_erased",
         }
     }
 

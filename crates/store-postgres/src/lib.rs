@@ -283,6 +283,10 @@ impl Store for PgStore {
         read::get_session(self, user, id).await
     }
 
+    async fn erase_user(&self, user: UserId, email: &str) -> Result<bool> {
+        write::erase_user(self, user, email).await
+    }
+
     async fn delete_session(&self, user: UserId, id: SessionId) -> Result<bool> {
         write::delete_session(self, user, id).await
     }

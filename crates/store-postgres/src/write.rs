@@ -853,3 +853,62 @@ pub(crate) async fn delete_session(store: &PgStore, user: UserId, id: SessionId)
     .map_err(db_err)?;
     Ok(done.rows_affected() == 1)
 }
+
+pub(crate) async fn erase_user(store: &PgStore, user: UserId, email: &str) -> Result<bool> {
+    let mut tx = store.begin().await?;
+    sqlx::query!(
+        "INSERT INTO erased_usage (month, provider, model, calls, input_tokens, output_tokens, cost_micros)
+         SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM'), provider, model, COUNT(*),
+             SUM(input_tokens)::BIGINT, SUM(output_tokens)::BIGINT, SUM(cost_micros)::BIGINT
+         FROM llm_calls WHERE user_id = $1 GROUP BY 1, 2, 3
+         ON CONFLICT (month, provider, model) DO UPDATE SET
+             calls = erased_usage.calls + EXCLUDED.calls,
+             input_tokens = erased_usage.input_tokens + EXCLUDED.input_tokens,
+             output_tokens = erased_usage.output_tokens + EXCLUDED.output_tokens,
+             cost_micros = erased_usage.cost_micros + EXCLUDED.cost_micros",
+        user.0
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    sqlx::query!(
+        "UPDATE security_events SET address = NULL, detail = NULL WHERE user_id = $1",
+        user.0
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    sqlx::query!("DELETE FROM email_outbox WHERE lower(\"to\") = lower($1)", email)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    sqlx::query!(
+        "UPDATE error_groups SET sample_user_id = NULL WHERE sample_user_id = $1",
+        user.0
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    sqlx::query!(
+        "UPDATE feature_flags SET updated_by = NULL WHERE updated_by = $1",
+        user.0
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    sqlx::query!(
+        "UPDATE flag_client_keys SET created_by = NULL WHERE created_by = $1",
+        user.0
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    // Sessions (with messages, documents, revisions), sign-ins, one-time tokens and model calls
+    // go with the account (foreign keys cascade).
+    let done = sqlx::query!("DELETE FROM users WHERE id = $1", user.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(done.rows_affected() == 1)
+}

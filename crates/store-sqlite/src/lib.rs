@@ -317,6 +317,11 @@ impl Store for SqliteStore {
         self.get_session(user, id).await
     }
 
+    async fn erase_user(&self, user: UserId, email: &str) -> Result<bool> {
+        let email = email.to_owned();
+        self.writer.run(move |conn| write::erase_user(conn, user, &email)).await
+    }
+
     async fn delete_session(&self, user: UserId, id: SessionId) -> Result<bool> {
         let deleted = self
             .writer

@@ -133,6 +133,25 @@ statements! {
         SET updated_at = ?1, first_message_at = COALESCE(first_message_at, ?1)
         WHERE id = ?2 AND status = 'active'";
     TOUCH_SESSION = "UPDATE planning_sessions SET updated_at = ? WHERE id = ?";
+    /// An erased account's model usage as anonymous monthly totals (`created_at` is RFC 3339).
+    ERASE_KEEP_USAGE = "
+        INSERT INTO erased_usage (month, provider, model, calls, input_tokens, output_tokens, cost_micros)
+        SELECT substr(created_at, 1, 7), provider, model, COUNT(*), SUM(input_tokens), SUM(output_tokens),
+            SUM(cost_micros)
+        FROM llm_calls WHERE user_id = ?1 GROUP BY 1, 2, 3
+        ON CONFLICT (month, provider, model) DO UPDATE SET
+            calls = calls + excluded.calls,
+            input_tokens = input_tokens + excluded.input_tokens,
+            output_tokens = output_tokens + excluded.output_tokens,
+            cost_micros = cost_micros + excluded.cost_micros";
+    ERASE_SECURITY_DETAILS = "UPDATE security_events SET address = NULL, detail = NULL WHERE user_id = ?1";
+    ERASE_EMAILS = "DELETE FROM email_outbox WHERE lower(\"to\") = lower(?1)";
+    ERASE_REFERENCES_ERRORS = "UPDATE error_groups SET sample_user_id = NULL WHERE sample_user_id = ?1";
+    ERASE_REFERENCES_FLAGS = "UPDATE feature_flags SET updated_by = NULL WHERE updated_by = ?1";
+    ERASE_REFERENCES_KEYS = "UPDATE flag_client_keys SET created_by = NULL WHERE created_by = ?1";
+    /// Sessions (with messages, documents, revisions), sign-ins, one-time tokens and model
+    /// calls go with the account (foreign keys cascade).
+    ERASE_USER = "DELETE FROM users WHERE id = ?1";
     RENAME_SESSION = "UPDATE planning_sessions SET title = ?1, updated_at = ?2 WHERE id = ?3 AND user_id = ?4";
     /// Messages, documents and revisions go with it (foreign keys cascade); cost records stay.
     DELETE_SESSION = "DELETE FROM planning_sessions WHERE id = ?1 AND user_id = ?2";

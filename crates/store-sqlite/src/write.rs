@@ -801,3 +801,14 @@ pub(crate) fn restore_revision(conn: &Connection, id: DocumentId, revision: Revi
     let content = revision_content(conn, id, revision)?;
     write_revision(conn, id, doc.revision, &content, Author::User, None, &stamp(Utc::now()))
 }
+
+/// See `Store::erase_user`; runs inside the writer's transaction, so it is whole or not at all.
+pub(crate) fn erase_user(conn: &Connection, user: UserId, email: &str) -> Result<bool> {
+    change(conn, sql::ERASE_KEEP_USAGE, params![user.0])?;
+    change(conn, sql::ERASE_SECURITY_DETAILS, params![user.0])?;
+    change(conn, sql::ERASE_EMAILS, params![email])?;
+    change(conn, sql::ERASE_REFERENCES_ERRORS, params![user.0])?;
+    change(conn, sql::ERASE_REFERENCES_FLAGS, params![user.0])?;
+    change(conn, sql::ERASE_REFERENCES_KEYS, params![user.0])?;
+    Ok(change(conn, sql::ERASE_USER, params![user.0])? == 1)
+}

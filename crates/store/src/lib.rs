@@ -634,6 +634,12 @@ pub trait Store: Send + Sync + 'static {
     async fn close_session(&self, id: SessionId, close: SessionClose) -> Result<PlanningSession>;
     /// Gives the user's session a new title; `None` when the user has no such session.
     async fn rename_session(&self, user: UserId, id: SessionId, title: &str) -> Result<Option<PlanningSession>>;
+    /// Erases an account (GDPR Art. 17) in one transaction: its sessions, messages, documents,
+    /// sign-ins, tokens and emails go; its model usage is kept only as anonymous monthly totals
+    /// per provider and model; security events keep the opaque user id without address or
+    /// detail; other references (error samples, flag and key editors) are cleared. False when
+    /// there is no such user.
+    async fn erase_user(&self, user: UserId, email: &str) -> Result<bool>;
     /// Deletes the user's session with its messages, documents and revisions (the cost
     /// records stay, without the session); false when the user has no such session.
     async fn delete_session(&self, user: UserId, id: SessionId) -> Result<bool>;

@@ -208,6 +208,10 @@ impl Store for TracedStore {
             .await
     }
 
+    async fn erase_user(&self, user: UserId, email: &str) -> Result<bool> {
+        self.inner.erase_user(user, email).instrument(span("erase_user")).await
+    }
+
     async fn delete_session(&self, user: UserId, id: SessionId) -> Result<bool> {
         self.inner
             .delete_session(user, id)

@@ -427,7 +427,13 @@ export interface paths {
         get: operations["get_me"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Erase the signed-in account and everything in it (GDPR Art. 17): sessions, messages,
+         *     documents with every revision, sign-ins and emails. What stays names nobody: model usage as
+         *     monthly totals per provider and model, and security events with only the opaque user id.
+         *     The password is asked again. Every sign-in of the account ends.
+         */
+        delete: operations["erase_account"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1068,6 +1074,10 @@ export interface components {
             /** @description `member` or `admin`. */
             role?: string | null;
         };
+        AccountErasure: {
+            /** @description The account's password, asked again before erasing it. */
+            password: string;
+        };
         AccountList: {
             /** @description Newest first. */
             items: components["schemas"]["AccountView"][];
@@ -1511,7 +1521,7 @@ export interface components {
          * @description What happened.
          * @enum {string}
          */
-        SecurityEventKind: "sign_up" | "sign_in" | "sign_in_failed" | "lockout" | "password_changed" | "token_revoked" | "admin_action" | "role_changed" | "admin_denied";
+        SecurityEventKind: "sign_up" | "sign_in" | "sign_in_failed" | "lockout" | "password_changed" | "token_revoked" | "admin_action" | "role_changed" | "admin_denied" | "account_erased";
         SecurityEventList: {
             /** @description Newest first. */
             items: components["schemas"]["SecurityEventView"][];
@@ -3628,6 +3638,103 @@ export interface operations {
                 };
             };
             /** @description Too Many Requests: `rate_limited`, `limit_reached` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    erase_account: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AccountErasure"];
+            };
+        };
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request: `invalid_field`, `invalid_body`, `malformed_json`, `unsupported_content_type` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized`, `invalid_credentials` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Payload Too Large: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited` */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */

@@ -657,3 +657,137 @@ async fn a_user_exports_all_their_data_as_one_json_document() {
     let (status, _) = app.json(reqwest::Method::GET, "/api/v1/me/export", None, None).await;
     assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
 }
+
+/// Counts rows on the app's database (SQLite or PostgreSQL) with one bound value.
+async fn count_rows(app: &crate::helpers::TestApp, sql: &str, value: Bind) -> i64 {
+    use sqlx::Connection;
+    let url = &app.settings.database.url;
+    if url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        let pg = sql.replace("?1", "$1");
+        let query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(pg));
+        match value {
+            Bind::Id(id) => query.bind(id).fetch_one(&mut conn).await.unwrap(),
+            Bind::Text(text) => query.bind(text).fetch_one(&mut conn).await.unwrap(),
+        }
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        let query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_owned()));
+        match value {
+            Bind::Id(id) => query.bind(id).fetch_one(&mut conn).await.unwrap(),
+            Bind::Text(text) => query.bind(text).fetch_one(&mut conn).await.unwrap(),
+        }
+    }
+}
+
+enum Bind {
+    Id(uuid::Uuid),
+    Text(String),
+}
+
+/// GDPR erasure: the password again, then nothing names the person but opaque ids in the
+/// security log; usage stays as anonymous totals.
+#[tokio::test]
+async fn an_account_is_erased_with_its_password_and_nothing_names_it_afterwards() {
+    let app = crate::helpers::spawn_app().await;
+    let token = app.user().await;
+    let (_, me) = app.get("/api/v1/me", &token).await;
+    let id: uuid::Uuid = me["id"].as_str().unwrap().parse().unwrap();
+    let email = me["email"].as_str().unwrap().to_owned();
+    let sid = app.session(&token, "quick-brief").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sent = app.say(&token, &sid, "draft the rest").await;
+    app.wait_reply(&token, &sid, sent["reply"]["id"].as_str().unwrap())
+        .await;
+    // A password reset leaves an email with the address in the outbox.
+    let (status, _) = app
+        .json(
+            reqwest::Method::POST,
+            "/api/v1/auth/password-reset",
+            None,
+            Some(serde_json::json!({"email": email})),
+        )
+        .await;
+    assert!(status.is_success());
+    assert!(
+        count_rows(
+            &app,
+            "SELECT COUNT(*) FROM email_outbox WHERE \"to\" = ?1",
+            Bind::Text(email.clone())
+        )
+        .await
+            > 0
+    );
+    let usage_before = count_rows(&app, "SELECT COUNT(*) FROM llm_calls WHERE user_id = ?1", Bind::Id(id)).await;
+    assert!(usage_before > 0);
+    let someone = app.user().await;
+
+    let erase = |password: &str| {
+        let body = serde_json::json!({ "password": password });
+        let (app, token) = (&app, token.clone());
+        async move {
+            app.json(reqwest::Method::DELETE, "/api/v1/me", Some(&token), Some(body))
+                .await
+        }
+    };
+    let (status, body) = erase("not my password").await;
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_credentials");
+    assert_eq!(body["error"]["field"], "password");
+    let (status, _) = app.get(&format!("/api/v1/sessions/{sid}"), &token).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "nothing was erased");
+
+    let (status, body) = erase("correct horse battery").await;
+    assert_eq!(status, reqwest::StatusCode::NO_CONTENT, "{body}");
+    let (status, _) = app.get("/api/v1/me", &token).await;
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED, "every sign-in ended");
+    let (status, _) = app
+        .json(
+            reqwest::Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(serde_json::json!({"email": email, "password": "correct horse battery"})),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
+
+    for (sql, value) in [
+        ("SELECT COUNT(*) FROM users WHERE email = ?1", Bind::Text(email.clone())),
+        (
+            "SELECT COUNT(*) FROM planning_sessions WHERE user_id = ?1",
+            Bind::Id(id),
+        ),
+        ("SELECT COUNT(*) FROM llm_calls WHERE user_id = ?1", Bind::Id(id)),
+        ("SELECT COUNT(*) FROM auth_tokens WHERE user_id = ?1", Bind::Id(id)),
+        ("SELECT COUNT(*) FROM one_time_tokens WHERE user_id = ?1", Bind::Id(id)),
+        (
+            "SELECT COUNT(*) FROM email_outbox WHERE \"to\" = ?1",
+            Bind::Text(email.clone()),
+        ),
+        (
+            "SELECT COUNT(*) FROM security_events WHERE user_id = ?1 AND (address IS NOT NULL OR detail IS NOT NULL)",
+            Bind::Id(id),
+        ),
+    ] {
+        assert_eq!(count_rows(&app, sql, value).await, 0, "{sql}");
+    }
+    let kept = count_rows(
+        &app,
+        "SELECT COUNT(*) FROM security_events WHERE user_id = ?1",
+        Bind::Id(id),
+    )
+    .await;
+    assert!(kept > 0, "the security log keeps the opaque id");
+    let calls = count_rows(
+        &app,
+        "SELECT CAST(COALESCE(SUM(calls), 0) AS BIGINT) FROM erased_usage WHERE provider <> ?1",
+        Bind::Text(String::new()),
+    )
+    .await;
+    assert_eq!(calls, usage_before, "usage stays as anonymous totals");
+    // Someone else is untouched.
+    let (status, _) = app.get("/api/v1/me", &someone).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+}

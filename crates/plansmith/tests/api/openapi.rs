@@ -32,6 +32,7 @@ async fn openapi_document_covers_every_route() {
         ("post", "/api/v1/auth/logout"),
         ("get", "/api/v1/me"),
         ("get", "/api/v1/me/export"),
+        ("delete", "/api/v1/me"),
         ("post", "/api/v1/auth/verify-email"),
         ("post", "/api/v1/auth/password-reset"),
         ("post", "/api/v1/auth/password-reset/confirm"),
@@ -282,7 +283,8 @@ async fn security_event_kinds_are_an_enum_in_the_document() {
             "token_revoked",
             "admin_action",
             "role_changed",
-            "admin_denied"
+            "admin_denied",
+            "account_erased"
         ])
     );
     let view = &doc["components"]["schemas"]["SecurityEventView"]["properties"]["kind"];

@@ -17,6 +17,7 @@ const KINDS: Record<SecurityEventKind, string> = {
   admin_action: 'Admin action',
   role_changed: 'Role changed',
   admin_denied: 'Admin access denied',
+  account_erased: 'Account erased',
 };
 
 export function SecurityEventsPage() {

@@ -1,0 +1,1 @@
+DROP TABLE erased_usage;
