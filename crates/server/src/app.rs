@@ -532,6 +532,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health::healthz))
         .routes(routes!(health::about))
         .routes(routes!(crate::data_export::export))
+        .routes(routes!(crate::consents::list, crate::consents::change))
         .routes(routes!(health::readyz))
         .routes(routes!(openapi_json))
         .routes(routes!(admin::providers))

@@ -3,7 +3,7 @@
 //! costs the memory of its largest session, not of the whole account.
 
 use crate::auth::{AuthUser, UserView};
-use crate::error::CommonError;
+use crate::error::{ApiError, CommonError, ErrorCode, ErrorFamily, error_family};
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -21,6 +21,30 @@ const PAGE: u32 = 20;
 
 /// The export's version, for whoever reads it later.
 const FORMAT: &str = "plansmith-export-1";
+
+/// What an export can fail with before it starts: sign-in and our side.
+#[derive(Debug)]
+pub enum ExportError {
+    Common(CommonError),
+}
+
+error_family!(ExportError, common);
+
+impl ErrorFamily for ExportError {
+    const CODES: &'static [ErrorCode] = &[
+        ErrorCode::Unauthorized,
+        ErrorCode::CrossSiteRequest,
+        ErrorCode::RateLimited,
+        ErrorCode::InternalError,
+        ErrorCode::Unavailable,
+    ];
+
+    fn to_api_error(&self) -> ApiError {
+        match self {
+            Self::Common(e) => e.to_api_error(),
+        }
+    }
+}
 
 /// One session with everything in it: messages, and every document with every revision.
 async fn session_json(store: &dyn Store, session: &PlanningSession) -> Result<Value, CommonError> {
@@ -144,12 +168,26 @@ impl Exporter {
     /// Usage and consents, and the document's end.
     async fn tail(&self) -> Result<Bytes, CommonError> {
         let totals = self.store.usage_since(self.user, DateTime::<Utc>::UNIX_EPOCH).await?;
+        let consents: Vec<Value> = self
+            .store
+            .list_consents(self.user)
+            .await?
+            .into_iter()
+            .map(|c| {
+                json!({
+                    "kind": c.kind,
+                    "version": c.version,
+                    "given_at": c.given_at,
+                    "withdrawn_at": c.withdrawn_at,
+                })
+            })
+            .collect();
         let tail = json!({
             "llm_usage": {
                 "tokens": totals.tokens,
                 "cost_usd": totals.cost_micros as f64 / 1_000_000.0,
             },
-            "consents": [],
+            "consents": consents,
         });
         // `{"llm_usage":…,"consents":[]}` without its opening brace continues the object.
         let text = tail.to_string();
@@ -161,8 +199,8 @@ impl Exporter {
 /// session with its messages and every revision of every document, model usage and consents.
 /// Streamed (`Content-Disposition: attachment`).
 #[utoipa::path(get, path = "/api/v1/me/export", tag = "auth", operation_id = "export_my_data",
-    responses((status = 200, content_type = "application/json", body = Object), CommonError))]
-pub async fn export(State(state): State<AppState>, auth: AuthUser) -> Result<Response, CommonError> {
+    responses((status = 200, content_type = "application/json", body = Object), ExportError))]
+pub async fn export(State(state): State<AppState>, auth: AuthUser) -> Result<Response, ExportError> {
     let account = serde_json::to_string(&UserView::from(&auth.user)).map_err(CommonError::internal)?;
     let head = format!(
         "{{\"format\":\"{FORMAT}\",\"exported_at\":{},\"account\":{account},\"sessions\":[",
@@ -202,4 +240,15 @@ pub async fn export(State(state): State<AppState>, auth: AuthUser) -> Result<Res
         Body::from_stream(body),
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::testing::assert_listed;
+
+    #[test]
+    fn every_variant_answers_a_listed_code() {
+        assert_listed(&[ExportError::Common(CommonError::Unauthorized)]);
+    }
 }

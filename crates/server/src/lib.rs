@@ -11,6 +11,7 @@ pub mod backups;
 pub mod client;
 pub mod common_passwords;
 pub mod config;
+pub mod consents;
 pub mod data_export;
 pub mod documents;
 mod docx;

@@ -479,6 +479,18 @@ impl Store for PgStore {
         monitoring::delete_flag(self, key).await
     }
 
+    async fn list_consents(&self, user: UserId) -> Result<Vec<plansmith_store::Consent>> {
+        monitoring::list_consents(self, user).await
+    }
+
+    async fn give_consent(&self, consent: plansmith_store::Consent) -> Result<()> {
+        monitoring::give_consent(self, consent).await
+    }
+
+    async fn withdraw_consent(&self, user: UserId, kind: &str, at: chrono::DateTime<chrono::Utc>) -> Result<u64> {
+        monitoring::withdraw_consent(self, user, kind, at).await
+    }
+
     async fn create_client_key(&self, key: plansmith_store::StoredClientKey) -> Result<()> {
         monitoring::create_client_key(self, key).await
     }

@@ -179,3 +179,54 @@ pub(crate) async fn revoke_client_key(store: &PgStore, id: uuid::Uuid, at: DateT
     .map_err(db_err)?;
     Ok(done.rows_affected() > 0)
 }
+
+pub(crate) async fn list_consents(store: &PgStore, user: UserId) -> Result<Vec<plansmith_store::Consent>> {
+    let rows = sqlx::query!(
+        "SELECT id, user_id, kind, version, given_at, withdrawn_at FROM consents
+         WHERE user_id = $1 ORDER BY given_at, id",
+        user.0
+    )
+    .fetch_all(&mut *store.conn().await?)
+    .await
+    .map_err(db_err)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| plansmith_store::Consent {
+            id: r.id,
+            user_id: UserId(r.user_id),
+            kind: r.kind,
+            version: r.version,
+            given_at: r.given_at,
+            withdrawn_at: r.withdrawn_at,
+        })
+        .collect())
+}
+
+pub(crate) async fn give_consent(store: &PgStore, c: plansmith_store::Consent) -> Result<()> {
+    sqlx::query!(
+        "INSERT INTO consents (id, user_id, kind, version, given_at, withdrawn_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        c.id,
+        c.user_id.0,
+        c.kind,
+        c.version,
+        c.given_at,
+        c.withdrawn_at
+    )
+    .execute(&mut *store.conn().await?)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+pub(crate) async fn withdraw_consent(store: &PgStore, user: UserId, kind: &str, at: DateTime<Utc>) -> Result<u64> {
+    let done = sqlx::query!(
+        "UPDATE consents SET withdrawn_at = $3 WHERE user_id = $1 AND kind = $2 AND withdrawn_at IS NULL",
+        user.0,
+        kind,
+        at
+    )
+    .execute(&mut *store.conn().await?)
+    .await
+    .map_err(db_err)?;
+    Ok(done.rows_affected())
+}

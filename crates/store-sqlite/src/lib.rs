@@ -777,6 +777,45 @@ impl Store for SqliteStore {
         self.writer.run(move |conn| monitoring::delete_flag(conn, &key)).await
     }
 
+    async fn list_consents(&self, user: UserId) -> Result<Vec<plansmith_store::Consent>> {
+        monitoring::list_consents(&self.reader, user).await
+    }
+
+    async fn give_consent(&self, consent: plansmith_store::Consent) -> Result<()> {
+        self.writer
+            .run(move |conn| {
+                write::change(
+                    conn,
+                    sql::GIVE_CONSENT,
+                    rusqlite::params![
+                        consent.id,
+                        consent.user_id.0,
+                        consent.kind,
+                        consent.version,
+                        write::stamp(consent.given_at),
+                        consent.withdrawn_at.map(write::stamp)
+                    ],
+                )
+                .map(drop)
+            })
+            .await
+    }
+
+    async fn withdraw_consent(&self, user: UserId, kind: &str, at: DateTime<Utc>) -> Result<u64> {
+        let kind = kind.to_owned();
+        let withdrawn = self
+            .writer
+            .run(move |conn| {
+                write::change(
+                    conn,
+                    sql::WITHDRAW_CONSENT,
+                    rusqlite::params![user.0, kind, write::stamp(at)],
+                )
+            })
+            .await?;
+        Ok(withdrawn as u64)
+    }
+
     async fn create_client_key(&self, key: plansmith_store::StoredClientKey) -> Result<()> {
         self.writer
             .run(move |conn| monitoring::create_client_key(conn, &key))

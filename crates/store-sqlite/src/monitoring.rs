@@ -179,3 +179,26 @@ pub(crate) fn revoke_client_key(conn: &Connection, id: Uuid, at: DateTime<Utc>) 
         .map(|n| n > 0)
         .map_err(sql_err)
 }
+
+pub(crate) async fn list_consents(pool: &SqlitePool, user: UserId) -> Result<Vec<plansmith_store::Consent>> {
+    let rows = sqlx::query!(
+        r#"SELECT id AS "id!: Uuid", user_id AS "user_id!: Uuid", kind, version,
+               given_at AS "given_at: DateTime<Utc>", withdrawn_at AS "withdrawn_at: DateTime<Utc>"
+           FROM consents WHERE user_id = ?1 ORDER BY given_at, id"#,
+        user.0
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| plansmith_store::Consent {
+            id: r.id,
+            user_id: UserId(r.user_id),
+            kind: r.kind,
+            version: r.version,
+            given_at: r.given_at,
+            withdrawn_at: r.withdrawn_at,
+        })
+        .collect())
+}

@@ -46,6 +46,10 @@ statements! {
         ON CONFLICT (key) DO UPDATE SET definition = excluded.definition,
             updated_at = excluded.updated_at, updated_by = excluded.updated_by";
     DELETE_FLAG = "DELETE FROM feature_flags WHERE key = ?1";
+    GIVE_CONSENT = "
+        INSERT INTO consents (id, user_id, kind, version, given_at, withdrawn_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    WITHDRAW_CONSENT = "
+        UPDATE consents SET withdrawn_at = ?3 WHERE user_id = ?1 AND kind = ?2 AND withdrawn_at IS NULL";
     CREATE_CLIENT_KEY = "
         INSERT INTO flag_client_keys (id, name, key_hash, created_at, created_by, revoked_at)
         VALUES (?1, ?2, ?3, ?4, ?5, ?6)";

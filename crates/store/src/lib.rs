@@ -388,6 +388,17 @@ pub struct StoredFlag {
     pub updated_by: Option<UserId>,
 }
 
+/// A consent a person gave (and perhaps withdrew).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub id: uuid::Uuid,
+    pub user_id: UserId,
+    pub kind: String,
+    pub version: String,
+    pub given_at: DateTime<Utc>,
+    pub withdrawn_at: Option<DateTime<Utc>>,
+}
+
 /// A client key an admin issued for flag evaluation; only the key's SHA-256 (hex) is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredClientKey {
@@ -764,6 +775,12 @@ pub trait Store: Send + Sync + 'static {
     async fn put_flag(&self, flag: StoredFlag) -> Result<()>;
     /// Deletes a flag; false when there was none.
     async fn delete_flag(&self, key: &str) -> Result<bool>;
+    /// Every consent of the user, given and withdrawn, oldest first.
+    async fn list_consents(&self, user: UserId) -> Result<Vec<Consent>>;
+    /// Records a consent given.
+    async fn give_consent(&self, consent: Consent) -> Result<()>;
+    /// Withdraws the user's standing consents of this kind; how many were standing.
+    async fn withdraw_consent(&self, user: UserId, kind: &str, at: DateTime<Utc>) -> Result<u64>;
     /// Stores a newly issued flag client key.
     async fn create_client_key(&self, key: StoredClientKey) -> Result<()>;
     /// Every flag client key, revoked ones too, newest first.

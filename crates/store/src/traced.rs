@@ -42,6 +42,21 @@ impl Store for TracedStore {
         self.inner.delete_flag(key).instrument(span("delete_flag")).await
     }
 
+    async fn list_consents(&self, user: UserId) -> Result<Vec<Consent>> {
+        self.inner.list_consents(user).instrument(span("list_consents")).await
+    }
+
+    async fn give_consent(&self, consent: Consent) -> Result<()> {
+        self.inner.give_consent(consent).instrument(span("give_consent")).await
+    }
+
+    async fn withdraw_consent(&self, user: UserId, kind: &str, at: DateTime<Utc>) -> Result<u64> {
+        self.inner
+            .withdraw_consent(user, kind, at)
+            .instrument(span("withdraw_consent"))
+            .await
+    }
+
     async fn create_client_key(&self, key: StoredClientKey) -> Result<()> {
         self.inner
             .create_client_key(key)

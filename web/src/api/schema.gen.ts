@@ -439,6 +439,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/me/consents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The signed-in person's consents and what the product asks consent for. */
+        get: operations["list_consents"];
+        put?: never;
+        /**
+         * Give (`given: true`, to the current version) or withdraw (`given: false`) a consent.
+         *     Giving a consent that stands, or withdrawing one that does not, changes nothing.
+         */
+        post: operations["change_consent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me/export": {
         parameters: {
             query?: never;
@@ -1156,6 +1177,31 @@ export interface components {
              */
             revoked_at?: string | null;
         };
+        ConsentChange: {
+            /** @description True gives consent to the current version; false withdraws it. */
+            given: boolean;
+            /** @description `llm_processing`. */
+            kind: string;
+        };
+        /** @description A consent as its owner sees it. */
+        ConsentView: {
+            /** Format: date-time */
+            given_at: string;
+            /** Format: uuid */
+            id: string;
+            kind: string;
+            version: string;
+            /**
+             * Format: date-time
+             * @description When it was withdrawn; null while it stands.
+             */
+            withdrawn_at?: string | null;
+        };
+        Consents: {
+            /** @description Every consent given, withdrawn ones too, oldest first. */
+            items: components["schemas"]["ConsentView"][];
+            notices: components["schemas"]["Notice"][];
+        };
         CreateSession: {
             /** @description The project idea in the user's words. */
             idea: string;
@@ -1369,6 +1415,15 @@ export interface components {
         NewClientKey: {
             /** @description What uses the key (1–100 characters), e.g. "billing service". */
             name: string;
+        };
+        /** @description Something the product asks consent for, in its current version. */
+        Notice: {
+            /** @description Whether the person's consent to this version stands. */
+            given: boolean;
+            kind: string;
+            /** @description The words shown to the person. */
+            text: string;
+            version: string;
         };
         /**
          * @description Whether what was attempted happened.
@@ -3767,7 +3822,7 @@ export interface operations {
             };
         };
     };
-    export_my_data: {
+    list_consents: {
         parameters: {
             query?: never;
             header?: never;
@@ -3781,10 +3836,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, unknown>;
+                    "application/json": components["schemas"]["Consents"];
                 };
             };
-            /** @description Bad Request: `invalid_query`, `invalid_body`, `malformed_json`, `unsupported_content_type` */
+            /** @description Bad Request: `invalid_field` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3811,8 +3866,19 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not Found: `not_found` */
-            404: {
+            /** @description Too Many Requests: `rate_limited` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3820,8 +3886,60 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Conflict: `email_taken`, `already_exists`, `revision_conflict`, `session_closed`, `step_not_current`, `steps_incomplete`, `not_retryable`, `reply_changed` */
-            409: {
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    change_consent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConsentChange"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Consents"];
+                };
+            };
+            /** @description Bad Request: `invalid_field`, `invalid_body`, `malformed_json`, `unsupported_content_type` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request` */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3838,7 +3956,75 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too Many Requests: `rate_limited`, `limit_reached` */
+            /** @description Too Many Requests: `rate_limited` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    export_my_data: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, unknown>;
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited` */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */

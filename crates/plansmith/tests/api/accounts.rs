@@ -791,3 +791,87 @@ async fn an_account_is_erased_with_its_password_and_nothing_names_it_afterwards(
     let (status, _) = app.get("/api/v1/me", &someone).await;
     assert_eq!(status, reqwest::StatusCode::OK);
 }
+
+/// Consents: given to the current version, withdrawn as easily, the history kept, in the export,
+/// gone with the account.
+#[tokio::test]
+async fn consents_are_given_withdrawn_kept_as_history_and_exported() {
+    let app = crate::helpers::spawn_app().await;
+    let token = app.user().await;
+    let (status, consents) = app.get("/api/v1/me/consents", &token).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert!(consents["items"].as_array().unwrap().is_empty());
+    let notice = &consents["notices"][0];
+    assert_eq!(notice["kind"], "llm_processing");
+    assert_eq!(notice["given"], false);
+    assert!(notice["text"].as_str().unwrap().contains("offline planner"), "{notice}");
+
+    let change = |given: bool| {
+        let (app, token) = (&app, token.clone());
+        async move {
+            app.post(
+                "/api/v1/me/consents",
+                &token,
+                serde_json::json!({"kind": "llm_processing", "given": given}),
+            )
+            .await
+        }
+    };
+    let (status, after) = change(true).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{after}");
+    assert_eq!(after["notices"][0]["given"], true);
+    assert_eq!(after["items"].as_array().unwrap().len(), 1);
+    let (_, again) = change(true).await;
+    assert_eq!(
+        again["items"].as_array().unwrap().len(),
+        1,
+        "giving twice records it once"
+    );
+    let (_, withdrawn) = change(false).await;
+    assert_eq!(withdrawn["notices"][0]["given"], false);
+    assert!(withdrawn["items"][0]["withdrawn_at"].is_string());
+    let (_, given_again) = change(true).await;
+    let items = given_again["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "the history stays");
+    assert!(items[0]["withdrawn_at"].is_string() && items[1]["withdrawn_at"].is_null());
+
+    let (status, body) = app
+        .post(
+            "/api/v1/me/consents",
+            &token,
+            serde_json::json!({"kind": "telepathy", "given": true}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["field"], "kind");
+
+    let export: serde_json::Value = app
+        .request(reqwest::Method::GET, "/api/v1/me/export", Some(&token), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let exported = export["consents"].as_array().unwrap();
+    assert_eq!(exported.len(), 2);
+    assert_eq!(exported[0]["kind"], "llm_processing");
+
+    // With a model provider first in the route, the notice names it.
+    let routed = crate::helpers::spawn_with(
+        |s| {
+            s.llm.providers = vec![crate::gateway::provider(
+                "anthropic",
+                plansmith_server::config::ProviderKind::Anthropic,
+                "http://127.0.0.1:9",
+            )];
+            s.llm.route = vec!["anthropic".into(), "offline".into()];
+        },
+        plansmith_server::Overrides::default(),
+    )
+    .await;
+    let other = routed.user().await;
+    let (_, consents) = routed.get("/api/v1/me/consents", &other).await;
+    assert!(
+        consents["notices"][0]["text"].as_str().unwrap().contains("anthropic"),
+        "{consents}"
+    );
+}

@@ -33,6 +33,8 @@ async fn openapi_document_covers_every_route() {
         ("get", "/api/v1/me"),
         ("get", "/api/v1/me/export"),
         ("delete", "/api/v1/me"),
+        ("get", "/api/v1/me/consents"),
+        ("post", "/api/v1/me/consents"),
         ("post", "/api/v1/auth/verify-email"),
         ("post", "/api/v1/auth/password-reset"),
         ("post", "/api/v1/auth/password-reset/confirm"),
