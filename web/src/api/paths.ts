@@ -24,8 +24,12 @@ const doc = (id: string, docId: string) => ({ id, doc_id: docId });
 export const paths = {
   healthz: () => route('/healthz', {}),
   about: () => route('/api/v1/about', {}),
+  /** GET the signed-in user; DELETE (with the password) erases the account. */
   me: () => route('/api/v1/me', {}),
   changePassword: () => route('/api/v1/me/password', {}),
+  /** Everything Plansmith holds about the signed-in person, as one JSON file to download. */
+  exportMyData: () => route('/api/v1/me/export', {}),
+  consents: () => route('/api/v1/me/consents', {}),
   signIns: () => route('/api/v1/me/sign-ins', {}),
   signIn: (id: string) => route('/api/v1/me/sign-ins/{id}', { id }),
   revokeAllSignIns: () => route('/api/v1/me/sign-ins/revoke-all', {}),

@@ -23,6 +23,11 @@ export type MfaStatus = Schemas['MfaStatus'];
 export type TotpEnrolment = Schemas['TotpEnrolment'];
 export type TotpCode = Schemas['TotpCode'];
 export type DisableTotp = Schemas['DisableTotp'];
+export type AccountErasure = Schemas['AccountErasure'];
+export type Consents = Schemas['Consents'];
+export type Consent = Schemas['ConsentView'];
+export type ConsentNotice = Schemas['Notice'];
+export type ConsentChange = Schemas['ConsentChange'];
 
 export type Workflow = Schemas['WorkflowView'];
 export type WorkflowList = Schemas['WorkflowList'];

@@ -1,6 +1,6 @@
 import { api, ApiError, onUnauthorized } from '../api/client';
 import { paths } from '../api/paths';
-import type { AuthResponse, LoginRequest, RegisterRequest, User } from '../api/types';
+import type { AccountErasure, AuthResponse, LoginRequest, RegisterRequest, User } from '../api/types';
 import { cachedGet, clearSavedData, saveCopy } from './cache';
 import { navigate, parseRoute, PUBLIC_ROUTES } from './router';
 import { createStore } from './store';
@@ -16,6 +16,9 @@ function safeLocalStorage(): Storage | null {
 
 /** undefined: not known yet; null: signed out. */
 export const currentUser = createStore<User | null | undefined>(undefined);
+
+/** A word for the signed-out front page after the account was erased; gone at the next sign-in. */
+export const farewell = createStore<string | null>(null);
 
 export async function loadUser(): Promise<void> {
   try {
@@ -48,6 +51,7 @@ async function afterSignIn(user: User) {
   const previous = safeLocalStorage()?.getItem(LAST_USER_KEY);
   if (previous && previous !== user.id) await clearSavedData();
   safeLocalStorage()?.setItem(LAST_USER_KEY, user.id);
+  farewell.set(null);
   await saveCopy(paths.me(), user);
   currentUser.set(user);
 }
@@ -66,6 +70,17 @@ export async function forgetSignIn(options: { stay?: boolean } = {}): Promise<vo
   await clearSavedData();
   currentUser.set(null);
   if (!options.stay) navigate('/signin', { replace: true });
+}
+
+/** Erases the signed-in account on the server (the password asked again), then everything this
+ * device kept for it, and shows the front page. A wrong password (401 `invalid_credentials`)
+ * throws without signing this device out. */
+export async function eraseAccount(password: string): Promise<void> {
+  await api.delete(paths.me(), { quiet401: true }, { password } satisfies AccountErasure);
+  safeLocalStorage()?.removeItem(LAST_USER_KEY);
+  farewell.set('Your account was erased.');
+  await forgetSignIn({ stay: true });
+  navigate('/', { replace: true });
 }
 
 export function installUnauthorizedRedirect(): void {

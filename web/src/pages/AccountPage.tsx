@@ -5,8 +5,10 @@ import type { DisableTotp, MfaStatus, PasswordChange, SignIn, SignInList, TotpCo
 import { ErrorNotice } from '../components/ErrorNotice';
 import { forgetSignIn } from '../lib/auth';
 import { codeDigits, groupSecret } from '../lib/twoStep';
+import { Consents, DataExport, EraseAccount } from './AccountData';
 
-/** The signed-in person's account: change the password, two-step sign-in, see and end sign-ins. */
+/** The signed-in person's account: change the password, two-step sign-in, see and end sign-ins;
+ * download their data, give or withdraw consents, erase the account. */
 export function AccountPage() {
   useEffect(() => {
     document.title = 'Your account · Plansmith';
@@ -19,6 +21,9 @@ export function AccountPage() {
       <PasswordForm onChanged={() => setVersion((v) => v + 1)} />
       <TwoStep />
       <SignIns version={version} />
+      <DataExport />
+      <Consents />
+      <EraseAccount />
     </>
   );
 }

@@ -1,13 +1,21 @@
 import { useEffect } from 'react';
 import { Link } from '../components/Link';
+import { farewell } from '../lib/auth';
+import { useStore } from '../lib/store';
 
 /** What a signed-out visitor sees first: what Plansmith does, and the way in. */
 export function LandingPage() {
+  const note = useStore(farewell);
   useEffect(() => {
     document.title = 'Plansmith · plan a software project with an AI planning agent';
   }, []);
   return (
     <div className="landing">
+      {note && (
+        <p className="notice notice-info" role="status">
+          {note}
+        </p>
+      )}
       <h1>Plan your software project by talking it through</h1>
       <p className="lead">
         Describe your idea. A planning agent asks what it needs to know, step by step, and writes the plan with you: a project brief, a

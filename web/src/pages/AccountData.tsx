@@ -1,0 +1,185 @@
+// The person's rights over their data on the Account page: a copy of all of it, the consents
+// they gave (withdrawn as easily as given), and erasing the account for good.
+
+import { useCallback, useEffect, useState, type FormEvent } from 'react';
+import { api, ApiError } from '../api/client';
+import { paths } from '../api/paths';
+import type { ConsentChange, ConsentNotice, Consents as ConsentList } from '../api/types';
+import { ErrorNotice } from '../components/ErrorNotice';
+import { eraseAccount } from '../lib/auth';
+import { isApiError } from '../lib/errors';
+
+export function DataExport() {
+  return (
+    <section className="account-section" aria-labelledby="export-heading">
+      <h2 id="export-heading">Your data</h2>
+      <p>One file with your account, every session with its messages, every revision of every document, your model usage and consents.</p>
+      <a className="button" href={paths.exportMyData()} download>
+        Download all my data (JSON)
+      </a>
+    </section>
+  );
+}
+
+const KIND_NAMES: Record<string, string> = { llm_processing: 'Processing by AI model providers' };
+
+function kindName(kind: string): string {
+  return KIND_NAMES[kind] ?? kind.replace(/_/g, ' ');
+}
+
+export function Consents() {
+  const [data, setData] = useState<ConsentList | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+
+  const load = useCallback(async () => {
+    setError(null);
+    try {
+      setData(await api.get<ConsentList>(paths.consents()));
+    } catch (err) {
+      setError(err);
+    }
+  }, []);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  async function change(notice: ConsentNotice, given: boolean) {
+    setBusy(true);
+    setError(null);
+    try {
+      setData(await api.post<ConsentList>(paths.consents(), { kind: notice.kind, given } satisfies ConsentChange));
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <section className="account-section" aria-labelledby="consents-heading">
+      <h2 id="consents-heading">Consents</h2>
+      {error !== null && <ErrorNotice error={error} onRetry={data === null ? () => void load() : undefined} />}
+      {data === null && error === null && <p aria-busy="true">Loading your consents…</p>}
+      {data !== null && (
+        <>
+          <ul className="session-list">
+            {data.notices.map((n) => (
+              <li key={n.kind} className="session-card" data-testid={`consent-${n.kind}`}>
+                <h3>{kindName(n.kind)}</h3>
+                <p>{n.text}</p>
+                <p className="muted small">
+                  Version {n.version}: <strong>{n.given ? 'you gave your consent' : 'not given'}</strong>
+                </p>
+                <button type="button" className="button small" disabled={busy} onClick={() => void change(n, !n.given)}>
+                  {n.given ? 'Withdraw consent' : 'Give consent'}
+                </button>
+              </li>
+            ))}
+          </ul>
+          <h3>History</h3>
+          {data.items.length === 0 ? (
+            <p className="muted">You have not given any consent yet.</p>
+          ) : (
+            <ul data-testid="consent-history">
+              {data.items.map((c) => (
+                <li key={c.id}>
+                  {kindName(c.kind)} (version {c.version}): given {when(c.given_at)}
+                  {c.withdrawn_at ? `, withdrawn ${when(c.withdrawn_at)}` : ', stands'}
+                </li>
+              ))}
+            </ul>
+          )}
+        </>
+      )}
+    </section>
+  );
+}
+
+export function EraseAccount() {
+  const [open, setOpen] = useState(false);
+  const [password, setPassword] = useState('');
+  const [confirmed, setConfirmed] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+
+  function cancel() {
+    setOpen(false);
+    setPassword('');
+    setConfirmed(false);
+    setError(null);
+  }
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await eraseAccount(password);
+    } catch (err) {
+      setError(err);
+      setBusy(false);
+    }
+  }
+
+  // A wrong password belongs under the password field; anything else to the whole form.
+  const wrongPassword = isApiError(error, 'invalid_credentials') ? (error as ApiError) : null;
+  const formError = error !== null && wrongPassword === null ? error : null;
+
+  return (
+    <section className="account-section" aria-labelledby="erase-heading">
+      <h2 id="erase-heading">Account deletion</h2>
+      {!open ? (
+        <>
+          <p>Erases your sessions, documents and account. It cannot be undone: download your data first if you want to keep it.</p>
+          <button type="button" className="button danger" onClick={() => setOpen(true)}>
+            Delete my account…
+          </button>
+        </>
+      ) : (
+        <form onSubmit={submit} className="form" aria-describedby={formError !== null ? 'erase-error' : undefined}>
+          <div className="field">
+            <label htmlFor="erase-password">Your password</label>
+            <input
+              id="erase-password"
+              type="password"
+              autoComplete="current-password"
+              required
+              aria-invalid={wrongPassword !== null}
+              aria-describedby={wrongPassword !== null ? 'erase-password-error' : undefined}
+              value={password}
+              onChange={(e) => setPassword(e.target.value)}
+            />
+            {wrongPassword !== null && (
+              <p id="erase-password-error" className="field-error" role="alert">
+                That is not your password. Nothing was erased.
+              </p>
+            )}
+          </div>
+          <div className="field field-check">
+            <input id="erase-confirm" type="checkbox" required checked={confirmed} onChange={(e) => setConfirmed(e.target.checked)} />
+            <label htmlFor="erase-confirm">This erases your sessions, documents and account for good.</label>
+          </div>
+          {formError !== null && (
+            <div id="erase-error">
+              <ErrorNotice error={formError} />
+            </div>
+          )}
+          <div className="row">
+            <button type="submit" className="button danger" disabled={busy}>
+              {busy ? 'Please wait…' : 'Delete my account for good'}
+            </button>
+            <button type="button" className="button" disabled={busy} onClick={cancel}>
+              Cancel
+            </button>
+          </div>
+        </form>
+      )}
+    </section>
+  );
+}
+
+function when(iso: string): string {
+  return new Date(iso).toLocaleString();
+}
