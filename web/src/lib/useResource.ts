@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
 import { cachedGet, saveCopy } from './cache';
 import { connection } from './connection';
+import { takePrefetched } from './prefetch';
 
 export interface Resource<T> {
   data: T | undefined;
@@ -22,8 +23,9 @@ interface State<T> {
   savedAt: number | undefined;
 }
 
-/** GET a path (falling back to the saved copy offline); reloads when `path` or `version`
- * changes, and by itself when the connection comes back while showing a saved copy. */
+/** GET a path (falling back to the saved copy offline; the first time, taking the read of it
+ * already started, if any: prefetch.ts); reloads when `path` or `version` changes, and by
+ * itself when the connection comes back while showing a saved copy. */
 export function useResource<T>(path: string | null, version: unknown = 0): Resource<T> {
   const [state, setState] = useState<State<T>>({
     path,
@@ -43,7 +45,7 @@ export function useResource<T>(path: string | null, version: unknown = 0): Resou
         ? { ...s, loading: true }
         : { path, data: undefined, error: null, loading: true, fromCache: false, savedAt: undefined },
     );
-    cachedGet<T>(path).then(
+    (takePrefetched<T>(path) ?? cachedGet<T>(path)).then(
       (r) =>
         alive &&
         setState((s) =>

@@ -1,11 +1,12 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { paths } from '../api/paths';
-import type { DocumentList, DocumentSummary, PlanDocument, Session } from '../api/types';
+import type { DocumentList, PlanDocument, Session } from '../api/types';
 import { ErrorBoundary } from '../components/ErrorBoundary';
 import { ErrorNotice } from '../components/ErrorNotice';
 import { SavedCopyNote } from '../components/SavedCopyNote';
 import { saveCopy } from '../lib/cache';
 import { connection, isOffline } from '../lib/connection';
+import { forgetPrefetched } from '../lib/prefetch';
 import { navigate } from '../lib/router';
 import { useStore } from '../lib/store';
 import type { SectionDraft, SectionUpdate } from '../lib/replyStream';
@@ -17,6 +18,7 @@ import { DocumentPanel } from './DocumentPanel';
 import { asksToDraftTheRest, DRAFT_THE_REST, emptySections, liveFilled, type Drafting } from './drafting';
 import { HistoryPanel } from './HistoryPanel';
 import { OfflinePlannerNote } from './OfflinePlannerNote';
+import { pickDocument, prefetchSession } from './prefetch';
 import { ExportLinks, SessionControls } from './SessionControls';
 import { StepsBar } from './StepsBar';
 
@@ -27,6 +29,10 @@ export const NARROW = '(max-width: 959px)';
 type Pane = 'chat' | 'document';
 
 export function SessionPage({ id }: { id: string }) {
+  // Opened from inside the app: the conversation and the document need not wait for the
+  // session either (on a fresh load, main.tsx started these already and this reuses them).
+  useState(() => prefetchSession(id));
+  useEffect(() => () => forgetPrefetched(paths.session(id)), [id]);
   const [sessionVersion, setSessionVersion] = useState(0);
   const [docVersion, setDocVersion] = useState(0);
   const [chatVersion, setChatVersion] = useState(0);
@@ -340,10 +346,4 @@ export function SessionPage({ id }: { id: string }) {
       </div>
     </div>
   );
-}
-
-function pickDocument(docs: DocumentSummary[], chosen: string | null, currentStep: string | null): string | null {
-  if (chosen && docs.some((d) => d.id === chosen)) return chosen;
-  const current = docs.find((d) => d.step_id === currentStep);
-  return (current ?? docs[docs.length - 1])?.id ?? null;
 }
