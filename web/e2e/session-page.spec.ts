@@ -104,6 +104,17 @@ test.describe('desktop, 1280×800', () => {
       )
       .toBeGreaterThan(0);
     await expect(page.getByTestId('drafting-placeholder')).not.toHaveCount(8);
+    // The progress is sampled until the last placeholder is filled, so the values between the
+    // start and the end are seen whatever the machine's speed.
+    await expect
+      .poll(
+        async () => {
+          seen.add(Number(await progress.getAttribute('value')));
+          return page.getByTestId('drafting-placeholder').count();
+        },
+        { timeout: 30_000, intervals: [100] },
+      )
+      .toBe(0);
     await waitForReplies(page, id, 3);
     await expect(page.getByTestId('drafting-placeholder')).toHaveCount(0);
     await expect(page.locator('.empty-section')).toHaveCount(0);
