@@ -122,29 +122,7 @@ pub async fn erase_account(
     client: Client,
     ApiJson(body): ApiJson<AccountErasure>,
 ) -> Result<StatusCode, AccountError> {
-    let settings = &state.settings.auth;
-    // Counted before the check, in one step with the limit: parallel guesses cannot pass.
-    let key = format!("erasure:user:{}", auth.id());
-    let window = Duration::from_secs(settings.failed_login_window_seconds);
-    if let Some(retry_after) = state
-        .limiter
-        .take(&key, settings.max_failed_logins_per_account, window)
-        .await?
-    {
-        let event = SecurityEvent::failure(Kind::Lockout, &client).user(auth.id());
-        security_events::record(&state, event.detail("account erasure paused")).await;
-        return Err(AccountError::ErasurePaused { retry_after });
-    }
-    let hash = auth.user.password_hash.clone();
-    if !verify_password(settings.max_queued_password_hashes, body.password, hash)
-        .await
-        .map_err(hashing_unavailable)?
-    {
-        let event = SecurityEvent::failure(Kind::AccountErased, &client).user(auth.id());
-        security_events::record(&state, event.detail("wrong password")).await;
-        return Err(AccountError::ErasurePassword);
-    }
-    state.limiter.give_back(&key).await?;
+    reauthenticate(&state, &auth, &client, Reauth::Erasure, body.password).await?;
     if !state.store.erase_user(auth.id(), &auth.user.email).await? {
         return Err(CommonError::not_found("The account").into());
     }
@@ -174,6 +152,68 @@ fn check_new_password(state: &AppState, password: &str) -> Result<(), AccountErr
     Ok(())
 }
 
+/// Why the password is asked again, for the words of its refusals and events.
+#[derive(Clone, Copy)]
+enum Reauth {
+    PasswordChange,
+    Erasure,
+}
+
+/// Asks for the account's password again before a change that needs it. A stolen sign-in must
+/// not become a way to guess the password: attempts are counted before the check, in one step
+/// with the limit (parallel guesses cannot pass), a right password gives its attempt back, and
+/// every refusal is a security event.
+async fn reauthenticate(
+    state: &AppState,
+    auth: &AuthUser,
+    client: &Client,
+    purpose: Reauth,
+    password: String,
+) -> Result<(), AccountError> {
+    let (key, paused, kind, wrong) = match purpose {
+        Reauth::PasswordChange => (
+            format!("password-change:user:{}", auth.id()),
+            "password change paused",
+            Kind::PasswordChanged,
+            "wrong current password",
+        ),
+        Reauth::Erasure => (
+            format!("erasure:user:{}", auth.id()),
+            "account erasure paused",
+            Kind::AccountErased,
+            "wrong password",
+        ),
+    };
+    let settings = &state.settings.auth;
+    let window = Duration::from_secs(settings.failed_login_window_seconds);
+    if let Some(retry_after) = state
+        .limiter
+        .take(&key, settings.max_failed_logins_per_account, window)
+        .await?
+    {
+        let event = SecurityEvent::failure(Kind::Lockout, client).user(auth.id());
+        security_events::record(state, event.detail(paused)).await;
+        return Err(match purpose {
+            Reauth::PasswordChange => AccountError::TooManyAttempts { retry_after },
+            Reauth::Erasure => AccountError::ErasurePaused { retry_after },
+        });
+    }
+    let hash = auth.user.password_hash.clone();
+    if !verify_password(settings.max_queued_password_hashes, password, hash)
+        .await
+        .map_err(hashing_unavailable)?
+    {
+        let event = SecurityEvent::failure(kind, client).user(auth.id());
+        security_events::record(state, event.detail(wrong)).await;
+        return Err(match purpose {
+            Reauth::PasswordChange => AccountError::WrongPassword,
+            Reauth::Erasure => AccountError::ErasurePassword,
+        });
+    }
+    state.limiter.give_back(&key).await?;
+    Ok(())
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PasswordChange {
     pub current_password: String,
@@ -190,31 +230,8 @@ pub async fn change_password(
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<StatusCode, AccountError> {
     check_new_password(&state, &body.new_password)?;
-    let settings = &state.settings.auth;
-    // A stolen sign-in must not become a way to guess the password.
-    // Counted before the check, in one step with the limit: parallel guesses cannot pass.
-    let key = format!("password-change:user:{}", auth.id());
-    let window = Duration::from_secs(settings.failed_login_window_seconds);
-    if let Some(retry_after) = state
-        .limiter
-        .take(&key, settings.max_failed_logins_per_account, window)
-        .await?
-    {
-        let event = SecurityEvent::failure(Kind::Lockout, &client).user(auth.id());
-        security_events::record(&state, event.detail("password change paused")).await;
-        return Err(AccountError::TooManyAttempts { retry_after });
-    }
-    let max_queued = settings.max_queued_password_hashes;
-    let current = auth.user.password_hash.clone();
-    if !verify_password(max_queued, body.current_password, current)
-        .await
-        .map_err(hashing_unavailable)?
-    {
-        let event = SecurityEvent::failure(Kind::PasswordChanged, &client).user(auth.id());
-        security_events::record(&state, event.detail("wrong current password")).await;
-        return Err(AccountError::WrongPassword);
-    }
-    state.limiter.give_back(&key).await?;
+    reauthenticate(&state, &auth, &client, Reauth::PasswordChange, body.current_password).await?;
+    let max_queued = state.settings.auth.max_queued_password_hashes;
     let hash = hash_password(max_queued, body.new_password)
         .await
         .map_err(hashing_unavailable)?;
