@@ -32,7 +32,7 @@ OVERLAYS = ["staging", "production", "no-keda"]
 K8S_VERSIONS = ["1.29.0", "1.37.0"]
 CURVE = os.path.join(K8S, "testdata", "load-curve.csv")
 SECRET_ENV = re.compile(r"(DATABASE_URL|REDIS_URL|REDIS_CLUSTER_NODES|SCRATCH_URL|WEBHOOK_URL|API_KEY|TOKEN|"
-                        r"BACKUP__KEY|PASSWORD|SECRET|DSN|SMTP_URL)$")
+                        r"BACKUP__KEY|CRYPTO__KEYS|PASSWORD|SECRET|DSN|SMTP_URL)$")
 # Settings the manifests use before the binary at hand knows them (being added in the same
 # release): left out of `config check` with a note instead of failing. Empty when none are.
 PENDING_SETTINGS: set[str] = set()
@@ -182,6 +182,8 @@ def placeholder_secret(name: str, key: str) -> str:
         return "postgres://plansmith:placeholder@postgres:5432/plansmith"
     if name.endswith("REDIS_URL"):
         return "redis://:placeholder@redis:6379"
+    if name.endswith("CRYPTO__KEYS"):
+        return "k1:cGxhY2Vob2xkZXIgYmFja3VwIGtleSBvZiAzMiBieXQ="  # id:32 bytes in base64
     if name.endswith("BACKUP__KEY"):
         return "cGxhY2Vob2xkZXIgYmFja3VwIGtleSBvZiAzMiBieXQ="  # 32 bytes, base64
     return "placeholder-" + "x" * 32

@@ -49,6 +49,19 @@ enum Command {
         #[command(subcommand)]
         command: BackupCommand,
     },
+    /// The audit trail: `verify` walks its hash chain and signed checkpoints. Exit codes: 0
+    /// intact, 1 broken (the first bad entry is named), 2 a usage error.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// The data protection keys (`crypto.keys`): `rotate` moves everything signed or wrapped
+    /// with an older key to `crypto.current_key`, online and resumable; keep the old key
+    /// configured until it has finished.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -240,6 +253,20 @@ enum BackupCommand {
 }
 
 #[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the audit chain of the configured database from its oldest kept checkpoint: every
+    /// entry's hash, its link to the one before, and every checkpoint's signature.
+    Verify,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Re-sign with the current key what an older key signed (audit checkpoints), reporting
+    /// progress; safe to run again after an interruption.
+    Rotate,
+}
+
+#[derive(Subcommand)]
 enum UsersCommand {
     /// Give a user a role (`member` or `admin`); takes effect on their next request.
     SetRole {
@@ -292,7 +319,11 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Config {
             command: ConfigCommand::Check { connect },
         } => {
-            let problems = plansmith_server::app::check_dependencies(&settings, connect).await;
+            let mut problems = plansmith_server::app::check_dependencies(&settings, connect).await;
+            let keys = plansmith_server::crypto::Keyring::describe(&settings).unwrap_or_else(|e| {
+                problems.push(e.to_string());
+                String::new()
+            });
             if !problems.is_empty() {
                 bail!("invalid configuration:\n  {}", problems.join("\n  "));
             }
@@ -303,6 +334,7 @@ async fn run(cli: Cli) -> Result<()> {
             println!("  listen       = {}", settings.listen);
             println!("  database.url = {}", redact_url(&settings.database.url));
             println!("  shared state = {}", settings.cache_mode());
+            println!("  keys         = {keys}");
             let metrics = match (given(&settings.metrics.listen), &settings.metrics.token) {
                 (Some(addr), _) => format!("on http://{addr}/metrics"),
                 (None, Some(_)) => "on /metrics of the main listener, with metrics.token".into(),
@@ -380,6 +412,46 @@ async fn run(cli: Cli) -> Result<()> {
                 bail!("there is no user with the email {email}");
             }
             println!("{email} is now {}", role.as_str());
+            Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let keys = std::sync::Arc::new(
+                plansmith_server::crypto::Keyring::load(&settings).map_err(|e| UsageError(e.to_string()))?,
+            );
+            let store = open_store(&settings, false).await?;
+            match plansmith_server::audit::verify_chain(store.as_ref(), keys.as_ref()).await? {
+                Ok(report) => {
+                    println!(
+                        "audit chain intact: {} entries{}, {} signed checkpoints",
+                        report.entries,
+                        match (report.first_seq, report.last_seq) {
+                            (Some(first), Some(last)) => format!(" ({first}–{last})"),
+                            _ => String::new(),
+                        },
+                        report.checkpoints
+                    );
+                    Ok(())
+                }
+                Err(broken) => {
+                    eprintln!("audit chain broken: {broken}");
+                    Err(QuietExit(1).into())
+                }
+            }
+        }
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => {
+            let keys = std::sync::Arc::new(
+                plansmith_server::crypto::Keyring::load(&settings).map_err(|e| UsageError(e.to_string()))?,
+            );
+            let store = open_store(&settings, false).await?;
+            let current = keys.current_id().to_owned();
+            let resigned = store.resign_audit_checkpoints(keys.clone()).await?;
+            println!("re-signed {resigned} audit checkpoints with key {current}");
+            plansmith_server::audit::record_system(store.as_ref(), keys, "keys.rotate", Some(current.clone())).await?;
+            println!("rotation to key {current} finished; keys no longer in use may now be removed");
             Ok(())
         }
         Command::Serve => serve(settings).await,

@@ -70,6 +70,8 @@ pub enum StartError {
     Cache(#[from] plansmith_cache::CacheError),
     #[error("TLS: {0}")]
     Tls(#[from] TlsError),
+    #[error("{0}")]
+    Keys(#[from] crate::crypto::KeyError),
 }
 
 /// What several instances share: in the process, or on Redis when it is configured.
@@ -313,6 +315,8 @@ impl Application {
             Some((cert, key)) => Some(Arc::new(TlsCerts::load(cert, key)?)),
             None => None,
         };
+        let keys = Arc::new(crate::crypto::Keyring::load(&settings)?);
+        keys.log_source();
         let settings = Arc::new(settings);
         let store = open_store(&settings, settings.database.migrate_on_start).await?;
         // A span per store operation, when spans are exported.
@@ -348,8 +352,9 @@ impl Application {
             .clone()
             .unwrap_or_else(|| default_instance_id(local));
         tracing::info!(instance = %instance, "reply leases are held as this instance");
+        let audit = crate::audit::AuditTrail::start(Arc::clone(&store), keys.clone());
         let generator = Arc::new(Generator::new(
-            Arc::clone(&store),
+            (Arc::clone(&store), audit.clone()),
             stream_log.clone(),
             gateway,
             Arc::clone(&workflows),
@@ -384,6 +389,8 @@ impl Application {
             stopping: Arc::new(AtomicBool::new(false)),
             errors,
             probes: Arc::default(),
+            keys,
+            audit,
         };
         let router = router(state.clone(), overrides.routes);
         Ok(Self {
@@ -488,6 +495,7 @@ impl Application {
             () = hard_stop => {}
         }
         state.generator.shutdown(Duration::ZERO).await;
+        state.audit.flush().await;
         // An email being sent now stays claimed for a while, then goes out again.
         sender.abort();
         Ok(())
@@ -533,6 +541,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health::about))
         .routes(routes!(crate::data_export::export))
         .routes(routes!(crate::consents::list, crate::consents::change))
+        .routes(routes!(crate::audit::access_log))
+        .routes(routes!(crate::audit::list))
         .routes(routes!(health::readyz))
         .routes(routes!(openapi_json))
         .routes(routes!(admin::providers))

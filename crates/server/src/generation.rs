@@ -51,6 +51,8 @@ const CLAIM_BATCH: u32 = 50;
 
 pub struct Generator {
     store: Arc<dyn Store>,
+    /// The platform's changes of a session's data (replies written) are audited.
+    audit: crate::audit::AuditTrail,
     log: Arc<dyn StreamLog>,
     gateway: Arc<Gateway>,
     workflows: Arc<Workflows>,
@@ -149,7 +151,7 @@ impl Generator {
     /// `instance`: this instance's name on its leases; `hand_over`: replies still running at the
     /// end of a shutdown are released to other instances instead of interrupted.
     pub fn new(
-        store: Arc<dyn Store>,
+        (store, audit): (Arc<dyn Store>, crate::audit::AuditTrail),
         log: Arc<dyn StreamLog>,
         gateway: Arc<Gateway>,
         workflows: Arc<Workflows>,
@@ -164,6 +166,7 @@ impl Generator {
         Self {
             outbox: Arc::new(Outbox::new(Arc::clone(&log))),
             store,
+            audit,
             log,
             gateway,
             workflows,
@@ -757,6 +760,7 @@ impl Generator {
             }
         };
         metrics::counter!("plansmith_replies_total", "outcome" => MessageStatus::Complete.as_str()).increment(1);
+        self.audit_reply(session, reply, "sessions.replies.write");
         for revision in &applied {
             for (section_id, _) in &updates {
                 let event = ReplyEvent::Section {
@@ -774,6 +778,15 @@ impl Generator {
         self.append(reply.id, done, &content).await;
         self.finish_log(reply.id).await;
         Ok(())
+    }
+
+    /// Records the platform's change of a session's data.
+    fn audit_reply(&self, session: &PlanningSession, reply: &Message, action: &str) {
+        let mut entry = plansmith_store::audit::NewAuditEntry::new(plansmith_store::audit::AuditActor::System, action);
+        entry.user_id = Some(session.user_id);
+        entry.session_id = Some(session.id);
+        entry.object = Some(reply.id.to_string());
+        self.audit.record(entry);
     }
 
     /// Records a reply that ends without success, then closes its stream with `error`.

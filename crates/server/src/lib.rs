@@ -6,12 +6,14 @@
 pub mod accounts;
 pub mod admin;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod backups;
 pub mod client;
 pub mod common_passwords;
 pub mod config;
 pub mod consents;
+pub mod crypto;
 pub mod data_export;
 pub mod documents;
 mod docx;

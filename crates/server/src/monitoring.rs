@@ -309,6 +309,14 @@ pub async fn track(State(state): State<AppState>, mut request: Request, next: Ne
             }
         });
     let method = request.method().as_str().to_owned();
+    let audited = crate::audit::Audited::of(request.method(), &route, request.uri().path()).map(|audited| {
+        let peer = request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let network = peer.map(|peer| crate::audit::network_of(state.proxies.client_of(peer, request.headers())));
+        (audited, network)
+    });
     let user = RequestUser::default();
     request.extensions_mut().insert(user.clone());
     let request_id = current_request_id();
@@ -336,6 +344,12 @@ pub async fn track(State(state): State<AppState>, mut request: Request, next: Ne
         user_id = user_id.map(|u| u.to_string()).unwrap_or_default(),
         "request"
     );
+    if let Some((audited, network)) = audited
+        && status.is_success()
+    {
+        let audited = audited.created(response.extensions().get::<crate::audit::CreatedSession>());
+        state.audit.record(audited.entry(user_id, network, request_id.clone()));
+    }
     if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
         let panicked = response.extensions().get::<Panicked>().map(|p| p.0.clone());
         let code = response.extensions().get::<ErrorCode>().map_or("", |c| c.as_str());

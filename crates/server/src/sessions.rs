@@ -249,7 +249,14 @@ pub async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiJson(body): ApiJson<CreateSession>,
-) -> Result<(StatusCode, Json<SessionView>), SessionError> {
+) -> Result<
+    (
+        StatusCode,
+        axum::Extension<crate::audit::CreatedSession>,
+        Json<SessionView>,
+    ),
+    SessionError,
+> {
     let unknown = || SessionError::UnknownWorkflow {
         given: body.workflow_id.clone(),
         known: state.workflows.ids().iter().map(ToString::to_string).collect(),
@@ -284,7 +291,11 @@ pub async fn create(
     };
     let session = state.store.create_session(new).await?;
     crate::monitoring::session_started(&session.workflow_id);
-    Ok((StatusCode::CREATED, Json(view(&state, &session))))
+    Ok((
+        StatusCode::CREATED,
+        axum::Extension(crate::audit::CreatedSession(session.id)),
+        Json(view(&state, &session)),
+    ))
 }
 
 /// The caller's sessions, newest first.

@@ -34,6 +34,10 @@ pub struct AppState {
     pub errors: Arc<crate::errors::ErrorTracker>,
     /// What the metrics collectors last saw of the dependencies.
     pub probes: Arc<crate::monitoring::Probes>,
+    /// The data protection keys (`crypto`).
+    pub keys: Arc<crate::crypto::Keyring>,
+    /// Where requests and the platform record who accessed whose data.
+    pub audit: crate::audit::AuditTrail,
 }
 
 impl AppState {

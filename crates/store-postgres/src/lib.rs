@@ -5,6 +5,7 @@
 //! HTTP.
 
 mod accounts;
+mod audit;
 mod mfa_email;
 mod monitoring;
 mod read;
@@ -505,6 +506,38 @@ impl Store for PgStore {
 
     async fn revoke_client_key(&self, id: uuid::Uuid, at: chrono::DateTime<chrono::Utc>) -> Result<bool> {
         monitoring::revoke_client_key(self, id, at).await
+    }
+
+    async fn append_audit(
+        &self,
+        entries: Vec<plansmith_store::audit::NewAuditEntry>,
+        signer: Arc<dyn plansmith_store::audit::AuditSigner>,
+        checkpoint: bool,
+    ) -> Result<i64> {
+        audit::append(self, entries, signer.as_ref(), checkpoint).await
+    }
+
+    async fn audit_entries(
+        &self,
+        query: &plansmith_store::audit::AuditQuery,
+    ) -> Result<Vec<plansmith_store::audit::AuditEntry>> {
+        audit::entries(self, query).await
+    }
+
+    async fn audit_chain(&self, after: i64, limit: u32) -> Result<Vec<plansmith_store::audit::AuditEntry>> {
+        audit::chain(self, after, limit).await
+    }
+
+    async fn audit_checkpoints(&self) -> Result<Vec<plansmith_store::audit::AuditCheckpoint>> {
+        audit::checkpoints(self).await
+    }
+
+    async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64> {
+        audit::prune(self, before).await
+    }
+
+    async fn resign_audit_checkpoints(&self, signer: Arc<dyn plansmith_store::audit::AuditSigner>) -> Result<u64> {
+        audit::resign(self, signer.as_ref()).await
     }
 }
 

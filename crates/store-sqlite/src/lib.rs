@@ -4,6 +4,7 @@
 //! readers. Owns its schema in `migrations/`. Knows no HTTP.
 
 mod accounts;
+mod audit;
 mod mfa_email;
 mod monitoring;
 mod sql;
@@ -834,6 +835,43 @@ impl Store for SqliteStore {
         self.writer
             .run(move |conn| monitoring::revoke_client_key(conn, id, at))
             .await
+    }
+
+    async fn append_audit(
+        &self,
+        entries: Vec<plansmith_store::audit::NewAuditEntry>,
+        signer: std::sync::Arc<dyn plansmith_store::audit::AuditSigner>,
+        checkpoint: bool,
+    ) -> Result<i64> {
+        self.writer
+            .run(move |conn| audit::append(conn, entries, signer.as_ref(), checkpoint))
+            .await
+    }
+
+    async fn audit_entries(
+        &self,
+        query: &plansmith_store::audit::AuditQuery,
+    ) -> Result<Vec<plansmith_store::audit::AuditEntry>> {
+        audit::entries(&self.reader, query).await
+    }
+
+    async fn audit_chain(&self, after: i64, limit: u32) -> Result<Vec<plansmith_store::audit::AuditEntry>> {
+        audit::chain(&self.reader, after, limit).await
+    }
+
+    async fn audit_checkpoints(&self) -> Result<Vec<plansmith_store::audit::AuditCheckpoint>> {
+        audit::checkpoints(&self.reader).await
+    }
+
+    async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64> {
+        self.writer.run(move |conn| audit::prune(conn, before)).await
+    }
+
+    async fn resign_audit_checkpoints(
+        &self,
+        signer: std::sync::Arc<dyn plansmith_store::audit::AuditSigner>,
+    ) -> Result<u64> {
+        self.writer.run(move |conn| audit::resign(conn, signer.as_ref())).await
     }
 }
 

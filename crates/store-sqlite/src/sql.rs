@@ -53,6 +53,24 @@ statements! {
     CREATE_CLIENT_KEY = "
         INSERT INTO flag_client_keys (id, name, key_hash, created_at, created_by, revoked_at)
         VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    /// The audit chain's last position and hash: its last entry, or the checkpoint it was
+    /// pruned up to (none before the first entry).
+    AUDIT_HEAD = "
+        SELECT seq, hash FROM (SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1)
+        UNION ALL SELECT seq, hash FROM (SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1)
+        ORDER BY seq DESC LIMIT 1";
+    /// ?1 seq … ?12 hash.
+    APPEND_AUDIT = "
+        INSERT INTO audit_log (seq, at, actor, actor_id, action, user_id, session_id, object, network, request_id,
+                               prev_hash, hash)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+    AUDIT_CHECKPOINT = "INSERT INTO audit_checkpoints (seq, hash, key_id, mac, at) VALUES (?1, ?2, ?3, ?4, ?5)";
+    /// The newest checkpoint taken before ?1: the chain's prefix up to it may go.
+    AUDIT_PRUNE_POINT = "SELECT MAX(seq) FROM audit_checkpoints WHERE at < ?1";
+    AUDIT_PRUNE_ENTRIES = "DELETE FROM audit_log WHERE seq <= ?1";
+    AUDIT_PRUNE_CHECKPOINTS = "DELETE FROM audit_checkpoints WHERE seq < ?1";
+    AUDIT_CHECKPOINT_LIST = "SELECT seq, hash FROM audit_checkpoints ORDER BY seq";
+    AUDIT_RESIGN = "UPDATE audit_checkpoints SET key_id = ?2, mac = ?3 WHERE seq = ?1";
     REVOKE_CLIENT_KEY = "UPDATE flag_client_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL";
     /// ?1 fingerprint … ?8 release; answers the group's count after this occurrence.
     RECORD_ERROR = "

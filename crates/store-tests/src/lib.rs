@@ -108,6 +108,7 @@ macro_rules! conformance_tests {
             errors_are_grouped_and_exactly_one_recorder_sees_a_new_group,
             migrations_go_down_and_up_again_with_data,
             flags_are_stored_replaced_listed_and_deleted,
+            the_audit_chain_holds_under_concurrent_appends_and_prunes_to_a_checkpoint,
         );
         $crate::conformance_tests!(@mfa_email $backend;
             totp_is_pending_until_enabled_and_each_step_is_used_once,

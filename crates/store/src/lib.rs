@@ -10,6 +10,7 @@ use plansmith_domain::{
     SessionStatus, SignInId, UserId,
 };
 
+pub mod audit;
 mod mfa_email;
 #[cfg(feature = "sql-rows")]
 pub mod rows;
@@ -789,4 +790,27 @@ pub trait Store: Send + Sync + 'static {
     async fn find_client_key(&self, key_hash: &str) -> Result<Option<StoredClientKey>>;
     /// Revokes a client key; false when there is no unrevoked key with this id.
     async fn revoke_client_key(&self, id: uuid::Uuid, at: DateTime<Utc>) -> Result<bool>;
+
+    /// Appends entries to the audit chain in one transaction, serialised with every other
+    /// appender (of every instance): each gets the next position and its chained hash. Signs a
+    /// checkpoint at the end when the append crossed a multiple of
+    /// [`audit::CHECKPOINT_EVERY`] or `checkpoint` is set. Returns the last position.
+    async fn append_audit(
+        &self,
+        entries: Vec<audit::NewAuditEntry>,
+        signer: std::sync::Arc<dyn audit::AuditSigner>,
+        checkpoint: bool,
+    ) -> Result<i64>;
+    /// Entries matching the query, newest first.
+    async fn audit_entries(&self, query: &audit::AuditQuery) -> Result<Vec<audit::AuditEntry>>;
+    /// The chain in order: up to `limit` entries after position `after`.
+    async fn audit_chain(&self, after: i64, limit: u32) -> Result<Vec<audit::AuditEntry>>;
+    /// Every kept checkpoint, oldest first.
+    async fn audit_checkpoints(&self) -> Result<Vec<audit::AuditCheckpoint>>;
+    /// Retention: deletes the chain's prefix up to the newest checkpoint taken before
+    /// `before` (and the checkpoints older than it, which then anchors the chain). Returns
+    /// the entries deleted.
+    async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64>;
+    /// Re-signs every checkpoint with the signer's current key (key rotation); returns how many.
+    async fn resign_audit_checkpoints(&self, signer: std::sync::Arc<dyn audit::AuditSigner>) -> Result<u64>;
 }

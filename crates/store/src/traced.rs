@@ -64,6 +64,47 @@ impl Store for TracedStore {
             .await
     }
 
+    async fn append_audit(
+        &self,
+        entries: Vec<audit::NewAuditEntry>,
+        signer: Arc<dyn audit::AuditSigner>,
+        checkpoint: bool,
+    ) -> Result<i64> {
+        self.inner
+            .append_audit(entries, signer, checkpoint)
+            .instrument(span("append_audit"))
+            .await
+    }
+
+    async fn audit_entries(&self, query: &audit::AuditQuery) -> Result<Vec<audit::AuditEntry>> {
+        self.inner.audit_entries(query).instrument(span("audit_entries")).await
+    }
+
+    async fn audit_chain(&self, after: i64, limit: u32) -> Result<Vec<audit::AuditEntry>> {
+        self.inner
+            .audit_chain(after, limit)
+            .instrument(span("audit_chain"))
+            .await
+    }
+
+    async fn audit_checkpoints(&self) -> Result<Vec<audit::AuditCheckpoint>> {
+        self.inner
+            .audit_checkpoints()
+            .instrument(span("audit_checkpoints"))
+            .await
+    }
+
+    async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64> {
+        self.inner.prune_audit(before).instrument(span("prune_audit")).await
+    }
+
+    async fn resign_audit_checkpoints(&self, signer: Arc<dyn audit::AuditSigner>) -> Result<u64> {
+        self.inner
+            .resign_audit_checkpoints(signer)
+            .instrument(span("resign_audit_checkpoints"))
+            .await
+    }
+
     async fn list_client_keys(&self) -> Result<Vec<StoredClientKey>> {
         self.inner.list_client_keys().instrument(span("list_client_keys")).await
     }

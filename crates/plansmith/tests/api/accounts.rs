@@ -10,7 +10,7 @@ use std::time::Duration;
 const PASSWORD: &str = "correct horse battery";
 
 /// Registers `email` with [`PASSWORD`] and returns its token.
-async fn register(app: &TestApp, email: &str) -> String {
+pub(crate) async fn register(app: &TestApp, email: &str) -> String {
     let (status, body) = app
         .json(
             Method::POST,
@@ -48,7 +48,7 @@ async fn me(app: &TestApp, token: &str) -> StatusCode {
 }
 
 /// Grants the admin role through the store, as `plansmith users set-role` does.
-async fn make_admin(app: &TestApp, email: &str) {
+pub(crate) async fn make_admin(app: &TestApp, email: &str) {
     let store = plansmith_server::open_store(&app.settings, false).await.unwrap();
     let email = plansmith_domain::Email::parse(email).unwrap();
     assert!(
@@ -59,7 +59,7 @@ async fn make_admin(app: &TestApp, email: &str) {
     );
 }
 
-fn unique(name: &str) -> String {
+pub(crate) fn unique(name: &str) -> String {
     format!("{name}-{}@example.com", uuid::Uuid::now_v7().simple())
 }
 

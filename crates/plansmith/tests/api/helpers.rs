@@ -46,8 +46,13 @@ pub fn test_settings(dir: &std::path::Path) -> Settings {
     settings.llm.budgets.unverified.monthly_cost_usd = plansmith_domain::Money::from_dollars(1_000_000);
     // Tests read /metrics on the main listener with this token.
     settings.metrics.token = Some(METRICS_TOKEN.into());
+    // One key for every test server, so instances sharing a PostgreSQL database agree.
+    settings.crypto.keys = std::collections::BTreeMap::from([("test".to_owned(), TEST_KEY.to_owned())]);
     settings
 }
+
+/// `crypto.keys.test` of the test servers (32 bytes in base64).
+pub const TEST_KEY: &str = "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdCE=";
 
 /// `metrics.token` of the test servers.
 pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789";
@@ -396,6 +401,14 @@ async fn serve_to(dir: &std::path::Path, env: &[(&str, &str)], stderr: std::proc
         .kill_on_drop(true);
     for (k, v) in env {
         command.env(k, v);
+    }
+    // Servers on PostgreSQL need keys (the same for every instance); SQLite ones generate a
+    // key file beside their database unless a test sets its own.
+    let on_postgres = env
+        .iter()
+        .any(|(k, v)| *k == "PLANSMITH_DATABASE_URL" && v.starts_with("postgres"));
+    if on_postgres && !env.iter().any(|(k, _)| k.starts_with("PLANSMITH_CRYPTO__")) {
+        command.env("PLANSMITH_CRYPTO__KEYS", format!("test:{TEST_KEY}"));
     }
     let mut child = command.spawn().expect("binary starts");
     let stdout = child.stdout.take().unwrap();

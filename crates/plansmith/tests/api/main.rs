@@ -2,6 +2,7 @@
 
 mod abuse;
 mod accounts;
+mod audit;
 mod auth;
 mod backups;
 mod bench;

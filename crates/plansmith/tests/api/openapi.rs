@@ -1,6 +1,7 @@
 use crate::helpers::spawn_app;
 use plansmith_server::accounts::{AccountError, AdminUsersError};
 use plansmith_server::admin::AdminError;
+use plansmith_server::audit::AuditListError;
 use plansmith_server::auth::AuthError;
 use plansmith_server::documents::DocumentError;
 use plansmith_server::error::{ErrorCode, ErrorFamily, JSON_BODY_CODES};
@@ -35,6 +36,8 @@ async fn openapi_document_covers_every_route() {
         ("delete", "/api/v1/me"),
         ("get", "/api/v1/me/consents"),
         ("post", "/api/v1/me/consents"),
+        ("get", "/api/v1/me/access-log"),
+        ("get", "/api/v1/admin/audit"),
         ("post", "/api/v1/auth/verify-email"),
         ("post", "/api/v1/auth/password-reset"),
         ("post", "/api/v1/auth/password-reset/confirm"),
@@ -187,6 +190,8 @@ async fn each_route_documents_the_codes_of_its_error_family() {
             "/api/v1/admin/security-events",
             SecurityEventsError::CODES.to_vec(),
         ),
+        ("get", "/api/v1/admin/audit", AuditListError::CODES.to_vec()),
+        ("get", "/api/v1/me/access-log", AuditListError::CODES.to_vec()),
         ("get", "/readyz", HealthError::CODES.to_vec()),
         ("post", "/api/v1/rum", RumError::CODES.to_vec()),
     ];
@@ -255,6 +260,12 @@ async fn query_parameters_are_declared_in_the_query() {
         ("get", "/api/v1/admin/security-events", "to"),
         ("get", "/api/v1/admin/security-events", "cursor"),
         ("get", "/api/v1/admin/security-events", "limit"),
+        ("get", "/api/v1/admin/audit", "user"),
+        ("get", "/api/v1/admin/audit", "session"),
+        ("get", "/api/v1/admin/audit", "action"),
+        ("get", "/api/v1/admin/audit", "from"),
+        ("get", "/api/v1/admin/audit", "to"),
+        ("get", "/api/v1/me/access-log", "cursor"),
     ] {
         let p = parameter(method, path, name);
         assert_eq!(p["in"], "query", "{method} {path} {name}");

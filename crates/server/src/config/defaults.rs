@@ -23,6 +23,21 @@ impl Default for Settings {
             telemetry: TelemetrySettings::default(),
             alerts: AlertSettings::default(),
             backup: BackupSettings::default(),
+            crypto: CryptoSettings::default(),
+            retention: RetentionSettings::default(),
+        }
+    }
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            llm_call_days: 400,
+            security_event_days: 400,
+            audit_days: 2555,
+            abandoned_session_days: 90,
+            delete_abandoned_after_days: 0,
+            interval_hours: 24,
         }
     }
 }

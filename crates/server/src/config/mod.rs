@@ -42,6 +42,8 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     pub alerts: AlertSettings,
     pub backup: BackupSettings,
+    pub crypto: CryptoSettings,
+    pub retention: RetentionSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -286,6 +288,66 @@ impl std::fmt::Debug for MetricsSettings {
             // The token is left out: settings are logged.
             .finish_non_exhaustive()
     }
+}
+
+/// The keys that protect stored data (`crate::crypto`): key-encryption keys by id, 32 bytes in
+/// base64 each. Without keys or a key file, an embedded (SQLite) deployment generates a key
+/// file beside its database on first start; PostgreSQL deployments must set the same keys on
+/// every instance.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CryptoSettings {
+    /// `{ k1 = "BASE64", k2 = "BASE64" }`; in the environment `k1:BASE64,k2:BASE64`.
+    #[serde(deserialize_with = "key_map")]
+    pub keys: std::collections::BTreeMap<String, String>,
+    /// The key id new data is protected with; may be left out when there is one key.
+    pub current_key: Option<String>,
+    /// A file holding the keys instead (`id:BASE64` per line, and `current=id`).
+    pub key_file: Option<String>,
+}
+
+impl std::fmt::Debug for CryptoSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CryptoSettings")
+            .field("keys", &self.keys.keys().collect::<Vec<_>>())
+            .field("current_key", &self.current_key)
+            .field("key_file", &self.key_file)
+            .finish()
+    }
+}
+
+/// A TOML table of key id to key, or `id:key,id:key` (as environment variables give it).
+fn key_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::collections::BTreeMap<String, String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Keys {
+        Map(std::collections::BTreeMap<String, String>),
+        Text(String),
+    }
+    match Keys::deserialize(d)? {
+        Keys::Map(map) => Ok(map),
+        Keys::Text(text) => crate::crypto::parse_key_list(&text).map_err(serde::de::Error::custom),
+    }
+}
+
+/// How long records are kept; the retention job runs daily inside `serve` (`crate::retention`).
+/// Zero keeps them forever.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Model call details (tokens, cost, latency per call); monthly totals are kept.
+    pub llm_call_days: u32,
+    /// Security events (sign-ins, failures, changes of account).
+    pub security_event_days: u32,
+    /// Audit entries: pruned only up to a signed checkpoint, so the chain still verifies.
+    pub audit_days: u32,
+    /// Sessions with no activity for this long are marked abandoned.
+    pub abandoned_session_days: u32,
+    /// Abandoned sessions are deleted (with their documents) this long after they were
+    /// last touched.
+    pub delete_abandoned_after_days: u32,
+    /// How often the job runs.
+    pub interval_hours: u32,
 }
 
 /// Backups (`plansmith backup …`, and scheduled ones inside `serve`).

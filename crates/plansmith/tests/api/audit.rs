@@ -1,0 +1,307 @@
+//! The audit trail: requests on a session's data, admin actions and the platform's own changes
+//! are recorded; admins list them with filters, each person sees who accessed their data, and
+//! `plansmith audit verify` finds any entry edited, deleted, inserted or reordered.
+
+use crate::accounts::{make_admin, register, unique};
+use crate::helpers::{BIN, TEST_KEY, TestApp, spawn_app};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+fn actions(list: &Value) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn reads_changes_and_admin_actions_are_audited_and_each_person_sees_their_access_log() {
+    let app = spawn_app().await;
+    let owner_email = unique("owner");
+    let owner = register(&app, &owner_email).await;
+    let owner_id = app.get("/api/v1/me", &owner).await.1["id"].as_str().unwrap().to_owned();
+    let session = app.session(&owner, "quick-brief").await;
+    let sid = session["id"].as_str().unwrap().to_owned();
+    let posted = app.say(&owner, &sid, "A recipe box for busy parents.").await;
+    app.wait_reply(&owner, &sid, posted["reply"]["id"].as_str().unwrap())
+        .await;
+    let (status, _) = app.get(&format!("/api/v1/sessions/{sid}"), &owner).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .json(
+            Method::PATCH,
+            &format!("/api/v1/sessions/{sid}"),
+            Some(&owner),
+            Some(json!({"title": "Recipe Box"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // A refused request reads nothing: not recorded.
+    let stranger = register(&app, &unique("stranger")).await;
+    let (status, _) = app.get(&format!("/api/v1/sessions/{sid}"), &stranger).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let root = unique("root");
+    let admin = register(&app, &root).await;
+    make_admin(&app, &root).await;
+    let (status, changed) = app
+        .json(
+            Method::PUT,
+            &format!("/api/v1/admin/users/{owner_id}"),
+            Some(&admin),
+            Some(json!({"plan": "pro"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+
+    // The admin's view of the session's history, oldest last.
+    let (status, list) = app.get(&format!("/api/v1/admin/audit?session={sid}"), &admin).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let seen = actions(&list);
+    for action in [
+        "sessions.create",
+        "sessions.messages.create",
+        "sessions.replies.write",
+        "sessions.read",
+        "sessions.update",
+    ] {
+        assert!(seen.contains(&action.to_owned()), "{action} in {seen:?}");
+    }
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), seen.len());
+    assert!(
+        items
+            .iter()
+            .all(|e| e["session_id"] == sid.as_str() && e["user_id"] == owner_id.as_str()),
+        "{list}"
+    );
+    let read = items.iter().find(|e| e["action"] == "sessions.read").unwrap();
+    assert_eq!(read["actor"], "user");
+    assert_eq!(read["actor_id"], owner_id.as_str());
+    assert_eq!(read["network"], "127.0.0.0/24", "the network, not the address: {read}");
+    assert!(read["request_id"].as_str().is_some_and(|r| !r.is_empty()), "{read}");
+    let written = items.iter().find(|e| e["action"] == "sessions.replies.write").unwrap();
+    assert_eq!(written["actor"], "system");
+    assert!(written.get("actor_id").is_none(), "{written}");
+    let seqs: Vec<i64> = items.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] > w[1]), "newest first: {seqs:?}");
+
+    // Filters combine; paging follows the cursor.
+    let (_, updates) = app
+        .get(
+            &format!("/api/v1/admin/audit?user={owner_id}&action=admin.users.update"),
+            &admin,
+        )
+        .await;
+    let updates = updates["items"].as_array().unwrap().clone();
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!(updates[0]["actor"], "admin");
+    let (_, page) = app.get("/api/v1/admin/audit?limit=2", &admin).await;
+    let cursor = page["next_cursor"].as_str().expect("more pages").to_owned();
+    let (_, next) = app
+        .get(&format!("/api/v1/admin/audit?limit=2&cursor={cursor}"), &admin)
+        .await;
+    assert!(next["items"][0]["seq"].as_i64().unwrap() < cursor.parse::<i64>().unwrap());
+    let future = "2999-01-01T00:00:00Z";
+    let (_, none) = app.get(&format!("/api/v1/admin/audit?from={future}"), &admin).await;
+    assert!(none["items"].as_array().unwrap().is_empty(), "{none}");
+
+    // The owner's access log: their own requests, the admin's change, the platform's writes;
+    // never who the admin was.
+    let (status, log) = app.get("/api/v1/me/access-log", &owner).await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    let mine = log["items"].as_array().unwrap();
+    let admin_change = mine
+        .iter()
+        .find(|e| e["action"] == "admin.users.update")
+        .expect("the admin's change");
+    assert_eq!(admin_change["actor"], "admin");
+    assert!(admin_change.get("actor_id").is_none(), "{admin_change}");
+    assert!(mine.iter().any(|e| e["action"] == "sessions.replies.write"));
+    assert!(
+        mine.iter().all(|e| e["user_id"] == owner_id.as_str()),
+        "only their data: {log}"
+    );
+    let (_, theirs) = app.get("/api/v1/me/access-log", &stranger).await;
+    assert!(
+        actions(&theirs).iter().all(|a| a.starts_with("me.")),
+        "the stranger's refused read is not theirs to see: {theirs}"
+    );
+
+    // Members may not read the trail; bad queries say what is wrong.
+    let (status, _) = app.get("/api/v1/admin/audit", &owner).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("cursor=abc", "cursor"),
+        ("from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", "from"),
+    ] {
+        let (status, body) = app.get(&format!("/api/v1/admin/audit?{query}"), &admin).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["error"]["field"], field, "{body}");
+    }
+}
+
+/// Runs the binary against the app's database with the test keys (or `keys`).
+async fn cli(app: &TestApp, args: &[&str], keys: &str) -> (bool, String, String) {
+    let output = tokio::process::Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .env("PLANSMITH_DATABASE_URL", &app.settings.database.url)
+        .env("PLANSMITH_CRYPTO__KEYS", keys)
+        .current_dir(&app.dir)
+        .output()
+        .await
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into(),
+        String::from_utf8_lossy(&output.stderr).into(),
+    )
+}
+
+/// Runs statements on the app's database (SQLite or PostgreSQL).
+async fn sql(app: &TestApp, statements: &[&str]) {
+    use sqlx::Connection;
+    let url = &app.settings.database.url;
+    if url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        for s in statements {
+            sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        for s in statements {
+            sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn audit_verify_names_the_first_entry_edited_deleted_inserted_or_reordered() {
+    let app = spawn_app().await;
+    let keys = format!("test:{TEST_KEY}");
+    let token = app.user().await;
+    let sid = app.session(&token, "quick-brief").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..4 {
+        let (status, _) = app.get(&format!("/api/v1/sessions/{sid}"), &token).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    // Everything the server recorded is stored (listing flushes), then signed: rotation
+    // re-signs every checkpoint and records itself with one.
+    let (status, _) = app.get("/api/v1/me/access-log", &token).await;
+    assert_eq!(status, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (ok, out, err) = cli(&app, &["keys", "rotate"], &keys).await;
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("rotation to key test finished"), "{out}");
+    let (ok, out, err) = cli(&app, &["audit", "verify"], &keys).await;
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("audit chain intact") && out.contains("1 signed checkpoints"),
+        "{out}"
+    );
+
+    sql(&app, &["CREATE TABLE audit_copy AS SELECT * FROM audit_log"]).await;
+    let restore = [
+        "DELETE FROM audit_log",
+        "INSERT INTO audit_log SELECT * FROM audit_copy",
+    ];
+    let forged_hash = "f".repeat(64);
+    let insert = format!(
+        "INSERT INTO audit_log (seq, at, actor, action, prev_hash, hash)
+         SELECT 4, at, 'admin', 'sessions.read', hash, '{forged_hash}' FROM audit_copy WHERE seq = 3"
+    );
+    let cases: [(&str, Vec<&str>, &str); 4] = [
+        (
+            "edited",
+            vec!["UPDATE audit_log SET action = 'sessions.delete' WHERE seq = 3"],
+            "audit entry 3: its hash does not match its content",
+        ),
+        (
+            "deleted",
+            vec!["DELETE FROM audit_log WHERE seq = 3"],
+            "audit entry 4: it does not follow entry 2",
+        ),
+        (
+            "reordered",
+            vec![
+                "UPDATE audit_log SET seq = 1000000 WHERE seq = 2",
+                "UPDATE audit_log SET seq = 2 WHERE seq = 3",
+                "UPDATE audit_log SET seq = 3 WHERE seq = 1000000",
+            ],
+            "audit entry 2: it does not follow entry 1",
+        ),
+        (
+            "inserted",
+            vec![
+                "UPDATE audit_log SET seq = seq + 1000000 WHERE seq > 3",
+                "UPDATE audit_log SET seq = seq - 999999 WHERE seq > 1000000",
+                &insert,
+            ],
+            "audit entry 4: its hash does not match its content",
+        ),
+    ];
+    for (what, statements, expected) in cases {
+        sql(&app, &statements).await;
+        let (ok, out, err) = cli(&app, &["audit", "verify"], &keys).await;
+        assert!(!ok, "{what}: verified anyway: {out}");
+        assert!(err.contains(expected), "{what}: {err}");
+        sql(&app, &restore).await;
+        let (ok, _, err) = cli(&app, &["audit", "verify"], &keys).await;
+        assert!(ok, "{what}: intact again after the restore: {err}");
+    }
+
+    // A checkpoint needs its key; a wrong key with the same id does not verify it.
+    let other = "b3RoZXIta2V5LW90aGVyLWtleS1vdGhlci1rZXktb3Q=";
+    let (ok, _, err) = cli(&app, &["audit", "verify"], &format!("test:{other}")).await;
+    assert!(!ok && err.contains("signature does not match"), "{err}");
+    let (ok, _, err) = cli(&app, &["audit", "verify"], &format!("k9:{other}")).await;
+    assert!(!ok && err.contains("key id 'test'"), "{err}");
+
+    // Rotated to a new key (the old one still configured), the chain verifies with the new key alone.
+    let both = format!("test:{TEST_KEY},k2:{other}");
+    let (ok, out, err) = cli(&app, &["keys", "rotate"], &both).await;
+    assert!(
+        !ok && err.contains("crypto.current_key"),
+        "two keys need a current one: {out}{err}"
+    );
+    let output = tokio::process::Command::new(BIN)
+        .args(["keys", "rotate"])
+        .env_clear()
+        .env("PLANSMITH_DATABASE_URL", &app.settings.database.url)
+        .env("PLANSMITH_CRYPTO__KEYS", &both)
+        .env("PLANSMITH_CRYPTO__CURRENT_KEY", "k2")
+        .current_dir(&app.dir)
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let (ok, out, err) = cli(&app, &["audit", "verify"], &format!("k2:{other}")).await;
+    assert!(ok, "{out}{err}");
+    let (status, list) = app
+        .get("/api/v1/admin/audit?action=keys.rotate", &{
+            let root = unique("root");
+            let admin = register(&app, &root).await;
+            make_admin(&app, &root).await;
+            admin
+        })
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        2,
+        "each rotation is audited: {list}"
+    );
+}
