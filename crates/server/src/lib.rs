@@ -24,6 +24,7 @@ pub mod flags;
 pub mod generation;
 pub mod health;
 pub mod holds;
+pub mod incidents;
 pub mod mail;
 pub mod messages;
 pub mod mfa;

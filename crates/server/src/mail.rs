@@ -74,6 +74,11 @@ impl Mailer {
         })
     }
 
+    /// A link into the web app.
+    pub fn page(&self, path: &str) -> String {
+        format!("{}{path}", self.link_base)
+    }
+
     /// A link into the web app carrying a token.
     pub fn link(&self, path: &str, token: &str) -> String {
         format!("{}{path}?token={token}", self.link_base)

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod audit;
+mod incidents;
 mod mfa_email;
 mod monitoring;
 mod read;
@@ -538,6 +539,45 @@ impl Store for PgStore {
 
     async fn resign_audit_checkpoints(&self, signer: Arc<dyn plansmith_store::audit::AuditSigner>) -> Result<u64> {
         audit::resign(self, signer.as_ref()).await
+    }
+
+    async fn create_incident(&self, new: plansmith_store::incidents::NewIncident) -> Result<Vec<(UserId, String)>> {
+        incidents::create(self, new).await
+    }
+
+    async fn incident_notified(&self, id: uuid::Uuid, users: &[UserId], at: DateTime<Utc>) -> Result<()> {
+        incidents::notified(self, id, users, at).await
+    }
+
+    async fn list_incidents(&self, limit: u32) -> Result<Vec<plansmith_store::incidents::Incident>> {
+        incidents::list(self, None, limit).await
+    }
+
+    async fn incident(
+        &self,
+        id: uuid::Uuid,
+    ) -> Result<
+        Option<(
+            plansmith_store::incidents::Incident,
+            Vec<plansmith_store::incidents::IncidentRecipient>,
+        )>,
+    > {
+        let Some(incident) = incidents::list(self, Some(id), 1).await?.pop() else {
+            return Ok(None);
+        };
+        Ok(Some((incident, incidents::recipients(self, id).await?)))
+    }
+
+    async fn user_incidents(
+        &self,
+        user: UserId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<plansmith_store::incidents::UserIncident>> {
+        incidents::for_user(self, user, since).await
+    }
+
+    async fn read_incident(&self, id: uuid::Uuid, user: UserId, at: DateTime<Utc>) -> Result<bool> {
+        incidents::read(self, id, user, at).await
     }
 }
 

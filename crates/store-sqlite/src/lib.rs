@@ -5,6 +5,7 @@
 
 mod accounts;
 mod audit;
+mod incidents;
 mod mfa_email;
 mod monitoring;
 mod sql;
@@ -872,6 +873,48 @@ impl Store for SqliteStore {
         signer: std::sync::Arc<dyn plansmith_store::audit::AuditSigner>,
     ) -> Result<u64> {
         self.writer.run(move |conn| audit::resign(conn, signer.as_ref())).await
+    }
+
+    async fn create_incident(&self, new: plansmith_store::incidents::NewIncident) -> Result<Vec<(UserId, String)>> {
+        self.writer.run(move |conn| incidents::create(conn, &new)).await
+    }
+
+    async fn incident_notified(&self, id: Uuid, users: &[UserId], at: DateTime<Utc>) -> Result<()> {
+        let users = users.to_vec();
+        self.writer
+            .run(move |conn| incidents::notified(conn, id, &users, at))
+            .await
+    }
+
+    async fn list_incidents(&self, limit: u32) -> Result<Vec<plansmith_store::incidents::Incident>> {
+        incidents::list(&self.reader, None, limit).await
+    }
+
+    async fn incident(
+        &self,
+        id: Uuid,
+    ) -> Result<
+        Option<(
+            plansmith_store::incidents::Incident,
+            Vec<plansmith_store::incidents::IncidentRecipient>,
+        )>,
+    > {
+        let Some(incident) = incidents::list(&self.reader, Some(id), 1).await?.pop() else {
+            return Ok(None);
+        };
+        Ok(Some((incident, incidents::recipients(&self.reader, id).await?)))
+    }
+
+    async fn user_incidents(
+        &self,
+        user: UserId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<plansmith_store::incidents::UserIncident>> {
+        incidents::for_user(&self.reader, user, since).await
+    }
+
+    async fn read_incident(&self, id: Uuid, user: UserId, at: DateTime<Utc>) -> Result<bool> {
+        self.writer.run(move |conn| incidents::read(conn, id, user, at)).await
     }
 }
 

@@ -71,6 +71,17 @@ statements! {
     AUDIT_PRUNE_CHECKPOINTS = "DELETE FROM audit_checkpoints WHERE seq < ?1";
     AUDIT_CHECKPOINT_LIST = "SELECT seq, hash FROM audit_checkpoints ORDER BY seq";
     AUDIT_RESIGN = "UPDATE audit_checkpoints SET key_id = ?2, mac = ?3 WHERE seq = ?1";
+    INCIDENT_CREATE = "
+        INSERT INTO incidents (id, severity, title, body, audience, created_by, created_at)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    INCIDENT_TO_EVERYONE = "INSERT INTO incident_recipients (incident_id, user_id) SELECT ?1, id FROM users";
+    INCIDENT_TO_USER = "INSERT OR IGNORE INTO incident_recipients (incident_id, user_id) SELECT ?1, id FROM users WHERE id = ?2";
+    INCIDENT_RECIPIENTS = "
+        SELECT r.user_id, u.email FROM incident_recipients r JOIN users u ON u.id = r.user_id
+        WHERE r.incident_id = ?1 ORDER BY u.email";
+    INCIDENT_NOTIFIED = "UPDATE incident_recipients SET notified_at = ?3 WHERE incident_id = ?1 AND user_id = ?2";
+    INCIDENT_READ = "
+        UPDATE incident_recipients SET read_at = COALESCE(read_at, ?3) WHERE incident_id = ?1 AND user_id = ?2";
     REVOKE_CLIENT_KEY = "UPDATE flag_client_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL";
     /// ?1 fingerprint … ?8 release; answers the group's count after this occurrence.
     RECORD_ERROR = "

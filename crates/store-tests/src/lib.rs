@@ -109,6 +109,7 @@ macro_rules! conformance_tests {
             migrations_go_down_and_up_again_with_data,
             flags_are_stored_replaced_listed_and_deleted,
             the_audit_chain_holds_under_concurrent_appends_and_prunes_to_a_checkpoint,
+            incident_notices_reach_their_recipients_and_record_read_receipts,
         );
         $crate::conformance_tests!(@mfa_email $backend;
             totp_is_pending_until_enabled_and_each_step_is_used_once,

@@ -1554,3 +1554,72 @@ pub async fn the_audit_chain_holds_under_concurrent_appends_and_prunes_to_a_chec
     );
     verify_chain(store.as_ref(), &signer).await;
 }
+
+pub async fn incident_notices_reach_their_recipients_and_record_read_receipts(b: Backend) {
+    use plansmith_store::incidents::NewIncident;
+    let store = b.store.as_ref();
+    let (ana, ben, cy) = (
+        user(store, "ana").await,
+        user(store, "ben").await,
+        user(store, "cy").await,
+    );
+    let at = Utc::now();
+    let notice = |user_ids: Option<Vec<UserId>>| NewIncident {
+        id: uuid::Uuid::now_v7(),
+        severity: "sev2".into(),
+        title: "Replies were delayed".into(),
+        body: "Replies took up to ten minutes between 10:00 and 10:40 UTC.".into(),
+        user_ids,
+        created_by: Some(ana),
+        at,
+    };
+    // Listed accounts only (an unknown id is skipped); everyone.
+    let some = notice(Some(vec![ben, UserId(uuid::Uuid::now_v7())]));
+    let recipients = store.create_incident(some.clone()).await.unwrap();
+    assert_eq!(recipients.iter().map(|(u, _)| *u).collect::<Vec<_>>(), [ben]);
+    let all = notice(None);
+    let everyone = store.create_incident(all.clone()).await.unwrap();
+    assert_eq!(everyone.len(), 3);
+
+    store.incident_notified(some.id, &[ben], at).await.unwrap();
+    assert!(store.read_incident(some.id, ben, at).await.unwrap());
+    let later = at + ChronoDuration::minutes(5);
+    assert!(
+        store.read_incident(some.id, ben, later).await.unwrap(),
+        "again: still addressed"
+    );
+    assert!(!store.read_incident(some.id, cy, at).await.unwrap(), "not cy's");
+
+    let (incident, recipients) = store.incident(some.id).await.unwrap().unwrap();
+    assert_eq!(incident.audience, "users");
+    assert_eq!(
+        (incident.recipient_count, incident.notified_count, incident.read_count),
+        (1, 1, 1)
+    );
+    assert_eq!(recipients[0].user_id, ben);
+    let read_at = recipients[0].read_at.unwrap();
+    assert!((read_at - at).num_milliseconds().abs() < 1000, "the first read counts");
+    assert!(store.incident(uuid::Uuid::now_v7()).await.unwrap().is_none());
+
+    let listed = store.list_incidents(10).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed.iter().find(|i| i.id == all.id).unwrap().audience, "all");
+    let bens = store.user_incidents(ben, at - ChronoDuration::days(1)).await.unwrap();
+    assert_eq!(bens.len(), 2);
+    assert!(bens.iter().find(|i| i.id == some.id).unwrap().read_at.is_some());
+    assert_eq!(
+        store
+            .user_incidents(cy, at - ChronoDuration::days(1))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .user_incidents(cy, at + ChronoDuration::days(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

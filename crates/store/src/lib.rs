@@ -11,6 +11,7 @@ use plansmith_domain::{
 };
 
 pub mod audit;
+pub mod incidents;
 mod mfa_email;
 #[cfg(feature = "sql-rows")]
 pub mod rows;
@@ -813,4 +814,22 @@ pub trait Store: Send + Sync + 'static {
     async fn prune_audit(&self, before: DateTime<Utc>) -> Result<u64>;
     /// Re-signs every checkpoint with the signer's current key (key rotation); returns how many.
     async fn resign_audit_checkpoints(&self, signer: std::sync::Arc<dyn audit::AuditSigner>) -> Result<u64>;
+
+    /// Publishes a notice to its recipients (every account, or those of `user_ids` that exist)
+    /// in one transaction; returns each recipient with their email address, to notify.
+    async fn create_incident(&self, new: incidents::NewIncident) -> Result<Vec<(UserId, String)>>;
+    /// Marks the notice's email as queued for these recipients.
+    async fn incident_notified(&self, id: uuid::Uuid, users: &[UserId], at: DateTime<Utc>) -> Result<()>;
+    /// Notices, newest first.
+    async fn list_incidents(&self, limit: u32) -> Result<Vec<incidents::Incident>>;
+    /// A notice and every recipient.
+    async fn incident(
+        &self,
+        id: uuid::Uuid,
+    ) -> Result<Option<(incidents::Incident, Vec<incidents::IncidentRecipient>)>>;
+    /// The notices addressed to a user since `since`, newest first.
+    async fn user_incidents(&self, user: UserId, since: DateTime<Utc>) -> Result<Vec<incidents::UserIncident>>;
+    /// Records that the user read the notice (the first time counts); false when it is not
+    /// addressed to them.
+    async fn read_incident(&self, id: uuid::Uuid, user: UserId, at: DateTime<Utc>) -> Result<bool>;
 }

@@ -105,6 +105,48 @@ impl Store for TracedStore {
             .await
     }
 
+    async fn create_incident(&self, new: incidents::NewIncident) -> Result<Vec<(UserId, String)>> {
+        self.inner
+            .create_incident(new)
+            .instrument(span("create_incident"))
+            .await
+    }
+
+    async fn incident_notified(&self, id: uuid::Uuid, users: &[UserId], at: DateTime<Utc>) -> Result<()> {
+        self.inner
+            .incident_notified(id, users, at)
+            .instrument(span("incident_notified"))
+            .await
+    }
+
+    async fn list_incidents(&self, limit: u32) -> Result<Vec<incidents::Incident>> {
+        self.inner
+            .list_incidents(limit)
+            .instrument(span("list_incidents"))
+            .await
+    }
+
+    async fn incident(
+        &self,
+        id: uuid::Uuid,
+    ) -> Result<Option<(incidents::Incident, Vec<incidents::IncidentRecipient>)>> {
+        self.inner.incident(id).instrument(span("incident")).await
+    }
+
+    async fn user_incidents(&self, user: UserId, since: DateTime<Utc>) -> Result<Vec<incidents::UserIncident>> {
+        self.inner
+            .user_incidents(user, since)
+            .instrument(span("user_incidents"))
+            .await
+    }
+
+    async fn read_incident(&self, id: uuid::Uuid, user: UserId, at: DateTime<Utc>) -> Result<bool> {
+        self.inner
+            .read_incident(id, user, at)
+            .instrument(span("read_incident"))
+            .await
+    }
+
     async fn list_client_keys(&self) -> Result<Vec<StoredClientKey>> {
         self.inner.list_client_keys().instrument(span("list_client_keys")).await
     }

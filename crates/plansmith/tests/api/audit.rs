@@ -305,3 +305,121 @@ async fn audit_verify_names_the_first_entry_edited_deleted_inserted_or_reordered
         "each rotation is audited: {list}"
     );
 }
+
+#[tokio::test]
+async fn an_incident_notice_reaches_its_recipients_by_email_and_banner_with_read_receipts() {
+    let app = spawn_app().await;
+    let root = unique("root");
+    let admin = register(&app, &root).await;
+    make_admin(&app, &root).await;
+    let affected_email = unique("affected");
+    let affected = register(&app, &affected_email).await;
+    let affected_id = app.get("/api/v1/me", &affected).await.1["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bystander = register(&app, &unique("bystander")).await;
+
+    let publish = |body: Value| app.json(Method::POST, "/api/v1/admin/incidents", Some(&admin), Some(body));
+    let notice = json!({
+        "severity": "sev2",
+        "title": "Some documents were briefly visible to another account",
+        "body": "Between 10:02 and 10:19 UTC two documents could be read by one other account. Nothing else was exposed.",
+        "user_ids": [affected_id],
+    });
+    for (change, field) in [
+        (json!({"severity": "urgent"}), "severity"),
+        (json!({"title": " "}), "title"),
+        (json!({"body": ""}), "body"),
+        (json!({"user_ids": []}), "user_ids"),
+        (json!({"user_ids": [uuid::Uuid::now_v7()]}), "user_ids"),
+    ] {
+        let mut body = notice.clone();
+        body.as_object_mut()
+            .unwrap()
+            .extend(change.as_object().unwrap().clone());
+        let (status, refused) = publish(body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+        assert_eq!(refused["error"]["field"], field, "{refused}");
+    }
+    let (status, _) = app
+        .json(
+            Method::POST,
+            "/api/v1/admin/incidents",
+            Some(&affected),
+            Some(notice.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "members cannot publish");
+
+    let (status, created) = publish(notice.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["audience"], "users");
+    assert_eq!(
+        (created["recipient_count"].as_i64(), created["notified_count"].as_i64()),
+        (Some(1), Some(1))
+    );
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    // The email is in the outbox; the banner's notice is the affected person's only.
+    let (_, emails) = app.get("/api/v1/admin/emails", &admin).await;
+    assert!(
+        emails["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["to"] == affected_email.as_str() && e["subject"].as_str().unwrap().contains("briefly visible")),
+        "{emails}"
+    );
+    let (status, mine) = app.get("/api/v1/me/incidents", &affected).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(mine["items"][0]["id"], id.as_str());
+    assert!(mine["items"][0]["read_at"].is_null());
+    let (_, theirs) = app.get("/api/v1/me/incidents", &bystander).await;
+    assert!(theirs["items"].as_array().unwrap().is_empty(), "{theirs}");
+
+    // The read receipt: once, idempotent, and only the recipient's.
+    let read = format!("/api/v1/me/incidents/{id}/read");
+    let (status, _) = app.json(Method::POST, &read, Some(&bystander), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    for _ in 0..2 {
+        let (status, _) = app.json(Method::POST, &read, Some(&affected), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+    let (_, mine) = app.get("/api/v1/me/incidents", &affected).await;
+    assert!(mine["items"][0]["read_at"].is_string(), "{mine}");
+    let (status, detail) = app.get(&format!("/api/v1/admin/incidents/{id}"), &admin).await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    assert_eq!(detail["read_count"], 1);
+    let recipient = &detail["recipients"][0];
+    assert_eq!(recipient["user_id"], affected_id.as_str());
+    assert!(
+        recipient["notified_at"].is_string() && recipient["read_at"].is_string(),
+        "{detail}"
+    );
+    let (status, _) = app
+        .get(&format!("/api/v1/admin/incidents/{}", uuid::Uuid::now_v7()), &admin)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // To everyone: every account, each notified.
+    let mut everyone = notice.clone();
+    everyone.as_object_mut().unwrap().remove("user_ids");
+    let (status, all) = publish(everyone).await;
+    assert_eq!(status, StatusCode::CREATED, "{all}");
+    assert_eq!(all["audience"], "all");
+    assert_eq!(
+        (all["recipient_count"].as_i64(), all["notified_count"].as_i64()),
+        (Some(3), Some(3))
+    );
+    let (_, listed) = app.get("/api/v1/admin/incidents", &admin).await;
+    assert_eq!(listed["items"][0]["id"], all["id"], "newest first: {listed}");
+    let (_, theirs) = app.get("/api/v1/me/incidents", &bystander).await;
+    assert_eq!(theirs["items"].as_array().unwrap().len(), 1);
+
+    // Publishing is an audited admin action.
+    let (_, audit) = app
+        .get("/api/v1/admin/audit?action=admin.incidents.create", &admin)
+        .await;
+    assert_eq!(audit["items"].as_array().unwrap().len(), 2, "{audit}");
+}

@@ -6,6 +6,7 @@ use plansmith_server::auth::AuthError;
 use plansmith_server::documents::DocumentError;
 use plansmith_server::error::{ErrorCode, ErrorFamily, JSON_BODY_CODES};
 use plansmith_server::health::HealthError;
+use plansmith_server::incidents::{IncidentError, IncidentReadError};
 use plansmith_server::messages::MessageError;
 use plansmith_server::mfa::MfaError;
 use plansmith_server::recovery::RecoveryError;
@@ -38,6 +39,11 @@ async fn openapi_document_covers_every_route() {
         ("post", "/api/v1/me/consents"),
         ("get", "/api/v1/me/access-log"),
         ("get", "/api/v1/admin/audit"),
+        ("post", "/api/v1/admin/incidents"),
+        ("get", "/api/v1/admin/incidents"),
+        ("get", "/api/v1/admin/incidents/{id}"),
+        ("get", "/api/v1/me/incidents"),
+        ("post", "/api/v1/me/incidents/{id}/read"),
         ("post", "/api/v1/auth/verify-email"),
         ("post", "/api/v1/auth/password-reset"),
         ("post", "/api/v1/auth/password-reset/confirm"),
@@ -192,6 +198,15 @@ async fn each_route_documents_the_codes_of_its_error_family() {
         ),
         ("get", "/api/v1/admin/audit", AuditListError::CODES.to_vec()),
         ("get", "/api/v1/me/access-log", AuditListError::CODES.to_vec()),
+        ("post", "/api/v1/admin/incidents", with_body(IncidentError::CODES)),
+        ("get", "/api/v1/admin/incidents", IncidentReadError::CODES.to_vec()),
+        ("get", "/api/v1/admin/incidents/{id}", IncidentReadError::CODES.to_vec()),
+        ("get", "/api/v1/me/incidents", IncidentReadError::CODES.to_vec()),
+        (
+            "post",
+            "/api/v1/me/incidents/{id}/read",
+            IncidentReadError::CODES.to_vec(),
+        ),
         ("get", "/readyz", HealthError::CODES.to_vec()),
         ("post", "/api/v1/rum", RumError::CODES.to_vec()),
     ];

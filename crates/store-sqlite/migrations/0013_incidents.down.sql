@@ -1,0 +1,2 @@
+DROP TABLE incident_recipients;
+DROP TABLE incidents;
