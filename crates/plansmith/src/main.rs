@@ -62,6 +62,12 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Apply the retention periods (`retention.*`) once, as the daily job inside `serve` does,
+    /// and print what was removed.
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -260,6 +266,12 @@ enum AuditCommand {
 }
 
 #[derive(Subcommand)]
+enum RetentionCommand {
+    /// Run the retention job now.
+    Run,
+}
+
+#[derive(Subcommand)]
 enum KeysCommand {
     /// Re-sign with the current key what an older key signed (audit checkpoints), reporting
     /// progress; safe to run again after an interruption.
@@ -452,6 +464,24 @@ async fn run(cli: Cli) -> Result<()> {
             println!("re-signed {resigned} audit checkpoints with key {current}");
             plansmith_server::audit::record_system(store.as_ref(), keys, "keys.rotate", Some(current.clone())).await?;
             println!("rotation to key {current} finished; keys no longer in use may now be removed");
+            Ok(())
+        }
+        Command::Retention {
+            command: RetentionCommand::Run,
+        } => {
+            let keys = std::sync::Arc::new(
+                plansmith_server::crypto::Keyring::load(&settings).map_err(|e| UsageError(e.to_string()))?,
+            );
+            let store = open_store(&settings, false).await?;
+            let report = plansmith_server::retention::run_once(store.as_ref(), keys, &settings.retention).await?;
+            println!(
+                "retention applied: {} model calls folded into monthly totals, {} security events, {} sessions marked abandoned, {} abandoned sessions deleted, {} audit entries pruned",
+                report.llm_calls,
+                report.security_events,
+                report.sessions_abandoned,
+                report.sessions_deleted,
+                report.audit_entries
+            );
             Ok(())
         }
         Command::Serve => serve(settings).await,

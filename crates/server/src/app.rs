@@ -462,6 +462,7 @@ impl Application {
         tokio::spawn(accounts::purge_tokens(state.clone(), stopped_rx.clone()));
         crate::monitoring::spawn_collectors(state.clone(), stopped_rx.clone());
         crate::backups::spawn_scheduled(state.clone(), stopped_rx.clone());
+        crate::retention::spawn(state.clone(), stopped_rx.clone());
         if let Some(metrics_listener) = metrics_listener {
             let app = crate::monitoring::listener_router(state.clone());
             let mut stop = stopped_rx.clone();

@@ -31,6 +31,7 @@ pub mod mfa;
 pub mod monitoring;
 pub mod outbox;
 pub mod recovery;
+pub mod retention;
 pub mod security_events;
 pub mod sessions;
 pub mod state;

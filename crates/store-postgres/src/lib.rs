@@ -576,6 +576,10 @@ impl Store for PgStore {
         incidents::for_user(self, user, since).await
     }
 
+    async fn apply_retention(&self, r: &plansmith_store::Retention) -> Result<plansmith_store::RetentionReport> {
+        monitoring::apply_retention(self, r).await
+    }
+
     async fn read_incident(&self, id: uuid::Uuid, user: UserId, at: DateTime<Utc>) -> Result<bool> {
         incidents::read(self, id, user, at).await
     }

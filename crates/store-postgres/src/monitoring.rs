@@ -230,3 +230,63 @@ pub(crate) async fn withdraw_consent(store: &PgStore, user: UserId, kind: &str, 
     .map_err(db_err)?;
     Ok(done.rows_affected())
 }
+
+pub(crate) async fn apply_retention(
+    store: &PgStore,
+    r: &plansmith_store::Retention,
+) -> Result<plansmith_store::RetentionReport> {
+    let mut report = plansmith_store::RetentionReport::default();
+    let mut tx = store.begin().await?;
+    if let Some(before) = r.llm_calls_before {
+        sqlx::query!(
+            "INSERT INTO erased_usage (month, provider, model, calls, input_tokens, output_tokens, cost_micros)
+             SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM'), provider, model, COUNT(*),
+                 SUM(input_tokens)::BIGINT, SUM(output_tokens)::BIGINT, SUM(cost_micros)::BIGINT
+             FROM llm_calls WHERE created_at < $1 GROUP BY 1, 2, 3
+             ON CONFLICT (month, provider, model) DO UPDATE SET
+                 calls = erased_usage.calls + EXCLUDED.calls,
+                 input_tokens = erased_usage.input_tokens + EXCLUDED.input_tokens,
+                 output_tokens = erased_usage.output_tokens + EXCLUDED.output_tokens,
+                 cost_micros = erased_usage.cost_micros + EXCLUDED.cost_micros",
+            before
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        report.llm_calls = sqlx::query!("DELETE FROM llm_calls WHERE created_at < $1", before)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+    }
+    if let Some(before) = r.security_events_before {
+        report.security_events = sqlx::query!("DELETE FROM security_events WHERE at < $1", before)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+    }
+    if let Some(before) = r.abandon_idle_before {
+        report.sessions_abandoned = sqlx::query!(
+            "UPDATE planning_sessions SET status = 'abandoned', updated_at = now()
+             WHERE status = 'active' AND updated_at < $1",
+            before
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+    }
+    if let Some(before) = r.delete_abandoned_before {
+        report.sessions_deleted = sqlx::query!(
+            "DELETE FROM planning_sessions WHERE status = 'abandoned' AND updated_at < $1",
+            before
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(report)
+}

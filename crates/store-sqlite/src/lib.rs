@@ -913,6 +913,34 @@ impl Store for SqliteStore {
         incidents::for_user(&self.reader, user, since).await
     }
 
+    async fn apply_retention(&self, r: &plansmith_store::Retention) -> Result<plansmith_store::RetentionReport> {
+        let r = *r;
+        self.writer
+            .run(move |conn| {
+                let mut report = plansmith_store::RetentionReport::default();
+                let run = |sql: &str, before: chrono::DateTime<Utc>| {
+                    write::change(conn, sql, rusqlite::params![write::stamp(before)]).map(|n| n as u64)
+                };
+                if let Some(before) = r.llm_calls_before {
+                    run(sql::RETAIN_FOLD_CALLS, before)?;
+                    report.llm_calls = run(sql::RETAIN_CALLS, before)?;
+                }
+                if let Some(before) = r.security_events_before {
+                    report.security_events = run(sql::RETAIN_SECURITY_EVENTS, before)?;
+                }
+                if let Some(before) = r.abandon_idle_before {
+                    let now = write::stamp(Utc::now());
+                    report.sessions_abandoned =
+                        write::change(conn, sql::RETAIN_ABANDON, rusqlite::params![write::stamp(before), now])? as u64;
+                }
+                if let Some(before) = r.delete_abandoned_before {
+                    report.sessions_deleted = run(sql::RETAIN_DELETE_ABANDONED, before)?;
+                }
+                Ok(report)
+            })
+            .await
+    }
+
     async fn read_incident(&self, id: Uuid, user: UserId, at: DateTime<Utc>) -> Result<bool> {
         self.writer.run(move |conn| incidents::read(conn, id, user, at)).await
     }

@@ -82,6 +82,24 @@ statements! {
     INCIDENT_NOTIFIED = "UPDATE incident_recipients SET notified_at = ?3 WHERE incident_id = ?1 AND user_id = ?2";
     INCIDENT_READ = "
         UPDATE incident_recipients SET read_at = COALESCE(read_at, ?3) WHERE incident_id = ?1 AND user_id = ?2";
+    /// Model calls before ?1 as anonymous monthly totals (`created_at` is RFC 3339), kept with
+    /// the erased accounts' usage.
+    RETAIN_FOLD_CALLS = "
+        INSERT INTO erased_usage (month, provider, model, calls, input_tokens, output_tokens, cost_micros)
+        SELECT substr(created_at, 1, 7), provider, model, COUNT(*), SUM(input_tokens), SUM(output_tokens),
+            SUM(cost_micros)
+        FROM llm_calls WHERE created_at < ?1 GROUP BY 1, 2, 3
+        ON CONFLICT (month, provider, model) DO UPDATE SET
+            calls = calls + excluded.calls,
+            input_tokens = input_tokens + excluded.input_tokens,
+            output_tokens = output_tokens + excluded.output_tokens,
+            cost_micros = cost_micros + excluded.cost_micros";
+    RETAIN_CALLS = "DELETE FROM llm_calls WHERE created_at < ?1";
+    RETAIN_SECURITY_EVENTS = "DELETE FROM security_events WHERE at < ?1";
+    /// Abandoning is a change: `updated_at` becomes ?2, so deletion counts from it.
+    RETAIN_ABANDON = "
+        UPDATE planning_sessions SET status = 'abandoned', updated_at = ?2 WHERE status = 'active' AND updated_at < ?1";
+    RETAIN_DELETE_ABANDONED = "DELETE FROM planning_sessions WHERE status = 'abandoned' AND updated_at < ?1";
     REVOKE_CLIENT_KEY = "UPDATE flag_client_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL";
     /// ?1 fingerprint … ?8 release; answers the group's count after this occurrence.
     RECORD_ERROR = "

@@ -572,6 +572,28 @@ pub struct MigrationInfo {
     pub applied: bool,
 }
 
+/// What the retention job removes: records older than each cut-off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Model calls before this are folded into anonymous monthly totals and deleted.
+    pub llm_calls_before: Option<DateTime<Utc>>,
+    pub security_events_before: Option<DateTime<Utc>>,
+    /// Active sessions untouched since this become abandoned.
+    pub abandon_idle_before: Option<DateTime<Utc>>,
+    /// Abandoned sessions untouched since this are deleted with their documents.
+    pub delete_abandoned_before: Option<DateTime<Utc>>,
+}
+
+/// What one retention run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RetentionReport {
+    pub llm_calls: u64,
+    pub security_events: u64,
+    pub sessions_abandoned: u64,
+    pub sessions_deleted: u64,
+    pub audit_entries: u64,
+}
+
 /// Connection pool figures, for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PoolStats {
@@ -829,6 +851,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<(incidents::Incident, Vec<incidents::IncidentRecipient>)>>;
     /// The notices addressed to a user since `since`, newest first.
     async fn user_incidents(&self, user: UserId, since: DateTime<Utc>) -> Result<Vec<incidents::UserIncident>>;
+    /// Applies the retention periods (each `None` keeps that record for ever) in one
+    /// transaction; returns what it removed or changed.
+    async fn apply_retention(&self, retention: &Retention) -> Result<RetentionReport>;
+
     /// Records that the user read the notice (the first time counts); false when it is not
     /// addressed to them.
     async fn read_incident(&self, id: uuid::Uuid, user: UserId, at: DateTime<Utc>) -> Result<bool>;

@@ -147,6 +147,13 @@ impl Store for TracedStore {
             .await
     }
 
+    async fn apply_retention(&self, retention: &Retention) -> Result<RetentionReport> {
+        self.inner
+            .apply_retention(retention)
+            .instrument(span("apply_retention"))
+            .await
+    }
+
     async fn list_client_keys(&self) -> Result<Vec<StoredClientKey>> {
         self.inner.list_client_keys().instrument(span("list_client_keys")).await
     }

@@ -423,3 +423,142 @@ async fn an_incident_notice_reaches_its_recipients_by_email_and_banner_with_read
         .await;
     assert_eq!(audit["items"].as_array().unwrap().len(), 2, "{audit}");
 }
+
+#[tokio::test]
+async fn the_retention_job_removes_what_is_past_its_period_and_keeps_the_rest() {
+    let app = spawn_app().await;
+    let token = app.user().await;
+    let sid = |s: &Value| s["id"].as_str().unwrap().to_owned();
+    let idle = sid(&app.session(&token, "quick-brief").await);
+    let abandoned = sid(&app.session(&token, "quick-brief").await);
+    let recent = sid(&app.session(&token, "quick-brief").await);
+    let posted = app.say(&token, &recent, "A recipe box for busy parents.").await;
+    app.wait_reply(&token, &recent, posted["reply"]["id"].as_str().unwrap())
+        .await;
+    let (status, _) = app
+        .json(
+            Method::POST,
+            &format!("/api/v1/sessions/{abandoned}/abandon"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let old = "2020-01-15T10:00:00+00:00";
+    sql(
+        &app,
+        &[
+            &format!(
+                "UPDATE planning_sessions SET updated_at = '{old}' WHERE id IN ({}, {})",
+                id_literal(&app, &idle),
+                id_literal(&app, &abandoned)
+            ),
+            &format!("UPDATE llm_calls SET created_at = '{old}'"),
+            &format!("UPDATE security_events SET at = '{old}'"),
+        ],
+    )
+    .await;
+
+    let output = tokio::process::Command::new(BIN)
+        .args(["retention", "run"])
+        .env_clear()
+        .env("PLANSMITH_DATABASE_URL", &app.settings.database.url)
+        .env("PLANSMITH_CRYPTO__KEYS", format!("test:{TEST_KEY}"))
+        .env("PLANSMITH_RETENTION__DELETE_ABANDONED_AFTER_DAYS", "30")
+        .current_dir(&app.dir)
+        .output()
+        .await
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        out.contains("1 model calls folded")
+            && out.contains("1 sessions marked abandoned")
+            && out.contains("1 abandoned sessions deleted"),
+        "{out}"
+    );
+    assert!(!out.contains(" 0 security events"), "the sign-up events went: {out}");
+
+    let status_of = |id: String| {
+        let app = &app;
+        let token = &token;
+        async move { app.get(&format!("/api/v1/sessions/{id}"), token).await }
+    };
+    let (status, s) = status_of(idle).await;
+    assert_eq!(
+        (status, s["status"].as_str()),
+        (StatusCode::OK, Some("abandoned")),
+        "idle for years: abandoned"
+    );
+    assert_eq!(
+        status_of(abandoned).await.0,
+        StatusCode::NOT_FOUND,
+        "abandoned long ago: deleted"
+    );
+    let (status, s) = status_of(recent.clone()).await;
+    assert_eq!((status, s["status"].as_str()), (StatusCode::OK, Some("active")));
+    // The call's cost stays in the monthly totals; the run is audited.
+    let totals = count(&app, "SELECT COUNT(*) FROM erased_usage WHERE month = '2020-01'").await;
+    assert_eq!(totals, 1);
+    let (ok, out, err) = cli(&app, &["audit", "verify"], &format!("test:{TEST_KEY}")).await;
+    assert!(ok, "{out}{err}");
+    // A second run finds nothing to do.
+    let again = tokio::process::Command::new(BIN)
+        .args(["retention", "run"])
+        .env_clear()
+        .env("PLANSMITH_DATABASE_URL", &app.settings.database.url)
+        .env("PLANSMITH_CRYPTO__KEYS", format!("test:{TEST_KEY}"))
+        .current_dir(&app.dir)
+        .output()
+        .await
+        .unwrap();
+    let out = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        out.contains("0 model calls folded") && out.contains("0 sessions marked abandoned"),
+        "{out}"
+    );
+
+    let output = tokio::process::Command::new(BIN)
+        .args(["retention", "run"])
+        .env_clear()
+        .env("PLANSMITH_DATABASE_URL", &app.settings.database.url)
+        .env("PLANSMITH_CRYPTO__KEYS", format!("test:{TEST_KEY}"))
+        .env("PLANSMITH_RETENTION__LLM_CALL_DAYS", "7")
+        .current_dir(&app.dir)
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("retention.llm_call_days"));
+}
+
+/// A session id as a literal of the app's database.
+fn id_literal(app: &TestApp, id: &str) -> String {
+    if app.settings.database.url.starts_with("postgres") {
+        format!("'{id}'")
+    } else {
+        format!("X'{}'", id.replace('-', ""))
+    }
+}
+
+async fn count(app: &TestApp, query: &str) -> i64 {
+    use sqlx::Connection;
+    let url = &app.settings.database.url;
+    if url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned()))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(sqlx::AssertSqlSafe(query.to_owned()))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    }
+}

@@ -328,6 +328,15 @@ impl Settings {
             }
             Ok(_) => {}
         }
+        let days = self.retention.llm_call_days;
+        if days > 0 && days < 62 {
+            problems.push(format!(
+                "retention.llm_call_days: {days} is too short; monthly budgets and usage reports read this and last month's calls (use 0 to keep them, or at least 62)"
+            ));
+        }
+        if self.retention.interval_hours == 0 {
+            problems.push("retention.interval_hours: must be at least 1".into());
+        }
         if self.backup.keep == 0 {
             problems.push("backup.keep: must be at least 1".into());
         }
