@@ -725,6 +725,20 @@ async fn backup(config: Option<&std::path::Path>, command: BackupCommand) -> Res
                 m.tables.len(),
                 m.rows()
             );
+            // Whoever was erased after the backup is erased again.
+            let log = std::path::Path::new(&settings.backup.erasure_log);
+            let erasures =
+                plansmith_server::erasures::read(log).map_err(|e| usage(format!("backup.erasure_log: {e}")))?;
+            let mut restored = settings.clone();
+            restored.database.url = database_url.clone();
+            let store = open_store(&restored, true).await?;
+            let again = plansmith_server::erasures::reapply(store.as_ref(), &erasures).await?;
+            println!(
+                "re-applied {} of the {} erasures in {} (accounts erased after the backup was taken)",
+                again.len(),
+                erasures.len(),
+                log.display()
+            );
         }
     }
     Ok(())

@@ -126,6 +126,13 @@ pub async fn erase_account(
     if !state.store.erase_user(auth.id(), &auth.user.email).await? {
         return Err(CommonError::not_found("The account").into());
     }
+    let log = std::path::Path::new(&state.settings.backup.erasure_log);
+    if let Err(e) = crate::erasures::record(log, auth.id(), Utc::now()) {
+        // The account is gone; without its line a restore of an older backup would bring it
+        // back until it is erased again by hand.
+        metrics::counter!("plansmith_erasure_log_failures_total").increment(1);
+        tracing::error!(error = %e, user = %auth.id(), path = %log.display(), "could not record the erasure in the erasure log");
+    }
     // Recorded after the erasure: it keeps only the opaque id.
     let mut event = SecurityEvent::success(Kind::AccountErased, &client).user(auth.id());
     event.address = None;

@@ -17,6 +17,7 @@ pub mod crypto;
 pub mod data_export;
 pub mod documents;
 mod docx;
+pub mod erasures;
 pub mod error;
 pub mod errors;
 pub mod extract;

@@ -333,3 +333,88 @@ async fn scheduled_backups_are_taken_inside_serve_and_old_ones_pruned() {
         "{metrics}"
     );
 }
+
+/// Crypto-shredding's other half: an account erased after a backup was taken is erased again
+/// when that backup is restored (from the erasure log, which lives outside the database).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_erased_after_a_backup_stays_erased_after_its_restore() {
+    let app = spawn_with(
+        |s| s.backup.key = Some(KEY.into()),
+        plansmith_server::Overrides::default(),
+    )
+    .await;
+    let leaving = app.user().await;
+    plan(&app, &leaving, "quick-brief").await;
+    let staying = app.user().await;
+    plan(&app, &staying, "quick-brief").await;
+    let leaving_email = app.get("/api/v1/me", &leaving).await.1["email"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let work = tempfile::TempDir::new().unwrap();
+    let file = work.path().join("before-erasure.backup");
+    let url = app.settings.database.url.clone();
+    let env = [("PLANSMITH_DATABASE_URL", url.as_str()), ("PLANSMITH_BACKUP__KEY", KEY)];
+    let (code, out, err) = plansmith(
+        &["backup", "create", "--out", file.to_str().unwrap()],
+        &env,
+        work.path(),
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (status, body) = app
+        .json(
+            reqwest::Method::DELETE,
+            "/api/v1/me",
+            Some(&leaving),
+            Some(json!({"password": "correct horse battery"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let log = app.settings.backup.erasure_log.clone();
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(logged.lines().count(), 1, "{logged}");
+
+    let (target, _keep) = empty_database(&app, work.path()).await;
+    let restore_env = [
+        ("PLANSMITH_BACKUP__KEY", KEY),
+        ("PLANSMITH_BACKUP__ERASURE_LOG", log.as_str()),
+    ];
+    let (code, out, err) = plansmith(
+        &["backup", "restore", file.to_str().unwrap(), "--database-url", &target],
+        &restore_env,
+        work.path(),
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("re-applied 1 of the 1 erasures"), "{out}");
+
+    let restored = spawn_with(
+        {
+            let target = target.clone();
+            move |s| s.database.url = target
+        },
+        plansmith_server::Overrides::default(),
+    )
+    .await;
+    let (status, _) = restored.get("/api/v1/me", &leaving).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the erased account is gone again");
+    let (status, sessions) = restored.get("/api/v1/sessions", &staying).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        sessions["items"].as_array().unwrap().len(),
+        1,
+        "everyone else is restored"
+    );
+    let (status, _) = restored
+        .json(
+            reqwest::Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": leaving_email, "password": "correct horse battery"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

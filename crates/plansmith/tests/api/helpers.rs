@@ -46,6 +46,8 @@ pub fn test_settings(dir: &std::path::Path) -> Settings {
     settings.llm.budgets.unverified.monthly_cost_usd = plansmith_domain::Money::from_dollars(1_000_000);
     // Tests read /metrics on the main listener with this token.
     settings.metrics.token = Some(METRICS_TOKEN.into());
+    // The erasure log beside the database, not in the working directory.
+    settings.backup.erasure_log = dir.join("erasures.log").display().to_string();
     // One key for every test server, so instances sharing a PostgreSQL database agree.
     settings.crypto.keys = std::collections::BTreeMap::from([("test".to_owned(), TEST_KEY.to_owned())]);
     settings

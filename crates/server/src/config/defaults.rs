@@ -186,6 +186,7 @@ impl Default for BackupSettings {
             schedule: None,
             dir: "data/backups".into(),
             keep: 7,
+            erasure_log: "data/erasures.log".into(),
         }
     }
 }

@@ -364,6 +364,10 @@ pub struct BackupSettings {
     pub dir: String,
     /// Scheduled backups kept; older ones are deleted.
     pub keep: usize,
+    /// The erasure log: every account erasure, one JSON line each, kept outside the database
+    /// so that `plansmith backup restore` erases again whoever was erased after the backup.
+    /// Put it with the backups (on storage every instance writes to, when there are several).
+    pub erasure_log: String,
 }
 
 impl std::fmt::Debug for BackupSettings {
@@ -373,6 +377,7 @@ impl std::fmt::Debug for BackupSettings {
             .field("schedule", &self.schedule)
             .field("dir", &self.dir)
             .field("keep", &self.keep)
+            .field("erasure_log", &self.erasure_log)
             .finish()
     }
 }
