@@ -68,6 +68,13 @@ enum Command {
         #[command(subcommand)]
         command: RetentionCommand,
     },
+    /// Compliance: `evidence --out DIR` collects the machine-verifiable evidence (redacted
+    /// configuration, audit chain and backup verification, dependency scan, test summary) into
+    /// a dated folder. Exit 1 when a check fails (written down in the folder).
+    Compliance {
+        #[command(subcommand)]
+        command: ComplianceCommand,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -263,6 +270,15 @@ enum AuditCommand {
     /// Walk the audit chain of the configured database from its oldest kept checkpoint: every
     /// entry's hash, its link to the one before, and every checkpoint's signature.
     Verify,
+}
+
+#[derive(Subcommand)]
+enum ComplianceCommand {
+    /// Collect the evidence into DIR/plansmith-evidence-<UTC time>/ (docs/compliance/soc2.md).
+    Evidence {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -465,6 +481,23 @@ async fn run(cli: Cli) -> Result<()> {
             plansmith_server::audit::record_system(store.as_ref(), keys, "keys.rotate", Some(current.clone())).await?;
             println!("rotation to key {current} finished; keys no longer in use may now be removed");
             Ok(())
+        }
+        Command::Compliance {
+            command: ComplianceCommand::Evidence { out },
+        } => {
+            let evidence = plansmith_server::evidence::collect(&settings, &out)
+                .await
+                .map_err(|e| anyhow::anyhow!("evidence: {e}"))?;
+            println!(
+                "evidence written to {}: {}",
+                evidence.folder.display(),
+                evidence.files.join(", ")
+            );
+            if evidence.failures.is_empty() {
+                return Ok(());
+            }
+            eprintln!("checks failed: {}", evidence.failures.join("; "));
+            Err(QuietExit(1).into())
         }
         Command::Retention {
             command: RetentionCommand::Run,

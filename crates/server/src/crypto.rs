@@ -113,6 +113,16 @@ fn decode(id: &str, text: &str) -> Result<[u8; 32], KeyError> {
 impl Keyring {
     /// The keys of these settings; may generate the embedded default's key file.
     pub fn load(settings: &Settings) -> Result<Self, KeyError> {
+        Self::open(settings, true)
+    }
+
+    /// The keys of these settings as they are, never generating a key file (for commands that
+    /// only read, such as collecting evidence).
+    pub fn load_existing(settings: &Settings) -> Result<Self, KeyError> {
+        Self::open(settings, false)
+    }
+
+    fn open(settings: &Settings, generate: bool) -> Result<Self, KeyError> {
         let crypto = &settings.crypto;
         let explicit_file = given(&crypto.key_file);
         if !crypto.keys.is_empty() && explicit_file.is_some() {
@@ -136,7 +146,7 @@ impl Keyring {
             }
             Some(dir) => {
                 let path = dir.join("plansmith.keys");
-                if path.exists() {
+                if path.exists() || !generate {
                     return Self::read_file(&path, given(&crypto.current_key));
                 }
                 generate_file(&path)?;

@@ -20,6 +20,7 @@ mod docx;
 pub mod erasures;
 pub mod error;
 pub mod errors;
+pub mod evidence;
 pub mod extract;
 pub mod flags;
 pub mod generation;

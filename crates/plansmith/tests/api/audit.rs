@@ -562,3 +562,111 @@ async fn count(app: &TestApp, query: &str) -> i64 {
             .unwrap()
     }
 }
+
+#[tokio::test]
+async fn compliance_evidence_is_collected_redacted_and_hashed_and_a_broken_chain_fails_it() {
+    let app = spawn_app().await;
+    let token = app.user().await;
+    let sid = app.session(&token, "quick-brief").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.get(&format!("/api/v1/sessions/{sid}"), &token).await;
+    app.get("/api/v1/me/access-log", &token).await;
+    let work = tempfile::TempDir::new().unwrap();
+    let backups = work.path().join("backups");
+    std::fs::create_dir_all(&backups).unwrap();
+    let backup_key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    let summary = work.path().join("junit.xml");
+    std::fs::write(&summary, "<testsuites tests=\"3\" failures=\"0\"/>").unwrap();
+    let keys = format!("test:{TEST_KEY}");
+    let run = |args: Vec<String>| {
+        let app = &app;
+        let (keys, backups, summary) = (&keys, &backups, &summary);
+        async move {
+            let output = tokio::process::Command::new(BIN)
+                .args(&args)
+                .env_clear()
+                .env("PLANSMITH_DATABASE_URL", &app.settings.database.url)
+                .env("PLANSMITH_CRYPTO__KEYS", keys)
+                .env("PLANSMITH_BACKUP__KEY", backup_key)
+                .env("PLANSMITH_BACKUP__DIR", backups)
+                .env("PLANSMITH_METRICS__TOKEN", "evidence-secret-token-0123456789")
+                .env("PLANSMITH_TEST_SUMMARY", summary)
+                .current_dir(&app.dir)
+                .output()
+                .await
+                .unwrap();
+            (
+                output.status.code(),
+                String::from_utf8_lossy(&output.stdout).into_owned(),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            )
+        }
+    };
+    let backup = backups.join("plansmith-now.backup").display().to_string();
+    let (code, out, err) = run(vec!["backup".into(), "create".into(), "--out".into(), backup]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    let out_dir = work.path().join("evidence");
+    let evidence_args = vec![
+        "compliance".into(),
+        "evidence".into(),
+        "--out".into(),
+        out_dir.display().to_string(),
+    ];
+    let (code, out, err) = run(evidence_args.clone()).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    let folder = std::fs::read_dir(&out_dir).unwrap().next().unwrap().unwrap().path();
+    assert!(
+        folder
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("plansmith-evidence-20"),
+        "dated: {folder:?}"
+    );
+    let read = |name: &str| std::fs::read_to_string(folder.join(name)).unwrap();
+    let config = read("config.txt");
+    assert!(config.contains("metrics.token = (secret, not shown)"), "{config}");
+    assert!(config.contains("crypto.keys.test = (secret, not shown)"), "{config}");
+    for secret in ["evidence-secret-token", TEST_KEY, backup_key] {
+        assert!(!config.contains(secret), "a secret in the evidence: {config}");
+    }
+    assert!(
+        read("audit-verify.txt").starts_with("audit chain intact"),
+        "{}",
+        read("audit-verify.txt")
+    );
+    assert!(
+        read("backup-verify.txt").contains("verifies"),
+        "{}",
+        read("backup-verify.txt")
+    );
+    assert!(read("tests.txt").contains("failures=\"0\""));
+    assert!(
+        read("dependencies.txt").contains("PLANSMITH_DEPENDENCY_SCAN"),
+        "said what is missing"
+    );
+    let manifest: Value = serde_json::from_str(&read("manifest.json")).unwrap();
+    for name in [
+        "config.txt",
+        "audit-verify.txt",
+        "backup-verify.txt",
+        "dependencies.txt",
+        "tests.txt",
+    ] {
+        use sha2::Digest;
+        let digest: String = sha2::Sha256::digest(std::fs::read(folder.join(name)).unwrap())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(manifest["sha256"][name], digest.as_str(), "{name}");
+    }
+
+    // A broken chain is evidence too: written down, and the command fails.
+    sql(&app, &["UPDATE audit_log SET action = 'sessions.delete' WHERE seq = 1"]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (code, _, err) = run(evidence_args).await;
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("the audit chain does not verify"), "{err}");
+}

@@ -118,17 +118,33 @@ fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
     }
 }
 
-/// Settings whose values are secrets: tokens, keys, passwords, webhook secrets, DSNs. Names
-/// of variables (`api_key_env`) and of files (`*_file`, `tls_key`) are not.
+/// Settings whose values are secrets: tokens, keys, passwords, webhook secrets, DSNs, and
+/// everything under such a name (`crypto.keys.k1`). Names of variables (`api_key_env`), of
+/// files (`*_file`, `tls_key`) and of keys (`current_key`) are not.
 fn is_secret(key: &str) -> bool {
-    let name = key.rsplit('.').next().unwrap_or(key);
-    let name = name.split('[').next().unwrap_or(name);
-    if name.ends_with("_env") || name.ends_with("_file") || name == "tls_key" {
-        return false;
-    }
-    "token key keys password secret dsn"
-        .split(' ')
-        .any(|s| name == s || name.ends_with(&format!("_{s}")))
+    key.split('.').any(|segment| {
+        let name = segment.split('[').next().unwrap_or(segment);
+        if name.ends_with("_env") || name.ends_with("_file") || name == "tls_key" || name == "current_key" {
+            return false;
+        }
+        "token key keys password secret dsn"
+            .split(' ')
+            .any(|s| name == s || name.ends_with(&format!("_{s}")))
+    })
+}
+
+/// Every setting as `key = value`, sorted, secrets replaced by `(secret, not shown)` (or
+/// `(not set)`) and passwords in URLs redacted: the configuration as evidence.
+pub fn redacted(settings: &Settings) -> Vec<String> {
+    let mut all = BTreeMap::new();
+    flatten("", &serde_json::to_value(settings).unwrap_or(Value::Null), &mut all);
+    all.iter()
+        .map(|(key, value)| match value {
+            Value::Null => format!("{key} = (not set)"),
+            _ if is_secret(key) => format!("{key} = (secret, not shown)"),
+            _ => format!("{key} = {}", shown(key, value)),
+        })
+        .collect()
 }
 
 fn shown(key: &str, value: &Value) -> String {
@@ -216,6 +232,7 @@ mod tests {
             "metrics.token",
             "backup.key",
             "crypto.keys",
+            "crypto.keys.k1",
             "billing.webhook_secret",
             "telemetry.sentry_dsn",
             "email.smtp_password",
@@ -226,10 +243,36 @@ mod tests {
             "llm.providers[0].api_key_env",
             "http.tls_key",
             "crypto.key_file",
+            "crypto.current_key",
             "database.url",
             "log.format",
         ] {
             assert!(!is_secret(key), "{key}");
         }
+    }
+
+    #[test]
+    fn the_redacted_configuration_shows_no_secret() {
+        let mut settings = Settings::default();
+        settings.metrics.token = Some("t0ps3cret-token-value".into());
+        settings
+            .crypto
+            .keys
+            .insert("k1".into(), "c2VjcmV0LWtleS1tYXRlcmlhbA==".into());
+        settings.database.url = "postgres://app:hunter2@db:5432/p".into();
+        let lines = redacted(&settings);
+        let text = lines.join("\n");
+        for secret in ["t0ps3cret", "c2VjcmV0", "hunter2"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(
+            lines.contains(&"crypto.keys.k1 = (secret, not shown)".to_owned()),
+            "{text}"
+        );
+        assert!(
+            lines.contains(&"database.url = \"postgres://app:***@db:5432/p\"".to_owned()),
+            "{text}"
+        );
+        assert!(lines.contains(&"listen = \"127.0.0.1:8080\"".to_owned()), "{text}");
     }
 }
