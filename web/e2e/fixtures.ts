@@ -29,10 +29,14 @@ export const test = base.extend<TestFixtures, WorkerFixtures>({
     { scope: 'worker', timeout: 60_000 },
   ],
   baseURL: async ({ server }, use) => use(server.url),
+  // A new account that has agreed to the model-provider notice (as a person does before their
+  // first message), so specs about other things send messages without meeting the notice.
   account: async ({ request, server }, use) => {
     const account = { email: uniqueEmail(), password: 'correct horse battery' };
     const res = await request.post(`${server.url}/api/v1/auth/register`, { data: { ...account, name: 'E2E Tester' } });
     expect(res.status()).toBe(201);
+    const { token } = (await res.json()) as { token: string };
+    await giveConsent(request, { baseURL: server.url, token });
     await use(account);
   },
   // A page whose browser context is signed in as `account` (through the UI's sign-in form).
@@ -47,6 +51,30 @@ export const test = base.extend<TestFixtures, WorkerFixtures>({
 });
 
 export { expect };
+
+/** Agrees to the notice before the first message (model providers get the conversation) for
+ * the account `request` is signed in as (or whose bearer `token` is given), the way "Agree and
+ * send" does. */
+export async function giveConsent(request: APIRequestContext, options: { baseURL?: string; token?: string } = {}): Promise<void> {
+  const res = await request.post(`${options.baseURL ?? ''}/api/v1/me/consents`, {
+    data: { kind: 'llm_processing', given: true },
+    headers: options.token ? { authorization: `Bearer ${options.token}` } : undefined,
+  });
+  expect(res.status()).toBe(200);
+}
+
+/** The notice shown before a message goes out while the account has not agreed yet. */
+export function consentNotice(page: Page) {
+  return page.getByRole('region', { name: 'Before you send: how replies are written' });
+}
+
+/** Agrees to the notice shown before the first message: the held message then goes out. */
+export async function acceptConsentNotice(page: Page): Promise<void> {
+  const notice = consentNotice(page);
+  await expect(notice).toBeVisible();
+  await notice.getByRole('button', { name: 'Agree and send' }).click();
+  await expect(notice).toHaveCount(0);
+}
 
 /** Creates a session through the API of the signed-in page's context. */
 export async function createSession(

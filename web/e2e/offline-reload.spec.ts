@@ -1,6 +1,6 @@
 import { expect, test } from '@playwright/test';
 import { startServer } from './server';
-import { uniqueEmail } from './fixtures';
+import { giveConsent, uniqueEmail } from './fixtures';
 
 // This test needs the server to really go away (not only the browser's offline switch), so it
 // runs its own server and restarts it on the same address with the same database.
@@ -14,6 +14,7 @@ test('offline reload: the service worker opens the app, seen sessions stay reada
     const page = await context.newPage();
     const email = uniqueEmail();
     expect((await page.request.post('/api/v1/auth/register', { data: { email, password: 'correct horse battery' } })).status()).toBe(201);
+    await giveConsent(page.request);
     const session = await (
       await page.request.post('/api/v1/sessions', {
         data: { workflow_id: 'quick-brief', title: 'Trail Journal', idea: 'Hikers keep a shared journal of trails and conditions.' },
@@ -80,6 +81,7 @@ test('server restart mid-reply: the interrupted reply keeps its text, and "Try t
   try {
     const page = await context.newPage();
     expect((await page.request.post('/api/v1/auth/register', { data: { email: uniqueEmail(), password: 'correct horse battery' } })).status()).toBe(201);
+    await giveConsent(page.request);
     const session = await (
       await page.request.post('/api/v1/sessions', { data: { workflow_id: 'quick-brief', title: 'Restart Check', idea: 'A tool to plan weekly dinners.' } })
     ).json();

@@ -1,4 +1,4 @@
-import { createSession, expect, serverMessages, test, uniqueEmail, waitForReplies } from './fixtures';
+import { createSession, expect, giveConsent, serverMessages, test, uniqueEmail, waitForReplies } from './fixtures';
 import { startProxy } from './proxy';
 
 // Slow replies, so that there is time to cut the connection in the middle of one.
@@ -49,6 +49,7 @@ test('a real connection reset in the middle of a reply (network cut at a proxy) 
   try {
     const page = await context.newPage();
     expect((await page.request.post('/api/v1/auth/register', { data: { email: uniqueEmail(), password: 'correct horse battery' } })).status()).toBe(201);
+    await giveConsent(page.request);
     const { id } = await createSession(page);
     const streamRequests: string[] = [];
     page.on('request', (r) => {

@@ -1,4 +1,4 @@
-import { createSession, expect, serverMessages, test, uniqueEmail, waitForReplies } from './fixtures';
+import { acceptConsentNotice, createSession, expect, serverMessages, test, uniqueEmail, waitForReplies } from './fixtures';
 
 test('whole session flow: sign up, start, chat with streaming, documents, edit, history, restore, export, steps', async ({ page }) => {
   // Sign up through the UI, from the front page.
@@ -32,9 +32,11 @@ test('whole session flow: sign up, start, chat with streaming, documents, edit, 
   await expect(offer).toContainText('8 sections of the Project brief are still empty');
   await expect(page.locator('.steps [role=alert]')).toHaveCount(0);
 
-  // Ask for drafts: the reply streams token by token and sections light up.
+  // Ask for drafts (a new account agrees to the model-provider notice first): the reply streams
+  // token by token and sections light up.
   await page.getByLabel('Your message').fill('draft the rest');
   await page.getByLabel('Your message').press('Enter');
+  await acceptConsentNotice(page);
   const live = page.getByTestId('live-reply');
   await expect(live).toBeVisible();
   await expect(live).toHaveAttribute('data-stream-status', /open|connecting/);

@@ -1,12 +1,13 @@
 // The person's rights over their data on the Account page: a copy of all of it, the consents
 // they gave (withdrawn as easily as given), and erasing the account for good.
 
-import { useCallback, useEffect, useState, type FormEvent } from 'react';
+import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { api, ApiError } from '../api/client';
 import { paths } from '../api/paths';
-import type { ConsentChange, ConsentNotice, Consents as ConsentList } from '../api/types';
+import type { ConsentNotice, Consents as ConsentList } from '../api/types';
 import { ErrorNotice } from '../components/ErrorNotice';
 import { eraseAccount } from '../lib/auth';
+import { changeConsent, CONSENTS_ANCHOR, rememberConsents } from '../lib/consent';
 import { isApiError } from '../lib/errors';
 
 export function DataExport() {
@@ -31,11 +32,15 @@ export function Consents() {
   const [data, setData] = useState<ConsentList | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const heading = useRef<HTMLHeadingElement>(null);
 
   const load = useCallback(async () => {
     setError(null);
     try {
-      setData(await api.get<ConsentList>(paths.consents()));
+      const answer = await api.get<ConsentList>(paths.consents());
+      // What the session page asks by, too: a consent withdrawn here is asked for again there.
+      rememberConsents(answer);
+      setData(answer);
     } catch (err) {
       setError(err);
     }
@@ -45,11 +50,19 @@ export function Consents() {
     void load();
   }, [load]);
 
+  // Opened from the consent notice's link (`#consents`): show this section and start here.
+  const loaded = data !== null;
+  useEffect(() => {
+    if (!loaded || location.hash !== `#${CONSENTS_ANCHOR}`) return;
+    heading.current?.scrollIntoView?.({ block: 'start' });
+    heading.current?.focus({ preventScroll: true });
+  }, [loaded]);
+
   async function change(notice: ConsentNotice, given: boolean) {
     setBusy(true);
     setError(null);
     try {
-      setData(await api.post<ConsentList>(paths.consents(), { kind: notice.kind, given } satisfies ConsentChange));
+      setData(await changeConsent(notice.kind, given));
     } catch (err) {
       setError(err);
     } finally {
@@ -58,8 +71,10 @@ export function Consents() {
   }
 
   return (
-    <section className="account-section" aria-labelledby="consents-heading">
-      <h2 id="consents-heading">Consents</h2>
+    <section className="account-section" id={CONSENTS_ANCHOR} aria-labelledby="consents-heading">
+      <h2 id="consents-heading" tabIndex={-1} ref={heading}>
+        Consents
+      </h2>
       {error !== null && <ErrorNotice error={error} onRetry={data === null ? () => void load() : undefined} />}
       {data === null && error === null && <p aria-busy="true">Loading your consents…</p>}
       {data !== null && (

@@ -16,7 +16,9 @@ import { useStore } from '../lib/store';
 import { existingStream, stopStreams } from '../lib/streams';
 import { discardItem, onOutboxEvent, outboxItems, retryItem } from '../lib/sync';
 import { useResource } from '../lib/useResource';
+import { ConsentNotice } from './ConsentNotice';
 import { LiveReply } from './LiveReply';
+import type { ConsentGate } from './useConsentGate';
 
 interface Props {
   session: Session;
@@ -25,6 +27,8 @@ interface Props {
   /** False while another tab of the phone layout is shown. */
   visible: boolean;
   onSend: (content: string) => Promise<void>;
+  /** The person's consent to the notice, asked before anything goes to the model providers. */
+  consent: ConsentGate;
   onSection: (update: SectionUpdate) => void;
   onDrafts: (replyId: string, drafts: Record<string, SectionDraft>) => void;
   onReplyFinished: (replyId: string) => void;
@@ -37,11 +41,19 @@ const PINNED_PX = 48;
 
 const LIVE = new Set(['queued', 'streaming']);
 
-export function ChatPanel({ session, version, visible, onSend, onSection, onDrafts, onReplyFinished, onReplySettled }: Props) {
+/** What is written in a session's composer and not sent yet, for this app load: following the
+ * consent notice's link to the Account page and coming back finds it still there. */
+const unsent = new Map<string, string>();
+
+export function ChatPanel({ session, version, visible, onSend, consent, onSection, onDrafts, onReplyFinished, onReplySettled }: Props) {
   useCrashTrigger('chat');
   const sessionId = session.id;
   const messages = useResource<MessageList>(paths.messages(sessionId), version);
-  const [text, setText] = useState('');
+  const [text, setText] = useState(() => unsent.get(sessionId) ?? '');
+  useEffect(() => {
+    if (text) unsent.set(sessionId, text);
+    else unsent.delete(sessionId);
+  }, [sessionId, text]);
   const pending = useStore(outboxItems).filter((i): i is MessageItem => i.kind === 'message' && i.sessionId === sessionId);
   const offline = isOffline(useStore(connection));
   const [announce, setAnnounce] = useState('');
@@ -153,7 +165,7 @@ export function ChatPanel({ session, version, visible, onSend, onSection, onDraf
                   <div className="notice notice-error compact" role="alert">
                     <p>{m.error?.message || (m.status === 'interrupted' ? 'The reply was interrupted.' : 'The reply failed.')}</p>
                     {session.status === 'active' && (
-                      <button type="button" className="button small" onClick={() => retryReply(m)}>
+                      <button type="button" className="button small" onClick={() => void consent.guard(() => retryReply(m))}>
                         Try the reply again
                       </button>
                     )}
@@ -173,7 +185,7 @@ export function ChatPanel({ session, version, visible, onSend, onSection, onDraf
                 <p>Not sent: {p.error?.message}</p>
                 {p.error?.hint && <p className="small">{p.error.hint}</p>}
                 <div className="row">
-                  <button type="button" className="button small" onClick={() => retryItem(p)}>
+                  <button type="button" className="button small" onClick={() => void consent.guard(() => retryItem(p))}>
                     Send again
                   </button>
                   <button
@@ -213,7 +225,8 @@ export function ChatPanel({ session, version, visible, onSend, onSection, onDraf
       <p className="visually-hidden" role="status">
         {announce}
       </p>
-      <Composer session={session} text={text} setText={setText} onSend={send} />
+      {session.status === 'active' && <ConsentNotice gate={consent} hasText={text.trim() !== ''} />}
+      <Composer session={session} text={text} setText={setText} onSend={send} consent={consent} />
     </section>
   );
 }
@@ -248,23 +261,36 @@ function Composer({
   text,
   setText,
   onSend,
+  consent,
 }: {
   session: Session;
   text: string;
   setText: (t: string) => void;
   onSend: (content: string) => Promise<void>;
+  consent: ConsentGate;
 }) {
   const closed = session.status !== 'active';
   const maxChars = useLimits().message;
   const count = countChars(text.trim(), maxChars);
+  // What is in the box when the message goes out: after "Agree and send", whatever is there then.
+  const latest = useRef(text);
+  latest.current = text;
+  const waiting = consent.phase === 'checking' || consent.phase === 'recording';
+
+  function sendNow() {
+    const content = latest.current.trim();
+    // Over the limit the text stays here to be shortened: the server would refuse it.
+    if (!content || closed || countChars(content, maxChars).over) return;
+    latest.current = '';
+    setText('');
+    return onSend(content);
+  }
 
   async function send(e?: FormEvent) {
     e?.preventDefault();
-    const content = text.trim();
-    // Over the limit the text stays here to be shortened: the server would refuse it.
-    if (!content || closed || count.over) return;
-    setText('');
-    await onSend(content);
+    if (!text.trim() || closed || count.over) return;
+    // At once when the consent stands; otherwise after the person agrees to the notice.
+    await consent.guard(sendNow);
   }
 
   function onKeyDown(e: KeyboardEvent<HTMLTextAreaElement>) {
@@ -278,7 +304,7 @@ function Composer({
     return <p className="muted composer-closed">This session is {session.status}; it takes no more messages.</p>;
   }
   return (
-    <form className="composer" onSubmit={send}>
+    <form className="composer" onSubmit={send} aria-busy={waiting || undefined}>
       <label htmlFor="composer-input">Your message</label>
       <textarea
         id="composer-input"
@@ -287,7 +313,7 @@ function Composer({
         onChange={(e) => setText(e.target.value)}
         onKeyDown={onKeyDown}
         aria-invalid={count.over || undefined}
-        aria-describedby={describedBy(count.show && 'composer-count', 'composer-help')}
+        aria-describedby={describedBy(count.show && 'composer-count', consent.phase === 'declined' && 'consent-declined', 'composer-help')}
         placeholder="Answer the agent's questions, or say “draft the rest”."
       />
       <CharCounter id="composer-count" count={count} />
@@ -300,7 +326,7 @@ function Composer({
         <p id="composer-help" className="muted small">
           Enter sends, Shift+Enter starts a new line. Works offline too: messages are sent when you are back.
         </p>
-        <button type="submit" className="button primary" disabled={!text.trim() || count.over}>
+        <button type="submit" className="button primary" disabled={!text.trim() || count.over || waiting}>
           Send
         </button>
       </div>

@@ -21,6 +21,7 @@ import { OfflinePlannerNote } from './OfflinePlannerNote';
 import { pickDocument, prefetchSession } from './prefetch';
 import { ExportLinks, SessionControls } from './SessionControls';
 import { StepsBar } from './StepsBar';
+import { useConsentGate } from './useConsentGate';
 
 const FRESH_MS = 6000;
 /** Below this width the chat and the document are two tabs instead of two columns. */
@@ -52,6 +53,9 @@ export function SessionPage({ id }: { id: string }) {
   const narrow = useMediaQuery(NARROW);
   const [pane, setPane] = useState<Pane>('chat');
   const offline = isOffline(useStore(connection));
+  // Nothing goes to the model providers before the person agreed to the notice.
+  const consent = useConsentGate();
+  const { guard } = consent;
 
   const s = session.data;
   const docs = documents.data?.items ?? [];
@@ -136,7 +140,13 @@ export function SessionPage({ id }: { id: string }) {
     },
     [id, currentDoc.data, currentDocId],
   );
-  const draftTheRest = useCallback(() => void send(DRAFT_THE_REST), [send]);
+  const draftTheRest = useCallback(() => void guard(() => send(DRAFT_THE_REST)), [guard, send]);
+
+  // The notice (or why the consent could not be read) is in the chat: on a phone, show it.
+  const consentShown = consent.phase === 'asking' || consent.error !== null;
+  useEffect(() => {
+    if (consentShown) setPane('chat');
+  }, [consentShown, consent.asked]);
 
   useEffect(
     () =>
@@ -313,6 +323,7 @@ export function SessionPage({ id }: { id: string }) {
               version={chatVersion}
               visible={!chatHidden}
               onSend={send}
+              consent={consent}
               onSection={onSection}
               onDrafts={onDrafts}
               onReplyFinished={onReplyFinished}

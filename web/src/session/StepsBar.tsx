@@ -34,10 +34,14 @@ export function StepsBar({ session, onChanged, currentDoc, filled, drafting, onD
   const doneNote = useRef<HTMLParagraphElement>(null);
 
   // The buttons that ask for drafts go away once asked: keep the keyboard's place on the progress,
-  // which says that the agent is drafting.
+  // which says that the agent is drafting — unless something else took the keyboard meanwhile
+  // (the consent notice, asked for before the request goes out).
   function draft() {
     onDraftTheRest();
-    requestAnimationFrame(() => progressText.current?.focus());
+    requestAnimationFrame(() => {
+      const active = document.activeElement;
+      if (!active || active === document.body || active.closest('.steps')) progressText.current?.focus();
+    });
   }
 
   useEffect(() => {
