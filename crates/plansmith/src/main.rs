@@ -289,8 +289,8 @@ enum RetentionCommand {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Re-sign with the current key what an older key signed (audit checkpoints), reporting
-    /// progress; safe to run again after an interruption.
+    /// Re-wrap every data key with the current key and re-sign the audit checkpoints with it,
+    /// reporting progress; online, and safe to run again after an interruption.
     Rotate,
 }
 
@@ -476,8 +476,15 @@ async fn run(cli: Cli) -> Result<()> {
             );
             let store = open_store(&settings, false).await?;
             let current = keys.current_id().to_owned();
-            let resigned = store.resign_audit_checkpoints(keys.clone()).await?;
-            println!("re-signed {resigned} audit checkpoints with key {current}");
+            let done = plansmith_server::crypto::rotate(store.as_ref(), keys.clone(), |n| {
+                println!("re-wrapped {n} data keys so far");
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("rotation stopped (run it again to resume): {e}"))?;
+            println!(
+                "re-wrapped {} data keys and re-signed {} audit checkpoints with key {current}",
+                done.data_keys, done.checkpoints
+            );
             plansmith_server::audit::record_system(store.as_ref(), keys, "keys.rotate", Some(current.clone())).await?;
             println!("rotation to key {current} finished; keys no longer in use may now be removed");
             Ok(())

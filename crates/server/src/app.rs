@@ -319,6 +319,13 @@ impl Application {
         keys.log_source();
         let settings = Arc::new(settings);
         let store = open_store(&settings, settings.database.migrate_on_start).await?;
+        // Every key-encryption key the data keys are wrapped with must be configured and open
+        // them: a missing or wrong key stops the start, naming it.
+        for sample in store.data_key_samples().await? {
+            keys.unwrap_data_key(&sample)?;
+        }
+        // People's content is sealed before the database sees it.
+        let store: Arc<dyn Store> = Arc::new(crate::sealed::SealedStore::new(store, Arc::clone(&keys)));
         // A span per store operation, when spans are exported.
         let store: Arc<dyn Store> = if crate::traces::exporting() {
             Arc::new(plansmith_store::traced::TracedStore::new(store))

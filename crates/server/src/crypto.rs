@@ -39,6 +39,18 @@ pub enum KeyError {
     Missing,
     #[error("crypto: set crypto.keys or crypto.key_file, not both")]
     Both,
+    #[error(
+        "data key {data_key} is wrapped with key id '{kek_id}', which is not configured (crypto.keys has {configured}); add that key"
+    )]
+    UnknownKek {
+        data_key: String,
+        kek_id: String,
+        configured: String,
+    },
+    #[error(
+        "data key {data_key} does not open with the configured key '{kek_id}': that key id holds a different key than the one the data was protected with"
+    )]
+    WrongKek { data_key: String, kek_id: String },
 }
 
 /// Where the keys came from, for the start-up log.
@@ -272,6 +284,124 @@ impl Keyring {
             }
         }
     }
+}
+
+impl Keyring {
+    fn kek(&self, id: &str) -> Option<aes_gcm::Aes256Gcm> {
+        use aes_gcm::KeyInit;
+        self.keys.get(id).map(|k| aes_gcm::Aes256Gcm::new(k.into()))
+    }
+
+    fn wrap_aad(id: &str, user: plansmith_domain::UserId) -> Vec<u8> {
+        format!("plansmith-data-key:{id}:{user}").into_bytes()
+    }
+
+    /// A new data key for `user`, wrapped with the current key.
+    pub fn new_data_key(&self, user: plansmith_domain::UserId) -> plansmith_store::keys::StoredDataKey {
+        let id: [u8; 6] = rand::random();
+        let id = hex(&id);
+        let key: [u8; 32] = rand::random();
+        plansmith_store::keys::StoredDataKey {
+            wrapped: self.wrap(&self.current, &id, user, &key),
+            id,
+            user_id: user,
+            kek_id: self.current.clone(),
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    fn wrap(&self, kek_id: &str, id: &str, user: plansmith_domain::UserId, key: &[u8; 32]) -> String {
+        use aes_gcm::aead::{Aead, Payload};
+        let nonce: [u8; 12] = rand::random();
+        let aad = Self::wrap_aad(id, user);
+        let sealed = self
+            .kek(kek_id)
+            .and_then(|kek| {
+                kek.encrypt(&aes_gcm::Nonce::from(nonce), Payload { msg: key, aad: &aad })
+                    .ok()
+            })
+            .unwrap_or_default();
+        let mut bytes = nonce.to_vec();
+        bytes.extend_from_slice(&sealed);
+        STANDARD.encode(bytes)
+    }
+
+    /// The data key inside its wrapping.
+    pub fn unwrap_data_key(&self, stored: &plansmith_store::keys::StoredDataKey) -> Result<[u8; 32], KeyError> {
+        use aes_gcm::aead::{Aead, Payload};
+        let kek = self.kek(&stored.kek_id).ok_or_else(|| KeyError::UnknownKek {
+            data_key: stored.id.clone(),
+            kek_id: stored.kek_id.clone(),
+            configured: self.keys.keys().cloned().collect::<Vec<_>>().join(", "),
+        })?;
+        let wrong = || KeyError::WrongKek {
+            data_key: stored.id.clone(),
+            kek_id: stored.kek_id.clone(),
+        };
+        let bytes = STANDARD.decode(&stored.wrapped).map_err(|_| wrong())?;
+        if bytes.len() < 12 {
+            return Err(wrong());
+        }
+        let (nonce, sealed) = bytes.split_at(12);
+        let nonce: [u8; 12] = nonce.try_into().map_err(|_| wrong())?;
+        let aad = Self::wrap_aad(&stored.id, stored.user_id);
+        let plain = kek
+            .decrypt(&aes_gcm::Nonce::from(nonce), Payload { msg: sealed, aad: &aad })
+            .map_err(|_| wrong())?;
+        <[u8; 32]>::try_from(plain.as_slice()).map_err(|_| wrong())
+    }
+
+    /// The data key re-wrapped with the current key (rotation).
+    pub fn rewrap_data_key(&self, stored: &plansmith_store::keys::StoredDataKey) -> Result<String, KeyError> {
+        let key = self.unwrap_data_key(stored)?;
+        Ok(self.wrap(&self.current, &stored.id, stored.user_id, &key))
+    }
+}
+
+/// What a rotation did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    pub data_keys: u64,
+    pub checkpoints: u64,
+}
+
+/// Moves everything an older key protects to the current key: every data key is re-wrapped
+/// (in batches; the data itself is untouched) and every audit checkpoint re-signed. Online:
+/// servers keep reading with the old key until it is removed. Resumable: a run after an
+/// interruption finds only what is left. `progress` hears the running count after each batch.
+pub async fn rotate(
+    store: &dyn plansmith_store::Store,
+    keys: std::sync::Arc<Keyring>,
+    mut progress: impl FnMut(u64),
+) -> Result<Rotation, String> {
+    const BATCH: u32 = 500;
+    let current = keys.current_id().to_owned();
+    let mut done = Rotation::default();
+    loop {
+        let batch = store
+            .data_keys_to_rewrap(&current, BATCH)
+            .await
+            .map_err(|e| e.to_string())?;
+        if batch.is_empty() {
+            break;
+        }
+        for key in &batch {
+            let wrapped = keys.rewrap_data_key(key).map_err(|e| e.to_string())?;
+            if store
+                .rewrap_data_key(&key.id, &key.kek_id, &current, &wrapped)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                done.data_keys += 1;
+            }
+        }
+        progress(done.data_keys);
+    }
+    done.checkpoints = store
+        .resign_audit_checkpoints(keys.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(done)
 }
 
 impl AuditSigner for Keyring {

@@ -139,18 +139,18 @@ async fn backup_verification(settings: &Settings) -> Result<String, String> {
     }
 }
 
-/// The scan CI ran (`PLANSMITH_DEPENDENCY_SCAN` names its output), else the note of how to
+/// The scan CI ran (`PLANSMITH_EVIDENCE_DEPENDENCY_SCAN` names its output), else the note of how to
 /// produce it.
 fn dependency_scan() -> String {
-    from_file("PLANSMITH_DEPENDENCY_SCAN").unwrap_or_else(|| {
-        "not collected: set PLANSMITH_DEPENDENCY_SCAN to the output of ./scripts/supply-chain (cargo deny: advisories, licenses, bans, sources; npm audit) of this release\n".into()
+    from_file("PLANSMITH_EVIDENCE_DEPENDENCY_SCAN").unwrap_or_else(|| {
+        "not collected: set PLANSMITH_EVIDENCE_DEPENDENCY_SCAN to the output of ./scripts/supply-chain (cargo deny: advisories, licenses, bans, sources; npm audit) of this release\n".into()
     })
 }
 
-/// The test run of this release (`PLANSMITH_TEST_SUMMARY` names e.g. nextest's JUnit XML).
+/// The test run of this release (`PLANSMITH_EVIDENCE_TEST_SUMMARY` names e.g. nextest's JUnit XML).
 fn test_summary() -> String {
-    from_file("PLANSMITH_TEST_SUMMARY").unwrap_or_else(|| {
-        "not collected: set PLANSMITH_TEST_SUMMARY to the test report of this release (bash .ci/run writes every test's result; nextest --profile ci writes JUnit XML)\n".into()
+    from_file("PLANSMITH_EVIDENCE_TEST_SUMMARY").unwrap_or_else(|| {
+        "not collected: set PLANSMITH_EVIDENCE_TEST_SUMMARY to the test report of this release (bash .ci/run writes every test's result; nextest --profile ci writes JUnit XML)\n".into()
     })
 }
 

@@ -34,6 +34,7 @@ pub mod monitoring;
 pub mod outbox;
 pub mod recovery;
 pub mod retention;
+pub mod sealed;
 pub mod security_events;
 pub mod sessions;
 pub mod state;

@@ -7,6 +7,7 @@
 mod accounts;
 mod audit;
 mod incidents;
+mod keys;
 mod mfa_email;
 mod monitoring;
 mod read;
@@ -578,6 +579,41 @@ impl Store for PgStore {
 
     async fn apply_retention(&self, r: &plansmith_store::Retention) -> Result<plansmith_store::RetentionReport> {
         monitoring::apply_retention(self, r).await
+    }
+
+    async fn data_key_of(&self, user: UserId) -> Result<Option<plansmith_store::keys::StoredDataKey>> {
+        keys::of_user(self, user).await
+    }
+
+    async fn data_key(&self, id: &str) -> Result<Option<plansmith_store::keys::StoredDataKey>> {
+        keys::by_id(self, id).await
+    }
+
+    async fn create_data_key(
+        &self,
+        key: plansmith_store::keys::StoredDataKey,
+    ) -> Result<plansmith_store::keys::StoredDataKey> {
+        keys::create(self, key).await
+    }
+
+    async fn data_keys_to_rewrap(
+        &self,
+        current_kek: &str,
+        limit: u32,
+    ) -> Result<Vec<plansmith_store::keys::StoredDataKey>> {
+        keys::to_rewrap(self, current_kek, limit).await
+    }
+
+    async fn rewrap_data_key(&self, id: &str, from_kek: &str, to_kek: &str, wrapped: &str) -> Result<bool> {
+        keys::rewrap(self, id, from_kek, to_kek, wrapped).await
+    }
+
+    async fn data_key_samples(&self) -> Result<Vec<plansmith_store::keys::StoredDataKey>> {
+        keys::samples(self).await
+    }
+
+    async fn owner_of(&self, object: plansmith_store::keys::Owned) -> Result<Option<UserId>> {
+        keys::owner_of(self, object).await
     }
 
     async fn read_incident(&self, id: uuid::Uuid, user: UserId, at: DateTime<Utc>) -> Result<bool> {

@@ -6,6 +6,7 @@
 mod accounts;
 mod audit;
 mod incidents;
+mod keys;
 mod mfa_email;
 mod monitoring;
 mod sql;
@@ -939,6 +940,51 @@ impl Store for SqliteStore {
                 Ok(report)
             })
             .await
+    }
+
+    async fn data_key_of(&self, user: UserId) -> Result<Option<plansmith_store::keys::StoredDataKey>> {
+        keys::of_user(&self.reader, user).await
+    }
+
+    async fn data_key(&self, id: &str) -> Result<Option<plansmith_store::keys::StoredDataKey>> {
+        keys::by_id(&self.reader, id).await
+    }
+
+    async fn create_data_key(
+        &self,
+        key: plansmith_store::keys::StoredDataKey,
+    ) -> Result<plansmith_store::keys::StoredDataKey> {
+        let user = key.user_id;
+        self.writer.run(move |conn| keys::create(conn, &key)).await?;
+        keys::of_user(&self.reader, user).await?.ok_or(StoreError::NotFound)
+    }
+
+    async fn data_keys_to_rewrap(
+        &self,
+        current_kek: &str,
+        limit: u32,
+    ) -> Result<Vec<plansmith_store::keys::StoredDataKey>> {
+        keys::to_rewrap(&self.reader, current_kek, limit).await
+    }
+
+    async fn rewrap_data_key(&self, id: &str, from_kek: &str, to_kek: &str, wrapped: &str) -> Result<bool> {
+        let (id, from, to, wrapped) = (
+            id.to_owned(),
+            from_kek.to_owned(),
+            to_kek.to_owned(),
+            wrapped.to_owned(),
+        );
+        self.writer
+            .run(move |conn| keys::rewrap(conn, &id, &from, &to, &wrapped))
+            .await
+    }
+
+    async fn data_key_samples(&self) -> Result<Vec<plansmith_store::keys::StoredDataKey>> {
+        keys::samples(&self.reader).await
+    }
+
+    async fn owner_of(&self, object: plansmith_store::keys::Owned) -> Result<Option<UserId>> {
+        keys::owner_of(&self.reader, object).await
     }
 
     async fn read_incident(&self, id: Uuid, user: UserId, at: DateTime<Utc>) -> Result<bool> {

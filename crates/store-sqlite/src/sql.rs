@@ -100,6 +100,10 @@ statements! {
     RETAIN_ABANDON = "
         UPDATE planning_sessions SET status = 'abandoned', updated_at = ?2 WHERE status = 'active' AND updated_at < ?1";
     RETAIN_DELETE_ABANDONED = "DELETE FROM planning_sessions WHERE status = 'abandoned' AND updated_at < ?1";
+    DATA_KEY_CREATE = "
+        INSERT INTO data_keys (id, user_id, kek_id, wrapped, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+        ON CONFLICT (user_id) DO NOTHING";
+    DATA_KEY_REWRAP = "UPDATE data_keys SET kek_id = ?3, wrapped = ?4 WHERE id = ?1 AND kek_id = ?2";
     REVOKE_CLIENT_KEY = "UPDATE flag_client_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL";
     /// ?1 fingerprint … ?8 release; answers the group's count after this occurrence.
     RECORD_ERROR = "

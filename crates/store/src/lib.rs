@@ -12,6 +12,7 @@ use plansmith_domain::{
 
 pub mod audit;
 pub mod incidents;
+pub mod keys;
 mod mfa_email;
 #[cfg(feature = "sql-rows")]
 pub mod rows;
@@ -851,6 +852,23 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<(incidents::Incident, Vec<incidents::IncidentRecipient>)>>;
     /// The notices addressed to a user since `since`, newest first.
     async fn user_incidents(&self, user: UserId, since: DateTime<Utc>) -> Result<Vec<incidents::UserIncident>>;
+    /// The user's data key, if it has one yet.
+    async fn data_key_of(&self, user: UserId) -> Result<Option<keys::StoredDataKey>>;
+    /// A data key by its id.
+    async fn data_key(&self, id: &str) -> Result<Option<keys::StoredDataKey>>;
+    /// Stores a new data key for its user, unless the user has one already (another instance
+    /// was first): returns the one that counts.
+    async fn create_data_key(&self, key: keys::StoredDataKey) -> Result<keys::StoredDataKey>;
+    /// Up to `limit` data keys wrapped by another key than `current_kek` (for rotation).
+    async fn data_keys_to_rewrap(&self, current_kek: &str, limit: u32) -> Result<Vec<keys::StoredDataKey>>;
+    /// Replaces a data key's wrapping, if it is still wrapped by `from_kek`.
+    async fn rewrap_data_key(&self, id: &str, from_kek: &str, to_kek: &str, wrapped: &str) -> Result<bool>;
+    /// One data key per key-encryption key in use (to check at start that every one is
+    /// configured and opens them).
+    async fn data_key_samples(&self) -> Result<Vec<keys::StoredDataKey>>;
+    /// Who owns a session, message or document.
+    async fn owner_of(&self, object: keys::Owned) -> Result<Option<UserId>>;
+
     /// Applies the retention periods (each `None` keeps that record for ever) in one
     /// transaction; returns what it removed or changed.
     async fn apply_retention(&self, retention: &Retention) -> Result<RetentionReport>;

@@ -154,6 +154,43 @@ impl Store for TracedStore {
             .await
     }
 
+    async fn data_key_of(&self, user: UserId) -> Result<Option<keys::StoredDataKey>> {
+        self.inner.data_key_of(user).instrument(span("data_key_of")).await
+    }
+
+    async fn data_key(&self, id: &str) -> Result<Option<keys::StoredDataKey>> {
+        self.inner.data_key(id).instrument(span("data_key")).await
+    }
+
+    async fn create_data_key(&self, key: keys::StoredDataKey) -> Result<keys::StoredDataKey> {
+        self.inner
+            .create_data_key(key)
+            .instrument(span("create_data_key"))
+            .await
+    }
+
+    async fn data_keys_to_rewrap(&self, current_kek: &str, limit: u32) -> Result<Vec<keys::StoredDataKey>> {
+        self.inner
+            .data_keys_to_rewrap(current_kek, limit)
+            .instrument(span("data_keys_to_rewrap"))
+            .await
+    }
+
+    async fn rewrap_data_key(&self, id: &str, from_kek: &str, to_kek: &str, wrapped: &str) -> Result<bool> {
+        self.inner
+            .rewrap_data_key(id, from_kek, to_kek, wrapped)
+            .instrument(span("rewrap_data_key"))
+            .await
+    }
+
+    async fn data_key_samples(&self) -> Result<Vec<keys::StoredDataKey>> {
+        self.inner.data_key_samples().instrument(span("data_key_samples")).await
+    }
+
+    async fn owner_of(&self, object: keys::Owned) -> Result<Option<UserId>> {
+        self.inner.owner_of(object).instrument(span("owner_of")).await
+    }
+
     async fn list_client_keys(&self) -> Result<Vec<StoredClientKey>> {
         self.inner.list_client_keys().instrument(span("list_client_keys")).await
     }

@@ -502,7 +502,7 @@ async fn the_retention_job_removes_what_is_past_its_period_and_keeps_the_rest() 
     let (status, s) = status_of(recent.clone()).await;
     assert_eq!((status, s["status"].as_str()), (StatusCode::OK, Some("active")));
     // The call's cost stays in the monthly totals; the run is audited.
-    let totals = count(&app, "SELECT COUNT(*) FROM erased_usage WHERE month = '2020-01'").await;
+    let totals = count_rows(&app, "SELECT COUNT(*) FROM erased_usage WHERE month = '2020-01'").await;
     assert_eq!(totals, 1);
     let (ok, out, err) = cli(&app, &["audit", "verify"], &format!("test:{TEST_KEY}")).await;
     assert!(ok, "{out}{err}");
@@ -545,7 +545,7 @@ fn id_literal(app: &TestApp, id: &str) -> String {
     }
 }
 
-async fn count(app: &TestApp, query: &str) -> i64 {
+pub(crate) async fn count_rows(app: &TestApp, query: &str) -> i64 {
     use sqlx::Connection;
     let url = &app.settings.database.url;
     if url.starts_with("postgres") {
@@ -579,6 +579,11 @@ async fn compliance_evidence_is_collected_redacted_and_hashed_and_a_broken_chain
     let backup_key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
     let summary = work.path().join("junit.xml");
     std::fs::write(&summary, "<testsuites tests=\"3\" failures=\"0\"/>").unwrap();
+    std::fs::write(
+        work.path().join("deny.txt"),
+        "advisories ok, bans ok, licenses ok, sources ok\n",
+    )
+    .unwrap();
     let keys = format!("test:{TEST_KEY}");
     let run = |args: Vec<String>| {
         let app = &app;
@@ -592,7 +597,8 @@ async fn compliance_evidence_is_collected_redacted_and_hashed_and_a_broken_chain
                 .env("PLANSMITH_BACKUP__KEY", backup_key)
                 .env("PLANSMITH_BACKUP__DIR", backups)
                 .env("PLANSMITH_METRICS__TOKEN", "evidence-secret-token-0123456789")
-                .env("PLANSMITH_TEST_SUMMARY", summary)
+                .env("PLANSMITH_EVIDENCE_TEST_SUMMARY", summary)
+                .env("PLANSMITH_EVIDENCE_DEPENDENCY_SCAN", summary.with_file_name("deny.txt"))
                 .current_dir(&app.dir)
                 .output()
                 .await
@@ -644,8 +650,9 @@ async fn compliance_evidence_is_collected_redacted_and_hashed_and_a_broken_chain
     );
     assert!(read("tests.txt").contains("failures=\"0\""));
     assert!(
-        read("dependencies.txt").contains("PLANSMITH_DEPENDENCY_SCAN"),
-        "said what is missing"
+        read("dependencies.txt").contains("licenses ok"),
+        "{}",
+        read("dependencies.txt")
     );
     let manifest: Value = serde_json::from_str(&read("manifest.json")).unwrap();
     for name in [

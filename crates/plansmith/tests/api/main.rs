@@ -9,6 +9,7 @@ mod bench;
 mod compat;
 mod documents;
 mod email;
+mod encryption;
 mod errors;
 mod fairness;
 mod flags;

@@ -127,9 +127,11 @@ fn is_secret(key: &str) -> bool {
         if name.ends_with("_env") || name.ends_with("_file") || name == "tls_key" || name == "current_key" {
             return false;
         }
-        "token key keys password secret dsn"
-            .split(' ')
-            .any(|s| name == s || name.ends_with(&format!("_{s}")))
+        // A webhook's URL is its credential (Slack, Teams, PagerDuty).
+        name == "webhook_url"
+            || "token key keys password secret dsn"
+                .split(' ')
+                .any(|s| name == s || name.ends_with(&format!("_{s}")))
     })
 }
 
@@ -233,6 +235,7 @@ mod tests {
             "backup.key",
             "crypto.keys",
             "crypto.keys.k1",
+            "alerts.webhook_url",
             "billing.webhook_secret",
             "telemetry.sentry_dsn",
             "email.smtp_password",

@@ -50,6 +50,8 @@ pub(super) fn env_key(var: &str) -> Option<String> {
         // (`SKIP_WEB_BUILD` is read by the build).
         "CONFIG" | "LOG" | "BIN" | "SKIP_WEB_BUILD" | "" => None,
         _ if rest.starts_with("TEST_") => None,
+        // Inputs of `plansmith compliance evidence`, not settings.
+        _ if rest.starts_with("EVIDENCE_") => None,
         "DATABASE_URL" => Some("database.url".into()),
         "REDIS_URL" => Some("cache.redis_url".into()),
         "REDIS_CLUSTER_NODES" => Some("cache.redis_cluster_nodes".into()),
