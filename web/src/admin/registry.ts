@@ -2,6 +2,7 @@
 // then add an entry here; the navigation, the route (/admin/<slug>) and the title follow.
 
 import type { ComponentType } from 'react';
+import { AuditPage } from './pages/AuditPage';
 import { EmailsPage } from './pages/EmailsPage';
 import { ErrorsPage } from './pages/ErrorsPage';
 import { FlagKeysPage } from './pages/FlagKeysPage';
@@ -33,6 +34,12 @@ export const ADMIN_PAGES: readonly AdminPage[] = [
   },
   { slug: 'errors', title: 'Errors', description: 'Server errors, panics and errors of the web app, grouped.', Component: ErrorsPage },
   { slug: 'security', title: 'Security events', description: 'Sign-ins, lockouts, password and role changes.', Component: SecurityEventsPage },
+  {
+    slug: 'audit',
+    title: 'Audit',
+    description: 'Who read or changed whose data, when and from which network: people, administrators and the platform.',
+    Component: AuditPage,
+  },
   { slug: 'emails', title: 'Emails', description: 'What was sent, what waits, what failed.', Component: EmailsPage },
 ];
 
