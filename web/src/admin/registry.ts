@@ -7,6 +7,7 @@ import { EmailsPage } from './pages/EmailsPage';
 import { ErrorsPage } from './pages/ErrorsPage';
 import { FlagKeysPage } from './pages/FlagKeysPage';
 import { FlagsPage } from './pages/FlagsPage';
+import { IncidentsPage } from './pages/IncidentsPage';
 import { ProvidersPage } from './pages/ProvidersPage';
 import { SecurityEventsPage } from './pages/SecurityEventsPage';
 import { UsagePage } from './pages/UsagePage';
@@ -39,6 +40,12 @@ export const ADMIN_PAGES: readonly AdminPage[] = [
     title: 'Audit',
     description: 'Who read or changed whose data, when and from which network: people, administrators and the platform.',
     Component: AuditPage,
+  },
+  {
+    slug: 'incidents',
+    title: 'Incidents',
+    description: 'Tell people about an incident: an email and a banner in the app each, and who has read it.',
+    Component: IncidentsPage,
   },
   { slug: 'emails', title: 'Emails', description: 'What was sent, what waits, what failed.', Component: EmailsPage },
 ];
