@@ -1,6 +1,7 @@
 import { lazy, Suspense, useEffect, useRef } from 'react';
 import { ConnectionBanner } from './components/ConnectionBanner';
 import { ErrorBoundary } from './components/ErrorBoundary';
+import { IncidentBanners } from './components/IncidentBanners';
 import { Link } from './components/Link';
 import { NavLink } from './components/NavLink';
 import { currentUser, signOut } from './lib/auth';
@@ -84,6 +85,12 @@ export function App() {
         )}
       </header>
       <ConnectionBanner />
+      {/* Incident notices for the signed-in person, on every page; asked for again per person. */}
+      {user && (
+        <ErrorBoundary panel="incidents" label="service notices">
+          <IncidentBanners key={user.id} />
+        </ErrorBoundary>
+      )}
       <main id="main" className={route.name === 'session' ? 'wide session-main' : route.name === 'admin' ? 'wide' : undefined}>
         {route.name === 'forgot-password' ? (
           <ForgotPasswordPage />

@@ -2,10 +2,12 @@
 // then add an entry here; the navigation, the route (/admin/<slug>) and the title follow.
 
 import type { ComponentType } from 'react';
+import { AuditPage } from './pages/AuditPage';
 import { EmailsPage } from './pages/EmailsPage';
 import { ErrorsPage } from './pages/ErrorsPage';
 import { FlagKeysPage } from './pages/FlagKeysPage';
 import { FlagsPage } from './pages/FlagsPage';
+import { IncidentsPage } from './pages/IncidentsPage';
 import { ProvidersPage } from './pages/ProvidersPage';
 import { SecurityEventsPage } from './pages/SecurityEventsPage';
 import { UsagePage } from './pages/UsagePage';
@@ -33,6 +35,18 @@ export const ADMIN_PAGES: readonly AdminPage[] = [
   },
   { slug: 'errors', title: 'Errors', description: 'Server errors, panics and errors of the web app, grouped.', Component: ErrorsPage },
   { slug: 'security', title: 'Security events', description: 'Sign-ins, lockouts, password and role changes.', Component: SecurityEventsPage },
+  {
+    slug: 'audit',
+    title: 'Audit',
+    description: 'Who read or changed whose data, when and from which network: people, administrators and the platform.',
+    Component: AuditPage,
+  },
+  {
+    slug: 'incidents',
+    title: 'Incidents',
+    description: 'Tell people about an incident: an email and a banner in the app each, and who has read it.',
+    Component: IncidentsPage,
+  },
   { slug: 'emails', title: 'Emails', description: 'What was sent, what waits, what failed.', Component: EmailsPage },
 ];
 

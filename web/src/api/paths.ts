@@ -30,6 +30,8 @@ export const paths = {
   /** Everything Plansmith holds about the signed-in person, as one JSON file to download. */
   exportMyData: () => route('/api/v1/me/export', {}),
   consents: () => route('/api/v1/me/consents', {}),
+  /** Who read or changed the signed-in person's data (the audit trail about them), newest first. */
+  accessLog: (query: { cursor?: string | null; limit?: number } = {}) => route('/api/v1/me/access-log', {}, query),
   signIns: () => route('/api/v1/me/sign-ins', {}),
   signIn: (id: string) => route('/api/v1/me/sign-ins/{id}', { id }),
   revokeAllSignIns: () => route('/api/v1/me/sign-ins/revoke-all', {}),
@@ -60,6 +62,9 @@ export const paths = {
     route('/api/v1/admin/security-events', {}, query),
   adminClientKeys: () => route('/api/v1/admin/flag-client-keys', {}),
   adminClientKey: (id: string) => route('/api/v1/admin/flag-client-keys/{id}', { id }),
+  adminAudit: (
+    query: { user?: string; session?: string; action?: string; from?: string; to?: string; cursor?: string | null; limit?: number } = {},
+  ) => route('/api/v1/admin/audit', {}, query),
   adminEmails: (query: { before?: string | null; limit?: number } = {}) => route('/api/v1/admin/emails', {}, query),
 
   sessions: (query: { limit?: number; cursor?: string | null } = {}) => route('/api/v1/sessions', {}, query),

@@ -28,6 +28,8 @@ export type Consents = Schemas['Consents'];
 export type Consent = Schemas['ConsentView'];
 export type ConsentNotice = Schemas['Notice'];
 export type ConsentChange = Schemas['ConsentChange'];
+export type AuditEntry = Schemas['AuditEntryView'];
+export type AuditList = Schemas['AuditList'];
 
 export type Workflow = Schemas['WorkflowView'];
 export type WorkflowList = Schemas['WorkflowList'];

@@ -74,3 +74,10 @@ describe('fieldError with the field named by the server (error.field)', () => {
     expect(humanError(err).message).toBe('Give the key a name of 1 to 100 characters that says what uses it.');
   });
 });
+
+it('fieldError reads a refused query parameter (invalid_query) only where the form says it takes one', () => {
+  const err = new ApiError(400, 'invalid_query', 'from: must be before to', 'Give a range with from < to.', 'r', null, 'from');
+  const labels = { from: 'From', to: 'To' };
+  expect(fieldError(err, labels)).toBeNull();
+  expect(fieldError(err, labels, ['invalid_query'])).toEqual({ field: 'from', message: 'From must be before to.', hint: 'Give a range with from < to.' });
+});

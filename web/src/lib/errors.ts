@@ -96,9 +96,10 @@ export interface FieldError {
 
 /** The field the server refused (`error.field`), in the words of the form: `labels` gives the
  * form's name for each field it has; a field the form does not have is no field error (the
- * whole-form notice shows it). */
-export function fieldError(error: unknown, labels: Record<string, string>): FieldError | null {
-  if (!(error instanceof ApiError) || error.code !== 'invalid_field') return null;
+ * whole-form notice shows it). `codes`: the refusals read this way (a filter form also takes
+ * `invalid_query`, whose field is a query parameter). */
+export function fieldError(error: unknown, labels: Record<string, string>, codes: readonly string[] = ['invalid_field']): FieldError | null {
+  if (!(error instanceof ApiError) || !codes.includes(error.code)) return null;
   const refused = refusedField(error);
   if (!refused || !Object.hasOwn(labels, refused.field)) return null;
   const { field, problem } = refused;

@@ -5,10 +5,11 @@ import type { DisableTotp, MfaStatus, PasswordChange, SignIn, SignInList, TotpCo
 import { ErrorNotice } from '../components/ErrorNotice';
 import { forgetSignIn } from '../lib/auth';
 import { codeDigits, groupSecret } from '../lib/twoStep';
+import { AccessLog } from './AccessLog';
 import { Consents, DataExport, EraseAccount } from './AccountData';
 
 /** The signed-in person's account: change the password, two-step sign-in, see and end sign-ins;
- * download their data, give or withdraw consents, erase the account. */
+ * download their data, see who accessed it, give or withdraw consents, erase the account. */
 export function AccountPage() {
   useEffect(() => {
     document.title = 'Your account · Plansmith';
@@ -22,6 +23,7 @@ export function AccountPage() {
       <TwoStep />
       <SignIns version={version} />
       <DataExport />
+      <AccessLog />
       <Consents />
       <EraseAccount />
     </>
