@@ -15,7 +15,7 @@ mod stream_log;
 pub use limiter::{InProcessRateLimiter, RateLimiter, pause_after};
 pub use on_redis::{RedisConn, RedisRateLimiter, RedisSessionCache, RedisTarget};
 pub use redis_admission::RedisAdmission;
-pub use redis_stream_log::RedisStreamLog;
+pub use redis_stream_log::{PayloadSeal, RedisStreamLog};
 pub use session_cache::{InProcessSessionCache, SessionCache};
 pub use stream_log::{EventStream, InProcessStreamLog, StreamEvent, StreamLog};
 

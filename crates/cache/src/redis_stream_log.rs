@@ -15,22 +15,50 @@ use async_trait::async_trait;
 use plansmith_domain::ReplyEvent;
 use redis::Script;
 use std::collections::VecDeque;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use uuid::Uuid;
+
+/// Seals each event's payload before Redis keeps it (the text of a reply is a person's
+/// content), and opens it when read.
+pub trait PayloadSeal: Send + Sync + 'static {
+    fn seal(&self, json: &str) -> String;
+    /// The JSON again; an error says why it cannot be opened.
+    fn open(&self, stored: &str) -> std::result::Result<String, String>;
+}
+
+/// Payloads as they are (for tests of the log itself).
+struct Plain;
+
+impl PayloadSeal for Plain {
+    fn seal(&self, json: &str) -> String {
+        json.to_owned()
+    }
+
+    fn open(&self, stored: &str) -> std::result::Result<String, String> {
+        Ok(stored.to_owned())
+    }
+}
 
 #[derive(Clone)]
 pub struct RedisStreamLog {
     conn: RedisConn,
+    seal: Arc<dyn PayloadSeal>,
 }
 
 impl RedisStreamLog {
+    /// A log whose payloads Redis keeps as they are.
     pub fn new(conn: RedisConn) -> Self {
-        Self { conn }
+        Self::sealed(conn, Arc::new(Plain))
+    }
+
+    /// A log whose payloads are sealed with `seal`.
+    pub fn sealed(conn: RedisConn, seal: Arc<dyn PayloadSeal>) -> Self {
+        Self { conn, seal }
     }
 
     async fn append_with(&self, reply: Uuid, event: &ReplyEvent, token: &str) -> Result<u64> {
-        let json = serde_json::to_string(event).map_err(malformed)?;
+        let json = self.seal.seal(&serde_json::to_string(event).map_err(malformed)?);
         let terminal = u8::from(event.is_terminal());
         let mut invocation = APPEND.key(meta_key(reply));
         invocation.key(events_key(reply)).arg(json).arg(terminal).arg(token);
@@ -101,7 +129,7 @@ return 1
 /// One stream entry: its id (`7-0`) and fields (`e` → the event's JSON).
 type Entry = (String, Vec<(String, String)>);
 
-fn parse_entry((id, fields): Entry) -> Result<StreamEvent> {
+fn parse_entry((id, fields): Entry, seal: &dyn PayloadSeal) -> Result<StreamEvent> {
     let number = id
         .split_once('-')
         .and_then(|(n, _)| n.parse::<u64>().ok())
@@ -110,6 +138,9 @@ fn parse_entry((id, fields): Entry) -> Result<StreamEvent> {
         .into_iter()
         .find_map(|(name, value)| (name == "e").then_some(value))
         .ok_or_else(|| malformed(format!("stream entry {id} has no event")))?;
+    let json = seal
+        .open(&json)
+        .map_err(|e| malformed(format!("stream entry {id}: {e}")))?;
     let event: ReplyEvent = serde_json::from_str(&json).map_err(malformed)?;
     Ok(StreamEvent { id: number, event })
 }
@@ -139,7 +170,11 @@ impl StreamLog for RedisStreamLog {
             .conn
             .query(redis::cmd("XRANGE").arg(events_key(reply)).arg("-").arg("+"))
             .await?;
-        entries.into_iter().map(parse_entry).collect::<Result<_>>().map(Some)
+        entries
+            .into_iter()
+            .map(|e| parse_entry(e, self.seal.as_ref()))
+            .collect::<Result<_>>()
+            .map(Some)
     }
 
     async fn follow(&self, reply: Uuid, after: u64) -> Result<Option<EventStream>> {
@@ -156,6 +191,7 @@ impl StreamLog for RedisStreamLog {
         }
         let follower = Follower {
             conn: self.conn.clone(),
+            seal: Arc::clone(&self.seal),
             reply,
             reader: None,
             cursor: after,
@@ -185,6 +221,7 @@ async fn closed_at(conn: &RedisConn, reply: Uuid) -> Result<Option<u64>> {
 /// Reads a log from `cursor` on, blocking for new entries, until the event that closes it.
 struct Follower {
     conn: RedisConn,
+    seal: Arc<dyn PayloadSeal>,
     reply: Uuid,
     /// The follower's own connection, made on first read and again after a failure.
     reader: Option<redis::aio::MultiplexedConnection>,
@@ -282,6 +319,10 @@ impl Follower {
         if entries.is_empty() {
             return Ok(None);
         }
-        entries.into_iter().map(parse_entry).collect::<Result<_>>().map(Some)
+        entries
+            .into_iter()
+            .map(|e| parse_entry(e, self.seal.as_ref()))
+            .collect::<Result<_>>()
+            .map(Some)
     }
 }

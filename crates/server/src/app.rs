@@ -84,7 +84,7 @@ struct SharedState {
 
 impl SharedState {
     /// Connects lazily: a Redis that is down at start is waited for, not a start failure.
-    fn open(settings: &Settings) -> Result<Self, StartError> {
+    fn open(settings: &Settings, keys: &Arc<crate::crypto::Keyring>) -> Result<Self, StartError> {
         const OWNER_TTL: Duration = Duration::from_secs(600);
         Ok(match settings.redis_target() {
             None => Self {
@@ -96,7 +96,10 @@ impl SharedState {
             Some(target) => {
                 let conn = RedisConn::open(&target)?;
                 Self {
-                    stream_log: Arc::new(RedisStreamLog::new(conn.clone())),
+                    stream_log: Arc::new(RedisStreamLog::sealed(
+                        conn.clone(),
+                        Arc::new(crate::crypto::StreamSeal::new(Arc::clone(keys))),
+                    )),
                     cache: Arc::new(RedisSessionCache::new(conn.clone(), OWNER_TTL)),
                     limiter: Arc::new(RedisRateLimiter::new(conn.clone())),
                     redis: Some(conn),
@@ -334,7 +337,7 @@ impl Application {
         };
         crate::monitoring::install();
         let workflows = Arc::new(workflows::builtin()?);
-        let shared = SharedState::open(&settings)?;
+        let shared = SharedState::open(&settings, &keys)?;
         tracing::info!(cache = %settings.cache_mode(), "shared state");
         let stream_log = shared.stream_log;
         let gateway = Arc::new(build_gateway(&settings, overrides.provider, shared.redis.as_ref())?);

@@ -173,6 +173,11 @@ impl Audited {
         if !(admin_route || rest.starts_with("sessions") || rest == "me" || rest.starts_with("me/")) {
             return None;
         }
+        // A person reading their own notices and access log (the web app polls them) is not
+        // access to anyone's data.
+        if *method == axum::http::Method::GET && matches!(rest, "me/incidents" | "me/access-log") {
+            return None;
+        }
         let verb = match *method {
             axum::http::Method::GET | axum::http::Method::HEAD => "read",
             axum::http::Method::POST => "create",
@@ -523,6 +528,7 @@ mod tests {
             "sessions.read"
         );
         assert!(Audited::of(&Method::POST, "/api/v1/auth/login", "/api/v1/auth/login").is_none());
+        assert!(Audited::of(&Method::GET, "/api/v1/me/incidents", "/api/v1/me/incidents").is_none());
         assert!(Audited::of(&Method::GET, "/api/v1/workflows", "/api/v1/workflows").is_none());
     }
 

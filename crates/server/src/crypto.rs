@@ -358,6 +358,86 @@ impl Keyring {
     }
 }
 
+/// What a stream payload sealed with a key-encryption key starts with.
+const STREAM_PREFIX: &str = "psl1.";
+const STREAM_KEY_LABEL: &[u8] = b"plansmith stream log key v1";
+
+/// Seals the payloads of the reply stream logs Redis keeps, with a key derived from the
+/// current key-encryption key (the logs live for minutes; a person's data key is for what the
+/// database keeps). The value names the key id, so logs written before a rotation still open
+/// while the old key is configured.
+pub struct StreamSeal {
+    keys: std::sync::Arc<Keyring>,
+}
+
+impl StreamSeal {
+    pub fn new(keys: std::sync::Arc<Keyring>) -> Self {
+        Self { keys }
+    }
+
+    fn cipher(&self, id: &str) -> Option<aes_gcm::Aes256Gcm> {
+        use aes_gcm::KeyInit;
+        let mut derive = <HmacSha256 as Mac>::new_from_slice(self.keys.keys.get(id)?).ok()?;
+        derive.update(STREAM_KEY_LABEL);
+        let key: [u8; 32] = derive.finalize().into_bytes().into();
+        Some(aes_gcm::Aes256Gcm::new(&key.into()))
+    }
+}
+
+impl plansmith_cache::PayloadSeal for StreamSeal {
+    fn seal(&self, json: &str) -> String {
+        use aes_gcm::aead::{Aead, Payload};
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let id = &self.keys.current;
+        let nonce: [u8; 12] = rand::random();
+        let sealed = self
+            .cipher(id)
+            .and_then(|c| {
+                c.encrypt(
+                    &aes_gcm::Nonce::from(nonce),
+                    Payload {
+                        msg: json.as_bytes(),
+                        aad: id.as_bytes(),
+                    },
+                )
+                .ok()
+            })
+            .unwrap_or_default();
+        let mut bytes = nonce.to_vec();
+        bytes.extend_from_slice(&sealed);
+        format!("{STREAM_PREFIX}{id}.{}", URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    fn open(&self, stored: &str) -> Result<String, String> {
+        use aes_gcm::aead::{Aead, Payload};
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        // Written before payloads were sealed: JSON as it is.
+        let Some(rest) = stored.strip_prefix(STREAM_PREFIX) else {
+            return Ok(stored.to_owned());
+        };
+        let (id, body) = rest.split_once('.').ok_or("a sealed payload names no key")?;
+        let cipher = self
+            .cipher(id)
+            .ok_or_else(|| format!("the payload is sealed with key id '{id}', which is not configured"))?;
+        let bytes = URL_SAFE_NO_PAD.decode(body).map_err(|e| e.to_string())?;
+        if bytes.len() < 12 {
+            return Err("a sealed payload is too short".into());
+        }
+        let (nonce, sealed) = bytes.split_at(12);
+        let nonce: [u8; 12] = nonce.try_into().map_err(|_| "a sealed payload is too short")?;
+        let plain = cipher
+            .decrypt(
+                &aes_gcm::Nonce::from(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: id.as_bytes(),
+                },
+            )
+            .map_err(|_| "a sealed payload does not open (altered, or another key under its id)".to_owned())?;
+        String::from_utf8(plain).map_err(|e| e.to_string())
+    }
+}
+
 /// What a rotation did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Rotation {
@@ -542,6 +622,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("'k3' is not one of"), "{err}");
+    }
+
+    #[test]
+    fn stream_payloads_are_sealed_and_open_while_their_key_is_configured() {
+        use plansmith_cache::PayloadSeal;
+        let map = parse_key_list(&format!("k1:{}, k2:{}", key(1), key(2))).unwrap();
+        let old = StreamSeal::new(std::sync::Arc::new(
+            Keyring::from_map(&map, Some("k1"), KeySource::Settings).unwrap(),
+        ));
+        let new = StreamSeal::new(std::sync::Arc::new(
+            Keyring::from_map(&map, Some("k2"), KeySource::Settings).unwrap(),
+        ));
+        let json = r#"{"type":"token","text":"secret plans"}"#;
+        let sealed = old.seal(json);
+        assert!(sealed.starts_with("psl1.k1.") && !sealed.contains("secret"), "{sealed}");
+        assert_eq!(new.open(&sealed).unwrap(), json, "opens after the current key moved on");
+        assert_eq!(new.open(json).unwrap(), json, "payloads from before sealing");
+        let only_k2 = Keyring::from_map(&BTreeMap::from([("k2".to_owned(), key(2))]), None, KeySource::Settings);
+        let err = StreamSeal::new(std::sync::Arc::new(only_k2.unwrap()))
+            .open(&sealed)
+            .unwrap_err();
+        assert!(err.contains("'k1'"), "{err}");
+        let mut altered = sealed.clone();
+        altered.pop();
+        altered.push(if sealed.ends_with('A') { 'B' } else { 'A' });
+        assert!(new.open(&altered).is_err());
     }
 
     #[test]

@@ -205,3 +205,51 @@ async fn keys_rotate_online_a_missing_or_wrong_key_stops_the_start_and_erasure_s
     let after = crate::audit::count_rows(&rotated, "SELECT COUNT(*) FROM data_keys").await;
     assert_eq!(after, before - 1, "the account's data key is gone");
 }
+
+/// With Redis, the live stream of a reply is sealed too: Redis never holds its text.
+#[tokio::test]
+async fn reply_streams_in_redis_hold_only_sealed_payloads() {
+    let redis = std::env::var("PLANSMITH_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let app = spawn_with(
+        {
+            let redis = redis.clone();
+            move |s| s.cache.redis_url = Some(redis)
+        },
+        plansmith_server::Overrides::default(),
+    )
+    .await;
+    let token = app.user().await;
+    let marker = format!("Zq{}stream", uuid::Uuid::now_v7().simple());
+    let sid = app.session(&token, "quick-brief").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sent = app.say(&token, &sid, &format!("Our product is named {marker}")).await;
+    let reply = sent["reply"]["id"].as_str().unwrap().to_owned();
+    let done = app.wait_reply(&token, &sid, &reply).await;
+    // The stream replays from Redis, opened ...
+    let events = app
+        .stream_all(&format!("/api/v1/sessions/{sid}/replies/{reply}/stream"), &token, None)
+        .await;
+    assert_eq!(crate::helpers::text_of(&events), done["content"].as_str().unwrap());
+    // ... while Redis holds every event sealed: no JSON, no words.
+    let out = tokio::process::Command::new("redis-cli")
+        .args([
+            "-u",
+            &redis,
+            "XRANGE",
+            &format!("plansmith:reply:{{{reply}}}:events"),
+            "-",
+            "+",
+        ])
+        .output()
+        .await
+        .expect("redis-cli runs");
+    let held = String::from_utf8_lossy(&out.stdout);
+    let payloads: Vec<&str> = held.lines().filter(|l| l.len() > 40).collect();
+    assert!(payloads.len() >= 3, "the log is in Redis: {held}");
+    assert!(payloads.iter().all(|p| p.starts_with("psl1.")), "{held}");
+    for clear in ["\"type\"", "offline planner", "Executive", &marker] {
+        assert!(!held.contains(clear), "Redis holds {clear} in the clear: {held}");
+    }
+}
