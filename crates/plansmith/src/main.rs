@@ -289,6 +289,10 @@ enum RetentionCommand {
 
 #[derive(Subcommand)]
 enum KeysCommand {
+    /// Seal what was stored before content was encrypted (titles, ideas, messages, reply
+    /// events, document revisions) with each account's data key, in batches, while the server
+    /// runs; safe to run again (it finds only what is left).
+    Backfill,
     /// Re-wrap every data key with the current key and re-sign the audit checkpoints with it,
     /// reporting progress; online, and safe to run again after an interruption.
     Rotate,
@@ -467,6 +471,23 @@ async fn run(cli: Cli) -> Result<()> {
                     Err(QuietExit(1).into())
                 }
             }
+        }
+        Command::Keys {
+            command: KeysCommand::Backfill,
+        } => {
+            let keys = std::sync::Arc::new(
+                plansmith_server::crypto::Keyring::load(&settings).map_err(|e| UsageError(e.to_string()))?,
+            );
+            let store = open_store(&settings, false).await?;
+            let total = plansmith_server::sealed::backfill(store.clone(), keys.clone(), |column, n| {
+                println!("{}: {n} sealed so far", column.name());
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("backfill stopped (run it again to resume): {e}"))?;
+            println!("backfill finished: {total} values sealed");
+            plansmith_server::audit::record_system(store.as_ref(), keys, "keys.backfill", Some(total.to_string()))
+                .await?;
+            Ok(())
         }
         Command::Keys {
             command: KeysCommand::Rotate,

@@ -18,7 +18,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use plansmith_domain::{DocumentId, Email, MessageId, Revision, Role, SessionId, SignInId, UserId};
-use plansmith_store::keys::{Owned, StoredDataKey};
+use plansmith_store::keys::{self, Owned, StoredDataKey};
 use plansmith_store::*;
 use std::sync::Arc;
 use std::time::Duration;
@@ -213,6 +213,59 @@ where
         .build()
 }
 
+/// `plansmith keys backfill`: seals what was stored before content was sealed, column by column
+/// in batches, each value replaced only if unchanged meanwhile (a value written at the same
+/// time is left for the next run). Resumable: a run finds only what is still plaintext.
+/// `progress` hears each column's running count.
+pub async fn backfill(
+    store: Arc<dyn Store>,
+    keys: Arc<Keyring>,
+    mut progress: impl FnMut(keys::SealedColumn, u64),
+) -> Result<u64> {
+    const BATCH: u32 = 500;
+    let sealer = Sealer::new(Arc::clone(&store), keys);
+    let mut total = 0;
+    for column in keys::SealedColumn::ALL {
+        let mut after = (uuid::Uuid::nil(), 0);
+        let mut sealed = 0;
+        loop {
+            let batch = store.unsealed_values(column, after, BATCH).await?;
+            let Some(last) = batch.last() else { break };
+            after = (last.key, last.revision);
+            for value in &batch {
+                let key = sealer.key_for(value.owner).await?;
+                let new = if column == keys::SealedColumn::RevisionContent {
+                    let mut content = plansmith_domain::DocumentContent::from_json(&value.value).map_err(|e| {
+                        StoreError::Integrity(format!("revision {} of {}: {e}", value.revision, value.key))
+                    })?;
+                    let mut changed = false;
+                    for text in content.0.values_mut() {
+                        if !text.is_empty() && !text.starts_with(SEALED_PREFIX) {
+                            *text = key.seal(text);
+                            changed = true;
+                        }
+                    }
+                    if !changed {
+                        continue;
+                    }
+                    content.to_canonical_json()
+                } else {
+                    key.seal(&value.value)
+                };
+                if store
+                    .replace_value(column, (value.key, value.revision), &value.value, &new)
+                    .await?
+                {
+                    sealed += 1;
+                }
+            }
+            progress(column, sealed);
+        }
+        total += sealed;
+    }
+    Ok(total)
+}
+
 /// The store with content sealed; wraps the database's.
 pub struct SealedStore {
     inner: Arc<dyn Store>,
@@ -348,6 +401,25 @@ impl Store for SealedStore {
 
     async fn data_key_samples(&self) -> Result<Vec<keys::StoredDataKey>> {
         self.inner.data_key_samples().await
+    }
+
+    async fn unsealed_values(
+        &self,
+        column: keys::SealedColumn,
+        after: (uuid::Uuid, i64),
+        limit: u32,
+    ) -> Result<Vec<keys::ColumnValue>> {
+        self.inner.unsealed_values(column, after, limit).await
+    }
+
+    async fn replace_value(
+        &self,
+        column: keys::SealedColumn,
+        key: (uuid::Uuid, i64),
+        old: &str,
+        new: &str,
+    ) -> Result<bool> {
+        self.inner.replace_value(column, key, old, new).await
     }
 
     async fn owner_of(&self, object: keys::Owned) -> Result<Option<UserId>> {

@@ -612,6 +612,25 @@ impl Store for PgStore {
         keys::samples(self).await
     }
 
+    async fn unsealed_values(
+        &self,
+        column: plansmith_store::keys::SealedColumn,
+        after: (uuid::Uuid, i64),
+        limit: u32,
+    ) -> Result<Vec<plansmith_store::keys::ColumnValue>> {
+        keys::unsealed(self, column, after, limit).await
+    }
+
+    async fn replace_value(
+        &self,
+        column: plansmith_store::keys::SealedColumn,
+        key: (uuid::Uuid, i64),
+        old: &str,
+        new: &str,
+    ) -> Result<bool> {
+        keys::replace(self, column, key, old, new).await
+    }
+
     async fn owner_of(&self, object: plansmith_store::keys::Owned) -> Result<Option<UserId>> {
         keys::owner_of(self, object).await
     }

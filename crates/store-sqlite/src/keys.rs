@@ -131,3 +131,83 @@ pub(crate) async fn owner_of(pool: &SqlitePool, object: Owned) -> Result<Option<
     };
     Ok(owner.map_err(db_err)?.map(UserId))
 }
+
+/// The backfill's batches: values of `column` not sealed yet, after the cursor.
+pub(crate) async fn unsealed(
+    pool: &SqlitePool,
+    column: plansmith_store::keys::SealedColumn,
+    (after, after_revision): (Uuid, i64),
+    limit: u32,
+) -> Result<Vec<plansmith_store::keys::ColumnValue>> {
+    use plansmith_store::keys::SealedColumn::*;
+    let sql = match column {
+        SessionTitle => {
+            "SELECT id, 0, user_id, title FROM planning_sessions
+             WHERE (id > ?1 OR (id = ?1 AND 0 > ?2)) AND title NOT LIKE 'pse1.%' AND title <> ''
+             ORDER BY id LIMIT ?3"
+        }
+        SessionIdea => {
+            "SELECT id, 0, user_id, idea FROM planning_sessions
+             WHERE (id > ?1 OR (id = ?1 AND 0 > ?2)) AND idea NOT LIKE 'pse1.%' AND idea <> ''
+             ORDER BY id LIMIT ?3"
+        }
+        MessageContent => {
+            "SELECT m.id, 0, s.user_id, m.content FROM messages m JOIN planning_sessions s ON s.id = m.session_id
+             WHERE (m.id > ?1 OR (m.id = ?1 AND 0 > ?2)) AND m.content NOT LIKE 'pse1.%' AND m.content <> ''
+             ORDER BY m.id LIMIT ?3"
+        }
+        MessageEvents => {
+            "SELECT m.id, 0, s.user_id, m.events FROM messages m JOIN planning_sessions s ON s.id = m.session_id
+             WHERE (m.id > ?1 OR (m.id = ?1 AND 0 > ?2)) AND m.events IS NOT NULL
+               AND m.events NOT LIKE 'pse1.%' AND m.events <> ''
+             ORDER BY m.id LIMIT ?3"
+        }
+        RevisionContent => {
+            "SELECT r.document_id, r.revision, s.user_id, r.content FROM document_revisions r
+             JOIN documents d ON d.id = r.document_id JOIN planning_sessions s ON s.id = d.session_id
+             WHERE (r.document_id > ?1 OR (r.document_id = ?1 AND r.revision > ?2))
+             ORDER BY r.document_id, r.revision LIMIT ?3"
+        }
+    };
+    let rows: Vec<(Uuid, i64, Uuid, String)> = sqlx::query_as(sql)
+        .bind(after)
+        .bind(after_revision)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await
+        .map_err(db_err)?;
+    Ok(rows
+        .into_iter()
+        .map(|(key, revision, owner, value)| plansmith_store::keys::ColumnValue {
+            key,
+            revision,
+            owner: UserId(owner),
+            value,
+        })
+        .collect())
+}
+
+pub(crate) fn replace(
+    conn: &Connection,
+    column: plansmith_store::keys::SealedColumn,
+    (key, revision): (Uuid, i64),
+    old: &str,
+    new: &str,
+) -> Result<bool> {
+    use plansmith_store::keys::SealedColumn::*;
+    let sql = match column {
+        SessionTitle => crate::sql::BACKFILL_SESSION_TITLE,
+        SessionIdea => crate::sql::BACKFILL_SESSION_IDEA,
+        MessageContent => crate::sql::BACKFILL_MESSAGE_CONTENT,
+        MessageEvents => crate::sql::BACKFILL_MESSAGE_EVENTS,
+        RevisionContent => {
+            let hash = plansmith_domain::content_hash(new);
+            return Ok(change(
+                conn,
+                crate::sql::BACKFILL_REVISION,
+                params![key, revision, old, new, hash],
+            )? > 0);
+        }
+    };
+    Ok(change(conn, sql, params![key, old, new])? > 0)
+}

@@ -983,6 +983,28 @@ impl Store for SqliteStore {
         keys::samples(&self.reader).await
     }
 
+    async fn unsealed_values(
+        &self,
+        column: plansmith_store::keys::SealedColumn,
+        after: (Uuid, i64),
+        limit: u32,
+    ) -> Result<Vec<plansmith_store::keys::ColumnValue>> {
+        keys::unsealed(&self.reader, column, after, limit).await
+    }
+
+    async fn replace_value(
+        &self,
+        column: plansmith_store::keys::SealedColumn,
+        key: (Uuid, i64),
+        old: &str,
+        new: &str,
+    ) -> Result<bool> {
+        let (old, new) = (old.to_owned(), new.to_owned());
+        self.writer
+            .run(move |conn| keys::replace(conn, column, key, &old, &new))
+            .await
+    }
+
     async fn owner_of(&self, object: plansmith_store::keys::Owned) -> Result<Option<UserId>> {
         keys::owner_of(&self.reader, object).await
     }

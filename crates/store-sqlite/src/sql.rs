@@ -104,6 +104,14 @@ statements! {
         INSERT INTO data_keys (id, user_id, kek_id, wrapped, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
         ON CONFLICT (user_id) DO NOTHING";
     DATA_KEY_REWRAP = "UPDATE data_keys SET kek_id = ?3, wrapped = ?4 WHERE id = ?1 AND kek_id = ?2";
+    BACKFILL_SESSION_TITLE = "UPDATE planning_sessions SET title = ?3 WHERE id = ?1 AND title = ?2";
+    BACKFILL_SESSION_IDEA = "UPDATE planning_sessions SET idea = ?3 WHERE id = ?1 AND idea = ?2";
+    BACKFILL_MESSAGE_CONTENT = "UPDATE messages SET content = ?3 WHERE id = ?1 AND content = ?2";
+    BACKFILL_MESSAGE_EVENTS = "UPDATE messages SET events = ?3 WHERE id = ?1 AND events = ?2";
+    /// A revision's content and its hash, if the content is still ?3.
+    BACKFILL_REVISION = "
+        UPDATE document_revisions SET content = ?4, content_hash = ?5
+        WHERE document_id = ?1 AND revision = ?2 AND content = ?3";
     REVOKE_CLIENT_KEY = "UPDATE flag_client_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL";
     /// ?1 fingerprint … ?8 release; answers the group's count after this occurrence.
     RECORD_ERROR = "

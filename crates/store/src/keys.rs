@@ -24,3 +24,44 @@ pub enum Owned {
     Message(MessageId),
     Document(DocumentId),
 }
+
+/// A column that holds a person's words, sealed by the server (see `plansmith keys backfill`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedColumn {
+    SessionTitle,
+    SessionIdea,
+    MessageContent,
+    MessageEvents,
+    /// A revision's content: JSON of its sections, each value sealed on its own.
+    RevisionContent,
+}
+
+impl SealedColumn {
+    pub const ALL: [SealedColumn; 5] = [
+        SealedColumn::SessionTitle,
+        SealedColumn::SessionIdea,
+        SealedColumn::MessageContent,
+        SealedColumn::MessageEvents,
+        SealedColumn::RevisionContent,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SealedColumn::SessionTitle => "planning_sessions.title",
+            SealedColumn::SessionIdea => "planning_sessions.idea",
+            SealedColumn::MessageContent => "messages.content",
+            SealedColumn::MessageEvents => "messages.events",
+            SealedColumn::RevisionContent => "document_revisions.content",
+        }
+    }
+}
+
+/// One stored value of a [`SealedColumn`]: its row (id, and the revision number for revisions,
+/// else 0), whose it is, and the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnValue {
+    pub key: uuid::Uuid,
+    pub revision: i64,
+    pub owner: UserId,
+    pub value: String,
+}

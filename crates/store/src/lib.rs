@@ -866,6 +866,23 @@ pub trait Store: Send + Sync + 'static {
     /// One data key per key-encryption key in use (to check at start that every one is
     /// configured and opens them).
     async fn data_key_samples(&self) -> Result<Vec<keys::StoredDataKey>>;
+    /// Values of `column` not sealed yet (non-empty, without the sealed prefix; revisions: every
+    /// one), in row order after `after` (id, revision), at most `limit`: the backfill's batches.
+    async fn unsealed_values(
+        &self,
+        column: keys::SealedColumn,
+        after: (uuid::Uuid, i64),
+        limit: u32,
+    ) -> Result<Vec<keys::ColumnValue>>;
+    /// Replaces a value if it is still `old` (a revision's hash follows its content); false when
+    /// it changed meanwhile.
+    async fn replace_value(
+        &self,
+        column: keys::SealedColumn,
+        key: (uuid::Uuid, i64),
+        old: &str,
+        new: &str,
+    ) -> Result<bool>;
     /// Who owns a session, message or document.
     async fn owner_of(&self, object: keys::Owned) -> Result<Option<UserId>>;
 

@@ -187,6 +187,31 @@ impl Store for TracedStore {
         self.inner.data_key_samples().instrument(span("data_key_samples")).await
     }
 
+    async fn unsealed_values(
+        &self,
+        column: keys::SealedColumn,
+        after: (uuid::Uuid, i64),
+        limit: u32,
+    ) -> Result<Vec<keys::ColumnValue>> {
+        self.inner
+            .unsealed_values(column, after, limit)
+            .instrument(span("unsealed_values"))
+            .await
+    }
+
+    async fn replace_value(
+        &self,
+        column: keys::SealedColumn,
+        key: (uuid::Uuid, i64),
+        old: &str,
+        new: &str,
+    ) -> Result<bool> {
+        self.inner
+            .replace_value(column, key, old, new)
+            .instrument(span("replace_value"))
+            .await
+    }
+
     async fn owner_of(&self, object: keys::Owned) -> Result<Option<UserId>> {
         self.inner.owner_of(object).instrument(span("owner_of")).await
     }

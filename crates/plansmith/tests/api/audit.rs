@@ -163,7 +163,7 @@ async fn cli(app: &TestApp, args: &[&str], keys: &str) -> (bool, String, String)
 }
 
 /// Runs statements on the app's database (SQLite or PostgreSQL).
-async fn sql(app: &TestApp, statements: &[&str]) {
+pub(crate) async fn run_sql(app: &TestApp, statements: &[&str]) {
     use sqlx::Connection;
     let url = &app.settings.database.url;
     if url.starts_with("postgres") {
@@ -213,7 +213,7 @@ async fn audit_verify_names_the_first_entry_edited_deleted_inserted_or_reordered
         "{out}"
     );
 
-    sql(&app, &["CREATE TABLE audit_copy AS SELECT * FROM audit_log"]).await;
+    run_sql(&app, &["CREATE TABLE audit_copy AS SELECT * FROM audit_log"]).await;
     let restore = [
         "DELETE FROM audit_log",
         "INSERT INTO audit_log SELECT * FROM audit_copy",
@@ -254,11 +254,11 @@ async fn audit_verify_names_the_first_entry_edited_deleted_inserted_or_reordered
         ),
     ];
     for (what, statements, expected) in cases {
-        sql(&app, &statements).await;
+        run_sql(&app, &statements).await;
         let (ok, out, err) = cli(&app, &["audit", "verify"], &keys).await;
         assert!(!ok, "{what}: verified anyway: {out}");
         assert!(err.contains(expected), "{what}: {err}");
-        sql(&app, &restore).await;
+        run_sql(&app, &restore).await;
         let (ok, _, err) = cli(&app, &["audit", "verify"], &keys).await;
         assert!(ok, "{what}: intact again after the restore: {err}");
     }
@@ -445,7 +445,7 @@ async fn the_retention_job_removes_what_is_past_its_period_and_keeps_the_rest() 
         .await;
     assert_eq!(status, StatusCode::OK);
     let old = "2020-01-15T10:00:00+00:00";
-    sql(
+    run_sql(
         &app,
         &[
             &format!(
@@ -671,7 +671,7 @@ async fn compliance_evidence_is_collected_redacted_and_hashed_and_a_broken_chain
     }
 
     // A broken chain is evidence too: written down, and the command fails.
-    sql(&app, &["UPDATE audit_log SET action = 'sessions.delete' WHERE seq = 1"]).await;
+    run_sql(&app, &["UPDATE audit_log SET action = 'sessions.delete' WHERE seq = 1"]).await;
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let (code, _, err) = run(evidence_args).await;
     assert_eq!(code, Some(1), "{err}");

@@ -253,3 +253,99 @@ async fn reply_streams_in_redis_hold_only_sealed_payloads() {
         assert!(!held.contains(clear), "Redis holds {clear} in the clear: {held}");
     }
 }
+
+/// What was stored before encryption reads as it is, and `plansmith keys backfill` seals it in
+/// place (revisions keep verifying: their hash follows the sealed content).
+#[tokio::test]
+async fn the_backfill_seals_what_was_stored_in_the_clear() {
+    use sha2::Digest;
+    let app = spawn_app().await;
+    let token = app.user().await;
+    let marker = format!("Zq{}legacy", uuid::Uuid::now_v7().simple());
+    let sid = session_with(&app, &token, "NewWords").await;
+    let (_, docs) = app.get(&format!("/api/v1/sessions/{sid}/documents"), &token).await;
+    let doc = docs["items"][0]["id"].as_str().unwrap().to_owned();
+    // As an older release stored them: in the clear.
+    let legacy_doc = format!(r#"{{"summary":"{marker} summary"}}"#);
+    let hash: String = sha2::Sha256::digest(legacy_doc.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let id = |text: &str| {
+        if app.settings.database.url.starts_with("postgres") {
+            format!("'{text}'")
+        } else {
+            format!("X'{}'", text.replace('-', ""))
+        }
+    };
+    crate::audit::run_sql(
+        &app,
+        &[
+            &format!("UPDATE planning_sessions SET title = 'Title {marker}', idea = 'Idea {marker}' WHERE id = {}", id(&sid)),
+            &format!("UPDATE messages SET content = 'Message {marker}' WHERE seq = 2 AND session_id = {}", id(&sid)),
+            &format!(
+                "UPDATE document_revisions SET content = '{legacy_doc}', content_hash = '{hash}' WHERE document_id = {} AND revision = 1",
+                id(&doc)
+            ),
+        ],
+    )
+    .await;
+    let (_, session) = app.get(&format!("/api/v1/sessions/{sid}"), &token).await;
+    assert_eq!(session["title"], format!("Title {marker}"), "plaintext reads as it is");
+    let clear = "SELECT COUNT(*) FROM planning_sessions WHERE title NOT LIKE 'pse1.%'";
+    assert_eq!(crate::audit::count_rows(&app, clear).await, 1);
+
+    let out = tokio::process::Command::new(crate::helpers::BIN)
+        .args(["keys", "backfill"])
+        .env_clear()
+        .env("PLANSMITH_DATABASE_URL", &app.settings.database.url)
+        .env("PLANSMITH_CRYPTO__KEYS", format!("test:{TEST_KEY}"))
+        .current_dir(&app.dir)
+        .output()
+        .await
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        printed.contains("backfill finished: 4 values sealed"),
+        "title, idea, message, revision: {printed}"
+    );
+
+    for query in [
+        "SELECT COUNT(*) FROM planning_sessions WHERE title NOT LIKE 'pse1.%' OR idea NOT LIKE 'pse1.%'",
+        "SELECT COUNT(*) FROM messages WHERE content <> '' AND content NOT LIKE 'pse1.%'",
+        "SELECT COUNT(*) FROM document_revisions WHERE content LIKE '%legacy%'",
+    ] {
+        assert_eq!(crate::audit::count_rows(&app, query).await, 0, "{query}");
+    }
+    // Read back the same, and the revision's hash verifies.
+    let (_, session) = app.get(&format!("/api/v1/sessions/{sid}"), &token).await;
+    assert_eq!(session["title"], format!("Title {marker}"));
+    let (status, first) = app
+        .get(&format!("/api/v1/sessions/{sid}/documents/{doc}?revision=1"), &token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert!(first.to_string().contains(&format!("{marker} summary")), "{first}");
+    let (_, messages) = app.get(&format!("/api/v1/sessions/{sid}/messages"), &token).await;
+    assert!(messages.to_string().contains(&format!("Message {marker}")));
+    if app.settings.database.url.starts_with("postgres") {
+        assert!(
+            !contains(&database_bytes(&app).await, &marker),
+            "a dump holds no plaintext"
+        );
+    }
+    let out = tokio::process::Command::new(crate::helpers::BIN)
+        .args(["keys", "backfill"])
+        .env_clear()
+        .env("PLANSMITH_DATABASE_URL", &app.settings.database.url)
+        .env("PLANSMITH_CRYPTO__KEYS", format!("test:{TEST_KEY}"))
+        .current_dir(&app.dir)
+        .output()
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("backfill finished: 0 values sealed"));
+}
