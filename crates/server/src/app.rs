@@ -328,7 +328,11 @@ impl Application {
             keys.unwrap_data_key(&sample)?;
         }
         // People's content is sealed before the database sees it.
-        let store: Arc<dyn Store> = Arc::new(crate::sealed::SealedStore::new(store, Arc::clone(&keys)));
+        let store: Arc<dyn Store> = Arc::new(crate::sealed::SealedStore::new(
+            store,
+            Arc::clone(&keys),
+            settings.crypto.seal_writes,
+        ));
         // A span per store operation, when spans are exported.
         let store: Arc<dyn Store> = if crate::traces::exporting() {
             Arc::new(plansmith_store::traced::TracedStore::new(store))

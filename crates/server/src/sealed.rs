@@ -84,8 +84,23 @@ impl DataKey {
     }
 }
 
+/// The key a write seals with: none while writes are not sealed yet (`crypto.seal_writes =
+/// false`, during a rolling upgrade from a release that cannot open sealed values).
+pub struct WriteKey(Option<Arc<DataKey>>);
+
+impl WriteKey {
+    pub fn seal(&self, text: &str) -> String {
+        match &self.0 {
+            Some(key) => key.seal(text),
+            None => text.to_owned(),
+        }
+    }
+}
+
 /// Finds, creates and caches data keys, and seals and opens values with them.
 pub struct Sealer {
+    /// Whether writes are sealed (reads always open sealed values).
+    writes: bool,
     keys: Arc<Keyring>,
     store: Arc<dyn Store>,
     by_user: moka::sync::Cache<UserId, Arc<DataKey>>,
@@ -94,8 +109,9 @@ pub struct Sealer {
 }
 
 impl Sealer {
-    pub fn new(store: Arc<dyn Store>, keys: Arc<Keyring>) -> Self {
+    pub fn new(store: Arc<dyn Store>, keys: Arc<Keyring>, writes: bool) -> Self {
         Self {
+            writes,
             keys,
             store,
             by_user: cache(),
@@ -146,6 +162,22 @@ impl Sealer {
 
     pub async fn key_of(&self, object: Owned) -> Result<Arc<DataKey>> {
         Ok(self.owner_key(object).await?.1)
+    }
+
+    /// The key a write by or for `user` seals with.
+    pub async fn write_key_for(&self, user: UserId) -> Result<WriteKey> {
+        Ok(WriteKey(match self.writes {
+            true => Some(self.key_for(user).await?),
+            false => None,
+        }))
+    }
+
+    /// The key a write to `object` seals with.
+    pub async fn write_key_of(&self, object: Owned) -> Result<WriteKey> {
+        Ok(WriteKey(match self.writes {
+            true => Some(self.key_of(object).await?),
+            false => None,
+        }))
     }
 
     /// Remembers an owner learnt on the way (a reply posted or claimed).
@@ -223,7 +255,7 @@ pub async fn backfill(
     mut progress: impl FnMut(keys::SealedColumn, u64),
 ) -> Result<u64> {
     const BATCH: u32 = 500;
-    let sealer = Sealer::new(Arc::clone(&store), keys);
+    let sealer = Sealer::new(Arc::clone(&store), keys, true);
     let mut total = 0;
     for column in keys::SealedColumn::ALL {
         let mut after = (uuid::Uuid::nil(), 0);
@@ -273,9 +305,11 @@ pub struct SealedStore {
 }
 
 impl SealedStore {
-    pub fn new(inner: Arc<dyn Store>, keys: Arc<Keyring>) -> Self {
+    /// `seal_writes`: seal what is written (`crypto.seal_writes`); reads open sealed values
+    /// either way.
+    pub fn new(inner: Arc<dyn Store>, keys: Arc<Keyring>, seal_writes: bool) -> Self {
         Self {
-            sealer: Sealer::new(Arc::clone(&inner), keys),
+            sealer: Sealer::new(Arc::clone(&inner), keys, seal_writes),
             inner,
         }
     }
@@ -515,7 +549,7 @@ impl Store for SealedStore {
     }
 
     async fn create_session(&self, mut new: NewSession) -> Result<PlanningSession> {
-        let key = self.sealer.key_for(new.user_id).await?;
+        let key = self.sealer.write_key_for(new.user_id).await?;
         new.title = key.seal(&new.title);
         new.idea = key.seal(&new.idea);
         new.intro = key.seal(&new.intro);
@@ -542,7 +576,7 @@ impl Store for SealedStore {
     async fn complete_step(&self, id: SessionId, step_id: &str, advance: StepAdvance) -> Result<PlanningSession> {
         let advance = match advance {
             StepAdvance::Next { step_id, intro } => {
-                let key = self.sealer.key_of(Owned::Session(id)).await?;
+                let key = self.sealer.write_key_of(Owned::Session(id)).await?;
                 StepAdvance::Next {
                     step_id,
                     intro: key.seal(&intro),
@@ -555,7 +589,7 @@ impl Store for SealedStore {
     }
 
     async fn rename_session(&self, user: UserId, id: SessionId, title: &str) -> Result<Option<PlanningSession>> {
-        let title = self.sealer.key_for(user).await?.seal(title);
+        let title = self.sealer.write_key_for(user).await?.seal(title);
         match self.inner.rename_session(user, id, &title).await? {
             Some(s) => Ok(Some(self.sealer.open_session(s).await?)),
             None => Ok(None),
@@ -585,10 +619,12 @@ impl Store for SealedStore {
         client_key: Option<&str>,
         lease: &Lease,
     ) -> Result<PostedMessage> {
-        let (owner, key) = self.sealer.owner_key(Owned::Session(session)).await?;
+        let key = self.sealer.write_key_of(Owned::Session(session)).await?;
         let sealed = key.seal(content);
         let mut posted = self.inner.post_message(session, &sealed, client_key, lease).await?;
-        self.sealer.remember(Owned::Message(posted.reply.id), owner);
+        if let Some(owner) = self.sealer.owners.get(&Owned::Session(session)) {
+            self.sealer.remember(Owned::Message(posted.reply.id), owner);
+        }
         posted.message = self.sealer.open_message(posted.message).await?;
         posted.reply = self.sealer.open_message(posted.reply).await?;
         Ok(posted)
@@ -624,7 +660,7 @@ impl Store for SealedStore {
     async fn checkpoint_replies(&self, owner: &str, checkpoints: &[Checkpoint]) -> Result<()> {
         let mut sealed = Vec::with_capacity(checkpoints.len());
         for c in checkpoints {
-            let key = self.sealer.key_of(Owned::Message(c.reply_id)).await?;
+            let key = self.sealer.write_key_of(Owned::Message(c.reply_id)).await?;
             sealed.push(Checkpoint {
                 content: key.seal(&c.content),
                 ..c.clone()
@@ -634,7 +670,7 @@ impl Store for SealedStore {
     }
 
     async fn finish_reply(&self, mut finished: FinishedReply) -> Result<Vec<AppliedRevision>> {
-        let key = self.sealer.key_of(Owned::Message(finished.reply_id)).await?;
+        let key = self.sealer.write_key_of(Owned::Message(finished.reply_id)).await?;
         finished.content = key.seal(&finished.content);
         finished.events = key.seal(&finished.events);
         for update in &mut finished.updates {
@@ -646,14 +682,14 @@ impl Store for SealedStore {
     }
 
     async fn end_reply(&self, mut ended: EndedReply) -> Result<bool> {
-        let key = self.sealer.key_of(Owned::Message(ended.reply_id)).await?;
+        let key = self.sealer.write_key_of(Owned::Message(ended.reply_id)).await?;
         ended.content = key.seal(&ended.content);
         ended.events = key.seal(&ended.events);
         self.inner.end_reply(ended).await
     }
 
     async fn save_reply_events(&self, reply: MessageId, events: &str) -> Result<()> {
-        let sealed = self.sealer.key_of(Owned::Message(reply)).await?.seal(events);
+        let sealed = self.sealer.write_key_of(Owned::Message(reply)).await?.seal(events);
         self.inner.save_reply_events(reply, &sealed).await
     }
 
@@ -722,7 +758,7 @@ impl Store for SealedStore {
         content: &str,
         base_revision: Revision,
     ) -> Result<Revision> {
-        let sealed = self.sealer.key_of(Owned::Document(id)).await?.seal(content);
+        let sealed = self.sealer.write_key_of(Owned::Document(id)).await?.seal(content);
         self.inner.edit_section(id, section_id, &sealed, base_revision).await
     }
 

@@ -349,3 +349,39 @@ async fn the_backfill_seals_what_was_stored_in_the_clear() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("backfill finished: 0 values sealed"));
 }
+
+/// The rolling upgrade from a release that cannot open sealed values: with
+/// `crypto.seal_writes = false` writes stay in clear (the old release reads them) while sealed
+/// values still open.
+#[tokio::test]
+async fn with_sealed_writes_off_writes_stay_clear_and_sealed_values_still_open() {
+    let app = spawn_app().await;
+    let token = app.user().await;
+    let marker = format!("Zq{}sealed", uuid::Uuid::now_v7().simple());
+    let sid = session_with(&app, &token, &marker).await;
+    let url = app.settings.database.url.clone();
+    let upgrading = spawn_with(
+        move |s| {
+            s.database.url = url;
+            s.crypto.seal_writes = false;
+        },
+        plansmith_server::Overrides::default(),
+    )
+    .await;
+    let (_, session) = upgrading.get(&format!("/api/v1/sessions/{sid}"), &token).await;
+    assert!(
+        session["title"].as_str().unwrap().contains(&marker),
+        "sealed values open: {session}"
+    );
+    let clear = format!("Zq{}clear", uuid::Uuid::now_v7().simple());
+    let sent = upgrading.say(&token, &sid, &format!("Also {clear}")).await;
+    upgrading
+        .wait_reply(&token, &sid, sent["reply"]["id"].as_str().unwrap())
+        .await;
+    let stored = crate::audit::count_rows(
+        &app,
+        &format!("SELECT COUNT(*) FROM messages WHERE content = 'Also {clear}'"),
+    )
+    .await;
+    assert_eq!(stored, 1, "written in clear while sealing is off");
+}

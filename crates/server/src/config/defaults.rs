@@ -29,6 +29,17 @@ impl Default for Settings {
     }
 }
 
+impl Default for CryptoSettings {
+    fn default() -> Self {
+        Self {
+            keys: std::collections::BTreeMap::new(),
+            current_key: None,
+            key_file: None,
+            seal_writes: true,
+        }
+    }
+}
+
 impl Default for RetentionSettings {
     fn default() -> Self {
         Self {

@@ -294,7 +294,7 @@ impl std::fmt::Debug for MetricsSettings {
 /// base64 each. Without keys or a key file, an embedded (SQLite) deployment generates a key
 /// file beside its database on first start; PostgreSQL deployments must set the same keys on
 /// every instance.
-#[derive(Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct CryptoSettings {
     /// `{ k1 = "BASE64", k2 = "BASE64" }`; in the environment `k1:BASE64,k2:BASE64`.
@@ -304,6 +304,9 @@ pub struct CryptoSettings {
     pub current_key: Option<String>,
     /// A file holding the keys instead (`id:BASE64` per line, and `current=id`).
     pub key_file: Option<String>,
+    /// Seal what is written (reads open sealed values either way). `false` only during a
+    /// rolling upgrade from a release that cannot open them (docs/migrations.md).
+    pub seal_writes: bool,
 }
 
 impl std::fmt::Debug for CryptoSettings {
@@ -312,6 +315,7 @@ impl std::fmt::Debug for CryptoSettings {
             .field("keys", &self.keys.keys().collect::<Vec<_>>())
             .field("current_key", &self.current_key)
             .field("key_file", &self.key_file)
+            .field("seal_writes", &self.seal_writes)
             .finish()
     }
 }
