@@ -309,6 +309,9 @@ enum UsersCommand {
     },
 }
 
+/// The migration that adds the data keys (`0014_data_keys`).
+const DATA_KEYS_MIGRATION: i64 = 14;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -413,6 +416,13 @@ async fn run(cli: Cli) -> Result<()> {
                     versions.join(", ")
                 );
             }
+            // Migration 14 holds the data keys: without them sealed content cannot be opened
+            // again, by any release.
+            if to < DATA_KEYS_MIGRATION && !store.data_key_samples().await?.is_empty() {
+                bail!(
+                    "going below migration {DATA_KEYS_MIGRATION} would drop the data keys that open the accounts' sealed content, which nothing could open again; restore the backup taken before the upgrade instead (docs/migrations.md)"
+                );
+            }
             let reverted = store.migrate_down(to).await.context("migration down failed")?;
             println!("{reverted} migration(s) reverted; the database is at version {to}");
             Ok(())
@@ -450,7 +460,7 @@ async fn run(cli: Cli) -> Result<()> {
             command: AuditCommand::Verify,
         } => {
             let keys = std::sync::Arc::new(
-                plansmith_server::crypto::Keyring::load(&settings).map_err(|e| UsageError(e.to_string()))?,
+                plansmith_server::crypto::Keyring::load_existing(&settings).map_err(|e| UsageError(e.to_string()))?,
             );
             let store = open_store(&settings, false).await?;
             match plansmith_server::audit::verify_chain(store.as_ref(), keys.as_ref()).await? {
@@ -476,7 +486,7 @@ async fn run(cli: Cli) -> Result<()> {
             command: KeysCommand::Backfill,
         } => {
             let keys = std::sync::Arc::new(
-                plansmith_server::crypto::Keyring::load(&settings).map_err(|e| UsageError(e.to_string()))?,
+                plansmith_server::crypto::Keyring::load_existing(&settings).map_err(|e| UsageError(e.to_string()))?,
             );
             let store = open_store(&settings, false).await?;
             let total = plansmith_server::sealed::backfill(store.clone(), keys.clone(), |column, n| {
@@ -493,7 +503,7 @@ async fn run(cli: Cli) -> Result<()> {
             command: KeysCommand::Rotate,
         } => {
             let keys = std::sync::Arc::new(
-                plansmith_server::crypto::Keyring::load(&settings).map_err(|e| UsageError(e.to_string()))?,
+                plansmith_server::crypto::Keyring::load_existing(&settings).map_err(|e| UsageError(e.to_string()))?,
             );
             let store = open_store(&settings, false).await?;
             let current = keys.current_id().to_owned();
@@ -506,8 +516,11 @@ async fn run(cli: Cli) -> Result<()> {
                 "re-wrapped {} data keys and re-signed {} audit checkpoints with key {current}",
                 done.data_keys, done.checkpoints
             );
+            println!(
+                "an older key may be removed once every instance runs with crypto.current_key = {current} and a run of this command re-wraps 0"
+            );
             plansmith_server::audit::record_system(store.as_ref(), keys, "keys.rotate", Some(current.clone())).await?;
-            println!("rotation to key {current} finished; keys no longer in use may now be removed");
+            println!("rotation to key {current} finished");
             Ok(())
         }
         Command::Compliance {
@@ -531,7 +544,7 @@ async fn run(cli: Cli) -> Result<()> {
             command: RetentionCommand::Run,
         } => {
             let keys = std::sync::Arc::new(
-                plansmith_server::crypto::Keyring::load(&settings).map_err(|e| UsageError(e.to_string()))?,
+                plansmith_server::crypto::Keyring::load_existing(&settings).map_err(|e| UsageError(e.to_string()))?,
             );
             let store = open_store(&settings, false).await?;
             let report = plansmith_server::retention::run_once(store.as_ref(), keys, &settings.retention).await?;
@@ -772,6 +785,17 @@ async fn backup(config: Option<&std::path::Path>, command: BackupCommand) -> Res
             force,
         } => {
             let target = Database::from_url(&database_url).map_err(BackupFailure)?;
+            // The erasure log is read first: a log that cannot be read stops the restore before
+            // it touches anything.
+            let log = std::path::Path::new(&settings.backup.erasure_log);
+            let erasures =
+                plansmith_server::erasures::read(log).map_err(|e| usage(format!("backup.erasure_log: {e}")))?;
+            if !log.exists() {
+                eprintln!(
+                    "warning: there is no erasure log at {} (backup.erasure_log): accounts erased after this backup was taken come back with it; point backup.erasure_log at the log the servers wrote",
+                    log.display()
+                );
+            }
             let started = std::time::Instant::now();
             let m = plansmith_backup::restore(&path, &key, &target, force)
                 .await
@@ -787,9 +811,6 @@ async fn backup(config: Option<&std::path::Path>, command: BackupCommand) -> Res
                 m.rows()
             );
             // Whoever was erased after the backup is erased again.
-            let log = std::path::Path::new(&settings.backup.erasure_log);
-            let erasures =
-                plansmith_server::erasures::read(log).map_err(|e| usage(format!("backup.erasure_log: {e}")))?;
             let mut restored = settings.clone();
             restored.database.url = database_url.clone();
             let store = open_store(&restored, true).await?;

@@ -126,8 +126,15 @@ pub async fn erase_account(
     if !state.store.erase_user(auth.id(), &auth.user.email).await? {
         return Err(CommonError::not_found("The account").into());
     }
-    let log = std::path::Path::new(&state.settings.backup.erasure_log);
-    if let Err(e) = crate::erasures::record(log, auth.id(), Utc::now()) {
+    let log = std::path::PathBuf::from(&state.settings.backup.erasure_log);
+    let user = auth.id();
+    let recorded = {
+        let log = log.clone();
+        tokio::task::spawn_blocking(move || crate::erasures::record(&log, user, Utc::now()))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    };
+    if let Err(e) = recorded {
         // The account is gone; without its line a restore of an older backup would bring it
         // back until it is erased again by hand.
         metrics::counter!("plansmith_erasure_log_failures_total").increment(1);

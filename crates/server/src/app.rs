@@ -98,7 +98,10 @@ impl SharedState {
                 Self {
                     stream_log: Arc::new(RedisStreamLog::sealed(
                         conn.clone(),
-                        Arc::new(crate::crypto::StreamSeal::new(Arc::clone(keys))),
+                        Arc::new(crate::crypto::StreamSeal::new(
+                            Arc::clone(keys),
+                            settings.crypto.seal_writes,
+                        )),
                     )),
                     cache: Arc::new(RedisSessionCache::new(conn.clone(), OWNER_TTL)),
                     limiter: Arc::new(RedisRateLimiter::new(conn.clone())),

@@ -368,11 +368,14 @@ const STREAM_KEY_LABEL: &[u8] = b"plansmith stream log key v1";
 /// while the old key is configured.
 pub struct StreamSeal {
     keys: std::sync::Arc<Keyring>,
+    /// `crypto.seal_writes`: while off (a rolling upgrade from a release that cannot open
+    /// them), payloads are written as they are; sealed ones are read either way.
+    writes: bool,
 }
 
 impl StreamSeal {
-    pub fn new(keys: std::sync::Arc<Keyring>) -> Self {
-        Self { keys }
+    pub fn new(keys: std::sync::Arc<Keyring>, writes: bool) -> Self {
+        Self { keys, writes }
     }
 
     fn cipher(&self, id: &str) -> Option<aes_gcm::Aes256Gcm> {
@@ -388,6 +391,9 @@ impl plansmith_cache::PayloadSeal for StreamSeal {
     fn seal(&self, json: &str) -> String {
         use aes_gcm::aead::{Aead, Payload};
         use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        if !self.writes {
+            return json.to_owned();
+        }
         let id = &self.keys.current;
         let nonce: [u8; 12] = rand::random();
         let sealed = self
@@ -455,6 +461,16 @@ pub async fn rotate(
     mut progress: impl FnMut(u64),
 ) -> Result<Rotation, String> {
     const BATCH: u32 = 500;
+    // Re-signing vouches for the chain: a chain that does not verify now is not re-signed.
+    match crate::audit::verify_chain(store, keys.as_ref()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(broken)) => {
+            return Err(format!(
+                "the audit chain does not verify, so its checkpoints are not re-signed: {broken}"
+            ));
+        }
+        Err(e) => return Err(e.to_string()),
+    }
     let current = keys.current_id().to_owned();
     let mut done = Rotation::default();
     loop {
@@ -628,19 +644,21 @@ mod tests {
     fn stream_payloads_are_sealed_and_open_while_their_key_is_configured() {
         use plansmith_cache::PayloadSeal;
         let map = parse_key_list(&format!("k1:{}, k2:{}", key(1), key(2))).unwrap();
-        let old = StreamSeal::new(std::sync::Arc::new(
-            Keyring::from_map(&map, Some("k1"), KeySource::Settings).unwrap(),
-        ));
-        let new = StreamSeal::new(std::sync::Arc::new(
-            Keyring::from_map(&map, Some("k2"), KeySource::Settings).unwrap(),
-        ));
+        let ring = |current| std::sync::Arc::new(Keyring::from_map(&map, Some(current), KeySource::Settings).unwrap());
+        let old = StreamSeal::new(ring("k1"), true);
+        let new = StreamSeal::new(ring("k2"), true);
+        assert_eq!(
+            StreamSeal::new(ring("k2"), false).seal("{}"),
+            "{}",
+            "not sealed while writes are off"
+        );
         let json = r#"{"type":"token","text":"secret plans"}"#;
         let sealed = old.seal(json);
         assert!(sealed.starts_with("psl1.k1.") && !sealed.contains("secret"), "{sealed}");
         assert_eq!(new.open(&sealed).unwrap(), json, "opens after the current key moved on");
         assert_eq!(new.open(json).unwrap(), json, "payloads from before sealing");
         let only_k2 = Keyring::from_map(&BTreeMap::from([("k2".to_owned(), key(2))]), None, KeySource::Settings);
-        let err = StreamSeal::new(std::sync::Arc::new(only_k2.unwrap()))
+        let err = StreamSeal::new(std::sync::Arc::new(only_k2.unwrap()), true)
             .open(&sealed)
             .unwrap_err();
         assert!(err.contains("'k1'"), "{err}");

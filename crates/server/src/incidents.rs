@@ -270,25 +270,17 @@ pub async fn publish(
             at: Utc::now(),
         })
         .await?;
-    let mut notified = Vec::with_capacity(recipients.len());
-    for (user, address) in recipients {
-        let email = NewEmail {
-            to: address,
-            subject: format!("[Plansmith] {title}"),
-            body: format!(
-                "{text}\n\nYou can read this notice in Plansmith too: {}\n",
-                state.mailer.page("/sessions")
-            ),
-            kind: "incident".into(),
-        };
-        match state.mailer.queue(state.store.as_ref(), email).await {
-            Ok(()) => notified.push(user),
-            // The banner still reaches them; the detail shows them as not notified.
-            Err(e) => tracing::error!(error = %e, incident = %id, user = %user, "could not queue an incident email"),
-        }
-    }
-    state.store.incident_notified(id, &notified, Utc::now()).await?;
-    tracing::warn!(incident = %id, severity = %body.severity, notified = notified.len(), "incident notice published");
+    // The emails are queued by a task of their own, a hundred recipients at a time, each batch
+    // marked notified as it goes: a notice to everyone on a large installation is not cut off
+    // by the request's deadline. The answer waits a few seconds for it (enough for most
+    // audiences); the detail shows the rest as they are notified.
+    let mail = {
+        let state = state.clone();
+        let (subject, text) = (format!("[Plansmith] {title}"), text.to_owned());
+        tokio::spawn(async move { notify(&state, id, recipients, &subject, &text).await })
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), mail).await;
+    tracing::warn!(incident = %id, severity = %body.severity, "incident notice published");
     let incident = state
         .store
         .incident(id)
@@ -296,6 +288,32 @@ pub async fn publish(
         .ok_or_else(|| CommonError::not_found("The incident"))?
         .0;
     Ok((StatusCode::CREATED, Json(incident.into())))
+}
+
+/// Queues the notice's email to each recipient and marks them notified, in batches.
+async fn notify(state: &AppState, id: Uuid, recipients: Vec<(UserId, String)>, subject: &str, text: &str) {
+    let link = state.mailer.page("/sessions");
+    for batch in recipients.chunks(100) {
+        let mut notified = Vec::with_capacity(batch.len());
+        for (user, address) in batch {
+            let email = NewEmail {
+                to: address.clone(),
+                subject: subject.to_owned(),
+                body: format!("{text}\n\nYou can read this notice in Plansmith too: {link}\n"),
+                kind: "incident".into(),
+            };
+            match state.mailer.queue(state.store.as_ref(), email).await {
+                Ok(()) => notified.push(*user),
+                // The banner still reaches them; the detail shows them as not notified.
+                Err(e) => {
+                    tracing::error!(error = %e, incident = %id, user = %user, "could not queue an incident email")
+                }
+            }
+        }
+        if let Err(e) = state.store.incident_notified(id, &notified, Utc::now()).await {
+            tracing::error!(error = %e, incident = %id, "could not mark incident recipients notified");
+        }
+    }
 }
 
 /// Every incident notice, newest first, with how many were notified and have read it.

@@ -31,13 +31,16 @@ const CACHED: u64 = 100_000;
 /// One account's data key, ready to seal and open.
 pub struct DataKey {
     id: String,
+    /// Whose it is: a value opens only for its owner's objects.
+    user: UserId,
     cipher: Aes256Gcm,
 }
 
 impl DataKey {
-    pub fn new(id: String, key: &[u8; 32]) -> Self {
+    pub fn new(id: String, user: UserId, key: &[u8; 32]) -> Self {
         Self {
             id,
+            user,
             cipher: Aes256Gcm::new(key.into()),
         }
     }
@@ -125,7 +128,7 @@ impl Sealer {
             .keys
             .unwrap_data_key(stored)
             .map_err(|e| StoreError::Integrity(e.to_string()))?;
-        let key = Arc::new(DataKey::new(stored.id.clone(), &key));
+        let key = Arc::new(DataKey::new(stored.id.clone(), stored.user_id, &key));
         self.by_id.insert(stored.id.clone(), Arc::clone(&key));
         self.by_user.insert(stored.user_id, Arc::clone(&key));
         Ok(key)
@@ -192,8 +195,10 @@ impl Sealer {
         }
     }
 
-    /// The plaintext of a stored value (a value without the prefix is plaintext already).
-    pub async fn open(&self, stored: &str) -> Result<String> {
+    /// The plaintext of a stored value of `owner`'s (a value without the prefix is plaintext
+    /// already). A value sealed with another account's key does not open: copying someone's
+    /// sealed words into one's own session gives nothing.
+    pub async fn open(&self, owner: UserId, stored: &str) -> Result<String> {
         let Some(rest) = stored.strip_prefix(SEALED_PREFIX) else {
             return Ok(stored.to_owned());
         };
@@ -211,24 +216,32 @@ impl Sealer {
                 self.unwrap(&stored)?
             }
         };
+        if key.user != owner {
+            return Err(StoreError::Integrity(format!(
+                "a value sealed with data key {id} is stored where another account's data belongs"
+            )));
+        }
         key.open(body)
     }
 
     pub async fn open_session(&self, mut s: PlanningSession) -> Result<PlanningSession> {
-        s.title = self.open(&s.title).await?;
-        s.idea = self.open(&s.idea).await?;
+        s.title = self.open(s.user_id, &s.title).await?;
+        s.idea = self.open(s.user_id, &s.idea).await?;
         self.remember(Owned::Session(s.id), s.user_id);
         Ok(s)
     }
 
     pub async fn open_message(&self, mut m: Message) -> Result<Message> {
-        m.content = self.open(&m.content).await?;
+        if m.content.starts_with(SEALED_PREFIX) {
+            let owner = self.owner(Owned::Session(m.session_id)).await?;
+            m.content = self.open(owner, &m.content).await?;
+        }
         Ok(m)
     }
 
-    pub async fn open_document(&self, mut d: DocumentSnapshot) -> Result<DocumentSnapshot> {
+    pub async fn open_document(&self, owner: UserId, mut d: DocumentSnapshot) -> Result<DocumentSnapshot> {
         for text in d.content.0.values_mut() {
-            *text = self.open(text).await?;
+            *text = self.open(owner, text).await?;
         }
         Ok(d)
     }
@@ -648,8 +661,11 @@ impl Store for SealedStore {
 
     async fn reply_events(&self, reply: MessageId) -> Result<Option<String>> {
         match self.inner.reply_events(reply).await? {
-            Some(events) => Ok(Some(self.sealer.open(&events).await?)),
-            None => Ok(None),
+            Some(events) if events.starts_with(SEALED_PREFIX) => {
+                let owner = self.sealer.owner(Owned::Message(reply)).await?;
+                Ok(Some(self.sealer.open(owner, &events).await?))
+            }
+            other => Ok(other),
         }
     }
 
@@ -660,7 +676,15 @@ impl Store for SealedStore {
     async fn checkpoint_replies(&self, owner: &str, checkpoints: &[Checkpoint]) -> Result<()> {
         let mut sealed = Vec::with_capacity(checkpoints.len());
         for c in checkpoints {
-            let key = self.sealer.write_key_of(Owned::Message(c.reply_id)).await?;
+            // One reply whose key cannot be had (its account was erased meanwhile) does not
+            // hold back the others' checkpoints; it ends on its own.
+            let key = match self.sealer.write_key_of(Owned::Message(c.reply_id)).await {
+                Ok(key) => key,
+                Err(e) => {
+                    tracing::warn!(reply = %c.reply_id, error = %e, "checkpoint skipped: the reply's data key cannot be had");
+                    continue;
+                }
+            };
             sealed.push(Checkpoint {
                 content: key.seal(&c.content),
                 ..c.clone()
@@ -719,7 +743,7 @@ impl Store for SealedStore {
         let mut open = Vec::with_capacity(orphans.len());
         for mut o in orphans {
             self.sealer.remember(Owned::Message(o.reply.id), o.user_id);
-            o.checkpointed = self.sealer.open(&o.checkpointed).await?;
+            o.checkpointed = self.sealer.open(o.user_id, &o.checkpointed).await?;
             o.reply = self.sealer.open_message(o.reply).await?;
             open.push(o);
         }
@@ -737,16 +761,23 @@ impl Store for SealedStore {
         revision: Option<Revision>,
     ) -> Result<Option<DocumentSnapshot>> {
         match self.inner.get_document(session, id, revision).await? {
-            Some(d) => Ok(Some(self.sealer.open_document(d).await?)),
+            Some(d) => {
+                let owner = self.sealer.owner(Owned::Session(session)).await?;
+                Ok(Some(self.sealer.open_document(owner, d).await?))
+            }
             None => Ok(None),
         }
     }
 
     async fn current_documents(&self, session: SessionId) -> Result<Vec<DocumentSnapshot>> {
         let documents = self.inner.current_documents(session).await?;
+        if documents.is_empty() {
+            return Ok(documents);
+        }
+        let owner = self.sealer.owner(Owned::Session(session)).await?;
         let mut open = Vec::with_capacity(documents.len());
         for d in documents {
-            open.push(self.sealer.open_document(d).await?);
+            open.push(self.sealer.open_document(owner, d).await?);
         }
         Ok(open)
     }
@@ -846,7 +877,7 @@ mod tests {
 
     #[test]
     fn sealed_values_open_only_with_their_key_and_unaltered() {
-        let key = DataKey::new("abc123".into(), &[7; 32]);
+        let key = DataKey::new("abc123".into(), UserId(uuid::Uuid::nil()), &[7; 32]);
         let sealed = key.seal("Recipe Box for families");
         assert!(sealed.starts_with("pse1.abc123."), "{sealed}");
         assert!(!sealed.contains("Recipe"));
@@ -855,9 +886,9 @@ mod tests {
         assert_eq!(key.open(body).unwrap(), "Recipe Box for families");
         assert_eq!(key.seal(""), "", "empty stays empty");
 
-        let other = DataKey::new("abc123".into(), &[8; 32]);
+        let other = DataKey::new("abc123".into(), UserId(uuid::Uuid::nil()), &[8; 32]);
         assert!(matches!(other.open(body), Err(StoreError::Integrity(_))));
-        let renamed = DataKey::new("zzz999".into(), &[7; 32]);
+        let renamed = DataKey::new("zzz999".into(), UserId(uuid::Uuid::nil()), &[7; 32]);
         assert!(renamed.open(body).is_err(), "the key id is bound to the value");
         let mut bytes = URL_SAFE_NO_PAD.decode(body).unwrap();
         let last = bytes.len() - 1;

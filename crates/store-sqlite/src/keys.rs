@@ -143,23 +143,23 @@ pub(crate) async fn unsealed(
     let sql = match column {
         SessionTitle => {
             "SELECT id, 0, user_id, title FROM planning_sessions
-             WHERE (id > ?1 OR (id = ?1 AND 0 > ?2)) AND title NOT LIKE 'pse1.%' AND title <> ''
+             WHERE (id > ?1 OR (id = ?1 AND 0 > ?2)) AND substr(title, 1, 5) <> 'pse1.' AND title <> ''
              ORDER BY id LIMIT ?3"
         }
         SessionIdea => {
             "SELECT id, 0, user_id, idea FROM planning_sessions
-             WHERE (id > ?1 OR (id = ?1 AND 0 > ?2)) AND idea NOT LIKE 'pse1.%' AND idea <> ''
+             WHERE (id > ?1 OR (id = ?1 AND 0 > ?2)) AND substr(idea, 1, 5) <> 'pse1.' AND idea <> ''
              ORDER BY id LIMIT ?3"
         }
         MessageContent => {
             "SELECT m.id, 0, s.user_id, m.content FROM messages m JOIN planning_sessions s ON s.id = m.session_id
-             WHERE (m.id > ?1 OR (m.id = ?1 AND 0 > ?2)) AND m.content NOT LIKE 'pse1.%' AND m.content <> ''
+             WHERE (m.id > ?1 OR (m.id = ?1 AND 0 > ?2)) AND substr(m.content, 1, 5) <> 'pse1.' AND m.content <> ''
              ORDER BY m.id LIMIT ?3"
         }
         MessageEvents => {
             "SELECT m.id, 0, s.user_id, m.events FROM messages m JOIN planning_sessions s ON s.id = m.session_id
              WHERE (m.id > ?1 OR (m.id = ?1 AND 0 > ?2)) AND m.events IS NOT NULL
-               AND m.events NOT LIKE 'pse1.%' AND m.events <> ''
+               AND substr(m.events, 1, 5) <> 'pse1.' AND m.events <> ''
              ORDER BY m.id LIMIT ?3"
         }
         RevisionContent => {

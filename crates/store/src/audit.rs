@@ -275,7 +275,11 @@ impl ChainCheck {
     }
 
     /// Every checkpoint must lie on the verified chain, the oldest perhaps just before its first
-    /// entry (the anchor of a pruned chain): one past its end means entries were deleted.
+    /// entry (the anchor of a pruned chain): one past its end means entries were deleted. And no
+    /// checkpoint may be missing: an append that crosses a multiple of [`CHECKPOINT_EVERY`]
+    /// signs one at its end, so each such multiple the chain passed has a checkpoint at or after
+    /// it, before the next multiple (or the end): deleting checkpoints to rewrite the chain
+    /// behind them shows.
     pub fn finish(self) -> Result<ChainReport, ChainBreak> {
         let (first, last) = (self.report.first_seq, self.report.last_seq);
         for &seq in self.checkpoints.keys() {
@@ -285,6 +289,25 @@ impl ChainCheck {
                     seq,
                     reason: format!("it signs entry {seq}, which is missing (entries were deleted)"),
                 });
+            }
+        }
+        if let (Some(first), Some(last)) = (first, last) {
+            let mut multiple = (first / CHECKPOINT_EVERY + 1) * CHECKPOINT_EVERY;
+            if first % CHECKPOINT_EVERY == 0 {
+                multiple = first;
+            }
+            while multiple <= last {
+                let until = (multiple + CHECKPOINT_EVERY).min(last + 1);
+                if self.checkpoints.range(multiple..until).next().is_none() {
+                    return Err(ChainBreak::Checkpoint {
+                        seq: multiple,
+                        reason: format!(
+                            "no signed checkpoint covers entries {multiple} to {} (checkpoints were deleted)",
+                            until - 1
+                        ),
+                    });
+                }
+                multiple += CHECKPOINT_EVERY;
             }
         }
         Ok(self.report)
@@ -398,6 +421,23 @@ mod tests {
         assert!(matches!(
             verify(&entries[..6], vec![checkpoint(&entries[8])]),
             Err(ChainBreak::Checkpoint { seq: 9, .. })
+        ));
+    }
+
+    #[test]
+    fn a_deleted_checkpoint_is_missed() {
+        let entries = chain(CHECKPOINT_EVERY + 20);
+        let signed = checkpoint(&entries[(CHECKPOINT_EVERY + 4) as usize]);
+        assert!(
+            verify(&entries, vec![signed]).is_ok(),
+            "the one after crossing 1000 is there"
+        );
+        assert!(matches!(
+            verify(&entries, vec![]),
+            Err(ChainBreak::Checkpoint {
+                seq: CHECKPOINT_EVERY,
+                ..
+            })
         ));
     }
 

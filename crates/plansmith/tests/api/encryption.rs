@@ -112,6 +112,23 @@ async fn a_sessions_words_are_stored_only_sealed() {
     assert!(stored.len() > 10_000, "the database was read: {} bytes", stored.len());
     assert!(!contains(&stored, &marker), "the marker is stored in the clear");
     assert!(contains(&stored, "pse1."), "sealed values are there");
+
+    // Going below the migration of the data keys would lose them: refused.
+    let out = tokio::process::Command::new(crate::helpers::BIN)
+        .args(["migrate", "down", "--to", "13"])
+        .env_clear()
+        .env("PLANSMITH_DATABASE_URL", &app.settings.database.url)
+        .current_dir(&app.dir)
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("data keys"), "{err}");
+    let (_, session) = app.get(&format!("/api/v1/sessions/{sid}"), &token).await;
+    assert!(
+        session["title"].as_str().unwrap().contains(&marker),
+        "still readable: {session}"
+    );
 }
 
 #[tokio::test]

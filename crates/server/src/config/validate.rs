@@ -334,6 +334,20 @@ impl Settings {
                 "retention.llm_call_days: {days} is too short; monthly budgets and usage reports read this and last month's calls (use 0 to keep them, or at least 62)"
             ));
         }
+        let r = &self.retention;
+        for (key, days) in [
+            ("llm_call_days", r.llm_call_days),
+            ("security_event_days", r.security_event_days),
+            ("audit_days", r.audit_days),
+            ("abandoned_session_days", r.abandoned_session_days),
+            ("delete_abandoned_after_days", r.delete_abandoned_after_days),
+        ] {
+            if days > 36_500 {
+                problems.push(format!(
+                    "retention.{key}: {days} days is more than 100 years; use 0 to keep for ever"
+                ));
+            }
+        }
         if self.retention.interval_hours == 0 {
             problems.push("retention.interval_hours: must be at least 1".into());
         }
