@@ -49,6 +49,7 @@ use utoipa_axum::routes;
         (name = "documents", description = "Versioned planning documents"),
         (name = "health", description = "Liveness and readiness"),
         (name = "admin", description = "Operations: providers, usage, accounts, security events, errors and feature flags (admin role)"),
+        (name = "billing", description = "Plans and payments through Stripe: the webhook, Checkout and the customer portal"),
         (name = "flags", description = "Feature flags for the signed-in user (OpenFeature Remote Evaluation Protocol)"),
     ),
     // Referenced by the error responses each family documents (`error::error_responses`).
@@ -480,6 +481,7 @@ impl Application {
         crate::monitoring::spawn_collectors(state.clone(), stopped_rx.clone());
         crate::backups::spawn_scheduled(state.clone(), stopped_rx.clone());
         crate::retention::spawn(state.clone(), stopped_rx.clone());
+        crate::billing::spawn_lapse(state.clone(), stopped_rx.clone());
         if let Some(metrics_listener) = metrics_listener {
             let app = crate::monitoring::listener_router(state.clone());
             let mut stop = stopped_rx.clone();
@@ -565,6 +567,11 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::incidents::get))
         .routes(routes!(crate::incidents::mine))
         .routes(routes!(crate::incidents::read))
+        .routes(routes!(crate::billing::webhook))
+        .routes(routes!(crate::billing::checkout))
+        .routes(routes!(crate::billing::portal))
+        .routes(routes!(crate::billing::mine))
+        .routes(routes!(crate::analytics::mrr))
         .routes(routes!(health::readyz))
         .routes(routes!(openapi_json))
         .routes(routes!(admin::providers))

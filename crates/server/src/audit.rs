@@ -175,7 +175,7 @@ impl Audited {
         }
         // A person reading their own notices and access log (the web app polls them) is not
         // access to anyone's data.
-        if *method == axum::http::Method::GET && matches!(rest, "me/incidents" | "me/access-log") {
+        if *method == axum::http::Method::GET && matches!(rest, "me/incidents" | "me/access-log" | "me/billing") {
             return None;
         }
         let verb = match *method {

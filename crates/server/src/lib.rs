@@ -5,10 +5,12 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod analytics;
 pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod backups;
+pub mod billing;
 pub mod client;
 pub mod common_passwords;
 pub mod config;

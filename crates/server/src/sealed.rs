@@ -422,6 +422,22 @@ impl Store for SealedStore {
         self.inner.read_incident(id, user, at).await
     }
 
+    async fn apply_billing_event(&self, event: billing::BillingEvent) -> Result<billing::BillingOutcome> {
+        self.inner.apply_billing_event(event).await
+    }
+
+    async fn billing_account(&self, user: UserId) -> Result<Option<billing::BillingAccount>> {
+        self.inner.billing_account(user).await
+    }
+
+    async fn lapse_past_due(&self, cutoff: DateTime<Utc>) -> Result<Vec<UserId>> {
+        self.inner.lapse_past_due(cutoff).await
+    }
+
+    async fn mrr_sums(&self, from: &str, to: &str) -> Result<billing::MrrSums> {
+        self.inner.mrr_sums(from, to).await
+    }
+
     async fn apply_retention(&self, retention: &Retention) -> Result<RetentionReport> {
         self.inner.apply_retention(retention).await
     }

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod audit;
+mod billing;
 mod incidents;
 mod keys;
 mod mfa_email;
@@ -637,6 +638,25 @@ impl Store for PgStore {
 
     async fn read_incident(&self, id: uuid::Uuid, user: UserId, at: DateTime<Utc>) -> Result<bool> {
         incidents::read(self, id, user, at).await
+    }
+
+    async fn apply_billing_event(
+        &self,
+        event: plansmith_store::billing::BillingEvent,
+    ) -> Result<plansmith_store::billing::BillingOutcome> {
+        billing::apply(self, &event).await
+    }
+
+    async fn billing_account(&self, user: UserId) -> Result<Option<plansmith_store::billing::BillingAccount>> {
+        billing::account(self, user).await
+    }
+
+    async fn lapse_past_due(&self, cutoff: DateTime<Utc>) -> Result<Vec<UserId>> {
+        billing::lapse(self, cutoff).await
+    }
+
+    async fn mrr_sums(&self, from: &str, to: &str) -> Result<plansmith_store::billing::MrrSums> {
+        billing::sums(self, from, to).await
     }
 }
 

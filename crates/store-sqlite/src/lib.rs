@@ -5,6 +5,7 @@
 
 mod accounts;
 mod audit;
+mod billing;
 mod incidents;
 mod keys;
 mod mfa_email;
@@ -1011,6 +1012,25 @@ impl Store for SqliteStore {
 
     async fn read_incident(&self, id: Uuid, user: UserId, at: DateTime<Utc>) -> Result<bool> {
         self.writer.run(move |conn| incidents::read(conn, id, user, at)).await
+    }
+
+    async fn apply_billing_event(
+        &self,
+        event: plansmith_store::billing::BillingEvent,
+    ) -> Result<plansmith_store::billing::BillingOutcome> {
+        self.writer.run(move |conn| billing::apply(conn, &event)).await
+    }
+
+    async fn billing_account(&self, user: UserId) -> Result<Option<plansmith_store::billing::BillingAccount>> {
+        billing::account(&self.reader, user).await
+    }
+
+    async fn lapse_past_due(&self, cutoff: DateTime<Utc>) -> Result<Vec<UserId>> {
+        self.writer.run(move |conn| billing::lapse(conn, cutoff)).await
+    }
+
+    async fn mrr_sums(&self, from: &str, to: &str) -> Result<plansmith_store::billing::MrrSums> {
+        billing::sums(&self.reader, from, to).await
     }
 }
 

@@ -11,6 +11,7 @@ use plansmith_domain::{
 };
 
 pub mod audit;
+pub mod billing;
 pub mod incidents;
 pub mod keys;
 mod mfa_email;
@@ -893,4 +894,18 @@ pub trait Store: Send + Sync + 'static {
     /// Records that the user read the notice (the first time counts); false when it is not
     /// addressed to them.
     async fn read_incident(&self, id: uuid::Uuid, user: UserId, at: DateTime<Utc>) -> Result<bool>;
+
+    /// Applies a billing event in one transaction, once: a replayed event id changes nothing.
+    /// Links its customer to an account, stores subscriptions with the movement of the
+    /// customer's MRR, payments and overdue marks, and sets the account's billed plan.
+    async fn apply_billing_event(&self, event: billing::BillingEvent) -> Result<billing::BillingOutcome>;
+    /// The account's billing, if it is a Stripe customer.
+    async fn billing_account(&self, user: UserId) -> Result<Option<billing::BillingAccount>>;
+    /// Accounts on a paid plan whose payment has been overdue since `cutoff` or before fall back
+    /// to free; returns them.
+    async fn lapse_past_due(&self, cutoff: DateTime<Utc>) -> Result<Vec<UserId>>;
+    /// The sums behind the subscription metrics of the months `from` to `to` (`YYYY-MM`):
+    /// totals before `from`, each month's movements, and the movements of the cohorts of
+    /// those months.
+    async fn mrr_sums(&self, from: &str, to: &str) -> Result<billing::MrrSums>;
 }

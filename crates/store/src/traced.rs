@@ -147,6 +147,31 @@ impl Store for TracedStore {
             .await
     }
 
+    async fn apply_billing_event(&self, event: billing::BillingEvent) -> Result<billing::BillingOutcome> {
+        self.inner
+            .apply_billing_event(event)
+            .instrument(span("apply_billing_event"))
+            .await
+    }
+
+    async fn billing_account(&self, user: UserId) -> Result<Option<billing::BillingAccount>> {
+        self.inner
+            .billing_account(user)
+            .instrument(span("billing_account"))
+            .await
+    }
+
+    async fn lapse_past_due(&self, cutoff: DateTime<Utc>) -> Result<Vec<UserId>> {
+        self.inner
+            .lapse_past_due(cutoff)
+            .instrument(span("lapse_past_due"))
+            .await
+    }
+
+    async fn mrr_sums(&self, from: &str, to: &str) -> Result<billing::MrrSums> {
+        self.inner.mrr_sums(from, to).instrument(span("mrr_sums")).await
+    }
+
     async fn apply_retention(&self, retention: &Retention) -> Result<RetentionReport> {
         self.inner
             .apply_retention(retention)

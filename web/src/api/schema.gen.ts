@@ -44,6 +44,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/analytics/mrr": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * MRR movements and subscription metrics month by month, per currency: new, expansion,
+         *     contraction, churn and reactivation MRR; MRR, ARR, customers, ARPA, customer churn rate,
+         *     net MRR churn rate, LTV; and net MRR retention by cohort. Definitions: docs/analytics.md.
+         */
+        get: operations["mrr_report"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/audit": {
         parameters: {
             query?: never;
@@ -453,6 +474,65 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/billing/checkout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Starts paying for a plan: creates a Stripe Checkout Session for it and returns its URL.
+         *     The subscription reaches Plansmith through the webhook.
+         */
+        post: operations["start_checkout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/billing/portal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Opens Stripe's customer portal for you (change plan, card, cancel) and returns its URL. */
+        post: operations["open_billing_portal"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/billing/webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stripe's webhook: applies `customer.created`, `customer.subscription.created|updated|deleted`,
+         *     `invoice.paid`, `invoice.payment_failed` and `charge.refunded` once each; other types are
+         *     acknowledged and ignored. The `Stripe-Signature` header must sign the raw body with
+         *     `billing.webhook_secret` within 5 minutes; otherwise 400 and nothing is stored.
+         */
+        post: operations["billing_webhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/client-errors": {
         parameters: {
             query?: never;
@@ -509,6 +589,23 @@ export interface paths {
          *     admin or the platform, newest first.
          */
         get: operations["my_access_log"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/billing": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your plan, your subscriptions and whether a payment is overdue (the web app's banner). */
+        get: operations["my_billing"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1284,6 +1381,10 @@ export interface components {
         BulkEvaluation: {
             flags: components["schemas"]["EvaluationSuccess"][];
         };
+        CheckoutRequest: {
+            /** @description `pro` or `team`. */
+            plan: string;
+        };
         Checks: {
             /** @description `up` (a ready instance always has its database). */
             database: string;
@@ -1325,6 +1426,19 @@ export interface components {
              */
             revoked_at?: string | null;
         };
+        CohortMonth: {
+            month: string;
+            /**
+             * Format: int64
+             * @description The cohort's MRR at the end of the month.
+             */
+            mrr: number;
+            /**
+             * Format: double
+             * @description That MRR ÷ the cohort's MRR at the end of its first month.
+             */
+            net_mrr_retention?: number | null;
+        };
         ConsentChange: {
             /** @description True gives consent to the current version; false withdraws it. */
             given: boolean;
@@ -1356,6 +1470,13 @@ export interface components {
             title: string;
             /** @description `product-plan` or `quick-brief` (see `GET /api/v1/workflows`). */
             workflow_id: string;
+        };
+        CurrencyMrr: {
+            /** @description Net MRR retention of the customers who started paying in each month of the range. */
+            cohorts: components["schemas"]["MrrCohort"][];
+            /** @description ISO code, lower case. Currencies are never converted. */
+            currency: string;
+            months: components["schemas"]["MrrMonth"][];
         };
         DisableTotp: {
             /** @description A current code of the authenticator app. */
@@ -1592,6 +1713,132 @@ export interface components {
             /** @description An enrolment was started and not confirmed yet. */
             totp_pending: boolean;
         };
+        MrrCohort: {
+            /** @description The month of the cohort's customers' first subscription. */
+            cohort: string;
+            months: components["schemas"]["CohortMonth"][];
+        };
+        /** @description One month's subscription metrics in one currency. Money in integer cents. */
+        MrrMonth: {
+            /**
+             * Format: int64
+             * @description Average revenue per account: MRR ÷ customers.
+             */
+            arpa?: number | null;
+            /**
+             * Format: int64
+             * @description 12 × MRR.
+             */
+            arr: number;
+            /**
+             * Format: int64
+             * @description MRR lost by customers who left (negative).
+             */
+            churn: number;
+            /** Format: int64 */
+            churned_customers: number;
+            /**
+             * Format: int64
+             * @description MRR lost by customers who pay less (negative).
+             */
+            contraction: number;
+            /**
+             * Format: double
+             * @description Customers churned ÷ customers at the start.
+             */
+            customer_churn_rate?: number | null;
+            /**
+             * Format: int64
+             * @description Paying customers at the end of the month.
+             */
+            customers: number;
+            /** Format: int64 */
+            customers_start: number;
+            /**
+             * Format: int64
+             * @description MRR added by customers who pay more.
+             */
+            expansion: number;
+            /**
+             * Format: int64
+             * @description Lifetime value: ARPA ÷ the average customer churn rate of the six months ending with
+             *     this one.
+             */
+            ltv?: number | null;
+            /** @description `YYYY-MM`. */
+            month: string;
+            /**
+             * Format: int64
+             * @description MRR at the end of the month.
+             */
+            mrr: number;
+            /** Format: int64 */
+            mrr_start: number;
+            /**
+             * Format: int64
+             * @description The sum of the movements: `mrr - mrr_start`.
+             */
+            net: number;
+            /**
+             * Format: double
+             * @description (churn + contraction − expansion − reactivation) ÷ MRR at the start.
+             */
+            net_mrr_churn_rate?: number | null;
+            /**
+             * Format: int64
+             * @description MRR from customers' first subscriptions.
+             */
+            new: number;
+            /** Format: int64 */
+            new_customers: number;
+            /** Format: int64 */
+            reactivated_customers: number;
+            /**
+             * Format: int64
+             * @description MRR from customers who came back after churning.
+             */
+            reactivation: number;
+        };
+        MrrReport: {
+            currencies: components["schemas"]["CurrencyMrr"][];
+            from: string;
+            to: string;
+        };
+        MyBilling: {
+            /**
+             * @description The plan the subscriptions give (free while a payment is overdue past the grace period).
+             * @example pro
+             */
+            billed_plan: string;
+            /**
+             * Format: date-time
+             * @description When an overdue account falls back to free.
+             */
+            downgrade_at?: string | null;
+            /** Format: date-time */
+            past_due_since?: string | null;
+            /** @description Checkout and the portal are set up (billing.secret_key). */
+            payments_enabled: boolean;
+            /**
+             * @description The plan in force (an admin's override wins over the billed plan).
+             * @example pro
+             */
+            plan: string;
+            /**
+             * @description Plans that can be bought here (those with a Stripe price in billing.plans).
+             * @example [
+             *       "pro",
+             *       "team"
+             *     ]
+             */
+            purchasable: string[];
+            /**
+             * @description `none` (never subscribed), `active`, `past_due` (a payment failed; the plan stays until
+             *     `downgrade_at`) or `lapsed` (overdue past the grace period: free until an invoice is paid).
+             */
+            status: string;
+            subscriptions: components["schemas"]["SubscriptionView"][];
+        };
         MyIncident: {
             body: string;
             /** Format: date-time */
@@ -1685,6 +1932,10 @@ export interface components {
             read_at?: string | null;
             /** Format: uuid */
             user_id: string;
+        };
+        RedirectUrl: {
+            /** @description Stripe's page to send the person to. */
+            url: string;
         };
         RegisterRequest: {
             email: string;
@@ -1896,6 +2147,22 @@ export interface components {
             sections: components["schemas"]["SectionView"][];
             title: string;
         };
+        SubscriptionView: {
+            /** @description ISO currency code, lower case. */
+            currency: string;
+            id: string;
+            /**
+             * Format: int64
+             * @description What it brings each month, in cents (0 unless active or past due).
+             */
+            mrr_cents: number;
+            /** @example pro */
+            plan?: string | null;
+            /** @description Stripe's status: `active`, `past_due`, `trialing`, `canceled`, … */
+            status: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
         /** @description The longest texts the server takes, in characters. */
         TextLimits: {
             idea_chars: number;
@@ -1966,6 +2233,13 @@ export interface components {
             /** @description The token of the link in the verification email. */
             token: string;
         };
+        WebhookAnswer: {
+            /**
+             * @description `applied`, `duplicate` (this event id was applied before) or `ignored` (a type
+             *     Plansmith does not use).
+             */
+            outcome: string;
+        };
         WorkflowList: {
             items: components["schemas"]["WorkflowView"][];
         };
@@ -2018,6 +2292,79 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["About"];
+                };
+            };
+        };
+    };
+    mrr_report: {
+        parameters: {
+            query?: {
+                /** @description First month, `YYYY-MM` (default: 11 months before `to`). */
+                from?: string;
+                /** @description Last month, `YYYY-MM` (default: this month). */
+                to?: string;
+                /** @description Only this currency (ISO code, e.g. `usd`). */
+                currency?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MrrReport"];
+                };
+            };
+            /** @description Bad Request: `invalid_query` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -4122,6 +4469,256 @@ export interface operations {
             };
         };
     };
+    start_checkout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CheckoutRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedirectUrl"];
+                };
+            };
+            /** @description Bad Request: `invalid_field`, `invalid_body`, `malformed_json`, `unsupported_content_type` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Payload Too Large: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    open_billing_portal: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RedirectUrl"];
+                };
+            };
+            /** @description Bad Request: `invalid_field` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    billing_webhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description t=<unix time>,v1=<HMAC-SHA256 hex> */
+                "Stripe-Signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A Stripe event, as Stripe sent it */
+        requestBody: {
+            content: {
+                "application/json": string;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookAnswer"];
+                };
+            };
+            /** @description Bad Request: `invalid_header`, `invalid_body` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Payload Too Large: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     report_client_error: {
         parameters: {
             query?: never;
@@ -4398,6 +4995,92 @@ export interface operations {
             /** @description Forbidden: `cross_site_request`, `forbidden` */
             403: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    my_billing: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MyBilling"];
+                };
+            };
+            /** @description Bad Request: `invalid_field` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod backups;
 mod bench;
+mod billing;
 mod compat;
 mod documents;
 mod email;

@@ -1,8 +1,10 @@
 use crate::helpers::spawn_app;
 use plansmith_server::accounts::{AccountError, AdminUsersError};
 use plansmith_server::admin::AdminError;
+use plansmith_server::analytics::AnalyticsError;
 use plansmith_server::audit::AuditListError;
 use plansmith_server::auth::AuthError;
+use plansmith_server::billing::{BillingError, WebhookError};
 use plansmith_server::documents::DocumentError;
 use plansmith_server::error::{ErrorCode, ErrorFamily, JSON_BODY_CODES};
 use plansmith_server::health::HealthError;
@@ -101,6 +103,11 @@ async fn openapi_document_covers_every_route() {
         ("put", "/api/v1/admin/users/{id}"),
         ("post", "/api/v1/admin/users/{id}/revoke-sign-ins"),
         ("get", "/api/v1/admin/security-events"),
+        ("post", "/api/v1/billing/webhook"),
+        ("post", "/api/v1/billing/checkout"),
+        ("post", "/api/v1/billing/portal"),
+        ("get", "/api/v1/me/billing"),
+        ("get", "/api/v1/admin/analytics/mrr"),
     ];
     for (method, path) in expected {
         assert!(
@@ -207,6 +214,11 @@ async fn each_route_documents_the_codes_of_its_error_family() {
             "/api/v1/me/incidents/{id}/read",
             IncidentReadError::CODES.to_vec(),
         ),
+        ("post", "/api/v1/billing/webhook", WebhookError::CODES.to_vec()),
+        ("post", "/api/v1/billing/checkout", with_body(BillingError::CODES)),
+        ("post", "/api/v1/billing/portal", BillingError::CODES.to_vec()),
+        ("get", "/api/v1/me/billing", BillingError::CODES.to_vec()),
+        ("get", "/api/v1/admin/analytics/mrr", AnalyticsError::CODES.to_vec()),
         ("get", "/readyz", HealthError::CODES.to_vec()),
         ("post", "/api/v1/rum", RumError::CODES.to_vec()),
     ];

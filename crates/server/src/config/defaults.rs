@@ -25,6 +25,7 @@ impl Default for Settings {
             backup: BackupSettings::default(),
             crypto: CryptoSettings::default(),
             retention: RetentionSettings::default(),
+            billing: BillingSettings::default(),
         }
     }
 }
@@ -36,6 +37,19 @@ impl Default for CryptoSettings {
             current_key: None,
             key_file: None,
             seal_writes: true,
+        }
+    }
+}
+
+impl Default for BillingSettings {
+    fn default() -> Self {
+        Self {
+            webhook_secret: None,
+            secret_key: None,
+            api_base: "https://api.stripe.com".into(),
+            plans: std::collections::BTreeMap::new(),
+            grace_days: 7,
+            return_url: None,
         }
     }
 }

@@ -44,6 +44,7 @@ pub struct Settings {
     pub backup: BackupSettings,
     pub crypto: CryptoSettings,
     pub retention: RetentionSettings,
+    pub billing: BillingSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -331,6 +332,65 @@ fn key_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::collections::B
     match Keys::deserialize(d)? {
         Keys::Map(map) => Ok(map),
         Keys::Text(text) => crate::crypto::parse_key_list(&text).map_err(serde::de::Error::custom),
+    }
+}
+
+/// Billing through Stripe (`crate::billing`, docs/analytics.md): the webhook's signing secret,
+/// the API key for Checkout and the customer portal, and which prices give which plan.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BillingSettings {
+    /// The webhook endpoint's signing secret (`whsec_…`); without it the webhook answers 503.
+    pub webhook_secret: Option<String>,
+    /// Stripe's secret API key (`sk_…`) for Checkout and the customer portal.
+    pub secret_key: Option<String>,
+    /// Stripe's API (changed only to test against a server that speaks it).
+    pub api_base: String,
+    /// Stripe price or product id to plan: `{ price_123 = "pro" }`; in the environment
+    /// `price_123:pro,prod_456:team`. A product's `metadata.plansmith_plan` counts too.
+    #[serde(deserialize_with = "plan_map")]
+    pub plans: std::collections::BTreeMap<String, String>,
+    /// Days after a failed payment before the account falls back to free.
+    pub grace_days: u32,
+    /// Where Checkout and the portal send the person back (default: `email.link_base` + `/plans`).
+    pub return_url: Option<String>,
+}
+
+impl std::fmt::Debug for BillingSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BillingSettings")
+            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "(set)"))
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "(set)"))
+            .field("api_base", &self.api_base)
+            .field("plans", &self.plans)
+            .field("grace_days", &self.grace_days)
+            .field("return_url", &self.return_url)
+            .finish()
+    }
+}
+
+/// A TOML table of Stripe id to plan, or `id:plan,id:plan` (as environment variables give it).
+fn plan_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::collections::BTreeMap<String, String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Plans {
+        Map(std::collections::BTreeMap<String, String>),
+        Text(String),
+    }
+    match Plans::deserialize(d)? {
+        Plans::Map(map) => Ok(map),
+        Plans::Text(text) => {
+            let mut plans = std::collections::BTreeMap::new();
+            for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+                let (id, plan) = entry.split_once(':').ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "'{entry}' is not id:plan; write billing.plans as price_123:pro,prod_456:team"
+                    ))
+                })?;
+                plans.insert(id.trim().to_owned(), plan.trim().to_owned());
+            }
+            Ok(plans)
+        }
     }
 }
 

@@ -351,6 +351,22 @@ impl Settings {
         if self.retention.interval_hours == 0 {
             problems.push("retention.interval_hours: must be at least 1".into());
         }
+        for (id, plan) in &self.billing.plans {
+            if !matches!(plan.as_str(), "pro" | "team" | "free") {
+                problems.push(format!(
+                    "billing.plans: '{id}' maps to '{plan}', which is not a plan; use free, pro or team"
+                ));
+            }
+        }
+        if !(self.billing.api_base.starts_with("https://") || self.billing.api_base.starts_with("http://")) {
+            problems.push(format!(
+                "billing.api_base: '{}' is not an http(s) URL; leave it out to use Stripe's API",
+                self.billing.api_base
+            ));
+        }
+        if self.billing.grace_days > 365 {
+            problems.push("billing.grace_days: at most 365".into());
+        }
         if self.backup.keep == 0 {
             problems.push("backup.keep: must be at least 1".into());
         }
