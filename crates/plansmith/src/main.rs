@@ -92,6 +92,21 @@ enum Command {
     /// endpoint, time to first token, errors, server CPU and memory). Exits non-zero when
     /// requests failed or a threshold is crossed.
     Loadtest(Box<LoadArgs>),
+    /// Fill the database with a realistic, reproducible history for the analytics: accounts
+    /// signing up over the months (growing 8 % a month), some subscribing through Stripe-shaped
+    /// events applied as the webhook applies them — upgrades, downgrades, seat changes, failed
+    /// payments, churn and returns — so the dashboard has something to show on a fresh install.
+    DemoData {
+        /// Accounts to create.
+        #[arg(long, default_value_t = 1000)]
+        users: u32,
+        /// Months of history, ending now.
+        #[arg(long, default_value_t = 24)]
+        months: u32,
+        /// The same seed makes the same history; another seed adds another set of accounts.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Manage user accounts.
     Users {
         #[command(subcommand)]
@@ -555,6 +570,35 @@ async fn run(cli: Cli) -> Result<()> {
                 report.sessions_abandoned,
                 report.sessions_deleted,
                 report.audit_entries
+            );
+            Ok(())
+        }
+        Command::DemoData { users, months, seed } => {
+            if users == 0 || months == 0 || months > 120 {
+                return Err(
+                    UsageError("demo-data needs --users of at least 1 and --months from 1 to 120".into()).into(),
+                );
+            }
+            let store = open_store(&settings, true).await?;
+            let options = plansmith_server::demo::DemoOptions { users, months, seed };
+            let started = std::time::Instant::now();
+            let report = plansmith_server::demo::fill(store.as_ref(), options).await?;
+            let mrr: Vec<String> = report
+                .mrr
+                .iter()
+                .map(|(currency, cents)| format!("{currency} {}.{:02}", cents / 100, cents % 100))
+                .collect();
+            println!(
+                "demo data (seed {seed}): {} accounts, {} customers, {} billing events over {months} months in {:.1}s; MRR now {}",
+                report.users,
+                report.customers,
+                report.events,
+                started.elapsed().as_secs_f64(),
+                if mrr.is_empty() {
+                    "none".to_owned()
+                } else {
+                    mrr.join(", ")
+                }
             );
             Ok(())
         }

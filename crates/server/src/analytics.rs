@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use chrono::Utc;
 use plansmith_store::billing::{
-    CurrencyTotals, cohort_retention, month_figures, month_of, months_before, months_between, parse_month,
+    CurrencyTotals, cohort_retention, month_figures, month_of, months_after, months_before, months_between, parse_month,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -105,6 +105,7 @@ pub struct MrrReport {
 pub enum AnalyticsError {
     Month(&'static str, String),
     Range,
+    Horizon(u32),
     Common(CommonError),
 }
 
@@ -134,6 +135,12 @@ impl ErrorFamily for AnalyticsError {
                 "from",
                 format_args!("must not be after to, and the range at most {MAX_MONTHS} months"),
                 "Give from ≤ to, at most ten years apart.",
+            ),
+            Self::Horizon(months) => ApiError::invalid(
+                query,
+                "months",
+                format_args!("{months} is not 1 to 12"),
+                "Forecast 1 to 12 months ahead.",
             ),
             Self::Common(e) => e.to_api_error(),
         }
@@ -242,6 +249,176 @@ pub async fn mrr(
     Ok(Json(MrrReport {
         from: months[0].clone(),
         to: last,
+        currencies: report,
+    }))
+}
+
+/// The most months of history a forecast is fitted on.
+const FORECAST_HISTORY: u32 = 60;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ForecastQuery {
+    /// Months ahead, 1–12 (default 6).
+    pub months: Option<u32>,
+    /// Only this currency (ISO code).
+    pub currency: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryMonth {
+    pub month: String,
+    /// MRR at the end of the month (this month: now), cents.
+    pub mrr: i64,
+}
+
+/// A forecast month: the point forecast and its 80 % and 95 % prediction intervals, cents.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ForecastMonth {
+    pub month: String,
+    pub mrr: i64,
+    pub low80: i64,
+    pub high80: i64,
+    pub low95: i64,
+    pub high95: i64,
+}
+
+/// How the same model forecast the past (rolling origin, the same horizon).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BacktestView {
+    /// Forecasts compared with what happened.
+    pub forecasts: usize,
+    /// Mean absolute percentage error, a fraction (0.05 = 5 %).
+    pub mape: Option<f64>,
+    /// Mean absolute scaled error against next-month-as-this-month; below 1 beats it.
+    pub mase: Option<f64>,
+    /// Share of actual values inside the 80 % interval.
+    pub coverage80: Option<f64>,
+    /// Share of actual values inside the 95 % interval.
+    pub coverage95: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CurrencyForecast {
+    pub currency: String,
+    /// `holt_linear`: Holt's linear trend exponential smoothing (docs/analytics.md).
+    pub model: String,
+    /// Smoothing weight of the level.
+    pub alpha: Option<f64>,
+    /// Smoothing weight of the trend.
+    pub beta: Option<f64>,
+    pub history: Vec<HistoryMonth>,
+    /// Empty while the history is shorter than four months (`note` says so).
+    pub forecast: Vec<ForecastMonth>,
+    pub backtest: BacktestView,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ForecastReport {
+    pub months: u32,
+    pub currencies: Vec<CurrencyForecast>,
+}
+
+/// MRR forecast 1–12 months ahead per currency with 80 % and 95 % intervals, and the
+/// rolling-origin backtest of the same model over the history: MAPE, MASE and interval
+/// coverage. Never a forecast without its measured error.
+#[utoipa::path(get, path = "/api/v1/admin/analytics/forecast", tag = "admin", operation_id = "mrr_forecast",
+    params(ForecastQuery), responses((status = 200, body = ForecastReport), AnalyticsError))]
+pub async fn forecast(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    ApiQuery(q): ApiQuery<ForecastQuery>,
+) -> Result<Json<ForecastReport>, AnalyticsError> {
+    let horizon = q.months.unwrap_or(6);
+    if !(1..=12).contains(&horizon) {
+        return Err(AnalyticsError::Horizon(horizon));
+    }
+    let to = parse_month(&month_of(Utc::now())).unwrap_or((2026, 1));
+    let from = months_before(to, FORECAST_HISTORY - 1);
+    let months = months_between(from, to);
+    let sums = state.store.mrr_sums(&months[0], &months[months.len() - 1]).await?;
+    let wanted = q.currency.as_deref().map(|c| c.trim().to_lowercase());
+    let mut currencies: Vec<&str> = sums
+        .before
+        .iter()
+        .map(|t| t.currency.as_str())
+        .chain(sums.movements.iter().map(|m| m.currency.as_str()))
+        .filter(|c| wanted.as_deref().is_none_or(|w| w == *c))
+        .collect();
+    currencies.sort_unstable();
+    currencies.dedup();
+    let mut report = Vec::with_capacity(currencies.len());
+    for currency in currencies {
+        let start = sums
+            .before
+            .iter()
+            .find(|t| t.currency == currency)
+            .cloned()
+            .unwrap_or(CurrencyTotals {
+                currency: currency.to_owned(),
+                mrr_cents: 0,
+                customers: 0,
+            });
+        let figures = month_figures(&start, &[], &months, &sums.movements);
+        // From the first month with any MRR or movement.
+        let begin = figures
+            .iter()
+            .position(|f| f.mrr_end != 0 || f.movements.net() != 0 || f.mrr_start != 0)
+            .unwrap_or(figures.len());
+        let history: Vec<HistoryMonth> = figures[begin..]
+            .iter()
+            .map(|f| HistoryMonth {
+                month: f.month.clone(),
+                mrr: f.mrr_end,
+            })
+            .collect();
+        let series: Vec<f64> = history.iter().map(|h| h.mrr as f64).collect();
+        let model = crate::forecast::Holt::fit(&series);
+        let tested = crate::forecast::backtest(&series, horizon as usize);
+        let forecast = model
+            .as_ref()
+            .map(|m| {
+                (1..=horizon)
+                    .map(|h| {
+                        let p = m.forecast(h as usize);
+                        ForecastMonth {
+                            month: months_after(to, h),
+                            mrr: p.mean.round() as i64,
+                            low80: p.low80.round() as i64,
+                            high80: p.high80.round() as i64,
+                            low95: p.low95.round() as i64,
+                            high95: p.high95.round() as i64,
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        report.push(CurrencyForecast {
+            currency: currency.to_owned(),
+            model: "holt_linear".into(),
+            alpha: model.as_ref().map(|m| m.alpha),
+            beta: model.as_ref().map(|m| m.beta),
+            note: model.is_none().then(|| {
+                format!(
+                    "{} months of history; a forecast needs at least {}",
+                    history.len(),
+                    crate::forecast::MIN_HISTORY
+                )
+            }),
+            history,
+            forecast,
+            backtest: BacktestView {
+                forecasts: tested.forecasts,
+                mape: tested.mape,
+                mase: tested.mase,
+                coverage80: tested.coverage80,
+                coverage95: tested.coverage95,
+            },
+        });
+    }
+    Ok(Json(ForecastReport {
+        months: horizon,
         currencies: report,
     }))
 }

@@ -572,6 +572,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::billing::portal))
         .routes(routes!(crate::billing::mine))
         .routes(routes!(crate::analytics::mrr))
+        .routes(routes!(crate::analytics::forecast))
         .routes(routes!(health::readyz))
         .routes(routes!(openapi_json))
         .routes(routes!(admin::providers))

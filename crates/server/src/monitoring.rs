@@ -404,12 +404,47 @@ pub fn spawn_collectors(state: AppState, stop: tokio::sync::watch::Receiver<bool
     )));
 }
 
+/// The subscription gauges are refreshed at most this often (they read the whole MRR history).
+const BILLING_REFRESH: Duration = Duration::from_secs(60);
+
 async fn refresh_business_every(state: AppState, period: Duration) {
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut billing_at: Option<Instant> = None;
     loop {
         tick.tick().await;
         refresh_business(&state).await;
+        if billing_at.is_none_or(|at| at.elapsed() >= BILLING_REFRESH) {
+            billing_at = Some(Instant::now());
+            refresh_billing(&state).await;
+        }
+    }
+}
+
+/// The dashboard's headline subscription figures as gauges, per currency: MRR, ARR and paying
+/// customers now (`plansmith_store::billing`'s definitions).
+async fn refresh_billing(state: &AppState) {
+    let month = plansmith_store::billing::month_of(chrono::Utc::now());
+    match state.store.mrr_sums(&month, &month).await {
+        Ok(sums) => {
+            let mut now: std::collections::BTreeMap<String, (i64, i64)> = std::collections::BTreeMap::new();
+            for total in sums.before {
+                let entry = now.entry(total.currency).or_default();
+                entry.0 += total.mrr_cents;
+                entry.1 += total.customers;
+            }
+            for movement in sums.movements {
+                let entry = now.entry(movement.currency).or_default();
+                entry.0 += movement.cents;
+                entry.1 += movement.kind.customers() * movement.count;
+            }
+            for (currency, (mrr, customers)) in now {
+                metrics::gauge!("plansmith_mrr_cents", "currency" => currency.clone()).set(mrr as f64);
+                metrics::gauge!("plansmith_arr_cents", "currency" => currency.clone()).set((mrr * 12) as f64);
+                metrics::gauge!("plansmith_paying_customers", "currency" => currency).set(customers as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "subscription gauges not refreshed"),
     }
 }
 

@@ -238,8 +238,18 @@ pub fn months_between(from: (i32, u32), to: (i32, u32)) -> Vec<String> {
 
 /// The month `n` months before `month`.
 pub fn months_before(month: (i32, u32), n: u32) -> (i32, u32) {
-    let index = month.0 * 12 + month.1 as i32 - 1 - n as i32;
-    (index.div_euclid(12), index.rem_euclid(12) as u32 + 1)
+    months_from(month, -i64::from(n))
+}
+
+/// The month `n` months after `month`, as `YYYY-MM`.
+pub fn months_after(month: (i32, u32), n: u32) -> String {
+    let (year, month) = months_from(month, i64::from(n));
+    format!("{year:04}-{month:02}")
+}
+
+fn months_from(month: (i32, u32), n: i64) -> (i32, u32) {
+    let index = i64::from(month.0) * 12 + i64::from(month.1) - 1 + n;
+    (index.div_euclid(12) as i32, index.rem_euclid(12) as u32 + 1)
 }
 
 // ---- what the webhook records ----
@@ -709,6 +719,7 @@ mod tests {
     #[test]
     fn months_are_counted_across_years() {
         assert_eq!(months_before((2026, 2), 3), (2025, 11));
+        assert_eq!(months_after((2025, 11), 3), "2026-02");
         assert_eq!(months_between((2025, 11), (2026, 2)).len(), 4);
         assert_eq!(parse_month("2026-13"), None);
         assert_eq!(parse_month("2026-1"), None);

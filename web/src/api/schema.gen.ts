@@ -44,6 +44,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/analytics/forecast": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * MRR forecast 1–12 months ahead per currency with 80 % and 95 % intervals, and the
+         *     rolling-origin backtest of the same model over the history: MAPE, MASE and interval
+         *     coverage. Never a forecast without its measured error.
+         */
+        get: operations["mrr_forecast"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/analytics/mrr": {
         parameters: {
             query?: never;
@@ -1378,6 +1399,31 @@ export interface components {
             token: string;
             user: components["schemas"]["UserView"];
         };
+        /** @description How the same model forecast the past (rolling origin, the same horizon). */
+        BacktestView: {
+            /**
+             * Format: double
+             * @description Share of actual values inside the 80 % interval.
+             */
+            coverage80?: number | null;
+            /**
+             * Format: double
+             * @description Share of actual values inside the 95 % interval.
+             */
+            coverage95?: number | null;
+            /** @description Forecasts compared with what happened. */
+            forecasts: number;
+            /**
+             * Format: double
+             * @description Mean absolute percentage error, a fraction (0.05 = 5 %).
+             */
+            mape?: number | null;
+            /**
+             * Format: double
+             * @description Mean absolute scaled error against next-month-as-this-month; below 1 beats it.
+             */
+            mase?: number | null;
+        };
         BulkEvaluation: {
             flags: components["schemas"]["EvaluationSuccess"][];
         };
@@ -1470,6 +1516,26 @@ export interface components {
             title: string;
             /** @description `product-plan` or `quick-brief` (see `GET /api/v1/workflows`). */
             workflow_id: string;
+        };
+        CurrencyForecast: {
+            /**
+             * Format: double
+             * @description Smoothing weight of the level.
+             */
+            alpha?: number | null;
+            backtest: components["schemas"]["BacktestView"];
+            /**
+             * Format: double
+             * @description Smoothing weight of the trend.
+             */
+            beta?: number | null;
+            currency: string;
+            /** @description Empty while the history is shorter than four months (`note` says so). */
+            forecast: components["schemas"]["ForecastMonth"][];
+            history: components["schemas"]["HistoryMonth"][];
+            /** @description `holt_linear`: Holt's linear trend exponential smoothing (docs/analytics.md). */
+            model: string;
+            note?: string | null;
         };
         CurrencyMrr: {
             /** @description Net MRR retention of the customers who started paying in each month of the range. */
@@ -1628,9 +1694,36 @@ export interface components {
             /** Format: uuid */
             updated_by?: string | null;
         };
+        /** @description A forecast month: the point forecast and its 80 % and 95 % prediction intervals, cents. */
+        ForecastMonth: {
+            /** Format: int64 */
+            high80: number;
+            /** Format: int64 */
+            high95: number;
+            /** Format: int64 */
+            low80: number;
+            /** Format: int64 */
+            low95: number;
+            month: string;
+            /** Format: int64 */
+            mrr: number;
+        };
+        ForecastReport: {
+            currencies: components["schemas"]["CurrencyForecast"][];
+            /** Format: int32 */
+            months: number;
+        };
         Health: {
             checks?: components["schemas"]["Checks"] | null;
             status: string;
+        };
+        HistoryMonth: {
+            month: string;
+            /**
+             * Format: int64
+             * @description MRR at the end of the month (this month: now), cents.
+             */
+            mrr: number;
         };
         IncidentDetail: components["schemas"]["IncidentView"] & {
             /** @description Every affected account: notified (email queued) and read when. */
@@ -2292,6 +2385,77 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["About"];
+                };
+            };
+        };
+    };
+    mrr_forecast: {
+        parameters: {
+            query?: {
+                /** @description Months ahead, 1–12 (default 6). */
+                months?: number;
+                /** @description Only this currency (ISO code). */
+                currency?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForecastReport"];
+                };
+            };
+            /** @description Bad Request: `invalid_query` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

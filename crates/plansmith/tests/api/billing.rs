@@ -567,3 +567,113 @@ async fn mrr_movements_of_a_known_history() {
     let (status, _) = app.get("/api/v1/admin/analytics/mrr", &member).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+/// Demo data goes through the webhook's path: the same seed makes the same figures, every
+/// month's movements add up to its change of MRR in the database's own sums, and the forecast
+/// comes with its backtest.
+#[tokio::test]
+async fn demo_data_feeds_the_metrics_and_a_forecast_with_its_measured_error() {
+    let app = billing_app(|_| {}).await;
+    let store = plansmith_server::open_store(&app.settings, false).await.unwrap();
+    let options = plansmith_server::demo::DemoOptions {
+        users: 400,
+        months: 18,
+        seed: 3,
+    };
+    let made = plansmith_server::demo::fill(store.as_ref(), options).await.unwrap();
+    assert_eq!(made.users, 400);
+    assert!(made.customers > 20 && made.events > made.customers, "{made:?}");
+    let again = plansmith_server::demo::fill(store.as_ref(), options).await;
+    assert!(again.unwrap_err().to_string().contains("already"), "a seed fills once");
+
+    let other = billing_app(|_| {}).await;
+    let other_store = plansmith_server::open_store(&other.settings, false).await.unwrap();
+    let same = plansmith_server::demo::fill(other_store.as_ref(), options)
+        .await
+        .unwrap();
+    assert_eq!(same, made, "the same seed makes the same history");
+
+    let root = unique("ceo");
+    let admin = register(&app, &root).await;
+    make_admin(&app, &root).await;
+    let now = plansmith_store::billing::month_of(Utc::now());
+    let (status, report) = app
+        .get(&format!("/api/v1/admin/analytics/mrr?from=2020-01&to={now}"), &admin)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    for currency in report["currencies"].as_array().unwrap() {
+        let mut mrr = 0;
+        for m in currency["months"].as_array().unwrap() {
+            let kinds: i64 = ["new", "expansion", "contraction", "churn", "reactivation"]
+                .iter()
+                .map(|k| m[*k].as_i64().unwrap())
+                .sum();
+            assert_eq!(m["mrr_start"].as_i64().unwrap(), mrr);
+            mrr += kinds;
+            assert_eq!(m["mrr"].as_i64().unwrap(), mrr, "{}", m["month"]);
+        }
+        assert_eq!(mrr, made.mrr[currency["currency"].as_str().unwrap()]);
+    }
+
+    let (status, forecast) = app
+        .get("/api/v1/admin/analytics/forecast?months=6&currency=usd", &admin)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{forecast}");
+    let usd = &forecast["currencies"][0];
+    assert_eq!(usd["model"], "holt_linear");
+    assert!(usd["history"].as_array().unwrap().len() >= 12, "{usd}");
+    let months = usd["forecast"].as_array().unwrap();
+    assert_eq!(months.len(), 6);
+    for m in months {
+        let v = |k: &str| m[k].as_i64().unwrap();
+        assert!(
+            v("low95") <= v("low80") && v("low80") <= v("mrr") && v("mrr") <= v("high80"),
+            "{m}"
+        );
+        assert!(v("high80") <= v("high95"), "{m}");
+    }
+    let backtest = &usd["backtest"];
+    assert!(backtest["forecasts"].as_u64().unwrap() > 10, "{backtest}");
+    for key in ["mape", "mase", "coverage80", "coverage95"] {
+        assert!(backtest[key].as_f64().is_some(), "{key} in {backtest}");
+    }
+    let (status, _) = app.get("/api/v1/admin/analytics/forecast?months=13", &admin).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+/// The headline subscription figures are Prometheus gauges per currency.
+#[tokio::test]
+async fn mrr_arr_and_customers_are_gauges_per_currency() {
+    let app = billing_app(|_| {}).await;
+    let now = Utc::now();
+    let sub = subscription("sub_g", "cus_g", "price_pro", 2500, "active", None);
+    deliver(&app, &event("evt_g1", "customer.subscription.created", now, sub)).await;
+    let mut team = subscription("sub_h", "cus_h", "price_team", 4000, "active", None);
+    team["currency"] = json!("eur");
+    deliver(&app, &event("evt_g2", "customer.subscription.created", now, team)).await;
+    // A second instance on the same database reads them at its start (then once a minute).
+    let second = crate::helpers::start(app.settings.clone(), plansmith_server::Overrides::default()).await;
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = second.metrics().await;
+        if text.contains("plansmith_mrr_cents{currency=\"eur\"}") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for (line, value) in [
+        ("plansmith_mrr_cents{currency=\"usd\"}", "2500"),
+        ("plansmith_arr_cents{currency=\"usd\"}", "30000"),
+        ("plansmith_paying_customers{currency=\"usd\"}", "1"),
+        ("plansmith_mrr_cents{currency=\"eur\"}", "4000"),
+    ] {
+        assert!(
+            text.lines().any(|l| l == format!("{line} {value}")),
+            "{line} {value} in:\n{}",
+            text.lines()
+                .filter(|l| l.contains("_cents") || l.contains("customers"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}

@@ -108,6 +108,7 @@ async fn openapi_document_covers_every_route() {
         ("post", "/api/v1/billing/portal"),
         ("get", "/api/v1/me/billing"),
         ("get", "/api/v1/admin/analytics/mrr"),
+        ("get", "/api/v1/admin/analytics/forecast"),
     ];
     for (method, path) in expected {
         assert!(
@@ -219,6 +220,11 @@ async fn each_route_documents_the_codes_of_its_error_family() {
         ("post", "/api/v1/billing/portal", BillingError::CODES.to_vec()),
         ("get", "/api/v1/me/billing", BillingError::CODES.to_vec()),
         ("get", "/api/v1/admin/analytics/mrr", AnalyticsError::CODES.to_vec()),
+        (
+            "get",
+            "/api/v1/admin/analytics/forecast",
+            AnalyticsError::CODES.to_vec(),
+        ),
         ("get", "/readyz", HealthError::CODES.to_vec()),
         ("post", "/api/v1/rum", RumError::CODES.to_vec()),
     ];
