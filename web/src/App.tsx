@@ -1,4 +1,5 @@
 import { lazy, Suspense, useEffect, useRef } from 'react';
+import { BillingBanner } from './components/BillingBanner';
 import { ConnectionBanner } from './components/ConnectionBanner';
 import { ErrorBoundary } from './components/ErrorBoundary';
 import { IncidentBanners } from './components/IncidentBanners';
@@ -19,6 +20,8 @@ import { SessionPage } from './session/SessionPage';
 
 // The admin console is a chunk of its own, loaded only when an admin opens it.
 const AdminConsole = lazy(() => import('./admin/AdminConsole'));
+// The Plans page too: most visits never open it.
+const PlansPage = lazy(() => import('./pages/PlansPage'));
 
 export function App() {
   useCrashTrigger('app');
@@ -70,6 +73,7 @@ export function App() {
             <NavLink href="/">Sessions</NavLink>
             <NavLink href="/sessions/new">New session</NavLink>
             <NavLink href="/account">Account</NavLink>
+            <NavLink href="/plans">Plans</NavLink>
             {user.role === 'admin' && <NavLink href="/admin">Admin</NavLink>}
             <span className="muted small user-email">{user.name || user.email}</span>
             <button type="button" className="button small" onClick={() => void signOut()}>
@@ -89,6 +93,12 @@ export function App() {
       {user && (
         <ErrorBoundary panel="incidents" label="service notices">
           <IncidentBanners key={user.id} />
+        </ErrorBoundary>
+      )}
+      {/* A failed or overdue payment, on every page; read again per person. */}
+      {user && (
+        <ErrorBoundary panel="billing" label="payment notice">
+          <BillingBanner key={user.id} />
         </ErrorBoundary>
       )}
       <main id="main" className={route.name === 'session' ? 'wide session-main' : route.name === 'admin' ? 'wide' : undefined}>
@@ -117,6 +127,12 @@ export function App() {
         ) : route.name === 'account' ? (
           <ErrorBoundary panel="account" label="account page">
             <AccountPage />
+          </ErrorBoundary>
+        ) : route.name === 'plans' ? (
+          <ErrorBoundary panel="plans" label="plans page">
+            <Suspense fallback={<p aria-busy="true">Loading…</p>}>
+              <PlansPage />
+            </Suspense>
           </ErrorBoundary>
         ) : route.name === 'admin' ? (
           user.role === 'admin' ? (

@@ -35,6 +35,11 @@ export const paths = {
   signIns: () => route('/api/v1/me/sign-ins', {}),
   signIn: (id: string) => route('/api/v1/me/sign-ins/{id}', { id }),
   revokeAllSignIns: () => route('/api/v1/me/sign-ins/revoke-all', {}),
+  /** The plan in force, the subscriptions and whether a payment is overdue. */
+  myBilling: () => route('/api/v1/me/billing', {}),
+  /** A Stripe Checkout page for a plan; `billingPortal`: Stripe's customer portal. */
+  checkout: () => route('/api/v1/billing/checkout', {}),
+  billingPortal: () => route('/api/v1/billing/portal', {}),
   mfa: () => route('/api/v1/me/mfa', {}),
   totp: () => route('/api/v1/me/mfa/totp', {}),
   confirmTotp: () => route('/api/v1/me/mfa/totp/confirm', {}),

@@ -30,6 +30,10 @@ export type ConsentNotice = Schemas['Notice'];
 export type ConsentChange = Schemas['ConsentChange'];
 export type AuditEntry = Schemas['AuditEntryView'];
 export type AuditList = Schemas['AuditList'];
+export type MyBilling = Schemas['MyBilling'];
+export type Subscription = Schemas['SubscriptionView'];
+export type CheckoutRequest = Schemas['CheckoutRequest'];
+export type RedirectUrl = Schemas['RedirectUrl'];
 
 export type Workflow = Schemas['WorkflowView'];
 export type WorkflowList = Schemas['WorkflowList'];

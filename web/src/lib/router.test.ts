@@ -6,6 +6,8 @@ it('parses the app routes', () => {
   expect(parseRoute('/sessions/new')).toEqual({ name: 'new-session' });
   expect(parseRoute('/sessions/0192-abc')).toEqual({ name: 'session', id: '0192-abc' });
   expect(parseRoute('/account')).toEqual({ name: 'account' });
+  expect(parseRoute('/plans', '?checkout=success')).toEqual({ name: 'plans' });
+  expect(routePattern('/plans')).toBe('/plans');
   expect(parseRoute('/signin', '?next=%2Fsessions%2Fx')).toEqual({ name: 'signin', next: '/sessions/x' });
 });
 

@@ -1,4 +1,4 @@
-// A small client-side router over the History API: the app has nine screens.
+// A small client-side router over the History API: the app has ten screens.
 
 import { useSyncExternalStore } from 'react';
 import { linkToken } from '../api/links';
@@ -10,6 +10,8 @@ export type Route =
   | { name: 'new-session' }
   | { name: 'session'; id: string }
   | { name: 'account' }
+  /** The person's plan and billing; Stripe Checkout and the portal send people back here. */
+  | { name: 'plans' }
   /** The admin console; `page` is the part after /admin/ (null for /admin itself). */
   | { name: 'admin'; page: string | null }
   | { name: 'forgot-password' }
@@ -29,6 +31,7 @@ export function parseRoute(pathname: string, search = ''): Route {
   if (path === '/' || path === '/sessions') return { name: 'sessions' };
   if (path === '/sessions/new') return { name: 'new-session' };
   if (path === '/account') return { name: 'account' };
+  if (path === '/plans') return { name: 'plans' };
   if (path === '/admin') return { name: 'admin', page: null };
   const admin = /^\/admin\/([a-z0-9-]+)$/.exec(path);
   if (admin) return { name: 'admin', page: admin[1] };
@@ -56,6 +59,8 @@ export function routePattern(pathname: string): string {
       return '/sessions/:id';
     case 'account':
       return '/account';
+    case 'plans':
+      return '/plans';
     case 'admin':
       return r.page ? `/admin/${r.page}` : '/admin';
     case 'forgot-password':
