@@ -106,6 +106,7 @@ pub enum AnalyticsError {
     Month(&'static str, String),
     Range,
     Horizon(u32),
+    Plan(String),
     Common(CommonError),
 }
 
@@ -141,6 +142,12 @@ impl ErrorFamily for AnalyticsError {
                 "months",
                 format_args!("{months} is not 1 to 12"),
                 "Forecast 1 to 12 months ahead.",
+            ),
+            Self::Plan(plan) => ApiError::invalid(
+                query,
+                "plan",
+                format_args!("'{plan}' is not a plan"),
+                "Use free, pro or team.",
             ),
             Self::Common(e) => e.to_api_error(),
         }
@@ -421,4 +428,147 @@ pub async fn forecast(
         months: horizon,
         currencies: report,
     }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CohortQuery {
+    /// Accounts that signed up from this day (`YYYY-MM-DD`, UTC; default 90 days ago).
+    pub from: Option<chrono::NaiveDate>,
+    /// Until this day, inclusive (default today).
+    pub to: Option<chrono::NaiveDate>,
+    /// Only accounts on this plan now (`free`, `pro`, `team`).
+    pub plan: Option<String>,
+    /// Only accounts from this sign-up channel (`utm_source` at sign-up, or `direct`).
+    pub channel: Option<String>,
+    /// Only sessions of this workflow count for the session stages (funnel).
+    pub workflow: Option<String>,
+}
+
+fn filter_of(q: &CohortQuery) -> Result<plansmith_store::events::AnalyticsFilter, AnalyticsError> {
+    let today = Utc::now().date_naive();
+    let to = q.to.unwrap_or(today);
+    let from = q.from.unwrap_or(to - chrono::Duration::days(89));
+    if from > to || (to - from).num_days() > 3660 {
+        return Err(AnalyticsError::Range);
+    }
+    let plan = match q.plan.as_deref() {
+        None => None,
+        Some(p) => Some(plansmith_domain::Plan::parse(p.trim()).ok_or_else(|| AnalyticsError::Plan(p.to_owned()))?),
+    };
+    let midnight = |d: chrono::NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
+    Ok(plansmith_store::events::AnalyticsFilter {
+        from: midnight(from),
+        to: midnight(to + chrono::Duration::days(1)),
+        plan,
+        channel: q.channel.as_deref().map(|c| crate::auth::signup_channel(Some(c))),
+        workflow: q.workflow.clone().filter(|w| !w.trim().is_empty()),
+    })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FunnelStage {
+    /// `signed_up`, `first_session`, `first_step_completed`, `plan_completed`, `paid`.
+    pub stage: String,
+    /// Accounts that reached this stage (and every stage before it).
+    pub accounts: i64,
+    /// Of those that reached the stage before (the first stage: 1).
+    pub conversion: Option<f64>,
+    /// Of the accounts that signed up.
+    pub overall: Option<f64>,
+    /// Median seconds from the stage before, among the accounts that made both.
+    pub median_seconds_from_previous: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FunnelReport {
+    pub stages: Vec<FunnelStage>,
+}
+
+/// The activation funnel of the accounts that signed up in the range: sign-up → first session
+/// → first completed step → completed plan → paid, with conversions and the median time
+/// between stages. Filters combine.
+#[utoipa::path(get, path = "/api/v1/admin/analytics/funnel", tag = "admin", operation_id = "funnel_report",
+    params(CohortQuery), responses((status = 200, body = FunnelReport), AnalyticsError))]
+pub async fn funnel(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    ApiQuery(q): ApiQuery<CohortQuery>,
+) -> Result<Json<FunnelReport>, AnalyticsError> {
+    let filter = filter_of(&q)?;
+    state.events.flush().await;
+    let sums = state.store.funnel_sums(&filter).await?;
+    let ratio = |a: i64, b: i64| (b > 0).then(|| a as f64 / b as f64);
+    let stages = plansmith_store::events::FUNNEL_STAGES
+        .iter()
+        .enumerate()
+        .map(|(i, stage)| FunnelStage {
+            stage: (*stage).to_owned(),
+            accounts: sums.reached[i],
+            conversion: if i == 0 {
+                ratio(1, 1)
+            } else {
+                ratio(sums.reached[i], sums.reached[i - 1])
+            },
+            overall: ratio(sums.reached[i], sums.reached[0]),
+            median_seconds_from_previous: i.checked_sub(1).and_then(|p| sums.median_seconds[p]),
+        })
+        .collect();
+    Ok(Json(FunnelReport { stages }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetentionCohort {
+    /// The Monday (UTC) of the sign-up week.
+    pub week: chrono::NaiveDate,
+    pub accounts: i64,
+    /// Week 0 (the sign-up week), 1, 2, …: the share of the cohort active that week (any
+    /// product event), up to the current week (or the latest week with events).
+    pub active: Vec<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetentionReport {
+    pub cohorts: Vec<RetentionCohort>,
+}
+
+/// Weekly retention: accounts by sign-up week × weeks since, the share active each week.
+#[utoipa::path(get, path = "/api/v1/admin/analytics/retention", tag = "admin", operation_id = "retention_report",
+    params(CohortQuery), responses((status = 200, body = RetentionReport), AnalyticsError))]
+pub async fn retention(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    ApiQuery(q): ApiQuery<CohortQuery>,
+) -> Result<Json<RetentionReport>, AnalyticsError> {
+    let filter = filter_of(&q)?;
+    state.events.flush().await;
+    let sums = state.store.retention_sums(&filter).await?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 5).unwrap_or_default();
+    let this_week = (Utc::now().date_naive() - epoch).num_days().div_euclid(7);
+    let cohorts = sums
+        .cohorts
+        .iter()
+        .map(|&(week, accounts)| {
+            let latest = sums
+                .active
+                .iter()
+                .filter(|(c, _, _)| *c == week)
+                .map(|(_, offset, _)| *offset)
+                .max()
+                .unwrap_or(0);
+            let weeks = usize::try_from((this_week - week).max(latest) + 1).unwrap_or(0);
+            let mut active = vec![0.0; weeks];
+            for &(_, offset, users) in sums.active.iter().filter(|(c, _, _)| *c == week) {
+                if let Some(slot) = usize::try_from(offset).ok().and_then(|o| active.get_mut(o)) {
+                    *slot = users as f64 / accounts as f64;
+                }
+            }
+            RetentionCohort {
+                week: epoch + chrono::Duration::weeks(week),
+                accounts,
+                active,
+            }
+        })
+        .collect();
+    Ok(Json(RetentionReport { cohorts }))
 }

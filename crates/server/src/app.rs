@@ -387,6 +387,7 @@ impl Application {
         generator.start().await?;
         let errors = crate::errors::ErrorTracker::start(Arc::clone(&store), &settings);
         crate::errors::install_panic_hook(&errors);
+        let events_store = Arc::clone(&store);
         let state = AppState {
             settings: Arc::clone(&settings),
             store,
@@ -409,6 +410,7 @@ impl Application {
             probes: Arc::default(),
             keys,
             audit,
+            events: crate::events::ProductEvents::start(Arc::clone(&events_store)),
         };
         let router = router(state.clone(), overrides.routes);
         Ok(Self {
@@ -573,6 +575,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::billing::mine))
         .routes(routes!(crate::analytics::mrr))
         .routes(routes!(crate::analytics::forecast))
+        .routes(routes!(crate::analytics::funnel))
+        .routes(routes!(crate::analytics::retention))
         .routes(routes!(health::readyz))
         .routes(routes!(openapi_json))
         .routes(routes!(admin::providers))

@@ -187,6 +187,24 @@ pub struct RegisterRequest {
     pub password: String,
     #[serde(default)]
     pub name: Option<String>,
+    /// Where the person came from (`utm_source` of the page they arrived on): their sign-up
+    /// channel in the analytics; `direct` when absent.
+    #[serde(default)]
+    pub utm_source: Option<String>,
+}
+
+/// The sign-up channel: `utm_source` lower-cased, letters, digits, `-`, `_` and `.` only, at
+/// most 40 characters; `direct` when none is left.
+pub fn signup_channel(utm_source: Option<&str>) -> String {
+    let channel: String = utm_source
+        .unwrap_or("")
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .take(40)
+        .collect();
+    if channel.is_empty() { "direct".into() } else { channel }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -551,6 +569,13 @@ pub async fn register(
         .await?;
     let mut response = issue_token(&state, &user, &client).await?;
     security_events::record(&state, SecurityEvent::success(Kind::SignUp, &client).user(user.id)).await;
+    let channel = signup_channel(body.utm_source.as_deref());
+    state.events.record(
+        user.id,
+        plansmith_store::events::EventKind::SignedUp,
+        Some(&channel),
+        None,
+    );
     *response.status_mut() = StatusCode::CREATED;
     crate::recovery::send_verification(&state, &user).await;
     Ok(response)

@@ -407,6 +407,14 @@ pub async fn webhook(
     let outcome = match applied {
         BillingOutcome::Duplicate => "duplicate",
         BillingOutcome::Applied { user, movement, plan } => {
+            if let (Some(user), Some(_), Some(plan)) = (user, movement, plan) {
+                state.events.record(
+                    user,
+                    plansmith_store::events::EventKind::PlanChanged,
+                    Some(plan.as_str()),
+                    None,
+                );
+            }
             tracing::info!(event = %event.id, kind = %event.kind, user = ?user.map(|u| u.0),
                 movement = ?movement.map(|m| m.as_str()), plan = ?plan.map(Plan::as_str), "billing event applied");
             "applied"

@@ -201,6 +201,12 @@ impl Exporter {
 #[utoipa::path(get, path = "/api/v1/me/export", tag = "auth", operation_id = "export_my_data",
     responses((status = 200, content_type = "application/json", body = Object), ExportError))]
 pub async fn export(State(state): State<AppState>, auth: AuthUser) -> Result<Response, ExportError> {
+    state.events.record(
+        auth.id(),
+        plansmith_store::events::EventKind::FeatureUsed,
+        Some("data_export"),
+        None,
+    );
     let account = serde_json::to_string(&UserView::from(&auth.user)).map_err(CommonError::internal)?;
     let head = format!(
         "{{\"format\":\"{FORMAT}\",\"exported_at\":{},\"account\":{account},\"sessions\":[",

@@ -326,6 +326,12 @@ pub async fn edit_section(
             Revision(body.base_revision),
         )
         .await?;
+    state.events.record(
+        auth.id(),
+        plansmith_store::events::EventKind::FeatureUsed,
+        Some("section_edit"),
+        Some(&session.workflow_id),
+    );
     let doc = load(&state, session.id, doc_id, Some(revision)).await?;
     Ok(Json(RevisionResponse {
         revision: revision.get(),
@@ -401,6 +407,12 @@ pub async fn restore(
         .store
         .restore_revision(DocumentId(doc_id), Revision(body.revision))
         .await?;
+    state.events.record(
+        auth.id(),
+        plansmith_store::events::EventKind::FeatureUsed,
+        Some("revision_restore"),
+        Some(&session.workflow_id),
+    );
     let doc = load(&state, session.id, doc_id, Some(revision)).await?;
     Ok(Json(RevisionResponse {
         revision: revision.get(),
@@ -421,6 +433,12 @@ pub async fn export(
     let session = owned(&state, &auth, id).await?;
     let doc = load(&state, session.id, doc_id, q.revision.map(Revision)).await?;
     let step = step_of(&state, &auth, id, &doc.step_id).await?;
+    state.events.record(
+        auth.id(),
+        plansmith_store::events::EventKind::DocumentExported,
+        Some("md"),
+        Some(&session.workflow_id),
+    );
     let mut markdown = format!("# {} — {}\n\n", doc.title, session.title);
     for section in &step.sections {
         let content = doc.content.section(&section.id).trim();
@@ -510,6 +528,12 @@ pub async fn export_plan_markdown(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, DocumentError> {
     let (session, plan) = plan_of(&state, &auth, id).await?;
+    state.events.record(
+        auth.id(),
+        plansmith_store::events::EventKind::DocumentExported,
+        Some("md"),
+        Some(&session.workflow_id),
+    );
     let mut markdown = format!("# {}\n\n> {}\n\n", session.title, session.idea.replace('\n', "\n> "));
     for (step, doc) in &plan {
         markdown.push_str(&format!("## {}\n\n", doc.title));
@@ -546,6 +570,12 @@ pub async fn export_plan_docx(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, DocumentError> {
     let (session, plan) = plan_of(&state, &auth, id).await?;
+    state.events.record(
+        auth.id(),
+        plansmith_store::events::EventKind::DocumentExported,
+        Some("docx"),
+        Some(&session.workflow_id),
+    );
     let parts: Vec<crate::docx::Part<'_>> = plan
         .iter()
         .map(|(step, doc)| crate::docx::Part {

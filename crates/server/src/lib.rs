@@ -23,6 +23,7 @@ mod docx;
 pub mod erasures;
 pub mod error;
 pub mod errors;
+pub mod events;
 pub mod evidence;
 pub mod extract;
 pub mod flags;

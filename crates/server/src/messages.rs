@@ -379,6 +379,13 @@ pub async fn post(
         .await?;
     let (message, reply) = (posted.message, posted.reply);
     if !posted.replayed {
+        let workflow = Some(session.workflow_id.as_str());
+        state.events.record(
+            auth.id(),
+            plansmith_store::events::EventKind::MessageSent,
+            None,
+            workflow,
+        );
         // Stored: the reply is generated and saved even if its stream cannot open now (Redis
         // went away since the check); followers then read it from the database.
         if let Err(e) = state.stream_log.open(reply.id.0, 0).await {
@@ -644,6 +651,12 @@ pub async fn retry(
     };
     let held = admit_reply(&state, &auth, 0).await?;
     let reply = state.store.reset_reply(reply.id, state.generator.lease()).await?;
+    state.events.record(
+        auth.id(),
+        plansmith_store::events::EventKind::FeatureUsed,
+        Some("reply_retry"),
+        Some(&session.workflow_id),
+    );
     state.stream_log.open(reply_id, last_id).await?;
     state
         .stream_log

@@ -438,6 +438,18 @@ impl Store for SealedStore {
         self.inner.mrr_sums(from, to).await
     }
 
+    async fn record_product_events(&self, events: Vec<events::ProductEvent>) -> Result<()> {
+        self.inner.record_product_events(events).await
+    }
+
+    async fn funnel_sums(&self, filter: &events::AnalyticsFilter) -> Result<events::FunnelSums> {
+        self.inner.funnel_sums(filter).await
+    }
+
+    async fn retention_sums(&self, filter: &events::AnalyticsFilter) -> Result<events::RetentionSums> {
+        self.inner.retention_sums(filter).await
+    }
+
     async fn apply_retention(&self, retention: &Retention) -> Result<RetentionReport> {
         self.inner.apply_retention(retention).await
     }

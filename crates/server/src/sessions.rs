@@ -291,6 +291,13 @@ pub async fn create(
     };
     let session = state.store.create_session(new).await?;
     crate::monitoring::session_started(&session.workflow_id);
+    let workflow = Some(session.workflow_id.as_str());
+    state.events.record(
+        auth.id(),
+        plansmith_store::events::EventKind::SessionStarted,
+        workflow,
+        workflow,
+    );
     Ok((
         StatusCode::CREATED,
         axum::Extension(crate::audit::CreatedSession(session.id)),
@@ -471,7 +478,13 @@ pub async fn complete_step(
         .map(|m| m.created_at)
         .unwrap_or(session.created_at);
     crate::monitoring::step_completed(&session.workflow_id, &step.id, Utc::now() - began);
-    count_closing(&session, before);
+    state.events.record(
+        auth.id(),
+        plansmith_store::events::EventKind::StepCompleted,
+        Some(&step.id),
+        Some(&session.workflow_id),
+    );
+    count_closing(&state, &session, before);
     Ok(Json(view(&state, &session)))
 }
 
@@ -487,7 +500,7 @@ pub async fn complete(
     let session = owned(&state, &auth, id).await?;
     let before = session.status;
     let session = state.store.close_session(session.id, SessionClose::Complete).await?;
-    count_closing(&session, before);
+    count_closing(&state, &session, before);
     Ok(Json(view(&state, &session)))
 }
 
@@ -502,22 +515,39 @@ pub async fn abandon(
     let session = owned(&state, &auth, id).await?;
     let before = session.status;
     let session = state.store.close_session(session.id, SessionClose::Abandon).await?;
-    count_closing(&session, before);
+    count_closing(&state, &session, before);
     Ok(Json(view(&state, &session)))
 }
 
 /// Counts a session that was active and is now completed or abandoned (once: closing a closed
 /// session again changes nothing).
-fn count_closing(session: &PlanningSession, before: SessionStatus) {
+fn count_closing(state: &AppState, session: &PlanningSession, before: SessionStatus) {
     if before != SessionStatus::Active {
         return;
     }
+    let workflow = Some(session.workflow_id.as_str());
     match session.status {
-        SessionStatus::Completed => crate::monitoring::session_completed(
-            &session.workflow_id,
-            session.completed_at.unwrap_or_else(Utc::now) - session.created_at,
-        ),
-        SessionStatus::Abandoned => crate::monitoring::session_abandoned(&session.workflow_id),
+        SessionStatus::Completed => {
+            crate::monitoring::session_completed(
+                &session.workflow_id,
+                session.completed_at.unwrap_or_else(Utc::now) - session.created_at,
+            );
+            state.events.record(
+                session.user_id,
+                plansmith_store::events::EventKind::SessionCompleted,
+                workflow,
+                workflow,
+            );
+        }
+        SessionStatus::Abandoned => {
+            crate::monitoring::session_abandoned(&session.workflow_id);
+            state.events.record(
+                session.user_id,
+                plansmith_store::events::EventKind::SessionAbandoned,
+                workflow,
+                workflow,
+            );
+        }
         SessionStatus::Active => {}
     }
 }

@@ -38,6 +38,8 @@ pub struct AppState {
     pub keys: Arc<crate::crypto::Keyring>,
     /// Where requests and the platform record who accessed whose data.
     pub audit: crate::audit::AuditTrail,
+    /// What people do in the product, for the analytics (`crate::events`).
+    pub events: crate::events::ProductEvents,
 }
 
 impl AppState {

@@ -7,6 +7,7 @@
 mod accounts;
 mod audit;
 mod billing;
+mod events;
 mod incidents;
 mod keys;
 mod mfa_email;
@@ -657,6 +658,24 @@ impl Store for PgStore {
 
     async fn mrr_sums(&self, from: &str, to: &str) -> Result<plansmith_store::billing::MrrSums> {
         billing::sums(self, from, to).await
+    }
+
+    async fn record_product_events(&self, events: Vec<plansmith_store::events::ProductEvent>) -> Result<()> {
+        events::record(self, &events).await
+    }
+
+    async fn funnel_sums(
+        &self,
+        filter: &plansmith_store::events::AnalyticsFilter,
+    ) -> Result<plansmith_store::events::FunnelSums> {
+        events::funnel(self, filter).await
+    }
+
+    async fn retention_sums(
+        &self,
+        filter: &plansmith_store::events::AnalyticsFilter,
+    ) -> Result<plansmith_store::events::RetentionSums> {
+        events::retention(self, filter).await
     }
 }
 

@@ -6,6 +6,7 @@
 mod accounts;
 mod audit;
 mod billing;
+mod events;
 mod incidents;
 mod keys;
 mod mfa_email;
@@ -1031,6 +1032,24 @@ impl Store for SqliteStore {
 
     async fn mrr_sums(&self, from: &str, to: &str) -> Result<plansmith_store::billing::MrrSums> {
         billing::sums(&self.reader, from, to).await
+    }
+
+    async fn record_product_events(&self, events: Vec<plansmith_store::events::ProductEvent>) -> Result<()> {
+        self.writer.run(move |conn| events::record(conn, &events)).await
+    }
+
+    async fn funnel_sums(
+        &self,
+        filter: &plansmith_store::events::AnalyticsFilter,
+    ) -> Result<plansmith_store::events::FunnelSums> {
+        events::funnel(&self.reader, filter).await
+    }
+
+    async fn retention_sums(
+        &self,
+        filter: &plansmith_store::events::AnalyticsFilter,
+    ) -> Result<plansmith_store::events::RetentionSums> {
+        events::retention(&self.reader, filter).await
     }
 }
 

@@ -12,6 +12,7 @@ use plansmith_domain::{
 
 pub mod audit;
 pub mod billing;
+pub mod events;
 pub mod incidents;
 pub mod keys;
 mod mfa_email;
@@ -908,4 +909,12 @@ pub trait Store: Send + Sync + 'static {
     /// totals before `from`, each month's movements, and the movements of the cohorts of
     /// those months.
     async fn mrr_sums(&self, from: &str, to: &str) -> Result<billing::MrrSums>;
+
+    /// Stores product events in one transaction (events of accounts erased meanwhile are left
+    /// out).
+    async fn record_product_events(&self, events: Vec<events::ProductEvent>) -> Result<()>;
+    /// The funnel of the accounts the filter covers.
+    async fn funnel_sums(&self, filter: &events::AnalyticsFilter) -> Result<events::FunnelSums>;
+    /// Weekly retention of the accounts the filter covers.
+    async fn retention_sums(&self, filter: &events::AnalyticsFilter) -> Result<events::RetentionSums>;
 }

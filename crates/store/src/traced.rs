@@ -172,6 +172,24 @@ impl Store for TracedStore {
         self.inner.mrr_sums(from, to).instrument(span("mrr_sums")).await
     }
 
+    async fn record_product_events(&self, events: Vec<events::ProductEvent>) -> Result<()> {
+        self.inner
+            .record_product_events(events)
+            .instrument(span("record_product_events"))
+            .await
+    }
+
+    async fn funnel_sums(&self, filter: &events::AnalyticsFilter) -> Result<events::FunnelSums> {
+        self.inner.funnel_sums(filter).instrument(span("funnel_sums")).await
+    }
+
+    async fn retention_sums(&self, filter: &events::AnalyticsFilter) -> Result<events::RetentionSums> {
+        self.inner
+            .retention_sums(filter)
+            .instrument(span("retention_sums"))
+            .await
+    }
+
     async fn apply_retention(&self, retention: &Retention) -> Result<RetentionReport> {
         self.inner
             .apply_retention(retention)

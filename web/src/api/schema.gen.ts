@@ -65,6 +65,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/analytics/funnel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The activation funnel of the accounts that signed up in the range: sign-up → first session
+         *     → first completed step → completed plan → paid, with conversions and the median time
+         *     between stages. Filters combine.
+         */
+        get: operations["funnel_report"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/analytics/mrr": {
         parameters: {
             query?: never;
@@ -78,6 +99,23 @@ export interface paths {
          *     net MRR churn rate, LTV; and net MRR retention by cohort. Definitions: docs/analytics.md.
          */
         get: operations["mrr_report"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/analytics/retention": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Weekly retention: accounts by sign-up week × weeks since, the share active each week. */
+        get: operations["retention_report"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1713,6 +1751,33 @@ export interface components {
             /** Format: int32 */
             months: number;
         };
+        FunnelReport: {
+            stages: components["schemas"]["FunnelStage"][];
+        };
+        FunnelStage: {
+            /**
+             * Format: int64
+             * @description Accounts that reached this stage (and every stage before it).
+             */
+            accounts: number;
+            /**
+             * Format: double
+             * @description Of those that reached the stage before (the first stage: 1).
+             */
+            conversion?: number | null;
+            /**
+             * Format: double
+             * @description Median seconds from the stage before, among the accounts that made both.
+             */
+            median_seconds_from_previous?: number | null;
+            /**
+             * Format: double
+             * @description Of the accounts that signed up.
+             */
+            overall?: number | null;
+            /** @description `signed_up`, `first_session`, `first_step_completed`, `plan_completed`, `paid`. */
+            stage: string;
+        };
         Health: {
             checks?: components["schemas"]["Checks"] | null;
             status: string;
@@ -2034,6 +2099,11 @@ export interface components {
             email: string;
             name?: string | null;
             password: string;
+            /**
+             * @description Where the person came from (`utm_source` of the page they arrived on): their sign-up
+             *     channel in the analytics; `direct` when absent.
+             */
+            utm_source?: string | null;
         };
         RenameSession: {
             /** @description The new title (1 to `limits.max_title_chars` characters; spaces around it are dropped). */
@@ -2069,6 +2139,23 @@ export interface components {
         RestoreRequest: {
             /** Format: int64 */
             revision: number;
+        };
+        RetentionCohort: {
+            /** Format: int64 */
+            accounts: number;
+            /**
+             * @description Week 0 (the sign-up week), 1, 2, …: the share of the cohort active that week (any
+             *     product event), up to the current week (or the latest week with events).
+             */
+            active: number[];
+            /**
+             * Format: date
+             * @description The Monday (UTC) of the sign-up week.
+             */
+            week: string;
+        };
+        RetentionReport: {
+            cohorts: components["schemas"]["RetentionCohort"][];
         };
         RevisionList: {
             items: components["schemas"]["RevisionView"][];
@@ -2460,6 +2547,83 @@ export interface operations {
             };
         };
     };
+    funnel_report: {
+        parameters: {
+            query?: {
+                /** @description Accounts that signed up from this day (`YYYY-MM-DD`, UTC; default 90 days ago). */
+                from?: string;
+                /** @description Until this day, inclusive (default today). */
+                to?: string;
+                /** @description Only accounts on this plan now (`free`, `pro`, `team`). */
+                plan?: string;
+                /** @description Only accounts from this sign-up channel (`utm_source` at sign-up, or `direct`). */
+                channel?: string;
+                /** @description Only sessions of this workflow count for the session stages (funnel). */
+                workflow?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FunnelReport"];
+                };
+            };
+            /** @description Bad Request: `invalid_query` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     mrr_report: {
         parameters: {
             query?: {
@@ -2482,6 +2646,83 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MrrReport"];
+                };
+            };
+            /** @description Bad Request: `invalid_query` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    retention_report: {
+        parameters: {
+            query?: {
+                /** @description Accounts that signed up from this day (`YYYY-MM-DD`, UTC; default 90 days ago). */
+                from?: string;
+                /** @description Until this day, inclusive (default today). */
+                to?: string;
+                /** @description Only accounts on this plan now (`free`, `pro`, `team`). */
+                plan?: string;
+                /** @description Only accounts from this sign-up channel (`utm_source` at sign-up, or `direct`). */
+                channel?: string;
+                /** @description Only sessions of this workflow count for the session stages (funnel). */
+                workflow?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetentionReport"];
                 };
             };
             /** @description Bad Request: `invalid_query` */

@@ -2,6 +2,7 @@
 
 mod abuse;
 mod accounts;
+mod analytics;
 mod audit;
 mod auth;
 mod backups;

@@ -109,6 +109,8 @@ async fn openapi_document_covers_every_route() {
         ("get", "/api/v1/me/billing"),
         ("get", "/api/v1/admin/analytics/mrr"),
         ("get", "/api/v1/admin/analytics/forecast"),
+        ("get", "/api/v1/admin/analytics/funnel"),
+        ("get", "/api/v1/admin/analytics/retention"),
     ];
     for (method, path) in expected {
         assert!(
