@@ -572,3 +572,121 @@ pub async fn retention(
         .collect();
     Ok(Json(RetentionReport { cohorts }))
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct QualityQuery {
+    /// Ratings, surveys and completed sessions from this day (`YYYY-MM-DD`, UTC; default 90 days ago).
+    pub from: Option<chrono::NaiveDate>,
+    /// Until this day, inclusive (default today).
+    pub to: Option<chrono::NaiveDate>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RatingGroup {
+    /// `[workflow]`, `[workflow, step]` or `[provider, model]`.
+    pub group: Vec<String>,
+    pub ratings: i64,
+    /// Mean of the 1–5 ratings.
+    pub average_rating: f64,
+    /// Share rated useful.
+    pub useful_share: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CsatGroup {
+    pub workflow: String,
+    pub surveys: i64,
+    /// Mean of the 1–5 answers.
+    pub average_csat: f64,
+    /// The mean on a 0–100 scale: (mean − 1) ÷ 4 × 100.
+    pub csat_percent: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimeToPlanMeasure {
+    /// The month the people signed up (`YYYY-MM`).
+    pub cohort: String,
+    /// `elapsed` (start → completed), `active` (gaps of 30 minutes or less between messages),
+    /// `estimate` (the survey's hours without Plansmith) or `saved` (estimate − active).
+    pub measure: String,
+    pub sessions: i64,
+    /// Nearest-rank quartiles, in hours.
+    pub p25_hours: f64,
+    pub median_hours: f64,
+    pub p75_hours: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QualityReport {
+    pub by_workflow: Vec<RatingGroup>,
+    pub by_step: Vec<RatingGroup>,
+    pub by_model: Vec<RatingGroup>,
+    pub csat: Vec<CsatGroup>,
+    /// Time to plan against the people's own estimate of traditional planning, per cohort.
+    pub time_to_plan: Vec<TimeToPlanMeasure>,
+}
+
+/// Session quality: document ratings by workflow, step and the model that wrote them; CSAT
+/// by workflow; and the time to plan of completed sessions against the people's own estimate
+/// of planning without Plansmith, as quartiles per sign-up cohort. Definitions:
+/// docs/analytics.md.
+#[utoipa::path(get, path = "/api/v1/admin/analytics/quality", tag = "admin", operation_id = "quality_report",
+    params(QualityQuery), responses((status = 200, body = QualityReport), AnalyticsError))]
+pub async fn quality(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    ApiQuery(q): ApiQuery<QualityQuery>,
+) -> Result<Json<QualityReport>, AnalyticsError> {
+    let range = filter_of(&CohortQuery {
+        from: q.from,
+        to: q.to,
+        plan: None,
+        channel: None,
+        workflow: None,
+    })?;
+    let sums = state.store.quality_sums(range.from, range.to).await?;
+    let ratings = |groups: Vec<plansmith_store::quality::RatingSums>| -> Vec<RatingGroup> {
+        groups
+            .into_iter()
+            .filter(|g| g.ratings > 0)
+            .map(|g| RatingGroup {
+                average_rating: g.rating_sum as f64 / g.ratings as f64,
+                useful_share: g.useful as f64 / g.ratings as f64,
+                group: g.group,
+                ratings: g.ratings,
+            })
+            .collect()
+    };
+    Ok(Json(QualityReport {
+        by_workflow: ratings(sums.by_workflow),
+        by_step: ratings(sums.by_step),
+        by_model: ratings(sums.by_model),
+        csat: sums
+            .csat
+            .into_iter()
+            .filter(|c| c.surveys > 0)
+            .map(|c| {
+                let average = c.csat_sum as f64 / c.surveys as f64;
+                CsatGroup {
+                    workflow: c.workflow,
+                    surveys: c.surveys,
+                    average_csat: average,
+                    csat_percent: (average - 1.0) / 4.0 * 100.0,
+                }
+            })
+            .collect(),
+        time_to_plan: sums
+            .time_to_plan
+            .into_iter()
+            .map(|t| TimeToPlanMeasure {
+                cohort: t.cohort,
+                measure: t.measure,
+                sessions: t.sessions,
+                p25_hours: t.p25,
+                median_hours: t.p50,
+                p75_hours: t.p75,
+            })
+            .collect(),
+    }))
+}

@@ -37,6 +37,7 @@ pub mod messages;
 pub mod mfa;
 pub mod monitoring;
 pub mod outbox;
+pub mod quality;
 pub mod recovery;
 pub mod retention;
 pub mod sealed;

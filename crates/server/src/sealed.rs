@@ -450,6 +450,26 @@ impl Store for SealedStore {
         self.inner.retention_sums(filter).await
     }
 
+    async fn rate_document(&self, mut rating: quality::DocumentRating) -> Result<()> {
+        if let Some(comment) = &rating.comment {
+            let key = self.sealer.write_key_for(rating.user).await?;
+            rating.comment = Some(key.seal(comment));
+        }
+        self.inner.rate_document(rating).await
+    }
+
+    async fn save_survey(&self, mut survey: quality::SessionSurvey) -> Result<()> {
+        if let Some(comment) = &survey.comment {
+            let key = self.sealer.write_key_for(survey.user).await?;
+            survey.comment = Some(key.seal(comment));
+        }
+        self.inner.save_survey(survey).await
+    }
+
+    async fn quality_sums(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<quality::QualitySums> {
+        self.inner.quality_sums(from, to).await
+    }
+
     async fn apply_retention(&self, retention: &Retention) -> Result<RetentionReport> {
         self.inner.apply_retention(retention).await
     }

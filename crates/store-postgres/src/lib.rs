@@ -12,6 +12,7 @@ mod incidents;
 mod keys;
 mod mfa_email;
 mod monitoring;
+mod quality;
 mod read;
 mod write;
 
@@ -676,6 +677,22 @@ impl Store for PgStore {
         filter: &plansmith_store::events::AnalyticsFilter,
     ) -> Result<plansmith_store::events::RetentionSums> {
         events::retention(self, filter).await
+    }
+
+    async fn rate_document(&self, rating: plansmith_store::quality::DocumentRating) -> Result<()> {
+        quality::rate(self, &rating).await
+    }
+
+    async fn save_survey(&self, survey: plansmith_store::quality::SessionSurvey) -> Result<()> {
+        quality::survey(self, &survey).await
+    }
+
+    async fn quality_sums(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<plansmith_store::quality::QualitySums> {
+        quality::sums(self, from, to).await
     }
 }
 

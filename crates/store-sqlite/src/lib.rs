@@ -11,6 +11,7 @@ mod incidents;
 mod keys;
 mod mfa_email;
 mod monitoring;
+mod quality;
 mod sql;
 mod write;
 mod writer;
@@ -1050,6 +1051,22 @@ impl Store for SqliteStore {
         filter: &plansmith_store::events::AnalyticsFilter,
     ) -> Result<plansmith_store::events::RetentionSums> {
         events::retention(&self.reader, filter).await
+    }
+
+    async fn rate_document(&self, rating: plansmith_store::quality::DocumentRating) -> Result<()> {
+        self.writer.run(move |conn| quality::rate(conn, &rating)).await
+    }
+
+    async fn save_survey(&self, survey: plansmith_store::quality::SessionSurvey) -> Result<()> {
+        self.writer.run(move |conn| quality::survey(conn, &survey)).await
+    }
+
+    async fn quality_sums(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<plansmith_store::quality::QualitySums> {
+        quality::sums(&self.reader, from, to).await
     }
 }
 

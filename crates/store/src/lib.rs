@@ -16,6 +16,7 @@ pub mod events;
 pub mod incidents;
 pub mod keys;
 mod mfa_email;
+pub mod quality;
 #[cfg(feature = "sql-rows")]
 pub mod rows;
 mod rules;
@@ -917,4 +918,12 @@ pub trait Store: Send + Sync + 'static {
     async fn funnel_sums(&self, filter: &events::AnalyticsFilter) -> Result<events::FunnelSums>;
     /// Weekly retention of the accounts the filter covers.
     async fn retention_sums(&self, filter: &events::AnalyticsFilter) -> Result<events::RetentionSums>;
+
+    /// Saves the person's rating of a document (replacing their earlier one).
+    async fn rate_document(&self, rating: quality::DocumentRating) -> Result<()>;
+    /// Saves the end-of-session survey (replacing an earlier answer).
+    async fn save_survey(&self, survey: quality::SessionSurvey) -> Result<()>;
+    /// Ratings and surveys given in `[from, to)`, and the time to plan of the sessions
+    /// completed then, summed by the database.
+    async fn quality_sums(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<quality::QualitySums>;
 }

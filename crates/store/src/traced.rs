@@ -190,6 +190,18 @@ impl Store for TracedStore {
             .await
     }
 
+    async fn rate_document(&self, rating: quality::DocumentRating) -> Result<()> {
+        self.inner.rate_document(rating).instrument(span("rate_document")).await
+    }
+
+    async fn save_survey(&self, survey: quality::SessionSurvey) -> Result<()> {
+        self.inner.save_survey(survey).instrument(span("save_survey")).await
+    }
+
+    async fn quality_sums(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<quality::QualitySums> {
+        self.inner.quality_sums(from, to).instrument(span("quality_sums")).await
+    }
+
     async fn apply_retention(&self, retention: &Retention) -> Result<RetentionReport> {
         self.inner
             .apply_retention(retention)

@@ -107,6 +107,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/analytics/quality": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Session quality: document ratings by workflow, step and the model that wrote them; CSAT
+         *     by workflow; and the time to plan of completed sessions against the people's own estimate
+         *     of planning without Plansmith, as quartiles per sign-up cohort. Definitions:
+         *     docs/analytics.md.
+         */
+        get: operations["quality_report"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/analytics/retention": {
         parameters: {
             query?: never;
@@ -1045,6 +1067,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/sessions/{id}/documents/{doc_id}/rating": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Rate a document of your session: 1–5, useful or not, and a comment. Rating again replaces
+         *     your earlier rating.
+         */
+        put: operations["rate_document"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/sessions/{id}/documents/{doc_id}/restore": {
         parameters: {
             query?: never;
@@ -1211,6 +1253,26 @@ export interface paths {
         put?: never;
         /** Complete the current step once every section of its document has content. */
         post: operations["complete_step"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/sessions/{id}/survey": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Answer the end-of-session survey: satisfaction, and how long the plan would have taken
+         *     without Plansmith. Answering again replaces the earlier answer.
+         */
+        put: operations["answer_survey"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1554,6 +1616,21 @@ export interface components {
             title: string;
             /** @description `product-plan` or `quick-brief` (see `GET /api/v1/workflows`). */
             workflow_id: string;
+        };
+        CsatGroup: {
+            /**
+             * Format: double
+             * @description Mean of the 1–5 answers.
+             */
+            average_csat: number;
+            /**
+             * Format: double
+             * @description The mean on a 0–100 scale: (mean − 1) ÷ 4 × 100.
+             */
+            csat_percent: number;
+            /** Format: int64 */
+            surveys: number;
+            workflow: string;
         };
         CurrencyForecast: {
             /**
@@ -2082,6 +2159,50 @@ export interface components {
             /** Format: int64 */
             tokens_per_minute?: number | null;
         };
+        QualityReport: {
+            by_model: components["schemas"]["RatingGroup"][];
+            by_step: components["schemas"]["RatingGroup"][];
+            by_workflow: components["schemas"]["RatingGroup"][];
+            csat: components["schemas"]["CsatGroup"][];
+            /** @description Time to plan against the people's own estimate of traditional planning, per cohort. */
+            time_to_plan: components["schemas"]["TimeToPlanMeasure"][];
+        };
+        RatingGroup: {
+            /**
+             * Format: double
+             * @description Mean of the 1–5 ratings.
+             */
+            average_rating: number;
+            /** @description `[workflow]`, `[workflow, step]` or `[provider, model]`. */
+            group: string[];
+            /** Format: int64 */
+            ratings: number;
+            /**
+             * Format: double
+             * @description Share rated useful.
+             */
+            useful_share: number;
+        };
+        RatingRequest: {
+            /** @description Up to 2,000 characters; stored encrypted. */
+            comment?: string | null;
+            /**
+             * Format: int64
+             * @description 1 (poor) to 5 (excellent).
+             */
+            rating: number;
+            /** @description Was the document useful? */
+            useful: boolean;
+        };
+        RatingView: {
+            /** Format: uuid */
+            document_id: string;
+            /** Format: int64 */
+            rating: number;
+            /** Format: date-time */
+            updated_at: string;
+            useful: boolean;
+        };
         RecipientView: {
             email: string;
             /** Format: date-time */
@@ -2343,12 +2464,56 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
+        SurveyRequest: {
+            /** @description Up to 2,000 characters; stored encrypted. */
+            comment?: string | null;
+            /**
+             * Format: int64
+             * @description How satisfied are you with the plan? 1 (very unsatisfied) to 5 (very satisfied).
+             */
+            csat: number;
+            /**
+             * Format: double
+             * @description How many hours would this plan have taken you without Plansmith? 0–10,000.
+             */
+            hours_without: number;
+        };
+        SurveyView: {
+            /** Format: int64 */
+            csat: number;
+            /** Format: double */
+            hours_without: number;
+            /** Format: uuid */
+            session_id: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
         /** @description The longest texts the server takes, in characters. */
         TextLimits: {
             idea_chars: number;
             message_chars: number;
             section_chars: number;
             title_chars: number;
+        };
+        TimeToPlanMeasure: {
+            /** @description The month the people signed up (`YYYY-MM`). */
+            cohort: string;
+            /**
+             * @description `elapsed` (start → completed), `active` (gaps of 30 minutes or less between messages),
+             *     `estimate` (the survey's hours without Plansmith) or `saved` (estimate − active).
+             */
+            measure: string;
+            /** Format: double */
+            median_hours: number;
+            /**
+             * Format: double
+             * @description Nearest-rank quartiles, in hours.
+             */
+            p25_hours: number;
+            /** Format: double */
+            p75_hours: number;
+            /** Format: int64 */
+            sessions: number;
         };
         TotpCode: {
             /** @description The 6-digit code the authenticator app shows. */
@@ -2646,6 +2811,77 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MrrReport"];
+                };
+            };
+            /** @description Bad Request: `invalid_query` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    quality_report: {
+        parameters: {
+            query?: {
+                /** @description Ratings, surveys and completed sessions from this day (`YYYY-MM-DD`, UTC; default 90 days ago). */
+                from?: string;
+                /** @description Until this day, inclusive (default today). */
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QualityReport"];
                 };
             };
             /** @description Bad Request: `invalid_query` */
@@ -7757,6 +7993,108 @@ export interface operations {
             };
         };
     };
+    rate_document: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                doc_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RatingRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RatingView"];
+                };
+            };
+            /** @description Bad Request: `invalid_field`, `invalid_body`, `malformed_json`, `unsupported_content_type` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Payload Too Large: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     restore_revision: {
         parameters: {
             query?: never;
@@ -8751,6 +9089,107 @@ export interface operations {
                 };
             };
             /** @description Too Many Requests: `rate_limited`, `limit_reached` */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    answer_survey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SurveyRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SurveyView"];
+                };
+            };
+            /** @description Bad Request: `invalid_field`, `invalid_body`, `malformed_json`, `unsupported_content_type` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Payload Too Large: `payload_too_large` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too Many Requests: `rate_limited` */
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */

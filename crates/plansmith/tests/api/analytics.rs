@@ -130,3 +130,151 @@ async fn the_funnel_and_retention_follow_what_people_do() {
     let (status, _) = app.get("/api/v1/admin/analytics/retention", &member).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+/// Finishes a one-step session: a reply drafts the brief, then the step (and so the session)
+/// completes. Returns the session and its document.
+async fn finished_brief(app: &TestApp, token: &str) -> (String, String) {
+    let sid = app.session(token, "quick-brief").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sent = app.say(token, &sid, "draft the rest").await;
+    app.wait_reply(token, &sid, sent["reply"]["id"].as_str().unwrap()).await;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/sessions/{sid}/steps/brief/complete"),
+            token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, documents) = app.get(&format!("/api/v1/sessions/{sid}/documents"), token).await;
+    let doc = documents["items"][0]["id"].as_str().unwrap().to_owned();
+    (sid, doc)
+}
+
+#[tokio::test]
+async fn ratings_and_the_survey_become_quality_by_workflow_step_model_and_time_to_plan() {
+    let app = spawn_with(|_| {}, plansmith_server::Overrides::default()).await;
+    let root = unique("quality");
+    let (admin, _) = register_from(&app, &root, None).await;
+    make_admin(&app, &root).await;
+    let (ada, _) = register_from(&app, &unique("ada"), None).await;
+    let (bob, _) = register_from(&app, &unique("bob"), None).await;
+    let (ada_session, ada_doc) = finished_brief(&app, &ada).await;
+    let (bob_session, bob_doc) = finished_brief(&app, &bob).await;
+    let put = |path: String, token: String, body: Value| {
+        let app = &app;
+        async move { app.json(Method::PUT, &path, Some(&token), Some(body)).await }
+    };
+    let rating_path = |sid: &str, doc: &str| format!("/api/v1/sessions/{sid}/documents/{doc}/rating");
+
+    // Bad input says which field and what to do; another person's document does not exist.
+    for (body, field) in [
+        (json!({"rating": 6, "useful": true}), "rating"),
+        (
+            json!({"rating": 3, "useful": true, "comment": "x".repeat(2001)}),
+            "comment",
+        ),
+    ] {
+        let (status, answer) = put(rating_path(&ada_session, &ada_doc), ada.clone(), body).await;
+        assert_eq!(
+            (status, answer["error"]["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(field)),
+            "{answer}"
+        );
+    }
+    let (status, _) = put(
+        rating_path(&bob_session, &bob_doc),
+        ada.clone(),
+        json!({"rating": 1, "useful": false}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = put(
+        rating_path(&ada_session, &bob_doc),
+        ada.clone(),
+        json!({"rating": 1, "useful": false}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Ada rates 4 then changes her mind to 5 (one rating counts); Bob rates 2, not useful.
+    let ada_rating = json!({"rating": 4, "useful": true, "comment": "Clear and useful brief"});
+    let (status, saved) = put(rating_path(&ada_session, &ada_doc), ada.clone(), ada_rating).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    put(
+        rating_path(&ada_session, &ada_doc),
+        ada.clone(),
+        json!({"rating": 5, "useful": true, "comment": "Clear and useful brief"}),
+    )
+    .await;
+    put(
+        rating_path(&bob_session, &bob_doc),
+        bob.clone(),
+        json!({"rating": 2, "useful": false}),
+    )
+    .await;
+    for (body, field) in [
+        (json!({"csat": 0, "hours_without": 3}), "csat"),
+        (json!({"csat": 4, "hours_without": -1}), "hours_without"),
+    ] {
+        let (status, answer) = put(format!("/api/v1/sessions/{ada_session}/survey"), ada.clone(), body).await;
+        assert_eq!(
+            (status, answer["error"]["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(field)),
+            "{answer}"
+        );
+    }
+    let (status, survey) = put(
+        format!("/api/v1/sessions/{ada_session}/survey"),
+        ada.clone(),
+        json!({"csat": 5, "hours_without": 12, "comment": "Saved me a week"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{survey}");
+
+    // Comments are sealed at rest.
+    let sealed = "SELECT COUNT(*) FROM document_ratings WHERE comment LIKE 'pse1.%'";
+    assert_eq!(crate::audit::count_rows(&app, sealed).await, 1);
+    let clear = "SELECT COUNT(*) FROM session_surveys WHERE comment LIKE '%week%'";
+    assert_eq!(crate::audit::count_rows(&app, clear).await, 0);
+
+    let (status, report) = app.get("/api/v1/admin/analytics/quality", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let workflow = &report["by_workflow"][0];
+    assert_eq!(workflow["group"], json!(["quick-brief"]));
+    assert_eq!(
+        (
+            &workflow["ratings"],
+            &workflow["average_rating"],
+            &workflow["useful_share"]
+        ),
+        (&json!(2), &json!(3.5), &json!(0.5))
+    );
+    assert_eq!(report["by_step"][0]["group"], json!(["quick-brief", "brief"]));
+    assert_eq!(report["by_model"][0]["group"][0], "offline", "{report}");
+    assert_eq!(report["by_model"][0]["ratings"], 2);
+    let csat = &report["csat"][0];
+    assert_eq!(
+        (&csat["surveys"], &csat["average_csat"], &csat["csat_percent"]),
+        (&json!(1), &json!(5.0), &json!(100.0))
+    );
+    let measures: Vec<&Value> = report["time_to_plan"].as_array().unwrap().iter().collect();
+    let measure = |name: &str| {
+        *measures
+            .iter()
+            .find(|m| m["measure"] == name)
+            .unwrap_or_else(|| panic!("{name} in {report}"))
+    };
+    assert_eq!(measure("elapsed")["sessions"], 2);
+    assert_eq!(measure("estimate")["sessions"], 1);
+    assert_eq!(measure("estimate")["median_hours"], 12.0);
+    let active = measure("active")["median_hours"].as_f64().unwrap();
+    let elapsed = measure("elapsed")["median_hours"].as_f64().unwrap();
+    assert!((0.0..=elapsed + 1e-9).contains(&active), "{report}");
+    let saved = measure("saved")["median_hours"].as_f64().unwrap();
+    assert!(saved > 11.9 && saved <= 12.0, "{report}");
+    let (status, _) = app.get("/api/v1/admin/analytics/quality", &ada).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}

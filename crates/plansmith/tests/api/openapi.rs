@@ -11,6 +11,7 @@ use plansmith_server::health::HealthError;
 use plansmith_server::incidents::{IncidentError, IncidentReadError};
 use plansmith_server::messages::MessageError;
 use plansmith_server::mfa::MfaError;
+use plansmith_server::quality::QualityError;
 use plansmith_server::recovery::RecoveryError;
 use plansmith_server::security_events::SecurityEventsError;
 use plansmith_server::sessions::SessionError;
@@ -111,6 +112,9 @@ async fn openapi_document_covers_every_route() {
         ("get", "/api/v1/admin/analytics/forecast"),
         ("get", "/api/v1/admin/analytics/funnel"),
         ("get", "/api/v1/admin/analytics/retention"),
+        ("get", "/api/v1/admin/analytics/quality"),
+        ("put", "/api/v1/sessions/{id}/documents/{doc_id}/rating"),
+        ("put", "/api/v1/sessions/{id}/survey"),
     ];
     for (method, path) in expected {
         assert!(
@@ -226,6 +230,19 @@ async fn each_route_documents_the_codes_of_its_error_family() {
             "get",
             "/api/v1/admin/analytics/forecast",
             AnalyticsError::CODES.to_vec(),
+        ),
+        ("get", "/api/v1/admin/analytics/funnel", AnalyticsError::CODES.to_vec()),
+        (
+            "get",
+            "/api/v1/admin/analytics/retention",
+            AnalyticsError::CODES.to_vec(),
+        ),
+        ("get", "/api/v1/admin/analytics/quality", AnalyticsError::CODES.to_vec()),
+        ("put", "/api/v1/sessions/{id}/survey", with_body(QualityError::CODES)),
+        (
+            "put",
+            "/api/v1/sessions/{id}/documents/{doc_id}/rating",
+            with_body(QualityError::CODES),
         ),
         ("get", "/readyz", HealthError::CODES.to_vec()),
         ("post", "/api/v1/rum", RumError::CODES.to_vec()),

@@ -1,0 +1,2 @@
+DROP TABLE session_surveys;
+DROP TABLE document_ratings;

@@ -1,0 +1,186 @@
+//! Session quality on SQLite: ratings and surveys saved through the writer; their sums and the
+//! time-to-plan quartiles made by SQL (window functions) over the pool.
+
+use crate::db_err;
+use crate::write::{change, stamp};
+use chrono::{DateTime, Utc};
+use plansmith_store::Result;
+use plansmith_store::quality::{CsatSums, DocumentRating, QualitySums, Quartiles, RatingSums, SessionSurvey};
+use rusqlite::{Connection, params};
+use sqlx::SqlitePool;
+
+pub(crate) fn rate(conn: &Connection, r: &DocumentRating) -> Result<()> {
+    change(
+        conn,
+        "INSERT INTO document_ratings (document_id, user_id, session_id, rating, useful, comment, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (document_id, user_id) DO UPDATE SET rating = excluded.rating, useful = excluded.useful,
+             comment = excluded.comment, updated_at = excluded.updated_at",
+        params![
+            r.document.0,
+            r.user.0,
+            r.session.0,
+            r.rating,
+            r.useful,
+            r.comment,
+            stamp(r.at)
+        ],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn survey(conn: &Connection, s: &SessionSurvey) -> Result<()> {
+    change(
+        conn,
+        "INSERT INTO session_surveys (session_id, user_id, csat, hours_without, comment, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (session_id) DO UPDATE SET csat = excluded.csat, hours_without = excluded.hours_without,
+             comment = excluded.comment, updated_at = excluded.updated_at",
+        params![s.session.0, s.user.0, s.csat, s.hours_without, s.comment, stamp(s.at)],
+    )?;
+    Ok(())
+}
+
+pub(crate) async fn sums(pool: &SqlitePool, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<QualitySums> {
+    let (from, to) = (stamp(from), stamp(to));
+    let by_workflow = sqlx::query!(
+        r#"SELECT s.workflow_id AS "group!", COUNT(*) AS "ratings!: i64", SUM(r.rating) AS "rating_sum!: i64",
+                  SUM(r.useful) AS "useful!: i64"
+           FROM document_ratings r JOIN planning_sessions s ON s.id = r.session_id
+           WHERE r.updated_at >= ?1 AND r.updated_at < ?2 GROUP BY 1 ORDER BY 1"#,
+        from,
+        to
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?
+    .into_iter()
+    .map(|r| RatingSums {
+        group: vec![r.group],
+        ratings: r.ratings,
+        rating_sum: r.rating_sum,
+        useful: r.useful,
+    })
+    .collect();
+    let by_step = sqlx::query!(
+        r#"SELECT s.workflow_id AS "workflow!", d.step_id AS "step!", COUNT(*) AS "ratings!: i64",
+                  SUM(r.rating) AS "rating_sum!: i64", SUM(r.useful) AS "useful!: i64"
+           FROM document_ratings r JOIN planning_sessions s ON s.id = r.session_id JOIN documents d ON d.id = r.document_id
+           WHERE r.updated_at >= ?1 AND r.updated_at < ?2 GROUP BY 1, 2 ORDER BY 1, 2"#,
+        from,
+        to
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?
+    .into_iter()
+    .map(|r| RatingSums {
+        group: vec![r.workflow, r.step],
+        ratings: r.ratings,
+        rating_sum: r.rating_sum,
+        useful: r.useful,
+    })
+    .collect();
+    // The model that wrote a document: the latest reply of its step that names one.
+    let by_model = sqlx::query!(
+        r#"SELECT provider AS "provider!: String", model AS "model!: String", COUNT(*) AS "ratings!: i64",
+                  SUM(rating) AS "rating_sum!: i64", SUM(useful) AS "useful!: i64"
+           FROM (
+               SELECT r.rating, r.useful,
+                   COALESCE((SELECT m.provider FROM messages m WHERE m.session_id = r.session_id AND m.step_id = d.step_id
+                             AND m.role = 'assistant' AND m.provider IS NOT NULL ORDER BY m.seq DESC LIMIT 1), 'unknown') AS provider,
+                   COALESCE((SELECT m.model FROM messages m WHERE m.session_id = r.session_id AND m.step_id = d.step_id
+                             AND m.role = 'assistant' AND m.model IS NOT NULL ORDER BY m.seq DESC LIMIT 1), 'unknown') AS model
+               FROM document_ratings r JOIN documents d ON d.id = r.document_id
+               WHERE r.updated_at >= ?1 AND r.updated_at < ?2
+           ) GROUP BY 1, 2 ORDER BY 1, 2"#,
+        from,
+        to
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?
+    .into_iter()
+    .map(|r| RatingSums {
+        group: vec![r.provider, r.model],
+        ratings: r.ratings,
+        rating_sum: r.rating_sum,
+        useful: r.useful,
+    })
+    .collect();
+    let csat = sqlx::query!(
+        r#"SELECT s.workflow_id AS "workflow!", COUNT(*) AS "surveys!: i64", SUM(v.csat) AS "csat_sum!: i64"
+           FROM session_surveys v JOIN planning_sessions s ON s.id = v.session_id
+           WHERE v.updated_at >= ?1 AND v.updated_at < ?2 GROUP BY 1 ORDER BY 1"#,
+        from,
+        to
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?
+    .into_iter()
+    .map(|r| CsatSums {
+        workflow: r.workflow,
+        surveys: r.surveys,
+        csat_sum: r.csat_sum,
+    })
+    .collect();
+    let time_to_plan = sqlx::query!(
+        r#"WITH done AS (
+               SELECT s.id, substr(u.created_at, 1, 7) AS cohort,
+                      (julianday(s.completed_at) - julianday(s.created_at)) * 24.0 AS elapsed
+               FROM planning_sessions s JOIN users u ON u.id = s.user_id
+               WHERE s.status = 'completed' AND s.completed_at >= ?1 AND s.completed_at < ?2
+           ),
+           g AS (
+               SELECT m.session_id,
+                      (julianday(m.created_at) - julianday(LAG(m.created_at) OVER (PARTITION BY m.session_id ORDER BY m.seq))) * 24.0 AS gap
+               FROM messages m JOIN done ON done.id = m.session_id
+           ),
+           a AS (
+               SELECT session_id, SUM(CASE WHEN gap <= 0.5 THEN gap ELSE 0 END) AS active FROM g GROUP BY session_id
+           ),
+           t AS (
+               SELECT done.cohort, done.elapsed, COALESCE(a.active, 0) AS active, v.hours_without AS estimate
+               FROM done LEFT JOIN a ON a.session_id = done.id LEFT JOIN session_surveys v ON v.session_id = done.id
+           ),
+           q AS (
+               SELECT cohort, 'elapsed' AS measure, elapsed AS v FROM t
+               UNION ALL SELECT cohort, 'active', active FROM t
+               UNION ALL SELECT cohort, 'estimate', estimate FROM t WHERE estimate IS NOT NULL
+               UNION ALL SELECT cohort, 'saved', estimate - active FROM t WHERE estimate IS NOT NULL
+           ),
+           o AS (
+               SELECT cohort, measure, v, ROW_NUMBER() OVER (PARTITION BY cohort, measure ORDER BY v) AS rn,
+                      COUNT(*) OVER (PARTITION BY cohort, measure) AS n
+               FROM q
+           )
+           SELECT cohort AS "cohort!: String", measure AS "measure!: String", MAX(n) AS "sessions!: i64",
+                  MAX(CASE WHEN rn = (n + 3) / 4 THEN v END) AS "p25!: f64",
+                  MAX(CASE WHEN rn = (n + 1) / 2 THEN v END) AS "p50!: f64",
+                  MAX(CASE WHEN rn = (3 * n + 3) / 4 THEN v END) AS "p75!: f64"
+           FROM o GROUP BY cohort, measure ORDER BY cohort, measure"#,
+        from,
+        to
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?
+    .into_iter()
+    .map(|r| Quartiles {
+        cohort: r.cohort,
+        measure: r.measure,
+        sessions: r.sessions,
+        p25: r.p25,
+        p50: r.p50,
+        p75: r.p75,
+    })
+    .collect();
+    Ok(QualitySums {
+        by_workflow,
+        by_step,
+        by_model,
+        csat,
+        time_to_plan,
+    })
+}
