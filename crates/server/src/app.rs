@@ -792,11 +792,13 @@ mod tests {
                 .as_array()
                 .is_some_and(|codes| codes.iter().any(|c| c == "malformed_json"));
             // The RUM and client error routes read raw bytes (any content type, for
-            // sendBeacon, and a body limit of their own), and OFREP answers bad bodies in its
-            // own shape: none of them reads `ApiJson`.
+            // sendBeacon, and a body limit of their own), Stripe's webhook reads the raw bytes
+            // it verifies the signature of, and OFREP answers bad bodies in its own shape: none
+            // of them reads `ApiJson`.
             let raw = [
                 "/api/v1/rum",
                 "/api/v1/client-errors",
+                "/api/v1/billing/webhook",
                 "/ofrep/v1/evaluate/flags",
                 "/ofrep/v1/evaluate/flags/{key}",
             ];
