@@ -690,3 +690,116 @@ pub async fn quality(
             .collect(),
     }))
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeatureUsage {
+    /// The event: `session_started`, `document_exported`, `feature_used`, …
+    pub kind: String,
+    /// What it was about: the feature, the format, the workflow, …
+    pub name: Option<String>,
+    pub events: i64,
+    /// Distinct accounts.
+    pub accounts: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DailyActive {
+    pub day: String,
+    pub accounts: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageReport {
+    pub features: Vec<FeatureUsage>,
+    /// Distinct accounts with an event each day of the range that had any.
+    pub daily_active: Vec<DailyActive>,
+    /// The mean of the daily active accounts over every day of the range (days without any
+    /// count as 0).
+    pub average_dau: f64,
+    /// Distinct accounts active in the 30 days up to the end of the range.
+    pub mau: i64,
+    /// Stickiness: average DAU ÷ MAU.
+    pub stickiness: Option<f64>,
+}
+
+/// Feature usage and stickiness over the events of the range (here `from`/`to` select events,
+/// not sign-ups), for the accounts of a plan or channel if given.
+#[utoipa::path(get, path = "/api/v1/admin/analytics/usage", tag = "admin", operation_id = "usage_report",
+    params(CohortQuery), responses((status = 200, body = UsageReport), AnalyticsError))]
+pub async fn usage(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    ApiQuery(q): ApiQuery<CohortQuery>,
+) -> Result<Json<UsageReport>, AnalyticsError> {
+    let filter = filter_of(&q)?;
+    state.events.flush().await;
+    let sums = state.store.usage_sums(&filter).await?;
+    let days = (filter.to - filter.from).num_days().max(1) as f64;
+    let average_dau = sums.daily_active.iter().map(|(_, n)| *n as f64).sum::<f64>() / days;
+    Ok(Json(UsageReport {
+        features: sums
+            .features
+            .into_iter()
+            .map(|(kind, name, events, accounts)| FeatureUsage {
+                kind,
+                name,
+                events,
+                accounts,
+            })
+            .collect(),
+        daily_active: sums
+            .daily_active
+            .into_iter()
+            .map(|(day, accounts)| DailyActive { day, accounts })
+            .collect(),
+        average_dau,
+        mau: sums.monthly_active,
+        stickiness: (sums.monthly_active > 0).then(|| average_dau / sums.monthly_active as f64),
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Segment {
+    /// `channel` (at sign-up), `plan` (now) or `workflow` (of the first session; `none`).
+    pub dimension: String,
+    pub value: String,
+    pub accounts: i64,
+    /// Started a session.
+    pub started: i64,
+    /// Completed a plan.
+    pub completed: i64,
+    /// Paying now.
+    pub paying: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SegmentReport {
+    pub segments: Vec<Segment>,
+}
+
+/// The accounts that signed up in the range by sign-up channel, plan and first workflow, with
+/// how many started a session, completed a plan and pay now.
+#[utoipa::path(get, path = "/api/v1/admin/analytics/segments", tag = "admin", operation_id = "segments_report",
+    params(CohortQuery), responses((status = 200, body = SegmentReport), AnalyticsError))]
+pub async fn segments(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    ApiQuery(q): ApiQuery<CohortQuery>,
+) -> Result<Json<SegmentReport>, AnalyticsError> {
+    let filter = filter_of(&q)?;
+    state.events.flush().await;
+    let sums = state.store.segment_sums(&filter).await?;
+    Ok(Json(SegmentReport {
+        segments: sums
+            .into_iter()
+            .map(|s| Segment {
+                dimension: s.dimension.to_owned(),
+                value: s.value,
+                accounts: s.accounts,
+                started: s.started,
+                completed: s.completed,
+                paying: s.paying,
+            })
+            .collect(),
+    }))
+}

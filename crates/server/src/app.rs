@@ -578,6 +578,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::analytics::funnel))
         .routes(routes!(crate::analytics::retention))
         .routes(routes!(crate::analytics::quality))
+        .routes(routes!(crate::analytics::usage))
+        .routes(routes!(crate::analytics::segments))
         .routes(routes!(crate::quality::rate))
         .routes(routes!(crate::quality::survey))
         .routes(routes!(health::readyz))

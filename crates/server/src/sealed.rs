@@ -450,6 +450,14 @@ impl Store for SealedStore {
         self.inner.retention_sums(filter).await
     }
 
+    async fn usage_sums(&self, filter: &events::AnalyticsFilter) -> Result<events::UsageSums> {
+        self.inner.usage_sums(filter).await
+    }
+
+    async fn segment_sums(&self, filter: &events::AnalyticsFilter) -> Result<Vec<events::SegmentSums>> {
+        self.inner.segment_sums(filter).await
+    }
+
     async fn rate_document(&self, mut rating: quality::DocumentRating) -> Result<()> {
         if let Some(comment) = &rating.comment {
             let key = self.sealer.write_key_for(rating.user).await?;

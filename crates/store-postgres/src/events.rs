@@ -5,7 +5,9 @@ use crate::{PgStore, db_err};
 use chrono::{DateTime, Utc};
 use plansmith_domain::Plan;
 use plansmith_store::Result;
-use plansmith_store::events::{AnalyticsFilter, FunnelSums, ProductEvent, RetentionSums};
+use plansmith_store::events::{
+    AnalyticsFilter, FunnelSums, ProductEvent, RetentionSums, SEGMENT_DIMENSIONS, SegmentSums, UsageSums,
+};
 use uuid::Uuid;
 
 pub(crate) async fn record(store: &PgStore, events: &[ProductEvent]) -> Result<()> {
@@ -129,4 +131,113 @@ pub(crate) async fn retention(store: &PgStore, f: &AnalyticsFilter) -> Result<Re
         cohorts: cohorts.into_iter().map(|r| (r.week, r.users)).collect(),
         active: active.into_iter().map(|r| (r.cohort, r.offset, r.users)).collect(),
     })
+}
+
+pub(crate) async fn usage(store: &PgStore, f: &AnalyticsFilter) -> Result<UsageSums> {
+    let plan = f.plan.map(Plan::as_str);
+    let month_start = f.to - chrono::Duration::days(30);
+    let mut conn = store.conn().await?;
+    let features = sqlx::query!(
+        r#"SELECT e.kind, e.name, COUNT(*) AS "events!", COUNT(DISTINCT e.user_id) AS "accounts!"
+           FROM product_events e JOIN users u ON u.id = e.user_id
+           WHERE e.at >= $1 AND e.at < $2
+             AND ($3::text IS NULL OR COALESCE(u.plan_override, u.plan) = $3)
+             AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM product_events s
+                  WHERE s.user_id = u.id AND s.kind = 'signed_up' AND s.name = $4))
+           GROUP BY e.kind, e.name ORDER BY 3 DESC, 1, 2"#,
+        f.from,
+        f.to,
+        plan,
+        f.channel
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err)?
+    .into_iter()
+    .map(|r| (r.kind, r.name, r.events, r.accounts))
+    .collect();
+    let daily_active = sqlx::query!(
+        r#"SELECT to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS "day!", COUNT(DISTINCT e.user_id) AS "active!"
+           FROM product_events e JOIN users u ON u.id = e.user_id
+           WHERE e.at >= $1 AND e.at < $2
+             AND ($3::text IS NULL OR COALESCE(u.plan_override, u.plan) = $3)
+             AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM product_events s
+                  WHERE s.user_id = u.id AND s.kind = 'signed_up' AND s.name = $4))
+           GROUP BY 1 ORDER BY 1"#,
+        f.from,
+        f.to,
+        plan,
+        f.channel
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err)?
+    .into_iter()
+    .map(|r| (r.day, r.active))
+    .collect();
+    let monthly_active = sqlx::query_scalar!(
+        r#"SELECT COUNT(DISTINCT e.user_id) AS "active!"
+           FROM product_events e JOIN users u ON u.id = e.user_id
+           WHERE e.at >= $1 AND e.at < $2
+             AND ($3::text IS NULL OR COALESCE(u.plan_override, u.plan) = $3)
+             AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM product_events s
+                  WHERE s.user_id = u.id AND s.kind = 'signed_up' AND s.name = $4))"#,
+        month_start,
+        f.to,
+        plan,
+        f.channel
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    Ok(UsageSums {
+        features,
+        daily_active,
+        monthly_active,
+    })
+}
+
+pub(crate) async fn segments(store: &PgStore, f: &AnalyticsFilter) -> Result<Vec<SegmentSums>> {
+    let rows = sqlx::query!(
+        r#"WITH u AS (
+               SELECT COALESCE(u.plan_override, u.plan) AS plan,
+                   COALESCE((SELECT s.name FROM product_events s WHERE s.user_id = u.id AND s.kind = 'signed_up'
+                             ORDER BY s.at LIMIT 1), 'direct') AS channel,
+                   COALESCE((SELECT e.workflow FROM product_events e WHERE e.user_id = u.id AND e.kind = 'session_started'
+                             ORDER BY e.at LIMIT 1), 'none') AS workflow,
+                   EXISTS (SELECT 1 FROM product_events e WHERE e.user_id = u.id AND e.kind = 'session_started')::INT AS started,
+                   EXISTS (SELECT 1 FROM product_events e WHERE e.user_id = u.id AND e.kind = 'session_completed')::INT AS completed,
+                   EXISTS (SELECT 1 FROM subscriptions s JOIN billing_customers c ON c.id = s.customer_id
+                           WHERE c.user_id = u.id AND s.mrr_cents > 0)::INT AS paying
+               FROM users u WHERE u.created_at >= $1 AND u.created_at < $2
+           )
+           SELECT 'plan' AS "dimension!", plan AS "value!", COUNT(*) AS "accounts!",
+                  SUM(started)::BIGINT AS "started!", SUM(completed)::BIGINT AS "completed!", SUM(paying)::BIGINT AS "paying!"
+           FROM u GROUP BY plan
+           UNION ALL
+           SELECT 'channel', channel, COUNT(*), SUM(started)::BIGINT, SUM(completed)::BIGINT, SUM(paying)::BIGINT
+           FROM u GROUP BY channel
+           UNION ALL
+           SELECT 'workflow', workflow, COUNT(*), SUM(started)::BIGINT, SUM(completed)::BIGINT, SUM(paying)::BIGINT
+           FROM u GROUP BY workflow
+           ORDER BY 1, 3 DESC, 2"#,
+        f.from,
+        f.to
+    )
+    .fetch_all(&mut *store.conn().await?)
+    .await
+    .map_err(db_err)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(SegmentSums {
+                dimension: SEGMENT_DIMENSIONS.into_iter().find(|d| *d == r.dimension)?,
+                value: r.value,
+                accounts: r.accounts,
+                started: r.started,
+                completed: r.completed,
+                paying: r.paying,
+            })
+        })
+        .collect())
 }

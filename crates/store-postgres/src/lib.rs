@@ -679,6 +679,20 @@ impl Store for PgStore {
         events::retention(self, filter).await
     }
 
+    async fn usage_sums(
+        &self,
+        filter: &plansmith_store::events::AnalyticsFilter,
+    ) -> Result<plansmith_store::events::UsageSums> {
+        events::usage(self, filter).await
+    }
+
+    async fn segment_sums(
+        &self,
+        filter: &plansmith_store::events::AnalyticsFilter,
+    ) -> Result<Vec<plansmith_store::events::SegmentSums>> {
+        events::segments(self, filter).await
+    }
+
     async fn rate_document(&self, rating: plansmith_store::quality::DocumentRating) -> Result<()> {
         quality::rate(self, &rating).await
     }

@@ -6,7 +6,9 @@ use crate::db_err;
 use crate::write::{change, stamp};
 use plansmith_domain::Plan;
 use plansmith_store::Result;
-use plansmith_store::events::{AnalyticsFilter, FunnelSums, ProductEvent, RetentionSums};
+use plansmith_store::events::{
+    AnalyticsFilter, FunnelSums, ProductEvent, RetentionSums, SEGMENT_DIMENSIONS, SegmentSums, UsageSums,
+};
 use rusqlite::{Connection, params};
 use sqlx::SqlitePool;
 
@@ -165,4 +167,113 @@ pub(crate) async fn retention(pool: &SqlitePool, f: &AnalyticsFilter) -> Result<
         cohorts: cohorts.into_iter().map(|r| (r.week, r.users)).collect(),
         active: active.into_iter().map(|r| (r.cohort, r.offset, r.users)).collect(),
     })
+}
+
+pub(crate) async fn usage(pool: &SqlitePool, f: &AnalyticsFilter) -> Result<UsageSums> {
+    let (from, to) = (stamp(f.from), stamp(f.to));
+    let month_start = stamp(f.to - chrono::Duration::days(30));
+    let plan = f.plan.map(Plan::as_str);
+    let features = sqlx::query!(
+        r#"SELECT e.kind AS "kind!: String", e.name AS "name?: String", COUNT(*) AS "events!: i64",
+                  COUNT(DISTINCT e.user_id) AS "accounts!: i64"
+           FROM product_events e JOIN users u ON u.id = e.user_id
+           WHERE e.at >= ?1 AND e.at < ?2
+             AND (?3 IS NULL OR COALESCE(u.plan_override, u.plan) = ?3)
+             AND (?4 IS NULL OR EXISTS (SELECT 1 FROM product_events s
+                  WHERE s.user_id = u.id AND s.kind = 'signed_up' AND s.name = ?4))
+           GROUP BY e.kind, e.name ORDER BY 3 DESC, 1, 2"#,
+        from,
+        to,
+        plan,
+        f.channel
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?
+    .into_iter()
+    .map(|r| (r.kind, r.name, r.events, r.accounts))
+    .collect();
+    let daily_active = sqlx::query!(
+        r#"SELECT substr(e.at, 1, 10) AS "day!: String", COUNT(DISTINCT e.user_id) AS "active!: i64"
+           FROM product_events e JOIN users u ON u.id = e.user_id
+           WHERE e.at >= ?1 AND e.at < ?2
+             AND (?3 IS NULL OR COALESCE(u.plan_override, u.plan) = ?3)
+             AND (?4 IS NULL OR EXISTS (SELECT 1 FROM product_events s
+                  WHERE s.user_id = u.id AND s.kind = 'signed_up' AND s.name = ?4))
+           GROUP BY 1 ORDER BY 1"#,
+        from,
+        to,
+        plan,
+        f.channel
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?
+    .into_iter()
+    .map(|r| (r.day, r.active))
+    .collect();
+    let monthly_active = sqlx::query_scalar!(
+        r#"SELECT COUNT(DISTINCT e.user_id) AS "active!: i64"
+           FROM product_events e JOIN users u ON u.id = e.user_id
+           WHERE e.at >= ?1 AND e.at < ?2
+             AND (?3 IS NULL OR COALESCE(u.plan_override, u.plan) = ?3)
+             AND (?4 IS NULL OR EXISTS (SELECT 1 FROM product_events s
+                  WHERE s.user_id = u.id AND s.kind = 'signed_up' AND s.name = ?4))"#,
+        month_start,
+        to,
+        plan,
+        f.channel
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(db_err)?;
+    Ok(UsageSums {
+        features,
+        daily_active,
+        monthly_active,
+    })
+}
+
+pub(crate) async fn segments(pool: &SqlitePool, f: &AnalyticsFilter) -> Result<Vec<SegmentSums>> {
+    let (from, to) = (stamp(f.from), stamp(f.to));
+    let rows = sqlx::query!(
+        r#"WITH u AS (
+               SELECT COALESCE(u.plan_override, u.plan) AS plan,
+                   COALESCE((SELECT s.name FROM product_events s WHERE s.user_id = u.id AND s.kind = 'signed_up'
+                             ORDER BY s.at LIMIT 1), 'direct') AS channel,
+                   COALESCE((SELECT e.workflow FROM product_events e WHERE e.user_id = u.id AND e.kind = 'session_started'
+                             ORDER BY e.at LIMIT 1), 'none') AS workflow,
+                   EXISTS (SELECT 1 FROM product_events e WHERE e.user_id = u.id AND e.kind = 'session_started') AS started,
+                   EXISTS (SELECT 1 FROM product_events e WHERE e.user_id = u.id AND e.kind = 'session_completed') AS completed,
+                   EXISTS (SELECT 1 FROM subscriptions s JOIN billing_customers c ON c.id = s.customer_id
+                           WHERE c.user_id = u.id AND s.mrr_cents > 0) AS paying
+               FROM users u WHERE u.created_at >= ?1 AND u.created_at < ?2
+           )
+           SELECT 'plan' AS "dimension!: String", plan AS "value!: String", COUNT(*) AS "accounts!: i64",
+                  SUM(started) AS "started!: i64", SUM(completed) AS "completed!: i64", SUM(paying) AS "paying!: i64"
+           FROM u GROUP BY plan
+           UNION ALL
+           SELECT 'channel', channel, COUNT(*), SUM(started), SUM(completed), SUM(paying) FROM u GROUP BY channel
+           UNION ALL
+           SELECT 'workflow', workflow, COUNT(*), SUM(started), SUM(completed), SUM(paying) FROM u GROUP BY workflow
+           ORDER BY 1, 3 DESC, 2"#,
+        from,
+        to
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(SegmentSums {
+                dimension: SEGMENT_DIMENSIONS.into_iter().find(|d| *d == r.dimension)?,
+                value: r.value,
+                accounts: r.accounts,
+                started: r.started,
+                completed: r.completed,
+                paying: r.paying,
+            })
+        })
+        .collect())
 }

@@ -1053,6 +1053,20 @@ impl Store for SqliteStore {
         events::retention(&self.reader, filter).await
     }
 
+    async fn usage_sums(
+        &self,
+        filter: &plansmith_store::events::AnalyticsFilter,
+    ) -> Result<plansmith_store::events::UsageSums> {
+        events::usage(&self.reader, filter).await
+    }
+
+    async fn segment_sums(
+        &self,
+        filter: &plansmith_store::events::AnalyticsFilter,
+    ) -> Result<Vec<plansmith_store::events::SegmentSums>> {
+        events::segments(&self.reader, filter).await
+    }
+
     async fn rate_document(&self, rating: plansmith_store::quality::DocumentRating) -> Result<()> {
         self.writer.run(move |conn| quality::rate(conn, &rating)).await
     }

@@ -102,3 +102,30 @@ pub struct RetentionSums {
     pub cohorts: Vec<(i64, i64)>,
     pub active: Vec<(i64, i64, i64)>,
 }
+
+/// Product usage as the database sums it, over the events in `[from, to)` of the accounts the
+/// filter's plan and channel select.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageSums {
+    /// (kind, name, events, distinct accounts).
+    pub features: Vec<(String, Option<String>, i64, i64)>,
+    /// (day `YYYY-MM-DD`, distinct active accounts).
+    pub daily_active: Vec<(String, i64)>,
+    /// Distinct accounts active in the 30 days before `to`.
+    pub monthly_active: i64,
+}
+
+/// The dimensions of the segments.
+pub const SEGMENT_DIMENSIONS: [&str; 3] = ["channel", "plan", "workflow"];
+
+/// Accounts that signed up in the range, by one dimension's value, with how far they went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentSums {
+    /// `plan` (now), `channel` (at sign-up) or `workflow` (of the first session).
+    pub dimension: &'static str,
+    pub value: String,
+    pub accounts: i64,
+    pub started: i64,
+    pub completed: i64,
+    pub paying: i64,
+}

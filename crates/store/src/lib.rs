@@ -918,6 +918,11 @@ pub trait Store: Send + Sync + 'static {
     async fn funnel_sums(&self, filter: &events::AnalyticsFilter) -> Result<events::FunnelSums>;
     /// Weekly retention of the accounts the filter covers.
     async fn retention_sums(&self, filter: &events::AnalyticsFilter) -> Result<events::RetentionSums>;
+    /// Feature usage and daily/monthly active accounts over the events in the filter's range
+    /// (the range is of events here, not of sign-ups).
+    async fn usage_sums(&self, filter: &events::AnalyticsFilter) -> Result<events::UsageSums>;
+    /// The accounts that signed up in the range by plan, channel and first workflow.
+    async fn segment_sums(&self, filter: &events::AnalyticsFilter) -> Result<Vec<events::SegmentSums>>;
 
     /// Saves the person's rating of a document (replacing their earlier one).
     async fn rate_document(&self, rating: quality::DocumentRating) -> Result<()>;

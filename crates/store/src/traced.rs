@@ -190,6 +190,14 @@ impl Store for TracedStore {
             .await
     }
 
+    async fn usage_sums(&self, filter: &events::AnalyticsFilter) -> Result<events::UsageSums> {
+        self.inner.usage_sums(filter).instrument(span("usage_sums")).await
+    }
+
+    async fn segment_sums(&self, filter: &events::AnalyticsFilter) -> Result<Vec<events::SegmentSums>> {
+        self.inner.segment_sums(filter).instrument(span("segment_sums")).await
+    }
+
     async fn rate_document(&self, rating: quality::DocumentRating) -> Result<()> {
         self.inner.rate_document(rating).instrument(span("rate_document")).await
     }

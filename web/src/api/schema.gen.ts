@@ -146,6 +146,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/analytics/segments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The accounts that signed up in the range by sign-up channel, plan and first workflow, with
+         *     how many started a session, completed a plan and pay now.
+         */
+        get: operations["segments_report"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/analytics/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Feature usage and stickiness over the events of the range (here `from`/`to` select events,
+         *     not sign-ups), for the accounts of a plan or channel if given.
+         */
+        get: operations["usage_report"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/audit": {
         parameters: {
             query?: never;
@@ -1659,6 +1699,11 @@ export interface components {
             currency: string;
             months: components["schemas"]["MrrMonth"][];
         };
+        DailyActive: {
+            /** Format: int64 */
+            accounts: number;
+            day: string;
+        };
         DisableTotp: {
             /** @description A current code of the authenticator app. */
             code: string;
@@ -1796,6 +1841,19 @@ export interface components {
             reason: string;
             value: boolean | string;
             variant: string;
+        };
+        FeatureUsage: {
+            /**
+             * Format: int64
+             * @description Distinct accounts.
+             */
+            accounts: number;
+            /** Format: int64 */
+            events: number;
+            /** @description The event: `session_started`, `document_exported`, `feature_used`, … */
+            kind: string;
+            /** @description What it was about: the feature, the format, the workflow, … */
+            name?: string | null;
         };
         FlagList: {
             items: components["schemas"]["FlagView"][];
@@ -2366,6 +2424,31 @@ export interface components {
             request_id?: string | null;
             /** Format: uuid */
             user_id?: string | null;
+        };
+        Segment: {
+            /** Format: int64 */
+            accounts: number;
+            /**
+             * Format: int64
+             * @description Completed a plan.
+             */
+            completed: number;
+            /** @description `channel` (at sign-up), `plan` (now) or `workflow` (of the first session; `none`). */
+            dimension: string;
+            /**
+             * Format: int64
+             * @description Paying now.
+             */
+            paying: number;
+            /**
+             * Format: int64
+             * @description Started a session.
+             */
+            started: number;
+            value: string;
+        };
+        SegmentReport: {
+            segments: components["schemas"]["Segment"][];
         };
         /** @description A session's documents as they were at a moment. */
         SessionAt: {
@@ -2959,6 +3042,160 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RetentionReport"];
+                };
+            };
+            /** @description Bad Request: `invalid_query` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    segments_report: {
+        parameters: {
+            query?: {
+                /** @description Accounts that signed up from this day (`YYYY-MM-DD`, UTC; default 90 days ago). */
+                from?: string;
+                /** @description Until this day, inclusive (default today). */
+                to?: string;
+                /** @description Only accounts on this plan now (`free`, `pro`, `team`). */
+                plan?: string;
+                /** @description Only accounts from this sign-up channel (`utm_source` at sign-up, or `direct`). */
+                channel?: string;
+                /** @description Only sessions of this workflow count for the session stages (funnel). */
+                workflow?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SegmentReport"];
+                };
+            };
+            /** @description Bad Request: `invalid_query` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    usage_report: {
+        parameters: {
+            query?: {
+                /** @description Accounts that signed up from this day (`YYYY-MM-DD`, UTC; default 90 days ago). */
+                from?: string;
+                /** @description Until this day, inclusive (default today). */
+                to?: string;
+                /** @description Only accounts on this plan now (`free`, `pro`, `team`). */
+                plan?: string;
+                /** @description Only accounts from this sign-up channel (`utm_source` at sign-up, or `direct`). */
+                channel?: string;
+                /** @description Only sessions of this workflow count for the session stages (funnel). */
+                workflow?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageReport"];
                 };
             };
             /** @description Bad Request: `invalid_query` */

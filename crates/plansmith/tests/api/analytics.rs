@@ -108,6 +108,45 @@ async fn the_funnel_and_retention_follow_what_people_do() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
     }
 
+    // Usage: what was used by how many; everyone was active today.
+    let (status, usage) = app.get("/api/v1/admin/analytics/usage", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{usage}");
+    let feature = |kind: &str, name: &str| {
+        usage["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["kind"] == kind && f["name"] == name)
+            .map(|f| (f["events"].as_i64().unwrap(), f["accounts"].as_i64().unwrap()))
+    };
+    assert_eq!(feature("session_started", "quick-brief"), Some((2, 2)), "{usage}");
+    assert_eq!(feature("signed_up", "newsletter"), Some((2, 2)));
+    assert_eq!(feature("step_completed", "brief"), Some((1, 1)));
+    assert_eq!(usage["mau"], 4);
+    assert_eq!(usage["daily_active"].as_array().unwrap().len(), 1);
+    assert_eq!(usage["daily_active"][0]["accounts"], 4);
+    let stickiness = usage["stickiness"].as_f64().unwrap();
+    assert!((stickiness - 4.0 / 90.0 / 4.0).abs() < 1e-9, "{usage}");
+
+    // Segments: by channel, plan and first workflow, with how far each went.
+    let (status, segments) = app.get("/api/v1/admin/analytics/segments", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{segments}");
+    let segment = |dimension: &str, value: &str| {
+        let s = segments["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["dimension"] == dimension && s["value"] == value)
+            .unwrap_or_else(|| panic!("{dimension}={value} in {segments}"));
+        ["accounts", "started", "completed", "paying"].map(|k| s[k].as_i64().unwrap())
+    };
+    assert_eq!(segment("channel", "newsletter"), [2, 1, 1, 1]);
+    assert_eq!(segment("channel", "direct"), [2, 1, 0, 0]);
+    assert_eq!(segment("plan", "pro"), [1, 1, 1, 1]);
+    assert_eq!(segment("plan", "free"), [3, 1, 0, 0]);
+    assert_eq!(segment("workflow", "quick-brief"), [2, 2, 1, 1]);
+    assert_eq!(segment("workflow", "none"), [2, 0, 0, 0]);
+
     // Cy comes back the week after: week 1 of the cohort.
     let store = plansmith_server::open_store(&app.settings, false).await.unwrap();
     let next_week = plansmith_store::events::ProductEvent {

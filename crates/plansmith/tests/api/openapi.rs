@@ -113,6 +113,8 @@ async fn openapi_document_covers_every_route() {
         ("get", "/api/v1/admin/analytics/funnel"),
         ("get", "/api/v1/admin/analytics/retention"),
         ("get", "/api/v1/admin/analytics/quality"),
+        ("get", "/api/v1/admin/analytics/usage"),
+        ("get", "/api/v1/admin/analytics/segments"),
         ("put", "/api/v1/sessions/{id}/documents/{doc_id}/rating"),
         ("put", "/api/v1/sessions/{id}/survey"),
     ];
@@ -238,6 +240,12 @@ async fn each_route_documents_the_codes_of_its_error_family() {
             AnalyticsError::CODES.to_vec(),
         ),
         ("get", "/api/v1/admin/analytics/quality", AnalyticsError::CODES.to_vec()),
+        ("get", "/api/v1/admin/analytics/usage", AnalyticsError::CODES.to_vec()),
+        (
+            "get",
+            "/api/v1/admin/analytics/segments",
+            AnalyticsError::CODES.to_vec(),
+        ),
         ("put", "/api/v1/sessions/{id}/survey", with_body(QualityError::CODES)),
         (
             "put",
