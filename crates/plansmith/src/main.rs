@@ -589,8 +589,9 @@ async fn run(cli: Cli) -> Result<()> {
                 .map(|(currency, cents)| format!("{currency} {}.{:02}", cents / 100, cents % 100))
                 .collect();
             println!(
-                "demo data (seed {seed}): {} accounts, {} customers, {} billing events over {months} months in {:.1}s; MRR now {}",
+                "demo data (seed {seed}): {} accounts, {} product events, {} customers, {} billing events over {months} months in {:.1}s; MRR now {}",
                 report.users,
+                report.product_events,
                 report.customers,
                 report.events,
                 started.elapsed().as_secs_f64(),

@@ -8,6 +8,7 @@ use crate::billing::{StripeEvent, change_of};
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use plansmith_domain::{Email, UserId};
 use plansmith_store::billing::{BillingEvent, BillingOutcome};
+use plansmith_store::events::{EventKind, ProductEvent};
 use plansmith_store::{NewUser, Store, StoreError};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -27,6 +28,8 @@ pub struct DemoOptions {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DemoReport {
     pub users: u32,
+    /// Product events: sign-ups, sessions, steps, messages, exports, features.
+    pub product_events: u32,
     pub customers: u32,
     pub events: u32,
     /// MRR at the end, per currency, in cents.
@@ -101,6 +104,7 @@ pub async fn fill(store: &dyn Store, options: DemoOptions) -> Result<DemoReport,
     let total: f64 = weights.iter().sum();
     let password_hash = demo_password_hash()?;
     let mut report = DemoReport::default();
+    let mut product_events: Vec<ProductEvent> = Vec::new();
     let mut events: Vec<(DateTime<Utc>, Value)> = Vec::new();
     let mut next_event = 0u64;
     let mut event = |at: DateTime<Utc>, kind: &str, object: Value| {
@@ -136,7 +140,13 @@ pub async fn fill(store: &dyn Store, options: DemoOptions) -> Result<DemoReport,
             Err(StoreError::EmailTaken) => return Err(DemoError::AlreadyThere(options.seed)),
             Err(e) => return Err(e.into()),
         };
+        store.backdate_user(user, signed_up).await?;
         report.users += 1;
+        activity(&mut rng, user, signed_up, now, &mut product_events);
+        if product_events.len() >= 2000 {
+            report.product_events += product_events.len() as u32;
+            store.record_product_events(std::mem::take(&mut product_events)).await?;
+        }
         if rng.random::<f64>() >= CONVERTS {
             continue;
         }
@@ -169,6 +179,8 @@ pub async fn fill(store: &dyn Store, options: DemoOptions) -> Result<DemoReport,
             now,
         );
     }
+    report.product_events += product_events.len() as u32;
+    store.record_product_events(product_events).await?;
     events.sort_by_key(|(at, _)| *at);
     let plans = BTreeMap::new();
     for (at, body) in events {
@@ -279,6 +291,100 @@ fn simulate(
                     running = Some(sub);
                 }
             }
+        }
+    }
+}
+
+/// Sign-up channels and their shares.
+const CHANNELS: [(&str, f64); 5] = [
+    ("direct", 0.45),
+    ("google", 0.25),
+    ("newsletter", 0.15),
+    ("twitter", 0.10),
+    ("producthunt", 0.05),
+];
+/// The workflows and their steps, as shipped.
+const WORKFLOWS: [(&str, &[&str]); 2] = [
+    ("product-plan", &["brief", "prd", "architecture", "delivery"]),
+    ("quick-brief", &["brief"]),
+];
+const STARTS_A_SESSION: f64 = 0.65;
+const COMPLETES_A_STEP: f64 = 0.72;
+
+/// One account's use of the product from its sign-up: the sign-up with its channel, maybe a
+/// first session (messages, steps, completion or abandonment, exports, edits), then weeks of
+/// returning that grow rarer.
+fn activity(rng: &mut StdRng, user: UserId, signed_up: DateTime<Utc>, now: DateTime<Utc>, out: &mut Vec<ProductEvent>) {
+    let mut push = |kind: EventKind, name: Option<&str>, workflow: Option<&str>, at: DateTime<Utc>| {
+        if at < now {
+            out.push(ProductEvent {
+                user,
+                kind,
+                name: name.map(str::to_owned),
+                workflow: workflow.map(str::to_owned),
+                at,
+            });
+        }
+    };
+    let mut pick = rng.random::<f64>();
+    let channel = CHANNELS
+        .iter()
+        .find(|(_, share)| {
+            pick -= share;
+            pick < 0.0
+        })
+        .map_or("direct", |(name, _)| name);
+    push(EventKind::SignedUp, Some(channel), None, signed_up);
+    if rng.random::<f64>() >= STARTS_A_SESSION {
+        return;
+    }
+    let mut at = signed_up + Duration::seconds((exponential(rng, 1.5) * 86_400.0) as i64);
+    let (workflow, steps) = WORKFLOWS[usize::from(rng.random::<f64>() < 0.45)];
+    let w = Some(workflow);
+    push(EventKind::SessionStarted, w, w, at);
+    let mut done = 0;
+    for step in steps {
+        for _ in 0..rng.random_range(2..7) {
+            at += Duration::minutes(rng.random_range(2..25));
+            push(EventKind::MessageSent, None, w, at);
+        }
+        if rng.random::<f64>() < 0.3 {
+            push(EventKind::FeatureUsed, Some("section_edit"), w, at);
+        }
+        if rng.random::<f64>() >= COMPLETES_A_STEP {
+            break;
+        }
+        at += Duration::minutes(rng.random_range(1..10));
+        push(EventKind::StepCompleted, Some(step), w, at);
+        done += 1;
+        // Longer plans are made over several sittings.
+        at += Duration::hours(rng.random_range(0..30));
+    }
+    if done == steps.len() {
+        push(EventKind::SessionCompleted, w, w, at);
+        if rng.random::<f64>() < 0.4 {
+            let format = if rng.random::<bool>() { "md" } else { "docx" };
+            push(EventKind::DocumentExported, Some(format), w, at + Duration::minutes(3));
+        }
+    } else if rng.random::<f64>() < 0.4 {
+        push(
+            EventKind::SessionAbandoned,
+            w,
+            w,
+            at + Duration::days(rng.random_range(1..20)),
+        );
+    }
+    // Coming back week after week, less and less.
+    let mut chance = 0.55;
+    for week in 1..52 {
+        chance *= 0.86;
+        if rng.random::<f64>() >= chance {
+            continue;
+        }
+        let back = at + Duration::weeks(week) + Duration::hours(rng.random_range(0..96));
+        push(EventKind::SessionStarted, w, w, back);
+        for m in 0..rng.random_range(1..5) {
+            push(EventKind::MessageSent, None, w, back + Duration::minutes(5 * (m + 1)));
         }
     }
 }

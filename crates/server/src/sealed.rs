@@ -458,6 +458,10 @@ impl Store for SealedStore {
         self.inner.segment_sums(filter).await
     }
 
+    async fn backdate_user(&self, user: UserId, created_at: DateTime<Utc>) -> Result<()> {
+        self.inner.backdate_user(user, created_at).await
+    }
+
     async fn rate_document(&self, mut rating: quality::DocumentRating) -> Result<()> {
         if let Some(comment) = &rating.comment {
             let key = self.sealer.write_key_for(rating.user).await?;

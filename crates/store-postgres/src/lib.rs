@@ -693,6 +693,14 @@ impl Store for PgStore {
         events::segments(self, filter).await
     }
 
+    async fn backdate_user(&self, user: UserId, created_at: DateTime<Utc>) -> Result<()> {
+        sqlx::query!("UPDATE users SET created_at = $2 WHERE id = $1", user.0, created_at)
+            .execute(&mut *self.conn().await?)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     async fn rate_document(&self, rating: plansmith_store::quality::DocumentRating) -> Result<()> {
         quality::rate(self, &rating).await
     }

@@ -1067,6 +1067,19 @@ impl Store for SqliteStore {
         events::segments(&self.reader, filter).await
     }
 
+    async fn backdate_user(&self, user: UserId, created_at: DateTime<Utc>) -> Result<()> {
+        self.writer
+            .run(move |conn| {
+                write::change(
+                    conn,
+                    "UPDATE users SET created_at = ?2 WHERE id = ?1",
+                    rusqlite::params![user.0, write::stamp(created_at)],
+                )
+                .map(|_| ())
+            })
+            .await
+    }
+
     async fn rate_document(&self, rating: plansmith_store::quality::DocumentRating) -> Result<()> {
         self.writer.run(move |conn| quality::rate(conn, &rating)).await
     }

@@ -924,6 +924,8 @@ pub trait Store: Send + Sync + 'static {
     /// The accounts that signed up in the range by plan, channel and first workflow.
     async fn segment_sums(&self, filter: &events::AnalyticsFilter) -> Result<Vec<events::SegmentSums>>;
 
+    /// Sets when an account was created (demo data and imports of accounts from elsewhere).
+    async fn backdate_user(&self, user: UserId, created_at: DateTime<Utc>) -> Result<()>;
     /// Saves the person's rating of a document (replacing their earlier one).
     async fn rate_document(&self, rating: quality::DocumentRating) -> Result<()>;
     /// Saves the end-of-session survey (replacing an earlier answer).

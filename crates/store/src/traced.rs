@@ -198,6 +198,13 @@ impl Store for TracedStore {
         self.inner.segment_sums(filter).instrument(span("segment_sums")).await
     }
 
+    async fn backdate_user(&self, user: UserId, created_at: DateTime<Utc>) -> Result<()> {
+        self.inner
+            .backdate_user(user, created_at)
+            .instrument(span("backdate_user"))
+            .await
+    }
+
     async fn rate_document(&self, rating: quality::DocumentRating) -> Result<()> {
         self.inner.rate_document(rating).instrument(span("rate_document")).await
     }

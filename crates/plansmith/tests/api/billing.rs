@@ -639,6 +639,30 @@ async fn demo_data_feeds_the_metrics_and_a_forecast_with_its_measured_error() {
     }
     let (status, _) = app.get("/api/v1/admin/analytics/forecast?months=13", &admin).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // The accounts' use of the product is there too, back-dated to their sign-ups.
+    assert!(made.product_events > made.users, "{made:?}");
+    let since = (Utc::now() - chrono::Duration::days(600)).date_naive();
+    let (status, funnel) = app
+        .get(&format!("/api/v1/admin/analytics/funnel?from={since}"), &admin)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{funnel}");
+    let reached: Vec<i64> = funnel["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["accounts"].as_i64().unwrap())
+        .collect();
+    assert_eq!(reached[0], 401, "the demo accounts and the admin: {funnel}");
+    assert!(reached.windows(2).all(|w| w[0] >= w[1]), "{funnel}");
+    assert!(reached[1] > 150 && reached[3] > 20, "{funnel}");
+    let (_, retention) = app
+        .get(&format!("/api/v1/admin/analytics/retention?from={since}"), &admin)
+        .await;
+    assert!(
+        retention["cohorts"].as_array().unwrap().len() > 40,
+        "weekly cohorts over 18 months"
+    );
 }
 
 /// The headline subscription figures are Prometheus gauges per currency.
