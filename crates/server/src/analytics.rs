@@ -448,10 +448,16 @@ pub struct CohortQuery {
 fn filter_of(q: &CohortQuery) -> Result<plansmith_store::events::AnalyticsFilter, AnalyticsError> {
     let today = Utc::now().date_naive();
     let to = q.to.unwrap_or(today);
-    let from = q.from.unwrap_or(to - chrono::Duration::days(89));
+    let from = match q.from {
+        Some(from) => from,
+        None => to
+            .checked_sub_days(chrono::Days::new(89))
+            .ok_or(AnalyticsError::Range)?,
+    };
     if from > to || (to - from).num_days() > 3660 {
         return Err(AnalyticsError::Range);
     }
+    let end = to.checked_add_days(chrono::Days::new(1)).ok_or(AnalyticsError::Range)?;
     let plan = match q.plan.as_deref() {
         None => None,
         Some(p) => Some(plansmith_domain::Plan::parse(p.trim()).ok_or_else(|| AnalyticsError::Plan(p.to_owned()))?),
@@ -459,7 +465,7 @@ fn filter_of(q: &CohortQuery) -> Result<plansmith_store::events::AnalyticsFilter
     let midnight = |d: chrono::NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
     Ok(plansmith_store::events::AnalyticsFilter {
         from: midnight(from),
-        to: midnight(to + chrono::Duration::days(1)),
+        to: midnight(end),
         plan,
         channel: q.channel.as_deref().map(|c| crate::auth::signup_channel(Some(c))),
         workflow: q.workflow.clone().filter(|w| !w.trim().is_empty()),
@@ -709,7 +715,7 @@ pub struct DailyActive {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct UsageReport {
+pub struct ProductUsageReport {
     pub features: Vec<FeatureUsage>,
     /// Distinct accounts with an event each day of the range that had any.
     pub daily_active: Vec<DailyActive>,
@@ -725,18 +731,18 @@ pub struct UsageReport {
 /// Feature usage and stickiness over the events of the range (here `from`/`to` select events,
 /// not sign-ups), for the accounts of a plan or channel if given.
 #[utoipa::path(get, path = "/api/v1/admin/analytics/usage", tag = "admin", operation_id = "usage_report",
-    params(CohortQuery), responses((status = 200, body = UsageReport), AnalyticsError))]
+    params(CohortQuery), responses((status = 200, body = ProductUsageReport), AnalyticsError))]
 pub async fn usage(
     State(state): State<AppState>,
     _admin: AdminUser,
     ApiQuery(q): ApiQuery<CohortQuery>,
-) -> Result<Json<UsageReport>, AnalyticsError> {
+) -> Result<Json<ProductUsageReport>, AnalyticsError> {
     let filter = filter_of(&q)?;
     state.events.flush().await;
     let sums = state.store.usage_sums(&filter).await?;
     let days = (filter.to - filter.from).num_days().max(1) as f64;
     let average_dau = sums.daily_active.iter().map(|(_, n)| *n as f64).sum::<f64>() / days;
-    Ok(Json(UsageReport {
+    Ok(Json(ProductUsageReport {
         features: sums
             .features
             .into_iter()
@@ -801,5 +807,105 @@ pub async fn segments(
                 paying: s.paying,
             })
             .collect(),
+    }))
+}
+
+/// The most texts of each source a themes report reads.
+const THEME_TEXTS: u32 = 5000;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ThemesQuery {
+    /// Texts of the last this many months (1–24, default 12).
+    pub months: Option<u32>,
+    /// Themes at most (1–20, default 8).
+    pub k: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ThemeMonth {
+    pub month: String,
+    pub texts: usize,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ThemeView {
+    /// The top terms joined, e.g. `export · docx · broken`.
+    pub label: String,
+    pub terms: Vec<String>,
+    pub size: usize,
+    pub by_month: Vec<ThemeMonth>,
+    /// Anonymised, from people who agreed to product research only.
+    pub quotes: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ThemesReport {
+    /// Themes of the rating and survey comments.
+    pub feedback: Vec<ThemeView>,
+    /// Project categories: themes of the session ideas, with their counts by month.
+    pub categories: Vec<ThemeView>,
+    /// Texts read.
+    pub texts: usize,
+}
+
+fn theme_views(themes: Vec<crate::themes::Theme>) -> Vec<ThemeView> {
+    themes
+        .into_iter()
+        .map(|t| ThemeView {
+            label: t.terms.iter().take(3).cloned().collect::<Vec<_>>().join(" · "),
+            terms: t.terms,
+            size: t.size,
+            by_month: t
+                .by_month
+                .into_iter()
+                .map(|(month, texts)| ThemeMonth { month, texts })
+                .collect(),
+            quotes: t.quotes,
+        })
+        .collect()
+}
+
+/// Feedback themes and project categories: the comments of ratings and surveys, and the
+/// session ideas, grouped by TF-IDF and k-means (deterministic), each with its top terms, size,
+/// trend by month and anonymised quotes from people who agreed to product research.
+#[utoipa::path(get, path = "/api/v1/admin/analytics/themes", tag = "admin", operation_id = "themes_report",
+    params(ThemesQuery), responses((status = 200, body = ThemesReport), AnalyticsError))]
+pub async fn themes(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    ApiQuery(q): ApiQuery<ThemesQuery>,
+) -> Result<Json<ThemesReport>, AnalyticsError> {
+    let months = q.months.unwrap_or(12);
+    let k = q.k.unwrap_or(8);
+    if !(1..=24).contains(&months) || !(1..=20).contains(&k) {
+        return Err(AnalyticsError::Range);
+    }
+    let since = Utc::now() - chrono::Duration::days(i64::from(months) * 31);
+    let texts = state.store.feedback_texts(since, THEME_TEXTS).await?;
+    let count = texts.len();
+    let (ideas, comments): (Vec<_>, Vec<_>) = texts
+        .into_iter()
+        .partition(|t| t.source == plansmith_store::quality::FeedbackSource::Idea);
+    let as_texts = |list: Vec<plansmith_store::quality::FeedbackText>| -> Vec<crate::themes::Text> {
+        list.into_iter()
+            .map(|t| crate::themes::Text {
+                text: t.text,
+                at: t.at,
+                quotable: t.quotable,
+            })
+            .collect()
+    };
+    let (comments, ideas) = (as_texts(comments), as_texts(ideas));
+    // The grouping is CPU work: off the request threads.
+    let k = k as usize;
+    let (feedback, categories) =
+        tokio::task::spawn_blocking(move || (crate::themes::themes(&comments, k), crate::themes::themes(&ideas, k)))
+            .await
+            .map_err(CommonError::internal)?;
+    Ok(Json(ThemesReport {
+        feedback: theme_views(feedback),
+        categories: theme_views(categories),
+        texts: count,
     }))
 }

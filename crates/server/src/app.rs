@@ -580,6 +580,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::analytics::quality))
         .routes(routes!(crate::analytics::usage))
         .routes(routes!(crate::analytics::segments))
+        .routes(routes!(crate::analytics::themes))
         .routes(routes!(crate::quality::rate))
         .routes(routes!(crate::quality::survey))
         .routes(routes!(health::readyz))

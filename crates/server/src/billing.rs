@@ -318,6 +318,7 @@ impl ErrorFamily for WebhookError {
         ErrorCode::InvalidHeader,
         ErrorCode::InvalidBody,
         ErrorCode::PayloadTooLarge,
+        ErrorCode::NotFound,
         ErrorCode::InternalError,
         ErrorCode::Unavailable,
     ];
@@ -327,7 +328,7 @@ impl ErrorFamily for WebhookError {
         let fix = "Send Stripe's events to this endpoint with the signing secret set as billing.webhook_secret.";
         match self {
             Self::NotConfigured => ApiError::new(
-                ErrorCode::Unavailable,
+                ErrorCode::NotFound,
                 "Billing is not set up on this server.",
                 "Set billing.webhook_secret (PLANSMITH_BILLING__WEBHOOK_SECRET) to the endpoint's signing secret.",
             ),
@@ -526,7 +527,7 @@ impl ErrorFamily for BillingError {
                 "Choose one of the plans GET /api/v1/me/billing lists as purchasable.",
             ),
             Self::NotConfigured => ApiError::new(
-                ErrorCode::Unavailable,
+                ErrorCode::NotFound,
                 "Payments are not set up on this server.",
                 "An operator sets billing.secret_key and billing.plans; until then plans are changed by an admin.",
             ),

@@ -21,6 +21,19 @@ use utoipa::ToSchema;
 pub const LLM_PROCESSING: &str = "llm_processing";
 /// Its current wording's version: a new wording asks again.
 pub const LLM_PROCESSING_VERSION: &str = "2026-12";
+/// The consent to be quoted, anonymised, in product research (feedback themes).
+pub const PRODUCT_RESEARCH: &str = "product_research";
+pub const PRODUCT_RESEARCH_VERSION: &str = "2026-12";
+const PRODUCT_RESEARCH_TEXT: &str = "Plansmith's team may quote what you write in document ratings, surveys and session ideas, with names, addresses, links and numbers removed, when studying what to improve. Without this consent your words are only counted, never quoted.";
+
+/// The version of a consent's current wording, for the kinds the product asks for.
+fn current_version(kind: &str) -> Option<&'static str> {
+    match kind {
+        LLM_PROCESSING => Some(LLM_PROCESSING_VERSION),
+        PRODUCT_RESEARCH => Some(PRODUCT_RESEARCH_VERSION),
+        _ => None,
+    }
+}
 
 /// A consent as its owner sees it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -65,7 +78,7 @@ pub struct Consents {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ConsentChange {
-    /// `llm_processing`.
+    /// `llm_processing` or `product_research`.
     pub kind: String,
     /// True gives consent to the current version; false withdraws it.
     pub given: bool,
@@ -95,7 +108,7 @@ impl ErrorFamily for ConsentError {
                 ErrorCode::InvalidField,
                 "kind",
                 format_args!("there is no consent '{kind}'"),
-                format!("Use {LLM_PROCESSING}."),
+                format!("Use {LLM_PROCESSING} or {PRODUCT_RESEARCH}."),
             ),
             Self::Common(e) => e.to_api_error(),
         }
@@ -130,18 +143,26 @@ async fn consents_of(state: &AppState, auth: &AuthUser) -> Result<Consents, Cons
         .into_iter()
         .map(Into::into)
         .collect();
-    let given = items
-        .iter()
-        .any(|c| c.kind == LLM_PROCESSING && c.version == LLM_PROCESSING_VERSION && c.withdrawn_at.is_none());
-    Ok(Consents {
-        items,
-        notices: vec![Notice {
+    let given = |kind: &str, version: &str| {
+        items
+            .iter()
+            .any(|c| c.kind == kind && c.version == version && c.withdrawn_at.is_none())
+    };
+    let notices = vec![
+        Notice {
             kind: LLM_PROCESSING.into(),
             version: LLM_PROCESSING_VERSION.into(),
             text: llm_processing_text(state),
-            given,
-        }],
-    })
+            given: given(LLM_PROCESSING, LLM_PROCESSING_VERSION),
+        },
+        Notice {
+            kind: PRODUCT_RESEARCH.into(),
+            version: PRODUCT_RESEARCH_VERSION.into(),
+            text: PRODUCT_RESEARCH_TEXT.into(),
+            given: given(PRODUCT_RESEARCH, PRODUCT_RESEARCH_VERSION),
+        },
+    ];
+    Ok(Consents { items, notices })
 }
 
 /// The signed-in person's consents and what the product asks consent for.
@@ -160,9 +181,9 @@ pub async fn change(
     auth: AuthUser,
     ApiJson(body): ApiJson<ConsentChange>,
 ) -> Result<Json<Consents>, ConsentError> {
-    if body.kind != LLM_PROCESSING {
+    let Some(version) = current_version(&body.kind) else {
         return Err(ConsentError::UnknownKind(body.kind));
-    }
+    };
     let now = Utc::now();
     if body.given {
         let current = consents_of(&state, &auth).await?;
@@ -175,7 +196,7 @@ pub async fn change(
                     id: uuid::Uuid::now_v7(),
                     user_id: auth.id(),
                     kind: body.kind.clone(),
-                    version: LLM_PROCESSING_VERSION.into(),
+                    version: version.into(),
                     given_at: now,
                     withdrawn_at: None,
                 })

@@ -45,6 +45,7 @@ pub mod security_events;
 pub mod sessions;
 pub mod state;
 pub mod telemetry;
+pub mod themes;
 pub mod traces;
 pub mod transport;
 pub mod web;

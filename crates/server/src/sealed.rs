@@ -458,6 +458,14 @@ impl Store for SealedStore {
         self.inner.segment_sums(filter).await
     }
 
+    async fn feedback_texts(&self, since: DateTime<Utc>, limit: u32) -> Result<Vec<quality::FeedbackText>> {
+        let mut texts = self.inner.feedback_texts(since, limit).await?;
+        for t in &mut texts {
+            t.text = self.sealer.open(t.user, &t.text).await?;
+        }
+        Ok(texts)
+    }
+
     async fn backdate_user(&self, user: UserId, created_at: DateTime<Utc>) -> Result<()> {
         self.inner.backdate_user(user, created_at).await
     }

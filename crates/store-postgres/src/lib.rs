@@ -693,6 +693,14 @@ impl Store for PgStore {
         events::segments(self, filter).await
     }
 
+    async fn feedback_texts(
+        &self,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<plansmith_store::quality::FeedbackText>> {
+        quality::texts(self, since, limit).await
+    }
+
     async fn backdate_user(&self, user: UserId, created_at: DateTime<Utc>) -> Result<()> {
         sqlx::query!("UPDATE users SET created_at = $2 WHERE id = $1", user.0, created_at)
             .execute(&mut *self.conn().await?)

@@ -4,7 +4,9 @@
 use crate::{PgStore, db_err};
 use chrono::{DateTime, Utc};
 use plansmith_store::Result;
-use plansmith_store::quality::{CsatSums, DocumentRating, QualitySums, Quartiles, RatingSums, SessionSurvey};
+use plansmith_store::quality::{
+    CsatSums, DocumentRating, FeedbackSource, FeedbackText, QualitySums, Quartiles, RatingSums, SessionSurvey,
+};
 
 pub(crate) async fn rate(store: &PgStore, r: &DocumentRating) -> Result<()> {
     sqlx::query!(
@@ -187,4 +189,41 @@ pub(crate) async fn sums(store: &PgStore, from: DateTime<Utc>, to: DateTime<Utc>
         csat,
         time_to_plan,
     })
+}
+
+pub(crate) async fn texts(store: &PgStore, since: DateTime<Utc>, limit: u32) -> Result<Vec<FeedbackText>> {
+    let rows = sqlx::query!(
+        r#"SELECT t.user_id AS "user_id!", t.source AS "source!", t.text AS "text!", t.at AS "at!",
+                  EXISTS (SELECT 1 FROM consents c WHERE c.user_id = t.user_id AND c.kind = 'product_research'
+                          AND c.withdrawn_at IS NULL) AS "quotable!"
+           FROM (
+               (SELECT user_id, 'rating' AS source, comment AS text, updated_at AS at FROM document_ratings
+                WHERE comment IS NOT NULL AND updated_at >= $1 ORDER BY updated_at DESC LIMIT $2)
+               UNION ALL
+               (SELECT user_id, 'survey', comment, updated_at FROM session_surveys
+                WHERE comment IS NOT NULL AND updated_at >= $1 ORDER BY updated_at DESC LIMIT $2)
+               UNION ALL
+               (SELECT user_id, 'idea', idea, created_at FROM planning_sessions
+                WHERE idea <> '' AND created_at >= $1 ORDER BY created_at DESC LIMIT $2)
+           ) t ORDER BY t.at DESC"#,
+        since,
+        i64::from(limit)
+    )
+    .fetch_all(&mut *store.conn().await?)
+    .await
+    .map_err(db_err)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| FeedbackText {
+            user: plansmith_domain::UserId(r.user_id),
+            source: match r.source.as_str() {
+                "rating" => FeedbackSource::Rating,
+                "survey" => FeedbackSource::Survey,
+                _ => FeedbackSource::Idea,
+            },
+            text: r.text,
+            at: r.at,
+            quotable: r.quotable,
+        })
+        .collect())
 }

@@ -1067,6 +1067,14 @@ impl Store for SqliteStore {
         events::segments(&self.reader, filter).await
     }
 
+    async fn feedback_texts(
+        &self,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<plansmith_store::quality::FeedbackText>> {
+        quality::texts(&self.reader, since, limit).await
+    }
+
     async fn backdate_user(&self, user: UserId, created_at: DateTime<Utc>) -> Result<()> {
         self.writer
             .run(move |conn| {

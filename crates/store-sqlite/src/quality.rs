@@ -5,7 +5,9 @@ use crate::db_err;
 use crate::write::{change, stamp};
 use chrono::{DateTime, Utc};
 use plansmith_store::Result;
-use plansmith_store::quality::{CsatSums, DocumentRating, QualitySums, Quartiles, RatingSums, SessionSurvey};
+use plansmith_store::quality::{
+    CsatSums, DocumentRating, FeedbackSource, FeedbackText, QualitySums, Quartiles, RatingSums, SessionSurvey,
+};
 use rusqlite::{Connection, params};
 use sqlx::SqlitePool;
 
@@ -183,4 +185,43 @@ pub(crate) async fn sums(pool: &SqlitePool, from: DateTime<Utc>, to: DateTime<Ut
         csat,
         time_to_plan,
     })
+}
+
+pub(crate) async fn texts(pool: &SqlitePool, since: DateTime<Utc>, limit: u32) -> Result<Vec<FeedbackText>> {
+    let (since, limit) = (stamp(since), i64::from(limit));
+    let rows = sqlx::query!(
+        r#"SELECT user_id AS "user_id!: uuid::Uuid", source AS "source!: String", text AS "text!: String",
+                  at AS "at!: DateTime<Utc>",
+                  EXISTS (SELECT 1 FROM consents c WHERE c.user_id = t.user_id AND c.kind = 'product_research'
+                          AND c.withdrawn_at IS NULL) AS "quotable!: bool"
+           FROM (
+               SELECT * FROM (SELECT user_id, 'rating' AS source, comment AS text, updated_at AS at FROM document_ratings
+                              WHERE comment IS NOT NULL AND updated_at >= ?1 ORDER BY updated_at DESC LIMIT ?2)
+               UNION ALL
+               SELECT * FROM (SELECT user_id, 'survey', comment, updated_at FROM session_surveys
+                              WHERE comment IS NOT NULL AND updated_at >= ?1 ORDER BY updated_at DESC LIMIT ?2)
+               UNION ALL
+               SELECT * FROM (SELECT user_id, 'idea', idea, created_at FROM planning_sessions
+                              WHERE idea <> '' AND created_at >= ?1 ORDER BY created_at DESC LIMIT ?2)
+           ) t ORDER BY at DESC"#,
+        since,
+        limit
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| FeedbackText {
+            user: plansmith_domain::UserId(r.user_id),
+            source: match r.source.as_str() {
+                "rating" => FeedbackSource::Rating,
+                "survey" => FeedbackSource::Survey,
+                _ => FeedbackSource::Idea,
+            },
+            text: r.text,
+            at: r.at,
+            quotable: r.quotable,
+        })
+        .collect())
 }

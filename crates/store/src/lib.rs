@@ -924,6 +924,9 @@ pub trait Store: Send + Sync + 'static {
     /// The accounts that signed up in the range by plan, channel and first workflow.
     async fn segment_sums(&self, filter: &events::AnalyticsFilter) -> Result<Vec<events::SegmentSums>>;
 
+    /// Rating and survey comments and session ideas written since `since`, newest first, at
+    /// most `limit` of each source (sealed as stored).
+    async fn feedback_texts(&self, since: DateTime<Utc>, limit: u32) -> Result<Vec<quality::FeedbackText>>;
     /// Sets when an account was created (demo data and imports of accounts from elsewhere).
     async fn backdate_user(&self, user: UserId, created_at: DateTime<Utc>) -> Result<()>;
     /// Saves the person's rating of a document (replacing their earlier one).

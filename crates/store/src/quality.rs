@@ -73,3 +73,26 @@ pub struct QualitySums {
 
 /// Gaps between messages longer than this are not active time.
 pub const ACTIVE_GAP_HOURS: f64 = 0.5;
+
+/// What people wrote that feedback themes are found in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedbackSource {
+    /// A document rating's comment.
+    Rating,
+    /// An end-of-session survey's comment.
+    Survey,
+    /// A session's idea (project categories).
+    Idea,
+}
+
+/// One text (sealed as stored; opened by the server for the analysis only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedbackText {
+    pub user: UserId,
+    pub source: FeedbackSource,
+    pub text: String,
+    pub at: DateTime<Utc>,
+    /// The author stands by the `product_research` consent: their words may be quoted
+    /// (anonymised).
+    pub quotable: bool,
+}

@@ -198,6 +198,13 @@ impl Store for TracedStore {
         self.inner.segment_sums(filter).instrument(span("segment_sums")).await
     }
 
+    async fn feedback_texts(&self, since: DateTime<Utc>, limit: u32) -> Result<Vec<quality::FeedbackText>> {
+        self.inner
+            .feedback_texts(since, limit)
+            .instrument(span("feedback_texts"))
+            .await
+    }
+
     async fn backdate_user(&self, user: UserId, created_at: DateTime<Utc>) -> Result<()> {
         self.inner
             .backdate_user(user, created_at)

@@ -166,6 +166,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/analytics/themes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Feedback themes and project categories: the comments of ratings and surveys, and the
+         *     session ideas, grouped by TF-IDF and k-means (deterministic), each with its top terms, size,
+         *     trend by month and anonymised quotes from people who agreed to product research.
+         */
+        get: operations["themes_report"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/analytics/usage": {
         parameters: {
             query?: never;
@@ -1628,7 +1649,7 @@ export interface components {
         ConsentChange: {
             /** @description True gives consent to the current version; false withdraws it. */
             given: boolean;
-            /** @description `llm_processing`. */
+            /** @description `llm_processing` or `product_research`. */
             kind: string;
         };
         /** @description A consent as its owner sees it. */
@@ -2197,6 +2218,27 @@ export interface components {
             message: components["schemas"]["MessageView"];
             reply: components["schemas"]["ReplyRef"];
         };
+        ProductUsageReport: {
+            /**
+             * Format: double
+             * @description The mean of the daily active accounts over every day of the range (days without any
+             *     count as 0).
+             */
+            average_dau: number;
+            /** @description Distinct accounts with an event each day of the range that had any. */
+            daily_active: components["schemas"]["DailyActive"][];
+            features: components["schemas"]["FeatureUsage"][];
+            /**
+             * Format: int64
+             * @description Distinct accounts active in the 30 days up to the end of the range.
+             */
+            mau: number;
+            /**
+             * Format: double
+             * @description Stickiness: average DAU ÷ MAU.
+             */
+            stickiness?: number | null;
+        };
         ProviderList: {
             items: components["schemas"]["ProviderView"][];
         };
@@ -2577,6 +2619,27 @@ export interface components {
             message_chars: number;
             section_chars: number;
             title_chars: number;
+        };
+        ThemeMonth: {
+            month: string;
+            texts: number;
+        };
+        ThemeView: {
+            by_month: components["schemas"]["ThemeMonth"][];
+            /** @description The top terms joined, e.g. `export · docx · broken`. */
+            label: string;
+            /** @description Anonymised, from people who agreed to product research only. */
+            quotes: string[];
+            size: number;
+            terms: string[];
+        };
+        ThemesReport: {
+            /** @description Project categories: themes of the session ideas, with their counts by month. */
+            categories: components["schemas"]["ThemeView"][];
+            /** @description Themes of the rating and survey comments. */
+            feedback: components["schemas"]["ThemeView"][];
+            /** @description Texts read. */
+            texts: number;
         };
         TimeToPlanMeasure: {
             /** @description The month the people signed up (`YYYY-MM`). */
@@ -3170,6 +3233,77 @@ export interface operations {
             };
         };
     };
+    themes_report: {
+        parameters: {
+            query?: {
+                /** @description Texts of the last this many months (1–24, default 12). */
+                months?: number;
+                /** @description Themes at most (1–20, default 8). */
+                k?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ThemesReport"];
+                };
+            };
+            /** @description Bad Request: `invalid_query` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unauthorized: `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Forbidden: `cross_site_request`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal Server Error: `internal_error` */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Service Unavailable: `unavailable` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     usage_report: {
         parameters: {
             query?: {
@@ -3195,7 +3329,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UsageReport"];
+                    "application/json": components["schemas"]["ProductUsageReport"];
                 };
             };
             /** @description Bad Request: `invalid_query` */
@@ -5559,6 +5693,15 @@ export interface operations {
             };
             /** @description Bad Request: `invalid_header`, `invalid_body` */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not Found: `not_found` */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -317,3 +317,93 @@ async fn ratings_and_the_survey_become_quality_by_workflow_step_model_and_time_t
     let (status, _) = app.get("/api/v1/admin/analytics/quality", &ada).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+/// Comments and ideas are grouped into themes; only people who agreed to product research
+/// are quoted, anonymised.
+#[tokio::test]
+async fn feedback_themes_quote_only_those_who_agreed() {
+    let app = spawn_with(|_| {}, plansmith_server::Overrides::default()).await;
+    let root = unique("research");
+    let (admin, _) = register_from(&app, &root, None).await;
+    make_admin(&app, &root).await;
+    let mut people = Vec::new();
+    for name in ["ada", "bob", "cy", "dee"] {
+        people.push(register_from(&app, &unique(name), None).await.0);
+    }
+    let (status, consents) = app
+        .post(
+            "/api/v1/me/consents",
+            &people[0],
+            json!({"kind": "product_research", "given": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{consents}");
+    assert_eq!(consents["notices"][1]["kind"], "product_research");
+    assert_eq!(consents["notices"][1]["given"], true);
+    for (i, token) in people.iter().enumerate() {
+        let (idea, comment) = if i % 2 == 0 {
+            (
+                "A recipe app where families share recipes, cooking notes and weekly meal plans",
+                format!("The docx export was broken, export failed twice. Mail me at person{i}@example.com"),
+            )
+        } else {
+            (
+                "Invoicing and accounting for freelancers: invoices, expenses and tax reports",
+                "Pricing is too expensive; the price of the team subscription is high".to_owned(),
+            )
+        };
+        for _ in 0..3 {
+            let (status, session) = app
+                .post(
+                    "/api/v1/sessions",
+                    token,
+                    json!({"workflow_id": "quick-brief", "title": "Idea", "idea": idea}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{session}");
+            let sid = session["id"].as_str().unwrap();
+            let (status, answer) = app
+                .json(
+                    Method::PUT,
+                    &format!("/api/v1/sessions/{sid}/survey"),
+                    Some(token),
+                    Some(json!({"csat": 3, "hours_without": 5, "comment": comment})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{answer}");
+            let (status, _) = app
+                .post(&format!("/api/v1/sessions/{sid}/abandon"), token, json!({}))
+                .await;
+            assert_eq!(status, StatusCode::OK);
+        }
+    }
+
+    let (status, report) = app.get("/api/v1/admin/analytics/themes?k=2", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["texts"], 24, "12 comments and 12 ideas");
+    let feedback = report["feedback"].as_array().unwrap();
+    assert_eq!(feedback.len(), 2, "{report}");
+    let export = feedback
+        .iter()
+        .find(|t| t["terms"][0] == "export")
+        .expect("an export theme");
+    assert_eq!(export["size"], 6);
+    let quotes = export["quotes"].as_array().unwrap();
+    assert_eq!(quotes.len(), 3, "Ada's three comments: {report}");
+    for quote in quotes {
+        let quote = quote.as_str().unwrap();
+        assert!(quote.contains("[email]") && !quote.contains("example.com"), "{quote}");
+    }
+    let pricing = feedback.iter().find(|t| t != &export).unwrap();
+    assert!(
+        pricing["quotes"].as_array().unwrap().is_empty(),
+        "nobody there agreed: {report}"
+    );
+    let categories = report["categories"].as_array().unwrap();
+    assert_eq!(categories.len(), 2, "{report}");
+    assert!(categories.iter().all(|c| c["size"] == 6), "{report}");
+    let month = plansmith_store::billing::month_of(Utc::now());
+    assert_eq!(categories[0]["by_month"], json!([{"month": month, "texts": 6}]));
+    let (status, _) = app.get("/api/v1/admin/analytics/themes?k=0", &admin).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -363,7 +363,7 @@ async fn checkout_and_the_portal_go_through_stripes_api() {
         .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
-        (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable"))
+        (StatusCode::NOT_FOUND, Some("not_found"))
     );
     assert!(
         body["error"]["hint"].as_str().unwrap().contains("billing.secret_key"),

@@ -115,6 +115,7 @@ async fn openapi_document_covers_every_route() {
         ("get", "/api/v1/admin/analytics/quality"),
         ("get", "/api/v1/admin/analytics/usage"),
         ("get", "/api/v1/admin/analytics/segments"),
+        ("get", "/api/v1/admin/analytics/themes"),
         ("put", "/api/v1/sessions/{id}/documents/{doc_id}/rating"),
         ("put", "/api/v1/sessions/{id}/survey"),
     ];

@@ -340,7 +340,7 @@ fn key_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::collections::B
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct BillingSettings {
-    /// The webhook endpoint's signing secret (`whsec_…`); without it the webhook answers 503.
+    /// The webhook endpoint's signing secret (`whsec_…`); without it the webhook answers 404.
     pub webhook_secret: Option<String>,
     /// Stripe's secret API key (`sk_…`) for Checkout and the customer portal.
     pub secret_key: Option<String>,
