@@ -318,6 +318,10 @@ pub struct CurrencyForecast {
     /// Empty while the history is shorter than four months (`note` says so).
     pub forecast: Vec<ForecastMonth>,
     pub backtest: BacktestView,
+    /// The cohort-based view of the same months: each signup cohort follows the MRR-weighted
+    /// retention curve of the cohorts before it, and new customers keep coming at the trend
+    /// of the new MRR (Holt's method on the monthly new MRR).
+    pub cohort_view: Vec<HistoryMonth>,
     pub note: Option<String>,
 }
 
@@ -355,6 +359,7 @@ pub async fn forecast(
         .collect();
     currencies.sort_unstable();
     currencies.dedup();
+    let cohorts = cohort_retention(&months, &sums.cohorts);
     let mut report = Vec::with_capacity(currencies.len());
     for currency in currencies {
         let start = sums
@@ -401,9 +406,11 @@ pub async fn forecast(
                     .collect()
             })
             .unwrap_or_default();
+        let cohort_view = cohort_view(&figures[begin..], &cohorts, currency, horizon, to);
         report.push(CurrencyForecast {
             currency: currency.to_owned(),
             model: "holt_linear".into(),
+            cohort_view,
             alpha: model.as_ref().map(|m| m.alpha),
             beta: model.as_ref().map(|m| m.beta),
             note: model.is_none().then(|| {
@@ -428,6 +435,51 @@ pub async fn forecast(
         months: horizon,
         currencies: report,
     }))
+}
+
+/// The cohort-based view of a currency's next `horizon` months (see [`CurrencyForecast`]).
+fn cohort_view(
+    figures: &[plansmith_store::billing::MonthFigures],
+    cohorts: &[plansmith_store::billing::CohortRetention],
+    currency: &str,
+    horizon: u32,
+    to: (i32, u32),
+) -> Vec<HistoryMonth> {
+    let Some(last) = figures.last() else {
+        return Vec::new();
+    };
+    let mine: Vec<Vec<i64>> = cohorts
+        .iter()
+        .filter(|c| c.currency == currency)
+        .map(|c| c.months.iter().map(|(_, mrr, _)| *mrr).collect())
+        .collect();
+    let curve = crate::forecast::retention_curve(&mine);
+    let existing: Vec<(usize, f64)> = mine
+        .iter()
+        .filter_map(|c| Some((c.len() - 1, *c.last()? as f64)))
+        .collect();
+    let residual = last.mrr_end as f64 - existing.iter().map(|(_, mrr)| mrr).sum::<f64>();
+    let new_series: Vec<f64> = figures.iter().map(|f| f.movements.new as f64).collect();
+    let new_mrr: Vec<f64> = match crate::forecast::Holt::fit(&new_series) {
+        Some(model) => (1..=horizon as usize).map(|h| model.forecast(h).mean).collect(),
+        None => {
+            let recent: Vec<f64> = new_series.iter().rev().take(3).copied().collect();
+            let mean = if recent.is_empty() {
+                0.0
+            } else {
+                recent.iter().sum::<f64>() / recent.len() as f64
+            };
+            vec![mean; horizon as usize]
+        }
+    };
+    crate::forecast::cohort_projection(&existing, residual, &new_mrr, &curve)
+        .into_iter()
+        .enumerate()
+        .map(|(i, mrr)| HistoryMonth {
+            month: months_after(to, i as u32 + 1),
+            mrr: mrr.round() as i64,
+        })
+        .collect()
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -152,11 +152,94 @@ pub fn backtest(series: &[f64], horizon: usize) -> Backtest {
     }
 }
 
+/// The MRR-weighted retention curve of signup cohorts: at each age (months since the cohort's
+/// first month) the cohorts' MRR then ÷ their MRR in their first month, over the cohorts old
+/// enough to have that age. `cohorts`: each cohort's MRR by age, from its first month.
+pub fn retention_curve(cohorts: &[Vec<i64>]) -> Vec<f64> {
+    let longest = cohorts.iter().map(Vec::len).max().unwrap_or(0);
+    (0..longest)
+        .map_while(|age| {
+            let (now, base) = cohorts
+                .iter()
+                .filter(|c| c.len() > age && c[0] > 0)
+                .fold((0i64, 0i64), |(n, b), c| (n + c[age], b + c[0]));
+            (base > 0).then(|| now as f64 / base as f64)
+        })
+        .collect()
+}
+
+/// The curve at `age`, past its end continued by its average month-over-month change over
+/// its last six months.
+fn curve_at(curve: &[f64], age: usize) -> f64 {
+    if let Some(r) = curve.get(age) {
+        return *r;
+    }
+    let Some(&last) = curve.last() else { return 1.0 };
+    let tail: Vec<f64> = curve
+        .windows(2)
+        .rev()
+        .take(6)
+        .filter(|w| w[0] > 0.0)
+        .map(|w| w[1] / w[0])
+        .collect();
+    let step = if tail.is_empty() {
+        1.0
+    } else {
+        (tail.iter().sum::<f64>() / tail.len() as f64).clamp(0.0, 1.5)
+    };
+    last * step.powi((age + 1 - curve.len()) as i32)
+}
+
+/// The cohort-based view of MRR `horizon` months ahead: each existing cohort (its age now and
+/// MRR now) follows the retention curve from its age on; the MRR of customers older than the
+/// cohorts (`residual`) stays; and each future month brings `new_mrr[j]` that then follows
+/// the curve from age 0.
+pub fn cohort_projection(existing: &[(usize, f64)], residual: f64, new_mrr: &[f64], curve: &[f64]) -> Vec<f64> {
+    (1..=new_mrr.len())
+        .map(|h| {
+            let kept: f64 = existing
+                .iter()
+                .map(|&(age, mrr)| {
+                    let from = curve_at(curve, age);
+                    if from > 0.0 {
+                        mrr * curve_at(curve, age + h) / from
+                    } else {
+                        0.0
+                    }
+                })
+                .sum();
+            let joined: f64 = (1..=h).map(|j| new_mrr[j - 1] * curve_at(curve, h - j)).sum();
+            (residual + kept + joined).max(0.0)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn cohorts_follow_their_retention_curve_and_new_customers_join_it() {
+        // Two cohorts: 100 → 90 → 81, and 200 → 180.
+        let curve = retention_curve(&[vec![100, 90, 81], vec![200, 180]]);
+        assert_eq!(curve.len(), 3);
+        assert!(
+            (curve[1] - 0.9).abs() < 1e-12 && (curve[2] - 0.81).abs() < 1e-12,
+            "{curve:?}"
+        );
+        // Past its end the curve keeps losing 10 % a month.
+        assert!((curve_at(&curve, 4) - 0.6561).abs() < 1e-9);
+        // Cohort A is 2 months old with 81, B 1 month with 180; 50 new each month; 10 older.
+        let view = cohort_projection(&[(2, 81.0), (1, 180.0)], 10.0, &[50.0, 50.0], &curve);
+        let month1 = 10.0 + 81.0 * 0.9 + 180.0 * 0.9 + 50.0;
+        let month2 = 10.0 + 81.0 * 0.81 + 180.0 * 0.81 + 50.0 * 0.9 + 50.0;
+        assert!(
+            (view[0] - month1).abs() < 1e-9 && (view[1] - month2).abs() < 1e-9,
+            "{view:?}"
+        );
+    }
 
     #[test]
     fn a_straight_line_is_continued_exactly() {

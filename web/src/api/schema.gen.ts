@@ -1705,6 +1705,12 @@ export interface components {
              * @description Smoothing weight of the trend.
              */
             beta?: number | null;
+            /**
+             * @description The cohort-based view of the same months: each signup cohort follows the MRR-weighted
+             *     retention curve of the cohorts before it, and new customers keep coming at the trend
+             *     of the new MRR (Holt's method on the monthly new MRR).
+             */
+            cohort_view: components["schemas"]["HistoryMonth"][];
             currency: string;
             /** @description Empty while the history is shorter than four months (`note` says so). */
             forecast: components["schemas"]["ForecastMonth"][];

@@ -632,6 +632,10 @@ async fn demo_data_feeds_the_metrics_and_a_forecast_with_its_measured_error() {
         );
         assert!(v("high80") <= v("high95"), "{m}");
     }
+    let cohort_view = usd["cohort_view"].as_array().unwrap();
+    assert_eq!(cohort_view.len(), 6, "{usd}");
+    assert_eq!(cohort_view[0]["month"], months[0]["month"]);
+    assert!(cohort_view.iter().all(|m| m["mrr"].as_i64().unwrap() > 0), "{usd}");
     let backtest = &usd["backtest"];
     assert!(backtest["forecasts"].as_u64().unwrap() > 10, "{backtest}");
     for key in ["mape", "mase", "coverage80", "coverage95"] {
