@@ -154,6 +154,34 @@ impl ErrorFamily for AnalyticsError {
     }
 }
 
+/// The currencies the sums have (only `wanted`, when given), sorted.
+fn currencies_of<'a>(sums: &'a plansmith_store::billing::MrrSums, wanted: Option<&str>) -> Vec<&'a str> {
+    let wanted = wanted.map(|c| c.trim().to_lowercase());
+    let mut currencies: Vec<&str> = sums
+        .before
+        .iter()
+        .map(|t| t.currency.as_str())
+        .chain(sums.movements.iter().map(|m| m.currency.as_str()))
+        .filter(|c| wanted.as_deref().is_none_or(|w| w == *c))
+        .collect();
+    currencies.sort_unstable();
+    currencies.dedup();
+    currencies
+}
+
+/// A currency's totals before the summed range (none: zero).
+fn start_of(sums: &plansmith_store::billing::MrrSums, currency: &str) -> CurrencyTotals {
+    sums.before
+        .iter()
+        .find(|t| t.currency == currency)
+        .cloned()
+        .unwrap_or(CurrencyTotals {
+            currency: currency.to_owned(),
+            mrr_cents: 0,
+            customers: 0,
+        })
+}
+
 fn month_param(name: &'static str, value: Option<&str>, default: (i32, u32)) -> Result<(i32, u32), AnalyticsError> {
     match value {
         None => Ok(default),
@@ -183,30 +211,12 @@ pub async fn mrr(
     let first = history.first().unwrap_or(&months[0]).clone();
     let last = months[months.len() - 1].clone();
     let sums = state.store.mrr_sums(&first, &last).await?;
-    let wanted = q.currency.as_deref().map(|c| c.trim().to_lowercase());
-    let mut currencies: Vec<&str> = sums
-        .before
-        .iter()
-        .map(|t| t.currency.as_str())
-        .chain(sums.movements.iter().map(|m| m.currency.as_str()))
-        .filter(|c| wanted.as_deref().is_none_or(|w| w == *c))
-        .collect();
-    currencies.sort_unstable();
-    currencies.dedup();
+    let currencies = currencies_of(&sums, q.currency.as_deref());
     let cohorts = cohort_retention(&months, &sums.cohorts);
     let report = currencies
         .into_iter()
         .map(|currency| {
-            let start = sums
-                .before
-                .iter()
-                .find(|t| t.currency == currency)
-                .cloned()
-                .unwrap_or(CurrencyTotals {
-                    currency: currency.to_owned(),
-                    mrr_cents: 0,
-                    customers: 0,
-                });
+            let start = start_of(&sums, currency);
             let months = month_figures(&start, &history, &months, &sums.movements)
                 .into_iter()
                 .map(|f| MrrMonth {
@@ -349,29 +359,11 @@ pub async fn forecast(
     let from = months_before(to, FORECAST_HISTORY - 1);
     let months = months_between(from, to);
     let sums = state.store.mrr_sums(&months[0], &months[months.len() - 1]).await?;
-    let wanted = q.currency.as_deref().map(|c| c.trim().to_lowercase());
-    let mut currencies: Vec<&str> = sums
-        .before
-        .iter()
-        .map(|t| t.currency.as_str())
-        .chain(sums.movements.iter().map(|m| m.currency.as_str()))
-        .filter(|c| wanted.as_deref().is_none_or(|w| w == *c))
-        .collect();
-    currencies.sort_unstable();
-    currencies.dedup();
+    let currencies = currencies_of(&sums, q.currency.as_deref());
     let cohorts = cohort_retention(&months, &sums.cohorts);
     let mut report = Vec::with_capacity(currencies.len());
     for currency in currencies {
-        let start = sums
-            .before
-            .iter()
-            .find(|t| t.currency == currency)
-            .cloned()
-            .unwrap_or(CurrencyTotals {
-                currency: currency.to_owned(),
-                mrr_cents: 0,
-                customers: 0,
-            });
+        let start = start_of(&sums, currency);
         let figures = month_figures(&start, &[], &months, &sums.movements);
         // From the first month with any MRR or movement.
         let begin = figures

@@ -214,11 +214,7 @@ pub(crate) async fn texts(pool: &SqlitePool, since: DateTime<Utc>, limit: u32) -
         .into_iter()
         .map(|r| FeedbackText {
             user: plansmith_domain::UserId(r.user_id),
-            source: match r.source.as_str() {
-                "rating" => FeedbackSource::Rating,
-                "survey" => FeedbackSource::Survey,
-                _ => FeedbackSource::Idea,
-            },
+            source: FeedbackSource::parse(&r.source),
             text: r.text,
             at: r.at,
             quotable: r.quotable,

@@ -85,6 +85,17 @@ pub enum FeedbackSource {
     Idea,
 }
 
+impl FeedbackSource {
+    /// As the backends' queries name it: `rating`, `survey`, anything else an idea.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "rating" => Self::Rating,
+            "survey" => Self::Survey,
+            _ => Self::Idea,
+        }
+    }
+}
+
 /// One text (sealed as stored; opened by the server for the analysis only).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedbackText {
