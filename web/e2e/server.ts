@@ -54,14 +54,16 @@ function settingsEnv(dir: string): NodeJS.ProcessEnv {
   };
 }
 
+/** Runs an operator command (`plansmith <args>`) on the server's database, with the
+ * environment the server has; resolves to what it printed. */
+export async function operatorCommand(server: RunningServer, args: string[], timeout = 60_000): Promise<{ stdout: string; stderr: string }> {
+  return promisify(execFile)(binaryPath(), args, { cwd: repoRoot, env: settingsEnv(server.dataDir), timeout });
+}
+
 /** Gives an account a role the way an operator does: `plansmith users set-role EMAIL ROLE`
  * on the server's database (it takes effect on the account's next request). */
 export async function setRole(server: RunningServer, email: string, role: 'admin' | 'member'): Promise<void> {
-  await promisify(execFile)(binaryPath(), ['users', 'set-role', email, role], {
-    cwd: repoRoot,
-    env: settingsEnv(server.dataDir),
-    timeout: 30_000,
-  });
+  await operatorCommand(server, ['users', 'set-role', email, role], 30_000);
 }
 
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {

@@ -3,6 +3,7 @@
 
 import type { ComponentType } from 'react';
 import { AuditPage } from './pages/AuditPage';
+import { BusinessPage } from './pages/BusinessPage';
 import { EmailsPage } from './pages/EmailsPage';
 import { ErrorsPage } from './pages/ErrorsPage';
 import { FlagKeysPage } from './pages/FlagKeysPage';
@@ -25,6 +26,12 @@ export interface AdminPage {
 export const ADMIN_PAGES: readonly AdminPage[] = [
   { slug: 'providers', title: 'Model providers', description: 'Each provider of the route: breaker, queue, calls in flight and limits.', Component: ProvidersPage },
   { slug: 'usage', title: 'Usage and cost', description: 'Model calls, tokens and cost, by provider, model, user or day.', Component: UsagePage },
+  {
+    slug: 'business',
+    title: 'Business',
+    description: 'Revenue, its forecast with the forecast’s measured error, activation, retention and session quality.',
+    Component: BusinessPage,
+  },
   { slug: 'users', title: 'Users', description: 'Accounts with their role and plan; disable one, or end its sign-ins.', Component: UsersPage },
   { slug: 'flags', title: 'Feature flags', description: 'What is switched on, for whom.', Component: FlagsPage },
   {

@@ -71,6 +71,14 @@ export const paths = {
     query: { user?: string; session?: string; action?: string; from?: string; to?: string; cursor?: string | null; limit?: number } = {},
   ) => route('/api/v1/admin/audit', {}, query),
   adminEmails: (query: { before?: string | null; limit?: number } = {}) => route('/api/v1/admin/emails', {}, query),
+  /** Business analytics (docs/analytics.md): money in cents per currency, never converted. */
+  adminMrr: (query: { from?: string; to?: string; currency?: string } = {}) => route('/api/v1/admin/analytics/mrr', {}, query),
+  adminForecast: (query: { months?: number; currency?: string } = {}) => route('/api/v1/admin/analytics/forecast', {}, query),
+  adminFunnel: (query: { from?: string; to?: string; plan?: string; channel?: string; workflow?: string } = {}) =>
+    route('/api/v1/admin/analytics/funnel', {}, query),
+  adminRetention: (query: { from?: string; to?: string; plan?: string; channel?: string } = {}) =>
+    route('/api/v1/admin/analytics/retention', {}, query),
+  adminQuality: (query: { from?: string; to?: string } = {}) => route('/api/v1/admin/analytics/quality', {}, query),
 
   sessions: (query: { limit?: number; cursor?: string | null } = {}) => route('/api/v1/sessions', {}, query),
   /** GET it; PATCH renames it; DELETE deletes it. */
