@@ -243,7 +243,8 @@ async fn the_breaker_opens_after_failures_and_probes_after_a_pause() {
         s.llm.route = vec!["primary".into(), "offline".into()];
         s.llm.retry.max_attempts = 1;
         s.llm.breaker.consecutive_failures = 2;
-        s.llm.breaker.open_seconds = 1;
+        // Long enough that the four exchanges below fit in it on a busy machine.
+        s.llm.breaker.open_seconds = 3;
     })
     .await;
     for _ in 0..4 {
@@ -262,7 +263,7 @@ async fn the_breaker_opens_after_failures_and_probes_after_a_pause() {
             .any(|l| l == "plansmith_llm_breaker_open{provider=\"primary\"} 1"),
         "breaker state is exported:\n{metrics}"
     );
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     exchange(&app).await;
     assert_eq!(
         broken.stats.requests.load(Ordering::SeqCst),
@@ -272,7 +273,7 @@ async fn the_breaker_opens_after_failures_and_probes_after_a_pause() {
 
     // The provider recovers: the next probe succeeds, the breaker closes and traffic returns.
     broken.stats.healed.store(true, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     let (reply, _) = exchange(&app).await;
     assert_eq!(reply["provider"], "primary", "the probe succeeded");
     let (reply, _) = exchange(&app).await;
