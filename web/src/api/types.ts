@@ -61,6 +61,10 @@ export type RestoreRequest = Schemas['RestoreRequest'];
 export type Revision = Schemas['RevisionView'];
 export type RevisionList = Schemas['RevisionList'];
 export type RevisionResponse = Schemas['RevisionResponse'];
+export type RatingRequest = Schemas['RatingRequest'];
+export type RatingView = Schemas['RatingView'];
+export type SurveyRequest = Schemas['SurveyRequest'];
+export type SurveyView = Schemas['SurveyView'];
 
 export type RumMetric = Schemas['RumMetric'];
 export type RumReport = Schemas['RumReport'];

@@ -22,7 +22,9 @@ export function DataExport() {
   );
 }
 
-const KIND_NAMES: Record<string, string> = { llm_processing: 'Processing by AI model providers' };
+const KIND_NAMES: Record<string, string> = { llm_processing: 'Processing by AI model providers', product_research: 'Product research' };
+/** Consents given or withdrawn with a switch rather than a button. */
+const SWITCHED = new Set(['product_research']);
 
 function kindName(kind: string): string {
   return KIND_NAMES[kind] ?? kind.replace(/_/g, ' ');
@@ -83,13 +85,22 @@ export function Consents() {
             {data.notices.map((n) => (
               <li key={n.kind} className="session-card" data-testid={`consent-${n.kind}`}>
                 <h3>{kindName(n.kind)}</h3>
-                <p>{n.text}</p>
+                <p id={`consent-text-${n.kind}`}>{n.text}</p>
                 <p className="muted small">
                   Version {n.version}: <strong>{n.given ? 'you gave your consent' : 'not given'}</strong>
                 </p>
-                <button type="button" className="button small" disabled={busy} onClick={() => void change(n, !n.given)}>
-                  {n.given ? 'Withdraw consent' : 'Give consent'}
-                </button>
+                {SWITCHED.has(n.kind) ? (
+                  <label className="field-check">
+                    <input type="checkbox" role="switch" checked={n.given}
+                      disabled={busy}
+                      aria-describedby={`consent-text-${n.kind}`} onChange={(e) => void change(n, e.target.checked)} />
+                    {`Allow ${kindName(n.kind).toLowerCase()}`}
+                  </label>
+                ) : (
+                  <button type="button" className="button small" disabled={busy} onClick={() => void change(n, !n.given)}>
+                    {n.given ? 'Withdraw consent' : 'Give consent'}
+                  </button>
+                )}
               </li>
             ))}
           </ul>

@@ -5,6 +5,7 @@ import { ErrorNotice } from '../components/ErrorNotice';
 import { CharCounter } from '../components/FieldHelp';
 import { Markdown } from '../components/Markdown';
 import { SavedCopyNote } from '../components/SavedCopyNote';
+import { RateDocument } from './Feedback';
 import { connection, isOffline } from '../lib/connection';
 import { useCrashTrigger } from '../lib/crash';
 import { useLimits } from '../lib/about';
@@ -88,6 +89,7 @@ export function DocumentPanel({ sessionId, documents, selectedId, onSelect, doc,
           ))}
         </div>
       )}
+      {data && data.revision > 0 && <RateDocument key={data.id} sessionId={sessionId} documentId={data.id} title={data.title} />}
     </section>
   );
 }

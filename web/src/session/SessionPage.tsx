@@ -15,6 +15,7 @@ import { useMediaQuery } from '../lib/useMediaQuery';
 import { useResource } from '../lib/useResource';
 import { ChatPanel } from './ChatPanel';
 import { DocumentPanel } from './DocumentPanel';
+import { SessionSurvey } from './Feedback';
 import { asksToDraftTheRest, DRAFT_THE_REST, emptySections, liveFilled, type Drafting } from './drafting';
 import { HistoryPanel } from './HistoryPanel';
 import { OfflinePlannerNote } from './OfflinePlannerNote';
@@ -289,6 +290,7 @@ export function SessionPage({ id }: { id: string }) {
         drafting={drafting !== null}
         onDraftTheRest={draftTheRest}
       />
+      {s.status === 'completed' && !session.fromCache && <SessionSurvey key={id} sessionId={id} />}
       {narrow && (
         <div className="pane-tabs" role="tablist" aria-label="Show">
           {(['chat', 'document'] as const).map((name) => (
