@@ -34,6 +34,8 @@ export function Consents() {
   const [data, setData] = useState<ConsentList | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  // The answer being recorded: a switch shows it at once, and goes back if it fails.
+  const [pending, setPending] = useState<{ kind: string; given: boolean } | null>(null);
   const heading = useRef<HTMLHeadingElement>(null);
 
   const load = useCallback(async () => {
@@ -62,6 +64,7 @@ export function Consents() {
 
   async function change(notice: ConsentNotice, given: boolean) {
     setBusy(true);
+    setPending({ kind: notice.kind, given });
     setError(null);
     try {
       setData(await changeConsent(notice.kind, given));
@@ -69,6 +72,7 @@ export function Consents() {
       setError(err);
     } finally {
       setBusy(false);
+      setPending(null);
     }
   }
 
@@ -91,7 +95,7 @@ export function Consents() {
                 </p>
                 {SWITCHED.has(n.kind) ? (
                   <label className="field-check">
-                    <input type="checkbox" role="switch" checked={n.given}
+                    <input type="checkbox" role="switch" checked={pending?.kind === n.kind ? pending.given : n.given}
                       disabled={busy}
                       aria-describedby={`consent-text-${n.kind}`} onChange={(e) => void change(n, e.target.checked)} />
                     {`Allow ${kindName(n.kind).toLowerCase()}`}
