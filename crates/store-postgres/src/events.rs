@@ -44,7 +44,11 @@ pub(crate) async fn funnel(store: &PgStore, f: &AnalyticsFilter) -> Result<Funne
                  AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM product_events s
                       WHERE s.user_id = u.id AND s.kind = 'signed_up' AND s.name = $4))
            ),
-           f AS (
+           paid AS (
+               SELECT c.user_id, MIN(m.at) AS t4 FROM mrr_movements m JOIN billing_customers c ON c.id = m.customer_id
+               WHERE m.kind = 'new' AND c.user_id IS NOT NULL GROUP BY c.user_id
+           ),
+           f AS MATERIALIZED (
                SELECT u.created_at AS t0,
                    (SELECT MIN(at) FROM product_events e WHERE e.user_id = u.id AND e.kind = 'session_started'
                         AND ($5::text IS NULL OR e.workflow = $5)) AS t1,
@@ -52,9 +56,8 @@ pub(crate) async fn funnel(store: &PgStore, f: &AnalyticsFilter) -> Result<Funne
                         AND ($5::text IS NULL OR e.workflow = $5)) AS t2,
                    (SELECT MIN(at) FROM product_events e WHERE e.user_id = u.id AND e.kind = 'session_completed'
                         AND ($5::text IS NULL OR e.workflow = $5)) AS t3,
-                   (SELECT MIN(m.at) FROM mrr_movements m JOIN billing_customers c ON c.id = m.customer_id
-                        WHERE c.user_id = u.id AND m.kind = 'new') AS t4
-               FROM u
+                   paid.t4
+               FROM u LEFT JOIN paid ON paid.user_id = u.id
            ),
            r AS (
                SELECT t0, t1,
