@@ -579,7 +579,16 @@ async fn run(cli: Cli) -> Result<()> {
                     UsageError("demo-data needs --users of at least 1 and --months from 1 to 120".into()).into(),
                 );
             }
-            let store = open_store(&settings, true).await?;
+            let keys = std::sync::Arc::new(
+                plansmith_server::crypto::Keyring::load(&settings).map_err(|e| UsageError(e.to_string()))?,
+            );
+            // The sessions' words are sealed as the server seals people's content.
+            let store: std::sync::Arc<dyn plansmith_store::Store> =
+                std::sync::Arc::new(plansmith_server::sealed::SealedStore::new(
+                    open_store(&settings, true).await?,
+                    keys,
+                    settings.crypto.seal_writes,
+                ));
             let options = plansmith_server::demo::DemoOptions { users, months, seed };
             let started = std::time::Instant::now();
             let report = plansmith_server::demo::fill(store.as_ref(), options).await?;
@@ -589,8 +598,11 @@ async fn run(cli: Cli) -> Result<()> {
                 .map(|(currency, cents)| format!("{currency} {}.{:02}", cents / 100, cents % 100))
                 .collect();
             println!(
-                "demo data (seed {seed}): {} accounts, {} product events, {} customers, {} billing events over {months} months in {:.1}s; MRR now {}",
+                "demo data (seed {seed}): {} accounts, {} planning sessions ({} ratings, {} surveys), {} product events, {} customers, {} billing events over {months} months in {:.1}s; MRR now {}",
                 report.users,
+                report.sessions,
+                report.ratings,
+                report.surveys,
                 report.product_events,
                 report.customers,
                 report.events,

@@ -4,15 +4,18 @@
 //! events applied through the webhook's own path (`billing::change_of` then the store), so the
 //! figures the dashboard shows are made the way real ones are.
 
+mod sessions;
+
 use crate::billing::{StripeEvent, change_of};
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use plansmith_domain::{Email, UserId};
 use plansmith_store::billing::{BillingEvent, BillingOutcome};
 use plansmith_store::events::{EventKind, ProductEvent};
-use plansmith_store::{NewUser, Store, StoreError};
+use plansmith_store::{Consent, NewUser, Store, StoreError};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
+use sessions::{Script, StepScript};
 use std::collections::BTreeMap;
 
 /// What to make.
@@ -30,6 +33,10 @@ pub struct DemoReport {
     pub users: u32,
     /// Product events: sign-ups, sessions, steps, messages, exports, features.
     pub product_events: u32,
+    /// Planning sessions written with their conversations and documents.
+    pub sessions: u32,
+    pub ratings: u32,
+    pub surveys: u32,
     pub customers: u32,
     pub events: u32,
     /// MRR at the end, per currency, in cents.
@@ -91,6 +98,8 @@ pub enum DemoError {
     Event(String),
     #[error("the demo accounts' password could not be hashed: {0}")]
     Hash(String),
+    #[error("the built-in workflows do not load: {0}")]
+    Workflows(String),
 }
 
 /// Fills the store. Deterministic for a seed: the same accounts and events each time.
@@ -103,7 +112,9 @@ pub async fn fill(store: &dyn Store, options: DemoOptions) -> Result<DemoReport,
     let weights: Vec<f64> = (0..months).map(|m| 1.08f64.powi(m as i32)).collect();
     let total: f64 = weights.iter().sum();
     let password_hash = demo_password_hash()?;
+    let workflows = crate::workflows::builtin().map_err(|e| DemoError::Workflows(e.to_string()))?;
     let mut report = DemoReport::default();
+    let mut past_sessions = Vec::new();
     let mut product_events: Vec<ProductEvent> = Vec::new();
     let mut events: Vec<(DateTime<Utc>, Value)> = Vec::new();
     let mut next_event = 0u64;
@@ -142,7 +153,31 @@ pub async fn fill(store: &dyn Store, options: DemoOptions) -> Result<DemoReport,
         };
         store.backdate_user(user, signed_up).await?;
         report.users += 1;
-        activity(&mut rng, user, signed_up, now, &mut product_events);
+        if let Some(script) = activity(&mut rng, user, signed_up, now, &mut product_events) {
+            // The words of the session come from a generator of their own, so the accounts'
+            // course and their billing stay as they were for a seed.
+            let mut words = StdRng::seed_from_u64(options.seed.rotate_left(32) ^ u64::from(i));
+            let made = sessions::write(&mut words, &workflows, user, &script, now)?;
+            report.sessions += 1;
+            report.ratings += made.session.ratings.len() as u32;
+            report.surveys += u32::from(made.session.survey.is_some());
+            if made.quotable {
+                store
+                    .give_consent(Consent {
+                        id: uuid::Uuid::now_v7(),
+                        user_id: user,
+                        kind: crate::consents::PRODUCT_RESEARCH.into(),
+                        version: crate::consents::PRODUCT_RESEARCH_VERSION.into(),
+                        given_at: signed_up,
+                        withdrawn_at: None,
+                    })
+                    .await?;
+            }
+            past_sessions.push(made.session);
+            if past_sessions.len() >= 200 {
+                store.import_sessions(std::mem::take(&mut past_sessions)).await?;
+            }
+        }
         if product_events.len() >= 2000 {
             report.product_events += product_events.len() as u32;
             store.record_product_events(std::mem::take(&mut product_events)).await?;
@@ -181,6 +216,9 @@ pub async fn fill(store: &dyn Store, options: DemoOptions) -> Result<DemoReport,
     }
     report.product_events += product_events.len() as u32;
     store.record_product_events(product_events).await?;
+    if !past_sessions.is_empty() {
+        store.import_sessions(past_sessions).await?;
+    }
     events.sort_by_key(|(at, _)| *at);
     let plans = BTreeMap::new();
     for (at, body) in events {
@@ -313,8 +351,15 @@ const COMPLETES_A_STEP: f64 = 0.72;
 
 /// One account's use of the product from its sign-up: the sign-up with its channel, maybe a
 /// first session (messages, steps, completion or abandonment, exports, edits), then weeks of
-/// returning that grow rarer.
-fn activity(rng: &mut StdRng, user: UserId, signed_up: DateTime<Utc>, now: DateTime<Utc>, out: &mut Vec<ProductEvent>) {
+/// returning that grow rarer. The first session's course comes back, to be written as a real
+/// session.
+fn activity(
+    rng: &mut StdRng,
+    user: UserId,
+    signed_up: DateTime<Utc>,
+    now: DateTime<Utc>,
+    out: &mut Vec<ProductEvent>,
+) -> Option<Script> {
     let mut push = |kind: EventKind, name: Option<&str>, workflow: Option<&str>, at: DateTime<Utc>| {
         if at < now {
             out.push(ProductEvent {
@@ -336,43 +381,58 @@ fn activity(rng: &mut StdRng, user: UserId, signed_up: DateTime<Utc>, now: DateT
         .map_or("direct", |(name, _)| name);
     push(EventKind::SignedUp, Some(channel), None, signed_up);
     if rng.random::<f64>() >= STARTS_A_SESSION {
-        return;
+        return None;
     }
     let mut at = signed_up + Duration::seconds((exponential(rng, 1.5) * 86_400.0) as i64);
     let (workflow, steps) = WORKFLOWS[usize::from(rng.random::<f64>() < 0.45)];
     let w = Some(workflow);
     push(EventKind::SessionStarted, w, w, at);
+    let mut script = Script {
+        workflow,
+        started: at,
+        steps: Vec::new(),
+        completed: None,
+        abandoned: None,
+    };
     let mut done = 0;
     for step in steps {
+        let mut messages = Vec::new();
         for _ in 0..rng.random_range(2..7) {
             at += Duration::minutes(rng.random_range(2..25));
             push(EventKind::MessageSent, None, w, at);
+            messages.push(at);
         }
         if rng.random::<f64>() < 0.3 {
             push(EventKind::FeatureUsed, Some("section_edit"), w, at);
         }
         if rng.random::<f64>() >= COMPLETES_A_STEP {
+            script.steps.push(StepScript {
+                messages,
+                completed: None,
+            });
             break;
         }
         at += Duration::minutes(rng.random_range(1..10));
         push(EventKind::StepCompleted, Some(step), w, at);
+        script.steps.push(StepScript {
+            messages,
+            completed: Some(at),
+        });
         done += 1;
         // Longer plans are made over several sittings.
         at += Duration::hours(rng.random_range(0..30));
     }
     if done == steps.len() {
         push(EventKind::SessionCompleted, w, w, at);
+        script.completed = Some(at);
         if rng.random::<f64>() < 0.4 {
             let format = if rng.random::<bool>() { "md" } else { "docx" };
             push(EventKind::DocumentExported, Some(format), w, at + Duration::minutes(3));
         }
     } else if rng.random::<f64>() < 0.4 {
-        push(
-            EventKind::SessionAbandoned,
-            w,
-            w,
-            at + Duration::days(rng.random_range(1..20)),
-        );
+        let abandoned = at + Duration::days(rng.random_range(1..20));
+        push(EventKind::SessionAbandoned, w, w, abandoned);
+        script.abandoned = Some(abandoned);
     }
     // Coming back week after week, less and less.
     let mut chance = 0.55;
@@ -387,6 +447,7 @@ fn activity(rng: &mut StdRng, user: UserId, signed_up: DateTime<Utc>, now: DateT
             push(EventKind::MessageSent, None, w, back + Duration::minutes(5 * (m + 1)));
         }
     }
+    Some(script)
 }
 
 fn first_price(rng: &mut StdRng) -> &'static Price {

@@ -34,6 +34,8 @@ pub struct RatingView {
     pub document_id: Uuid,
     pub rating: i64,
     pub useful: bool,
+    /// The comment as written; none without one.
+    pub comment: Option<String>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -53,6 +55,8 @@ pub struct SurveyView {
     pub session_id: Uuid,
     pub csat: i64,
     pub hours_without: f64,
+    /// The comment as written; none without one.
+    pub comment: Option<String>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -61,6 +65,8 @@ pub enum QualityError {
     Score(&'static str, i64),
     Hours(f64),
     Comment,
+    /// Nothing given yet: what is missing and how to give it.
+    NotYet(&'static str, &'static str),
     Common(CommonError),
 }
 
@@ -98,6 +104,7 @@ impl ErrorFamily for QualityError {
                 format_args!("is longer than {MAX_COMMENT_CHARS} characters"),
                 "Shorten the comment to 2,000 characters.",
             ),
+            Self::NotYet(what, how) => ApiError::new(ErrorCode::NotFound, *what, *how),
             Self::Common(e) => e.to_api_error(),
         }
     }
@@ -146,7 +153,7 @@ pub async fn rate(
             user: auth.id(),
             rating,
             useful: body.useful,
-            comment,
+            comment: comment.clone(),
             at,
         })
         .await?;
@@ -154,6 +161,7 @@ pub async fn rate(
         document_id: doc_id,
         rating,
         useful: body.useful,
+        comment,
         updated_at: at,
     }))
 }
@@ -183,7 +191,7 @@ pub async fn survey(
             user: auth.id(),
             csat,
             hours_without: body.hours_without,
-            comment,
+            comment: comment.clone(),
             at,
         })
         .await?;
@@ -191,6 +199,66 @@ pub async fn survey(
         session_id: id,
         csat,
         hours_without: body.hours_without,
+        comment,
         updated_at: at,
+    }))
+}
+
+/// Your rating of a document of your session, with your comment; `404` until you rate it.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/documents/{doc_id}/rating", tag = "documents",
+    operation_id = "get_document_rating", params(("id" = Uuid, Path), ("doc_id" = Uuid, Path)),
+    responses((status = 200, body = RatingView), QualityError))]
+pub async fn rating(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath((id, doc_id)): ApiPath<(Uuid, Uuid)>,
+) -> Result<Json<RatingView>, QualityError> {
+    let session = crate::sessions::owned(&state, &auth, id).await?;
+    let documents = state.store.list_documents(session.id).await?;
+    if !documents.iter().any(|d| d.id.0 == doc_id) {
+        return Err(CommonError::not_found("The document").into());
+    }
+    let feedback = state.store.session_feedback(session.id, auth.id()).await?;
+    let rating = feedback
+        .ratings
+        .into_iter()
+        .find(|r| r.document.0 == doc_id)
+        .ok_or(QualityError::NotYet(
+            "You have not rated this document yet.",
+            "Rate it with PUT on this address: a rating from 1 to 5 and whether it was useful.",
+        ))?;
+    Ok(Json(RatingView {
+        document_id: doc_id,
+        rating: rating.rating,
+        useful: rating.useful,
+        comment: rating.comment,
+        updated_at: rating.at,
+    }))
+}
+
+/// Your answer to the end-of-session survey, with your comment; `404` until you answer it.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/survey", tag = "sessions", operation_id = "get_survey",
+    params(("id" = Uuid, Path)), responses((status = 200, body = SurveyView), QualityError))]
+pub async fn survey_answer(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<SurveyView>, QualityError> {
+    let session = crate::sessions::owned(&state, &auth, id).await?;
+    let survey = state
+        .store
+        .session_feedback(session.id, auth.id())
+        .await?
+        .survey
+        .ok_or(QualityError::NotYet(
+            "You have not answered the survey of this session yet.",
+            "Answer it with PUT on this address: your satisfaction from 1 to 5 and the hours the plan would have taken you.",
+        ))?;
+    Ok(Json(SurveyView {
+        session_id: id,
+        csat: survey.csat,
+        hours_without: survey.hours_without,
+        comment: survey.comment,
+        updated_at: survey.at,
     }))
 }

@@ -490,6 +490,40 @@ impl Store for SealedStore {
         self.inner.quality_sums(from, to).await
     }
 
+    async fn session_feedback(&self, session: SessionId, user: UserId) -> Result<quality::SessionFeedback> {
+        let mut feedback = self.inner.session_feedback(session, user).await?;
+        for rating in &mut feedback.ratings {
+            if let Some(comment) = &mut rating.comment {
+                *comment = self.sealer.open(user, comment).await?;
+            }
+        }
+        if let Some(comment) = feedback.survey.as_mut().and_then(|s| s.comment.as_mut()) {
+            *comment = self.sealer.open(user, comment).await?;
+        }
+        Ok(feedback)
+    }
+
+    async fn import_sessions(&self, mut sessions: Vec<plansmith_store::history::PastSession>) -> Result<()> {
+        for s in &mut sessions {
+            let key = self.sealer.write_key_for(s.user).await?;
+            s.title = key.seal(&s.title);
+            s.idea = key.seal(&s.idea);
+            for m in &mut s.messages {
+                m.content = key.seal(&m.content);
+            }
+            for d in &mut s.documents {
+                for (_, text) in &mut d.sections {
+                    *text = key.seal(text);
+                }
+            }
+            let comments = s.ratings.iter_mut().map(|r| &mut r.comment);
+            for comment in comments.chain(s.survey.as_mut().map(|v| &mut v.comment)).flatten() {
+                *comment = key.seal(comment);
+            }
+        }
+        self.inner.import_sessions(sessions).await
+    }
+
     async fn apply_retention(&self, retention: &Retention) -> Result<RetentionReport> {
         self.inner.apply_retention(retention).await
     }

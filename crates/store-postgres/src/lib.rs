@@ -724,6 +724,18 @@ impl Store for PgStore {
     ) -> Result<plansmith_store::quality::QualitySums> {
         quality::sums(self, from, to).await
     }
+
+    async fn session_feedback(
+        &self,
+        session: SessionId,
+        user: UserId,
+    ) -> Result<plansmith_store::quality::SessionFeedback> {
+        quality::feedback(self, session, user).await
+    }
+
+    async fn import_sessions(&self, sessions: Vec<plansmith_store::history::PastSession>) -> Result<()> {
+        quality::import(self, &sessions).await
+    }
 }
 
 async fn applied_migrations(pool: &PgPool) -> i64 {

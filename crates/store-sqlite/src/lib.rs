@@ -1103,6 +1103,18 @@ impl Store for SqliteStore {
     ) -> Result<plansmith_store::quality::QualitySums> {
         quality::sums(&self.reader, from, to).await
     }
+
+    async fn session_feedback(
+        &self,
+        session: SessionId,
+        user: UserId,
+    ) -> Result<plansmith_store::quality::SessionFeedback> {
+        quality::feedback(&self.reader, session, user).await
+    }
+
+    async fn import_sessions(&self, sessions: Vec<plansmith_store::history::PastSession>) -> Result<()> {
+        self.writer.run(move |conn| quality::import(conn, &sessions)).await
+    }
 }
 
 /// Every statement the writer connection runs (name, SQL): with the query macros' offline data

@@ -4,10 +4,13 @@
 use crate::db_err;
 use crate::write::{change, stamp};
 use chrono::{DateTime, Utc};
-use plansmith_store::Result;
+use plansmith_domain::{DocumentId, MessageRole, SessionId, UserId, content_hash};
+use plansmith_store::history::PastSession;
 use plansmith_store::quality::{
-    CsatSums, DocumentRating, FeedbackSource, FeedbackText, QualitySums, Quartiles, RatingSums, SessionSurvey,
+    CsatSums, DocumentRating, FeedbackSource, FeedbackText, QualitySums, Quartiles, RatingSums, SessionFeedback,
+    SessionSurvey,
 };
+use plansmith_store::{Result, StoreError};
 use rusqlite::{Connection, params};
 use sqlx::SqlitePool;
 
@@ -220,4 +223,134 @@ pub(crate) async fn texts(pool: &SqlitePool, since: DateTime<Utc>, limit: u32) -
             quotable: r.quotable,
         })
         .collect())
+}
+
+pub(crate) async fn feedback(pool: &SqlitePool, session: SessionId, user: UserId) -> Result<SessionFeedback> {
+    let ratings = sqlx::query!(
+        r#"SELECT document_id AS "document_id!: uuid::Uuid", rating AS "rating!: i64", useful AS "useful!: bool",
+                  comment, updated_at AS "updated_at!: DateTime<Utc>"
+           FROM document_ratings WHERE session_id = ?1 AND user_id = ?2 ORDER BY updated_at, document_id"#,
+        session.0,
+        user.0
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?
+    .into_iter()
+    .map(|r| DocumentRating {
+        document: DocumentId(r.document_id),
+        session,
+        user,
+        rating: r.rating,
+        useful: r.useful,
+        comment: r.comment,
+        at: r.updated_at,
+    })
+    .collect();
+    let survey = sqlx::query!(
+        r#"SELECT csat AS "csat!: i64", hours_without AS "hours_without!: f64", comment,
+                  updated_at AS "updated_at!: DateTime<Utc>"
+           FROM session_surveys WHERE session_id = ?1 AND user_id = ?2"#,
+        session.0,
+        user.0
+    )
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)?
+    .map(|r| SessionSurvey {
+        session,
+        user,
+        csat: r.csat,
+        hours_without: r.hours_without,
+        comment: r.comment,
+        at: r.updated_at,
+    });
+    Ok(SessionFeedback { ratings, survey })
+}
+
+/// Past sessions, each with everything that belongs to it, inside the writer's transaction.
+pub(crate) fn import(conn: &Connection, sessions: &[PastSession]) -> Result<()> {
+    for s in sessions {
+        if let Some(problem) = s.problem() {
+            return Err(StoreError::Integrity(problem));
+        }
+        let first_message = s
+            .messages
+            .iter()
+            .find(|m| m.role == MessageRole::User)
+            .map(|m| stamp(m.at));
+        change(
+            conn,
+            "INSERT INTO planning_sessions (id, user_id, workflow_id, title, idea, status, current_step, completed_steps,
+                 created_at, updated_at, first_message_at, completed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                s.id.0,
+                s.user.0,
+                s.workflow_id,
+                s.title,
+                s.idea,
+                s.status.as_str(),
+                s.current_step,
+                s.completed_steps,
+                stamp(s.created_at),
+                stamp(s.updated_at),
+                first_message,
+                s.completed_at.map(stamp)
+            ],
+        )?;
+        for (seq, m) in s.messages.iter().enumerate() {
+            change(
+                conn,
+                "INSERT INTO messages (id, session_id, seq, role, step_id, content, status, provider, model, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'complete', ?7, ?8, ?9, ?9)",
+                params![
+                    m.id.0,
+                    s.id.0,
+                    seq as i64 + 1,
+                    m.role.as_str(),
+                    m.step_id,
+                    m.content,
+                    m.provider,
+                    m.model,
+                    stamp(m.at)
+                ],
+            )?;
+        }
+        for (position, d) in s.documents.iter().enumerate() {
+            let content = d.content();
+            let filled = content.as_ref().map_or(0, |c| c.filled() as i64);
+            change(
+                conn,
+                "INSERT INTO documents (id, session_id, position, step_id, title, revision, filled, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    d.id.0,
+                    s.id.0,
+                    position as i64,
+                    d.step_id,
+                    d.title,
+                    i64::from(content.is_some()),
+                    filled,
+                    stamp(d.at)
+                ],
+            )?;
+            if let Some(content) = content {
+                let json = content.to_canonical_json();
+                change(
+                    conn,
+                    "INSERT INTO document_revisions (document_id, revision, author, content, content_hash, created_at)
+                     VALUES (?1, 1, 'ai', ?2, ?3, ?4)",
+                    params![d.id.0, json, content_hash(&json), stamp(d.at)],
+                )?;
+            }
+        }
+        for r in &s.ratings {
+            rate(conn, r)?;
+        }
+        if let Some(v) = &s.survey {
+            survey(conn, v)?;
+        }
+    }
+    Ok(())
 }

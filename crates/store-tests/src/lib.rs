@@ -110,6 +110,7 @@ macro_rules! conformance_tests {
             flags_are_stored_replaced_listed_and_deleted,
             the_audit_chain_holds_under_concurrent_appends_and_prunes_to_a_checkpoint,
             incident_notices_reach_their_recipients_and_record_read_receipts,
+            past_sessions_are_written_whole_with_their_feedback,
         );
         $crate::conformance_tests!(@mfa_email $backend;
             totp_is_pending_until_enabled_and_each_step_is_used_once,

@@ -1623,3 +1623,172 @@ pub async fn incident_notices_reach_their_recipients_and_record_read_receipts(b:
             .is_empty()
     );
 }
+
+/// A past session is written whole with its own times: the conversation in order, its
+/// documents' first revisions, ratings and survey; its messages make the time-to-plan. A batch
+/// with a session in error, or an id already taken, writes nothing.
+pub async fn past_sessions_are_written_whole_with_their_feedback(b: Backend) {
+    use chrono::TimeZone;
+    use plansmith_domain::{MessageId, MessageRole};
+    use plansmith_store::history::{PastDocument, PastMessage, PastSession};
+    use plansmith_store::quality::{DocumentRating, SessionSurvey};
+    let store = b.store.as_ref();
+    let owner = user(store, "past").await;
+    let at = |h: u32, m: u32| Utc.with_ymd_and_hms(2019, 3, 10, h, m, 0).unwrap();
+    let id = SessionId::new();
+    let (brief, prd) = (DocumentId::new(), DocumentId::new());
+    let said = |role: MessageRole, text: &str, when| PastMessage {
+        id: MessageId::new(),
+        role,
+        step_id: "brief".into(),
+        content: text.into(),
+        provider: (role == MessageRole::Assistant).then(|| "anthropic".into()),
+        model: (role == MessageRole::Assistant).then(|| "claude-x".into()),
+        at: when,
+    };
+    let (user_says, agent_says) = (MessageRole::User, MessageRole::Assistant);
+    let past = PastSession {
+        id,
+        user: owner,
+        workflow_id: "product-plan".into(),
+        title: "Clinic queue".into(),
+        idea: "Patients wait at home".into(),
+        status: SessionStatus::Completed,
+        current_step: None,
+        completed_steps: 1,
+        created_at: at(10, 0),
+        updated_at: at(13, 40),
+        completed_at: Some(at(13, 30)),
+        // Active time: the gaps of 30 minutes or less, 5 + 1 + 14 + 1 + 1 = 22 minutes.
+        messages: vec![
+            said(agent_says, "Welcome", at(10, 0)),
+            said(user_says, "Receptionists juggle calls", at(10, 5)),
+            said(agent_says, "Drafted the summary", at(10, 6)),
+            said(user_says, "Patients and clinics", at(10, 20)),
+            said(agent_says, "Drafted the problem", at(10, 21)),
+            said(user_says, "Works on any phone", at(13, 21)),
+            said(agent_says, "Done", at(13, 22)),
+        ],
+        documents: vec![
+            PastDocument {
+                id: brief,
+                step_id: "brief".into(),
+                title: "Project brief".into(),
+                sections: vec![
+                    ("summary".into(), "Patients wait at home.".into()),
+                    ("problem".into(), "Crowded waiting rooms.".into()),
+                ],
+                at: at(13, 30),
+            },
+            PastDocument {
+                id: prd,
+                step_id: "prd".into(),
+                title: "PRD".into(),
+                sections: vec![],
+                at: at(10, 0),
+            },
+        ],
+        ratings: vec![DocumentRating {
+            document: brief,
+            session: id,
+            user: owner,
+            rating: 4,
+            useful: true,
+            comment: Some("Clear".into()),
+            at: at(13, 35),
+        }],
+        survey: Some(SessionSurvey {
+            session: id,
+            user: owner,
+            csat: 5,
+            hours_without: 10.0,
+            comment: None,
+            at: at(13, 40),
+        }),
+    };
+    store.import_sessions(vec![past.clone()]).await.unwrap();
+
+    let session = store.get_session(owner, id).await.unwrap().unwrap();
+    assert_eq!(
+        (session.status, session.completed_steps, session.current_step.clone()),
+        (SessionStatus::Completed, 1, None)
+    );
+    assert_eq!(
+        (session.created_at, session.completed_at, session.first_message_at),
+        (at(10, 0), Some(at(13, 30)), Some(at(10, 5)))
+    );
+    assert_eq!(session.sections_filled, 2);
+    let messages = store.list_messages(id).await.unwrap();
+    let seen: Vec<_> = messages
+        .iter()
+        .map(|m| (m.seq, m.role, m.content.as_str(), m.created_at, m.status))
+        .collect();
+    let expected: Vec<_> = past
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (i as i64 + 1, m.role, m.content.as_str(), m.at, MessageStatus::Complete))
+        .collect();
+    assert_eq!(seen, expected);
+    assert_eq!(messages[2].model.as_deref(), Some("claude-x"));
+    let docs = store.current_documents(id).await.unwrap();
+    let seen: Vec<_> = docs
+        .iter()
+        .map(|d| (d.id, d.revision, d.content.section("problem")))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![(brief, Revision(1), "Crowded waiting rooms."), (prd, Revision(0), "")]
+    );
+    let feedback = store.session_feedback(id, owner).await.unwrap();
+    assert_eq!(feedback.ratings, past.ratings);
+    assert_eq!(feedback.survey, past.survey);
+    let someone_else = user(store, "past-other").await;
+    assert_eq!(
+        store.session_feedback(id, someone_else).await.unwrap(),
+        Default::default()
+    );
+
+    let sums = store.quality_sums(at(0, 0), at(23, 0)).await.unwrap();
+    let by_model: Vec<_> = sums.by_model.iter().map(|g| (g.group.clone(), g.ratings)).collect();
+    assert_eq!(by_model, vec![(vec!["anthropic".to_owned(), "claude-x".to_owned()], 1)]);
+    let measure = |name: &str| {
+        sums.time_to_plan
+            .iter()
+            .find(|q| q.measure == name)
+            .map(|q| (q.sessions, (q.p50 * 60.0).round() as i64))
+    };
+    assert_eq!(measure("elapsed"), Some((1, 210)), "{:?}", sums.time_to_plan);
+    assert_eq!(measure("active"), Some((1, 22)), "{:?}", sums.time_to_plan);
+    assert_eq!(measure("saved"), Some((1, 578)), "{:?}", sums.time_to_plan);
+
+    // A batch is written whole or not at all.
+    let fresh = |title: &str| {
+        let mut s = past.clone();
+        s.id = SessionId::new();
+        s.title = title.into();
+        s.messages.iter_mut().for_each(|m| m.id = MessageId::new());
+        s.documents.iter_mut().for_each(|d| d.id = DocumentId::new());
+        s.ratings.clear();
+        s.survey = None;
+        s
+    };
+    let good = fresh("Good");
+    let mut late = fresh("Out of order");
+    late.messages.swap(1, 2);
+    let refused = store.import_sessions(vec![good.clone(), late]).await;
+    assert!(
+        matches!(refused, Err(StoreError::Integrity(ref m)) if m.contains("oldest first")),
+        "{refused:?}"
+    );
+    let mut taken = fresh("Taken");
+    taken.id = id;
+    let refused = store.import_sessions(vec![good.clone(), taken]).await;
+    assert!(matches!(refused, Err(StoreError::Duplicate)), "{refused:?}");
+    assert!(
+        store.get_session(owner, good.id).await.unwrap().is_none(),
+        "nothing of a refused batch"
+    );
+    store.import_sessions(vec![good.clone()]).await.unwrap();
+    assert_eq!(store.list_messages(good.id).await.unwrap().len(), 7);
+}

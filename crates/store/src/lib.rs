@@ -13,6 +13,7 @@ use plansmith_domain::{
 pub mod audit;
 pub mod billing;
 pub mod events;
+pub mod history;
 pub mod incidents;
 pub mod keys;
 mod mfa_email;
@@ -936,4 +937,11 @@ pub trait Store: Send + Sync + 'static {
     /// Ratings and surveys given in `[from, to)`, and the time to plan of the sessions
     /// completed then, summed by the database.
     async fn quality_sums(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<quality::QualitySums>;
+    /// The person's own ratings of the session's documents and their survey answer (comments
+    /// as stored).
+    async fn session_feedback(&self, session: SessionId, user: UserId) -> Result<quality::SessionFeedback>;
+    /// Writes past sessions as they happened, with their conversations, documents, ratings and
+    /// surveys, in one transaction: a session with a [`history::PastSession::problem`] or a
+    /// taken id refuses the whole batch ([`StoreError::Integrity`], [`StoreError::Duplicate`]).
+    async fn import_sessions(&self, sessions: Vec<history::PastSession>) -> Result<()>;
 }

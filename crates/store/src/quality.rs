@@ -31,6 +31,13 @@ pub struct SessionSurvey {
     pub at: DateTime<Utc>,
 }
 
+/// One person's feedback on one session: their ratings of its documents and their survey.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionFeedback {
+    pub ratings: Vec<DocumentRating>,
+    pub survey: Option<SessionSurvey>,
+}
+
 /// Ratings of one group (a workflow; a workflow's step; a provider's model).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RatingSums {

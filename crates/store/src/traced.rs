@@ -224,6 +224,20 @@ impl Store for TracedStore {
         self.inner.quality_sums(from, to).instrument(span("quality_sums")).await
     }
 
+    async fn session_feedback(&self, session: SessionId, user: UserId) -> Result<quality::SessionFeedback> {
+        self.inner
+            .session_feedback(session, user)
+            .instrument(span("session_feedback"))
+            .await
+    }
+
+    async fn import_sessions(&self, sessions: Vec<crate::history::PastSession>) -> Result<()> {
+        self.inner
+            .import_sessions(sessions)
+            .instrument(span("import_sessions"))
+            .await
+    }
+
     async fn apply_retention(&self, retention: &Retention) -> Result<RetentionReport> {
         self.inner
             .apply_retention(retention)

@@ -238,6 +238,16 @@ async fn ratings_and_the_survey_become_quality_by_workflow_step_model_and_time_t
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // Nothing to read back before a rating or an answer: a 404 that says how to give one.
+    let (status, none) = app.get(&rating_path(&ada_session, &ada_doc), &ada).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{none}");
+    assert!(
+        none["error"]["message"].as_str().unwrap().contains("not rated"),
+        "{none}"
+    );
+    let (status, none) = app.get(&format!("/api/v1/sessions/{ada_session}/survey"), &ada).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{none}");
+
     // Ada rates 4 then changes her mind to 5 (one rating counts); Bob rates 2, not useful.
     let ada_rating = json!({"rating": 4, "useful": true, "comment": "Clear and useful brief"});
     let (status, saved) = put(rating_path(&ada_session, &ada_doc), ada.clone(), ada_rating).await;
@@ -272,6 +282,26 @@ async fn ratings_and_the_survey_become_quality_by_workflow_step_model_and_time_t
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{survey}");
+
+    // Each person reads back their own answers, comments opened; nobody else's.
+    let (status, rating) = app.get(&rating_path(&ada_session, &ada_doc), &ada).await;
+    assert_eq!(status, StatusCode::OK, "{rating}");
+    assert_eq!(
+        (&rating["rating"], &rating["useful"], &rating["comment"]),
+        (&json!(5), &json!(true), &json!("Clear and useful brief"))
+    );
+    let (_, rating) = app.get(&rating_path(&bob_session, &bob_doc), &bob).await;
+    assert_eq!((&rating["rating"], &rating["comment"]), (&json!(2), &Value::Null));
+    let (status, _) = app.get(&rating_path(&bob_session, &bob_doc), &ada).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another person's rating is not there");
+    let (status, answer) = app.get(&format!("/api/v1/sessions/{ada_session}/survey"), &ada).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        (&answer["csat"], &answer["hours_without"], &answer["comment"]),
+        (&json!(5), &json!(12.0), &json!("Saved me a week"))
+    );
+    let (status, _) = app.get(&format!("/api/v1/sessions/{ada_session}/survey"), &bob).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 
     // Comments are sealed at rest.
     let sealed = "SELECT COUNT(*) FROM document_ratings WHERE comment LIKE 'pse1.%'";

@@ -667,6 +667,61 @@ async fn demo_data_feeds_the_metrics_and_a_forecast_with_its_measured_error() {
         retention["cohorts"].as_array().unwrap().len() > 40,
         "weekly cohorts over 18 months"
     );
+
+    // Their first sessions are real sessions, with conversations, documents, ratings and
+    // surveys: the quality report and the feedback themes have data too.
+    assert!(
+        made.sessions > 150 && made.ratings > 40 && made.surveys > 10,
+        "{made:?}"
+    );
+    let (status, quality) = app
+        .get(&format!("/api/v1/admin/analytics/quality?from={since}"), &admin)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{quality}");
+    let groups = |key: &str| -> Vec<String> {
+        quality[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["group"].to_string())
+            .collect()
+    };
+    assert_eq!(
+        groups("by_workflow"),
+        ["[\"product-plan\"]", "[\"quick-brief\"]"],
+        "{quality}"
+    );
+    assert_eq!(groups("by_model").len(), 3, "{quality}");
+    assert!(groups("by_step").len() >= 4, "{quality}");
+    let average = |provider: &str| {
+        quality["by_model"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["group"][0] == provider)
+            .and_then(|g| g["average_rating"].as_f64())
+            .unwrap()
+    };
+    assert!(average("offline") < average("anthropic"), "{quality}");
+    let measures: Vec<&str> = quality["time_to_plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["measure"].as_str())
+        .collect();
+    for measure in ["active", "elapsed", "estimate", "saved"] {
+        assert!(measures.contains(&measure), "{measure} in {quality}");
+    }
+    let (status, themes) = app.get("/api/v1/admin/analytics/themes?months=24", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{themes}");
+    assert!(themes["feedback"].as_array().unwrap().len() >= 3, "{themes}");
+    assert!(themes["categories"].as_array().unwrap().len() >= 3, "{themes}");
+    let quoted = themes["feedback"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| !t["quotes"].as_array().unwrap().is_empty());
+    assert!(quoted, "people who agreed are quoted: {themes}");
 }
 
 /// The headline subscription figures are Prometheus gauges per currency.

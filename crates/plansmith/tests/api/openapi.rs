@@ -117,7 +117,9 @@ async fn openapi_document_covers_every_route() {
         ("get", "/api/v1/admin/analytics/segments"),
         ("get", "/api/v1/admin/analytics/themes"),
         ("put", "/api/v1/sessions/{id}/documents/{doc_id}/rating"),
+        ("get", "/api/v1/sessions/{id}/documents/{doc_id}/rating"),
         ("put", "/api/v1/sessions/{id}/survey"),
+        ("get", "/api/v1/sessions/{id}/survey"),
     ];
     for (method, path) in expected {
         assert!(
