@@ -39,7 +39,10 @@ test('rate a document, answer the survey of a completed session, and give the pr
   expect(rated.status()).toBe(200);
   expect(rated.request().postDataJSON()).toEqual({ rating: 4, useful: true, comment: 'Clear brief, the risks section helped.' });
   expect(await rated.json()).toMatchObject({ rating: 4, useful: true });
-  await expect(page.getByTestId('rate-document').getByRole('status')).toHaveText('Thanks — saved.');
+  const rating = page.getByTestId('rate-document');
+  await expect(rating.getByRole('status')).toHaveText('Thanks — saved.');
+  await expect(rating.getByTestId('saved-rating')).toHaveText('You rated this 4 of 5 · useful');
+  await expect(rating.getByText('Clear brief, the risks section helped.')).toBeVisible();
 
   // Complete the only step: the session is complete and the survey is asked.
   await expect(page.getByTestId('session-survey')).toHaveCount(0);
@@ -57,6 +60,45 @@ test('rate a document, answer the survey of a completed session, and give the pr
   expect(answered.status()).toBe(200);
   expect(answered.request().postDataJSON()).toEqual({ csat: 5, hours_without: 6.5, comment: null });
   await expect(page.getByTestId('session-survey').getByRole('status')).toContainText('Thanks — saved');
+  await expect(page.getByTestId('saved-survey')).toHaveText('Your answer: satisfaction 5 of 5 · 6.5 hours without Plansmith');
+
+  // After a reload both answers are read back (GET) and shown, not asked again.
+  await page.reload();
+  await expect(page.getByRole('heading', { level: 1, name: 'Quality Plan' })).toBeVisible();
+  const savedRating = page.getByTestId('rate-document');
+  await expect(savedRating.getByTestId('saved-rating')).toHaveText('You rated this 4 of 5 · useful');
+  await expect(savedRating.getByText('Clear brief, the risks section helped.')).toBeVisible();
+  await expect(savedRating.getByRole('status')).toHaveCount(0);
+  await expect(page.getByRole('form', { name: /^Rate / })).toHaveCount(0);
+  const savedSurvey = page.getByTestId('session-survey');
+  await expect(savedSurvey.getByTestId('saved-survey')).toHaveText('Your answer: satisfaction 5 of 5 · 6.5 hours without Plansmith');
+  await expect(savedSurvey.getByRole('button', { name: 'Send answer' })).toHaveCount(0);
+  await expectNoAxeViolations(page);
+
+  // "Change my rating" opens the form filled in with the saved rating; rating again replaces it.
+  await savedRating.getByRole('button', { name: 'Change my rating' }).click();
+  const again = page.getByRole('form', { name: /^Rate / });
+  await expect(again.getByRole('radio', { name: '4 stars' })).toBeChecked();
+  await expect(again.getByRole('radio', { name: 'Yes' })).toBeChecked();
+  await expect(again.getByLabel('Comment (optional)')).toHaveValue('Clear brief, the risks section helped.');
+  await again.locator('label.star').nth(4).click();
+  await expect(again.getByRole('radio', { name: '5 stars' })).toBeChecked();
+  const [rerated] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/rating') && r.request().method() === 'PUT'),
+    again.getByRole('button', { name: 'Save rating' }).click(),
+  ]);
+  expect(rerated.status()).toBe(200);
+  expect(rerated.request().postDataJSON()).toEqual({ rating: 5, useful: true, comment: 'Clear brief, the risks section helped.' });
+  await expect(savedRating.getByTestId('saved-rating')).toHaveText('You rated this 5 of 5 · useful');
+  // And after another reload, the new rating is the one shown.
+  await page.reload();
+  await expect(page.getByTestId('rate-document').getByTestId('saved-rating')).toHaveText('You rated this 5 of 5 · useful');
+
+  // "Change my answer" asks the survey again, filled in with the saved answer.
+  await page.getByTestId('session-survey').getByRole('button', { name: 'Change my answer' }).click();
+  const askedAgain = page.getByRole('region', { name: /Your plan is complete/ });
+  await expect(askedAgain.getByRole('radio', { name: '5 — very satisfied' })).toBeChecked();
+  await expect(askedAgain.getByLabel('How many hours would this plan have taken you without Plansmith?')).toHaveValue('6.5');
 
   // The product-research consent, on the account page.
   await page.getByRole('link', { name: 'Account' }).click();

@@ -88,7 +88,7 @@ export const paths = {
     format === 'md' ? route('/api/v1/sessions/{id}/export.md', session(id)) : route('/api/v1/sessions/{id}/export.docx', session(id)),
   completeSession: (id: string) => route('/api/v1/sessions/{id}/complete', session(id)),
   abandonSession: (id: string) => route('/api/v1/sessions/{id}/abandon', session(id)),
-  /** PUT the end-of-session survey (answering again replaces the earlier answer). */
+  /** GET/PUT the end-of-session survey (GET: `404` until answered; answering again replaces the earlier answer). */
   survey: (id: string) => route('/api/v1/sessions/{id}/survey', session(id)),
   completeStep: (id: string, stepId: string) => route('/api/v1/sessions/{id}/steps/{step_id}/complete', { id, step_id: stepId }),
 
@@ -102,7 +102,7 @@ export const paths = {
     route('/api/v1/sessions/{id}/documents/{doc_id}', doc(id, docId), { revision }),
   exportDocument: (id: string, docId: string) => route('/api/v1/sessions/{id}/documents/{doc_id}/export.md', doc(id, docId)),
   revisions: (id: string, docId: string) => route('/api/v1/sessions/{id}/documents/{doc_id}/revisions', doc(id, docId)),
-  /** PUT the person's rating of a document (answering again replaces the earlier one). */
+  /** GET/PUT the person's rating of a document (GET: `404` until rated; rating again replaces the earlier one). */
   rating: (id: string, docId: string) => route('/api/v1/sessions/{id}/documents/{doc_id}/rating', doc(id, docId)),
   restore: (id: string, docId: string) => route('/api/v1/sessions/{id}/documents/{doc_id}/restore', doc(id, docId)),
   section: (id: string, docId: string, sectionId: string) =>

@@ -1,9 +1,10 @@
 // What people think of their plan (docs/analytics.md, "Session quality"): a rating of each
-// document under it, and the short survey once the session is complete. Answering again
-// replaces the earlier answer on the server; the API has no read, so nothing is loaded.
+// document under it, and the short survey once the session is complete. The person's earlier
+// answer is read first (a `404` means none yet) and shown, with a button to change it; the form
+// opens filled in with it. Answering again replaces the earlier answer on the server.
 
-import { useId, useState, type FormEvent } from 'react';
-import { api } from '../api/client';
+import { useEffect, useId, useState, type FormEvent } from 'react';
+import { api, ApiError } from '../api/client';
 import { paths } from '../api/paths';
 import type { RatingRequest, RatingView, SurveyRequest, SurveyView } from '../api/types';
 import { CharCounter, describedBy, FieldNote } from '../components/FieldHelp';
@@ -30,6 +31,33 @@ function commentOf(text: string): string | null {
 function notesFor(checked: Problems, error: unknown, labels: Record<string, string>): Problems {
   const refused = fieldError(error, labels);
   return refused ? { ...checked, [refused.field]: `${refused.message} ${refused.hint}`.trim() } : checked;
+}
+
+/** The person's earlier answer at `path`: `undefined` while it is read, `null` when there is
+ * none (the server answers `404` until the first answer). Any other failure is `loadError`, and
+ * the answer counts as none: the form is shown anyway, never blocked by a read. Read once: the
+ * components are keyed by what they are about. */
+function useEarlierAnswer<T>(path: string) {
+  const [saved, setSaved] = useState<T | null | undefined>(undefined);
+  const [loadError, setLoadError] = useState<unknown>(null);
+  useEffect(() => {
+    const controller = new AbortController();
+    api.get<T>(path, { signal: controller.signal }).then(
+      (answer) => !controller.signal.aborted && setSaved(answer),
+      (err) => {
+        if (controller.signal.aborted) return;
+        setSaved(null);
+        if (!(err instanceof ApiError && err.status === 404)) setLoadError(err);
+      },
+    );
+    return () => controller.abort();
+  }, [path]);
+  return { saved, setSaved, loadError, setLoadError };
+}
+
+/** A saved comment as it was written, under the summary of the answer. */
+function SavedComment({ comment }: { comment: string | null | undefined }) {
+  return comment ? <blockquote className="feedback-comment">{comment}</blockquote> : null;
 }
 
 /** 1 to 5 as a group of radio buttons drawn as stars (arrow keys move between them). */
@@ -99,7 +127,10 @@ export function RateDocument({ sessionId, documentId, title }: { sessionId: stri
   const [checked, setChecked] = useState<Problems>({});
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
-  const [saved, setSaved] = useState<RatingView | null>(null);
+  const { saved, setSaved, loadError, setLoadError } = useEarlierAnswer<RatingView>(paths.rating(sessionId, documentId));
+  // The form is open over a saved rating ("Change my rating"); `thanked`: saved just now.
+  const [changing, setChanging] = useState(false);
+  const [thanked, setThanked] = useState(false);
   const notes = notesFor(checked, error, RATING_LABELS);
   const refused = fieldError(error, RATING_LABELS) !== null;
 
@@ -116,6 +147,9 @@ export function RateDocument({ sessionId, documentId, title }: { sessionId: stri
     try {
       const body: RatingRequest = { rating, useful, comment: commentOf(comment) };
       setSaved(await api.put<RatingView>(paths.rating(sessionId, documentId), body));
+      setLoadError(null);
+      setChanging(false);
+      setThanked(true);
     } catch (err) {
       setError(err);
     } finally {
@@ -123,13 +157,37 @@ export function RateDocument({ sessionId, documentId, title }: { sessionId: stri
     }
   }
 
-  if (saved) {
+  /** Opens the form filled in with the saved rating. */
+  function change(from: RatingView) {
+    setRating(from.rating);
+    setUseful(from.useful);
+    setComment(from.comment ?? '');
+    setChecked({});
+    setError(null);
+    setThanked(false);
+    setChanging(true);
+  }
+
+  if (saved === undefined) {
     return (
-      <div className="feedback feedback-done" data-testid="rate-document">
-        <p role="status">Thanks — saved.</p>
-        <button type="button" className="button small subtle" onClick={() => setSaved(null)}>
-          Change my rating
-        </button>
+      <div className="feedback muted small" aria-busy="true" data-testid="rate-document">
+        Loading your rating…
+      </div>
+    );
+  }
+  if (saved && !changing) {
+    return (
+      <div className="feedback" data-testid="rate-document">
+        <div className="feedback-done">
+          {thanked && <p role="status">Thanks — saved.</p>}
+          <span data-testid="saved-rating">
+            You rated this {saved.rating} of 5 · {saved.useful ? 'useful' : 'not useful'}
+          </span>
+          <button type="button" className="button small subtle" onClick={() => change(saved)}>
+            Change my rating
+          </button>
+        </div>
+        <SavedComment comment={saved.comment} />
       </div>
     );
   }
@@ -151,6 +209,7 @@ export function RateDocument({ sessionId, documentId, title }: { sessionId: stri
       </fieldset>
       <Comment id={`${uid}-comment`} label="Comment (optional)" value={comment} onChange={setComment} note={notes.comment} />
       {error !== null && !refused && <ErrorNotice error={error} compact />}
+      {error === null && loadError !== null && <ErrorNotice error={loadError} compact />}
       <div className="row">
         <button type="submit" className="button small primary" disabled={busy}>
           {busy ? 'Saving…' : 'Save rating'}
@@ -171,7 +230,11 @@ export function SessionSurvey({ sessionId }: { sessionId: string }) {
   const [checked, setChecked] = useState<Problems>({});
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
-  const [state, setState] = useState<'asking' | 'answered' | 'dismissed'>('asking');
+  const { saved, setSaved, loadError, setLoadError } = useEarlierAnswer<SurveyView>(paths.survey(sessionId));
+  // Asked again over a saved answer ("Change my answer"); `thanked`: answered just now.
+  const [changing, setChanging] = useState(false);
+  const [thanked, setThanked] = useState(false);
+  const [dismissed, setDismissed] = useState(false);
   const notes = notesFor(checked, error, SURVEY_LABELS);
   const refused = fieldError(error, SURVEY_LABELS) !== null;
   const hoursId = `${uid}-hours`;
@@ -190,8 +253,10 @@ export function SessionSurvey({ sessionId }: { sessionId: string }) {
     setBusy(true);
     try {
       const body: SurveyRequest = { csat, hours_without: hoursWithout, comment: commentOf(comment) };
-      await api.put<SurveyView>(paths.survey(sessionId), body);
-      setState('answered');
+      setSaved(await api.put<SurveyView>(paths.survey(sessionId), body));
+      setLoadError(null);
+      setChanging(false);
+      setThanked(true);
     } catch (err) {
       setError(err);
     } finally {
@@ -199,11 +264,31 @@ export function SessionSurvey({ sessionId }: { sessionId: string }) {
     }
   }
 
-  if (state === 'dismissed') return null;
-  if (state === 'answered') {
+  /** Asks again, filled in with the saved answer. */
+  function change(from: SurveyView) {
+    setCsat(from.csat);
+    setHours(String(from.hours_without));
+    setComment(from.comment ?? '');
+    setChecked({});
+    setError(null);
+    setThanked(false);
+    setChanging(true);
+  }
+
+  // Nothing while the earlier answer is read: the question is not put to someone who answered it.
+  if (dismissed || saved === undefined) return null;
+  if (saved && !changing) {
+    const hoursText = `${saved.hours_without.toLocaleString('en-US')} ${saved.hours_without === 1 ? 'hour' : 'hours'}`;
     return (
       <section className="notice notice-info compact survey" aria-label="Survey" data-testid="session-survey">
-        <p role="status">Thanks — saved. Your answer helps make Plansmith better.</p>
+        {thanked && <p role="status">Thanks — saved. Your answer helps make Plansmith better.</p>}
+        <p data-testid="saved-survey">
+          Your answer: satisfaction {saved.csat} of 5 · {hoursText} without Plansmith
+        </p>
+        <SavedComment comment={saved.comment} />
+        <button type="button" className="button small subtle" onClick={() => change(saved)}>
+          Change my answer
+        </button>
       </section>
     );
   }
@@ -230,11 +315,12 @@ export function SessionSurvey({ sessionId }: { sessionId: string }) {
         </div>
         <Comment id={`${uid}-comment`} label="Anything else? (optional)" value={comment} onChange={setComment} note={notes.comment} />
         {error !== null && !refused && <ErrorNotice error={error} compact />}
+        {error === null && loadError !== null && <ErrorNotice error={loadError} compact />}
         <div className="row">
           <button type="submit" className="button small primary" disabled={busy}>
             {busy ? 'Saving…' : 'Send answer'}
           </button>
-          <button type="button" className="button small" disabled={busy} onClick={() => setState('dismissed')}>
+          <button type="button" className="button small" disabled={busy} onClick={() => setDismissed(true)}>
             Not now
           </button>
         </div>
