@@ -1,7 +1,7 @@
 // The figures of the Business page derived from the analytics API (docs/analytics.md): no
 // currency is ever converted; each figure is for the one currency shown.
 
-import type { CsatGroup, CurrencyMrr, FunnelStage, MrrCohort, MrrMonth, RetentionCohort } from '../api/types';
+import type { CsatGroup, CurrencyMrr, DailyActive, FeatureUsage, FunnelStage, MrrCohort, MrrMonth, ProductUsageReport, RetentionCohort } from '../api/types';
 
 // ——— Months and days (UTC, as the API counts them) ———
 
@@ -167,6 +167,27 @@ export function overallCsat(groups: readonly CsatGroup[]): { surveys: number; av
   return { surveys, average, percent: ((average - 1) / 4) * 100 };
 }
 
+export interface ActiveUserKpis {
+  /** Distinct accounts active in the 30 days up to the end of the range. */
+  mau: number;
+  /** The mean of the daily active accounts over every day of the range. */
+  averageDau: number;
+  /** Average DAU ÷ MAU; none without any active account. */
+  stickiness: number | null;
+}
+
+export function activeUserKpis(report: ProductUsageReport): ActiveUserKpis {
+  const stickiness = report.stickiness ?? (report.mau > 0 ? report.average_dau / report.mau : null);
+  return { mau: report.mau, averageDau: report.average_dau, stickiness: stickiness !== null && Number.isFinite(stickiness) ? stickiness : null };
+}
+
+/** An average of accounts as people read it: 3.456 → "3.5", 0 → "0", 1234.5 → "1,235". */
+export function averageAccounts(n: number): string {
+  if (!Number.isFinite(n)) return '–';
+  if (n >= 100) return Math.round(n).toLocaleString('en-US');
+  return n.toFixed(1).replace(/\.0$/, '');
+}
+
 // ——— Charts ———
 
 /** The movements of a month in the order they are stacked: gains up, losses down. */
@@ -212,3 +233,41 @@ export const csvMoney = (amount: number | null | undefined): number | null => (a
 /** A share in a CSV file: a percentage with two decimals. */
 export const csvPercent = (value: number | null | undefined): number | null =>
   value === null || value === undefined || !Number.isFinite(value) ? null : Math.round(value * 10_000) / 100;
+
+// ——— Product usage ———
+
+/** An event of the usage report as a label: its kind, with what it was about when known
+ * ("feature_used: section_edit", "document_exported: docx", "message_sent"). */
+export function featureLabel(f: Pick<FeatureUsage, 'kind' | 'name'>): string {
+  const name = f.name?.trim();
+  return name ? `${f.kind}: ${name}` : f.kind;
+}
+
+/** The events by distinct accounts, most first (then by events, then by label); the first
+ * `limit` of them when given. */
+export function rankFeatures(features: readonly FeatureUsage[], limit?: number): FeatureUsage[] {
+  const sorted = [...features].sort(
+    (a, b) => b.accounts - a.accounts || b.events - a.events || featureLabel(a).localeCompare(featureLabel(b)),
+  );
+  return limit === undefined ? sorted : sorted.slice(0, limit);
+}
+
+/** The most used events on the chart. */
+export const TOP_FEATURES = 12;
+
+/** The active accounts of every day from `from` to `to` (both counted): the days the report
+ * leaves out (no event) as 0. A range that cannot be counted (malformed, reversed, longer than
+ * the API allows) gives the report's days as they are. */
+export function dailyActiveDays(daily: readonly DailyActive[], from: string, to: string): DailyActive[] {
+  const byDay = new Map(daily.map((d) => [d.day, d.accounts]));
+  const span = (Date.parse(to) - Date.parse(from)) / 86_400_000;
+  if (!(span >= 0 && span <= 3660)) return [...daily];
+  const days: DailyActive[] = [];
+  for (let day = from, i = 0; i <= span; day = addDays(day, 1), i++) {
+    days.push({ day, accounts: byDay.get(day) ?? 0 });
+    byDay.delete(day);
+  }
+  // Whatever the report has outside the range is kept, in order.
+  for (const [day, accounts] of byDay) days.push({ day, accounts });
+  return days.sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : 0));
+}

@@ -79,6 +79,7 @@ export const paths = {
   adminRetention: (query: { from?: string; to?: string; plan?: string; channel?: string } = {}) =>
     route('/api/v1/admin/analytics/retention', {}, query),
   adminQuality: (query: { from?: string; to?: string } = {}) => route('/api/v1/admin/analytics/quality', {}, query),
+  adminProductUsage: (query: { from?: string; to?: string; plan?: string; channel?: string } = {}) => route('/api/v1/admin/analytics/usage', {}, query),
 
   sessions: (query: { limit?: number; cursor?: string | null } = {}) => route('/api/v1/sessions', {}, query),
   /** GET it; PATCH renames it; DELETE deletes it. */

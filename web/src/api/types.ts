@@ -115,3 +115,6 @@ export type QualityReport = Schemas['QualityReport'];
 export type RatingGroup = Schemas['RatingGroup'];
 export type CsatGroup = Schemas['CsatGroup'];
 export type TimeToPlanMeasure = Schemas['TimeToPlanMeasure'];
+export type ProductUsageReport = Schemas['ProductUsageReport'];
+export type FeatureUsage = Schemas['FeatureUsage'];
+export type DailyActive = Schemas['DailyActive'];
