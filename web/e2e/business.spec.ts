@@ -93,7 +93,7 @@ test('the Business page: KPIs, charts with the forecast and its error, filters t
 
   // KPI tiles, every one with a value.
   const tiles = page.getByTestId('kpi');
-  await expect(tiles).toHaveCount(9);
+  await expect(tiles).toHaveCount(10);
   const tile = (kpi: string) => page.locator(`[data-testid=kpi][data-kpi=${kpi}] .kpi-value`);
   await expect(tile('mrr')).toHaveText(/^[$€£][\d,]+\.\d\d$/);
   await expect(tile('arr')).toHaveText(/^[$€£][\d,]+\.\d\d$/);
@@ -104,6 +104,9 @@ test('the Business page: KPIs, charts with the forecast and its error, filters t
   // At least the admin's plan (other specs of the worker may have completed some).
   await expect(tile('activation')).toHaveText(/^[1-9][\d,]*$/);
   await expect(tile('csat')).toHaveText(/^\d+ \/ 100$/);
+  // MAU: at least the admin, active today; the demo's accounts come back week after week.
+  await expect(tile('active-users')).toHaveText(/^[1-9][\d,]*$/);
+  await expect(page.locator('[data-testid=kpi][data-kpi=active-users] .kpi-note')).toHaveText(/^Average DAU [\d.,]+ · stickiness (<0\.1|[\d.]+)%$/);
   await expect(page.locator('[data-testid=kpi][data-kpi=nrr]')).toContainText('1 − net MRR churn rate');
   await expect(page.locator('[data-testid=kpi][data-kpi=mrr] .kpi-note')).toContainText(/vs the end of/);
   for (const value of await tiles.locator('.kpi-value').allTextContents()) expect(value.trim()).not.toMatch(/^(|…|unavailable)$/);
@@ -128,6 +131,32 @@ test('the Business page: KPIs, charts with the forecast and its error, filters t
   await expectChartDrawn(browser, page.getByRole('img', { name: /^Time to plan by sign-up month: / }));
   await expect(page.getByTestId('funnel-table')).toContainText('Plan completed');
   await expect(page.getByTestId('csat-table')).toContainText('quick-brief');
+
+  // Product usage: events by distinct accounts (labelled "kind: name"), and the accounts active
+  // each day of the range, both with their tables as CSV.
+  await expect(page.getByRole('heading', { level: 2, name: 'Product usage' })).toBeVisible();
+  const featureChart = page.getByRole('img', { name: /^Feature usage: distinct accounts per event( \(top 12\))?: \d+ entr(y|ies); highest [a-z_]+(: .+)? at [1-9]/ });
+  await expectChartDrawn(browser, featureChart, '#1b5fb0');
+  expect(await featureChart.locator('text.chart-label').allTextContents()).toContainEqual(expect.stringMatching(/^[a-z_]+: \S+$/));
+  await expect(page.getByTestId('features-table').locator('tbody tr').filter({ hasText: 'session_started' }).filter({ hasText: 'quick-brief' })).toHaveCount(1);
+  await expectChartDrawn(browser, page.getByRole('img', { name: /^Daily active accounts \(UTC days\): 90 entries; highest \d{4}-\d\d-\d\d at [1-9]/ }), '#1b5fb0');
+  const toDay = await page.getByLabel('Last day').inputValue();
+  const featuresFile = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Download CSV of Feature usage' }).click();
+  const featuresDownload = await featuresFile;
+  expect(featuresDownload.suggestedFilename()).toBe('feature-usage.csv');
+  const featuresText = await readFile(await featuresDownload.path(), 'utf8');
+  expect(featuresText.split('\r\n')[0]).toBe('Event,Name,Events,Accounts');
+  expect(featuresText).toMatch(/\r\nsession_started,quick-brief,[1-9]\d*,[1-9]\d*\r\n/);
+  const dailyFile = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Download CSV of Daily active accounts' }).click();
+  const dailyDownload = await dailyFile;
+  expect(dailyDownload.suggestedFilename()).toBe('daily-active-accounts.csv');
+  const dailyLines = (await readFile(await dailyDownload.path(), 'utf8')).split('\r\n').filter(Boolean);
+  expect(dailyLines[0]).toBe('Day,Active accounts');
+  // Every day of the last 90, today (with the admin) last.
+  expect(dailyLines).toHaveLength(91);
+  expect(dailyLines.at(-1)).toMatch(new RegExp(`^${toDay},[1-9]\\d*$`));
   await expectNoAxeViolations(page);
 
   // Another currency: the forecast of that one is asked for, and the figures are in it.
@@ -167,11 +196,15 @@ test('the Business page: KPIs, charts with the forecast and its error, filters t
   await page.getByLabel('Last month').fill(lastMonth);
   await page.getByLabel('First month').fill(sixBack);
 
-  // A segment: only accounts on Pro now, in the funnel and retention.
+  // A segment: only accounts on Pro now, in the funnel, retention and product usage.
   const askedFunnel = page.waitForRequest((r) => r.url().includes('/api/v1/admin/analytics/funnel') && r.url().includes('plan=pro'));
+  const askedUsage = page.waitForRequest(
+    (r) => r.url().includes('/api/v1/admin/analytics/usage') && r.url().includes('plan=pro') && r.url().includes(`to=${toDay}`),
+  );
   await page.getByLabel('Plan', { exact: true }).selectOption('pro');
   await page.getByRole('button', { name: 'Show figures' }).click();
   await askedFunnel;
+  await askedUsage;
   await expect(page.getByTestId('funnel-table')).toBeVisible();
 
   // CSV files: the monthly metrics and the funnel, with their header rows.

@@ -1,20 +1,25 @@
 import { describe, expect, it } from 'vitest';
-import type { CurrencyMrr, MrrMonth } from '../api/types';
+import type { CurrencyMrr, FeatureUsage, MrrMonth } from '../api/types';
 import {
   activationKpis,
+  activeUserKpis,
   addDays,
   addMonths,
+  averageAccounts,
   checkFilters,
   csvMoney,
   csvPercent,
+  dailyActiveDays,
   defaultCurrency,
   defaultFilters,
+  featureLabel,
   growth,
   monthName,
   monthSpan,
   movementValues,
   mrrCohortRows,
   overallCsat,
+  rankFeatures,
   revenueKpis,
 } from './business';
 
@@ -150,6 +155,87 @@ describe('KPIs', () => {
     expect(c.average).toBe(4);
     expect(c.percent).toBe(75);
     expect(overallCsat([])).toBeNull();
+  });
+});
+
+describe('product usage', () => {
+  it('active users: MAU, with the average DAU and the stickiness the server gives', () => {
+    const report = { features: [], daily_active: [], average_dau: 3.45, mau: 30, stickiness: 0.115 };
+    expect(activeUserKpis(report)).toEqual({ mau: 30, averageDau: 3.45, stickiness: 0.115 });
+    // No active account: no stickiness (shown as "–"), never a division by zero.
+    expect(activeUserKpis({ ...report, average_dau: 0, mau: 0, stickiness: null })).toEqual({ mau: 0, averageDau: 0, stickiness: null });
+    expect(activeUserKpis({ features: [], daily_active: [], average_dau: 0, mau: 0 }).stickiness).toBeNull();
+  });
+
+  it('writes an average of accounts with one decimal below 100', () => {
+    expect(averageAccounts(3.45)).toBe('3.5');
+    expect(averageAccounts(0)).toBe('0');
+    expect(averageAccounts(12)).toBe('12');
+    expect(averageAccounts(0.04)).toBe('0');
+    expect(averageAccounts(0.05)).toBe('0.1');
+    expect(averageAccounts(1234.5)).toBe('1,235');
+  });
+
+  it('labels an event with what it was about, when known', () => {
+    expect(featureLabel({ kind: 'feature_used', name: 'section_edit' })).toBe('feature_used: section_edit');
+    expect(featureLabel({ kind: 'document_exported', name: 'docx' })).toBe('document_exported: docx');
+    expect(featureLabel({ kind: 'message_sent', name: null })).toBe('message_sent');
+    expect(featureLabel({ kind: 'message_sent' })).toBe('message_sent');
+    expect(featureLabel({ kind: 'session_completed', name: ' ' })).toBe('session_completed');
+  });
+
+  it('ranks the events by distinct accounts, then events, then label; the top ones when asked', () => {
+    const f = (kind: string, name: string | null, events: number, accounts: number): FeatureUsage => ({ kind, name, events, accounts });
+    const features = [
+      f('message_sent', null, 900, 40),
+      f('feature_used', 'section_edit', 50, 12),
+      f('document_exported', 'md', 20, 12),
+      f('document_exported', 'docx', 30, 12),
+      f('session_started', 'quick-brief', 70, 55),
+      f('feature_used', 'reply_retry', 30, 12),
+    ];
+    const labels = (list: FeatureUsage[]) => list.map(featureLabel);
+    expect(labels(rankFeatures(features))).toEqual([
+      'session_started: quick-brief',
+      'message_sent',
+      'feature_used: section_edit',
+      'document_exported: docx',
+      'feature_used: reply_retry',
+      'document_exported: md',
+    ]);
+    expect(labels(rankFeatures(features, 2))).toEqual(['session_started: quick-brief', 'message_sent']);
+    // The report itself is left as it was.
+    expect(features[0].kind).toBe('message_sent');
+    const many = Array.from({ length: 20 }, (_, i) => f('feature_used', `f${i}`, i, i));
+    const top = rankFeatures(many, 12);
+    expect(top).toHaveLength(12);
+    expect(top[0].name).toBe('f19');
+    expect(top[11].name).toBe('f8');
+  });
+
+  it('counts every day of the range, days without any active account as 0', () => {
+    const daily = [
+      { day: '2026-02-27', accounts: 3 },
+      { day: '2026-03-02', accounts: 5 },
+    ];
+    expect(dailyActiveDays(daily, '2026-02-26', '2026-03-02')).toEqual([
+      { day: '2026-02-26', accounts: 0 },
+      { day: '2026-02-27', accounts: 3 },
+      { day: '2026-02-28', accounts: 0 },
+      { day: '2026-03-01', accounts: 0 },
+      { day: '2026-03-02', accounts: 5 },
+    ]);
+    expect(dailyActiveDays([], '2026-12-04', '2026-12-04')).toEqual([{ day: '2026-12-04', accounts: 0 }]);
+    expect(dailyActiveDays([], '2026-09-06', '2026-12-04')).toHaveLength(90);
+    // A range that cannot be counted: the report's days as they are.
+    expect(dailyActiveDays(daily, '2026-03-02', '2026-02-26')).toEqual(daily);
+    expect(dailyActiveDays(daily, 'soon', '2026-02-26')).toEqual(daily);
+    // A day outside the range is kept, in order.
+    expect(dailyActiveDays(daily, '2026-03-01', '2026-03-02')).toEqual([
+      { day: '2026-02-27', accounts: 3 },
+      { day: '2026-03-01', accounts: 0 },
+      { day: '2026-03-02', accounts: 5 },
+    ]);
   });
 });
 

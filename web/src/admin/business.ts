@@ -172,12 +172,13 @@ export interface ActiveUserKpis {
   mau: number;
   /** The mean of the daily active accounts over every day of the range. */
   averageDau: number;
-  /** Average DAU ÷ MAU; none without any active account. */
+  /** Average DAU ÷ MAU, as the server gives it; none without any active account. */
   stickiness: number | null;
 }
 
+/** The "Active users" tile: MAU, with the average DAU and stickiness beside it. */
 export function activeUserKpis(report: ProductUsageReport): ActiveUserKpis {
-  const stickiness = report.stickiness ?? (report.mau > 0 ? report.average_dau / report.mau : null);
+  const stickiness = report.stickiness ?? null;
   return { mau: report.mau, averageDau: report.average_dau, stickiness: stickiness !== null && Number.isFinite(stickiness) ? stickiness : null };
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { axisTicks, bandPath, barLengths, forecastGeometry, heatColor, linePath, linearScale, niceMax, stackDomain, stackSeries, textOn } from './charts';
+import { axisTicks, bandPath, barLengths, clipLabel, forecastGeometry, heatColor, linePath, linearScale, niceMax, stackDomain, stackSeries, textOn } from './charts';
 
 it('rounds the scale up to a readable number', () => {
   expect(niceMax(0)).toBe(1);
@@ -18,6 +18,14 @@ it('draws bars in proportion, the largest within the width', () => {
   expect(barLengths([], 100)).toEqual([]);
   // On a known scale (a rating out of 5).
   expect(barLengths([4, 2.5], 100, 5)).toEqual([80, 50]);
+});
+
+it('cuts a long label to its room, an ellipsis as the last character', () => {
+  expect(clipLabel('document_exported: docx', 24)).toBe('document_exported: docx');
+  expect(clipLabel('feature_used: section_edit', 24)).toBe('feature_used: section_e…');
+  expect(clipLabel('feature_used: section_edit', 32)).toBe('feature_used: section_edit');
+  expect(clipLabel('feature_used: revision_restore_all', 32)).toHaveLength(32);
+  expect(clipLabel('feature_used: revision_restore_all', 32).endsWith('…')).toBe(true);
 });
 
 it('labels the first, middle and last period under a time axis', () => {

@@ -28,10 +28,28 @@ function summary(title: string, data: Datum[], format: (n: number) => string): s
   return `${title}: ${data.length} ${data.length === 1 ? 'entry' : 'entries'}; highest ${top.label} at ${format(top.value)}.`;
 }
 
-/** Horizontal bars, one per label (providers, models, users), largest first as given. */
-export function BarChart({ title, data, format, max }: { title: string; data: Datum[]; format: (n: number) => string; max?: number }) {
+/** A label cut to `chars` characters, an ellipsis as the last one when cut. */
+export function clipLabel(label: string, chars: number): string {
+  return label.length > chars ? `${label.slice(0, Math.max(0, chars - 1))}…` : label;
+}
+
+/** Horizontal bars, one per label (providers, models, users), largest first as given. Labels
+ * are cut to `labelChars` characters (24 unless told; the label column widens for more). */
+export function BarChart({
+  title,
+  data,
+  format,
+  max,
+  labelChars = 24,
+}: {
+  title: string;
+  data: Datum[];
+  format: (n: number) => string;
+  max?: number;
+  labelChars?: number;
+}) {
   const rowH = 26;
-  const labelW = 170;
+  const labelW = Math.max(170, labelChars * 7 + 2);
   const valueW = 80;
   const barW = 360;
   const width = labelW + barW + valueW;
@@ -49,7 +67,7 @@ export function BarChart({ title, data, format, max }: { title: string; data: Da
         {data.map((d, i) => (
           <g key={d.label} transform={`translate(0 ${i * rowH + 4})`}>
             <text x={labelW - 8} y={rowH / 2 + 4} textAnchor="end" className="chart-label">
-              {d.label.length > 24 ? `${d.label.slice(0, 23)}…` : d.label}
+              {clipLabel(d.label, labelChars)}
             </text>
             <rect x={labelW} y={4} width={lengths[i]} height={rowH - 8} rx={3} className="chart-bar" />
             <text x={labelW + lengths[i] + 6} y={rowH / 2 + 4} className="chart-value">

@@ -3,12 +3,15 @@ import { paths } from '../../api/paths';
 import type {
   CurrencyForecast,
   CurrencyMrr,
+  DailyActive,
+  FeatureUsage,
   ForecastReport,
   FunnelReport,
   FunnelStage,
   MrrCohort,
   MrrMonth,
   MrrReport,
+  ProductUsageReport,
   QualityReport,
   RatingGroup,
   RetentionCohort,
@@ -19,12 +22,16 @@ import type {
 import { describedBy, FieldNote } from '../../components/FieldHelp';
 import {
   activationKpis,
+  activeUserKpis,
   addMonths,
+  averageAccounts,
   checkFilters,
   csvMoney,
   csvPercent,
+  dailyActiveDays,
   defaultCurrency,
   defaultFilters,
+  featureLabel,
   MEASURE_NAMES,
   monthName,
   monthOf,
@@ -33,13 +40,15 @@ import {
   mrrCohortRows,
   orNone,
   overallCsat,
+  rankFeatures,
   retentionRows,
   revenueKpis,
   STAGE_NAMES,
+  TOP_FEATURES,
   type FilterProblems,
   type Filters,
 } from '../business';
-import { BarChart, ForecastChart, FunnelChart, GroupedColumnChart, HeatMap, StackedColumnChart } from '../charts';
+import { BarChart, ColumnChart, ForecastChart, FunnelChart, GroupedColumnChart, HeatMap, StackedColumnChart } from '../charts';
 import { DataTable, type Column } from '../DataTable';
 import { cents, centsShort, count, hours, percent, seconds, share, signedPercent } from '../format';
 import { LoadState } from '../Loading';
@@ -61,8 +70,8 @@ const inputId = (key: keyof Filters) => `business-${key}`;
 const roundPercent = (v: number) => `${Math.round(v * 100)}%`;
 
 /** The executive dashboard: revenue (MRR and its movements, the forecast with its measured
- * error, cohorts), activation and retention, and session quality. Definitions:
- * docs/analytics.md. */
+ * error, cohorts), activation and retention, product usage (active accounts, feature usage),
+ * and session quality. Definitions: docs/analytics.md. */
 export function BusinessPage() {
   const [initial] = useState(() => defaultFilters());
   const [draft, setDraft] = useState<Filters>(initial);
@@ -87,6 +96,8 @@ export function BusinessPage() {
   const segment = { from: applied.fromDay, to: applied.toDay, plan: orNone(applied.plan), channel: orNone(applied.channel) };
   const funnel = useFetch<FunnelReport>(paths.adminFunnel({ ...segment, workflow: orNone(applied.workflow) }));
   const retention = useFetch<RetentionReport>(paths.adminRetention(segment));
+  // Here the days select events, not sign-ups; the plan and channel select accounts the same way.
+  const usage = useFetch<ProductUsageReport>(paths.adminProductUsage(segment));
   const quality = useFetch<QualityReport>(paths.adminQuality({ from: applied.fromDay, to: applied.toDay }));
   const workflows = useFetch<WorkflowList>(paths.workflows());
 
@@ -100,7 +111,7 @@ export function BusinessPage() {
       return;
     }
     if (JSON.stringify(draft) === JSON.stringify(applied)) {
-      for (const r of [mrr, forecast, funnel, retention, quality]) r.reload();
+      for (const r of [mrr, forecast, funnel, retention, usage, quality]) r.reload();
     } else setApplied(draft);
   }
 
@@ -121,6 +132,13 @@ export function BusinessPage() {
   const segmentText = [
     `signed up ${applied.fromDay} to ${applied.toDay}`,
     applied.plan && `on ${applied.plan} now`,
+    applied.channel && `from ${applied.channel}`,
+  ]
+    .filter(Boolean)
+    .join(', ');
+  const usageText = [
+    `events ${applied.fromDay} to ${applied.toDay}`,
+    applied.plan && `of accounts on ${applied.plan} now`,
     applied.channel && `from ${applied.channel}`,
   ]
     .filter(Boolean)
@@ -185,7 +203,8 @@ export function BusinessPage() {
       </form>
       <p className="muted small">
         Revenue: {monthName(applied.fromMonth)} to {monthName(applied.toMonth)}. Funnel and retention: accounts {segmentText}
-        {applied.workflow && ` (funnel: ${applied.workflow} sessions only)`}. Quality: {applied.fromDay} to {applied.toDay}. Dates in UTC.
+        {applied.workflow && ` (funnel: ${applied.workflow} sessions only)`}. Product usage: {usageText}. Quality: {applied.fromDay} to {applied.toDay}. Dates
+        in UTC.
       </p>
 
       {currencies.length > 1 && (
@@ -208,7 +227,7 @@ export function BusinessPage() {
         <h2 id="business-kpis" className="visually-hidden">
           Key figures
         </h2>
-        <Kpis mrr={mrr} series={series} currency={currency} funnel={funnel} quality={quality} />
+        <Kpis mrr={mrr} series={series} currency={currency} funnel={funnel} usage={usage} quality={quality} />
       </section>
 
       <section className="business-section" aria-labelledby="business-revenue">
@@ -248,6 +267,11 @@ export function BusinessPage() {
         {retention.data ? <Retention cohorts={retention.data.cohorts} /> : <LoadState res={retention} what="retention" />}
       </section>
 
+      <section className="business-section" aria-labelledby="business-usage">
+        <h2 id="business-usage">Product usage</h2>
+        {usage.data ? <ProductUsage report={usage.data} from={applied.fromDay} to={applied.toDay} /> : <LoadState res={usage} what="product usage" />}
+      </section>
+
       <section className="business-section" aria-labelledby="business-quality">
         <h2 id="business-quality">Session quality</h2>
         {quality.data ? <Quality report={quality.data} /> : <LoadState res={quality} what="session quality" />}
@@ -278,12 +302,14 @@ function Kpis({
   series,
   currency,
   funnel,
+  usage,
   quality,
 }: {
   mrr: Fetched<MrrReport>;
   series: CurrencyMrr | undefined;
   currency: string | null;
   funnel: Fetched<FunnelReport>;
+  usage: Fetched<ProductUsageReport>;
   quality: Fetched<QualityReport>;
 }) {
   const k = series ? revenueKpis(series.months, monthOf(new Date())) : null;
@@ -292,9 +318,10 @@ function Kpis({
   const cur = currency ?? 'usd';
   const when = k ? `${monthName(k.month)}${k.monthToDate ? ' so far' : ''}` : '';
   const a = funnel.data ? activationKpis(funnel.data.stages) : null;
+  const active = usage.data ? activeUserKpis(usage.data) : null;
   const csat = quality.data ? overallCsat(quality.data.csat) : null;
   return (
-    <dl className="kpis" aria-busy={mrr.loading || funnel.loading || quality.loading}>
+    <dl className="kpis" aria-busy={mrr.loading || funnel.loading || usage.loading || quality.loading}>
       <Tile
         id="mrr"
         label="MRR"
@@ -328,6 +355,13 @@ function Kpis({
         label="Completed plans"
         value={a ? count(a.completed) : pending(funnel)}
         note={a && (a.activation === null ? 'No sign-ups in these days' : `Activation: ${share(a.activation)} of ${count(a.signUps)} sign-ups completed a plan`)}
+      />
+      <Tile
+        id="active-users"
+        label="Active users"
+        value={active ? count(active.mau) : pending(usage)}
+        note={active && `Average DAU ${averageAccounts(active.averageDau)} · stickiness ${share(active.stickiness)}`}
+        title="Accounts with any product event in the 30 days up to the last day (MAU). Average DAU: the mean of the accounts active each day of the range, days without any counted as 0. Stickiness: average DAU ÷ MAU."
       />
       <Tile
         id="csat"
@@ -584,6 +618,53 @@ function Retention({ cohorts }: { cohorts: RetentionCohort[] }) {
         format={roundPercent}
       />
       <DataTable title="Weekly retention" columns={columns} rows={cohorts} rowKey={(c) => c.week} testId="retention-table" />
+    </>
+  );
+}
+
+// ——— Product usage ———
+
+/** Feature usage (distinct accounts and events per event kind and what it was about) and the
+ * accounts active each day of the range. */
+export function ProductUsage({ report, from, to }: { report: ProductUsageReport; from: string; to: string }) {
+  const features = rankFeatures(report.features);
+  const top = features.slice(0, TOP_FEATURES);
+  const days = dailyActiveDays(report.daily_active, from, to);
+  const featureColumns: Column<FeatureUsage>[] = [
+    { label: 'Event', csv: (f) => f.kind },
+    { label: 'Name', csv: (f) => f.name ?? null },
+    { label: 'Events', csv: (f) => f.events, show: (f) => count(f.events), num: true },
+    { label: 'Accounts', csv: (f) => f.accounts, show: (f) => count(f.accounts), num: true },
+  ];
+  const dayColumns: Column<DailyActive>[] = [
+    { label: 'Day', csv: (d) => d.day },
+    { label: 'Active accounts', csv: (d) => d.accounts, show: (d) => count(d.accounts), num: true },
+  ];
+  return (
+    <>
+      <h3>Feature usage</h3>
+      {features.length === 0 ? (
+        <p>No product events in these days.</p>
+      ) : (
+        <>
+          <BarChart
+            title={`Feature usage: distinct accounts per event${features.length > TOP_FEATURES ? ` (top ${TOP_FEATURES})` : ''}`}
+            data={top.map((f) => ({ label: featureLabel(f), value: f.accounts }))}
+            format={count}
+            labelChars={32}
+          />
+          <DataTable title="Feature usage" columns={featureColumns} rows={features} rowKey={(f) => JSON.stringify([f.kind, f.name ?? null])} testId="features-table" />
+        </>
+      )}
+      <h3>Daily active accounts</h3>
+      {report.daily_active.length === 0 ? (
+        <p>No account was active in these days.</p>
+      ) : (
+        <>
+          <ColumnChart title="Daily active accounts (UTC days)" data={days.map((d) => ({ label: d.day, value: d.accounts }))} format={count} />
+          <DataTable title="Daily active accounts" columns={dayColumns} rows={days} rowKey={(d) => d.day} testId="daily-active-table" />
+        </>
+      )}
     </>
   );
 }
