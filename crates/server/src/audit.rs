@@ -8,7 +8,8 @@
 //! changes (replies written, retention, key rotation) as the `system`.
 //!
 //! Entries are appended in batches by one task per instance ([`AuditTrail`]): a request only
-//! hands its entry over a channel. The store chains and checkpoints them
+//! hands its entry over a channel, and the task gathers what comes within `LINGER` into one
+//! append. The store chains and checkpoints them
 //! (`plansmith_store::audit`).
 
 use crate::auth::AuthUser;
@@ -37,6 +38,11 @@ const MAX_BATCH: usize = 500;
 const FLUSH_WAIT: Duration = Duration::from_secs(5);
 /// A checkpoint at least this often while entries come.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
+/// How long the writer gathers entries after the first of a batch before appending them (not
+/// when someone waits for a flush). Every append is one transaction that takes the chain's
+/// lock, which the instances take in turn: under load, entries a few milliseconds apart made
+/// a third of all commits (docs/performance.md).
+const LINGER: Duration = Duration::from_millis(50);
 
 enum Command {
     Record(NewAuditEntry),
@@ -88,6 +94,14 @@ async fn write_batches(store: Arc<dyn Store>, signer: Arc<dyn AuditSigner>, mut 
             match rx.recv().await {
                 Some(command) => take(command, &mut pending, &mut waiting),
                 None => return,
+            }
+        }
+        let until = tokio::time::Instant::now() + LINGER;
+        while pending.len() < MAX_BATCH && waiting.is_empty() {
+            match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(Some(command)) => take(command, &mut pending, &mut waiting),
+                // Closed: what is pending is stored below, then the loop ends.
+                Ok(None) | Err(_) => break,
             }
         }
         while pending.len() < MAX_BATCH {
