@@ -126,6 +126,21 @@ fn score(name: &'static str, value: i64) -> Result<i64, QualityError> {
     }
 }
 
+/// The caller's session `id`, when `doc_id` is one of its documents; not found otherwise.
+async fn session_with_document(
+    state: &AppState,
+    auth: &AuthUser,
+    id: Uuid,
+    doc_id: Uuid,
+) -> Result<plansmith_store::PlanningSession, QualityError> {
+    let session = crate::sessions::owned(state, auth, id).await?;
+    let documents = state.store.list_documents(session.id).await?;
+    if !documents.iter().any(|d| d.id.0 == doc_id) {
+        return Err(CommonError::not_found("The document").into());
+    }
+    Ok(session)
+}
+
 /// Rate a document of your session: 1–5, useful or not, and a comment. Rating again replaces
 /// your earlier rating.
 #[utoipa::path(put, path = "/api/v1/sessions/{id}/documents/{doc_id}/rating", tag = "documents",
@@ -139,11 +154,7 @@ pub async fn rate(
 ) -> Result<Json<RatingView>, QualityError> {
     let rating = score("rating", body.rating)?;
     let comment = comment(body.comment)?;
-    let session = crate::sessions::owned(&state, &auth, id).await?;
-    let documents = state.store.list_documents(session.id).await?;
-    if !documents.iter().any(|d| d.id.0 == doc_id) {
-        return Err(CommonError::not_found("The document").into());
-    }
+    let session = session_with_document(&state, &auth, id, doc_id).await?;
     let at = Utc::now();
     state
         .store
@@ -213,11 +224,7 @@ pub async fn rating(
     auth: AuthUser,
     ApiPath((id, doc_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<Json<RatingView>, QualityError> {
-    let session = crate::sessions::owned(&state, &auth, id).await?;
-    let documents = state.store.list_documents(session.id).await?;
-    if !documents.iter().any(|d| d.id.0 == doc_id) {
-        return Err(CommonError::not_found("The document").into());
-    }
+    let session = session_with_document(&state, &auth, id, doc_id).await?;
     let feedback = state.store.session_feedback(session.id, auth.id()).await?;
     let rating = feedback
         .ratings
